@@ -1,0 +1,98 @@
+//! AMQP adapter: connection, topology and publishing with publisher confirms.
+//!
+//! Used by `pipeline::consume` (the consumer loop), `dokflyt publish`, the demo and the
+//! benchmark. Declarations are idempotent, so every (re)connect declares the whole
+//! topology again; a queue that was deleted under a running worker is recreated.
+//! Failure: every error here is a [`BrokerError`]; all of them are transient for the
+//! pipeline (reconnect with backoff) except a `PRECONDITION_FAILED` on declare, which
+//! means an existing queue has other arguments and needs an operator.
+
+pub mod topology;
+
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::publisher_confirm::Confirmation;
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+
+pub use topology::Topology;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    #[error("AMQP error: {0}")]
+    Amqp(#[from] lapin::Error),
+    #[error("the broker did not confirm the publish (nack)")]
+    Nacked,
+    #[error("the broker returned the message as unroutable (no queue bound for routing key {0})")]
+    Unroutable(String),
+}
+
+/// Opens a connection with the configured heartbeat. `url` is used as given, with
+/// `heartbeat=N` added to its query unless it already sets one.
+pub async fn connect(url: &str, heartbeat_secs: u16) -> Result<Connection, BrokerError> {
+    let url = if url.contains("heartbeat=") {
+        url.to_string()
+    } else if url.contains('?') {
+        format!("{url}&heartbeat={heartbeat_secs}")
+    } else {
+        format!("{url}?heartbeat={heartbeat_secs}")
+    };
+    let props = ConnectionProperties::default()
+        .with_connection_name(LongString::from(format!("dokflyt-{}", std::process::id())));
+    Ok(Connection::connect(&url, props).await?)
+}
+
+/// A channel in confirm mode: every publish on it is awaited until the broker confirms.
+pub async fn confirm_channel(conn: &Connection) -> Result<Channel, BrokerError> {
+    let channel = conn.create_channel().await?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
+    Ok(channel)
+}
+
+/// Headers for a published message.
+pub type Headers = Vec<(&'static str, String)>;
+
+/// Publishes one persistent message and waits for the broker's confirm. With
+/// `mandatory`, a message no queue would receive is an error, not a silent drop.
+pub async fn publish_confirmed(
+    channel: &Channel,
+    exchange: &str,
+    routing_key: &str,
+    body: &[u8],
+    headers: Headers,
+    mandatory: bool,
+) -> Result<(), BrokerError> {
+    let mut table = FieldTable::default();
+    for (k, v) in headers {
+        table.insert(ShortString::from(k), AMQPValue::LongString(LongString::from(v)));
+    }
+    let props = BasicProperties::default()
+        .with_delivery_mode(2)
+        .with_content_type(ShortString::from("application/json"))
+        .with_headers(table);
+    let confirm = channel
+        .basic_publish(
+            exchange,
+            routing_key,
+            BasicPublishOptions {
+                mandatory,
+                ..BasicPublishOptions::default()
+            },
+            body,
+            props,
+        )
+        .await?
+        .await?;
+    match confirm {
+        Confirmation::Ack(None) => Ok(()),
+        Confirmation::Ack(Some(_returned)) => Err(BrokerError::Unroutable(routing_key.into())),
+        Confirmation::Nack(_) => Err(BrokerError::Nacked),
+        Confirmation::NotRequested => Ok(()),
+    }
+}
+
+/// The routing key producers use for a document event of type `key`.
+pub fn document_routing_key(key: &str) -> String {
+    format!("document.{key}")
+}

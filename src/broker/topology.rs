@@ -1,0 +1,113 @@
+//! The exchanges and queues dokflyt owns, declared idempotently at every connect.
+//!
+//! ```text
+//! producer ──document.<type>──► {p}.events (topic, durable)
+//!                                   │  binding document.#
+//!                                   ▼
+//!                               {p}.documents (quorum; x-delivery-limit, DLX, at-least-once,
+//!                                   │          reject-publish)
+//!             over the limit /      ▼
+//!             rejected by dokflyt ► {p}.dead-letter (fanout) ──► {p}.documents.dead-letter (quorum)
+//! ```
+//! `{p}` is the configured prefix, so tests and several installations share a broker.
+
+use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::types::{AMQPValue, FieldTable, LongString};
+use lapin::{Channel, ExchangeKind};
+
+/// The names of everything dokflyt declares, derived from one prefix.
+#[derive(Debug, Clone)]
+pub struct Topology {
+    /// Topic exchange producers publish document events to.
+    pub events_exchange: String,
+    /// Quorum queue the worker consumes document events from.
+    pub documents_queue: String,
+    /// Dead-letter exchange (fanout).
+    pub dead_letter_exchange: String,
+    /// Queue holding every dead-lettered event with its reason headers.
+    pub dead_letter_queue: String,
+    /// Deliveries of one message before the broker dead-letters it.
+    pub delivery_limit: u32,
+}
+
+impl Topology {
+    pub fn new(prefix: &str, delivery_limit: u32) -> Topology {
+        Topology {
+            events_exchange: format!("{prefix}.events"),
+            documents_queue: format!("{prefix}.documents"),
+            dead_letter_exchange: format!("{prefix}.dead-letter"),
+            dead_letter_queue: format!("{prefix}.documents.dead-letter"),
+            delivery_limit,
+        }
+    }
+
+    /// Declares everything; safe to call on every connect.
+    pub async fn declare(&self, channel: &Channel) -> Result<(), lapin::Error> {
+        let durable_exchange = ExchangeDeclareOptions {
+            durable: true,
+            ..ExchangeDeclareOptions::default()
+        };
+        let durable_queue = QueueDeclareOptions {
+            durable: true,
+            ..QueueDeclareOptions::default()
+        };
+        channel
+            .exchange_declare(
+                &self.events_exchange,
+                ExchangeKind::Topic,
+                durable_exchange,
+                FieldTable::default(),
+            )
+            .await?;
+        channel
+            .exchange_declare(
+                &self.dead_letter_exchange,
+                ExchangeKind::Fanout,
+                durable_exchange,
+                FieldTable::default(),
+            )
+            .await?;
+
+        let mut dlq_args = FieldTable::default();
+        dlq_args.insert("x-queue-type".into(), text("quorum"));
+        channel
+            .queue_declare(&self.dead_letter_queue, durable_queue, dlq_args)
+            .await?;
+        channel
+            .queue_bind(
+                &self.dead_letter_queue,
+                &self.dead_letter_exchange,
+                "",
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+
+        let mut args = FieldTable::default();
+        args.insert("x-queue-type".into(), text("quorum"));
+        args.insert(
+            "x-delivery-limit".into(),
+            AMQPValue::LongInt(self.delivery_limit as i32),
+        );
+        args.insert("x-dead-letter-exchange".into(), text(&self.dead_letter_exchange));
+        args.insert("x-dead-letter-strategy".into(), text("at-least-once"));
+        args.insert("x-overflow".into(), text("reject-publish"));
+        channel
+            .queue_declare(&self.documents_queue, durable_queue, args)
+            .await?;
+        channel
+            .queue_bind(
+                &self.documents_queue,
+                &self.events_exchange,
+                "document.#",
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+fn text(s: &str) -> AMQPValue {
+    AMQPValue::LongString(LongString::from(s.to_string()))
+}

@@ -1,0 +1,292 @@
+//! Settings: built-in defaults, then a TOML file, then `DOKFLYT_*` environment variables.
+//!
+//! The defaults work on a machine with RabbitMQ and PostgreSQL on their standard
+//! local ports, so `dokflyt serve` needs no setup. Unknown keys in the file are
+//! errors (a typo must not silently fall back to a default). Connection strings are
+//! [`Secret`]s: they never appear in `Debug` output or logs, only with the password
+//! masked through [`Secret::redacted_url`].
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the configuration file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the configuration file {path} is invalid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("environment variable {name} is invalid: {message}")]
+    Env { name: &'static str, message: String },
+}
+
+/// A value that must not be printed (connection strings with passwords, tokens).
+#[derive(Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+    /// The real value, for the one place that needs it (opening a connection).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    /// The value as a URL with any password replaced by `***`, safe to log.
+    pub fn redacted_url(&self) -> String {
+        match (self.0.find("://"), self.0.rfind('@')) {
+            (Some(scheme_end), Some(at)) if at > scheme_end => {
+                let userinfo = &self.0[scheme_end + 3..at];
+                let user = userinfo.split(':').next().unwrap_or("");
+                let masked = if userinfo.contains(':') {
+                    format!("{user}:***")
+                } else {
+                    user.to_string()
+                };
+                format!("{}{}{}", &self.0[..scheme_end + 3], masked, &self.0[at..])
+            }
+            _ => self.0.clone(),
+        }
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+/// Everything the worker can be told. Every field has a default.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub amqp: AmqpSettings,
+    pub database: DatabaseSettings,
+    pub http: HttpSettings,
+    pub paths: PathSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AmqpSettings {
+    /// Broker URL. Env: `DOKFLYT_AMQP_URL`.
+    pub url: Secret,
+    /// Prefix of every exchange and queue name, so several installations (or tests)
+    /// can share one broker. Env: `DOKFLYT_AMQP_PREFIX`.
+    pub prefix: String,
+    /// Unacked messages the broker may hand the worker at once (basic.qos). Env: `DOKFLYT_PREFETCH`.
+    pub prefetch: u16,
+    /// Events processed at the same time. Env: `DOKFLYT_CONCURRENCY`.
+    pub concurrency: usize,
+    /// AMQP heartbeat in seconds; a dead connection is noticed within about twice this.
+    pub heartbeat_secs: u16,
+    /// Deliveries of one message before the quorum queue dead-letters it (a message
+    /// that crashes or hangs the worker does not loop forever).
+    pub delivery_limit: u32,
+    /// Largest accepted event body in bytes; larger ones are dead-lettered as `oversize`.
+    pub max_message_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    /// PostgreSQL URL. The database is created when missing. Env: `DOKFLYT_DATABASE_URL`.
+    pub url: Secret,
+    /// Pool size.
+    pub max_connections: u32,
+    /// Server-side `statement_timeout`, milliseconds.
+    pub statement_timeout_ms: u64,
+    /// Server-side `idle_in_transaction_session_timeout`, milliseconds.
+    pub idle_in_transaction_timeout_ms: u64,
+    /// How long to wait for a pooled connection before treating the database as down.
+    pub acquire_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSettings {
+    /// Listen address of the health/API server. Env: `DOKFLYT_HTTP_ADDR`.
+    pub addr: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PathSettings {
+    /// The routing table. Env: `DOKFLYT_RULES_DIR`.
+    pub rules_dir: PathBuf,
+    /// Letter and report templates. Env: `DOKFLYT_TEMPLATES_DIR`.
+    pub templates_dir: PathBuf,
+    /// Example events used by `serve --demo`.
+    pub examples_dir: PathBuf,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            amqp: AmqpSettings::default(),
+            database: DatabaseSettings::default(),
+            http: HttpSettings::default(),
+            paths: PathSettings::default(),
+        }
+    }
+}
+
+impl Default for AmqpSettings {
+    fn default() -> Self {
+        AmqpSettings {
+            url: Secret::new("amqp://guest:guest@127.0.0.1:5672/%2f"),
+            prefix: "dokflyt".into(),
+            prefetch: 64,
+            concurrency: 32,
+            heartbeat_secs: 10,
+            delivery_limit: 5,
+            max_message_bytes: 1024 * 1024,
+        }
+    }
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        DatabaseSettings {
+            url: Secret::new("postgres://postgres@127.0.0.1:5432/dokflyt"),
+            max_connections: 16,
+            statement_timeout_ms: 30_000,
+            idle_in_transaction_timeout_ms: 60_000,
+            acquire_timeout_ms: 5_000,
+        }
+    }
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            addr: "127.0.0.1:8080".into(),
+        }
+    }
+}
+
+impl Default for PathSettings {
+    fn default() -> Self {
+        PathSettings {
+            rules_dir: "routing-rules".into(),
+            templates_dir: "templates".into(),
+            examples_dir: "examples/events".into(),
+        }
+    }
+}
+
+impl Settings {
+    /// Defaults, then `file` (or `$DOKFLYT_CONFIG`, or `./dokflyt.toml` when present),
+    /// then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        let from_env = std::env::var_os("DOKFLYT_CONFIG").map(PathBuf::from);
+        let implicit = Path::new("dokflyt.toml");
+        let path = file
+            .map(Path::to_path_buf)
+            .or(from_env)
+            .or_else(|| implicit.exists().then(|| implicit.to_path_buf()));
+        let mut settings = match path {
+            Some(p) => Self::from_file(&p)?,
+            None => Settings::default(),
+        };
+        settings.apply_env(|k| std::env::var(k).ok())?;
+        Ok(settings)
+    }
+
+    pub fn from_file(path: &Path) -> Result<Settings, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_toml(&text).map_err(|message| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message,
+        })
+    }
+
+    pub fn from_toml(text: &str) -> Result<Settings, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// Applies `DOKFLYT_*` variables read through `get` (injectable for tests).
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        fn num<T: std::str::FromStr>(name: &'static str, v: String) -> Result<T, ConfigError> {
+            v.trim().parse().map_err(|_| ConfigError::Env {
+                name,
+                message: "not a number".into(),
+            })
+        }
+        if let Some(v) = get("DOKFLYT_AMQP_URL") {
+            self.amqp.url = Secret::new(v);
+        }
+        if let Some(v) = get("DOKFLYT_AMQP_PREFIX") {
+            self.amqp.prefix = v;
+        }
+        if let Some(v) = get("DOKFLYT_PREFETCH") {
+            self.amqp.prefetch = num("DOKFLYT_PREFETCH", v)?;
+        }
+        if let Some(v) = get("DOKFLYT_CONCURRENCY") {
+            self.amqp.concurrency = num("DOKFLYT_CONCURRENCY", v)?;
+        }
+        if let Some(v) = get("DOKFLYT_DATABASE_URL") {
+            self.database.url = Secret::new(v);
+        }
+        if let Some(v) = get("DOKFLYT_HTTP_ADDR") {
+            self.http.addr = v;
+        }
+        if let Some(v) = get("DOKFLYT_RULES_DIR") {
+            self.paths.rules_dir = v.into();
+        }
+        if let Some(v) = get("DOKFLYT_TEMPLATES_DIR") {
+            self.paths.templates_dir = v.into();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_work_on_a_local_machine() {
+        let s = Settings::default();
+        assert_eq!(s.amqp.url.expose(), "amqp://guest:guest@127.0.0.1:5672/%2f");
+        assert_eq!(s.database.url.expose(), "postgres://postgres@127.0.0.1:5432/dokflyt");
+        assert_eq!(s.http.addr, "127.0.0.1:8080");
+        assert!(s.amqp.prefetch >= 64);
+    }
+
+    #[test]
+    fn file_then_env() {
+        let mut s = Settings::from_toml("[http]\naddr = \"0.0.0.0:9000\"\n[amqp]\nprefetch = 100\n")
+            .unwrap();
+        assert_eq!(s.http.addr, "0.0.0.0:9000");
+        assert_eq!(s.amqp.prefetch, 100);
+        s.apply_env(|k| (k == "DOKFLYT_HTTP_ADDR").then(|| "127.0.0.1:1".to_string()))
+            .unwrap();
+        assert_eq!(s.http.addr, "127.0.0.1:1");
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        assert!(Settings::from_toml("[http]\nadr = \"x\"\n").is_err());
+        assert!(Settings::from_toml("[htp]\n").is_err());
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let s = Secret::new("amqp://guest:hemmelig@host:5672/%2f");
+        assert!(!format!("{s:?}").contains("hemmelig"));
+        assert_eq!(s.redacted_url(), "amqp://guest:***@host:5672/%2f");
+        assert_eq!(
+            Secret::new("postgres://postgres@h/db").redacted_url(),
+            "postgres://postgres@h/db"
+        );
+    }
+}

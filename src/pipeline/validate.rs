@@ -1,0 +1,197 @@
+//! Stage 2 — validate: raw message bytes → [`ValidatedEvent`].
+//!
+//! Input: the body of one AMQP delivery (or an event file for the CLI).
+//! Output: a [`ValidatedEvent`]; the only way to build one is [`validate`], so every
+//! later stage can rely on a known schema version, a known document type, checked
+//! national ids and non-empty names.
+//! Failure: a [`ValidationError`] with a stable machine-readable [`code`](ValidationError::code).
+//! It is never transient: the pipeline dead-letters the message with that reason.
+//! Messages name the field, never its value, so no personal data reaches a log.
+
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::event::{
+    is_valid_national_id, DocumentType, IncomingEvent, RecipientKind, SCHEMA_VERSION,
+};
+
+/// Why an event was refused before routing.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ValidationError {
+    #[error("the message is {size} bytes; the limit is {limit}")]
+    Oversize { size: usize, limit: usize },
+    #[error("the message body is not UTF-8")]
+    NotUtf8,
+    #[error("the message body is not JSON: {0}")]
+    NotJson(String),
+    #[error("schema_version {found:?} is not supported; this worker accepts {SCHEMA_VERSION}")]
+    UnsupportedSchemaVersion { found: Option<i64> },
+    #[error("the event does not match the v1 contract: {0}")]
+    Schema(String),
+    #[error("unknown document_type «{0}»: not a key of the routing table")]
+    UnknownDocumentType(String),
+    #[error("field {field} is invalid: {problem}")]
+    InvalidField { field: String, problem: &'static str },
+}
+
+impl ValidationError {
+    /// Stable reason code, sent as the `x-dokflyt-reason-code` header on the
+    /// dead-lettered message and counted per code in `dokflyt status`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ValidationError::Oversize { .. } => "oversize",
+            ValidationError::NotUtf8 => "not_utf8",
+            ValidationError::NotJson(_) => "not_json",
+            ValidationError::UnsupportedSchemaVersion { .. } => "unsupported_schema_version",
+            ValidationError::Schema(_) => "schema_violation",
+            ValidationError::UnknownDocumentType(_) => "unknown_document_type",
+            ValidationError::InvalidField { .. } => "invalid_field",
+        }
+    }
+
+    /// The event id, when the body was readable enough to carry one.
+    pub fn event_id_of(body: &[u8]) -> Option<Uuid> {
+        #[derive(Deserialize)]
+        struct IdOnly {
+            event_id: Uuid,
+        }
+        serde_json::from_slice::<IdOnly>(body).ok().map(|e| e.event_id)
+    }
+}
+
+/// A document event that passed every check that needs no routing table.
+///
+/// Fields are private: it is constructed only by [`validate`], and read through
+/// accessors, so an unchecked event cannot travel further down the pipeline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidatedEvent {
+    event: IncomingEvent,
+    document_type: DocumentType,
+}
+
+impl ValidatedEvent {
+    pub fn event_id(&self) -> Uuid {
+        self.event.event_id
+    }
+    pub fn document_type(&self) -> DocumentType {
+        self.document_type
+    }
+    /// The whole checked event (school, pupil, recipients, fields, sender ...).
+    pub fn event(&self) -> &IncomingEvent {
+        &self.event
+    }
+}
+
+/// Checks one message body. `max_bytes` is the configured size limit.
+pub fn validate(body: &[u8], max_bytes: usize) -> Result<ValidatedEvent, ValidationError> {
+    if body.len() > max_bytes {
+        return Err(ValidationError::Oversize {
+            size: body.len(),
+            limit: max_bytes,
+        });
+    }
+    let text = std::str::from_utf8(body).map_err(|_| ValidationError::NotUtf8)?;
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| ValidationError::NotJson(position_only(&e)))?;
+    // The version is read before the shape, so a v2 event gets the right reason.
+    let version = value.get("schema_version").and_then(|v| v.as_i64());
+    if version != Some(SCHEMA_VERSION as i64) {
+        return Err(ValidationError::UnsupportedSchemaVersion { found: version });
+    }
+    if let Some(key) = value.get("document_type").and_then(|v| v.as_str()) {
+        if key.parse::<DocumentType>().is_err() {
+            return Err(ValidationError::UnknownDocumentType(key.to_string()));
+        }
+    }
+    let event: IncomingEvent = serde_json::from_value(value).map_err(|e| {
+        // serde_json's message names the field (and for type errors a value type,
+        // never the value itself for strings), so it is safe to log.
+        ValidationError::Schema(e.to_string())
+    })?;
+    let document_type = event
+        .document_type
+        .parse::<DocumentType>()
+        .map_err(|e| ValidationError::UnknownDocumentType(e.0))?;
+    check_fields(&event)?;
+    Ok(ValidatedEvent {
+        event,
+        document_type,
+    })
+}
+
+/// serde_json syntax errors quote no input, only a line and column.
+fn position_only(e: &serde_json::Error) -> String {
+    format!("syntax error at line {} column {}", e.line(), e.column())
+}
+
+fn invalid(field: impl Into<String>, problem: &'static str) -> ValidationError {
+    ValidationError::InvalidField {
+        field: field.into(),
+        problem,
+    }
+}
+
+fn check_fields(e: &IncomingEvent) -> Result<(), ValidationError> {
+    let non_empty = |v: &str, field: &str| {
+        if v.trim().is_empty() {
+            Err(invalid(field, "must not be empty"))
+        } else {
+            Ok(())
+        }
+    };
+    non_empty(&e.title, "title")?;
+    if e.title.chars().count() > 500 {
+        return Err(invalid("title", "longer than 500 characters"));
+    }
+    if !(e.municipality.number.len() == 4 && e.municipality.number.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(invalid("municipality.number", "must be four digits"));
+    }
+    non_empty(&e.municipality.name, "municipality.name")?;
+    non_empty(&e.school.id, "school.id")?;
+    non_empty(&e.school.name, "school.name")?;
+    if !(e.school.org_number.len() == 9 && e.school.org_number.bytes().all(|b| b.is_ascii_digit())) {
+        return Err(invalid("school.org_number", "must be nine digits"));
+    }
+    non_empty(&e.sender.user_id, "sender.user_id")?;
+    non_empty(&e.sender.name, "sender.name")?;
+    non_empty(&e.sender.role, "sender.role")?;
+    non_empty(&e.sender.initials, "sender.initials")?;
+    if let Some(p) = &e.pupil {
+        non_empty(&p.id, "pupil.id")?;
+        non_empty(&p.name, "pupil.name")?;
+        if p.grade_level > 10 {
+            return Err(invalid("pupil.grade_level", "must be 0–10"));
+        }
+    }
+    for (i, r) in e.recipients.iter().enumerate() {
+        let at = |f: &str| format!("recipients[{i}].{f}");
+        non_empty(&r.id, &at("id"))?;
+        non_empty(&r.name, &at("name"))?;
+        if let Some(id) = &r.national_id {
+            if !is_valid_national_id(id) {
+                return Err(invalid(at("national_id"), "not a valid 11-digit national id"));
+            }
+        }
+        if r.kind != RecipientKind::Guardian && r.parental_responsibility {
+            return Err(invalid(
+                at("parental_responsibility"),
+                "only a guardian can have parental responsibility",
+            ));
+        }
+        if let Some(email) = &r.email {
+            let ok = email.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.'));
+            if !ok {
+                return Err(invalid(at("email"), "not an email address"));
+            }
+        }
+        if let Some(m) = &r.mobile {
+            let digits = m.chars().filter(|c| c.is_ascii_digit()).count();
+            let allowed = m.chars().all(|c| c.is_ascii_digit() || " +-".contains(c));
+            if !allowed || !(8..=15).contains(&digits) {
+                return Err(invalid(at("mobile"), "not a phone number"));
+            }
+        }
+    }
+    Ok(())
+}
