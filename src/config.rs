@@ -62,7 +62,7 @@ impl fmt::Debug for Secret {
 }
 
 /// Everything the worker can be told. Every field has a default.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
     pub amqp: AmqpSettings,
@@ -123,17 +123,6 @@ pub struct PathSettings {
     pub templates_dir: PathBuf,
     /// Example events used by `serve --demo`.
     pub examples_dir: PathBuf,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            amqp: AmqpSettings::default(),
-            database: DatabaseSettings::default(),
-            http: HttpSettings::default(),
-            paths: PathSettings::default(),
-        }
-    }
 }
 
 impl Default for AmqpSettings {
@@ -257,15 +246,19 @@ mod tests {
     fn defaults_work_on_a_local_machine() {
         let s = Settings::default();
         assert_eq!(s.amqp.url.expose(), "amqp://guest:guest@127.0.0.1:5672/%2f");
-        assert_eq!(s.database.url.expose(), "postgres://postgres@127.0.0.1:5432/dokflyt");
+        assert_eq!(
+            s.database.url.expose(),
+            "postgres://postgres@127.0.0.1:5432/dokflyt"
+        );
         assert_eq!(s.http.addr, "127.0.0.1:8080");
         assert!(s.amqp.prefetch >= 64);
     }
 
     #[test]
     fn file_then_env() {
-        let mut s = Settings::from_toml("[http]\naddr = \"0.0.0.0:9000\"\n[amqp]\nprefetch = 100\n")
-            .unwrap();
+        let mut s =
+            Settings::from_toml("[http]\naddr = \"0.0.0.0:9000\"\n[amqp]\nprefetch = 100\n")
+                .unwrap();
         assert_eq!(s.http.addr, "0.0.0.0:9000");
         assert_eq!(s.amqp.prefetch, 100);
         s.apply_env(|k| (k == "DOKFLYT_HTTP_ADDR").then(|| "127.0.0.1:1".to_string()))

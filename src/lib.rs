@@ -1,5 +1,41 @@
 //! dokflyt — routes and archives school documents for Norwegian municipalities.
+//!
+//! School systems publish *document events* to RabbitMQ; dokflyt validates each one,
+//! routes it by the municipality's routing table, renders the letter or archive copy
+//! as PDF, records what is to be delivered, and queues archive copies (status `klar`)
+//! for the twice-daily transfer to the Noark 5 archive.
+//!
+//! ```text
+//!  RabbitMQ ──► consume ──► validate ──► route ──► render ──► deliver ──► enqueue_archive ──► ack
+//!   (quorum      (bytes)   (Validated  (Routed    (Rendered   (delivery   (one PostgreSQL
+//!    queue)                  Event)    Document)  Document)    intents)    transaction)
+//!                   │            │          │          │                         │
+//!                   └────────────┴──────────┴──────────┴─► dead-letter queue ◄───┘ (permanent: reason header)
+//!                                                          retry with backoff      (transient: nothing acked)
+//! ```
+//!
+//! Map of the crate:
+//! - [`event`] — the wire contract (document event v1) and the §8 document-type keys.
+//! - [`pipeline`] — the stages above, one module each, and [`pipeline::Outcome`].
+//! - [`rules`] — the routing table loaded from `routing-rules/`.
+//! - [`render`] — templates and PDF.
+//! - [`broker`] — AMQP connection, topology and publishing with confirms.
+//! - [`db`] — PostgreSQL pool, migrations, one module per table's queries.
+//! - [`archive`] — archive statuses (`klar`, `arkivert`, `feilet`).
+//! - [`http`] — health, readiness and the JSON API.
+//! - [`config`] — settings: defaults, then a TOML file, then `DOKFLYT_*` variables.
+//! - [`app`] — builds the whole service and runs it until shutdown.
+
+pub mod app;
+pub mod archive;
+pub mod bench;
+pub mod broker;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod demo;
 pub mod event;
+pub mod http;
 pub mod pipeline;
 pub mod render;
 pub mod rules;

@@ -65,7 +65,10 @@ pub async fn publish_confirmed(
 ) -> Result<(), BrokerError> {
     let mut table = FieldTable::default();
     for (k, v) in headers {
-        table.insert(ShortString::from(k), AMQPValue::LongString(LongString::from(v)));
+        table.insert(
+            ShortString::from(k),
+            AMQPValue::LongString(LongString::from(v)),
+        );
     }
     let props = BasicProperties::default()
         .with_delivery_mode(2)

@@ -89,7 +89,10 @@ impl Topology {
             "x-delivery-limit".into(),
             AMQPValue::LongInt(self.delivery_limit as i32),
         );
-        args.insert("x-dead-letter-exchange".into(), text(&self.dead_letter_exchange));
+        args.insert(
+            "x-dead-letter-exchange".into(),
+            text(&self.dead_letter_exchange),
+        );
         args.insert("x-dead-letter-strategy".into(), text("at-least-once"));
         args.insert("x-overflow".into(), text("reject-publish"));
         channel

@@ -1,5 +1,139 @@
 //! The document pipeline, one module per stage, in data-flow order:
-//! consume → validate → route → render → deliver → enqueue_archive.
+//!
+//! 1. [`consume`] — AMQP deliveries in, acks/dead-letters out, reconnects.
+//! 2. [`validate`] — bytes → `ValidatedEvent`.
+//! 3. [`route`] — `ValidatedEvent` → `RoutedDocument` (the routing table decides).
+//! 4. [`render`] — `RoutedDocument` → `RenderedDocument` (PDF where needed).
+//! 5. [`deliver`] — `RenderedDocument` → `DeliveryPlan` (who gets it, on which channel).
+//! 6. [`enqueue_archive`] — `DeliveryPlan` → one committed transaction (archive row `klar`).
+//!
+//! [`process`] runs stages 2–6 for one message body and turns every failure into
+//! exactly one [`Outcome`]: completed (ack), rejected (dead-letter with a reason), or
+//! retry later (transient: nothing is acked or dead-lettered). Tests call it
+//! directly; the consumer calls it for every delivery.
 
+pub mod consume;
+pub mod deliver;
+pub mod enqueue_archive;
+pub mod render;
 pub mod route;
 pub mod validate;
+
+use std::sync::Arc;
+
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::render::Renderer;
+use crate::rules::SharedRules;
+
+/// Everything a pipeline step needs; cheap to clone.
+#[derive(Clone)]
+pub struct PipelineContext {
+    pub pool: PgPool,
+    pub rules: SharedRules,
+    pub renderer: Arc<Renderer>,
+    /// Largest accepted body (see `amqp.max_message_bytes`).
+    pub max_message_bytes: usize,
+}
+
+/// The one decision about what to do with a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Effects committed (or already committed earlier): ack.
+    Completed {
+        event_id: Uuid,
+        duplicate: bool,
+        archived: bool,
+    },
+    /// Permanent: dead-letter with this reason, then ack.
+    Rejected {
+        event_id: Option<Uuid>,
+        code: &'static str,
+        reason: String,
+    },
+    /// Transient: keep the message, back off, try again.
+    RetryLater { reason: String },
+}
+
+impl Outcome {
+    fn rejected(event_id: Option<Uuid>, code: &'static str, reason: impl ToString) -> Outcome {
+        Outcome::Rejected {
+            event_id,
+            code,
+            reason: reason.to_string(),
+        }
+    }
+
+    fn from_db(event_id: Uuid, err: sqlx::Error) -> Outcome {
+        if crate::db::is_transient(&err) {
+            Outcome::RetryLater {
+                reason: format!("database: {err}"),
+            }
+        } else {
+            // A permanent database refusal is a bug or data PostgreSQL will not
+            // store; the message goes to the dead-letter queue for a human.
+            Outcome::rejected(Some(event_id), "database_rejected", err)
+        }
+    }
+}
+
+/// Runs validate → route → render → deliver → enqueue_archive for one body.
+pub async fn process(ctx: &PipelineContext, body: &[u8]) -> Outcome {
+    let event = match validate::validate(body, ctx.max_message_bytes) {
+        Ok(e) => e,
+        Err(e) => {
+            return Outcome::rejected(validate::ValidationError::event_id_of(body), e.code(), &e)
+        }
+    };
+    let event_id = event.event_id();
+
+    // Idempotency first: a redelivered or republished event is acked quietly.
+    match crate::db::events::payload_hash(&ctx.pool, event_id).await {
+        Ok(Some(stored)) => {
+            let payload = serde_json::to_value(event.event()).unwrap_or_default();
+            return if stored == enqueue_archive::payload_hash(&payload) {
+                Outcome::Completed {
+                    event_id,
+                    duplicate: true,
+                    archived: false,
+                }
+            } else {
+                Outcome::rejected(
+                    Some(event_id),
+                    "event_id_conflict",
+                    "this event_id was already used for an event with other content",
+                )
+            };
+        }
+        Ok(None) => {}
+        Err(e) => return Outcome::from_db(event_id, e),
+    }
+
+    let table = ctx.rules.current();
+    let routed = match route::route(event, &table) {
+        Ok(r) => r,
+        Err(rejection) => return Outcome::rejected(Some(event_id), rejection.code, &rejection),
+    };
+    let rendered = match render::render(routed, ctx.renderer.clone()).await {
+        Ok(r) => r,
+        Err(e) => return Outcome::rejected(Some(event_id), "render_failed", e),
+    };
+    let plan = match deliver::plan(rendered) {
+        Ok(p) => p,
+        Err(e) => return Outcome::rejected(Some(event_id), e.code(), e),
+    };
+    match enqueue_archive::commit(&ctx.pool, &plan).await {
+        Ok(enqueue_archive::Committed::New { archived }) => Outcome::Completed {
+            event_id,
+            duplicate: false,
+            archived,
+        },
+        Ok(enqueue_archive::Committed::Duplicate) => Outcome::Completed {
+            event_id,
+            duplicate: true,
+            archived: false,
+        },
+        Err(e) => Outcome::from_db(event_id, e),
+    }
+}

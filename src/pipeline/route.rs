@@ -28,7 +28,10 @@ impl RoutedDocument {
     pub fn needs_pdf(&self) -> bool {
         use crate::rules::Channel;
         self.decision.archived
-            || matches!(self.decision.channel, Channel::Svarut | Channel::SvarutArchive)
+            || matches!(
+                self.decision.channel,
+                Channel::Svarut | Channel::SvarutArchive
+            )
     }
 }
 

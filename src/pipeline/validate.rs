@@ -31,7 +31,10 @@ pub enum ValidationError {
     #[error("unknown document_type «{0}»: not a key of the routing table")]
     UnknownDocumentType(String),
     #[error("field {field} is invalid: {problem}")]
-    InvalidField { field: String, problem: &'static str },
+    InvalidField {
+        field: String,
+        problem: &'static str,
+    },
 }
 
 impl ValidationError {
@@ -55,7 +58,9 @@ impl ValidationError {
         struct IdOnly {
             event_id: Uuid,
         }
-        serde_json::from_slice::<IdOnly>(body).ok().map(|e| e.event_id)
+        serde_json::from_slice::<IdOnly>(body)
+            .ok()
+            .map(|e| e.event_id)
     }
 }
 
@@ -91,6 +96,10 @@ pub fn validate(body: &[u8], max_bytes: usize) -> Result<ValidatedEvent, Validat
         });
     }
     let text = std::str::from_utf8(body).map_err(|_| ValidationError::NotUtf8)?;
+    // PostgreSQL cannot store U+0000 in text or jsonb; refuse it here, not at commit.
+    if text.contains("\\u0000") {
+        return Err(invalid("(a string)", "contains a NUL character (\\u0000)"));
+    }
     let value: serde_json::Value =
         serde_json::from_str(text).map_err(|e| ValidationError::NotJson(position_only(&e)))?;
     // The version is read before the shape, so a v2 event gets the right reason.
@@ -103,11 +112,8 @@ pub fn validate(body: &[u8], max_bytes: usize) -> Result<ValidatedEvent, Validat
             return Err(ValidationError::UnknownDocumentType(key.to_string()));
         }
     }
-    let event: IncomingEvent = serde_json::from_value(value).map_err(|e| {
-        // serde_json's message names the field (and for type errors a value type,
-        // never the value itself for strings), so it is safe to log.
-        ValidationError::Schema(e.to_string())
-    })?;
+    let event: IncomingEvent = serde_json::from_value(value)
+        .map_err(|e| ValidationError::Schema(redact_values(&e.to_string())))?;
     let document_type = event
         .document_type
         .parse::<DocumentType>()
@@ -122,6 +128,31 @@ pub fn validate(body: &[u8], max_bytes: usize) -> Result<ValidatedEvent, Validat
 /// serde_json syntax errors quote no input, only a line and column.
 fn position_only(e: &serde_json::Error) -> String {
     format!("syntax error at line {} column {}", e.line(), e.column())
+}
+
+/// serde quotes offending values (`invalid type: string "Kari", expected u8`,
+/// ``unknown variant `x` ``); those may be personal data, so every quoted value is
+/// replaced by `…`. Field names (after "field") are kept: they are the contract.
+fn redact_values(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    let mut rest = msg;
+    while let Some(start) = rest.find(['"', '`']) {
+        let quote = rest[start..].chars().next().unwrap_or('"');
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 1..];
+        let Some(len) = after.find(quote) else {
+            out.push_str(&rest[start..]);
+            return out;
+        };
+        let keep =
+            out.ends_with("field ") || out.ends_with("expected one of ") || out.ends_with(", ");
+        out.push(quote);
+        out.push_str(if keep { &after[..len] } else { "…" });
+        out.push(quote);
+        rest = &after[len + 1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 fn invalid(field: impl Into<String>, problem: &'static str) -> ValidationError {
@@ -143,14 +174,16 @@ fn check_fields(e: &IncomingEvent) -> Result<(), ValidationError> {
     if e.title.chars().count() > 500 {
         return Err(invalid("title", "longer than 500 characters"));
     }
-    if !(e.municipality.number.len() == 4 && e.municipality.number.bytes().all(|b| b.is_ascii_digit()))
+    if !(e.municipality.number.len() == 4
+        && e.municipality.number.bytes().all(|b| b.is_ascii_digit()))
     {
         return Err(invalid("municipality.number", "must be four digits"));
     }
     non_empty(&e.municipality.name, "municipality.name")?;
     non_empty(&e.school.id, "school.id")?;
     non_empty(&e.school.name, "school.name")?;
-    if !(e.school.org_number.len() == 9 && e.school.org_number.bytes().all(|b| b.is_ascii_digit())) {
+    if !(e.school.org_number.len() == 9 && e.school.org_number.bytes().all(|b| b.is_ascii_digit()))
+    {
         return Err(invalid("school.org_number", "must be nine digits"));
     }
     non_empty(&e.sender.user_id, "sender.user_id")?;
@@ -170,7 +203,10 @@ fn check_fields(e: &IncomingEvent) -> Result<(), ValidationError> {
         non_empty(&r.name, &at("name"))?;
         if let Some(id) = &r.national_id {
             if !is_valid_national_id(id) {
-                return Err(invalid(at("national_id"), "not a valid 11-digit national id"));
+                return Err(invalid(
+                    at("national_id"),
+                    "not a valid 11-digit national id",
+                ));
             }
         }
         if r.kind != RecipientKind::Guardian && r.parental_responsibility {
@@ -180,7 +216,9 @@ fn check_fields(e: &IncomingEvent) -> Result<(), ValidationError> {
             ));
         }
         if let Some(email) = &r.email {
-            let ok = email.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.'));
+            let ok = email
+                .split_once('@')
+                .is_some_and(|(l, d)| !l.is_empty() && d.contains('.'));
             if !ok {
                 return Err(invalid(at("email"), "not an email address"));
             }
@@ -194,4 +232,44 @@ fn check_fields(e: &IncomingEvent) -> Result<(), ValidationError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_keeps_field_names_and_drops_values() {
+        let m = redact_values("invalid type: string \"Kari Nordmann\", expected u8 at line 1");
+        assert_eq!(m, "invalid type: string \"…\", expected u8 at line 1");
+        let m = redact_values("unknown field `sensitiv`, expected one of `event_id`, `title`");
+        assert!(m.contains("`sensitiv`") && m.contains("`title`"), "{m}");
+        let m = redact_values("unknown variant `Ola`, expected one of `in`, `out`");
+        assert!(!m.contains("Ola"), "{m}");
+    }
+
+    #[test]
+    fn bytes_are_checked_before_json() {
+        assert_eq!(validate(&[b'{'; 10], 5).unwrap_err().code(), "oversize");
+        assert_eq!(validate(&[0xff, 0xfe], 100).unwrap_err().code(), "not_utf8");
+        assert_eq!(validate(b"{nope", 100).unwrap_err().code(), "not_json");
+        assert_eq!(
+            validate(br#"{"schema_version": 2}"#, 100)
+                .unwrap_err()
+                .code(),
+            "unsupported_schema_version"
+        );
+        assert_eq!(
+            validate(br#"{"schema_version": 1, "document_type": "x"}"#, 100)
+                .unwrap_err()
+                .code(),
+            "unknown_document_type"
+        );
+        assert_eq!(
+            validate(br#"{"schema_version": 1, "title": "a\u0000b"}"#, 100)
+                .unwrap_err()
+                .code(),
+            "invalid_field"
+        );
+    }
 }

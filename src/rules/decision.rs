@@ -44,7 +44,10 @@ impl Channel {
 
     /// Channels that must never carry sensitive content (DOMAIN.md §3).
     pub fn may_carry_sensitive(self) -> bool {
-        !matches!(self, Channel::MessageEmail | Channel::Notification | Channel::Sms)
+        !matches!(
+            self,
+            Channel::MessageEmail | Channel::Notification | Channel::Sms
+        )
     }
 }
 

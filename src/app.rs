@@ -1,0 +1,130 @@
+//! Builds the service and runs it: one binary, an HTTP server and the queue worker.
+//!
+//! [`App::build`] connects (database created and migrated), loads and checks the
+//! routing table and the templates (refusing to start on an invalid one) and binds
+//! the HTTP listener (port 0 in tests). [`App::run_until_stopped`] runs the consumer
+//! and the HTTP server until the shutdown token is cancelled, then drains in-flight
+//! work and returns. Binaries and tests use the same two calls.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Settings;
+use crate::pipeline::consume::{Consumer, ConsumerStats};
+use crate::pipeline::PipelineContext;
+use crate::render::Renderer;
+use crate::rules::SharedRules;
+
+pub struct App {
+    pub settings: Settings,
+    pub ctx: PipelineContext,
+    pub stats: Arc<ConsumerStats>,
+    listener: tokio::net::TcpListener,
+}
+
+impl App {
+    pub async fn build(settings: Settings) -> anyhow::Result<App> {
+        let rules = SharedRules::load(&settings.paths.rules_dir).with_context(|| {
+            format!(
+                "the routing table in {} is invalid; the worker does not start",
+                settings.paths.rules_dir.display()
+            )
+        })?;
+        let renderer = Renderer::load(&settings.paths.templates_dir).with_context(|| {
+            format!(
+                "the templates in {} are invalid; the worker does not start",
+                settings.paths.templates_dir.display()
+            )
+        })?;
+        let pool = crate::db::connect_and_migrate(&settings.database)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot prepare the database at {}",
+                    settings.database.url.redacted_url()
+                )
+            })?;
+        let listener = tokio::net::TcpListener::bind(&settings.http.addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.http.addr))?;
+        let ctx = PipelineContext {
+            pool,
+            rules,
+            renderer: Arc::new(renderer),
+            max_message_bytes: settings.amqp.max_message_bytes,
+        };
+        Ok(App {
+            settings,
+            ctx,
+            stats: Arc::new(ConsumerStats::default()),
+            listener,
+        })
+    }
+
+    /// The address the HTTP server listens on (useful with port 0).
+    pub fn http_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Runs the consumer and the HTTP server until `shutdown` is cancelled.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let consumer = Consumer::new(
+            self.ctx.clone(),
+            self.settings.amqp.clone(),
+            self.stats.clone(),
+        );
+        let worker = tokio::spawn(consumer.run(shutdown.clone()));
+        let router = crate::http::router(crate::http::HttpState {
+            ctx: self.ctx.clone(),
+            stats: self.stats.clone(),
+        });
+        let http_shutdown = shutdown.clone();
+        let server = axum::serve(self.listener, router)
+            .with_graceful_shutdown(async move { http_shutdown.cancelled().await });
+        let (served, worked) = tokio::join!(server, worker);
+        served.context("the HTTP server failed")?;
+        worked.context("the consumer task failed")?;
+        self.ctx.pool.close().await;
+        Ok(())
+    }
+}
+
+/// Cancels `token` on SIGTERM or Ctrl-C; reloads the routing table on SIGHUP.
+pub fn install_signal_handlers(token: CancellationToken, rules: SharedRules) {
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let mut term = match signal(SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot install the SIGTERM handler");
+                    return;
+                }
+            };
+            let mut hup = signal(SignalKind::hangup()).ok();
+            loop {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => break,
+                    _ = term.recv() => break,
+                    Some(_) = async { match hup.as_mut() { Some(h) => h.recv().await, None => None } } => {
+                        match rules.reload() {
+                            Ok(t) => tracing::info!(rules_version = t.version(), "routing table reloaded"),
+                            Err(e) => tracing::error!(error = %e, "the new routing table is invalid; the old one keeps serving"),
+                        }
+                    }
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = rules;
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("shutting down: no new events, finishing in-flight work");
+        token.cancel();
+    });
+}

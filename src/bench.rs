@@ -1,0 +1,232 @@
+//! `dokflyt bench pipeline --events N`: end-to-end throughput against the bare broker.
+//!
+//! In one run, on a private database and private queue names (both removed after):
+//! 1. baseline — N copies of a `conduct_warning` event are published to a plain
+//!    quorum queue, then consumed and acked doing nothing: the broker's own rate;
+//! 2. pipeline — N `conduct_warning` events (each its own `event_id`) are published,
+//!    then the real consumer runs them through validate → route → render → commit → ack.
+//!
+//! Both phases time only the consuming side (everything is published first), with
+//! the same prefetch. It prints documents/s for each and the ratio.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use futures::StreamExt;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
+    ExchangeDeleteOptions, QueueDeclareOptions, QueueDeleteOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, LongString};
+use lapin::BasicProperties;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::broker::{self, Topology};
+use crate::config::{Secret, Settings};
+use crate::pipeline::consume::{Consumer, ConsumerStats};
+use crate::pipeline::PipelineContext;
+
+pub async fn pipeline(mut settings: Settings, events: usize) -> anyhow::Result<()> {
+    let example = settings.paths.examples_dir.join("conduct_warning.json");
+    let template: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(&example).with_context(|| format!("reading {}", example.display()))?,
+    )?;
+    let run_id = Uuid::new_v4().simple().to_string();
+    let run_id = &run_id[..8];
+    settings.amqp.prefix = format!("dokflyt-bench-{run_id}");
+    let db_name = format!("dokflyt_bench_{run_id}");
+    let base_url = settings.database.url.expose().to_string();
+    let db_url = match base_url.rfind('/') {
+        Some(i) => format!("{}/{db_name}", &base_url[..i]),
+        None => anyhow::bail!("cannot derive a bench database from the database URL"),
+    };
+    settings.database.url = Secret::new(db_url);
+    settings.database.max_connections = settings.database.max_connections.max(16);
+
+    let bodies: Vec<Vec<u8>> = (0..events)
+        .map(|_| {
+            let mut v = template.clone();
+            v["event_id"] = serde_json::Value::String(Uuid::new_v4().to_string());
+            serde_json::to_vec(&v)
+        })
+        .collect::<Result<_, _>>()?;
+
+    let conn = broker::connect(settings.amqp.url.expose(), settings.amqp.heartbeat_secs).await?;
+    let channel = broker::confirm_channel(&conn).await?;
+
+    // 1. Baseline: the broker alone.
+    let baseline_queue = format!("{}.baseline", settings.amqp.prefix);
+    let mut args = FieldTable::default();
+    args.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString(LongString::from("quorum")),
+    );
+    channel
+        .queue_declare(
+            &baseline_queue,
+            QueueDeclareOptions {
+                durable: true,
+                ..QueueDeclareOptions::default()
+            },
+            args,
+        )
+        .await?;
+    publish_all(&channel, "", &baseline_queue, &bodies).await?;
+    let consume_channel = conn.create_channel().await?;
+    consume_channel
+        .basic_qos(settings.amqp.prefetch, BasicQosOptions::default())
+        .await?;
+    let mut consumer = consume_channel
+        .basic_consume(
+            &baseline_queue,
+            "",
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    let started = Instant::now();
+    let mut seen = 0;
+    while seen < events {
+        match consumer.next().await {
+            Some(Ok(d)) => {
+                d.ack(BasicAckOptions::default()).await?;
+                seen += 1;
+            }
+            Some(Err(e)) => return Err(e.into()),
+            None => anyhow::bail!("the baseline consumer ended early"),
+        }
+    }
+    let baseline = started.elapsed();
+    let _ = consume_channel.close(200, "baseline done").await;
+
+    // 2. The pipeline.
+    let pool = crate::db::connect_and_migrate(&settings.database).await?;
+    let rules = crate::rules::SharedRules::load(&settings.paths.rules_dir)?;
+    let renderer = crate::render::Renderer::load(&settings.paths.templates_dir)?;
+    let topology = Topology::new(&settings.amqp.prefix, settings.amqp.delivery_limit);
+    topology.declare(&channel).await?;
+    let key = broker::document_routing_key("conduct_warning");
+    publish_all(&channel, &topology.events_exchange, &key, &bodies).await?;
+    let ctx = PipelineContext {
+        pool: pool.clone(),
+        rules,
+        renderer: Arc::new(renderer),
+        max_message_bytes: settings.amqp.max_message_bytes,
+    };
+    let stats = Arc::new(ConsumerStats::default());
+    let shutdown = CancellationToken::new();
+    let started = Instant::now();
+    let worker = tokio::spawn(
+        Consumer::new(ctx, settings.amqp.clone(), stats.clone()).run(shutdown.clone()),
+    );
+    let limit = Instant::now() + Duration::from_secs(600);
+    loop {
+        let done =
+            stats.completed.load(Ordering::Relaxed) + stats.dead_lettered.load(Ordering::Relaxed);
+        if done as usize >= events {
+            break;
+        }
+        if Instant::now() > limit {
+            anyhow::bail!("the pipeline did not finish {events} events in 10 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let piped = started.elapsed();
+    shutdown.cancel();
+    let _ = worker.await;
+    let dead = stats.dead_lettered.load(Ordering::Relaxed);
+
+    // Clean up what the run created.
+    let _ = channel
+        .queue_delete(&baseline_queue, QueueDeleteOptions::default())
+        .await;
+    let _ = channel
+        .queue_delete(&topology.documents_queue, QueueDeleteOptions::default())
+        .await;
+    let _ = channel
+        .queue_delete(&topology.dead_letter_queue, QueueDeleteOptions::default())
+        .await;
+    let _ = channel
+        .exchange_delete(&topology.events_exchange, ExchangeDeleteOptions::default())
+        .await;
+    let _ = channel
+        .exchange_delete(
+            &topology.dead_letter_exchange,
+            ExchangeDeleteOptions::default(),
+        )
+        .await;
+    let _ = conn.close(200, "bench done").await;
+    pool.close().await;
+    drop_database(&settings, &db_name).await;
+
+    let rate = |d: Duration| events as f64 / d.as_secs_f64();
+    println!(
+        "bench pipeline: {events} conduct_warning events, prefetch {}, concurrency {}",
+        settings.amqp.prefetch, settings.amqp.concurrency
+    );
+    println!(
+        "  baseline (broker consume+ack only)   {:>10.0} msg/s   ({:.2} s)",
+        rate(baseline),
+        baseline.as_secs_f64()
+    );
+    println!(
+        "  pipeline (validate→route→render→commit→ack) {:>10.0} docs/s  ({:.2} s)",
+        rate(piped),
+        piped.as_secs_f64()
+    );
+    println!(
+        "  ratio pipeline/baseline              {:>10.3}",
+        rate(piped) / rate(baseline)
+    );
+    if dead > 0 {
+        println!("  WARNING: {dead} events were dead-lettered; the figure is not a clean run");
+    }
+    Ok(())
+}
+
+/// Publishes everything, awaiting confirms in windows of 1,000 (pipelined).
+async fn publish_all(
+    channel: &lapin::Channel,
+    exchange: &str,
+    routing_key: &str,
+    bodies: &[Vec<u8>],
+) -> anyhow::Result<()> {
+    for chunk in bodies.chunks(1000) {
+        let mut confirms = Vec::with_capacity(chunk.len());
+        for body in chunk {
+            confirms.push(
+                channel
+                    .basic_publish(
+                        exchange,
+                        routing_key,
+                        BasicPublishOptions::default(),
+                        body,
+                        BasicProperties::default().with_delivery_mode(2),
+                    )
+                    .await?,
+            );
+        }
+        for c in confirms {
+            if !c.await?.is_ack() {
+                anyhow::bail!("the broker refused a publish");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn drop_database(settings: &Settings, name: &str) {
+    use sqlx::{ConnectOptions, Connection};
+    let Ok(opts) = crate::db::connect_options(&settings.database) else {
+        return;
+    };
+    if let Ok(mut admin) = opts.database("postgres").connect().await {
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+            .execute(&mut admin)
+            .await;
+        let _ = admin.close().await;
+    }
+}

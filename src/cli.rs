@@ -1,0 +1,217 @@
+//! The command line: `dokflyt serve | publish | status | bench ...`.
+//!
+//! Thin: each command builds what it needs from [`Settings`] and calls into the
+//! library. Errors are reported with `anyhow` context at this top level only.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use crate::app::{install_signal_handlers, App};
+use crate::broker::{self, Topology};
+use crate::config::Settings;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "dokflyt",
+    version,
+    about = "Routes and archives school documents"
+)]
+pub struct Cli {
+    /// Configuration file (TOML). Default: $DOKFLYT_CONFIG, or ./dokflyt.toml if present.
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the worker and the HTTP server until SIGTERM or Ctrl-C.
+    Serve {
+        /// Publish the example events at start and print what happened to each.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Publish event files to the events exchange, with publisher confirms.
+    Publish {
+        /// Event files (JSON).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Counts per pipeline stage and per archive status (klar, arkivert, feilet).
+    Status {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Benchmarks that print throughput and a ratio against a baseline.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Documents/s through consume → route → render → commit → ack, against the
+    /// bare broker rate (consume + ack of the same messages) in the same run.
+    Pipeline {
+        #[arg(long, default_value_t = 5000)]
+        events: usize,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("DOKFLYT_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,lapin=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("DOKFLYT_LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let settings = Settings::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Serve { demo } => serve(settings, demo).await,
+        Command::Publish { files } => publish(&settings, &files).await,
+        Command::Status { json } => status(&settings, json).await,
+        Command::Bench(BenchCommand::Pipeline { events }) => {
+            crate::bench::pipeline(settings, events).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn serve(settings: Settings, demo: bool) -> anyhow::Result<ExitCode> {
+    tracing::info!(
+        amqp = %settings.amqp.url.redacted_url(),
+        database = %settings.database.url.redacted_url(),
+        http = %settings.http.addr,
+        "starting dokflyt"
+    );
+    let app = App::build(settings).await?;
+    let addr = app.http_addr()?;
+    tracing::info!(%addr, "HTTP server listening (/healthz, /readyz, /api/status)");
+    let shutdown = CancellationToken::new();
+    install_signal_handlers(shutdown.clone(), app.ctx.rules.clone());
+    if demo {
+        let ctx = app.ctx.clone();
+        let settings = app.settings.clone();
+        tokio::spawn(async move {
+            if let Err(e) = crate::demo::run(&settings, &ctx.pool, addr).await {
+                eprintln!("demo failed: {e:#}");
+            }
+        });
+    }
+    app.run_until_stopped(shutdown).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The routing key of an event file: `document.<document_type>` when the file says,
+/// else `document.unknown` (the worker then dead-letters it with the reason).
+pub fn routing_key_for(body: &[u8]) -> String {
+    let key = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("document_type")?.as_str().map(str::to_owned))
+        .filter(|k| !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or_else(|| "unknown".into());
+    broker::document_routing_key(&key)
+}
+
+async fn publish(settings: &Settings, files: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    let conn = broker::connect(settings.amqp.url.expose(), settings.amqp.heartbeat_secs)
+        .await
+        .with_context(|| format!("cannot connect to {}", settings.amqp.url.redacted_url()))?;
+    let channel = broker::confirm_channel(&conn).await?;
+    let topology = Topology::new(&settings.amqp.prefix, settings.amqp.delivery_limit);
+    topology.declare(&channel).await?;
+    for file in files {
+        let body =
+            std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+        let key = routing_key_for(&body);
+        broker::publish_confirmed(
+            &channel,
+            &topology.events_exchange,
+            &key,
+            &body,
+            vec![],
+            true,
+        )
+        .await
+        .with_context(|| format!("publishing {}", file.display()))?;
+        println!("published {} ({key}), confirmed", display_name(file));
+    }
+    let _ = conn.close(200, "done").await;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn display_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| p.display().to_string())
+}
+
+async fn status(settings: &Settings, json: bool) -> anyhow::Result<ExitCode> {
+    let pool = crate::db::connect_and_migrate(&settings.database).await?;
+    let c = crate::db::status::counts(&pool).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&c)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("Pipeline");
+    println!(
+        "  events accepted (validated, routed, committed) {:>8}",
+        c.events
+    );
+    println!(
+        "  documents rendered to PDF                      {:>8}",
+        c.rendered
+    );
+    println!(
+        "  deliveries planned, not yet sent               {:>8}",
+        c.deliveries_planned
+    );
+    let dead: i64 = c.dead_lettered.iter().map(|(_, n)| n).sum();
+    println!(
+        "  dead-lettered                                  {:>8}",
+        dead
+    );
+    for (code, n) in &c.dead_lettered {
+        println!("    {code:<44} {n:>8}");
+    }
+    println!("Archive queue");
+    println!("  klar     {:>8}", c.klar);
+    println!("  arkivert {:>8}", c.arkivert);
+    println!("  feilet   {:>8}", c.feilet);
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,119 @@
+//! PostgreSQL adapter: the pool, database creation, embedded migrations, and one
+//! module per table's queries.
+//!
+//! Every connection carries server-side `statement_timeout` and
+//! `idle_in_transaction_session_timeout`, so a stuck query or a forgotten
+//! transaction cannot hold locks for ever. [`is_transient`] decides which database
+//! errors the pipeline retries (connection trouble, timeouts, shutdowns) and which
+//! are permanent (the data itself is refused).
+
+pub mod archive_queue;
+pub mod dead_letters;
+pub mod documents;
+pub mod events;
+pub mod status;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, PgPool};
+
+use crate::config::DatabaseSettings;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("invalid database URL: {0}")]
+    Url(String),
+    #[error("database error: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// The embedded migrations (`migrations/`), run at every start.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Connection options with the server-side timeouts applied.
+pub fn connect_options(settings: &DatabaseSettings) -> Result<PgConnectOptions, DbError> {
+    let opts = PgConnectOptions::from_str(settings.url.expose())
+        .map_err(|e| DbError::Url(e.to_string()))?;
+    Ok(opts
+        .options([
+            (
+                "statement_timeout",
+                settings.statement_timeout_ms.to_string(),
+            ),
+            (
+                "idle_in_transaction_session_timeout",
+                settings.idle_in_transaction_timeout_ms.to_string(),
+            ),
+            ("application_name", "dokflyt".to_string()),
+        ])
+        .disable_statement_logging())
+}
+
+/// Creates the database named in the URL when it does not exist yet.
+pub async fn create_database_if_missing(settings: &DatabaseSettings) -> Result<(), DbError> {
+    let opts = connect_options(settings)?;
+    let name = opts.get_database().unwrap_or("postgres").to_string();
+    let mut admin = opts.clone().database("postgres").connect().await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(&name)
+            .fetch_one(&mut admin)
+            .await?;
+    if !exists {
+        let sql = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
+        match sqlx::query(&sql).execute(&mut admin).await {
+            Ok(_) => tracing::info!(database = %name, "created database"),
+            // Another process created it between our check and our create.
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    admin.close().await?;
+    Ok(())
+}
+
+/// Creates the database if needed, opens the pool and runs the migrations.
+pub async fn connect_and_migrate(settings: &DatabaseSettings) -> Result<PgPool, DbError> {
+    create_database_if_missing(settings).await?;
+    let pool = pool(settings)?;
+    MIGRATOR.run(&pool).await?;
+    Ok(pool)
+}
+
+/// A lazily connecting pool: it does not fail when the database is down right now,
+/// and reconnects on its own when it returns.
+pub fn pool(settings: &DatabaseSettings) -> Result<PgPool, DbError> {
+    Ok(PgPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .acquire_timeout(Duration::from_millis(settings.acquire_timeout_ms))
+        .connect_lazy_with(connect_options(settings)?))
+}
+
+/// Whether a database error is worth retrying later (the database or the network
+/// is in trouble) rather than a refusal of the data itself.
+pub fn is_transient(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Database(db) => {
+            let code = db.code();
+            let code = code.as_deref().unwrap_or("");
+            // 22: data exception, 23: integrity constraint, 42: syntax/undefined —
+            // retrying cannot help. Everything else (57014 statement timeout,
+            // 57P01 admin shutdown, 08xxx connection, 53xxx resources, 40001
+            // serialization) can succeed later.
+            !(code.starts_with("22") || code.starts_with("23") || code.starts_with("42"))
+        }
+        sqlx::Error::RowNotFound
+        | sqlx::Error::TypeNotFound { .. }
+        | sqlx::Error::ColumnIndexOutOfBounds { .. }
+        | sqlx::Error::ColumnNotFound(_)
+        | sqlx::Error::ColumnDecode { .. }
+        | sqlx::Error::Decode(_)
+        | sqlx::Error::Encode(_)
+        | sqlx::Error::Configuration(_) => false,
+        _ => true,
+    }
+}

@@ -1,0 +1,168 @@
+//! `serve --demo`: shows a newcomer the pipeline working on the local services.
+//!
+//! Publishes every example event in `examples/events/` (with a fresh `event_id`
+//! each run, so they are really processed), one of them twice (to show that a
+//! duplicate has its effects once), and the invalid examples in `examples/invalid/`
+//! (to show dead-lettering with a reason); then waits for each and prints its fate.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::broker::{self, Topology};
+use crate::config::Settings;
+use crate::db::status::{fate, EventFate};
+
+struct Published {
+    label: String,
+    event_id: Option<Uuid>,
+}
+
+pub async fn run(settings: &Settings, pool: &PgPool, addr: SocketAddr) -> anyhow::Result<()> {
+    let conn = broker::connect(settings.amqp.url.expose(), settings.amqp.heartbeat_secs).await?;
+    let channel = broker::confirm_channel(&conn).await?;
+    let topology = Topology::new(&settings.amqp.prefix, settings.amqp.delivery_limit);
+    topology.declare(&channel).await?;
+
+    let mut published = Vec::new();
+    let examples = sorted_files(&settings.paths.examples_dir)?;
+    for file in &examples {
+        let text =
+            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        let mut value: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not JSON", file.display()))?;
+        let id = Uuid::new_v4();
+        value["event_id"] = serde_json::Value::String(id.to_string());
+        let body = serde_json::to_vec(&value)?;
+        let key = crate::cli::routing_key_for(&body);
+        broker::publish_confirmed(
+            &channel,
+            &topology.events_exchange,
+            &key,
+            &body,
+            vec![],
+            true,
+        )
+        .await?;
+        let label = stem(file);
+        if label == "conduct_warning" {
+            // The producer publishing the same event twice: one document, one archive row.
+            broker::publish_confirmed(
+                &channel,
+                &topology.events_exchange,
+                &key,
+                &body,
+                vec![],
+                true,
+            )
+            .await?;
+            published.push(Published {
+                label: format!("{label} (published twice)"),
+                event_id: Some(id),
+            });
+        } else {
+            published.push(Published {
+                label,
+                event_id: Some(id),
+            });
+        }
+    }
+    let invalid_dir = settings.paths.examples_dir.with_file_name("invalid");
+    let mut invalid_count = 0;
+    if invalid_dir.is_dir() {
+        for file in sorted_files(&invalid_dir)? {
+            let body = std::fs::read(&file)?;
+            let key = crate::cli::routing_key_for(&body);
+            broker::publish_confirmed(
+                &channel,
+                &topology.events_exchange,
+                &key,
+                &body,
+                vec![],
+                true,
+            )
+            .await?;
+            invalid_count += 1;
+        }
+    }
+    let _ = conn.close(200, "demo published").await;
+
+    println!();
+    println!(
+        "dokflyt demo: published {} example events and {invalid_count} invalid ones",
+        published.len()
+    );
+    println!(
+        "{:<46} {:<15} {:<10} archive",
+        "example", "channel", "pdf pages"
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for p in &published {
+        let Some(id) = p.event_id else { continue };
+        let mut f = fate(pool, id).await?;
+        while f == EventFate::Unknown && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            f = fate(pool, id).await?;
+        }
+        match f {
+            EventFate::Processed {
+                channel,
+                archive_status,
+                pdf_pages,
+            } => println!(
+                "{:<46} {:<15} {:<10} {}",
+                p.label,
+                channel,
+                pdf_pages
+                    .map(|n| n.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                archive_status.unwrap_or_else(|| "not archived".into())
+            ),
+            EventFate::DeadLettered {
+                reason_code,
+                reason,
+            } => println!("{:<46} dead-lettered: {reason_code}: {reason}", p.label),
+            EventFate::Unknown => println!("{:<46} not processed within 60 s", p.label),
+        }
+    }
+    // Give the invalid ones a moment, then show the counts.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let c = crate::db::status::counts(pool).await?;
+    println!();
+    println!(
+        "dead-lettered so far, by reason (see queue {}):",
+        topology.dead_letter_queue
+    );
+    for (code, n) in &c.dead_lettered {
+        println!("  {code:<40} {n}");
+    }
+    println!(
+        "archive queue: klar {}  arkivert {}  feilet {}",
+        c.klar, c.arkivert, c.feilet
+    );
+    println!();
+    println!("status:  http://{addr}/api/status   (or: dokflyt status)");
+    println!("health:  http://{addr}/readyz");
+    println!("dokflyt keeps running; Ctrl-C stops it gracefully.");
+    Ok(())
+}
+
+fn sorted_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+fn stem(p: &Path) -> String {
+    p.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}

@@ -1,0 +1,107 @@
+//! Stage 5 — deliver: [`RenderedDocument`] → [`DeliveryPlan`].
+//!
+//! Input: a rendered document. Output: who receives it on which channel — one
+//! [`DeliveryIntent`] per recipient. The intents are committed with the document
+//! (stage 6) *before* anything is sent, so a channel worker can look an intent up
+//! and never send twice; the channel workers that send them (SvarUt, message and
+//! email, SMS) are the later issues' part. Nothing is sent from this stage.
+//! Failure: a letter with nobody allowed to receive it (no guardian with parental
+//! responsibility) is refused with `no_recipient`; it is never silently dropped.
+//!
+//! Who receives what (DOMAIN.md §3): letters (`svarut`) and login notices go to
+//! guardians **with parental responsibility** only; a guardian without it gets
+//! nothing about the pupil. Messages go to those guardians and to staff/pupil
+//! recipients named in the event. `svarut_archive` is sent by the archive system,
+//! `internal` goes to the receiving school, `none` goes nowhere, and an emergency
+//! SMS goes to the school's roster (not to the event's recipients).
+
+use crate::event::RecipientKind;
+use crate::pipeline::render::RenderedDocument;
+use crate::rules::Channel;
+
+/// One planned send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryIntent {
+    /// The recipient's id in the school system (or the receiving school's id).
+    pub recipient_id: String,
+    pub channel: Channel,
+}
+
+/// The rendered document with its planned sends. Built only by [`plan`].
+#[derive(Debug, Clone)]
+pub struct DeliveryPlan {
+    document: RenderedDocument,
+    intents: Vec<DeliveryIntent>,
+}
+
+impl DeliveryPlan {
+    pub fn document(&self) -> &RenderedDocument {
+        &self.document
+    }
+    pub fn intents(&self) -> &[DeliveryIntent] {
+        &self.intents
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeliverError {
+    #[error("{0}")]
+    NoRecipient(&'static str),
+}
+
+impl DeliverError {
+    pub fn code(&self) -> &'static str {
+        "no_recipient"
+    }
+}
+
+pub fn plan(document: RenderedDocument) -> Result<DeliveryPlan, DeliverError> {
+    let routed = document.routed();
+    let event = routed.event().event();
+    let channel = routed.decision().channel;
+    let guardians_with_responsibility = || {
+        event
+            .recipients
+            .iter()
+            .filter(|r| r.kind == RecipientKind::Guardian && r.parental_responsibility)
+    };
+    let intents: Vec<DeliveryIntent> = match channel {
+        Channel::Svarut | Channel::Notification => guardians_with_responsibility()
+            .map(|r| DeliveryIntent {
+                recipient_id: r.id.clone(),
+                channel,
+            })
+            .collect(),
+        Channel::MessageEmail => event
+            .recipients
+            .iter()
+            .filter(|r| r.kind != RecipientKind::Guardian || r.parental_responsibility)
+            .map(|r| DeliveryIntent {
+                recipient_id: r.id.clone(),
+                channel,
+            })
+            .collect(),
+        Channel::Internal => event
+            .fields
+            .get("receiving_school")
+            .and_then(|s| s.get("id"))
+            .and_then(|id| id.as_str())
+            .map(|id| DeliveryIntent {
+                recipient_id: format!("school:{id}"),
+                channel,
+            })
+            .into_iter()
+            .collect(),
+        Channel::SvarutArchive | Channel::Sms | Channel::None => Vec::new(),
+    };
+    let must_reach_someone = matches!(
+        channel,
+        Channel::Svarut | Channel::Notification | Channel::MessageEmail | Channel::Internal
+    );
+    if must_reach_someone && intents.is_empty() {
+        return Err(DeliverError::NoRecipient(
+            "Dokumentet har ingen mottaker som kan få det (ingen foresatte med foreldreansvar eller andre mottakere)",
+        ));
+    }
+    Ok(DeliveryPlan { document, intents })
+}
