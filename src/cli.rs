@@ -51,6 +51,20 @@ pub enum Command {
     /// Benchmarks that print throughput and a ratio against a baseline.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Check or print the routing table.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Validate a routing-rules directory; exit 1 with every error (file:line: rule).
+    Check {
+        /// Default: the configured rules directory.
+        dir: Option<PathBuf>,
+    },
+    /// Print the whole table as Markdown, to compare with DOMAIN.md §8.
+    Table { dir: Option<PathBuf> },
 }
 
 #[derive(Debug, Subcommand)]
@@ -102,6 +116,7 @@ fn init_tracing() {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let settings = Settings::load(cli.config.as_deref())?;
     match cli.command {
+        Command::Rules(cmd) => Ok(rules(&settings, cmd)),
         Command::Serve { demo } => serve(settings, demo).await,
         Command::Publish { files } => publish(&settings, &files).await,
         Command::Status { json } => status(&settings, json).await,
@@ -135,6 +150,34 @@ async fn serve(settings: Settings, demo: bool) -> anyhow::Result<ExitCode> {
     }
     app.run_until_stopped(shutdown).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn rules(settings: &Settings, cmd: RulesCommand) -> ExitCode {
+    let (RulesCommand::Check { dir } | RulesCommand::Table { dir }) = &cmd;
+    let dir = dir.clone().unwrap_or_else(|| settings.paths.rules_dir.clone());
+    let table = match crate::rules::RoutingTable::load_dir(&dir) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{e}");
+            eprintln!("the routing table in {} is invalid", dir.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    match cmd {
+        RulesCommand::Check { .. } => {
+            let n: usize = crate::event::DocumentType::ALL
+                .iter()
+                .map(|t| table.rules_for(*t).len())
+                .sum();
+            println!(
+                "{}: {n} rules, every document type covered, version {}",
+                dir.display(),
+                table.version()
+            );
+        }
+        RulesCommand::Table { .. } => print!("{}", crate::rules::markdown_table(&table)),
+    }
+    ExitCode::SUCCESS
 }
 
 /// The routing key of an event file: `document.<document_type>` when the file says,

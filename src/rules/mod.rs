@@ -336,6 +336,60 @@ impl RoutingTable {
     }
 }
 
+/// The whole table as Markdown, in the column order of DOMAIN.md §8.
+pub fn markdown_table(table: &RoutingTable) -> String {
+    let mut out = String::from(
+        "| key | name (nb) | when | dir | channel | archive | folder | access | journal status | preconditions / deadlines | rule |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for t in DocumentType::ALL {
+        for r in table.rules_for(*t) {
+            let s = &r.spec;
+            let mut when = Vec::new();
+            if let Some(v) = s.when.sensitive {
+                when.push(format!("sensitive: {v}"));
+            }
+            if let Some(v) = s.when.receiving_school_in_same_municipality {
+                when.push(format!("same municipality: {v}"));
+            }
+            let mut pre: Vec<String> = s
+                .preconditions
+                .iter()
+                .map(|p| format!("{p:?}"))
+                .collect();
+            if let Some([lo, hi]) = s.grade_levels {
+                pre.push(format!("grades {lo}–{hi}"));
+            }
+            if !s.allowed_sender_roles.is_empty() {
+                pre.push(format!("only {}", s.allowed_sender_roles.join("/")));
+            }
+            pre.extend(s.deadlines.iter().cloned());
+            let access = match s.access {
+                Access::Uo => format!(
+                    "UO ({})",
+                    s.legal_basis.as_deref().unwrap_or(DEFAULT_LEGAL_BASIS)
+                ),
+                Access::Public => String::new(),
+            };
+            let status = s.journal_status.map(|j| format!("{j:?}")).unwrap_or_default();
+            out.push_str(&format!(
+                "| `{}` | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+                t.key(),
+                t.name_nb(),
+                when.join(", "),
+                s.direction.as_str(),
+                s.channel.as_str(),
+                s.archive.as_str(),
+                s.folder.map(|f| f.as_str()).unwrap_or(""),
+                access,
+                status,
+                pre.join("; "),
+                s.id
+            ));
+        }
+    }
+    out
+}
+
 /// Problems a single rule has on its own.
 fn check_rule(spec: &RuleSpec) -> Vec<String> {
     let mut out = Vec::new();
