@@ -1,0 +1,376 @@
+//! Test harness: a real dokflyt on the real RabbitMQ and PostgreSQL of this machine.
+//!
+//! [`spawn_app`] gives every test its own database (`dokflyt_test_<uuid>`, created
+//! and migrated by the app itself), its own exchange/queue prefix and an HTTP port
+//! chosen by the OS, so tests run in parallel without seeing each other.
+//! [`TcpProxy`] sits between the worker and a server so a test can cut the
+//! connection without disturbing other tests.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use dokflyt::app::App;
+use dokflyt::broker::{self, Topology};
+use dokflyt::config::{Secret, Settings};
+use dokflyt::pipeline::consume::ConsumerStats;
+use lapin::options::{BasicGetOptions, QueueDeleteOptions};
+use lapin::types::AMQPValue;
+use serde_json::{json, Value};
+use sqlx::{Connection, PgConnection, PgPool};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+pub const PG_HOST_PORT: &str = "127.0.0.1:5432";
+pub const AMQP_HOST_PORT: &str = "127.0.0.1:5672";
+
+pub struct TestApp {
+    pub settings: Settings,
+    pub http: SocketAddr,
+    pub pool: PgPool,
+    pub topology: Topology,
+    pub stats: Arc<ConsumerStats>,
+    pub shutdown: CancellationToken,
+    pub handle: Option<JoinHandle<anyhow::Result<()>>>,
+    pub publisher: lapin::Connection,
+    pub channel: lapin::Channel,
+    pub database: String,
+}
+
+/// Options for [`spawn_app_with`].
+#[derive(Default)]
+pub struct Spawn {
+    /// Route the worker's AMQP connection through this address (a [`TcpProxy`]).
+    pub amqp_via: Option<SocketAddr>,
+    /// Route the worker's database connections through this address.
+    pub db_via: Option<SocketAddr>,
+    pub concurrency: Option<usize>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Spawn::default()).await
+}
+
+pub async fn spawn_app_with(opts: Spawn) -> TestApp {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            std::env::var("DOKFLYT_TEST_LOG").unwrap_or_else(|_| "warn,lapin=error".into()),
+        )
+        .with_test_writer()
+        .try_init();
+    let id = Uuid::new_v4().simple().to_string();
+    let database = format!("dokflyt_test_{id}");
+    let prefix = format!("dokflyt_test_{id}");
+    let mut settings = Settings::default();
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    settings.paths.rules_dir = manifest.join("routing-rules");
+    settings.paths.templates_dir = manifest.join("templates");
+    settings.paths.examples_dir = manifest.join("examples/events");
+    settings.amqp.prefix = prefix;
+    settings.amqp.heartbeat_secs = 5;
+    if let Some(c) = opts.concurrency {
+        settings.amqp.concurrency = c;
+    }
+    if let Some(a) = opts.amqp_via {
+        settings.amqp.url = Secret::new(format!("amqp://guest:guest@{a}/%2f"));
+    }
+    let db_host = opts
+        .db_via
+        .map(|a| a.to_string())
+        .unwrap_or_else(|| PG_HOST_PORT.to_string());
+    settings.database.url = Secret::new(format!("postgres://postgres@{db_host}/{database}"));
+    settings.database.acquire_timeout_ms = 2_000;
+    settings.http.addr = "127.0.0.1:0".into();
+
+    let app = App::build(settings.clone()).await.expect("the app builds");
+    let http = app.http_addr().expect("bound");
+    let pool = sqlx::PgPool::connect(&format!("postgres://postgres@{PG_HOST_PORT}/{database}"))
+        .await
+        .expect("test pool");
+    let stats = app.stats.clone();
+    let shutdown = CancellationToken::new();
+    let handle = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+
+    let topology = Topology::new(&settings.amqp.prefix, settings.amqp.delivery_limit);
+    let publisher = broker::connect(AMQP_URL, 10).await.expect("publisher connects");
+    let channel = broker::confirm_channel(&publisher)
+        .await
+        .expect("confirm channel");
+    topology.declare(&channel).await.expect("topology");
+    let t = TestApp {
+        settings,
+        http,
+        pool,
+        topology,
+        stats,
+        shutdown,
+        handle: Some(handle),
+        publisher,
+        channel,
+        database,
+    };
+    t.wait_until("the consumer is attached", Duration::from_secs(30), || async {
+        t.stats.connected.load(Ordering::SeqCst)
+    })
+    .await;
+    t
+}
+
+impl TestApp {
+    /// Publishes raw bytes to the events exchange with confirms.
+    pub async fn publish_raw(&self, routing_key: &str, body: &[u8]) {
+        broker::publish_confirmed(
+            &self.channel,
+            &self.topology.events_exchange,
+            routing_key,
+            body,
+            vec![],
+            true,
+        )
+        .await
+        .expect("published and confirmed");
+    }
+
+    pub async fn publish(&self, event: &Value) {
+        let key = format!(
+            "document.{}",
+            event["document_type"].as_str().unwrap_or("unknown")
+        );
+        self.publish_raw(&key, &serde_json::to_vec(event).expect("json"))
+            .await;
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sql)
+            .fetch_one(&self.pool)
+            .await
+            .expect("count query")
+    }
+
+    /// Polls `cond` every 50 ms until it holds or `limit` passes (then panics).
+    pub async fn wait_until<F, Fut>(&self, what: &str, limit: Duration, mut cond: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let deadline = Instant::now() + limit;
+        while !cond().await {
+            assert!(Instant::now() < deadline, "timed out waiting until {what}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Takes every message from the dead-letter queue: (reason code header, body).
+    pub async fn drain_dead_letters(&self) -> Vec<(String, Option<String>, Vec<u8>)> {
+        let mut out = Vec::new();
+        loop {
+            let got = self
+                .channel
+                .basic_get(
+                    &self.topology.dead_letter_queue,
+                    BasicGetOptions { no_ack: true },
+                )
+                .await
+                .expect("basic.get");
+            let Some(msg) = got else { break };
+            let headers = msg.delivery.properties.headers().clone().unwrap_or_default();
+            let header = |k: &str| match headers.inner().get(k) {
+                Some(AMQPValue::LongString(s)) => Some(s.to_string()),
+                _ => None,
+            };
+            out.push((
+                header("x-dokflyt-reason-code").unwrap_or_default(),
+                header("x-dokflyt-event-id"),
+                msg.delivery.data.clone(),
+            ));
+        }
+        out
+    }
+
+    /// Stops the worker gracefully and removes the test's database, queues and exchanges.
+    pub async fn stop_and_clean(mut self) {
+        self.shutdown.cancel();
+        if let Some(h) = self.handle.take() {
+            let r = tokio::time::timeout(Duration::from_secs(40), h)
+                .await
+                .expect("graceful shutdown within 40 s")
+                .expect("not panicked");
+            r.expect("run_until_stopped returns Ok");
+        }
+        for q in [
+            &self.topology.documents_queue,
+            &self.topology.dead_letter_queue,
+        ] {
+            let _ = self
+                .channel
+                .queue_delete(q, QueueDeleteOptions::default())
+                .await;
+        }
+        for x in [
+            &self.topology.events_exchange,
+            &self.topology.dead_letter_exchange,
+        ] {
+            let _ = self.channel.exchange_delete(x, Default::default()).await;
+        }
+        let _ = self.publisher.close(200, "test done").await;
+        self.pool.close().await;
+        if let Ok(mut admin) = PgConnection::connect(PG_ADMIN_URL).await {
+            let _ = sqlx::query(&format!(
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                self.database
+            ))
+            .execute(&mut admin)
+            .await;
+        }
+    }
+}
+
+/// A valid national id (fødselsnummer) built from a 9-digit prefix.
+pub fn fnr(prefix9: &str) -> String {
+    dokflyt::event::complete_national_id(prefix9).expect("a prefix with valid check digits")
+}
+
+/// Finds a 9-digit prefix from a birth date (DDMMYY) whose check digits exist.
+pub fn fnr_for(ddmmyy: &str) -> String {
+    (100..999)
+        .find_map(|n| dokflyt::event::complete_national_id(&format!("{ddmmyy}{n:03}")))
+        .expect("some individual number works")
+}
+
+/// A complete `conduct_warning` event (the flagship type of issue 2).
+pub fn conduct_warning(event_id: Uuid) -> Value {
+    json!({
+        "event_id": event_id.to_string(),
+        "schema_version": 1,
+        "occurred_at": "2026-11-23T10:15:00+01:00",
+        "municipality": { "number": "4601", "name": "Fjellvik kommune" },
+        "school": { "id": "skole-42", "name": "Åsbø ungdomsskole", "org_number": "974123456" },
+        "document_type": "conduct_warning",
+        "direction": "out",
+        "sensitive": true,
+        "archive_opt_in": false,
+        "title": "Varsel om fare for nedsatt karakter i orden og oppførsel",
+        "fields": {
+            "term": "høsten 2026",
+            "subject": "orden og oppførsel",
+            "reasons": [
+                "Gjentatte brudd på skolens ordensreglement i friminuttene",
+                "Upassende språkbruk overfor medelever"
+            ],
+            "measures": "Kontaktlæreren følger opp med ukentlige samtaler fram til jul.",
+            "contact": "Ta gjerne kontakt med kontaktlærer Øystein Bråthen.",
+            "body": [
+                "Skolen sender dette varselet fordi det er fare for at Kåre får nedsatt karakter i orden og oppførsel ved slutten av terminen.",
+                "Vi ønsker et godt samarbeid med dere om å snu utviklingen."
+            ]
+        },
+        "pupil": {
+            "id": "elev-7",
+            "name": "Kåre Ødegård Æsøy",
+            "birth_date": "2011-03-14",
+            "grade_level": 9,
+            "class": "9B"
+        },
+        "recipients": [
+            {
+                "kind": "guardian", "id": "fors-1", "name": "Åse Ødegård",
+                "national_id": fnr_for("150180"), "parental_responsibility": true,
+                "digital_mail": true,
+                "address": { "street": "Bjørkeveien 12", "postal_code": "5003", "city": "Bergen" },
+                "email": "ase@example.no", "mobile": "+4791234567", "protected_address": false
+            },
+            {
+                "kind": "guardian", "id": "fors-2", "name": "Per Æsøy",
+                "national_id": fnr_for("020278"), "parental_responsibility": true,
+                "digital_mail": false,
+                "address": { "street": "Hemmeligveien 99", "postal_code": "9999", "city": "Skjultby" },
+                "protected_address": true
+            }
+        ],
+        "sender": {
+            "user_id": "ansatt-3", "name": "Øystein Bråthen",
+            "role": "kontaktlaerer", "initials": "ØBR"
+        }
+    })
+}
+
+/// A TCP proxy the test controls: `cut()` drops every open connection, `set_down`
+/// refuses new ones (accepted and closed at once) until it is brought up again.
+pub struct TcpProxy {
+    pub addr: SocketAddr,
+    down: Arc<AtomicBool>,
+    conns: Arc<Mutex<Vec<CancellationToken>>>,
+    stop: CancellationToken,
+}
+
+impl TcpProxy {
+    pub async fn start(target: &str) -> TcpProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let addr = listener.local_addr().expect("proxy addr");
+        let down = Arc::new(AtomicBool::new(false));
+        let conns: Arc<Mutex<Vec<CancellationToken>>> = Arc::default();
+        let stop = CancellationToken::new();
+        let target = target.to_string();
+        let (d, c, s) = (down.clone(), conns.clone(), stop.clone());
+        tokio::spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    _ = s.cancelled() => return,
+                    a = listener.accept() => a,
+                };
+                let Ok((mut inbound, _)) = accepted else {
+                    continue;
+                };
+                if d.load(Ordering::SeqCst) {
+                    drop(inbound);
+                    continue;
+                }
+                let token = s.child_token();
+                c.lock().expect("lock").push(token.clone());
+                let target = target.clone();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = token.cancelled() => {}
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                    }
+                });
+            }
+        });
+        TcpProxy {
+            addr,
+            down,
+            conns,
+            stop,
+        }
+    }
+
+    /// Drops every connection open now.
+    pub fn cut(&self) {
+        for t in self.conns.lock().expect("lock").drain(..) {
+            t.cancel();
+        }
+    }
+
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+        if down {
+            self.cut();
+        }
+    }
+}
+
+impl Drop for TcpProxy {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}

@@ -1,0 +1,417 @@
+//! The pipeline end to end on the real RabbitMQ and PostgreSQL of this machine:
+//! event in → validated → routed → rendered → committed (archive row `klar`) → ack,
+//! duplicates, dead-lettering with reasons, a cut broker connection, an unreachable
+//! database, a consumer cancelled by the server, and graceful shutdown.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use uuid::Uuid;
+
+const T: Duration = Duration::from_secs(60);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conduct_warning_is_rendered_stored_and_queued_klar() {
+    let app = spawn_app().await;
+    let id = Uuid::new_v4();
+    app.publish(&conduct_warning(id)).await;
+    app.wait_until("the archive row exists", T, || async {
+        app.count("SELECT count(*) FROM archive_queue").await == 1
+    })
+    .await;
+
+    let (status, folder): (String, String) =
+        sqlx::query_as("SELECT status::text, folder FROM archive_queue WHERE event_id = $1")
+            .bind(id)
+            .fetch_one(&app.pool)
+            .await
+            .expect("row");
+    assert_eq!(status, "klar");
+    assert_eq!(folder, "pupil");
+
+    let (rule, version, channel, access, basis, pdf, sha, pages): (
+        String,
+        String,
+        String,
+        String,
+        Option<String>,
+        Vec<u8>,
+        String,
+        i32,
+    ) = sqlx::query_as(
+        "SELECT rule_id, rules_version, channel, access, legal_basis, pdf, pdf_sha256, pdf_pages
+         FROM documents WHERE event_id = $1",
+    )
+    .bind(id)
+    .fetch_one(&app.pool)
+    .await
+    .expect("document");
+    assert_eq!(rule, "conduct_warning");
+    assert_eq!(version.len(), 64, "the table's content hash is stored");
+    assert_eq!(channel, "svarut");
+    assert_eq!(access, "UO");
+    assert_eq!(
+        basis.as_deref(),
+        Some("Offl. § 13 jf. fvl. § 13 første ledd nr. 1")
+    );
+    assert_eq!(pages, 1);
+    use sha2::Digest;
+    assert_eq!(sha, hex::encode(sha2::Sha256::digest(&pdf)));
+
+    // The letter itself, read back by poppler's pdftotext.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("letter.pdf");
+    std::fs::write(&path, &pdf).expect("write pdf");
+    let out = std::process::Command::new("pdftotext")
+        .args(["-layout"])
+        .arg(&path)
+        .arg("-")
+        .output()
+        .expect("pdftotext (poppler-utils) is installed");
+    assert!(out.status.success(), "pdftotext reads the PDF");
+    let text = String::from_utf8(out.stdout).expect("utf-8 text");
+    for needle in [
+        "Kåre Ødegård Æsøy",
+        "orden og oppførsel",
+        "Øystein Bråthen",
+        "Åsbø ungdomsskole",
+        "Unntatt offentlighet",
+        "Åse Ødegård",
+        "Bjørkeveien 12",
+        "Per Æsøy",
+    ] {
+        assert!(text.contains(needle), "the letter shows {needle:?}:\n{text}");
+    }
+    // Protected address and national ids never printed.
+    assert!(!text.contains("Hemmeligveien"), "protected address printed");
+    let event = conduct_warning(id);
+    for r in event["recipients"].as_array().expect("recipients") {
+        let fnr = r["national_id"].as_str().expect("fnr");
+        assert!(!text.contains(fnr), "a national id was printed");
+    }
+
+    // Two guardians with parental responsibility: two planned SvarUt deliveries.
+    assert_eq!(
+        app.count("SELECT count(*) FROM deliveries WHERE channel = 'svarut'")
+            .await,
+        2
+    );
+    app.stop_and_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_event_twice_has_its_effects_once() {
+    let app = spawn_app().await;
+    let id = Uuid::new_v4();
+    let ev = conduct_warning(id);
+    app.publish(&ev).await;
+    app.publish(&ev).await;
+    app.wait_until("both deliveries are handled", T, || async {
+        let s = &app.stats;
+        s.completed.load(std::sync::atomic::Ordering::SeqCst)
+            + s.duplicates.load(std::sync::atomic::Ordering::SeqCst)
+            == 2
+    })
+    .await;
+    assert_eq!(app.count("SELECT count(*) FROM documents").await, 1);
+    assert_eq!(app.count("SELECT count(*) FROM archive_queue").await, 1);
+    assert_eq!(app.count("SELECT count(*) FROM dead_letters").await, 0);
+    assert!(app.drain_dead_letters().await.is_empty());
+
+    // The same id with other content is not a duplicate: it is refused loudly.
+    let mut other = ev.clone();
+    other["title"] = "Et annet dokument".into();
+    app.publish(&other).await;
+    app.wait_until("the conflict is dead-lettered", T, || async {
+        app.count("SELECT count(*) FROM dead_letters").await == 1
+    })
+    .await;
+    let dl = app.drain_dead_letters().await;
+    assert_eq!(dl.len(), 1);
+    assert_eq!(dl[0].0, "event_id_conflict");
+    assert_eq!(app.count("SELECT count(*) FROM documents").await, 1);
+    app.stop_and_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_class_of_invalid_input_is_dead_lettered_with_its_reason() {
+    let app = spawn_app().await;
+    let good = conduct_warning(Uuid::new_v4());
+
+    let mut wrong_version = conduct_warning(Uuid::new_v4());
+    wrong_version["schema_version"] = 2.into();
+    let mut missing_field = conduct_warning(Uuid::new_v4());
+    missing_field
+        .as_object_mut()
+        .expect("object")
+        .remove("school");
+    let mut unknown_type = conduct_warning(Uuid::new_v4());
+    unknown_type["document_type"] = "homework_excuse".into();
+    let mut oversize = conduct_warning(Uuid::new_v4());
+    oversize["fields"]["padding"] = "x".repeat(1_100_000).into();
+    let mut sensitive_sms = conduct_warning(Uuid::new_v4());
+    sensitive_sms["document_type"] = "absence_notice".into();
+
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("not_json", b"this is not json {".to_vec()),
+        ("not_utf8", vec![0x7b, 0xff, 0xfe, 0x7d]),
+        (
+            "unsupported_schema_version",
+            serde_json::to_vec(&wrong_version).expect("json"),
+        ),
+        (
+            "schema_violation",
+            serde_json::to_vec(&missing_field).expect("json"),
+        ),
+        (
+            "unknown_document_type",
+            serde_json::to_vec(&unknown_type).expect("json"),
+        ),
+        ("oversize", serde_json::to_vec(&oversize).expect("json")),
+        (
+            "sensitive_not_allowed",
+            serde_json::to_vec(&sensitive_sms).expect("json"),
+        ),
+    ];
+    for (_, body) in &cases {
+        app.publish_raw("document.test", body).await;
+    }
+    app.wait_until("every invalid message is dead-lettered", T, || async {
+        app.count("SELECT count(*) FROM dead_letters").await == cases.len() as i64
+    })
+    .await;
+
+    let mut got: Vec<String> = app
+        .drain_dead_letters()
+        .await
+        .into_iter()
+        .map(|(code, _, _)| code)
+        .collect();
+    got.sort();
+    let mut want: Vec<String> = cases.iter().map(|(c, _)| c.to_string()).collect();
+    want.sort();
+    assert_eq!(got, want, "one dead letter per class, with its reason code");
+    assert_eq!(
+        app.stats
+            .dead_lettered
+            .load(std::sync::atomic::Ordering::SeqCst),
+        cases.len() as u64
+    );
+
+    // Still consuming: a good event goes through afterwards.
+    app.publish(&good).await;
+    app.wait_until("the good event is committed", T, || async {
+        app.count("SELECT count(*) FROM archive_queue").await == 1
+    })
+    .await;
+    assert_eq!(app.count("SELECT count(*) FROM events").await, 1);
+    app.stop_and_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_broker_connection_loses_nothing_and_duplicates_nothing() {
+    let proxy = TcpProxy::start(AMQP_HOST_PORT).await;
+    let app = spawn_app_with(Spawn {
+        amqp_via: Some(proxy.addr),
+        ..Spawn::default()
+    })
+    .await;
+    // Queue the whole batch while the worker is cut off, so the cuts land mid-stream.
+    proxy.set_down(true);
+    let n: i64 = 600;
+    for _ in 0..n {
+        app.publish(&conduct_warning(Uuid::new_v4())).await;
+    }
+    proxy.set_down(false);
+    let mut cuts_mid_stream = 0;
+    for threshold in [50, 200, 350] {
+        app.wait_until("the worker is past the threshold", Duration::from_secs(120), || async {
+            app.count("SELECT count(*) FROM archive_queue").await >= threshold
+        })
+        .await;
+        proxy.cut();
+        if app.count("SELECT count(*) FROM archive_queue").await < n {
+            cuts_mid_stream += 1;
+        }
+    }
+    assert!(cuts_mid_stream >= 1, "at least one cut landed mid-stream");
+    app.wait_until("every event is committed", Duration::from_secs(120), || async {
+        app.count("SELECT count(*) FROM archive_queue").await == n
+    })
+    .await;
+    assert!(
+        app.stats
+            .reconnects
+            .load(std::sync::atomic::Ordering::SeqCst)
+            >= 3,
+        "the worker reconnected after every cut"
+    );
+    assert_eq!(app.count("SELECT count(*) FROM events").await, n);
+    assert_eq!(app.count("SELECT count(*) FROM documents").await, n);
+    assert_eq!(
+        app.count("SELECT count(*) FROM deliveries").await,
+        2 * n,
+        "no delivery planned twice"
+    );
+    assert_eq!(app.count("SELECT count(*) FROM dead_letters").await, 0);
+    app.stop_and_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_database_means_retry_not_ack_nor_dead_letter() {
+    let proxy = TcpProxy::start(PG_HOST_PORT).await;
+    let app = spawn_app_with(Spawn {
+        db_via: Some(proxy.addr),
+        ..Spawn::default()
+    })
+    .await;
+    proxy.set_down(true);
+    let ids: Vec<Uuid> = (0..5).map(|_| Uuid::new_v4()).collect();
+    for id in &ids {
+        app.publish(&conduct_warning(*id)).await;
+    }
+    app.wait_until("the worker has retried", T, || async {
+        app.stats.retries.load(std::sync::atomic::Ordering::SeqCst) >= 5
+    })
+    .await;
+    // The test's own pool bypasses the proxy: nothing committed, nothing dead-lettered.
+    assert_eq!(app.count("SELECT count(*) FROM events").await, 0);
+    assert_eq!(app.count("SELECT count(*) FROM dead_letters").await, 0);
+    assert!(app.drain_dead_letters().await.is_empty());
+    assert_eq!(
+        app.stats
+            .completed
+            .load(std::sync::atomic::Ordering::SeqCst),
+        0
+    );
+
+    proxy.set_down(false);
+    app.wait_until("every event is committed after the database returns", T, || async {
+        app.count("SELECT count(*) FROM archive_queue").await == ids.len() as i64
+    })
+    .await;
+    assert_eq!(app.count("SELECT count(*) FROM documents").await, 5);
+    assert_eq!(app.count("SELECT count(*) FROM dead_letters").await, 0);
+    app.stop_and_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_cancelled_by_the_server_is_re_established() {
+    let app = spawn_app().await;
+    app.publish(&conduct_warning(Uuid::new_v4())).await;
+    app.wait_until("the first event is committed", T, || async {
+        app.count("SELECT count(*) FROM archive_queue").await == 1
+    })
+    .await;
+    // Deleting the queue cancels the consumer server-side (as a failover would).
+    app.channel
+        .queue_delete(&app.topology.documents_queue, Default::default())
+        .await
+        .expect("queue deleted");
+    app.wait_until("the worker noticed", T, || async {
+        app.stats
+            .reconnects
+            .load(std::sync::atomic::Ordering::SeqCst)
+            >= 1
+    })
+    .await;
+    app.wait_until("the worker consumes again", T, || async {
+        app.stats.connected.load(std::sync::atomic::Ordering::SeqCst)
+    })
+    .await;
+    app.publish(&conduct_warning(Uuid::new_v4())).await;
+    app.wait_until("the second event is committed", T, || async {
+        app.count("SELECT count(*) FROM archive_queue").await == 2
+    })
+    .await;
+    app.stop_and_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_reports_broker_and_database() {
+    let app = spawn_app().await;
+    let client = reqwest::Client::new();
+    let r = client
+        .get(format!("http://{}/readyz", app.http))
+        .send()
+        .await
+        .expect("readyz answers");
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(body["database"], "ok");
+    assert_eq!(body["broker"], "ok");
+    let h = client
+        .get(format!("http://{}/healthz", app.http))
+        .send()
+        .await
+        .expect("healthz answers");
+    assert_eq!(h.status(), 200);
+    app.stop_and_clean().await;
+}
+
+/// The binary itself: `dokflyt serve` on a private database and prefix, SIGTERM → exit 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_exits_cleanly_on_sigterm() {
+    let id = Uuid::new_v4().simple().to_string();
+    let db = format!("dokflyt_test_{id}");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_dokflyt"))
+        .arg("serve")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("DOKFLYT_DATABASE_URL", format!("postgres://postgres@{PG_HOST_PORT}/{db}"))
+        .env("DOKFLYT_AMQP_PREFIX", format!("dokflyt_test_{id}"))
+        .env("DOKFLYT_HTTP_ADDR", "127.0.0.1:0")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("dokflyt starts");
+    let pid = child.id().expect("pid");
+    // Wait until it has created and migrated its database and consumes.
+    let url = format!("postgres://postgres@{PG_HOST_PORT}/{db}");
+    let deadline = std::time::Instant::now() + T;
+    loop {
+        assert!(std::time::Instant::now() < deadline, "dokflyt did not start");
+        if let Ok(pool) = sqlx::PgPool::connect(&url).await {
+            let migrated: Result<i64, _> = sqlx::query_scalar("SELECT count(*) FROM events")
+                .fetch_one(&pool)
+                .await;
+            pool.close().await;
+            if migrated.is_ok() {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(40), child.wait())
+        .await
+        .expect("exits within 40 s")
+        .expect("wait");
+    assert!(status.success(), "exit status {status:?}");
+
+    let ch_conn = dokflyt::broker::connect(AMQP_URL, 10).await.expect("amqp");
+    let ch = ch_conn.create_channel().await.expect("channel");
+    let t = dokflyt::broker::Topology::new(&format!("dokflyt_test_{id}"), 5);
+    let _ = ch
+        .queue_delete(&t.documents_queue, Default::default())
+        .await;
+    let _ = ch
+        .queue_delete(&t.dead_letter_queue, Default::default())
+        .await;
+    let _ = ch
+        .exchange_delete(&t.events_exchange, Default::default())
+        .await;
+    let _ = ch
+        .exchange_delete(&t.dead_letter_exchange, Default::default())
+        .await;
+    if let Ok(mut admin) = <sqlx::PgConnection as sqlx::Connection>::connect(PG_ADMIN_URL).await {
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"))
+            .execute(&mut admin)
+            .await;
+    }
+}
