@@ -96,7 +96,10 @@ fn every_example_event_passes_the_schema_and_the_validator() {
         let value: Value = serde_json::from_slice(&bytes)
             .unwrap_or_else(|e| panic!("{name}.json is not JSON: {e}"));
         let errors = schema_errors(&schema, &value);
-        assert!(errors.is_empty(), "{name}.json fails the schema: {errors:#?}");
+        assert!(
+            errors.is_empty(),
+            "{name}.json fails the schema: {errors:#?}"
+        );
         let event = validate(&bytes, LIMIT)
             .unwrap_or_else(|e| panic!("{name}.json fails validate ({}): {e}", e.code()));
         let expected_key = VARIANTS
@@ -140,8 +143,16 @@ fn exactly_one_example_per_key_and_the_schema_enum_is_every_key() {
         .map(|k| k.as_str().expect("enum entries are strings"))
         .collect();
     let enum_set: BTreeSet<&str> = enum_keys.iter().copied().collect();
-    assert_eq!(enum_keys.len(), enum_set.len(), "duplicate keys in the enum");
-    assert_eq!(enum_set, all_keys(), "schema enum differs from DocumentType::ALL");
+    assert_eq!(
+        enum_keys.len(),
+        enum_set.len(),
+        "duplicate keys in the enum"
+    );
+    assert_eq!(
+        enum_set,
+        all_keys(),
+        "schema enum differs from DocumentType::ALL"
+    );
 }
 
 /// `(key, direction)` for every key whose direction is not `out` (DOMAIN.md §8).
@@ -240,7 +251,10 @@ fn examples_carry_the_well_known_fields_of_their_type() {
             }
             "moving_notice" => {
                 let r = &f["receiving_school"];
-                assert!(non_empty_str(&r["id"]) && non_empty_str(&r["name"]), "{name}");
+                assert!(
+                    non_empty_str(&r["id"]) && non_empty_str(&r["name"]),
+                    "{name}"
+                );
                 let other = r["municipality_number"] != e["municipality"]["number"];
                 assert_eq!(other, name == "moving_notice_other_municipality", "{name}");
             }
@@ -281,14 +295,20 @@ fn examples_carry_the_well_known_fields_of_their_type() {
         }
         if WARNINGS.contains(&key) {
             assert_eq!(e["sensitive"], true, "{name}: warnings are sensitive");
-            assert!(non_empty_str(&f["term"]) && non_empty_str(&f["subject"]), "{name}");
+            assert!(
+                non_empty_str(&f["term"]) && non_empty_str(&f["subject"]),
+                "{name}"
+            );
             assert!(
                 f["reasons"]
                     .as_array()
                     .is_some_and(|r| !r.is_empty() && r.iter().all(non_empty_str)),
                 "{name}: reasons"
             );
-            assert!(!f["measures"].is_null() && !f["contact"].is_null(), "{name}");
+            assert!(
+                !f["measures"].is_null() && !f["contact"].is_null(),
+                "{name}"
+            );
         }
         let recipients = e["recipients"].as_array().expect("recipients");
         for r in recipients {
@@ -317,7 +337,10 @@ fn examples_carry_the_well_known_fields_of_their_type() {
             );
         }
     }
-    assert!(protected >= 2, "at least two examples have a protected address");
+    assert!(
+        protected >= 2,
+        "at least two examples have a protected address"
+    );
 }
 
 #[test]
@@ -363,7 +386,11 @@ fn every_invalid_example_fails_with_the_code_in_its_name() {
             Ok(_) => panic!("{name}.json passes validate"),
             Err(e) => e,
         };
-        assert_eq!(err.code(), name, "{name}.json fails for another reason: {err}");
+        assert_eq!(
+            err.code(),
+            name,
+            "{name}.json fails for another reason: {err}"
+        );
         match name.as_str() {
             "not_json" | "not_utf8" => assert!(
                 serde_json::from_slice::<Value>(&bytes).is_err(),
@@ -543,19 +570,51 @@ fn mutation_table() -> Vec<(&'static str, Value, Option<&'static str>)> {
     let long = |n: usize| json!("a".repeat(n));
     vec![
         ("/event_id", json!("not-a-uuid"), Some("schema_violation")),
-        ("/schema_version", json!(2), Some("unsupported_schema_version")),
-        ("/schema_version", json!("1"), Some("unsupported_schema_version")),
-        ("/occurred_at", json!("2026-11-24"), Some("schema_violation")),
+        (
+            "/schema_version",
+            json!(2),
+            Some("unsupported_schema_version"),
+        ),
+        (
+            "/schema_version",
+            json!("1"),
+            Some("unsupported_schema_version"),
+        ),
+        (
+            "/occurred_at",
+            json!("2026-11-24"),
+            Some("schema_violation"),
+        ),
         ("/occurred_at", json!("2026-11-24T14:35:00Z"), None),
         ("/municipality/number", json!("469"), Some("invalid_field")),
-        ("/municipality/number", json!("46990"), Some("invalid_field")),
+        (
+            "/municipality/number",
+            json!("46990"),
+            Some("invalid_field"),
+        ),
         ("/municipality/number", json!("46a9"), Some("invalid_field")),
         ("/municipality/name", json!("  "), Some("invalid_field")),
-        ("/school/org_number", json!("97412345"), Some("invalid_field")),
-        ("/school/org_number", json!("974 123 452"), Some("invalid_field")),
+        (
+            "/school/org_number",
+            json!("97412345"),
+            Some("invalid_field"),
+        ),
+        (
+            "/school/org_number",
+            json!("974 123 452"),
+            Some("invalid_field"),
+        ),
         ("/school/id", json!(""), Some("invalid_field")),
-        ("/document_type", json!("Conduct_warning"), Some("unknown_document_type")),
-        ("/document_type", json!("homework_excuse"), Some("unknown_document_type")),
+        (
+            "/document_type",
+            json!("Conduct_warning"),
+            Some("unknown_document_type"),
+        ),
+        (
+            "/document_type",
+            json!("homework_excuse"),
+            Some("unknown_document_type"),
+        ),
         ("/document_type", json!(7), Some("schema_violation")),
         ("/direction", json!("inn"), Some("schema_violation")),
         ("/direction", json!("note"), None),
@@ -573,27 +632,79 @@ fn mutation_table() -> Vec<(&'static str, Value, Option<&'static str>)> {
         ("/pupil/grade_level", json!(10), None),
         ("/pupil/grade_level", json!(11), Some("invalid_field")),
         ("/pupil/grade_level", json!(-1), Some("schema_violation")),
-        ("/pupil/birth_date", json!("14.03.2012"), Some("schema_violation")),
+        (
+            "/pupil/birth_date",
+            json!("14.03.2012"),
+            Some("schema_violation"),
+        ),
         ("/pupil/class", json!(null), None),
         ("/pupil/name", json!(""), Some("invalid_field")),
         ("/recipients", json!([]), None),
         ("/recipients", json!(null), Some("schema_violation")),
-        ("/recipients/0/kind", json!("teacher"), Some("schema_violation")),
+        (
+            "/recipients/0/kind",
+            json!("teacher"),
+            Some("schema_violation"),
+        ),
         ("/recipients/0/kind", json!("staff"), Some("invalid_field")),
-        ("/recipients/0/national_id", json!("1483844201"), Some("invalid_field")),
-        ("/recipients/0/national_id", json!("1483844201a"), Some("invalid_field")),
+        (
+            "/recipients/0/national_id",
+            json!("1483844201"),
+            Some("invalid_field"),
+        ),
+        (
+            "/recipients/0/national_id",
+            json!("1483844201a"),
+            Some("invalid_field"),
+        ),
         ("/recipients/0/national_id", json!(null), None),
-        ("/recipients/0/email", json!("ingrid.solberg"), Some("invalid_field")),
-        ("/recipients/0/email", json!("@eksempel.no"), Some("invalid_field")),
-        ("/recipients/0/email", json!("ingrid@localhost"), Some("invalid_field")),
+        (
+            "/recipients/0/email",
+            json!("ingrid.solberg"),
+            Some("invalid_field"),
+        ),
+        (
+            "/recipients/0/email",
+            json!("@eksempel.no"),
+            Some("invalid_field"),
+        ),
+        (
+            "/recipients/0/email",
+            json!("ingrid@localhost"),
+            Some("invalid_field"),
+        ),
         ("/recipients/0/email", json!(null), None),
-        ("/recipients/0/mobile", json!("1234567"), Some("invalid_field")),
-        ("/recipients/0/mobile", json!("912a4567"), Some("invalid_field")),
+        (
+            "/recipients/0/mobile",
+            json!("1234567"),
+            Some("invalid_field"),
+        ),
+        (
+            "/recipients/0/mobile",
+            json!("912a4567"),
+            Some("invalid_field"),
+        ),
         ("/recipients/0/mobile", json!("+47-912-34-567"), None),
-        ("/recipients/0/mobile", json!("1234567890123456"), Some("invalid_field")),
-        ("/recipients/0/address", json!({"street": "Storgata 1", "postal_code": "6900", "city": "Fjellvik"}), None),
-        ("/recipients/0/address", json!({"street": "Storgata 1"}), Some("schema_violation")),
-        ("/recipients/1/protected_address", json!("ja"), Some("schema_violation")),
+        (
+            "/recipients/0/mobile",
+            json!("1234567890123456"),
+            Some("invalid_field"),
+        ),
+        (
+            "/recipients/0/address",
+            json!({"street": "Storgata 1", "postal_code": "6900", "city": "Fjellvik"}),
+            None,
+        ),
+        (
+            "/recipients/0/address",
+            json!({"street": "Storgata 1"}),
+            Some("schema_violation"),
+        ),
+        (
+            "/recipients/1/protected_address",
+            json!("ja"),
+            Some("schema_violation"),
+        ),
         ("/sender/role", json!(""), Some("invalid_field")),
         ("/sender/initials", json!(null), Some("schema_violation")),
     ]
@@ -645,7 +756,11 @@ fn a_wrong_check_digit_is_caught_by_the_validator_alone() {
         .as_str()
         .expect("id")
         .to_string();
-    let last = id.chars().last().and_then(|c| c.to_digit(10)).expect("digit");
+    let last = id
+        .chars()
+        .last()
+        .and_then(|c| c.to_digit(10))
+        .expect("digit");
     let wrong = format!("{}{}", &id[..10], (last + 1) % 10);
     e["recipients"][0]["national_id"] = json!(wrong);
     assert!(schema_errors(&schema(), &e).is_empty());
