@@ -766,3 +766,73 @@ fn a_wrong_check_digit_is_caught_by_the_validator_alone() {
     assert!(schema_errors(&schema(), &e).is_empty());
     assert_eq!(validator_code(&e), Err("invalid_field"));
 }
+
+#[test]
+fn known_differences_between_schema_and_validator_are_pinned() {
+    // docs/events.md lists these. The schema is stricter on formats (a producer
+    // that passes the schema is always accepted) ...
+    let schema = schema();
+    for (pointer, value) in [
+        ("/occurred_at", json!("2026-11-24 14:35:00+01:00")),
+        ("/occurred_at", json!("2026-11-24T14:35:00+0100")),
+        ("/event_id", json!("bf49b3a4f1ce55c386d1deff3db37b46")),
+        (
+            "/event_id",
+            json!("urn:uuid:bf49b3a4-f1ce-55c3-86d1-deff3db37b46"),
+        ),
+        ("/pupil/birth_date", json!("2012-3-14")),
+    ] {
+        let mut e = full_flagship();
+        set(&mut e, pointer, value.clone());
+        assert_eq!(
+            validator_code(&e),
+            Ok(()),
+            "validator on {pointer} = {value}"
+        );
+        assert!(
+            !schema_errors(&schema, &e).is_empty(),
+            "schema on {pointer} = {value}"
+        );
+    }
+    // ... except that JSON Schema cannot tell 9.0 from 9, and the worker refuses a
+    // fraction where the contract has an integer.
+    for (pointer, value, code) in [
+        ("/pupil/grade_level", json!(9.0), "schema_violation"),
+        ("/schema_version", json!(1.0), "unsupported_schema_version"),
+    ] {
+        let mut e = full_flagship();
+        set(&mut e, pointer, value.clone());
+        assert_eq!(
+            validator_code(&e),
+            Err(code),
+            "validator on {pointer} = {value}"
+        );
+        assert!(
+            schema_errors(&schema, &e).is_empty(),
+            "schema on {pointer} = {value}"
+        );
+    }
+}
+
+#[test]
+fn rejection_reasons_never_carry_the_value() {
+    // The reason goes to the x-dokflyt-reason header and the dead_letters table.
+    for (pointer, value) in [
+        ("/pupil/grade_level", "Kari Nordmann"),
+        ("/pupil/grade_level", "Kari \"Kx\" Nordmann"),
+        ("/recipients/0/kind", "Kari Nordmann"),
+        ("/pupil/birth_date", "Kari Nordmann"),
+        ("/event_id", "Kari Nordmann"),
+    ] {
+        let mut e = full_flagship();
+        set(&mut e, pointer, json!(value));
+        let body = serde_json::to_vec(&e).expect("JSON");
+        let reason = validate(&body, LIMIT).expect_err("rejected").to_string();
+        for part in ["Kari", "Kx", "Nordmann"] {
+            assert!(
+                !reason.contains(part),
+                "{pointer}: reason {reason:?} leaks {part:?}"
+            );
+        }
+    }
+}
