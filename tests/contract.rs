@@ -10,7 +10,10 @@
 //! - every invalid example fails `validate` with the code in its file name, and the
 //!   schema-level ones fail the schema too; an oversize body fails as `oversize`;
 //! - the schema and the validator agree on which fields are required, on unknown
-//!   fields at every level, and on a table of single-field mutations.
+//!   fields at every level, and on a table of single-field mutations; the few
+//!   known differences are pinned so that a change to either side shows up;
+//! - rejection reasons never carry a field's value (they reach headers and tables);
+//! - `docs/events.md` lists every key with its Norwegian name and every reason code.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -834,5 +837,33 @@ fn rejection_reasons_never_carry_the_value() {
                 "{pointer}: reason {reason:?} leaks {part:?}"
             );
         }
+    }
+}
+
+#[test]
+fn the_docs_list_every_key_with_its_name_and_every_code() {
+    let docs = std::fs::read_to_string(root().join("docs/events.md")).expect("docs/events.md");
+    for t in DocumentType::ALL {
+        let row = format!("| `{}` | {} |", t.key(), t.name_nb());
+        assert!(docs.contains(&row), "docs/events.md lacks the row {row:?}");
+    }
+    for code in [
+        "oversize",
+        "not_utf8",
+        "not_json",
+        "unsupported_schema_version",
+        "unknown_document_type",
+        "schema_violation",
+        "invalid_field",
+        "event_id_conflict",
+        "no_recipient",
+        "x-dokflyt-reason-code",
+        "x-dokflyt-reason",
+        "x-dokflyt-event-id",
+    ] {
+        assert!(
+            docs.contains(&format!("`{code}`")),
+            "docs/events.md lacks `{code}`"
+        );
     }
 }
