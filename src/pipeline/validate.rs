@@ -140,7 +140,7 @@ fn redact_values(msg: &str) -> String {
         let quote = rest[start..].chars().next().unwrap_or('"');
         out.push_str(&rest[..start]);
         let after = &rest[start + 1..];
-        let Some(len) = after.find(quote) else {
+        let Some(len) = closing_quote(after, quote) else {
             out.push_str(&rest[start..]);
             return out;
         };
@@ -153,6 +153,22 @@ fn redact_values(msg: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// Byte offset of the quote that closes a quoted value. serde prints string values
+/// Debug-escaped (`string "Kari \"K\" N"`), so an escaped `\"` does not close one.
+fn closing_quote(s: &str, quote: char) -> Option<usize> {
+    let mut escaped = false;
+    for (i, c) in s.char_indices() {
+        if escaped {
+            escaped = false;
+        } else if c == '\\' && quote == '"' {
+            escaped = true;
+        } else if c == quote {
+            return Some(i);
+        }
+    }
+    None
 }
 
 fn invalid(field: impl Into<String>, problem: &'static str) -> ValidationError {
@@ -246,6 +262,9 @@ mod tests {
         assert!(m.contains("`sensitiv`") && m.contains("`title`"), "{m}");
         let m = redact_values("unknown variant `Ola`, expected one of `in`, `out`");
         assert!(!m.contains("Ola"), "{m}");
+        // A quote inside a value is escaped by serde and must not end the redaction.
+        let m = redact_values(r#"invalid type: string "Kari \"Kx\" Nordmann", expected u8"#);
+        assert_eq!(m, "invalid type: string \"…\", expected u8");
     }
 
     #[test]
