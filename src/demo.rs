@@ -129,6 +129,32 @@ pub async fn run(settings: &Settings, pool: &PgPool, addr: SocketAddr) -> anyhow
             EventFate::Unknown => println!("{:<46} not processed within 60 s", p.label),
         }
     }
+    // The letters themselves, to open in a PDF viewer.
+    let out_dir = PathBuf::from("out/demo");
+    let mut written = 0;
+    if std::fs::create_dir_all(&out_dir).is_ok() {
+        for p in &published {
+            let Some(id) = p.event_id else { continue };
+            let pdf: Option<Option<Vec<u8>>> =
+                sqlx::query_scalar("SELECT pdf FROM documents WHERE event_id = $1")
+                    .bind(id)
+                    .fetch_optional(pool)
+                    .await?;
+            if let Some(Some(bytes)) = pdf {
+                let name = p.label.split(' ').next().unwrap_or("document");
+                if std::fs::write(out_dir.join(format!("{name}.pdf")), bytes).is_ok() {
+                    written += 1;
+                }
+            }
+        }
+    }
+    if written > 0 {
+        println!();
+        println!(
+            "{written} rendered letters written to {}/ (open conduct_warning.pdf)",
+            out_dir.display()
+        );
+    }
     // Give the invalid ones a moment, then show the counts.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let c = crate::db::status::counts(pool).await?;
