@@ -18,12 +18,12 @@ pub const PAGE_H: f32 = 841.8898;
 const LEFT: f32 = 70.87; // 25 mm
 const RIGHT: f32 = 56.69; // 20 mm
 const TOP: f32 = 56.69; // 20 mm
-const BOTTOM: f32 = 70.87; // 25 mm; the footer sits below
+const BOTTOM: f32 = 62.36; // 22 mm; the footer sits below
 const TEXT_W: f32 = PAGE_W - LEFT - RIGHT;
 
-const BODY: f32 = 10.5;
-const BODY_LEAD: f32 = 14.5;
-const PARA_GAP: f32 = 7.0;
+const BODY: f32 = 10.0;
+const BODY_LEAD: f32 = 13.5;
+const PARA_GAP: f32 = 6.0;
 const FACT_LABEL_W: f32 = 95.0;
 const BULLET_INDENT: f32 = 14.0;
 
@@ -129,7 +129,13 @@ pub fn layout(blocks: &[Block], metrics: &Metrics) -> Vec<PageLayout> {
         y: PAGE_H - TOP,
     };
     let mut marking: Option<&str> = None;
+    let mut after_fact = false;
     for block in blocks {
+        let is_fact = matches!(block, Block::Fact { .. });
+        if after_fact && !is_fact {
+            l.gap(PARA_GAP);
+        }
+        after_fact = is_fact;
         match block {
             Block::Marking(t) => marking = Some(t),
             Block::School(t) => l.text_lines(t, FontKind::Bold, 16.0, 20.0, LEFT, TEXT_W, false),
@@ -142,12 +148,12 @@ pub fn layout(blocks: &[Block], metrics: &Metrics) -> Vec<PageLayout> {
                     x2: PAGE_W - RIGHT,
                     y,
                 });
-                l.y -= 18.0;
+                l.y -= 14.0;
             }
             Block::Right(t) => {
                 for line in wrap(t, metrics.face(FontKind::Regular), 10.0, TEXT_W) {
                     let w = metrics.regular.width(&line, 10.0);
-                    l.line(14.0, PAGE_W - RIGHT - w, FontKind::Regular, 10.0, line, false);
+                    l.line(13.5, PAGE_W - RIGHT - w, FontKind::Regular, 10.0, line, false);
                 }
             }
             Block::Small(t) => {
@@ -197,10 +203,10 @@ pub fn layout(blocks: &[Block], metrics: &Metrics) -> Vec<PageLayout> {
                 let labels = wrap(label, &metrics.bold, 10.0, FACT_LABEL_W - 6.0);
                 let values = wrap(value, &metrics.regular, 10.0, TEXT_W - FACT_LABEL_W);
                 let rows = labels.len().max(values.len()).max(1);
-                l.keep_space(14.0 * rows.min(3) as f32);
+                l.keep_space(13.5 * rows.min(3) as f32);
                 for i in 0..rows {
-                    l.new_page_if_needed(14.0);
-                    let y = l.baseline(14.0);
+                    l.new_page_if_needed(13.5);
+                    let y = l.baseline(13.5);
                     if let Some(t) = labels.get(i) {
                         l.page().runs.push(Run {
                             x: LEFT,
@@ -221,12 +227,15 @@ pub fn layout(blocks: &[Block], metrics: &Metrics) -> Vec<PageLayout> {
                             grey: false,
                         });
                     }
-                    l.y -= 14.0;
+                    l.y -= 13.5;
                 }
                 l.gap(1.0);
             }
             Block::Lines(lines) => {
-                l.keep_space(BODY_LEAD * lines.len().min(4) as f32);
+                // Keep a short block (an address, a signature) on one page.
+                if lines.len() <= 10 {
+                    l.keep_space(BODY_LEAD * lines.len() as f32);
+                }
                 for t in lines {
                     if t.is_empty() {
                         l.gap(BODY_LEAD);
@@ -263,7 +272,7 @@ pub fn layout(blocks: &[Block], metrics: &Metrics) -> Vec<PageLayout> {
         let w = metrics.regular.width(&footer, 8.5);
         page.runs.push(Run {
             x: PAGE_W - RIGHT - w,
-            y: 36.0,
+            y: 30.0,
             font: FontKind::Regular,
             size: 8.5,
             text: footer,
