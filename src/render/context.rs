@@ -31,10 +31,7 @@ const MONTHS: [&str; 12] = [
 
 /// «23. november 2026».
 pub fn norwegian_date(d: NaiveDate) -> String {
-    let month = MONTHS
-        .get(d.month0() as usize)
-        .copied()
-        .unwrap_or("januar");
+    let month = MONTHS.get(d.month0() as usize).copied().unwrap_or("januar");
     format!("{}. {} {}", d.day(), month, d.year())
 }
 

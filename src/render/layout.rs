@@ -153,7 +153,14 @@ pub fn layout(blocks: &[Block], metrics: &Metrics) -> Vec<PageLayout> {
             Block::Right(t) => {
                 for line in wrap(t, metrics.face(FontKind::Regular), 10.0, TEXT_W) {
                     let w = metrics.regular.width(&line, 10.0);
-                    l.line(13.5, PAGE_W - RIGHT - w, FontKind::Regular, 10.0, line, false);
+                    l.line(
+                        13.5,
+                        PAGE_W - RIGHT - w,
+                        FontKind::Regular,
+                        10.0,
+                        line,
+                        false,
+                    );
                 }
             }
             Block::Small(t) => {
@@ -421,10 +428,7 @@ mod tests {
         // Width 20 pt: "iiiii iiii" (10 + 5 + 8 = 23) does not fit, "iiiii" does.
         assert_eq!(wrap("iiiii iiii", &face, 10.0, 20.0), vec!["iiiii", "iiii"]);
         // The same number of characters of wide glyphs breaks sooner.
-        assert_eq!(
-            wrap("aa aa aa", &face, 10.0, 27.0),
-            vec!["aa aa", "aa"]
-        );
+        assert_eq!(wrap("aa aa aa", &face, 10.0, 27.0), vec!["aa aa", "aa"]);
         // An overlong word is broken between characters.
         assert_eq!(wrap("aaaaaaa", &face, 10.0, 15.0), vec!["aaa", "aaa", "a"]);
     }

@@ -39,7 +39,10 @@ pub enum Block {
     Title(String),
     Heading(String),
     Bullet(String),
-    Fact { label: String, value: String },
+    Fact {
+        label: String,
+        value: String,
+    },
     /// Lines kept on their own (recipient names and addresses, signature).
     Lines(Vec<String>),
     Paragraph(String),
@@ -73,14 +76,19 @@ pub fn parse(text: &str) -> Result<Vec<Block>, MarkupError> {
             flush(&mut blocks, &mut para, &mut lines);
             continue;
         }
-        if let Some(rest) = line.strip_prefix("| ").or(if line == "|" { Some("") } else { None }) {
+        if let Some(rest) = line
+            .strip_prefix("| ")
+            .or(if line == "|" { Some("") } else { None })
+        {
             if !para.is_empty() {
                 blocks.push(Block::Paragraph(std::mem::take(&mut para)));
             }
             lines.push(rest.trim().to_string());
             continue;
         }
-        let text_part = line.strip_prefix(". ").or(if line == "." { Some("") } else { None });
+        let text_part = line
+            .strip_prefix(". ")
+            .or(if line == "." { Some("") } else { None });
         let is_plain = text_part.is_some() || !starts_with_marker(line);
         if is_plain {
             if !lines.is_empty() {

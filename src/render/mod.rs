@@ -258,9 +258,7 @@ fn collect_templates(
 ) -> Result<(), RenderError> {
     let entries = std::fs::read_dir(dir)
         .map_err(|e| RenderError::Template(format!("{}: {e}", dir.display())))?;
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
+    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     paths.sort();
     for path in paths {
         if path.is_dir() {
@@ -324,7 +322,9 @@ fn scrub(mut text: String, ev: &IncomingEvent) -> String {
         if bytes[i].is_ascii_digit() && (i == 0 || !bytes[i - 1].is_ascii_digit()) {
             let mut j = i;
             let mut digits = String::new();
-            while j < bytes.len() && (bytes[j].is_ascii_digit() || (bytes[j] == b' ' && digits.len() == 6)) {
+            while j < bytes.len()
+                && (bytes[j].is_ascii_digit() || (bytes[j] == b' ' && digits.len() == 6))
+            {
                 if bytes[j].is_ascii_digit() {
                     digits.push(bytes[j] as char);
                 }

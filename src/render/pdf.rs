@@ -70,7 +70,11 @@ fn pdf_date(d: DateTime<FixedOffset>) -> printpdf::DateTime {
 }
 
 /// Builds and serialises the document.
-pub fn assemble(pages: &[PageLayout], fonts: &Fonts, info: &DocInfo) -> Result<Vec<u8>, RenderError> {
+pub fn assemble(
+    pages: &[PageLayout],
+    fonts: &Fonts,
+    info: &DocInfo,
+) -> Result<Vec<u8>, RenderError> {
     let mut doc = PdfDocument::new(info.title);
     let regular_id = FontId(REGULAR_ID.to_string());
     let bold_id = FontId(BOLD_ID.to_string());
@@ -116,11 +120,17 @@ pub fn assemble(pages: &[PageLayout], fonts: &Fonts, info: &DocInfo) -> Result<V
                         line: Line {
                             points: vec![
                                 LinePoint {
-                                    p: Point { x: Pt(r.x1), y: Pt(r.y) },
+                                    p: Point {
+                                        x: Pt(r.x1),
+                                        y: Pt(r.y),
+                                    },
                                     bezier: false,
                                 },
                                 LinePoint {
-                                    p: Point { x: Pt(r.x2), y: Pt(r.y) },
+                                    p: Point {
+                                        x: Pt(r.x2),
+                                        y: Pt(r.y),
+                                    },
                                     bezier: false,
                                 },
                             ],
@@ -132,7 +142,11 @@ pub fn assemble(pages: &[PageLayout], fonts: &Fonts, info: &DocInfo) -> Result<V
             let mut is_grey = None;
             for run in &page.runs {
                 if is_grey != Some(run.grey) {
-                    let col = if run.grey { grey.clone() } else { black.clone() };
+                    let col = if run.grey {
+                        grey.clone()
+                    } else {
+                        black.clone()
+                    };
                     ops.push(Op::SetFillColor { col });
                     is_grey = Some(run.grey);
                 }

@@ -157,7 +157,10 @@ fn conduct_warning_is_a_one_page_a4_letter_with_everything_a_guardian_needs() {
         "Skjultvik",
         "5020",
     ] {
-        assert!(!flat.contains(secret), "«{secret}» must never be printed:\n{text}");
+        assert!(
+            !flat.contains(secret),
+            "«{secret}» must never be printed:\n{text}"
+        );
     }
     // Also not hidden in the raw bytes (metadata, uncompressed strings).
     for secret in [ids.pupil.as_str(), ids.guardian.as_str(), "Hemmeligveien"] {
@@ -186,10 +189,16 @@ fn a_long_body_flows_onto_numbered_pages() {
     let pdf = r.render_pdf(&doc).unwrap();
     assert!(pdf.pages >= 2, "{} pages", pdf.pages);
     let info = poppler("pdfinfo", &pdf.bytes, &[]);
-    assert!(info.contains(&format!("Pages:           {}", pdf.pages)), "{info}");
+    assert!(
+        info.contains(&format!("Pages:           {}", pdf.pages)),
+        "{info}"
+    );
     let text = poppler("pdftotext", &pdf.bytes, &[]);
     assert!(text.contains(&format!("Side 2 av {}", pdf.pages)), "{text}");
-    assert!(text.contains(&format!("Side {0} av {0}", pdf.pages)), "{text}");
+    assert!(
+        text.contains(&format!("Side {0} av {0}", pdf.pages)),
+        "{text}"
+    );
     // The marking is on every page.
     assert_eq!(
         text.matches("Unntatt offentlighet").count(),
@@ -204,13 +213,17 @@ fn a_type_without_its_own_template_uses_the_default() {
     let mut ev = conduct_warning(vec!["Vi innvilger søknaden om permisjon.".into()]);
     ev["document_type"] = json!("leave_decision");
     ev["title"] = json!("Svar på søknad om permisjon");
-    ev["fields"] = json!({"body": ["Vi innvilger søknaden om permisjon."], "period": "1.–5. mars 2027"});
+    ev["fields"] =
+        json!({"body": ["Vi innvilger søknaden om permisjon."], "period": "1.–5. mars 2027"});
     let doc = routed(&ev);
     let markup = r.render_markup(&doc).unwrap();
     assert!(markup.contains("# Svar på søknad om permisjon"), "{markup}");
     let pdf = r.render_pdf(&doc).unwrap();
     let text = poppler("pdftotext", &pdf.bytes, &[]);
-    assert!(text.contains("Vi innvilger søknaden om permisjon."), "{text}");
+    assert!(
+        text.contains("Vi innvilger søknaden om permisjon."),
+        "{text}"
+    );
     assert!(text.contains("1.–5. mars 2027"), "{text}");
     assert!(text.contains("Side 1 av 1"), "{text}");
 }
@@ -240,7 +253,10 @@ fn a_broken_template_stops_loading() {
     )
     .unwrap();
     let err = Renderer::load(dir.path()).unwrap_err().to_string();
-    assert!(err.contains("grade_warning") && err.contains("@unknown"), "{err}");
+    assert!(
+        err.contains("grade_warning") && err.contains("@unknown"),
+        "{err}"
+    );
 
     std::fs::write(dir.path().join("letters/grade_warning.tera"), "{{ nope(").unwrap();
     assert!(Renderer::load(dir.path()).is_err());
@@ -267,7 +283,11 @@ fn timing() {
     let r = renderer();
     let doc = routed(&conduct_warning(default_body()));
     let first = r.render_pdf(&doc).unwrap();
-    std::fs::write(std::env::temp_dir().join("dokflyt-conduct-warning.pdf"), &first.bytes).unwrap();
+    std::fs::write(
+        std::env::temp_dir().join("dokflyt-conduct-warning.pdf"),
+        &first.bytes,
+    )
+    .unwrap();
     let n = 200;
     let start = std::time::Instant::now();
     for _ in 0..n {
