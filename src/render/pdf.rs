@@ -12,6 +12,8 @@
 //! The output is deterministic: font resource names are fixed, dates come from the
 //! event, and the trailer `/ID` (random in printpdf) is replaced by one derived
 //! from the event id, so a re-render of the same event has the same SHA-256.
+//! printpdf builds the lopdf document (and subsets the fonts); compression and
+//! writing happen here.
 
 use chrono::{DateTime, Datelike, FixedOffset, Timelike};
 use printpdf::{
@@ -45,6 +47,8 @@ pub struct DocInfo<'a> {
 // as the subset tag (ISO 32000-1 9.6.4 wants six upper-case letters).
 const REGULAR_ID: &str = "DOKFRE";
 const BOLD_ID: &str = "DOKFBO";
+/// zlib level for content and font streams.
+const COMPRESSION_LEVEL: u32 = 6;
 
 fn pdf_date(d: DateTime<FixedOffset>) -> printpdf::DateTime {
     let offset_secs = d.offset().local_minus_utc();
@@ -177,54 +181,63 @@ pub fn assemble(
     doc.with_pages(pdf_pages);
 
     let opts = PdfSaveOptions {
-        optimize: true,
+        optimize: false,
         subset_fonts: true,
         secure: true,
         image_optimization: None,
     };
     let mut warnings = Vec::new();
-    let mut bytes = doc.save(&opts, &mut warnings);
+    let mut ldoc = doc.to_lopdf_document(&opts, &mut warnings);
     if let Some(w) = warnings
         .iter()
         .find(|w| w.severity == PdfParseErrorSeverity::Error)
     {
         return Err(RenderError::Pdf(w.msg.clone()));
     }
+    compress_streams(&mut ldoc)?;
+    // printpdf's trailer /ID is random; derive it from the event id instead.
+    let id = hex::encode(&Sha256::digest(info.identifier.as_bytes())[..16]);
+    ldoc.trailer.set(
+        "ID",
+        lopdf::Object::Array(vec![
+            lopdf::Object::String(id.clone().into_bytes(), lopdf::StringFormat::Literal),
+            lopdf::Object::String(id.into_bytes(), lopdf::StringFormat::Literal),
+        ]),
+    );
+    let mut bytes = Vec::with_capacity(64 * 1024);
+    ldoc.save_to(&mut bytes)
+        .map_err(|e| RenderError::Pdf(format!("writing the PDF: {e}")))?;
     if !bytes.starts_with(b"%PDF-") {
         return Err(RenderError::Pdf("printpdf produced no PDF".into()));
     }
-    fix_trailer_id(&mut bytes, info.identifier);
     Ok(bytes)
 }
 
-/// Replaces the two random 32-character strings of the trailer `/ID` by
-/// characters derived from `seed`, in place (same length, so offsets hold).
-fn fix_trailer_id(bytes: &mut [u8], seed: &str) {
-    let Some(trailer) = find_last(bytes, b"trailer") else {
-        return;
-    };
-    let Some(rel) = find_last(&bytes[trailer..], b"/ID") else {
-        return;
-    };
-    let digest = hex::encode(Sha256::digest(seed.as_bytes()));
-    let id = &digest.as_bytes()[..32];
-    let mut pos = trailer + rel;
-    for _ in 0..2 {
-        let Some(open) = bytes[pos..].iter().position(|&b| b == b'(') else {
-            return;
+/// Flate-compresses every stream not yet filtered. lopdf's own `compress` uses
+/// level 9, which cost 40 % of a render for a few percent of size; level 6 is
+/// zlib's default trade-off.
+fn compress_streams(doc: &mut lopdf::Document) -> Result<(), RenderError> {
+    use std::io::Write;
+    for object in doc.objects.values_mut() {
+        let lopdf::Object::Stream(stream) = object else {
+            continue;
         };
-        let start = pos + open + 1;
-        let Some(len) = bytes[start..].iter().position(|&b| b == b')') else {
-            return;
-        };
-        if len != 32 {
-            return;
+        if !stream.allows_compression || stream.dict.get(b"Filter").is_ok() {
+            continue;
         }
-        bytes[start..start + 32].copy_from_slice(id);
-        pos = start + 32;
+        let mut enc = flate2::write::ZlibEncoder::new(
+            Vec::with_capacity(stream.content.len() / 2),
+            flate2::Compression::new(COMPRESSION_LEVEL),
+        );
+        enc.write_all(&stream.content)
+            .and_then(|_| enc.finish())
+            .map_err(|e| RenderError::Pdf(format!("compressing a stream: {e}")))
+            .map(|compressed| {
+                if compressed.len() + 19 < stream.content.len() {
+                    stream.dict.set("Filter", "FlateDecode");
+                    stream.set_content(compressed);
+                }
+            })?;
     }
-}
-
-fn find_last(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).rposition(|w| w == needle)
+    Ok(())
 }

@@ -300,4 +300,31 @@ fn timing() {
         first.bytes.len(),
         first.pages
     );
+    // Where the time goes.
+    let start = std::time::Instant::now();
+    for _ in 0..n {
+        r.render_markup(&doc).unwrap();
+    }
+    let t_markup = start.elapsed() / n;
+    let text = r.render_markup(&doc).unwrap();
+    let start = std::time::Instant::now();
+    for _ in 0..n {
+        let blocks = markup::parse(&text).unwrap();
+        layout::layout(&blocks, &r.metrics);
+    }
+    let t_layout = start.elapsed() / n;
+    let pages = layout::layout(&markup::parse(&text).unwrap(), &r.metrics);
+    let info = pdf::DocInfo {
+        title: "t",
+        author: "a",
+        subject: "s",
+        identifier: "i",
+        created: doc.event().event().occurred_at,
+    };
+    let start = std::time::Instant::now();
+    for _ in 0..n {
+        pdf::assemble(&pages, &r.fonts, &info).unwrap();
+    }
+    let t_pdf = start.elapsed() / n;
+    println!("  context+template+scrub {t_markup:?}, parse+layout {t_layout:?}, PDF assembly {t_pdf:?}");
 }
