@@ -105,11 +105,11 @@ impl Renderer {
             )));
         }
 
-        let regular = load_font(&templates_dir.join(FONT_REGULAR))?;
-        let bold = load_font(&templates_dir.join(FONT_BOLD))?;
+        let regular = load_font(&templates_dir.join(FONT_REGULAR), pdf::REGULAR_ID)?;
+        let bold = load_font(&templates_dir.join(FONT_BOLD), pdf::BOLD_ID)?;
         let metrics = layout::Metrics {
-            regular: face_metrics(&regular),
-            bold: face_metrics(&bold),
+            regular: face_metrics(regular.full()),
+            bold: face_metrics(bold.full()),
         };
         let renderer = Renderer {
             tera,
@@ -229,16 +229,10 @@ impl Renderer {
     }
 }
 
-fn load_font(path: &Path) -> Result<printpdf::ParsedFont, RenderError> {
+fn load_font(path: &Path, tag: &str) -> Result<pdf::Face, RenderError> {
     let bytes =
         std::fs::read(path).map_err(|e| RenderError::Font(format!("{}: {e}", path.display())))?;
-    let mut warnings = Vec::new();
-    printpdf::ParsedFont::from_bytes(&bytes, 0, &mut warnings).ok_or_else(|| {
-        RenderError::Font(format!(
-            "{}: not a usable TrueType font ({warnings:?})",
-            path.display()
-        ))
-    })
+    pdf::Face::load(&bytes, &path.display().to_string(), tag)
 }
 
 fn face_metrics(font: &printpdf::ParsedFont) -> layout::FaceMetrics {

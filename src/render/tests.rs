@@ -208,6 +208,23 @@ fn a_long_body_flows_onto_numbered_pages() {
 }
 
 #[test]
+fn characters_outside_the_prebuilt_subset_still_render() {
+    // Cyrillic and Greek are not in the fixed subset: the per-document subset
+    // path embeds exactly the glyphs used.
+    let r = renderer();
+    let mut ev = conduct_warning(default_body());
+    ev["recipients"][0]["name"] = json!("Ольга Særheim");
+    ev["fields"]["contact"] = json!("Ω-gruppen → kontaktlærer");
+    let pdf = r.render_pdf(&routed(&ev)).unwrap();
+    assert_eq!(pdf.pages, 1);
+    let text = poppler("pdftotext", &pdf.bytes, &[]);
+    assert!(text.contains("Ольга Særheim"), "{text}");
+    assert!(text.contains("Ω-gruppen → kontaktlærer"), "{text}");
+    let fonts = poppler("pdffonts", &pdf.bytes, &[]);
+    assert!(fonts.contains("DejaVuSans"), "{fonts}");
+}
+
+#[test]
 fn a_type_without_its_own_template_uses_the_default() {
     let r = renderer();
     let mut ev = conduct_warning(vec!["Vi innvilger søknaden om permisjon.".into()]);
@@ -280,7 +297,9 @@ fn copy_dir(from: &Path, to: &Path) {
 #[test]
 #[ignore]
 fn timing() {
+    let start = std::time::Instant::now();
     let r = renderer();
+    println!("Renderer::load: {:?}", start.elapsed());
     let doc = routed(&conduct_warning(default_body()));
     let first = r.render_pdf(&doc).unwrap();
     std::fs::write(
@@ -326,5 +345,7 @@ fn timing() {
         pdf::assemble(&pages, &r.fonts, &info).unwrap();
     }
     let t_pdf = start.elapsed() / n;
-    println!("  context+template+scrub {t_markup:?}, parse+layout {t_layout:?}, PDF assembly {t_pdf:?}");
+    println!(
+        "  context+template+scrub {t_markup:?}, parse+layout {t_layout:?}, PDF assembly {t_pdf:?}"
+    );
 }
