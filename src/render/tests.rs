@@ -348,4 +348,44 @@ fn timing() {
     println!(
         "  context+template+scrub {t_markup:?}, parse+layout {t_layout:?}, PDF assembly {t_pdf:?}"
     );
+
+    // A character outside the pre-built subset: per-document subsetting.
+    let mut ev = conduct_warning(default_body());
+    ev["recipients"][0]["name"] = json!("Ольга Særheim");
+    let slow = routed(&ev);
+    let pdf = r.render_pdf(&slow).unwrap();
+    let start = std::time::Instant::now();
+    for _ in 0..n {
+        r.render_pdf(&slow).unwrap();
+    }
+    println!(
+        "  per-document subset path: {:?} per document; {} bytes",
+        start.elapsed() / n,
+        pdf.bytes.len()
+    );
+
+    // Throughput with one shared renderer on every core.
+    let r = Arc::new(r);
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let per_thread = 500;
+    let start = std::time::Instant::now();
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let r = r.clone();
+            let doc = doc.clone();
+            std::thread::spawn(move || {
+                for _ in 0..per_thread {
+                    r.render_pdf(&doc).unwrap();
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let total = (threads * per_thread) as f64;
+    println!(
+        "  {threads} threads: {:.0} documents/s",
+        total / start.elapsed().as_secs_f64()
+    );
 }
