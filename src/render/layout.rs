@@ -129,6 +129,7 @@ pub fn layout(blocks: &[Block], metrics: &Metrics) -> Vec<PageLayout> {
         y: PAGE_H - TOP,
     };
     let mut marking: Option<&str> = None;
+    let mut running: Option<&str> = None;
     let mut after_fact = false;
     for block in blocks {
         let is_fact = matches!(block, Block::Fact { .. });
@@ -138,6 +139,7 @@ pub fn layout(blocks: &[Block], metrics: &Metrics) -> Vec<PageLayout> {
         after_fact = is_fact;
         match block {
             Block::Marking(t) => marking = Some(t),
+            Block::Running(t) => running = Some(t),
             Block::School(t) => l.text_lines(t, FontKind::Bold, 16.0, 20.0, LEFT, TEXT_W, false),
             Block::Municipality(t) => {
                 l.text_lines(t, FontKind::Regular, 10.0, 14.0, LEFT, TEXT_W, true);
@@ -274,6 +276,21 @@ pub fn layout(blocks: &[Block], metrics: &Metrics) -> Vec<PageLayout> {
                     grey: false,
                 });
             }
+        }
+        if let (Some(t), true) = (running, i > 0) {
+            // In the footer, left of the page number; cut to one line.
+            let line = wrap(t, &metrics.regular, 8.5, TEXT_W - 80.0)
+                .into_iter()
+                .next()
+                .unwrap_or_default();
+            page.runs.push(Run {
+                x: LEFT,
+                y: 30.0,
+                font: FontKind::Regular,
+                size: 8.5,
+                text: line,
+                grey: true,
+            });
         }
         let footer = format!("Side {} av {}", i + 1, total);
         let w = metrics.regular.width(&footer, 8.5);

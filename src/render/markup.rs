@@ -10,6 +10,7 @@
 //! | line | meaning |
 //! |---|---|
 //! | `@marking text` | exemption marking, top right of every page |
+//! | `@running text` | running footer, bottom left of every page after the first |
 //! | `@school text` | letterhead: school name |
 //! | `@municipality text` | letterhead: municipality |
 //! | `@right text` | a right-aligned line (date, reference) |
@@ -31,6 +32,7 @@
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Block {
     Marking(String),
+    Running(String),
     School(String),
     Municipality(String),
     Right(String),
@@ -121,6 +123,7 @@ pub fn parse(text: &str) -> Result<Vec<Block>, MarkupError> {
             let arg = arg.trim().to_string();
             match directive {
                 "@marking" => Block::Marking(arg),
+                "@running" => Block::Running(arg),
                 "@school" => Block::School(arg),
                 "@municipality" => Block::Municipality(arg),
                 "@right" => Block::Right(arg),

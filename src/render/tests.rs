@@ -205,6 +205,13 @@ fn a_long_body_flows_onto_numbered_pages() {
         pdf.pages as usize
     );
     assert!(text.contains("59: Dette er et langt avsnitt"));
+    // Continuation pages say which letter they belong to.
+    assert_eq!(
+        text.matches("Fjellsiden skole – Vår ref.: 6f1c2a7e")
+            .count(),
+        pdf.pages as usize - 1,
+        "{text}"
+    );
 }
 
 #[test]
@@ -388,4 +395,22 @@ fn timing() {
         "  {threads} threads: {:.0} documents/s",
         total / start.elapsed().as_secs_f64()
     );
+}
+
+/// Writes sample PDFs to the temp directory for a human to look at:
+/// `cargo test --lib render::tests::write_samples -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn write_samples() {
+    let r = renderer();
+    let para = "Dette er et langt avsnitt som gjentas for å fylle flere sider.";
+    let long: Vec<String> = (0..40)
+        .map(|i| format!("{i}: {para} {para} {para}"))
+        .collect();
+    for (name, body) in [("one-page", default_body()), ("multi-page", long)] {
+        let pdf = r.render_pdf(&routed(&conduct_warning(body))).unwrap();
+        let path = std::env::temp_dir().join(format!("dokflyt-conduct-warning-{name}.pdf"));
+        std::fs::write(&path, &pdf.bytes).unwrap();
+        println!("{} ({} pages)", path.display(), pdf.pages);
+    }
 }
