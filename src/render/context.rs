@@ -1,0 +1,276 @@
+//! The template context: what a letter template may see of a routed document.
+//!
+//! Stage: inside `render`, before the template runs.
+//! Input: the event, its type and its routing decision. Output: a [`tera::Context`].
+//! Failure: none. Privacy is enforced here by omission: national ids
+//! (fødselsnummer) are never put into the context, and neither is the address of a
+//! recipient with a protected address (fortrolig / strengt fortrolig adresse), nor
+//! anything about a guardian without parental responsibility. A template therefore
+//! cannot print them, whatever it says.
+
+use chrono::{Datelike, NaiveDate};
+use serde_json::{json, Map, Value};
+
+use crate::event::{DocumentType, IncomingEvent, RecipientKind};
+use crate::rules::{Access, RoutingDecision};
+
+const MONTHS: [&str; 12] = [
+    "januar",
+    "februar",
+    "mars",
+    "april",
+    "mai",
+    "juni",
+    "juli",
+    "august",
+    "september",
+    "oktober",
+    "november",
+    "desember",
+];
+
+/// «23. november 2026».
+pub fn norwegian_date(d: NaiveDate) -> String {
+    let month = MONTHS.get(d.month0() as usize).copied().unwrap_or("januar");
+    format!("{}. {} {}", d.day(), month, d.year())
+}
+
+/// The human (bokmål) name of a sender role key (DOMAIN.md §6).
+pub fn role_name(role: &str) -> String {
+    let known = match role.trim().to_lowercase().as_str() {
+        "kontaktlaerer" | "kontaktlærer" => "Kontaktlærer",
+        "laerer" | "lærer" => "Lærer",
+        "rektor" => "Rektor",
+        "assisterende_rektor" | "assisterende rektor" => "Assisterende rektor",
+        "inspektor" | "inspektør" => "Inspektør",
+        "avdelingsleder" => "Avdelingsleder",
+        "skoleadmin" | "skoleadmin2" => "Skoleadministrasjonen",
+        "kommuneadmin" => "Kommuneadministrasjonen",
+        "skoleeier" => "Skoleeier",
+        "sfo_admin" | "sfo-admin" => "SFO-leder",
+        "sfo_ansatt" | "sfo-ansatt" => "SFO-ansatt",
+        "helsesykepleier" => "Helsesykepleier",
+        _ => "",
+    };
+    if !known.is_empty() {
+        return known.to_string();
+    }
+    let spaced = role.trim().replace('_', " ");
+    let mut chars = spaced.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// Labels for the facts the generic template lists (keys of `fields`).
+fn fact_label(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "term" => "Termin",
+        "subject" => "Fag/område",
+        "reasons" => "Begrunnelse",
+        "measures" => "Tiltak",
+        "contact" => "Kontakt",
+        "school_year" => "Skoleår",
+        "period" => "Periode",
+        "meeting_time" | "meeting_at" => "Tidspunkt",
+        "place" | "location" => "Sted",
+        "decision" => "Vedtak",
+        "from" | "from_date" => "Fra",
+        "to" | "to_date" => "Til",
+        "deadline" => "Frist",
+        _ => return None,
+    })
+}
+
+/// Fields that are data for the archive or routing, never letter text.
+fn is_internal_field(key: &str) -> bool {
+    key == "body"
+        || key.contains("national_id")
+        || key.contains("fodselsnummer")
+        || key.contains("fødselsnummer")
+        || key.starts_with('_')
+}
+
+/// A scalar as text (`null`, objects and arrays give `None`).
+fn scalar_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(true) => Some("ja".into()),
+        Value::Bool(false) => Some("nei".into()),
+        _ => None,
+    }
+}
+
+/// A string or an array of scalars as a list of texts.
+fn text_list(v: Option<&Value>) -> Vec<String> {
+    match v {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(scalar_text)
+            .filter(|s| !s.trim().is_empty())
+            .collect(),
+        Some(other) => scalar_text(other)
+            .filter(|s| !s.trim().is_empty())
+            .into_iter()
+            .collect(),
+        None => Vec::new(),
+    }
+}
+
+fn opt_text(v: Option<&Value>) -> Value {
+    match v.and_then(scalar_text) {
+        Some(s) if !s.trim().is_empty() => Value::String(s),
+        _ => Value::Null,
+    }
+}
+
+/// Builds the context for one document.
+pub fn build(ev: &IncomingEvent, t: DocumentType, decision: &RoutingDecision) -> tera::Context {
+    let mut c = tera::Context::new();
+
+    let municipality_display = if ev.municipality.name.to_lowercase().contains("kommune") {
+        ev.municipality.name.clone()
+    } else {
+        format!("{} kommune", ev.municipality.name)
+    };
+    c.insert(
+        "municipality",
+        &json!({
+            "name": ev.municipality.name,
+            "number": ev.municipality.number,
+            "display": municipality_display,
+        }),
+    );
+    c.insert(
+        "school",
+        &json!({ "name": ev.school.name, "org_number": ev.school.org_number }),
+    );
+    c.insert("title", &ev.title);
+    c.insert("document_type", t.key());
+    c.insert("document_type_name", t.name_nb());
+    c.insert("reference", &ev.event_id.to_string());
+    c.insert("date", &norwegian_date(ev.occurred_at.date_naive()));
+    let uo = decision.access == Access::Uo;
+    let legal_basis = decision
+        .legal_basis
+        .clone()
+        .or_else(|| ev.legal_basis.clone())
+        .unwrap_or_else(|| "Offl. § 13 jf. fvl. § 13 første ledd nr. 1".to_string());
+    c.insert(
+        "access",
+        &json!({ "uo": uo, "legal_basis": if uo { Value::String(legal_basis) } else { Value::Null } }),
+    );
+
+    let pupil = ev.pupil.as_ref().map(|p| {
+        json!({
+            "name": p.name,
+            "first_name": p.name.split_whitespace().next().unwrap_or(&p.name),
+            "birth_date": norwegian_date(p.birth_date),
+            "class": p.class,
+            "grade_level": p.grade_level,
+        })
+    });
+    c.insert("pupil", &pupil.unwrap_or(Value::Null));
+
+    // Recipients: a guardian without parental responsibility receives nothing
+    // about the pupil, so is not named; a protected address is never included.
+    let recipients: Vec<Value> = ev
+        .recipients
+        .iter()
+        .filter(|r| r.kind != RecipientKind::Guardian || r.parental_responsibility)
+        .map(|r| {
+            let address_lines: Vec<String> = match (&r.address, r.protected_address) {
+                (Some(a), false) => {
+                    let mut lines = vec![a.street.clone(), format!("{} {}", a.postal_code, a.city)];
+                    if let Some(country) = a.country.as_ref().filter(|c| {
+                        let c = c.trim().to_lowercase();
+                        !c.is_empty() && c != "norge" && c != "no" && c != "norway"
+                    }) {
+                        lines.push(country.clone());
+                    }
+                    lines
+                }
+                _ => Vec::new(),
+            };
+            json!({
+                "name": r.name,
+                "kind": match r.kind {
+                    RecipientKind::Guardian => "guardian",
+                    RecipientKind::Pupil => "pupil",
+                    RecipientKind::Staff => "staff",
+                },
+                "address_lines": address_lines,
+            })
+        })
+        .collect();
+    c.insert("recipients", &recipients);
+
+    c.insert(
+        "sender",
+        &json!({ "name": ev.sender.name, "role": role_name(&ev.sender.role) }),
+    );
+
+    // The author's paragraphs: an array of strings, or one string.
+    c.insert("body", &text_list(ev.fields.get("body")));
+
+    // Type facts, normalised so templates need no type checks.
+    let f = &ev.fields;
+    c.insert(
+        "f",
+        &json!({
+            "term": opt_text(f.get("term")),
+            "subject": opt_text(f.get("subject")),
+            "reasons": text_list(f.get("reasons")),
+            "measures": text_list(f.get("measures")),
+            "contact": opt_text(f.get("contact")),
+        }),
+    );
+
+    // Every other printable field, for the generic template.
+    let mut facts = Vec::new();
+    for (key, value) in f.iter() {
+        if is_internal_field(key) {
+            continue;
+        }
+        let label = fact_label(key)
+            .map(str::to_string)
+            .unwrap_or_else(|| role_name(key));
+        let mut fact = Map::new();
+        fact.insert("label".into(), Value::String(label));
+        match value {
+            Value::Array(_) => {
+                let items = text_list(Some(value));
+                if items.is_empty() {
+                    continue;
+                }
+                fact.insert("items".into(), json!(items));
+            }
+            other => match scalar_text(other) {
+                Some(s) if !s.trim().is_empty() => {
+                    fact.insert("value".into(), Value::String(s));
+                }
+                _ => continue,
+            },
+        }
+        facts.push(Value::Object(fact));
+    }
+    c.insert("facts", &facts);
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_roles_in_bokmal() {
+        let d = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
+        assert_eq!(norwegian_date(d), "23. november 2026");
+        let d = NaiveDate::from_ymd_opt(2013, 3, 4).unwrap();
+        assert_eq!(norwegian_date(d), "4. mars 2013");
+        assert_eq!(role_name("kontaktlaerer"), "Kontaktlærer");
+        assert_eq!(role_name("spesial_pedagog"), "Spesial pedagog");
+    }
+}

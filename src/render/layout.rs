@@ -1,0 +1,452 @@
+//! Layout: markup blocks → positioned text runs on A4 pages.
+//!
+//! Stage: inside `render`, after the markup parser and before PDF assembly.
+//! Input: [`Block`]s and the font [`Metrics`]. Output: [`PageLayout`]s whose runs
+//! carry absolute positions in PDF points (origin bottom left).
+//! Failure: none; text that does not fit flows onto new pages, and a word wider
+//! than the column is broken between characters.
+//!
+//! Lines are wrapped by the fonts' real advance widths (the `hmtx` table), not by
+//! character counts, so the measured width is what the PDF viewer draws: printpdf
+//! maps each character to one glyph through the font's cmap, without shaping.
+
+use crate::render::markup::Block;
+
+/// A4 in points.
+pub const PAGE_W: f32 = 595.2756;
+pub const PAGE_H: f32 = 841.8898;
+const LEFT: f32 = 70.87; // 25 mm
+const RIGHT: f32 = 56.69; // 20 mm
+const TOP: f32 = 56.69; // 20 mm
+const BOTTOM: f32 = 62.36; // 22 mm; the footer sits below
+const TEXT_W: f32 = PAGE_W - LEFT - RIGHT;
+
+const BODY: f32 = 10.0;
+const BODY_LEAD: f32 = 13.5;
+const PARA_GAP: f32 = 6.0;
+const FACT_LABEL_W: f32 = 95.0;
+const BULLET_INDENT: f32 = 14.0;
+
+/// Which of the two loaded faces a run uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FontKind {
+    Regular,
+    Bold,
+}
+
+/// Advance widths of one face for every BMP code point, in font units.
+#[derive(Debug)]
+pub struct FaceMetrics {
+    advances: Vec<u16>,
+    missing_advance: u16,
+    units_per_em: f32,
+}
+
+impl FaceMetrics {
+    /// `advance(c)` gives the advance width of `c` in font units, or `None` when
+    /// the face has no glyph for it.
+    pub fn build(units_per_em: u16, advance: impl Fn(char) -> Option<u16>) -> FaceMetrics {
+        let missing_advance = advance('?').unwrap_or(units_per_em / 2);
+        let advances = (0u32..=0xFFFF)
+            .map(|cp| {
+                char::from_u32(cp)
+                    .and_then(&advance)
+                    .unwrap_or(missing_advance)
+            })
+            .collect();
+        FaceMetrics {
+            advances,
+            missing_advance,
+            units_per_em: f32::from(units_per_em.max(1)),
+        }
+    }
+
+    /// Width of `text` at `size` points.
+    pub fn width(&self, text: &str, size: f32) -> f32 {
+        let units: u32 = text
+            .chars()
+            .map(|c| {
+                u32::from(
+                    self.advances
+                        .get(c as usize)
+                        .copied()
+                        .unwrap_or(self.missing_advance),
+                )
+            })
+            .sum();
+        units as f32 * size / self.units_per_em
+    }
+}
+
+/// Both faces.
+#[derive(Debug)]
+pub struct Metrics {
+    pub regular: FaceMetrics,
+    pub bold: FaceMetrics,
+}
+
+impl Metrics {
+    fn face(&self, kind: FontKind) -> &FaceMetrics {
+        match kind {
+            FontKind::Regular => &self.regular,
+            FontKind::Bold => &self.bold,
+        }
+    }
+}
+
+/// One piece of text at an absolute position (its baseline start).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Run {
+    pub x: f32,
+    pub y: f32,
+    pub font: FontKind,
+    pub size: f32,
+    pub text: String,
+    /// Grey rather than black (letterhead details, footer, small print).
+    pub grey: bool,
+}
+
+/// A horizontal hairline from `x1` to `x2` at height `y`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    pub x1: f32,
+    pub x2: f32,
+    pub y: f32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PageLayout {
+    pub runs: Vec<Run>,
+    pub rules: Vec<Rule>,
+}
+
+/// Lays the blocks out; adds the marking header and the «Side N av M» footer to
+/// every page.
+pub fn layout(blocks: &[Block], metrics: &Metrics) -> Vec<PageLayout> {
+    let mut l = Layouter {
+        metrics,
+        pages: vec![PageLayout::default()],
+        y: PAGE_H - TOP,
+    };
+    let mut marking: Option<&str> = None;
+    let mut running: Option<&str> = None;
+    let mut after_fact = false;
+    for block in blocks {
+        let is_fact = matches!(block, Block::Fact { .. });
+        if after_fact && !is_fact {
+            l.gap(PARA_GAP);
+        }
+        after_fact = is_fact;
+        match block {
+            Block::Marking(t) => marking = Some(t),
+            Block::Running(t) => running = Some(t),
+            Block::School(t) => l.text_lines(t, FontKind::Bold, 16.0, 20.0, LEFT, TEXT_W, false),
+            Block::Municipality(t) => {
+                l.text_lines(t, FontKind::Regular, 10.0, 14.0, LEFT, TEXT_W, true);
+                l.y -= 4.0;
+                let y = l.y;
+                l.page().rules.push(Rule {
+                    x1: LEFT,
+                    x2: PAGE_W - RIGHT,
+                    y,
+                });
+                l.y -= 14.0;
+            }
+            Block::Right(t) => {
+                for line in wrap(t, metrics.face(FontKind::Regular), 10.0, TEXT_W) {
+                    let w = metrics.regular.width(&line, 10.0);
+                    l.line(
+                        13.5,
+                        PAGE_W - RIGHT - w,
+                        FontKind::Regular,
+                        10.0,
+                        line,
+                        false,
+                    );
+                }
+            }
+            Block::Small(t) => {
+                l.text_lines(t, FontKind::Regular, 8.5, 11.5, LEFT, TEXT_W, true);
+                l.gap(PARA_GAP);
+            }
+            Block::Space => l.gap(BODY_LEAD),
+            Block::Title(t) => {
+                l.gap(6.0);
+                l.keep_space(18.0 + 2.0 * BODY_LEAD);
+                l.text_lines(t, FontKind::Bold, 13.5, 18.0, LEFT, TEXT_W, false);
+                l.gap(6.0);
+            }
+            Block::Heading(t) => {
+                l.gap(8.0);
+                l.keep_space(15.0 + 2.0 * BODY_LEAD);
+                l.text_lines(t, FontKind::Bold, 11.0, 15.0, LEFT, TEXT_W, false);
+                l.gap(2.0);
+            }
+            Block::Bullet(t) => {
+                let lines = wrap(t, &metrics.regular, BODY, TEXT_W - BULLET_INDENT);
+                for (i, line) in lines.into_iter().enumerate() {
+                    if i == 0 {
+                        l.new_page_if_needed(BODY_LEAD);
+                        let y = l.baseline(BODY_LEAD);
+                        l.page().runs.push(Run {
+                            x: LEFT + 3.0,
+                            y,
+                            font: FontKind::Regular,
+                            size: BODY,
+                            text: "•".into(),
+                            grey: false,
+                        });
+                    }
+                    l.line(
+                        BODY_LEAD,
+                        LEFT + BULLET_INDENT,
+                        FontKind::Regular,
+                        BODY,
+                        line,
+                        false,
+                    );
+                }
+                l.gap(2.0);
+            }
+            Block::Fact { label, value } => {
+                let labels = wrap(label, &metrics.bold, 10.0, FACT_LABEL_W - 6.0);
+                let values = wrap(value, &metrics.regular, 10.0, TEXT_W - FACT_LABEL_W);
+                let rows = labels.len().max(values.len()).max(1);
+                l.keep_space(13.5 * rows.min(3) as f32);
+                for i in 0..rows {
+                    l.new_page_if_needed(13.5);
+                    let y = l.baseline(13.5);
+                    if let Some(t) = labels.get(i) {
+                        l.page().runs.push(Run {
+                            x: LEFT,
+                            y,
+                            font: FontKind::Bold,
+                            size: 10.0,
+                            text: t.clone(),
+                            grey: false,
+                        });
+                    }
+                    if let Some(t) = values.get(i) {
+                        l.page().runs.push(Run {
+                            x: LEFT + FACT_LABEL_W,
+                            y,
+                            font: FontKind::Regular,
+                            size: 10.0,
+                            text: t.clone(),
+                            grey: false,
+                        });
+                    }
+                    l.y -= 13.5;
+                }
+                l.gap(1.0);
+            }
+            Block::Lines(lines) => {
+                // Keep a short block (an address, a signature) on one page.
+                if lines.len() <= 10 {
+                    l.keep_space(BODY_LEAD * lines.len() as f32);
+                }
+                for t in lines {
+                    if t.is_empty() {
+                        l.gap(BODY_LEAD);
+                    } else {
+                        l.text_lines(t, FontKind::Regular, BODY, BODY_LEAD, LEFT, TEXT_W, false);
+                    }
+                }
+                l.gap(PARA_GAP);
+            }
+            Block::Paragraph(t) => {
+                l.text_lines(t, FontKind::Regular, BODY, BODY_LEAD, LEFT, TEXT_W, false);
+                l.gap(PARA_GAP);
+            }
+        }
+    }
+
+    let mut pages = l.pages;
+    let total = pages.len();
+    for (i, page) in pages.iter_mut().enumerate() {
+        if let Some(m) = marking {
+            for (j, line) in wrap(m, &metrics.bold, 8.5, TEXT_W).into_iter().enumerate() {
+                let w = metrics.bold.width(&line, 8.5);
+                page.runs.push(Run {
+                    x: PAGE_W - RIGHT - w,
+                    y: PAGE_H - 34.0 - 11.0 * j as f32,
+                    font: FontKind::Bold,
+                    size: 8.5,
+                    text: line,
+                    grey: false,
+                });
+            }
+        }
+        if let (Some(t), true) = (running, i > 0) {
+            // In the footer, left of the page number; cut to one line.
+            let line = wrap(t, &metrics.regular, 8.5, TEXT_W - 80.0)
+                .into_iter()
+                .next()
+                .unwrap_or_default();
+            page.runs.push(Run {
+                x: LEFT,
+                y: 30.0,
+                font: FontKind::Regular,
+                size: 8.5,
+                text: line,
+                grey: true,
+            });
+        }
+        let footer = format!("Side {} av {}", i + 1, total);
+        let w = metrics.regular.width(&footer, 8.5);
+        page.runs.push(Run {
+            x: PAGE_W - RIGHT - w,
+            y: 30.0,
+            font: FontKind::Regular,
+            size: 8.5,
+            text: footer,
+            grey: true,
+        });
+    }
+    pages
+}
+
+struct Layouter<'a> {
+    metrics: &'a Metrics,
+    pages: Vec<PageLayout>,
+    /// Top of the next line box, from the bottom of the page.
+    y: f32,
+}
+
+impl Layouter<'_> {
+    fn page(&mut self) -> &mut PageLayout {
+        if self.pages.is_empty() {
+            self.pages.push(PageLayout::default());
+        }
+        let last = self.pages.len() - 1;
+        &mut self.pages[last]
+    }
+
+    fn at_top(&self) -> bool {
+        self.y >= PAGE_H - TOP - 0.01
+    }
+
+    /// Vertical space, dropped at the top of a page.
+    fn gap(&mut self, h: f32) {
+        if !self.at_top() {
+            self.y -= h;
+        }
+    }
+
+    fn new_page(&mut self) {
+        self.pages.push(PageLayout::default());
+        self.y = PAGE_H - TOP;
+    }
+
+    fn new_page_if_needed(&mut self, h: f32) {
+        if self.y - h < BOTTOM && !self.at_top() {
+            self.new_page();
+        }
+    }
+
+    /// Starts a new page unless `h` points still fit (keeps headings with text).
+    fn keep_space(&mut self, h: f32) {
+        self.new_page_if_needed(h);
+    }
+
+    fn baseline(&self, lead: f32) -> f32 {
+        self.y - lead * 0.78
+    }
+
+    fn line(&mut self, lead: f32, x: f32, font: FontKind, size: f32, text: String, grey: bool) {
+        self.new_page_if_needed(lead);
+        let y = self.baseline(lead);
+        self.page().runs.push(Run {
+            x,
+            y,
+            font,
+            size,
+            text,
+            grey,
+        });
+        self.y -= lead;
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn text_lines(
+        &mut self,
+        text: &str,
+        font: FontKind,
+        size: f32,
+        lead: f32,
+        x: f32,
+        width: f32,
+        grey: bool,
+    ) {
+        let face = self.metrics.face(font);
+        for line in wrap(text, face, size, width) {
+            self.line(lead, x, font, size, line, grey);
+        }
+    }
+}
+
+/// Greedy line breaking at spaces by measured width; a word wider than `width`
+/// is broken between characters.
+pub fn wrap(text: &str, face: &FaceMetrics, size: f32, width: f32) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut current = String::new();
+    let mut current_w = 0.0f32;
+    let space_w = face.width(" ", size);
+    for word in text.split_whitespace() {
+        let w = face.width(word, size);
+        if !current.is_empty() && current_w + space_w + w <= width {
+            current.push(' ');
+            current.push_str(word);
+            current_w += space_w + w;
+            continue;
+        }
+        if !current.is_empty() {
+            lines.push(std::mem::take(&mut current));
+        }
+        if w <= width {
+            current.push_str(word);
+            current_w = w;
+        } else {
+            // Break an overlong word (a URL, a long compound) between characters.
+            current_w = 0.0;
+            for c in word.chars() {
+                let mut buf = [0u8; 4];
+                let cw = face.width(c.encode_utf8(&mut buf), size);
+                if !current.is_empty() && current_w + cw > width {
+                    lines.push(std::mem::take(&mut current));
+                    current_w = 0.0;
+                }
+                current.push(c);
+                current_w += cw;
+            }
+        }
+    }
+    if !current.is_empty() {
+        lines.push(current);
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mono() -> FaceMetrics {
+        // Every glyph 500 units wide, "i" narrow: 1 em = 1000 units.
+        FaceMetrics::build(1000, |c| Some(if c == 'i' { 200 } else { 500 }))
+    }
+
+    #[test]
+    fn wraps_by_measured_width_not_character_count() {
+        let face = mono();
+        // At 10 pt a normal glyph is 5 pt wide, "i" 2 pt.
+        assert_eq!(face.width("ab", 10.0), 10.0);
+        assert_eq!(face.width("ii", 10.0), 4.0);
+        // Width 20 pt: "iiiii iiii" (10 + 5 + 8 = 23) does not fit, "iiiii" does.
+        assert_eq!(wrap("iiiii iiii", &face, 10.0, 20.0), vec!["iiiii", "iiii"]);
+        // The same number of characters of wide glyphs breaks sooner.
+        assert_eq!(wrap("aa aa aa", &face, 10.0, 27.0), vec!["aa aa", "aa"]);
+        // An overlong word is broken between characters.
+        assert_eq!(wrap("aaaaaaa", &face, 10.0, 15.0), vec!["aaa", "aaa", "a"]);
+    }
+}

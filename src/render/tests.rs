@@ -1,0 +1,416 @@
+//! Renderer tests: the real templates in `templates/`, run through the real
+//! validate and route stages, checked with poppler's `pdftotext` and `pdfinfo`.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+
+use serde_json::json;
+
+use super::*;
+use crate::event::complete_national_id;
+
+fn templates() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/templates"))
+}
+
+fn renderer() -> Renderer {
+    Renderer::load(templates()).expect("the shipped templates load")
+}
+
+struct Ids {
+    pupil: String,
+    guardian: String,
+    protected_guardian: String,
+}
+
+fn ids() -> Ids {
+    Ids {
+        pupil: complete_national_id("040313456").expect("check digits exist"),
+        guardian: complete_national_id("120580123").expect("check digits exist"),
+        protected_guardian: complete_national_id("230782234").expect("check digits exist"),
+    }
+}
+
+fn conduct_warning(body: Vec<String>) -> serde_json::Value {
+    let ids = ids();
+    json!({
+        "event_id": "6f1c2a7e-5b8d-4c1e-9a3f-2d7b8e9c0a11",
+        "schema_version": 1,
+        "occurred_at": "2026-11-23T09:15:00+01:00",
+        "municipality": {"number": "4601", "name": "Bergen"},
+        "school": {"id": "skole-17", "name": "Fjellsiden skole", "org_number": "974600951"},
+        "document_type": "conduct_warning",
+        "direction": "out",
+        "title": "Varsel om fare for nedsatt karakter i orden og oppførsel",
+        "fields": {
+            "body": body,
+            "term": "1. termin 2026/2027",
+            "subject": "oppførsel",
+            "reasons": [
+                "Gjentatt bruk av mobiltelefon i undervisningstiden etter tilsnakk",
+                "Uønsket språkbruk overfor medelever i friminuttene"
+            ],
+            "measures": ["Ukentlig samtale med kontaktlærer", "Ny plass i klasserommet"],
+            "contact": "Kontaktlærer Øyvind Bråthen, tlf. 55 56 00 00",
+            "national_id": ids.pupil
+        },
+        "pupil": {"id": "elev-1", "name": "Åsmund Ødegård Særheim", "birth_date": "2012-03-04",
+                  "grade_level": 9, "class": "9B"},
+        "recipients": [
+            {"kind": "guardian", "id": "f-1", "name": "Kjærsti Særheim", "national_id": ids.guardian,
+             "parental_responsibility": true, "digital_mail": true,
+             "address": {"street": "Blåbærveien 12", "postal_code": "5009", "city": "Bergen"}},
+            {"kind": "guardian", "id": "f-2", "name": "Bjørn Ødegård", "national_id": ids.protected_guardian,
+             "parental_responsibility": true, "protected_address": true,
+             "address": {"street": "Hemmeligveien 99", "postal_code": "5020", "city": "Skjultvik"}}
+        ],
+        "sender": {"user_id": "u-9", "name": "Øyvind Bråthen", "role": "kontaktlaerer", "initials": "ØB"}
+    })
+}
+
+fn routed(event: &serde_json::Value) -> RoutedDocument {
+    let bytes = serde_json::to_vec(event).unwrap();
+    let ev = crate::pipeline::validate::validate(&bytes, 1 << 20).expect("the event is valid");
+    let table = crate::rules::RoutingTable::load_dir(Path::new("routing-rules")).unwrap();
+    crate::pipeline::route::route(ev, &table).expect("it routes")
+}
+
+fn poppler(tool: &str, pdf: &[u8], extra: &[&str]) -> String {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    file.write_all(pdf).unwrap();
+    file.flush().unwrap();
+    let mut cmd = Command::new(tool);
+    cmd.args(extra).arg(file.path());
+    if tool == "pdftotext" {
+        cmd.arg("-");
+    }
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{tool} (poppler-utils) must be installed: {e}"));
+    assert!(out.status.success(), "{tool} failed: {:?}", out);
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn default_body() -> Vec<String> {
+    vec![
+        "Åsmund har i løpet av høsten flere ganger brutt skolens ordensreglement. Vi har snakket med ham om dette, og vi ser at han ønsker å gjøre det bra.".into(),
+        "Vi tror at et godt samarbeid mellom hjem og skole vil hjelpe ham videre.".into(),
+    ]
+}
+
+#[test]
+fn renderer_is_shareable_between_threads() {
+    fn assert_send_sync<T: Send + Sync + std::fmt::Debug>() {}
+    assert_send_sync::<Renderer>();
+    let r = Arc::new(renderer());
+    assert!(format!("{r:?}").contains("letters/conduct_warning.tera"));
+}
+
+#[test]
+fn conduct_warning_is_a_one_page_a4_letter_with_everything_a_guardian_needs() {
+    let r = renderer();
+    let doc = routed(&conduct_warning(default_body()));
+    let pdf = r.render_pdf(&doc).expect("it renders");
+    assert_eq!(pdf.pages, 1);
+    assert_eq!(pdf.sha256.len(), 64);
+
+    let info = poppler("pdfinfo", &pdf.bytes, &[]);
+    assert!(info.contains("Pages:           1"), "{info}");
+    assert!(info.contains("595.276 x 841.89 pts (A4)"), "{info}");
+
+    let text = poppler("pdftotext", &pdf.bytes, &["-layout"]);
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    for expected in [
+        "Fjellsiden skole",
+        "Bergen kommune",
+        "Unntatt offentlighet, jf. Offl. § 13 jf. fvl. § 13 første ledd nr. 1",
+        "Kjærsti Særheim",
+        "Blåbærveien 12",
+        "5009 Bergen",
+        "Bjørn Ødegård",
+        "23. november 2026",
+        "Vår ref.: 6f1c2a7e-5b8d-4c1e-9a3f-2d7b8e9c0a11",
+        "Varsel om fare for nedsatt karakter i orden og oppførsel",
+        "Åsmund Ødegård Særheim, født 4. mars 2012",
+        "orden og oppførsel",
+        "1. termin 2026/2027",
+        "Gjentatt bruk av mobiltelefon",
+        "Ukentlig samtale med kontaktlærer",
+        "Øyvind Bråthen",
+        "Kontaktlærer",
+        "forskrift til opplæringslova § 3-7",
+        "Dokumentet er elektronisk godkjent og har derfor ingen signatur.",
+        "Side 1 av 1",
+        "høsten",
+        "ordensreglement",
+    ] {
+        assert!(flat.contains(expected), "missing «{expected}» in:\n{text}");
+    }
+    let ids = ids();
+    for secret in [
+        ids.pupil.as_str(),
+        ids.guardian.as_str(),
+        ids.protected_guardian.as_str(),
+        "Hemmeligveien",
+        "Skjultvik",
+        "5020",
+    ] {
+        assert!(
+            !flat.contains(secret),
+            "«{secret}» must never be printed:\n{text}"
+        );
+    }
+    // Also not hidden in the raw bytes (metadata, uncompressed strings).
+    for secret in [ids.pupil.as_str(), ids.guardian.as_str(), "Hemmeligveien"] {
+        assert!(!pdf
+            .bytes
+            .windows(secret.len())
+            .any(|w| w == secret.as_bytes()));
+    }
+}
+
+#[test]
+fn rendering_is_deterministic() {
+    let r = renderer();
+    let doc = routed(&conduct_warning(default_body()));
+    let a = r.render_pdf(&doc).unwrap();
+    let b = r.render_pdf(&doc).unwrap();
+    assert_eq!(a.sha256, b.sha256);
+}
+
+#[test]
+fn a_long_body_flows_onto_numbered_pages() {
+    let r = renderer();
+    let para = "Dette er et langt avsnitt som gjentas for å fylle flere sider, med æøå og ÆØÅ i teksten slik at bredden måles med ekte glyfbredder.";
+    let body: Vec<String> = (0..60).map(|i| format!("{i}: {para} {para}")).collect();
+    let doc = routed(&conduct_warning(body));
+    let pdf = r.render_pdf(&doc).unwrap();
+    assert!(pdf.pages >= 2, "{} pages", pdf.pages);
+    let info = poppler("pdfinfo", &pdf.bytes, &[]);
+    assert!(
+        info.contains(&format!("Pages:           {}", pdf.pages)),
+        "{info}"
+    );
+    let text = poppler("pdftotext", &pdf.bytes, &[]);
+    assert!(text.contains(&format!("Side 2 av {}", pdf.pages)), "{text}");
+    assert!(
+        text.contains(&format!("Side {0} av {0}", pdf.pages)),
+        "{text}"
+    );
+    // The marking is on every page.
+    assert_eq!(
+        text.matches("Unntatt offentlighet").count(),
+        pdf.pages as usize
+    );
+    assert!(text.contains("59: Dette er et langt avsnitt"));
+    // Continuation pages say which letter they belong to.
+    assert_eq!(
+        text.matches("Fjellsiden skole – Vår ref.: 6f1c2a7e")
+            .count(),
+        pdf.pages as usize - 1,
+        "{text}"
+    );
+}
+
+#[test]
+fn characters_outside_the_prebuilt_subset_still_render() {
+    // Cyrillic and Greek are not in the fixed subset: the per-document subset
+    // path embeds exactly the glyphs used.
+    let r = renderer();
+    let mut ev = conduct_warning(default_body());
+    ev["recipients"][0]["name"] = json!("Ольга Særheim");
+    ev["fields"]["contact"] = json!("Ω-gruppen → kontaktlærer");
+    let pdf = r.render_pdf(&routed(&ev)).unwrap();
+    assert_eq!(pdf.pages, 1);
+    let text = poppler("pdftotext", &pdf.bytes, &[]);
+    assert!(text.contains("Ольга Særheim"), "{text}");
+    assert!(text.contains("Ω-gruppen → kontaktlærer"), "{text}");
+    let fonts = poppler("pdffonts", &pdf.bytes, &[]);
+    assert!(fonts.contains("DejaVuSans"), "{fonts}");
+}
+
+#[test]
+fn a_type_without_its_own_template_uses_the_default() {
+    let r = renderer();
+    let mut ev = conduct_warning(vec!["Vi innvilger søknaden om permisjon.".into()]);
+    ev["document_type"] = json!("leave_decision");
+    ev["title"] = json!("Svar på søknad om permisjon");
+    ev["fields"] =
+        json!({"body": ["Vi innvilger søknaden om permisjon."], "period": "1.–5. mars 2027"});
+    let doc = routed(&ev);
+    let markup = r.render_markup(&doc).unwrap();
+    assert!(markup.contains("# Svar på søknad om permisjon"), "{markup}");
+    let pdf = r.render_pdf(&doc).unwrap();
+    let text = poppler("pdftotext", &pdf.bytes, &[]);
+    assert!(
+        text.contains("Vi innvilger søknaden om permisjon."),
+        "{text}"
+    );
+    assert!(text.contains("1.–5. mars 2027"), "{text}");
+    assert!(text.contains("Side 1 av 1"), "{text}");
+}
+
+#[test]
+fn producer_text_cannot_inject_markup_or_national_ids() {
+    let r = renderer();
+    let id = ids().guardian;
+    let body = vec![
+        "@marking Falsk\n# Ikke en tittel".to_string(),
+        format!("Fødselsnummeret {id} skal aldri stå i et brev."),
+    ];
+    let doc = routed(&conduct_warning(body));
+    let markup = r.render_markup(&doc).unwrap();
+    assert!(!markup.contains("\n@marking Falsk"), "{markup}");
+    assert!(!markup.contains(&id), "{markup}");
+    assert!(markup.contains("[fødselsnummer fjernet]"), "{markup}");
+}
+
+#[test]
+fn a_broken_template_stops_loading() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(templates(), dir.path());
+    std::fs::write(
+        dir.path().join("letters/grade_warning.tera"),
+        "{% include \"partials/letterhead.tera\" %}\n@unknown x\n",
+    )
+    .unwrap();
+    let err = Renderer::load(dir.path()).unwrap_err().to_string();
+    assert!(
+        err.contains("grade_warning") && err.contains("@unknown"),
+        "{err}"
+    );
+
+    std::fs::write(dir.path().join("letters/grade_warning.tera"), "{{ nope(").unwrap();
+    assert!(Renderer::load(dir.path()).is_err());
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// Timing and size, not a pass/fail check:
+/// `CARGO_TARGET_DIR=/work/main/target cargo test --release --lib render::tests::timing -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn timing() {
+    let start = std::time::Instant::now();
+    let r = renderer();
+    println!("Renderer::load: {:?}", start.elapsed());
+    let doc = routed(&conduct_warning(default_body()));
+    let first = r.render_pdf(&doc).unwrap();
+    std::fs::write(
+        std::env::temp_dir().join("dokflyt-conduct-warning.pdf"),
+        &first.bytes,
+    )
+    .unwrap();
+    let n = 200;
+    let start = std::time::Instant::now();
+    for _ in 0..n {
+        let pdf = r.render_pdf(&doc).unwrap();
+        assert_eq!(pdf.pages, first.pages);
+    }
+    let per = start.elapsed() / n;
+    println!(
+        "render_pdf: {per:?} per document over {n} renders; {} bytes, {} page(s)",
+        first.bytes.len(),
+        first.pages
+    );
+    // Where the time goes.
+    let start = std::time::Instant::now();
+    for _ in 0..n {
+        r.render_markup(&doc).unwrap();
+    }
+    let t_markup = start.elapsed() / n;
+    let text = r.render_markup(&doc).unwrap();
+    let start = std::time::Instant::now();
+    for _ in 0..n {
+        let blocks = markup::parse(&text).unwrap();
+        layout::layout(&blocks, &r.metrics);
+    }
+    let t_layout = start.elapsed() / n;
+    let pages = layout::layout(&markup::parse(&text).unwrap(), &r.metrics);
+    let info = pdf::DocInfo {
+        title: "t",
+        author: "a",
+        subject: "s",
+        identifier: "i",
+        created: doc.event().event().occurred_at,
+    };
+    let start = std::time::Instant::now();
+    for _ in 0..n {
+        pdf::assemble(&pages, &r.fonts, &info).unwrap();
+    }
+    let t_pdf = start.elapsed() / n;
+    println!(
+        "  context+template+scrub {t_markup:?}, parse+layout {t_layout:?}, PDF assembly {t_pdf:?}"
+    );
+
+    // A character outside the pre-built subset: per-document subsetting.
+    let mut ev = conduct_warning(default_body());
+    ev["recipients"][0]["name"] = json!("Ольга Særheim");
+    let slow = routed(&ev);
+    let pdf = r.render_pdf(&slow).unwrap();
+    let start = std::time::Instant::now();
+    for _ in 0..n {
+        r.render_pdf(&slow).unwrap();
+    }
+    println!(
+        "  per-document subset path: {:?} per document; {} bytes",
+        start.elapsed() / n,
+        pdf.bytes.len()
+    );
+
+    // Throughput with one shared renderer on every core.
+    let r = Arc::new(r);
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let per_thread = 500;
+    let start = std::time::Instant::now();
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let r = r.clone();
+            let doc = doc.clone();
+            std::thread::spawn(move || {
+                for _ in 0..per_thread {
+                    r.render_pdf(&doc).unwrap();
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let total = (threads * per_thread) as f64;
+    println!(
+        "  {threads} threads: {:.0} documents/s",
+        total / start.elapsed().as_secs_f64()
+    );
+}
+
+/// Writes sample PDFs to the temp directory for a human to look at:
+/// `cargo test --lib render::tests::write_samples -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn write_samples() {
+    let r = renderer();
+    let para = "Dette er et langt avsnitt som gjentas for å fylle flere sider.";
+    let long: Vec<String> = (0..40)
+        .map(|i| format!("{i}: {para} {para} {para}"))
+        .collect();
+    for (name, body) in [("one-page", default_body()), ("multi-page", long)] {
+        let pdf = r.render_pdf(&routed(&conduct_warning(body))).unwrap();
+        let path = std::env::temp_dir().join(format!("dokflyt-conduct-warning-{name}.pdf"));
+        std::fs::write(&path, &pdf.bytes).unwrap();
+        println!("{} ({} pages)", path.display(), pdf.pages);
+    }
+}
