@@ -154,7 +154,9 @@ async fn serve(settings: Settings, demo: bool) -> anyhow::Result<ExitCode> {
 
 fn rules(settings: &Settings, cmd: RulesCommand) -> ExitCode {
     let (RulesCommand::Check { dir } | RulesCommand::Table { dir }) = &cmd;
-    let dir = dir.clone().unwrap_or_else(|| settings.paths.rules_dir.clone());
+    let dir = dir
+        .clone()
+        .unwrap_or_else(|| settings.paths.rules_dir.clone());
     let table = match crate::rules::RoutingTable::load_dir(&dir) {
         Ok(t) => t,
         Err(e) => {

@@ -82,7 +82,10 @@ async fn conduct_warning_is_rendered_stored_and_queued_klar() {
         "Bjørkeveien 12",
         "Per Æsøy",
     ] {
-        assert!(text.contains(needle), "the letter shows {needle:?}:\n{text}");
+        assert!(
+            text.contains(needle),
+            "the letter shows {needle:?}:\n{text}"
+        );
     }
     // Protected address and national ids never printed.
     assert!(!text.contains("Hemmeligveien"), "protected address printed");
@@ -227,9 +230,11 @@ async fn a_cut_broker_connection_loses_nothing_and_duplicates_nothing() {
     proxy.set_down(false);
     let mut cuts_mid_stream = 0;
     for threshold in [50, 200, 350] {
-        app.wait_until("the worker is past the threshold", Duration::from_secs(120), || async {
-            app.count("SELECT count(*) FROM archive_queue").await >= threshold
-        })
+        app.wait_until(
+            "the worker is past the threshold",
+            Duration::from_secs(120),
+            || async { app.count("SELECT count(*) FROM archive_queue").await >= threshold },
+        )
         .await;
         proxy.cut();
         if app.count("SELECT count(*) FROM archive_queue").await < n {
@@ -237,9 +242,11 @@ async fn a_cut_broker_connection_loses_nothing_and_duplicates_nothing() {
         }
     }
     assert!(cuts_mid_stream >= 1, "at least one cut landed mid-stream");
-    app.wait_until("every event is committed", Duration::from_secs(120), || async {
-        app.count("SELECT count(*) FROM archive_queue").await == n
-    })
+    app.wait_until(
+        "every event is committed",
+        Duration::from_secs(120),
+        || async { app.count("SELECT count(*) FROM archive_queue").await == n },
+    )
     .await;
     assert!(
         app.stats
@@ -288,9 +295,11 @@ async fn an_unreachable_database_means_retry_not_ack_nor_dead_letter() {
     );
 
     proxy.set_down(false);
-    app.wait_until("every event is committed after the database returns", T, || async {
-        app.count("SELECT count(*) FROM archive_queue").await == ids.len() as i64
-    })
+    app.wait_until(
+        "every event is committed after the database returns",
+        T,
+        || async { app.count("SELECT count(*) FROM archive_queue").await == ids.len() as i64 },
+    )
     .await;
     assert_eq!(app.count("SELECT count(*) FROM documents").await, 5);
     assert_eq!(app.count("SELECT count(*) FROM dead_letters").await, 0);
@@ -318,7 +327,9 @@ async fn a_consumer_cancelled_by_the_server_is_re_established() {
     })
     .await;
     app.wait_until("the worker consumes again", T, || async {
-        app.stats.connected.load(std::sync::atomic::Ordering::SeqCst)
+        app.stats
+            .connected
+            .load(std::sync::atomic::Ordering::SeqCst)
     })
     .await;
     app.publish(&conduct_warning(Uuid::new_v4())).await;
@@ -359,7 +370,10 @@ async fn serve_exits_cleanly_on_sigterm() {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_dokflyt"))
         .arg("serve")
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("DOKFLYT_DATABASE_URL", format!("postgres://postgres@{PG_HOST_PORT}/{db}"))
+        .env(
+            "DOKFLYT_DATABASE_URL",
+            format!("postgres://postgres@{PG_HOST_PORT}/{db}"),
+        )
         .env("DOKFLYT_AMQP_PREFIX", format!("dokflyt_test_{id}"))
         .env("DOKFLYT_HTTP_ADDR", "127.0.0.1:0")
         .stderr(std::process::Stdio::piped())
@@ -370,7 +384,10 @@ async fn serve_exits_cleanly_on_sigterm() {
     let url = format!("postgres://postgres@{PG_HOST_PORT}/{db}");
     let deadline = std::time::Instant::now() + T;
     loop {
-        assert!(std::time::Instant::now() < deadline, "dokflyt did not start");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "dokflyt did not start"
+        );
         if let Ok(pool) = sqlx::PgPool::connect(&url).await {
             let migrated: Result<i64, _> = sqlx::query_scalar("SELECT count(*) FROM events")
                 .fetch_one(&pool)

@@ -38,13 +38,20 @@ fn every_example_event_is_routed_by_its_own_rule() {
     for f in files {
         let v: Value = serde_json::from_slice(&std::fs::read(&f).expect("read")).expect("json");
         let d = decide(&v).unwrap_or_else(|r| panic!("{}: refused: {r} ({})", f.display(), r.code));
-        assert_eq!(d.document_type.key(), v["document_type"].as_str().expect("key"));
+        assert_eq!(
+            d.document_type.key(),
+            v["document_type"].as_str().expect("key")
+        );
         assert!(d.rejected.is_none());
         if d.archived {
             assert!(d.folder.is_some(), "{}", f.display());
         }
         if d.channel == Channel::MessageEmail || d.channel == Channel::Notification {
-            assert!(!v["sensitive"].as_bool().unwrap_or(false), "{}", f.display());
+            assert!(
+                !v["sensitive"].as_bool().unwrap_or(false),
+                "{}",
+                f.display()
+            );
         }
     }
 }
@@ -73,7 +80,12 @@ fn moving_notice_routes_by_the_receiving_municipality_with_status_r() {
 
 #[test]
 fn a_sensitive_event_without_a_sensitive_route_is_refused() {
-    for key in ["form_question", "absence_notice", "term_grades", "emergency_sms"] {
+    for key in [
+        "form_question",
+        "absence_notice",
+        "term_grades",
+        "emergency_sms",
+    ] {
         let mut v = example(key);
         v["sensitive"] = true.into();
         let r = decide(&v).expect_err("refused");

@@ -126,6 +126,36 @@ fn opt_text(v: Option<&Value>) -> Value {
     }
 }
 
+/// `contact` as one line: a string as given, or `{name, role, phone, email}` joined.
+fn contact_text(v: Option<&Value>) -> Value {
+    let Some(Value::Object(o)) = v else {
+        return opt_text(v);
+    };
+    let get = |k: &str| {
+        o.get(k)
+            .and_then(scalar_text)
+            .filter(|s| !s.trim().is_empty())
+    };
+    let mut parts = Vec::new();
+    if let Some(n) = get("name") {
+        parts.push(n);
+    }
+    if let Some(r) = get("role") {
+        parts.push(r.to_lowercase());
+    }
+    if let Some(p) = get("phone") {
+        parts.push(format!("telefon {p}"));
+    }
+    if let Some(e) = get("email") {
+        parts.push(format!("e-post {e}"));
+    }
+    if parts.is_empty() {
+        Value::Null
+    } else {
+        Value::String(parts.join(", "))
+    }
+}
+
 /// Builds the context for one document.
 pub fn build(ev: &IncomingEvent, t: DocumentType, decision: &RoutingDecision) -> tera::Context {
     let mut c = tera::Context::new();
@@ -224,7 +254,7 @@ pub fn build(ev: &IncomingEvent, t: DocumentType, decision: &RoutingDecision) ->
             "subject": opt_text(f.get("subject")),
             "reasons": text_list(f.get("reasons")),
             "measures": text_list(f.get("measures")),
-            "contact": opt_text(f.get("contact")),
+            "contact": contact_text(f.get("contact")),
         }),
     );
 

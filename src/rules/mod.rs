@@ -266,7 +266,10 @@ impl RoutingTable {
             ));
         }
         if !spec.allowed_sender_roles.is_empty()
-            && !spec.allowed_sender_roles.iter().any(|r| r == &e.sender.role)
+            && !spec
+                .allowed_sender_roles
+                .iter()
+                .any(|r| r == &e.sender.role)
         {
             return Err(reject(
                 "not_authorised",
@@ -351,11 +354,7 @@ pub fn markdown_table(table: &RoutingTable) -> String {
             if let Some(v) = s.when.receiving_school_in_same_municipality {
                 when.push(format!("same municipality: {v}"));
             }
-            let mut pre: Vec<String> = s
-                .preconditions
-                .iter()
-                .map(|p| format!("{p:?}"))
-                .collect();
+            let mut pre: Vec<String> = s.preconditions.iter().map(|p| format!("{p:?}")).collect();
             if let Some([lo, hi]) = s.grade_levels {
                 pre.push(format!("grades {lo}–{hi}"));
             }
@@ -370,7 +369,10 @@ pub fn markdown_table(table: &RoutingTable) -> String {
                 ),
                 Access::Public => String::new(),
             };
-            let status = s.journal_status.map(|j| format!("{j:?}")).unwrap_or_default();
+            let status = s
+                .journal_status
+                .map(|j| format!("{j:?}"))
+                .unwrap_or_default();
             out.push_str(&format!(
                 "| `{}` | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
                 t.key(),
@@ -411,7 +413,9 @@ fn check_rule(spec: &RuleSpec) -> Vec<String> {
     }
     if let Some([lo, hi]) = spec.grade_levels {
         if lo > hi || hi > 13 {
-            out.push(format!("`grade_levels = [{lo}, {hi}]` is not a range of grade levels"));
+            out.push(format!(
+                "`grade_levels = [{lo}, {hi}]` is not a range of grade levels"
+            ));
         }
     }
     if spec.access == Access::Public && spec.legal_basis.is_some() {
@@ -423,7 +427,9 @@ fn check_rule(spec: &RuleSpec) -> Vec<String> {
             .and_then(|(dd, mm)| Some((dd.parse::<u8>().ok()?, mm.parse::<u8>().ok()?)))
             .is_some_and(|(dd, mm)| (1..=31).contains(&dd) && (1..=12).contains(&mm));
         if !ok {
-            out.push(format!("deadline `{d}` is not a day and month like \"25.06\""));
+            out.push(format!(
+                "deadline `{d}` is not a day and month like \"25.06\""
+            ));
         }
     }
     out
@@ -507,7 +513,9 @@ fn failed_precondition(spec: &RuleSpec, t: DocumentType, e: &IncomingEvent) -> O
         match level {
             Some(l) if (lo..=hi).contains(&l) => {}
             _ if lo == hi => {
-                return Some(format!("{name} kan bare arkiveres for elever på {lo}. trinn"))
+                return Some(format!(
+                    "{name} kan bare arkiveres for elever på {lo}. trinn"
+                ))
             }
             _ => {
                 return Some(format!(
@@ -605,7 +613,10 @@ mod tests {
         .expect_err("must be refused")
         .to_string();
         assert!(err.contains("extra.toml:3: rule `x`"), "{err}");
-        assert!(err.contains("sensitive document may never be sent by `sms`"), "{err}");
+        assert!(
+            err.contains("sensitive document may never be sent by `sms`"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -99,7 +99,9 @@ pub async fn spawn_app_with(opts: Spawn) -> TestApp {
     let handle = tokio::spawn(app.run_until_stopped(shutdown.clone()));
 
     let topology = Topology::new(&settings.amqp.prefix, settings.amqp.delivery_limit);
-    let publisher = broker::connect(AMQP_URL, 10).await.expect("publisher connects");
+    let publisher = broker::connect(AMQP_URL, 10)
+        .await
+        .expect("publisher connects");
     let channel = broker::confirm_channel(&publisher)
         .await
         .expect("confirm channel");
@@ -116,9 +118,11 @@ pub async fn spawn_app_with(opts: Spawn) -> TestApp {
         channel,
         database,
     };
-    t.wait_until("the consumer is attached", Duration::from_secs(30), || async {
-        t.stats.connected.load(Ordering::SeqCst)
-    })
+    t.wait_until(
+        "the consumer is attached",
+        Duration::from_secs(30),
+        || async { t.stats.connected.load(Ordering::SeqCst) },
+    )
     .await;
     t
 }
@@ -180,7 +184,12 @@ impl TestApp {
                 .await
                 .expect("basic.get");
             let Some(msg) = got else { break };
-            let headers = msg.delivery.properties.headers().clone().unwrap_or_default();
+            let headers = msg
+                .delivery
+                .properties
+                .headers()
+                .clone()
+                .unwrap_or_default();
             let header = |k: &str| match headers.inner().get(k) {
                 Some(AMQPValue::LongString(s)) => Some(s.to_string()),
                 _ => None,
