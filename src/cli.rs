@@ -65,6 +65,20 @@ pub enum RulesCommand {
     },
     /// Print the whole table as Markdown, to compare with DOMAIN.md §8.
     Table { dir: Option<PathBuf> },
+    /// Print the decision for one event as JSON. Exit 0 routed, 3 rejected, 2 malformed.
+    Explain {
+        event: PathBuf,
+        /// Default: the configured rules directory.
+        #[arg(long)]
+        rules: Option<PathBuf>,
+    },
+    /// Replay events through two tables and list every decision that changes.
+    Diff {
+        old: PathBuf,
+        new: PathBuf,
+        #[arg(long)]
+        events: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -152,21 +166,26 @@ async fn serve(settings: Settings, demo: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn rules(settings: &Settings, cmd: RulesCommand) -> ExitCode {
-    let (RulesCommand::Check { dir } | RulesCommand::Table { dir }) = &cmd;
-    let dir = dir
-        .clone()
-        .unwrap_or_else(|| settings.paths.rules_dir.clone());
-    let table = match crate::rules::RoutingTable::load_dir(&dir) {
-        Ok(t) => t,
+fn load_table(dir: &Path) -> Option<crate::rules::RoutingTable> {
+    match crate::rules::RoutingTable::load_dir(dir) {
+        Ok(t) => Some(t),
         Err(e) => {
             eprintln!("{e}");
             eprintln!("the routing table in {} is invalid", dir.display());
-            return ExitCode::FAILURE;
+            None
         }
-    };
+    }
+}
+
+fn rules(settings: &Settings, cmd: RulesCommand) -> ExitCode {
+    use crate::rules::explain::{self, Explained};
+    let default_dir = || settings.paths.rules_dir.clone();
     match cmd {
-        RulesCommand::Check { .. } => {
+        RulesCommand::Check { dir } => {
+            let dir = dir.unwrap_or_else(default_dir);
+            let Some(table) = load_table(&dir) else {
+                return ExitCode::FAILURE;
+            };
             let n: usize = crate::event::DocumentType::ALL
                 .iter()
                 .map(|t| table.rules_for(*t).len())
@@ -176,10 +195,73 @@ fn rules(settings: &Settings, cmd: RulesCommand) -> ExitCode {
                 dir.display(),
                 table.version()
             );
+            ExitCode::SUCCESS
         }
-        RulesCommand::Table { .. } => print!("{}", crate::rules::markdown_table(&table)),
+        RulesCommand::Table { dir } => {
+            let Some(table) = load_table(&dir.unwrap_or_else(default_dir)) else {
+                return ExitCode::FAILURE;
+            };
+            print!("{}", crate::rules::markdown_table(&table));
+            ExitCode::SUCCESS
+        }
+        RulesCommand::Explain { event, rules } => {
+            let Some(table) = load_table(&rules.unwrap_or_else(default_dir)) else {
+                return ExitCode::FAILURE;
+            };
+            let body = match std::fs::read(&event) {
+                Ok(b) => b,
+                Err(e) => {
+                    eprintln!("cannot read {}: {e}", event.display());
+                    return ExitCode::from(2);
+                }
+            };
+            match explain::explain(&table, &body) {
+                Ok(x) => {
+                    let text = serde_json::to_string_pretty(&x.to_json())
+                        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+                    println!("{text}");
+                    match x {
+                        Explained::Routed(_) => ExitCode::SUCCESS,
+                        Explained::Rejected { rejection, .. } => {
+                            eprintln!("rejected: {}", rejection.code);
+                            ExitCode::from(3)
+                        }
+                    }
+                }
+                Err(e) => {
+                    eprintln!("{}: {e} ({})", event.display(), e.code());
+                    ExitCode::from(2)
+                }
+            }
+        }
+        RulesCommand::Diff { old, new, events } => {
+            let (Some(a), Some(b)) = (load_table(&old), load_table(&new)) else {
+                return ExitCode::FAILURE;
+            };
+            match explain::diff(&a, &b, &events) {
+                Ok((changes, compared, malformed)) => {
+                    for c in &changes {
+                        println!("{}", display_name(&c.file));
+                        for d in &c.differences {
+                            println!("  {d}");
+                        }
+                    }
+                    for (f, e) in &malformed {
+                        eprintln!("{}: skipped, not a valid event: {e}", display_name(f));
+                    }
+                    println!(
+                        "{} of {compared} events would be routed differently",
+                        changes.len()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("cannot read {}: {e}", events.display());
+                    ExitCode::FAILURE
+                }
+            }
+        }
     }
-    ExitCode::SUCCESS
 }
 
 /// The routing key of an event file: `document.<document_type>` when the file says,

@@ -6,6 +6,7 @@
 //! to start on an invalid table, and a reload keeps the old table when the new one fails.
 
 pub mod decision;
+pub mod explain;
 pub mod file;
 
 use std::collections::{BTreeMap, HashMap};
