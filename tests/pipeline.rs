@@ -432,3 +432,142 @@ async fn serve_exits_cleanly_on_sigterm() {
             .await;
     }
 }
+
+/// One event per §8 key (and the two conditional variants) through the real broker:
+/// each lands with the decision `rules explain` gives for it, archived ones `klar`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_example_event_lands_with_its_decision() {
+    let app = spawn_app().await;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let table = dokflyt::rules::RoutingTable::load_dir(&root.join("routing-rules")).expect("table");
+    let mut expected = Vec::new();
+    for entry in std::fs::read_dir(root.join("examples/events")).expect("examples") {
+        let path = entry.expect("entry").path();
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
+        let id = Uuid::new_v4();
+        v["event_id"] = id.to_string().into();
+        let body = serde_json::to_vec(&v).expect("json");
+        let explained = dokflyt::rules::explain::explain(&table, &body).expect("valid");
+        expected.push((id, path, explained.to_json()));
+        app.publish(&v).await;
+    }
+    let n = expected.len() as i64;
+    app.wait_until("every example is committed", T, || async {
+        app.count("SELECT count(*) FROM documents").await == n
+    })
+    .await;
+    for (id, path, want) in &expected {
+        let (decision, archived, status): (serde_json::Value, bool, Option<String>) =
+            sqlx::query_as(
+                "SELECT d.decision, d.archived, a.status::text
+                 FROM documents d LEFT JOIN archive_queue a USING (event_id)
+                 WHERE d.event_id = $1",
+            )
+            .bind(id)
+            .fetch_one(&app.pool)
+            .await
+            .expect("document");
+        assert_eq!(&decision, want, "{}", path.display());
+        assert_eq!(
+            status.as_deref(),
+            archived.then_some("klar"),
+            "{}",
+            path.display()
+        );
+    }
+    assert_eq!(app.count("SELECT count(*) FROM dead_letters").await, 0);
+    app.stop_and_clean().await;
+}
+
+/// A bad table is refused by the reload endpoint while events flow; the old table
+/// keeps routing; a good new table takes over and its version is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_reload_is_refused_while_traffic_flows_and_a_good_one_takes_over() {
+    let rules = tempfile::tempdir().expect("tempdir");
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("routing-rules");
+    for entry in std::fs::read_dir(&src).expect("rules") {
+        let p = entry.expect("entry").path();
+        std::fs::copy(&p, rules.path().join(p.file_name().expect("name"))).expect("copy");
+    }
+    let app = spawn_app_with(Spawn {
+        rules_dir: Some(rules.path().to_path_buf()),
+        ..Spawn::default()
+    })
+    .await;
+    let client = reqwest::Client::new();
+    let reload = || async {
+        client
+            .post(format!("http://{}/api/admin/rules/reload", app.http))
+            .send()
+            .await
+            .expect("reload answers")
+    };
+    let old_version: String = {
+        let r = reload().await;
+        assert_eq!(r.status(), 200);
+        let v: serde_json::Value = r.json().await.expect("json");
+        v["rules_version"].as_str().expect("version").to_string()
+    };
+
+    // Traffic while a broken table is on disk: a rule sending sensitive letters by SMS.
+    let letters = rules.path().join("letters.toml");
+    let good = std::fs::read_to_string(&letters).expect("read");
+    std::fs::write(
+        &letters,
+        good.replace(
+            "id = \"conduct_warning\"\ndocument_type = \"conduct_warning\"\ndirection = \"out\"\nchannel = \"svarut\"",
+            "id = \"conduct_warning\"\ndocument_type = \"conduct_warning\"\nwhen = { sensitive = true }\ndirection = \"out\"\nchannel = \"sms\"",
+        ),
+    )
+    .expect("write");
+    let publisher = async {
+        for _ in 0..50 {
+            app.publish(&conduct_warning(Uuid::new_v4())).await;
+        }
+    };
+    let (_, refused) = tokio::join!(publisher, reload());
+    assert_eq!(refused.status(), 422);
+    let body: serde_json::Value = refused.json().await.expect("json");
+    assert!(
+        body["error"]
+            .as_str()
+            .expect("error")
+            .contains("letters.toml"),
+        "{body}"
+    );
+    assert_eq!(body["rules_version_in_force"], old_version.as_str());
+    app.wait_until("the batch is committed with the old table", T, || async {
+        app.count("SELECT count(*) FROM documents").await == 50
+    })
+    .await;
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM documents WHERE rules_version = '{old_version}' AND channel = 'svarut'"
+        ))
+        .await,
+        50
+    );
+
+    // A good change (a new comment is a new version) takes over.
+    std::fs::write(&letters, format!("# endret av kommuneadmin\n{good}")).expect("write");
+    let r = reload().await;
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.expect("json");
+    let new_version = v["rules_version"].as_str().expect("version").to_string();
+    assert_ne!(new_version, old_version);
+    app.publish(&conduct_warning(Uuid::new_v4())).await;
+    app.wait_until(
+        "the new event is committed with the new table",
+        T,
+        || async {
+            app.count(&format!(
+                "SELECT count(*) FROM documents WHERE rules_version = '{new_version}'"
+            ))
+            .await
+                == 1
+        },
+    )
+    .await;
+    app.stop_and_clean().await;
+}

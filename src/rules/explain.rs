@@ -109,7 +109,10 @@ pub fn diff(
                 if k == "rules_version" {
                     continue;
                 }
-                let (x, y) = (a.get(k).unwrap_or(&Value::Null), b.get(k).unwrap_or(&Value::Null));
+                let (x, y) = (
+                    a.get(k).unwrap_or(&Value::Null),
+                    b.get(k).unwrap_or(&Value::Null),
+                );
                 if x != y {
                     differences.push(format!("{k}: {x} → {y}"));
                 }

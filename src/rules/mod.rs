@@ -646,6 +646,40 @@ mod tests {
     }
 
     #[test]
+    fn deliberately_broken_tables_fail_with_the_expected_message() {
+        let rule = |body: &str| {
+            format!("[[rule]]\nid = \"broken\"\ndocument_type = \"diploma\"\nwhen = {{ sensitive = true }}\ndirection = \"out\"\n{body}")
+        };
+        let cases = [
+            (rule("channel = \"svarut\"\narchive = \"always\"\n"), "an archived document needs `folder"),
+            (rule("channel = \"svarut\"\narchive = \"always\"\nfolder = \"pupil\"\npreconditions = [\"data_checked\"]\n"), "only apply to `archive = \"optional\"`"),
+            (rule("channel = \"svarut\"\narchive = \"optional\"\nfolder = \"pupil\"\ndeadlines = [\"31.13\"]\n"), "deadline `31.13`"),
+            (rule("channel = \"svarut\"\narchive = \"optional\"\nfolder = \"pupil\"\ngrade_levels = [10, 8]\n"), "not a range of grade levels"),
+            (rule("channel = \"notification\"\narchive = \"never\"\n"), "may never be sent by `notification`"),
+            (rule("channel = \"email\"\narchive = \"never\"\n"), "unknown variant `email`"),
+            (rule("channel = \"svarut\"\narchive = \"never\"\naccess = \"public\"\nlegal_basis = \"x\"\n"), "only used with `access = \"UO\"`"),
+        ];
+        for (text, want) in cases {
+            let err = table_with(&text).expect_err(want).to_string();
+            assert!(err.contains(want), "want {want:?} in:\n{err}");
+            assert!(err.contains("extra.toml:"), "names the file: {err}");
+        }
+    }
+
+    #[test]
+    fn a_table_missing_a_key_is_refused() {
+        let files: Vec<(PathBuf, String)> = vec![(
+            PathBuf::from("only.toml"),
+            "[[rule]]\nid = \"c\"\ndocument_type = \"consent\"\ndirection = \"in\"\nchannel = \"none\"\narchive = \"always\"\nfolder = \"pupil\"\n".into(),
+        )];
+        let err = RoutingTable::from_texts(&files)
+            .expect_err("incomplete")
+            .to_string();
+        assert!(err.contains("no rule routes `conduct_warning`"), "{err}");
+        assert!(!err.contains("no rule routes `consent`"), "{err}");
+    }
+
+    #[test]
     fn the_version_changes_with_the_content() {
         let a = table_with("").expect("valid");
         let b = table_with("# a comment changes the version too\n").expect("valid");

@@ -52,6 +52,8 @@ pub struct Spawn {
     /// Route the worker's database connections through this address.
     pub db_via: Option<SocketAddr>,
     pub concurrency: Option<usize>,
+    /// Another routing-rules directory (default: the repository's).
+    pub rules_dir: Option<std::path::PathBuf>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -70,7 +72,10 @@ pub async fn spawn_app_with(opts: Spawn) -> TestApp {
     let prefix = format!("dokflyt_test_{id}");
     let mut settings = Settings::default();
     let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    settings.paths.rules_dir = manifest.join("routing-rules");
+    settings.paths.rules_dir = opts
+        .rules_dir
+        .clone()
+        .unwrap_or_else(|| manifest.join("routing-rules"));
     settings.paths.templates_dir = manifest.join("templates");
     settings.paths.examples_dir = manifest.join("examples/events");
     settings.amqp.prefix = prefix;
