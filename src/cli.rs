@@ -239,7 +239,11 @@ fn rules(settings: &Settings, cmd: RulesCommand) -> ExitCode {
                 return ExitCode::FAILURE;
             };
             match explain::diff(&a, &b, &events) {
-                Ok((changes, compared, malformed)) => {
+                Ok(explain::DiffReport {
+                    changes,
+                    compared,
+                    malformed,
+                }) => {
                     for c in &changes {
                         println!("{}", display_name(&c.file));
                         for d in &c.differences {

@@ -74,14 +74,18 @@ pub struct Change {
     pub differences: Vec<String>,
 }
 
+/// The result of [`diff`].
+#[derive(Debug, Default)]
+pub struct DiffReport {
+    pub changes: Vec<Change>,
+    /// Events compared (valid ones).
+    pub compared: usize,
+    /// Files skipped because they are not valid events, with the error.
+    pub malformed: Vec<(PathBuf, String)>,
+}
+
 /// Replays every `*.json` in `events` through both tables.
-/// Returns the changes and how many events were compared; malformed events are skipped
-/// and listed in the second vector with their error.
-pub fn diff(
-    old: &RoutingTable,
-    new: &RoutingTable,
-    events: &Path,
-) -> std::io::Result<(Vec<Change>, usize, Vec<(PathBuf, String)>)> {
+pub fn diff(old: &RoutingTable, new: &RoutingTable, events: &Path) -> std::io::Result<DiffReport> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(events)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
@@ -122,5 +126,9 @@ pub fn diff(
             changes.push(Change { file, differences });
         }
     }
-    Ok((changes, compared, malformed))
+    Ok(DiffReport {
+        changes,
+        compared,
+        malformed,
+    })
 }
