@@ -145,8 +145,18 @@ fn the_authors_legal_basis_overrides_the_default_and_is_recorded() {
 
 /// DOMAIN.md §8, row by row (example file, direction, channel, archive, folder,
 /// access, journal status): the expected decision for every key and variant.
+type Row = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    &'static str,
+    &'static str,
+);
+
 #[rustfmt::skip]
-const SECTION_8: &[(&str, &str, &str, &str, Option<&str>, &str, &str)] = &[
+const SECTION_8: &[Row] = &[
     ("absence_notice", "out", "message_email", "always", Some("pupil"), "UO", "J"),
     ("remark_notice", "out", "message_email", "always", Some("pupil"), "UO", "J"),
     ("general_information", "out", "message_email", "never", None, "public", "J"),
