@@ -41,6 +41,8 @@ CREATE TABLE documents (
     CHECK ((pdf IS NULL) = (pdf_sha256 IS NULL))
 );
 CREATE INDEX documents_school_type ON documents (school_id, document_type);
+-- PDFs are already compressed: store them out of line without another compression pass.
+ALTER TABLE documents ALTER COLUMN pdf SET STORAGE EXTERNAL;
 
 -- What is to be delivered to whom; later issues send these (status moves on from 'planned').
 CREATE TABLE deliveries (
