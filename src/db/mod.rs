@@ -7,7 +7,6 @@
 //! errors the pipeline retries (connection trouble, timeouts, shutdowns) and which
 //! are permanent (the data itself is refused).
 
-pub mod archive_queue;
 pub mod dead_letters;
 pub mod documents;
 pub mod events;

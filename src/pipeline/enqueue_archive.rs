@@ -1,9 +1,10 @@
 //! Stage 6 — enqueue_archive: [`DeliveryPlan`] → committed in PostgreSQL.
 //!
-//! Input: the planned document. Output: one transaction that writes the event, the
-//! document (decision, rule id, table version, PDF and its SHA-256), the planned
-//! deliveries and — when the decision says archived — an `archive_queue` row in
-//! status `klar`. Only after this commit is the message acked.
+//! Input: the planned document. Output: one atomic statement (its own transaction,
+//! see `db::documents`) that writes the event, the document (decision, rule id,
+//! table version, PDF and its SHA-256), the planned deliveries and — when the
+//! decision says archived — an `archive_queue` row in status `klar`. Only after
+//! this commit is the message acked.
 //! Failure: a database error. Transient ones (connection lost, timeout) make the
 //! pipeline retry later; the transaction is never held across a call to another
 //! service (rendering happened before it began). If the event row already exists
@@ -40,52 +41,30 @@ pub async fn commit(pool: &PgPool, plan: &DeliveryPlan) -> Result<Committed, sql
     let decision = routed.decision();
     let payload = serde_json::to_value(wire).unwrap_or(serde_json::Value::Null);
     let hash = payload_hash(&payload);
-
-    let mut tx = pool.begin().await?;
-    let inserted = db::events::insert(
-        &mut tx,
-        event.event_id(),
-        event.document_type().key(),
-        &wire.school.id,
-        wire.occurred_at,
-        &hash,
-        &payload,
+    let inserted = db::documents::insert(
+        pool,
+        db::documents::NewDocument {
+            event_id: event.event_id(),
+            school_id: &wire.school.id,
+            occurred_at: wire.occurred_at,
+            payload_sha256: &hash,
+            payload: &payload,
+            title: &wire.title,
+            decision,
+            pdf: rendered.pdf(),
+            deliveries: plan
+                .intents()
+                .iter()
+                .map(|i| (i.recipient_id.clone(), i.channel.as_str().to_string()))
+                .collect(),
+        },
     )
     .await?;
-    if !inserted {
-        tx.rollback().await?;
-        return Ok(Committed::Duplicate);
-    }
-    db::documents::insert(
-        &mut tx,
-        event.event_id(),
-        &wire.school.id,
-        &wire.title,
-        decision,
-        rendered.pdf(),
-    )
-    .await?;
-    for intent in plan.intents() {
-        db::documents::insert_delivery(
-            &mut tx,
-            event.event_id(),
-            &intent.recipient_id,
-            intent.channel.as_str(),
-        )
-        .await?;
-    }
-    let archived = decision.archived;
-    if archived {
-        let folder = decision.folder.map(|f| f.as_str()).unwrap_or("pupil");
-        db::archive_queue::enqueue(
-            &mut tx,
-            event.event_id(),
-            folder,
-            &wire.school.id,
-            event.document_type().key(),
-        )
-        .await?;
-    }
-    tx.commit().await?;
-    Ok(Committed::New { archived })
+    Ok(if inserted {
+        Committed::New {
+            archived: decision.archived,
+        }
+    } else {
+        Committed::Duplicate
+    })
 }
