@@ -571,3 +571,25 @@ async fn a_bad_reload_is_refused_while_traffic_flows_and_a_good_one_takes_over()
     .await;
     app.stop_and_clean().await;
 }
+
+/// The worker refuses to start on an invalid routing table, naming file and line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_refuses_to_start_on_an_invalid_table() {
+    let rules = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        rules.path().join("broken.toml"),
+        "[[rule]]\nid = \"x\"\ndocument_type = \"conduct_warning\"\nchanel = \"svarut\"\n",
+    )
+    .expect("write");
+    let mut settings = dokflyt::config::Settings::default();
+    settings.paths.rules_dir = rules.path().to_path_buf();
+    settings.paths.templates_dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+    settings.http.addr = "127.0.0.1:0".into();
+    let err = match dokflyt::app::App::build(settings).await {
+        Ok(_) => panic!("the worker started on a broken table"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(err.contains("broken.toml:4"), "{err}");
+    assert!(err.contains("chanel"), "{err}");
+}
