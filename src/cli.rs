@@ -268,17 +268,6 @@ fn rules(settings: &Settings, cmd: RulesCommand) -> ExitCode {
     }
 }
 
-/// The routing key of an event file: `document.<document_type>` when the file says,
-/// else `document.unknown` (the worker then dead-letters it with the reason).
-pub fn routing_key_for(body: &[u8]) -> String {
-    let key = serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| v.get("document_type")?.as_str().map(str::to_owned))
-        .filter(|k| !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
-        .unwrap_or_else(|| "unknown".into());
-    broker::document_routing_key(&key)
-}
-
 async fn publish(settings: &Settings, files: &[PathBuf]) -> anyhow::Result<ExitCode> {
     let conn = broker::connect(settings.amqp.url.expose(), settings.amqp.heartbeat_secs)
         .await
@@ -289,17 +278,9 @@ async fn publish(settings: &Settings, files: &[PathBuf]) -> anyhow::Result<ExitC
     for file in files {
         let body =
             std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-        let key = routing_key_for(&body);
-        broker::publish_confirmed(
-            &channel,
-            &topology.events_exchange,
-            &key,
-            &body,
-            vec![],
-            true,
-        )
-        .await
-        .with_context(|| format!("publishing {}", file.display()))?;
+        let key = broker::publish_event(&channel, &topology, &body)
+            .await
+            .with_context(|| format!("publishing {}", file.display()))?;
         println!("published {} ({key}), confirmed", display_name(file));
     }
     let _ = conn.close(200, "done").await;

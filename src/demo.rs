@@ -38,28 +38,11 @@ pub async fn run(settings: &Settings, pool: &PgPool, addr: SocketAddr) -> anyhow
         let id = Uuid::new_v4();
         value["event_id"] = serde_json::Value::String(id.to_string());
         let body = serde_json::to_vec(&value)?;
-        let key = crate::cli::routing_key_for(&body);
-        broker::publish_confirmed(
-            &channel,
-            &topology.events_exchange,
-            &key,
-            &body,
-            vec![],
-            true,
-        )
-        .await?;
+        broker::publish_event(&channel, &topology, &body).await?;
         let label = stem(file);
         if label == "conduct_warning" {
             // The producer publishing the same event twice: one document, one archive row.
-            broker::publish_confirmed(
-                &channel,
-                &topology.events_exchange,
-                &key,
-                &body,
-                vec![],
-                true,
-            )
-            .await?;
+            broker::publish_event(&channel, &topology, &body).await?;
             published.push(Published {
                 label: format!("{label} (published twice)"),
                 event_id: Some(id),
@@ -76,16 +59,7 @@ pub async fn run(settings: &Settings, pool: &PgPool, addr: SocketAddr) -> anyhow
     if invalid_dir.is_dir() {
         for file in sorted_files(&invalid_dir)? {
             let body = std::fs::read(&file)?;
-            let key = crate::cli::routing_key_for(&body);
-            broker::publish_confirmed(
-                &channel,
-                &topology.events_exchange,
-                &key,
-                &body,
-                vec![],
-                true,
-            )
-            .await?;
+            broker::publish_event(&channel, &topology, &body).await?;
             invalid_count += 1;
         }
     }

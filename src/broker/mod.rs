@@ -95,6 +95,30 @@ pub async fn publish_confirmed(
     }
 }
 
+/// Publishes one event body as a producer would: to the events exchange, with the
+/// routing key `document.<document_type>` read from the body (or `document.unknown`:
+/// the worker then dead-letters it with the reason), persistent, mandatory, confirmed.
+pub async fn publish_event(
+    channel: &Channel,
+    topology: &Topology,
+    body: &[u8],
+) -> Result<String, BrokerError> {
+    let key = routing_key_for(body);
+    publish_confirmed(channel, &topology.events_exchange, &key, body, vec![], true).await?;
+    Ok(key)
+}
+
+/// The routing key of an event body: `document.<document_type>` when the body says,
+/// else `document.unknown`.
+pub fn routing_key_for(body: &[u8]) -> String {
+    let key = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("document_type")?.as_str().map(str::to_owned))
+        .filter(|k| !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or_else(|| "unknown".into());
+    document_routing_key(&key)
+}
+
 /// The routing key producers use for a document event of type `key`.
 pub fn document_routing_key(key: &str) -> String {
     format!("document.{key}")
