@@ -593,3 +593,61 @@ async fn the_worker_refuses_to_start_on_an_invalid_table() {
     assert!(err.contains("broken.toml:4"), "{err}");
     assert!(err.contains("chanel"), "{err}");
 }
+
+/// A redelivered event that a newer table would refuse is still a quiet duplicate:
+/// its effects were committed under the table in force then.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_committed_event_redelivered_after_a_table_change_is_a_duplicate() {
+    let rules = tempfile::tempdir().expect("tempdir");
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("routing-rules");
+    for entry in std::fs::read_dir(&src).expect("rules") {
+        let p = entry.expect("entry").path();
+        std::fs::copy(&p, rules.path().join(p.file_name().expect("name"))).expect("copy");
+    }
+    let app = spawn_app_with(Spawn {
+        rules_dir: Some(rules.path().to_path_buf()),
+        ..Spawn::default()
+    })
+    .await;
+    let ev = conduct_warning(Uuid::new_v4());
+    app.publish(&ev).await;
+    app.wait_until("committed", T, || async {
+        app.count("SELECT count(*) FROM documents").await == 1
+    })
+    .await;
+    // The admin changes the rule so that this event would now be refused.
+    let letters = rules.path().join("letters.toml");
+    let text = std::fs::read_to_string(&letters).expect("read");
+    std::fs::write(
+        &letters,
+        text.replace(
+            "id = \"conduct_warning\"\ndocument_type = \"conduct_warning\"\ndirection = \"out\"",
+            "id = \"conduct_warning\"\ndocument_type = \"conduct_warning\"\ndirection = \"in\"",
+        ),
+    )
+    .expect("write");
+    let r = reqwest::Client::new()
+        .post(format!("http://{}/api/admin/rules/reload", app.http))
+        .send()
+        .await
+        .expect("reload");
+    assert_eq!(r.status(), 200);
+    app.publish(&ev).await;
+    app.wait_until("the redelivery is handled", T, || async {
+        app.stats
+            .duplicates
+            .load(std::sync::atomic::Ordering::SeqCst)
+            == 1
+    })
+    .await;
+    assert_eq!(app.count("SELECT count(*) FROM dead_letters").await, 0);
+    // A new event of that type is refused by the new table.
+    app.publish(&conduct_warning(Uuid::new_v4())).await;
+    app.wait_until("the new event is refused", T, || async {
+        app.count("SELECT count(*) FROM dead_letters WHERE reason_code = 'direction_mismatch'")
+            .await
+            == 1
+    })
+    .await;
+    app.stop_and_clean().await;
+}

@@ -8,8 +8,8 @@
 //! Failure: a database error. Transient ones (connection lost, timeout) make the
 //! pipeline retry later; the transaction is never held across a call to another
 //! service (rendering happened before it began). If the event row already exists
-//! (a concurrent duplicate won), nothing is written and [`Committed::Duplicate`]
-//! is returned.
+//! (redelivery, republish, or a concurrent duplicate that won), nothing is written
+//! and [`Committed::Duplicate`] says whether the stored content is the same.
 
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
@@ -22,8 +22,10 @@ use crate::pipeline::deliver::DeliveryPlan;
 pub enum Committed {
     /// Everything was written; `archived` tells whether an archive row was queued.
     New { archived: bool },
-    /// The event was already committed by someone else; nothing was written.
-    Duplicate,
+    /// The event was committed before (redelivery, republish or a concurrent
+    /// duplicate); nothing was written. `same_content` is false when the stored
+    /// event has other content under the same `event_id` (a producer bug).
+    Duplicate { same_content: bool },
 }
 
 /// SHA-256 over the canonical serialisation of the event: the same event
@@ -60,11 +62,13 @@ pub async fn commit(pool: &PgPool, plan: &DeliveryPlan) -> Result<Committed, sql
         },
     )
     .await?;
-    Ok(if inserted {
-        Committed::New {
+    if inserted {
+        return Ok(Committed::New {
             archived: decision.archived,
-        }
-    } else {
-        Committed::Duplicate
+        });
+    }
+    let stored = db::events::payload_hash(pool, event.event_id()).await?;
+    Ok(Committed::Duplicate {
+        same_content: stored.as_deref() == Some(hash.as_str()),
     })
 }

@@ -87,41 +87,35 @@ pub async fn process(ctx: &PipelineContext, body: &[u8]) -> Outcome {
         }
     };
     let event_id = event.event_id();
-
-    // Idempotency first: a redelivered or republished event is acked quietly.
-    match crate::db::events::payload_hash(&ctx.pool, event_id).await {
-        Ok(Some(stored)) => {
-            let payload = serde_json::to_value(event.event()).unwrap_or_default();
-            return if stored == enqueue_archive::payload_hash(&payload) {
-                Outcome::Completed {
-                    event_id,
-                    duplicate: true,
-                    archived: false,
-                }
-            } else {
-                Outcome::rejected(
-                    Some(event_id),
-                    "event_id_conflict",
-                    "this event_id was already used for an event with other content",
-                )
-            };
-        }
-        Ok(None) => {}
-        Err(e) => return Outcome::from_db(event_id, e),
-    }
+    // The common path has no look-up of its own: the commit detects a duplicate. A
+    // refusal is rare, and is checked against what is committed before it is final.
+    let payload_hash = enqueue_archive::payload_hash(
+        &serde_json::to_value(event.event()).unwrap_or(serde_json::Value::Null),
+    );
 
     let table = ctx.rules.current();
     let routed = match route::route(event, &table) {
         Ok(r) => r,
-        Err(rejection) => return Outcome::rejected(Some(event_id), rejection.code, &rejection),
+        Err(rejection) => {
+            return refuse_unless_committed(
+                ctx,
+                event_id,
+                &payload_hash,
+                rejection.code,
+                &rejection,
+            )
+            .await
+        }
     };
     let rendered = match render::render(routed, ctx.renderer.clone()).await {
         Ok(r) => r,
-        Err(e) => return Outcome::rejected(Some(event_id), "render_failed", e),
+        Err(e) => {
+            return refuse_unless_committed(ctx, event_id, &payload_hash, "render_failed", &e).await
+        }
     };
     let plan = match deliver::plan(rendered) {
         Ok(p) => p,
-        Err(e) => return Outcome::rejected(Some(event_id), e.code(), e),
+        Err(e) => return refuse_unless_committed(ctx, event_id, &payload_hash, e.code(), &e).await,
     };
     match enqueue_archive::commit(&ctx.pool, &plan).await {
         Ok(enqueue_archive::Committed::New { archived }) => Outcome::Completed {
@@ -129,11 +123,46 @@ pub async fn process(ctx: &PipelineContext, body: &[u8]) -> Outcome {
             duplicate: false,
             archived,
         },
-        Ok(enqueue_archive::Committed::Duplicate) => Outcome::Completed {
+        Ok(enqueue_archive::Committed::Duplicate { same_content: true }) => {
+            // A redelivered or republished event: acked quietly, nothing written.
+            Outcome::Completed {
+                event_id,
+                duplicate: true,
+                archived: false,
+            }
+        }
+        Ok(enqueue_archive::Committed::Duplicate {
+            same_content: false,
+        }) => Outcome::rejected(
+            Some(event_id),
+            "event_id_conflict",
+            "this event_id was already used for an event with other content",
+        ),
+        Err(e) => Outcome::from_db(event_id, e),
+    }
+}
+
+/// A refusal of an event that was committed earlier (e.g. under a previous routing
+/// table) is a duplicate, acked quietly; otherwise the refusal stands.
+async fn refuse_unless_committed(
+    ctx: &PipelineContext,
+    event_id: Uuid,
+    payload_hash: &str,
+    code: &'static str,
+    reason: &(dyn std::fmt::Display + Sync),
+) -> Outcome {
+    match crate::db::events::payload_hash(&ctx.pool, event_id).await {
+        Ok(Some(stored)) if stored == payload_hash => Outcome::Completed {
             event_id,
             duplicate: true,
             archived: false,
         },
+        Ok(Some(_)) => Outcome::rejected(
+            Some(event_id),
+            "event_id_conflict",
+            "this event_id was already used for an event with other content",
+        ),
+        Ok(None) => Outcome::rejected(Some(event_id), code, reason),
         Err(e) => Outcome::from_db(event_id, e),
     }
 }
