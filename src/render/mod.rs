@@ -65,6 +65,8 @@ impl RenderedPdf {
 /// The regular and bold faces, relative to the templates directory.
 const FONT_REGULAR: &str = "fonts/DejaVuSans.ttf";
 const FONT_BOLD: &str = "fonts/DejaVuSans-Bold.ttf";
+/// The sRGB profile of the PDF/A output intent, relative to the templates directory.
+const ICC_PROFILE: &str = "icc/sRGB.icc";
 /// The template used for a document type without its own.
 const DEFAULT_TEMPLATE: &str = "letters/_default.tera";
 
@@ -72,6 +74,7 @@ const DEFAULT_TEMPLATE: &str = "letters/_default.tera";
 pub struct Renderer {
     tera: tera::Tera,
     fonts: pdf::Fonts,
+    icc: pdf::IccProfile,
     metrics: layout::Metrics,
     templates_dir: PathBuf,
 }
@@ -111,9 +114,14 @@ impl Renderer {
             regular: face_metrics(regular.full()),
             bold: face_metrics(bold.full()),
         };
+        let icc_path = templates_dir.join(ICC_PROFILE);
+        let icc_bytes = std::fs::read(&icc_path)
+            .map_err(|e| RenderError::Pdf(format!("{}: {e}", icc_path.display())))?;
+        let icc = pdf::IccProfile::load(&icc_bytes, &icc_path.display().to_string())?;
         let renderer = Renderer {
             tera,
             fonts: pdf::Fonts { regular, bold },
+            icc,
             metrics,
             templates_dir: templates_dir.to_path_buf(),
         };
@@ -176,12 +184,12 @@ impl Renderer {
         let identifier = ev.event_id.to_string();
         let info = pdf::DocInfo {
             title: &ev.title,
-            author: &ev.school.name,
+            author: &ev.sender.name,
             subject: t.name_nb(),
             identifier: &identifier,
             created: ev.occurred_at,
         };
-        let bytes = pdf::assemble(&pages, &self.fonts, &info)?;
+        let bytes = pdf::assemble(&pages, &self.fonts, &self.icc, &info)?;
         let count = u32::try_from(pages.len()).unwrap_or(u32::MAX);
         Ok(RenderedPdf::new(bytes, count))
     }

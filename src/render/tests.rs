@@ -349,7 +349,7 @@ fn timing() {
     };
     let start = std::time::Instant::now();
     for _ in 0..n {
-        pdf::assemble(&pages, &r.fonts, &info).unwrap();
+        pdf::assemble(&pages, &r.fonts, &r.icc, &info).unwrap();
     }
     let t_pdf = start.elapsed() / n;
     println!(
@@ -412,5 +412,175 @@ fn write_samples() {
         let path = std::env::temp_dir().join(format!("dokflyt-conduct-warning-{name}.pdf"));
         std::fs::write(&path, &pdf.bytes).unwrap();
         println!("{} ({} pages)", path.display(), pdf.pages);
+    }
+}
+
+/// What the PDF/A-2b checks found in one file.
+fn check_pdfa(bytes: &[u8], title: &str, author: &str, occurred: &str) {
+    use lopdf::Object;
+    assert!(bytes.starts_with(b"%PDF-1.7\n%"), "header");
+    assert!(bytes[10..14].iter().all(|&b| b >= 128), "binary comment");
+    let doc = lopdf::Document::load_mem(bytes).expect("lopdf parses the output");
+    assert!(doc.trailer.get(b"Encrypt").is_err(), "no encryption");
+    let ids = doc.trailer.get(b"ID").and_then(Object::as_array).unwrap();
+    assert_eq!(ids.len(), 2);
+
+    let catalog = doc.catalog().unwrap();
+    for forbidden in [b"AA".as_slice(), b"Names", b"OpenAction"] {
+        assert!(catalog.get(forbidden).is_err(), "no actions or JavaScript");
+    }
+    // XMP: uncompressed, well-formed, PDF/A-2b identification, the document's values.
+    let meta_id = catalog
+        .get(b"Metadata")
+        .and_then(Object::as_reference)
+        .unwrap();
+    let meta = doc.get_object(meta_id).and_then(Object::as_stream).unwrap();
+    assert_eq!(
+        meta.dict.get(b"Type").unwrap().as_name().unwrap(),
+        b"Metadata"
+    );
+    assert_eq!(
+        meta.dict.get(b"Subtype").unwrap().as_name().unwrap(),
+        b"XML"
+    );
+    assert!(
+        meta.dict.get(b"Filter").is_err(),
+        "XMP must be uncompressed"
+    );
+    let xmp = String::from_utf8(meta.content.clone()).unwrap();
+    for expected in [
+        "<pdfaid:part>2</pdfaid:part>".to_string(),
+        "<pdfaid:conformance>B</pdfaid:conformance>".to_string(),
+        format!(
+            "<rdf:li xml:lang=\"x-default\">{}</rdf:li>",
+            title
+                .replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;")
+        ),
+        format!("<dc:creator><rdf:Seq><rdf:li>{author}</rdf:li>"),
+        format!("<xmp:CreateDate>{occurred}</xmp:CreateDate>"),
+        format!("<xmp:ModifyDate>{occurred}</xmp:ModifyDate>"),
+    ] {
+        assert!(xmp.contains(&expected), "missing {expected} in\n{xmp}");
+    }
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    file.write_all(xmp.as_bytes()).unwrap();
+    let out = Command::new("xmllint")
+        .arg("--noout")
+        .arg(file.path())
+        .output()
+        .expect("xmllint (libxml2-utils) must be installed");
+    assert!(out.status.success(), "XMP not well-formed: {out:?}");
+
+    // Info matches the XMP.
+    let info_id = doc
+        .trailer
+        .get(b"Info")
+        .and_then(Object::as_reference)
+        .unwrap();
+    let info = doc.get_dictionary(info_id).unwrap();
+    let text = |k: &[u8]| lopdf::decode_text_string(info.get(k).unwrap()).unwrap();
+    assert_eq!(text(b"Title"), title);
+    assert_eq!(text(b"Author"), author);
+    let producer = text(b"Producer");
+    assert!(xmp.contains(&format!("<pdf:Producer>{producer}</pdf:Producer>")));
+    let creator = text(b"Creator");
+    assert!(xmp.contains(&format!("<xmp:CreatorTool>{creator}</xmp:CreatorTool>")));
+    // D:YYYYMMDDHHmmSS+HH'mm' is the same instant as the XMP date.
+    let d = occurred.replace(['-', ':', 'T'], "");
+    let expected = format!("D:{}{}'{}'", &d[..14], &d[14..17], &d[17..19]);
+    assert_eq!(text(b"CreationDate"), expected);
+    assert_eq!(text(b"ModDate"), expected);
+    assert!(info.get(b"GTS_PDFXVersion").is_err());
+
+    // One sRGB output intent with an embedded ICC profile, /N 3.
+    let intents = catalog
+        .get(b"OutputIntents")
+        .and_then(Object::as_array)
+        .unwrap();
+    assert_eq!(intents.len(), 1);
+    let intent = doc.dereference(&intents[0]).unwrap().1.as_dict().unwrap();
+    assert_eq!(intent.get(b"S").unwrap().as_name().unwrap(), b"GTS_PDFA1");
+    assert_eq!(
+        intent
+            .get(b"OutputConditionIdentifier")
+            .unwrap()
+            .as_str()
+            .unwrap(),
+        b"sRGB IEC61966-2.1"
+    );
+    let icc_ref = intent.get(b"DestOutputProfile").unwrap();
+    let icc = doc.dereference(icc_ref).unwrap().1.as_stream().unwrap();
+    assert_eq!(icc.dict.get(b"N").unwrap().as_i64().unwrap(), 3);
+    let profile = icc.decompressed_content().unwrap();
+    assert_eq!(&profile[36..40], b"acsp");
+    assert_eq!(&profile[16..20], b"RGB ");
+
+    // Every font embedded; no transparency groups, no JavaScript anywhere.
+    let mut fonts = 0;
+    for object in doc.objects.values() {
+        let dict = match object {
+            Object::Dictionary(d) => d,
+            Object::Stream(s) => &s.dict,
+            _ => continue,
+        };
+        assert!(dict.get(b"JS").is_err() && dict.get(b"JavaScript").is_err());
+        assert!(dict.get(b"Group").is_err(), "no transparency group");
+        assert!(dict.get(b"Encrypt").is_err());
+        if dict.get(b"Type").and_then(Object::as_name).ok() == Some(b"FontDescriptor") {
+            fonts += 1;
+            assert!(
+                dict.get(b"FontFile2").is_ok() || dict.get(b"FontFile3").is_ok(),
+                "font not embedded: {dict:?}"
+            );
+        }
+        if dict.get(b"Type").and_then(Object::as_name).ok() == Some(b"Font") {
+            let sub = dict.get(b"Subtype").and_then(Object::as_name).unwrap();
+            assert!(
+                sub == b"Type0" || dict.get(b"FontDescriptor").is_ok(),
+                "a font without a descriptor: {dict:?}"
+            );
+        }
+    }
+    assert!(fonts >= 2, "both faces have descriptors");
+
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    file.write_all(bytes).unwrap();
+    let out = Command::new("qpdf")
+        .arg("--check")
+        .arg(file.path())
+        .output()
+        .expect("qpdf must be installed");
+    assert!(out.status.success(), "qpdf --check: {out:?}");
+}
+
+#[test]
+fn the_output_is_pdf_a_2b() {
+    let r = renderer();
+    let title = "Varsel om fare for nedsatt karakter i orden og oppførsel";
+    // Both font paths (pre-built subset; per-document subset), one and many pages.
+    let mut cyrillic = conduct_warning(default_body());
+    cyrillic["recipients"][0]["name"] = json!("Ольга Særheim");
+    let long: Vec<String> = (0..60)
+        .map(|i| {
+            format!("{i}: Et langt avsnitt med æøå og ŋ š ŧ ž á č đ, gjentatt for å fylle sider.")
+        })
+        .collect();
+    let mut escaped = conduct_warning(default_body());
+    escaped["title"] = json!("Varsel <om> «orden» & oppførsel");
+    for (ev, title) in [
+        (conduct_warning(default_body()), title),
+        (cyrillic, title),
+        (conduct_warning(long), title),
+        (escaped, "Varsel <om> «orden» & oppførsel"),
+    ] {
+        let pdf = r.render_pdf(&routed(&ev)).unwrap();
+        check_pdfa(
+            &pdf.bytes,
+            title,
+            "Øyvind Bråthen",
+            "2026-11-23T09:15:00+01:00",
+        );
     }
 }
