@@ -96,8 +96,7 @@ impl Renderer {
     pub fn load(templates_dir: &Path) -> Result<Renderer, RenderError> {
         let mut sources = Vec::new();
         collect_templates(templates_dir, templates_dir, &mut sources)?;
-        let mut tera = tera::Tera::default();
-        tera.register_filter("line", line_filter);
+        let mut tera = sandboxed_tera();
         tera.add_raw_templates(sources)
             .map_err(|e| RenderError::Template(tera_error_chain(&e)))?;
         if !tera.get_template_names().any(|n| n == DEFAULT_TEMPLATE) {
@@ -237,6 +236,40 @@ impl Renderer {
     }
 }
 
+/// Suffixes of templates that tera HTML-escapes every `{{ }}` in. tera's own
+/// list (`.html`, `.htm`, `.xml`) misses our `*.html.tera` (email) templates.
+pub const AUTOESCAPE_SUFFIXES: [&str; 6] = [
+    ".html.tera",
+    ".htm.tera",
+    ".xml.tera",
+    ".html",
+    ".htm",
+    ".xml",
+];
+
+/// A tera instance in which a template can read only its context:
+/// - `get_env` (tera's built-in, which would read the worker's secrets from the
+///   environment) is replaced by a function that always fails;
+/// - templates are only ever added from strings read below the templates
+///   directory ([`collect_templates`]), so `include`/`extends` can only name
+///   those: tera never touches the file system itself;
+/// - HTML templates are autoescaped ([`AUTOESCAPE_SUFFIXES`]).
+fn sandboxed_tera() -> tera::Tera {
+    let mut tera = tera::Tera::default();
+    tera.register_function("get_env", refuse_get_env);
+    tera.autoescape_on(AUTOESCAPE_SUFFIXES.to_vec());
+    tera.register_filter("line", line_filter);
+    tera
+}
+
+fn refuse_get_env(
+    _args: &std::collections::HashMap<String, tera::Value>,
+) -> tera::Result<tera::Value> {
+    Err(tera::Error::msg(
+        "get_env is disabled: a template can read only the document's data",
+    ))
+}
+
 fn load_font(path: &Path, tag: &str) -> Result<pdf::Face, RenderError> {
     let bytes =
         std::fs::read(path).map_err(|e| RenderError::Font(format!("{}: {e}", path.display())))?;
@@ -252,17 +285,32 @@ fn face_metrics(font: &printpdf::ParsedFont) -> layout::FaceMetrics {
 }
 
 /// Reads every `*.tera` below `dir`, named by its path relative to `root`
-/// with `/` separators (e.g. `letters/conduct_warning.tera`).
+/// with `/` separators (e.g. `letters/conduct_warning.tera`). A symbolic link
+/// that leads outside `root` is refused, so no template text comes from
+/// outside the templates directory.
 fn collect_templates(
     root: &Path,
     dir: &Path,
     out: &mut Vec<(String, String)>,
 ) -> Result<(), RenderError> {
+    let canonical_root = root
+        .canonicalize()
+        .map_err(|e| RenderError::Template(format!("{}: {e}", root.display())))?;
     let entries = std::fs::read_dir(dir)
         .map_err(|e| RenderError::Template(format!("{}: {e}", dir.display())))?;
     let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     paths.sort();
     for path in paths {
+        let real = path
+            .canonicalize()
+            .map_err(|e| RenderError::Template(format!("{}: {e}", path.display())))?;
+        if !real.starts_with(&canonical_root) {
+            return Err(RenderError::Template(format!(
+                "{}: leads outside the templates directory ({})",
+                path.display(),
+                real.display()
+            )));
+        }
         if path.is_dir() {
             collect_templates(root, &path, out)?;
         } else if path.extension().is_some_and(|e| e == "tera") {

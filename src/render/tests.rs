@@ -584,3 +584,99 @@ fn the_output_is_pdf_a_2b() {
         );
     }
 }
+
+/// A copy of the shipped templates with `letters/grade_warning.tera` replaced.
+fn templates_with_grade_warning(text: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(templates(), dir.path());
+    std::fs::write(dir.path().join("letters/grade_warning.tera"), text).unwrap();
+    dir
+}
+
+#[test]
+fn sandbox_get_env_refuses() {
+    // A variable only this test reads.
+    std::env::set_var("DOKFLYT_TEST_SECRET", "hemmelig-passord");
+    let dir = templates_with_grade_warning(
+        "{% include \"partials/letterhead.tera\" %}\n. {{ get_env(name=\"DOKFLYT_TEST_SECRET\") }}\n",
+    );
+    let err = Renderer::load(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("get_env is disabled"), "{err}");
+    assert!(err.contains("grade_warning"), "{err}");
+    assert!(!err.contains("hemmelig-passord"), "{err}");
+    // Also with a default: the function refuses, it does not fall back.
+    let mut tera = sandboxed_tera();
+    tera.add_raw_template("t.tera", "{{ get_env(name=\"HOME\", default=\"x\") }}")
+        .unwrap();
+    let err = tera.render("t.tera", &tera::Context::new()).unwrap_err();
+    assert!(
+        tera_error_chain(&err).contains("get_env is disabled"),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn sandbox_includes_cannot_leave_the_templates_directory() {
+    for target in [
+        "../Cargo.toml",
+        "../../Cargo.toml",
+        "/etc/passwd",
+        "partials/../../Cargo.toml",
+    ] {
+        let dir = templates_with_grade_warning(&format!(
+            "{{% include \"partials/letterhead.tera\" %}}\n{{% include \"{target}\" %}}\n"
+        ));
+        let err = Renderer::load(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("grade_warning") && err.contains("not found"),
+            "{target}: {err}"
+        );
+        assert!(
+            !err.contains("[package]") && !err.contains("root:"),
+            "{err}"
+        );
+    }
+    // Nor through a symbolic link inside the directory.
+    #[cfg(unix)]
+    {
+        let dir = tempfile::tempdir().unwrap();
+        copy_dir(templates(), dir.path());
+        std::os::unix::fs::symlink(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"),
+            dir.path().join("partials/cargo.tera"),
+        )
+        .unwrap();
+        let err = Renderer::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("outside the templates directory"), "{err}");
+    }
+}
+
+#[test]
+fn sandbox_html_templates_are_autoescaped_whatever_the_name() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(templates(), dir.path());
+    std::fs::create_dir_all(dir.path().join("email")).unwrap();
+    std::fs::write(
+        dir.path().join("email/notice.html.tera"),
+        "<p>{{ title }}</p>",
+    )
+    .unwrap();
+    let r = Renderer::load(dir.path()).unwrap();
+    let mut ctx = tera::Context::new();
+    ctx.insert("title", "<script>alert('x')</script> & «Særheim»");
+    let html = r.tera.render("email/notice.html.tera", &ctx).unwrap();
+    assert_eq!(
+        html,
+        "<p>&lt;script&gt;alert(&#x27;x&#x27;)&lt;&#x2F;script&gt; &amp; «Særheim»</p>"
+    );
+    // Letter markup is not HTML: never escaped.
+    let letter = r.tera.render("letters/_default.tera", &{
+        let doc = routed(&conduct_warning(default_body()));
+        context::build(
+            doc.event().event(),
+            doc.event().document_type(),
+            doc.decision(),
+        )
+    });
+    assert!(letter.unwrap().contains("Åsmund Ødegård Særheim"));
+}
