@@ -76,6 +76,8 @@ pub struct Renderer {
     fonts: pdf::Fonts,
     icc: pdf::IccProfile,
     metrics: layout::Metrics,
+    /// Template name → source text, to point an error at its line.
+    sources: std::collections::HashMap<String, String>,
     templates_dir: PathBuf,
 }
 
@@ -97,6 +99,7 @@ impl Renderer {
         let mut sources = Vec::new();
         collect_templates(templates_dir, templates_dir, &mut sources)?;
         let mut tera = sandboxed_tera();
+        let source_texts = sources.iter().cloned().collect();
         tera.add_raw_templates(sources)
             .map_err(|e| RenderError::Template(tera_error_chain(&e)))?;
         if !tera.get_template_names().any(|n| n == DEFAULT_TEMPLATE) {
@@ -122,6 +125,7 @@ impl Renderer {
             fonts: pdf::Fonts { regular, bold },
             icc,
             metrics,
+            sources: source_texts,
             templates_dir: templates_dir.to_path_buf(),
         };
         renderer.self_test()?;
@@ -166,7 +170,7 @@ impl Renderer {
         let text = self
             .tera
             .render(&name, &ctx)
-            .map_err(|e| RenderError::Template(format!("{name}: {}", tera_error_chain(&e))))?;
+            .map_err(|e| RenderError::Template(self.describe_error(&name, &e)))?;
         Ok(scrub(text, ev))
     }
 
@@ -191,6 +195,17 @@ impl Renderer {
         let bytes = pdf::assemble(&pages, &self.fonts, &self.icc, &info)?;
         let count = u32::try_from(pages.len()).unwrap_or(u32::MAX);
         Ok(RenderedPdf::new(bytes, count))
+    }
+
+    /// A render error as a template author needs it: the template (the included
+    /// partial when the error is there), the line, what is missing, and tera's
+    /// whole error chain.
+    fn describe_error(&self, top: &str, e: &tera::Error) -> String {
+        let chain = tera_error_chain(e);
+        match locate_error(&chain, top, &self.sources) {
+            Some(place) => format!("{place} ({top}: {chain})"),
+            None => format!("{top}: {chain}"),
+        }
     }
 
     /// Renders every letter template once with a sample document.
@@ -223,7 +238,7 @@ impl Renderer {
             let text = self
                 .tera
                 .render(&name, &ctx)
-                .map_err(|e| RenderError::Template(format!("{name}: {}", tera_error_chain(&e))))?;
+                .map_err(|e| RenderError::Template(self.describe_error(&name, &e)))?;
             markup::parse(&text).map_err(|e| RenderError::Template(format!("{name}: {e}")))?;
         }
         // And one full PDF, so font problems also surface at start-up.
@@ -326,6 +341,52 @@ fn collect_templates(
         }
     }
     Ok(())
+}
+
+/// Finds where a tera render error comes from. tera names the missing variable
+/// (`Variable `f.x` not found in context while rendering 'partials/y.tera'`),
+/// filter, function or test, but not the line; this looks the name up in the
+/// template's source. `None` when the chain names nothing to look for.
+fn locate_error(
+    chain: &str,
+    top: &str,
+    sources: &std::collections::HashMap<String, String>,
+) -> Option<String> {
+    fn between<'a>(text: &'a str, start: &str, end: char) -> Option<&'a str> {
+        let from = text.find(start)? + start.len();
+        let len = text[from..].find(end)?;
+        Some(&text[from..from + len])
+    }
+    let (what, token) = if let Some(v) = between(chain, "Variable `", '`') {
+        ("variable", v)
+    } else if let Some(f) = between(chain, "Filter '", '\'') {
+        ("filter", f)
+    } else if let Some(f) = between(chain, "Function '", '\'') {
+        ("function", f)
+    } else if let Some(t) = between(chain, "Tester '", '\'') {
+        ("test", t)
+    } else {
+        return None;
+    };
+    let template = chain
+        .rfind("while rendering '")
+        .and_then(|i| between(&chain[i..], "while rendering '", '\''))
+        .unwrap_or(top);
+    let source = sources.get(template)?;
+    let (n, line) = source
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.contains(token) && (l.contains("{{") || l.contains("{%")))
+        .or_else(|| source.lines().enumerate().find(|(_, l)| l.contains(token)))?;
+    let missing = match what {
+        "variable" => format!("variable `{token}` is not in the context"),
+        other => format!("{other} `{token}` does not exist"),
+    };
+    Some(format!(
+        "{template}, line {}: {missing}: {}",
+        n + 1,
+        line.trim()
+    ))
 }
 
 /// tera's errors keep the useful part in their sources.

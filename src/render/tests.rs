@@ -680,3 +680,37 @@ fn sandbox_html_templates_are_autoescaped_whatever_the_name() {
     });
     assert!(letter.unwrap().contains("Åsmund Ødegård Særheim"));
 }
+
+#[test]
+fn template_errors_name_the_template_line_and_missing_variable() {
+    let dir = templates_with_grade_warning(
+        "{% include \"partials/letterhead.tera\" %}\nline two\n. {{ f.nope | line }}\n",
+    );
+    let err = Renderer::load(dir.path()).unwrap_err().to_string();
+    assert!(
+        err.contains("letters/grade_warning.tera, line 3: variable `f.nope` is not in the context"),
+        "{err}"
+    );
+    // In an included partial: the partial and its line.
+    let dir = templates_with_grade_warning(
+        "{% include \"partials/letterhead.tera\" %}\n{% include \"partials/extra.tera\" %}\n",
+    );
+    std::fs::write(
+        dir.path().join("partials/extra.tera"),
+        "one\n| {{ sender.phone }}\n",
+    )
+    .unwrap();
+    let err = Renderer::load(dir.path()).unwrap_err().to_string();
+    assert!(
+        err.contains("partials/extra.tera, line 2: variable `sender.phone` is not in the context"),
+        "{err}"
+    );
+    assert!(err.contains("letters/grade_warning.tera"), "{err}");
+    // An unknown filter.
+    let dir = templates_with_grade_warning("a\n\n{{ pupil.name | shout }}\n");
+    let err = Renderer::load(dir.path()).unwrap_err().to_string();
+    assert!(
+        err.contains("letters/grade_warning.tera, line 3: filter `shout` does not exist"),
+        "{err}"
+    );
+}
