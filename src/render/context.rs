@@ -255,7 +255,36 @@ pub fn build(ev: &IncomingEvent, t: DocumentType, decision: &RoutingDecision) ->
             "reasons": text_list(f.get("reasons")),
             "measures": text_list(f.get("measures")),
             "contact": contact_text(f.get("contact")),
+            "school_year": opt_text(f.get("school_year")),
         }),
+    );
+
+    // Report tables: `rows` (objects) and `totals` (an object), every value as
+    // text (`null` → empty), internal keys (national ids …) left out.
+    let row_object = |v: &Value| -> Option<Value> {
+        let Value::Object(o) = v else { return None };
+        let mut out = Map::new();
+        for (k, v) in o {
+            if is_internal_field(k) {
+                continue;
+            }
+            let text = match v {
+                Value::Null => String::new(),
+                Value::Array(_) => text_list(Some(v)).join(", "),
+                other => scalar_text(other).unwrap_or_default(),
+            };
+            out.insert(k.clone(), Value::String(text));
+        }
+        Some(Value::Object(out))
+    };
+    let rows: Vec<Value> = match f.get("rows") {
+        Some(Value::Array(items)) => items.iter().filter_map(row_object).collect(),
+        _ => Vec::new(),
+    };
+    c.insert("rows", &rows);
+    c.insert(
+        "totals",
+        &f.get("totals").and_then(row_object).unwrap_or(Value::Null),
     );
 
     // Every other printable field, for the generic template.

@@ -274,7 +274,58 @@ fn sandboxed_tera() -> tera::Tera {
     tera.register_function("get_env", refuse_get_env);
     tera.autoescape_on(AUTOESCAPE_SUFFIXES.to_vec());
     tera.register_filter("line", line_filter);
+    tera.register_filter("cell", cell_filter);
+    tera.register_filter("month", month_filter);
+    tera.register_filter("nbdate", nbdate_filter);
     tera
+}
+
+/// `{{ x | cell }}`: [`line_filter`], and `|` (the cell separator) becomes `¦`.
+fn cell_filter(
+    value: &tera::Value,
+    args: &std::collections::HashMap<String, tera::Value>,
+) -> tera::Result<tera::Value> {
+    let line = line_filter(value, args)?;
+    Ok(match line {
+        tera::Value::String(s) => tera::Value::String(s.replace('|', "¦")),
+        other => other,
+    })
+}
+
+/// `{{ "2026-09" | month }}` → «september 2026»; anything else unchanged.
+fn month_filter(
+    value: &tera::Value,
+    _args: &std::collections::HashMap<String, tera::Value>,
+) -> tera::Result<tera::Value> {
+    let Some(s) = value.as_str() else {
+        return Ok(value.clone());
+    };
+    let parsed = chrono::NaiveDate::parse_from_str(&format!("{}-01", s.trim()), "%Y-%m-%d");
+    Ok(match parsed {
+        Ok(d) => {
+            let day = context::norwegian_date(d);
+            // «1. september 2026» → «september 2026»
+            let month_year = day.split_once(' ').map_or(day.as_str(), |(_, rest)| rest);
+            tera::Value::String(month_year.to_string())
+        }
+        Err(_) => value.clone(),
+    })
+}
+
+/// `{{ "2026-10-08" | nbdate }}` → «8. oktober 2026»; anything else unchanged.
+fn nbdate_filter(
+    value: &tera::Value,
+    _args: &std::collections::HashMap<String, tera::Value>,
+) -> tera::Result<tera::Value> {
+    let Some(s) = value.as_str() else {
+        return Ok(value.clone());
+    };
+    Ok(
+        match chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d") {
+            Ok(d) => tera::Value::String(context::norwegian_date(d)),
+            Err(_) => value.clone(),
+        },
+    )
 }
 
 fn refuse_get_env(
@@ -502,7 +553,10 @@ const SAMPLE_EVENT: &str = r#"{
     "subject": "orden og oppførsel",
     "reasons": ["Grunn én", "Grunn to"],
     "measures": "Tiltak",
-    "contact": "Kontaktlærer, tlf. 55 00 00 00"
+    "contact": "Kontaktlærer, tlf. 55 00 00 00",
+    "school_year": "2026/2027",
+    "rows": [{}],
+    "totals": {}
   },
   "pupil": {"id": "p1", "name": "Åse Ærlig Øvrebø", "birth_date": "2013-03-04", "grade_level": 8, "class": "8B"},
   "recipients": [

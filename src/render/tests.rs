@@ -714,3 +714,96 @@ fn template_errors_name_the_template_line_and_missing_variable() {
         "{err}"
     );
 }
+
+/// A remarks report (an archive document with a table) with `n` rows.
+fn remarks_report(n: usize) -> serde_json::Value {
+    let example: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/events/remarks_report.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut ev = example;
+    let rows: Vec<serde_json::Value> = (0..n)
+        .map(|i| {
+            let description = if i % 7 == 0 {
+                format!("Rad {i}: forstyrret undervisningen gjentatte ganger etter tilsnakk, og ble bedt om å forlate klasserommet; samtale med kontaktlærer og foresatte er avtalt (æøå ŋ š ŧ)")
+            } else {
+                format!("Rad {i}: manglende utstyr til kroppsøving")
+            };
+            json!({
+                "date": format!("2026-{:02}-{:02}", 8 + i % 5, 1 + i % 28),
+                "category": if i % 2 == 0 { "Oppførsel" } else { "Orden" },
+                "description": description,
+            })
+        })
+        .collect();
+    ev["fields"]["rows"] = json!(rows);
+    ev
+}
+
+fn page_text(pdf: &[u8], page: u32) -> String {
+    let p = page.to_string();
+    poppler("pdftotext", pdf, &["-f", &p, "-l", &p])
+}
+
+#[test]
+fn a_300_row_report_repeats_the_header_and_numbers_every_page() {
+    let r = renderer();
+    let pdf = r.render_pdf(&routed(&remarks_report(300))).unwrap();
+    assert!(pdf.pages >= 5, "{} pages", pdf.pages);
+    let info = poppler("pdfinfo", &pdf.bytes, &[]);
+    assert!(
+        info.contains(&format!("Pages:           {}", pdf.pages)),
+        "{info}"
+    );
+    for page in 1..=pdf.pages {
+        let text = page_text(&pdf.bytes, page);
+        assert!(
+            text.contains(&format!("Side {page} av {}", pdf.pages)),
+            "page {page}:\n{text}"
+        );
+        for header in ["Dato", "Kategori", "Beskrivelse"] {
+            assert!(
+                text.contains(header),
+                "page {page} lacks «{header}»:\n{text}"
+            );
+        }
+    }
+    let all = poppler("pdftotext", &pdf.bytes, &[]);
+    for i in [0, 1, 150, 299] {
+        assert!(all.contains(&format!("Rad {i}:")), "row {i} missing");
+    }
+    // A wrapped row stays on one page: its first and last words share a page.
+    for page in 1..=pdf.pages {
+        let text = page_text(&pdf.bytes, page);
+        let starts = text.matches("forstyrret undervisningen").count();
+        let ends = text.matches("(æøå ŋ š ŧ)").count();
+        assert_eq!(starts, ends, "a row split across pages on page {page}");
+    }
+}
+
+#[test]
+fn a_40_page_report_renders() {
+    let r = renderer();
+    let doc = routed(&remarks_report(1800));
+    let start = std::time::Instant::now();
+    let pdf = r.render_pdf(&doc).unwrap();
+    let took = start.elapsed();
+    assert!(pdf.pages >= 40, "{} pages", pdf.pages);
+    let last = page_text(&pdf.bytes, pdf.pages);
+    assert!(
+        last.contains(&format!("Side {0} av {0}", pdf.pages)),
+        "{last}"
+    );
+    assert!(last.contains("Beskrivelse"), "{last}");
+    assert!(last.contains("Rad 1799:"), "{last}");
+    check_pdfa(
+        &pdf.bytes,
+        "Anmerkningsrapport 2026/2027 – Aksel Moen",
+        "Petter Sandvik",
+        "2027-06-19T11:15:00+02:00",
+    );
+    println!("{} pages in {took:?}", pdf.pages);
+}
