@@ -555,6 +555,11 @@ const SAMPLE_EVENT: &str = r#"{
     "measures": "Tiltak",
     "contact": "Kontaktlærer, tlf. 55 00 00 00",
     "school_year": "2026/2027",
+    "decision": "Innvilget",
+    "decision_date": "2026-11-20",
+    "legal_basis_text": "Opplæringslova",
+    "appeal_deadline_weeks": 3,
+    "appeal_to": "Statsforvalteren, via kommunen",
     "rows": [{}],
     "totals": {}
   },

@@ -807,3 +807,97 @@ fn a_40_page_report_renders() {
     );
     println!("{} pages in {took:?}", pdf.pages);
 }
+
+fn example_event(name: &str) -> serde_json::Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("examples/events/{name}.json"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn flat_text(pdf: &[u8]) -> String {
+    poppler("pdftotext", pdf, &["-layout"])
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[test]
+fn decisions_state_the_decision_legal_basis_and_right_to_appeal() {
+    let r = renderer();
+    for name in [
+        "school_place_decision",
+        "leave_decision",
+        "sfo_decision",
+        "sfo_change_decision",
+        "sfo_termination_decision",
+        "sfo_termination_by_municipality",
+        "school_transport_decision",
+    ] {
+        let ev = example_event(name);
+        let doc = routed(&ev);
+        assert_eq!(
+            r.template_for(doc.event().document_type()),
+            format!("letters/{name}.tera")
+        );
+        let pdf = r.render_pdf(&doc).unwrap();
+        let text = flat_text(&pdf.bytes);
+        let f = &ev["fields"];
+        let appeal_to = f["appeal_to"].as_str().unwrap();
+        for expected in [
+            ev["title"].as_str().unwrap().to_string(),
+            f["decision"].as_str().unwrap().to_string(),
+            f["legal_basis_text"].as_str().unwrap().to_string(),
+            "Klagerett".to_string(),
+            format!(
+                "Dere kan klage på vedtaket. Fristen for å klage er tre uker fra dere mottok dette brevet. Klagen sendes til {appeal_to}."
+            ),
+            ev["pupil"]["name"].as_str().unwrap().to_string(),
+            ev["sender"]["name"].as_str().unwrap().to_string(),
+            "Side 1 av 1".to_string(),
+        ] {
+            assert!(text.contains(&expected), "{name}: missing «{expected}» in\n{text}");
+        }
+        // A protected address is never printed.
+        for rec in ev["recipients"].as_array().unwrap() {
+            if rec["protected_address"] == json!(true) {
+                if let Some(street) = rec["address"]["street"].as_str() {
+                    assert!(!text.contains(street), "{name}: protected address printed");
+                }
+                assert!(text.contains(rec["name"].as_str().unwrap()));
+            }
+            if let Some(id) = rec["national_id"].as_str() {
+                assert!(!text.contains(id), "{name}: national id printed");
+            }
+        }
+    }
+    // Another deadline, in words.
+    let mut ev = example_event("leave_decision");
+    ev["fields"]["appeal_deadline_weeks"] = json!(6);
+    let text = flat_text(&r.render_pdf(&routed(&ev)).unwrap().bytes);
+    assert!(
+        text.contains("Fristen for å klage er seks uker fra dere mottok dette brevet."),
+        "{text}"
+    );
+}
+
+#[test]
+fn grade_warning_has_its_own_letter() {
+    let r = renderer();
+    let ev = example_event("grade_warning");
+    let pdf = r.render_pdf(&routed(&ev)).unwrap();
+    assert_eq!(pdf.pages, 1);
+    let text = flat_text(&pdf.bytes);
+    for expected in [
+        "Varsel om fare for nedsatt karakter i matematikk",
+        "Aksel Moen, født 30. september 2013",
+        "Fag Matematikk",
+        "Termin Høst 2026",
+        "står i fare for å få nedsatt karakter i matematikk",
+        "Grunnlaget for varselet",
+        "Manglende innlevering av to av tre vurderingsoppgaver",
+        "Hva skolen gjør",
+        "Petter Sandvik, kontaktlærer, telefon +47 57 00 33 25",
+        "Dokumentet er elektronisk godkjent",
+    ] {
+        assert!(text.contains(expected), "missing «{expected}» in\n{text}");
+    }
+}
