@@ -105,6 +105,19 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 5000)]
         events: usize,
     },
+    /// ms/page for a one-page letter and a 20-page report, and the ratio against
+    /// typst (if its Python module is installed) on the same letter.
+    Render {
+        /// Renders of each document.
+        #[arg(long, default_value_t = 200)]
+        n: usize,
+        /// Templates directory. Default: the configured one.
+        #[arg(long)]
+        templates: Option<PathBuf>,
+        /// Routing rules directory. Default: the configured one.
+        #[arg(long)]
+        rules: Option<PathBuf>,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -161,6 +174,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve { demo } => serve(settings, demo).await,
         Command::Publish { files } => publish(&settings, &files).await,
         Command::Status { json } => status(&settings, json).await,
+        Command::Bench(BenchCommand::Render {
+            n,
+            templates,
+            rules,
+        }) => {
+            let templates = templates.unwrap_or_else(|| settings.paths.templates_dir.clone());
+            let rules = rules.unwrap_or_else(|| settings.paths.rules_dir.clone());
+            // CPU-bound and synchronous: off the async runtime.
+            tokio::task::spawn_blocking(move || crate::bench_render::run(&templates, &rules, n))
+                .await??;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Bench(BenchCommand::Pipeline { events }) => {
             crate::bench::pipeline(settings, events).await?;
             Ok(ExitCode::SUCCESS)

@@ -139,3 +139,28 @@ fn a_malformed_event_exits_2() {
     let o = render(&event, &dir.path().join("o.pdf"), &root().join("templates"));
     assert_eq!(o.status.code(), Some(2), "{o:?}");
 }
+
+#[test]
+fn bench_render_prints_ms_per_page_and_typst_or_why_not() {
+    let o = dokflyt(&[
+        "bench".as_ref(),
+        "render".as_ref(),
+        "--n".as_ref(),
+        "2".as_ref(),
+        "--templates".as_ref(),
+        root().join("templates").as_os_str(),
+        "--rules".as_ref(),
+        root().join("routing-rules").as_os_str(),
+    ]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{o:?}");
+    assert!(
+        stdout.contains("one-page letter (conduct_warning):") && stdout.contains("ms/page"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("20-page report"), "{stdout}");
+    assert!(
+        stdout.contains("typst: skipped:") || stdout.contains("dokflyt's time"),
+        "{stdout}"
+    );
+}
