@@ -351,9 +351,9 @@ fn face_metrics(font: &printpdf::ParsedFont) -> layout::FaceMetrics {
 }
 
 /// Reads every `*.tera` below `dir`, named by its path relative to `root`
-/// with `/` separators (e.g. `letters/conduct_warning.tera`). A symbolic link
-/// that leads outside `root` is refused, so no template text comes from
-/// outside the templates directory.
+/// with `/` separators (e.g. `letters/conduct_warning.tera`). A template file
+/// whose real path (after symbolic links) is outside `root` is refused, so no
+/// template text comes from outside the templates directory.
 fn collect_templates(
     root: &Path,
     dir: &Path,
@@ -367,19 +367,20 @@ fn collect_templates(
     let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     paths.sort();
     for path in paths {
-        let real = path
-            .canonicalize()
-            .map_err(|e| RenderError::Template(format!("{}: {e}", path.display())))?;
-        if !real.starts_with(&canonical_root) {
-            return Err(RenderError::Template(format!(
-                "{}: leads outside the templates directory ({})",
-                path.display(),
-                real.display()
-            )));
-        }
         if path.is_dir() {
             collect_templates(root, &path, out)?;
         } else if path.extension().is_some_and(|e| e == "tera") {
+            // Only template text is confined: a symlinked fonts directory is fine.
+            let real = path
+                .canonicalize()
+                .map_err(|e| RenderError::Template(format!("{}: {e}", path.display())))?;
+            if !real.starts_with(&canonical_root) {
+                return Err(RenderError::Template(format!(
+                    "{}: leads outside the templates directory ({})",
+                    path.display(),
+                    real.display()
+                )));
+            }
             let text = std::fs::read_to_string(&path)
                 .map_err(|e| RenderError::Template(format!("{}: {e}", path.display())))?;
             let rel = path.strip_prefix(root).unwrap_or(&path);

@@ -648,6 +648,20 @@ fn sandbox_includes_cannot_leave_the_templates_directory() {
         .unwrap();
         let err = Renderer::load(dir.path()).unwrap_err().to_string();
         assert!(err.contains("outside the templates directory"), "{err}");
+        // Nor a symlinked directory outside with templates in it.
+        std::fs::remove_file(dir.path().join("partials/cargo.tera")).unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("evil.tera"), "{{ 1 }}").unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("partials/outside")).unwrap();
+        let err = Renderer::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("outside the templates directory"), "{err}");
+        // A symlinked fonts directory is fine.
+        std::fs::remove_file(dir.path().join("partials/outside")).unwrap();
+        let fonts = tempfile::tempdir().unwrap();
+        copy_dir(&templates().join("fonts"), fonts.path());
+        std::fs::remove_dir_all(dir.path().join("fonts")).unwrap();
+        std::os::unix::fs::symlink(fonts.path(), dir.path().join("fonts")).unwrap();
+        Renderer::load(dir.path()).expect("a symlinked fonts directory loads");
     }
 }
 
