@@ -569,6 +569,12 @@ fn the_output_is_pdf_a_2b() {
         .collect();
     let mut escaped = conduct_warning(default_body());
     escaped["title"] = json!("Varsel <om> «orden» & oppførsel");
+    // The Sámi letters survive in the long one (pre-built subset path).
+    let pdf = r
+        .render_pdf(&routed(&conduct_warning(long.clone())))
+        .unwrap();
+    let text = poppler("pdftotext", &pdf.bytes, &[]);
+    assert!(text.contains("æøå og ŋ š ŧ ž á č đ"), "{text}");
     for (ev, title) in [
         (conduct_warning(default_body()), title),
         (cyrillic, title),
@@ -765,8 +771,14 @@ fn page_text(pdf: &[u8], page: u32) -> String {
 #[test]
 fn a_300_row_report_repeats_the_header_and_numbers_every_page() {
     let r = renderer();
-    let pdf = r.render_pdf(&routed(&remarks_report(300))).unwrap();
+    let doc = routed(&remarks_report(300));
+    let pdf = r.render_pdf(&doc).unwrap();
     assert!(pdf.pages >= 5, "{} pages", pdf.pages);
+    assert_eq!(
+        r.render_pdf(&doc).unwrap().sha256,
+        pdf.sha256,
+        "deterministic"
+    );
     let info = poppler("pdfinfo", &pdf.bytes, &[]);
     assert!(
         info.contains(&format!("Pages:           {}", pdf.pages)),
