@@ -1,4 +1,4 @@
-//! The command line: `dokflyt serve | publish | status | bench ...`.
+//! The command line: `dokflyt serve | publish | status | render | bench ...`.
 //!
 //! Thin: each command builds what it needs from [`Settings`] and calls into the
 //! library. Errors are reported with `anyhow` context at this top level only.
@@ -48,6 +48,22 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Render one event to a PDF without the broker or the database: validate,
+    /// route with the table, render. Prints pages and SHA-256.
+    /// Exit 0 rendered, 1 template or render error, 2 malformed event, 3 rejected.
+    Render {
+        /// The event (JSON).
+        event: PathBuf,
+        /// Where to write the PDF.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Routing rules directory. Default: the configured one.
+        #[arg(long)]
+        rules: Option<PathBuf>,
+        /// Templates directory. Default: the configured one.
+        #[arg(long)]
+        templates: Option<PathBuf>,
+    },
     /// Benchmarks that print throughput and a ratio against a baseline.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -88,6 +104,19 @@ pub enum BenchCommand {
     Pipeline {
         #[arg(long, default_value_t = 5000)]
         events: usize,
+    },
+    /// ms/page for a one-page letter and a 20-page report, and the ratio against
+    /// typst (if its Python module is installed) on the same letter.
+    Render {
+        /// Renders of each document.
+        #[arg(long, default_value_t = 200)]
+        n: usize,
+        /// Templates directory. Default: the configured one.
+        #[arg(long)]
+        templates: Option<PathBuf>,
+        /// Routing rules directory. Default: the configured one.
+        #[arg(long)]
+        rules: Option<PathBuf>,
     },
 }
 
@@ -131,9 +160,32 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let settings = Settings::load(cli.config.as_deref())?;
     match cli.command {
         Command::Rules(cmd) => Ok(rules(&settings, cmd)),
+        Command::Render {
+            event,
+            output,
+            rules,
+            templates,
+        } => Ok(render(
+            &event,
+            &output,
+            &rules.unwrap_or_else(|| settings.paths.rules_dir.clone()),
+            &templates.unwrap_or_else(|| settings.paths.templates_dir.clone()),
+        )),
         Command::Serve { demo } => serve(settings, demo).await,
         Command::Publish { files } => publish(&settings, &files).await,
         Command::Status { json } => status(&settings, json).await,
+        Command::Bench(BenchCommand::Render {
+            n,
+            templates,
+            rules,
+        }) => {
+            let templates = templates.unwrap_or_else(|| settings.paths.templates_dir.clone());
+            let rules = rules.unwrap_or_else(|| settings.paths.rules_dir.clone());
+            // CPU-bound and synchronous: off the async runtime.
+            tokio::task::spawn_blocking(move || crate::bench_render::run(&templates, &rules, n))
+                .await??;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Bench(BenchCommand::Pipeline { events }) => {
             crate::bench::pipeline(settings, events).await?;
             Ok(ExitCode::SUCCESS)
@@ -266,6 +318,79 @@ fn rules(settings: &Settings, cmd: RulesCommand) -> ExitCode {
             }
         }
     }
+}
+
+/// `dokflyt render`: the template author's loop.
+fn render(event: &Path, output: &Path, rules_dir: &Path, templates_dir: &Path) -> ExitCode {
+    let Some(table) = load_table(rules_dir) else {
+        return ExitCode::FAILURE;
+    };
+    let renderer = match crate::render::Renderer::load(templates_dir) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("the templates in {} do not load:", templates_dir.display());
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let body = match std::fs::read(event) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("cannot read {}: {e}", event.display());
+            return ExitCode::from(2);
+        }
+    };
+    let ev = match crate::pipeline::validate::validate(&body, usize::MAX) {
+        Ok(ev) => ev,
+        Err(e) => {
+            eprintln!("{}: {e} ({})", event.display(), e.code());
+            return ExitCode::from(2);
+        }
+    };
+    let routed = match crate::pipeline::route::route(ev, &table) {
+        Ok(r) => r,
+        Err(rejection) => {
+            eprintln!(
+                "{}: rejected by the routing table: {} ({})",
+                event.display(),
+                rejection.reason,
+                rejection.code
+            );
+            return ExitCode::from(3);
+        }
+    };
+    let pdf = match renderer.render_pdf(&routed) {
+        Ok(pdf) => pdf,
+        Err(e) => {
+            eprintln!("{}: {e}", event.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(e) = std::fs::write(output, &pdf.bytes) {
+        eprintln!("cannot write {}: {e}", output.display());
+        return ExitCode::FAILURE;
+    }
+    let d = routed.decision();
+    println!(
+        "{}: {} page(s), {} bytes, sha256 {}",
+        output.display(),
+        pdf.pages,
+        pdf.bytes.len(),
+        pdf.sha256
+    );
+    println!(
+        "  {} via rule {}: channel {}, archived {}",
+        d.document_type.key(),
+        d.rule,
+        serde_json::to_string(&d.channel)
+            .unwrap_or_default()
+            .trim_matches('"'),
+        d.archived
+    );
+    if !routed.needs_pdf() {
+        println!("  note: the pipeline makes no PDF for this routing (message only, not archived)");
+    }
+    ExitCode::SUCCESS
 }
 
 async fn publish(settings: &Settings, files: &[PathBuf]) -> anyhow::Result<ExitCode> {

@@ -29,6 +29,7 @@
 pub mod app;
 pub mod archive;
 pub mod bench;
+pub mod bench_render;
 pub mod broker;
 pub mod cli;
 pub mod config;

@@ -79,6 +79,20 @@ fn fact_label(key: &str) -> Option<&'static str> {
         "from" | "from_date" => "Fra",
         "to" | "to_date" => "Til",
         "deadline" => "Frist",
+        "decision_date" => "Vedtaksdato",
+        "legal_basis_text" => "Hjemmel",
+        "appeal_deadline_weeks" => "Klagefrist (uker)",
+        "appeal_to" => "Klageinstans",
+        "leave_from" => "Permisjon fra",
+        "leave_to" => "Permisjon til",
+        "starts_on" => "Fra og med",
+        "last_day" => "Siste dag",
+        "transport_from" => "Skyss fra",
+        "transport_to" => "Skyss til",
+        "means" => "Transportmiddel",
+        "place_percent" => "Plasstørrelse (%)",
+        "place_percent_from" => "Plass før endring (%)",
+        "place_percent_to" => "Plass etter endring (%)",
         _ => return None,
     })
 }
@@ -92,10 +106,15 @@ fn is_internal_field(key: &str) -> bool {
         || key.starts_with('_')
 }
 
-/// A scalar as text (`null`, objects and arrays give `None`).
+/// A scalar as text (`null`, objects and arrays give `None`); an ISO date
+/// (`2026-12-07`) becomes a Norwegian one («7. desember 2026»).
 fn scalar_text(v: &Value) -> Option<String> {
     match v {
-        Value::String(s) => Some(s.clone()),
+        Value::String(s) => Some(
+            NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .map(norwegian_date)
+                .unwrap_or_else(|_| s.clone()),
+        ),
         Value::Number(n) => Some(n.to_string()),
         Value::Bool(true) => Some("ja".into()),
         Value::Bool(false) => Some("nei".into()),
@@ -154,6 +173,38 @@ fn contact_text(v: Option<&Value>) -> Value {
     } else {
         Value::String(parts.join(", "))
     }
+}
+
+/// «tre uker»: a number of weeks in bokmål words.
+pub fn weeks_in_words(n: u64) -> String {
+    const WORDS: [&str; 13] = [
+        "null", "én", "to", "tre", "fire", "fem", "seks", "sju", "åtte", "ni", "ti", "elleve",
+        "tolv",
+    ];
+    match (n, WORDS.get(n as usize)) {
+        (1, _) => "én uke".to_string(),
+        (_, Some(w)) => format!("{w} uker"),
+        _ => format!("{n} uker"),
+    }
+}
+
+/// The decision facts (vedtak) as `d`: decision, its date, the legal basis,
+/// the appeal deadline (default three weeks, forvaltningsloven § 29) in
+/// words and the appeal body.
+fn decision_context(f: &Map<String, Value>) -> Value {
+    let weeks = f
+        .get("appeal_deadline_weeks")
+        .and_then(Value::as_u64)
+        .filter(|&w| w > 0)
+        .unwrap_or(3);
+    json!({
+        "decision": opt_text(f.get("decision")),
+        "date": opt_text(f.get("decision_date")),
+        "legal_basis": opt_text(f.get("legal_basis_text")),
+        "appeal_weeks": weeks,
+        "appeal_deadline": weeks_in_words(weeks),
+        "appeal_to": opt_text(f.get("appeal_to")),
+    })
 }
 
 /// Builds the context for one document.
@@ -255,8 +306,39 @@ pub fn build(ev: &IncomingEvent, t: DocumentType, decision: &RoutingDecision) ->
             "reasons": text_list(f.get("reasons")),
             "measures": text_list(f.get("measures")),
             "contact": contact_text(f.get("contact")),
+            "school_year": opt_text(f.get("school_year")),
         }),
     );
+
+    // Report tables: `rows` (objects) and `totals` (an object), every value as
+    // text (`null` → empty), internal keys (national ids …) left out.
+    let row_object = |v: &Value| -> Option<Value> {
+        let Value::Object(o) = v else { return None };
+        let mut out = Map::new();
+        for (k, v) in o {
+            if is_internal_field(k) {
+                continue;
+            }
+            let text = match v {
+                Value::Null => String::new(),
+                Value::Array(_) => text_list(Some(v)).join(", "),
+                other => scalar_text(other).unwrap_or_default(),
+            };
+            out.insert(k.clone(), Value::String(text));
+        }
+        Some(Value::Object(out))
+    };
+    let rows: Vec<Value> = match f.get("rows") {
+        Some(Value::Array(items)) => items.iter().filter_map(row_object).collect(),
+        _ => Vec::new(),
+    };
+    c.insert("rows", &rows);
+    c.insert(
+        "totals",
+        &f.get("totals").and_then(row_object).unwrap_or(Value::Null),
+    );
+
+    c.insert("d", &decision_context(f));
 
     // Every other printable field, for the generic template.
     let mut facts = Vec::new();
@@ -268,6 +350,7 @@ pub fn build(ev: &IncomingEvent, t: DocumentType, decision: &RoutingDecision) ->
             .map(str::to_string)
             .unwrap_or_else(|| role_name(key));
         let mut fact = Map::new();
+        fact.insert("key".into(), Value::String(key.clone()));
         fact.insert("label".into(), Value::String(label));
         match value {
             Value::Array(_) => {
@@ -302,5 +385,8 @@ mod tests {
         assert_eq!(norwegian_date(d), "4. mars 2013");
         assert_eq!(role_name("kontaktlaerer"), "Kontaktlærer");
         assert_eq!(role_name("spesial_pedagog"), "Spesial pedagog");
+        assert_eq!(weeks_in_words(3), "tre uker");
+        assert_eq!(weeks_in_words(1), "én uke");
+        assert_eq!(weeks_in_words(20), "20 uker");
     }
 }

@@ -10,7 +10,7 @@
 //! character counts, so the measured width is what the PDF viewer draws: printpdf
 //! maps each character to one glyph through the font's cmap, without shaping.
 
-use crate::render::markup::Block;
+use crate::render::markup::{Block, Table};
 
 /// A4 in points.
 pub const PAGE_W: f32 = 595.2756;
@@ -258,6 +258,10 @@ pub fn layout(blocks: &[Block], metrics: &Metrics) -> Vec<PageLayout> {
                 l.text_lines(t, FontKind::Regular, BODY, BODY_LEAD, LEFT, TEXT_W, false);
                 l.gap(PARA_GAP);
             }
+            Block::Table(t) => {
+                l.table(t);
+                l.gap(PARA_GAP);
+            }
         }
     }
 
@@ -382,6 +386,122 @@ impl Layouter<'_> {
         for line in wrap(text, face, size, width) {
             self.line(lead, x, font, size, line, grey);
         }
+    }
+}
+
+const TABLE_SIZE: f32 = 9.0;
+const TABLE_LEAD: f32 = 12.0;
+const CELL_PAD: f32 = 4.0;
+
+/// One table row, wrapped into its columns.
+struct TableRow {
+    cells: Vec<Vec<String>>,
+    lines: usize,
+}
+
+impl Layouter<'_> {
+    /// Lays out a table: columns share the text width by weight, cells wrap,
+    /// a row is kept on one page (unless it is taller than a page), and the
+    /// header is repeated at the top of every page the table continues on.
+    fn table(&mut self, t: &Table) {
+        let total: u32 = t.columns.iter().map(|c| c.weight).sum::<u32>().max(1);
+        let mut xs = Vec::with_capacity(t.columns.len());
+        let mut x = LEFT;
+        for c in &t.columns {
+            let w = TEXT_W * c.weight as f32 / total as f32;
+            xs.push((x, w, c.right));
+            x += w;
+        }
+        let wrap_row = |cells: &[String], font: FontKind| -> TableRow {
+            let face = self.metrics.face(font);
+            let cells: Vec<Vec<String>> = cells
+                .iter()
+                .zip(&xs)
+                .map(|(text, &(_, w, _))| wrap(text, face, TABLE_SIZE, w - 2.0 * CELL_PAD))
+                .collect();
+            let lines = cells.iter().map(Vec::len).max().unwrap_or(0).max(1);
+            TableRow { cells, lines }
+        };
+        let header = t.header.as_ref().map(|h| wrap_row(h, FontKind::Bold));
+        let rows: Vec<TableRow> = t
+            .rows
+            .iter()
+            .map(|r| wrap_row(r, FontKind::Regular))
+            .collect();
+        let header_h = header
+            .as_ref()
+            .map_or(0.0, |h| h.lines as f32 * TABLE_LEAD + 3.0);
+        let first_h = rows.first().map_or(0.0, |r| r.lines as f32 * TABLE_LEAD);
+        self.keep_space(header_h + first_h);
+        if let Some(h) = &header {
+            self.table_header(h, &xs);
+        }
+        let content_h = PAGE_H - TOP - BOTTOM;
+        for row in &rows {
+            let h = row.lines as f32 * TABLE_LEAD;
+            if self.y - h < BOTTOM && h <= content_h - header_h {
+                self.new_page();
+                if let Some(hd) = &header {
+                    self.table_header(hd, &xs);
+                }
+            }
+            for i in 0..row.lines {
+                if self.y - TABLE_LEAD < BOTTOM {
+                    // Only a row taller than a page gets here.
+                    self.new_page();
+                    if let Some(hd) = &header {
+                        self.table_header(hd, &xs);
+                    }
+                }
+                self.table_line(row, i, &xs, FontKind::Regular);
+            }
+        }
+        let y = self.y - 2.0;
+        self.page().rules.push(Rule {
+            x1: LEFT,
+            x2: LEFT + TEXT_W,
+            y,
+        });
+        self.y -= 4.0;
+    }
+
+    fn table_header(&mut self, h: &TableRow, xs: &[(f32, f32, bool)]) {
+        for i in 0..h.lines {
+            self.table_line(h, i, xs, FontKind::Bold);
+        }
+        let y = self.y - 1.5;
+        self.page().rules.push(Rule {
+            x1: LEFT,
+            x2: LEFT + TEXT_W,
+            y,
+        });
+        self.y -= 3.0;
+    }
+
+    /// Line `i` of every cell of a row, then one line down.
+    fn table_line(&mut self, row: &TableRow, i: usize, xs: &[(f32, f32, bool)], font: FontKind) {
+        let y = self.baseline(TABLE_LEAD);
+        let face = self.metrics.face(font);
+        let mut runs = Vec::new();
+        for (cell, &(x, w, right)) in row.cells.iter().zip(xs) {
+            if let Some(text) = cell.get(i) {
+                let x = if right {
+                    x + w - CELL_PAD - face.width(text, TABLE_SIZE)
+                } else {
+                    x + CELL_PAD
+                };
+                runs.push(Run {
+                    x,
+                    y,
+                    font,
+                    size: TABLE_SIZE,
+                    text: text.clone(),
+                    grey: false,
+                });
+            }
+        }
+        self.page().runs.extend(runs);
+        self.y -= TABLE_LEAD;
     }
 }
 

@@ -22,11 +22,18 @@
 //! | `= Label \| value` | a fact row: bold label, wrapped value |
 //! | `\| text` | a line of its own (names, addresses); consecutive ones stay together |
 //! | `. text` | paragraph text taken literally (use it for producer data) |
+//! | `@columns 30 20r 50` | starts a table: relative column widths, `r` = right-aligned |
+//! | `\|\| a \| b` | the table's header row, repeated at the top of every page it spans |
+//! | `\|= a \| b` | a table row; cells wrap inside their column, a row is kept on one page |
 //! | blank line | ends a paragraph |
 //! | anything else | paragraph text; consecutive lines are joined with a space |
 //!
 //! Producer text is always passed through the `line` filter (newlines and control
 //! characters become spaces) and put after a marker, so it cannot start a directive.
+//! In table cells it goes through the `cell` filter, which also replaces `|`.
+//!
+//! A table lasts from `@columns` (or its first `||`/`|=` line) to the first line
+//! that is neither a table row nor blank.
 
 /// One layout block.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,13 +55,55 @@ pub enum Block {
     /// Lines kept on their own (recipient names and addresses, signature).
     Lines(Vec<String>),
     Paragraph(String),
+    Table(Table),
+}
+
+/// One table column: its relative width and alignment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    pub weight: u32,
+    pub right: bool,
+}
+
+/// A table: columns, an optional header (repeated on every page), rows.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Table {
+    pub columns: Vec<Column>,
+    pub header: Option<Vec<String>>,
+    pub rows: Vec<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("line {line}: unknown directive «{directive}»")]
+#[error("line {line}: {problem}")]
 pub struct MarkupError {
     pub line: usize,
+    /// The directive or line start that is wrong.
     pub directive: String,
+    pub problem: String,
+}
+
+fn cells(rest: &str) -> Vec<String> {
+    rest.split('|').map(|c| c.trim().to_string()).collect()
+}
+
+/// Parses `@columns 30 20r 50`.
+fn columns(arg: &str, line: usize) -> Result<Vec<Column>, MarkupError> {
+    arg.split_whitespace()
+        .map(|w| {
+            let (num, right) = match w.strip_suffix('r') {
+                Some(n) => (n, true),
+                None => (w, false),
+            };
+            match num.parse::<u32>() {
+                Ok(weight) if weight > 0 => Ok(Column { weight, right }),
+                _ => Err(MarkupError {
+                    line,
+                    directive: "@columns".into(),
+                    problem: format!("«@columns {arg}»: «{w}» is not a width like 30 or 30r"),
+                }),
+            }
+        })
+        .collect()
 }
 
 /// Parses the template output.
@@ -72,8 +121,65 @@ pub fn parse(text: &str) -> Result<Vec<Block>, MarkupError> {
         }
     }
 
+    let mut table: Option<Table> = None;
+
     for (i, raw) in text.lines().enumerate() {
         let line = raw.trim();
+        // Table lines; blank lines inside a table are ignored.
+        let header = line.strip_prefix("||");
+        let row = line.strip_prefix("|=");
+        if header.is_some() || row.is_some() || (line.is_empty() && table.is_some()) {
+            if line.is_empty() {
+                continue;
+            }
+            flush(&mut blocks, &mut para, &mut lines);
+            let t = table.get_or_insert_with(Table::default);
+            let (cells, is_header) = match (header, row) {
+                (Some(h), _) => (cells(h), true),
+                (None, Some(r)) => (cells(r), false),
+                (None, None) => continue,
+            };
+            if t.columns.is_empty() {
+                t.columns = vec![
+                    Column {
+                        weight: 1,
+                        right: false
+                    };
+                    cells.len()
+                ];
+            }
+            if cells.len() != t.columns.len() {
+                return Err(MarkupError {
+                    line: i + 1,
+                    directive: line.chars().take(2).collect(),
+                    problem: format!(
+                        "a table row with {} cells in a table of {} columns",
+                        cells.len(),
+                        t.columns.len()
+                    ),
+                });
+            }
+            if is_header {
+                t.header = Some(cells);
+            } else {
+                t.rows.push(cells);
+            }
+            continue;
+        }
+        if let Some(arg) = line.strip_prefix("@columns") {
+            flush(&mut blocks, &mut para, &mut lines);
+            if let Some(t) = table.take() {
+                blocks.push(Block::Table(t));
+            }
+            table = Some(Table {
+                columns: columns(arg.trim(), i + 1)?,
+                ..Table::default()
+            });
+            continue;
+        }
+        if let Some(t) = table.take() {
+            blocks.push(Block::Table(t));
+        }
         if line.is_empty() {
             flush(&mut blocks, &mut para, &mut lines);
             continue;
@@ -133,6 +239,7 @@ pub fn parse(text: &str) -> Result<Vec<Block>, MarkupError> {
                     return Err(MarkupError {
                         line: i + 1,
                         directive: other.to_string(),
+                        problem: format!("unknown directive «{other}»"),
                     })
                 }
             }
@@ -140,6 +247,9 @@ pub fn parse(text: &str) -> Result<Vec<Block>, MarkupError> {
         blocks.push(block);
     }
     flush(&mut blocks, &mut para, &mut lines);
+    if let Some(t) = table.take() {
+        blocks.push(Block::Table(t));
+    }
     Ok(blocks)
 }
 
@@ -177,6 +287,41 @@ mod tests {
                 Block::Heading("Overskrift".into()),
             ]
         );
+    }
+
+    #[test]
+    fn parses_a_table() {
+        let text =
+            "# T\n@columns 30 10r\n|| Dato | Timer\n|= 1. mars | 4\n\n|= 2. mars | 10\nEtter.\n";
+        let blocks = parse(text).unwrap();
+        assert_eq!(
+            blocks,
+            vec![
+                Block::Title("T".into()),
+                Block::Table(Table {
+                    columns: vec![
+                        Column {
+                            weight: 30,
+                            right: false
+                        },
+                        Column {
+                            weight: 10,
+                            right: true
+                        }
+                    ],
+                    header: Some(vec!["Dato".into(), "Timer".into()]),
+                    rows: vec![
+                        vec!["1. mars".into(), "4".into()],
+                        vec!["2. mars".into(), "10".into()]
+                    ],
+                }),
+                Block::Paragraph("Etter.".into()),
+            ]
+        );
+        let e = parse("@columns 1 1\n|= a | b | c\n").unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.to_string().contains("3 cells in a table of 2 columns"));
+        assert!(parse("@columns 1 x\n").is_err());
     }
 
     #[test]

@@ -65,6 +65,8 @@ impl RenderedPdf {
 /// The regular and bold faces, relative to the templates directory.
 const FONT_REGULAR: &str = "fonts/DejaVuSans.ttf";
 const FONT_BOLD: &str = "fonts/DejaVuSans-Bold.ttf";
+/// The sRGB profile of the PDF/A output intent, relative to the templates directory.
+const ICC_PROFILE: &str = "icc/sRGB.icc";
 /// The template used for a document type without its own.
 const DEFAULT_TEMPLATE: &str = "letters/_default.tera";
 
@@ -72,7 +74,10 @@ const DEFAULT_TEMPLATE: &str = "letters/_default.tera";
 pub struct Renderer {
     tera: tera::Tera,
     fonts: pdf::Fonts,
+    icc: pdf::IccProfile,
     metrics: layout::Metrics,
+    /// Template name → source text, to point an error at its line.
+    sources: std::collections::HashMap<String, String>,
     templates_dir: PathBuf,
 }
 
@@ -93,8 +98,8 @@ impl Renderer {
     pub fn load(templates_dir: &Path) -> Result<Renderer, RenderError> {
         let mut sources = Vec::new();
         collect_templates(templates_dir, templates_dir, &mut sources)?;
-        let mut tera = tera::Tera::default();
-        tera.register_filter("line", line_filter);
+        let mut tera = sandboxed_tera();
+        let source_texts = sources.iter().cloned().collect();
         tera.add_raw_templates(sources)
             .map_err(|e| RenderError::Template(tera_error_chain(&e)))?;
         if !tera.get_template_names().any(|n| n == DEFAULT_TEMPLATE) {
@@ -111,10 +116,16 @@ impl Renderer {
             regular: face_metrics(regular.full()),
             bold: face_metrics(bold.full()),
         };
+        let icc_path = templates_dir.join(ICC_PROFILE);
+        let icc_bytes = std::fs::read(&icc_path)
+            .map_err(|e| RenderError::Pdf(format!("{}: {e}", icc_path.display())))?;
+        let icc = pdf::IccProfile::load(&icc_bytes, &icc_path.display().to_string())?;
         let renderer = Renderer {
             tera,
             fonts: pdf::Fonts { regular, bold },
+            icc,
             metrics,
+            sources: source_texts,
             templates_dir: templates_dir.to_path_buf(),
         };
         renderer.self_test()?;
@@ -159,7 +170,7 @@ impl Renderer {
         let text = self
             .tera
             .render(&name, &ctx)
-            .map_err(|e| RenderError::Template(format!("{name}: {}", tera_error_chain(&e))))?;
+            .map_err(|e| RenderError::Template(self.describe_error(&name, &e)))?;
         Ok(scrub(text, ev))
     }
 
@@ -176,14 +187,25 @@ impl Renderer {
         let identifier = ev.event_id.to_string();
         let info = pdf::DocInfo {
             title: &ev.title,
-            author: &ev.school.name,
+            author: &ev.sender.name,
             subject: t.name_nb(),
             identifier: &identifier,
             created: ev.occurred_at,
         };
-        let bytes = pdf::assemble(&pages, &self.fonts, &info)?;
+        let bytes = pdf::assemble(&pages, &self.fonts, &self.icc, &info)?;
         let count = u32::try_from(pages.len()).unwrap_or(u32::MAX);
         Ok(RenderedPdf::new(bytes, count))
+    }
+
+    /// A render error as a template author needs it: the template (the included
+    /// partial when the error is there), the line, what is missing, and tera's
+    /// whole error chain.
+    fn describe_error(&self, top: &str, e: &tera::Error) -> String {
+        let chain = tera_error_chain(e);
+        match locate_error(&chain, top, &self.sources) {
+            Some(place) => format!("{place} ({top}: {chain})"),
+            None => format!("{top}: {chain}"),
+        }
     }
 
     /// Renders every letter template once with a sample document.
@@ -216,7 +238,7 @@ impl Renderer {
             let text = self
                 .tera
                 .render(&name, &ctx)
-                .map_err(|e| RenderError::Template(format!("{name}: {}", tera_error_chain(&e))))?;
+                .map_err(|e| RenderError::Template(self.describe_error(&name, &e)))?;
             markup::parse(&text).map_err(|e| RenderError::Template(format!("{name}: {e}")))?;
         }
         // And one full PDF, so font problems also surface at start-up.
@@ -227,6 +249,91 @@ impl Renderer {
         )?;
         Ok(())
     }
+}
+
+/// Suffixes of templates that tera HTML-escapes every `{{ }}` in. tera's own
+/// list (`.html`, `.htm`, `.xml`) misses our `*.html.tera` (email) templates.
+pub const AUTOESCAPE_SUFFIXES: [&str; 6] = [
+    ".html.tera",
+    ".htm.tera",
+    ".xml.tera",
+    ".html",
+    ".htm",
+    ".xml",
+];
+
+/// A tera instance in which a template can read only its context:
+/// - `get_env` (tera's built-in, which would read the worker's secrets from the
+///   environment) is replaced by a function that always fails;
+/// - templates are only ever added from strings read below the templates
+///   directory ([`collect_templates`]), so `include`/`extends` can only name
+///   those: tera never touches the file system itself;
+/// - HTML templates are autoescaped ([`AUTOESCAPE_SUFFIXES`]).
+fn sandboxed_tera() -> tera::Tera {
+    let mut tera = tera::Tera::default();
+    tera.register_function("get_env", refuse_get_env);
+    tera.autoescape_on(AUTOESCAPE_SUFFIXES.to_vec());
+    tera.register_filter("line", line_filter);
+    tera.register_filter("cell", cell_filter);
+    tera.register_filter("month", month_filter);
+    tera.register_filter("nbdate", nbdate_filter);
+    tera
+}
+
+/// `{{ x | cell }}`: [`line_filter`], and `|` (the cell separator) becomes `¦`.
+fn cell_filter(
+    value: &tera::Value,
+    args: &std::collections::HashMap<String, tera::Value>,
+) -> tera::Result<tera::Value> {
+    let line = line_filter(value, args)?;
+    Ok(match line {
+        tera::Value::String(s) => tera::Value::String(s.replace('|', "¦")),
+        other => other,
+    })
+}
+
+/// `{{ "2026-09" | month }}` → «september 2026»; anything else unchanged.
+fn month_filter(
+    value: &tera::Value,
+    _args: &std::collections::HashMap<String, tera::Value>,
+) -> tera::Result<tera::Value> {
+    let Some(s) = value.as_str() else {
+        return Ok(value.clone());
+    };
+    let parsed = chrono::NaiveDate::parse_from_str(&format!("{}-01", s.trim()), "%Y-%m-%d");
+    Ok(match parsed {
+        Ok(d) => {
+            let day = context::norwegian_date(d);
+            // «1. september 2026» → «september 2026»
+            let month_year = day.split_once(' ').map_or(day.as_str(), |(_, rest)| rest);
+            tera::Value::String(month_year.to_string())
+        }
+        Err(_) => value.clone(),
+    })
+}
+
+/// `{{ "2026-10-08" | nbdate }}` → «8. oktober 2026»; anything else unchanged.
+fn nbdate_filter(
+    value: &tera::Value,
+    _args: &std::collections::HashMap<String, tera::Value>,
+) -> tera::Result<tera::Value> {
+    let Some(s) = value.as_str() else {
+        return Ok(value.clone());
+    };
+    Ok(
+        match chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d") {
+            Ok(d) => tera::Value::String(context::norwegian_date(d)),
+            Err(_) => value.clone(),
+        },
+    )
+}
+
+fn refuse_get_env(
+    _args: &std::collections::HashMap<String, tera::Value>,
+) -> tera::Result<tera::Value> {
+    Err(tera::Error::msg(
+        "get_env is disabled: a template can read only the document's data",
+    ))
 }
 
 fn load_font(path: &Path, tag: &str) -> Result<pdf::Face, RenderError> {
@@ -244,12 +351,17 @@ fn face_metrics(font: &printpdf::ParsedFont) -> layout::FaceMetrics {
 }
 
 /// Reads every `*.tera` below `dir`, named by its path relative to `root`
-/// with `/` separators (e.g. `letters/conduct_warning.tera`).
+/// with `/` separators (e.g. `letters/conduct_warning.tera`). A template file
+/// whose real path (after symbolic links) is outside `root` is refused, so no
+/// template text comes from outside the templates directory.
 fn collect_templates(
     root: &Path,
     dir: &Path,
     out: &mut Vec<(String, String)>,
 ) -> Result<(), RenderError> {
+    let canonical_root = root
+        .canonicalize()
+        .map_err(|e| RenderError::Template(format!("{}: {e}", root.display())))?;
     let entries = std::fs::read_dir(dir)
         .map_err(|e| RenderError::Template(format!("{}: {e}", dir.display())))?;
     let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
@@ -258,6 +370,17 @@ fn collect_templates(
         if path.is_dir() {
             collect_templates(root, &path, out)?;
         } else if path.extension().is_some_and(|e| e == "tera") {
+            // Only template text is confined: a symlinked fonts directory is fine.
+            let real = path
+                .canonicalize()
+                .map_err(|e| RenderError::Template(format!("{}: {e}", path.display())))?;
+            if !real.starts_with(&canonical_root) {
+                return Err(RenderError::Template(format!(
+                    "{}: leads outside the templates directory ({})",
+                    path.display(),
+                    real.display()
+                )));
+            }
             let text = std::fs::read_to_string(&path)
                 .map_err(|e| RenderError::Template(format!("{}: {e}", path.display())))?;
             let rel = path.strip_prefix(root).unwrap_or(&path);
@@ -270,6 +393,52 @@ fn collect_templates(
         }
     }
     Ok(())
+}
+
+/// Finds where a tera render error comes from. tera names the missing variable
+/// (`Variable `f.x` not found in context while rendering 'partials/y.tera'`),
+/// filter, function or test, but not the line; this looks the name up in the
+/// template's source. `None` when the chain names nothing to look for.
+fn locate_error(
+    chain: &str,
+    top: &str,
+    sources: &std::collections::HashMap<String, String>,
+) -> Option<String> {
+    fn between<'a>(text: &'a str, start: &str, end: char) -> Option<&'a str> {
+        let from = text.find(start)? + start.len();
+        let len = text[from..].find(end)?;
+        Some(&text[from..from + len])
+    }
+    let (what, token) = if let Some(v) = between(chain, "Variable `", '`') {
+        ("variable", v)
+    } else if let Some(f) = between(chain, "Filter '", '\'') {
+        ("filter", f)
+    } else if let Some(f) = between(chain, "Function '", '\'') {
+        ("function", f)
+    } else if let Some(t) = between(chain, "Tester '", '\'') {
+        ("test", t)
+    } else {
+        return None;
+    };
+    let template = chain
+        .rfind("while rendering '")
+        .and_then(|i| between(&chain[i..], "while rendering '", '\''))
+        .unwrap_or(top);
+    let source = sources.get(template)?;
+    let (n, line) = source
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.contains(token) && (l.contains("{{") || l.contains("{%")))
+        .or_else(|| source.lines().enumerate().find(|(_, l)| l.contains(token)))?;
+    let missing = match what {
+        "variable" => format!("variable `{token}` is not in the context"),
+        other => format!("{other} `{token}` does not exist"),
+    };
+    Some(format!(
+        "{template}, line {}: {missing}: {}",
+        n + 1,
+        line.trim()
+    ))
 }
 
 /// tera's errors keep the useful part in their sources.
@@ -385,7 +554,15 @@ const SAMPLE_EVENT: &str = r#"{
     "subject": "orden og oppførsel",
     "reasons": ["Grunn én", "Grunn to"],
     "measures": "Tiltak",
-    "contact": "Kontaktlærer, tlf. 55 00 00 00"
+    "contact": "Kontaktlærer, tlf. 55 00 00 00",
+    "school_year": "2026/2027",
+    "decision": "Innvilget",
+    "decision_date": "2026-11-20",
+    "legal_basis_text": "Opplæringslova",
+    "appeal_deadline_weeks": 3,
+    "appeal_to": "Statsforvalteren, via kommunen",
+    "rows": [{}],
+    "totals": {}
   },
   "pupil": {"id": "p1", "name": "Åse Ærlig Øvrebø", "birth_date": "2013-03-04", "grade_level": 8, "class": "8B"},
   "recipients": [

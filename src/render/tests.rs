@@ -349,7 +349,7 @@ fn timing() {
     };
     let start = std::time::Instant::now();
     for _ in 0..n {
-        pdf::assemble(&pages, &r.fonts, &info).unwrap();
+        pdf::assemble(&pages, &r.fonts, &r.icc, &info).unwrap();
     }
     let t_pdf = start.elapsed() / n;
     println!(
@@ -412,5 +412,518 @@ fn write_samples() {
         let path = std::env::temp_dir().join(format!("dokflyt-conduct-warning-{name}.pdf"));
         std::fs::write(&path, &pdf.bytes).unwrap();
         println!("{} ({} pages)", path.display(), pdf.pages);
+    }
+}
+
+/// What the PDF/A-2b checks found in one file.
+fn check_pdfa(bytes: &[u8], title: &str, author: &str, occurred: &str) {
+    use lopdf::Object;
+    assert!(bytes.starts_with(b"%PDF-1.7\n%"), "header");
+    assert!(bytes[10..14].iter().all(|&b| b >= 128), "binary comment");
+    let doc = lopdf::Document::load_mem(bytes).expect("lopdf parses the output");
+    assert!(doc.trailer.get(b"Encrypt").is_err(), "no encryption");
+    let ids = doc.trailer.get(b"ID").and_then(Object::as_array).unwrap();
+    assert_eq!(ids.len(), 2);
+
+    let catalog = doc.catalog().unwrap();
+    for forbidden in [b"AA".as_slice(), b"Names", b"OpenAction"] {
+        assert!(catalog.get(forbidden).is_err(), "no actions or JavaScript");
+    }
+    // XMP: uncompressed, well-formed, PDF/A-2b identification, the document's values.
+    let meta_id = catalog
+        .get(b"Metadata")
+        .and_then(Object::as_reference)
+        .unwrap();
+    let meta = doc.get_object(meta_id).and_then(Object::as_stream).unwrap();
+    assert_eq!(
+        meta.dict.get(b"Type").unwrap().as_name().unwrap(),
+        b"Metadata"
+    );
+    assert_eq!(
+        meta.dict.get(b"Subtype").unwrap().as_name().unwrap(),
+        b"XML"
+    );
+    assert!(
+        meta.dict.get(b"Filter").is_err(),
+        "XMP must be uncompressed"
+    );
+    let xmp = String::from_utf8(meta.content.clone()).unwrap();
+    for expected in [
+        "<pdfaid:part>2</pdfaid:part>".to_string(),
+        "<pdfaid:conformance>B</pdfaid:conformance>".to_string(),
+        format!(
+            "<rdf:li xml:lang=\"x-default\">{}</rdf:li>",
+            title
+                .replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;")
+        ),
+        format!("<dc:creator><rdf:Seq><rdf:li>{author}</rdf:li>"),
+        format!("<xmp:CreateDate>{occurred}</xmp:CreateDate>"),
+        format!("<xmp:ModifyDate>{occurred}</xmp:ModifyDate>"),
+    ] {
+        assert!(xmp.contains(&expected), "missing {expected} in\n{xmp}");
+    }
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    file.write_all(xmp.as_bytes()).unwrap();
+    let out = Command::new("xmllint")
+        .arg("--noout")
+        .arg(file.path())
+        .output()
+        .expect("xmllint (libxml2-utils) must be installed");
+    assert!(out.status.success(), "XMP not well-formed: {out:?}");
+
+    // Info matches the XMP.
+    let info_id = doc
+        .trailer
+        .get(b"Info")
+        .and_then(Object::as_reference)
+        .unwrap();
+    let info = doc.get_dictionary(info_id).unwrap();
+    let text = |k: &[u8]| lopdf::decode_text_string(info.get(k).unwrap()).unwrap();
+    assert_eq!(text(b"Title"), title);
+    assert_eq!(text(b"Author"), author);
+    let producer = text(b"Producer");
+    assert!(xmp.contains(&format!("<pdf:Producer>{producer}</pdf:Producer>")));
+    let creator = text(b"Creator");
+    assert!(xmp.contains(&format!("<xmp:CreatorTool>{creator}</xmp:CreatorTool>")));
+    // D:YYYYMMDDHHmmSS+HH'mm' is the same instant as the XMP date.
+    let d = occurred.replace(['-', ':', 'T'], "");
+    let expected = format!("D:{}{}'{}'", &d[..14], &d[14..17], &d[17..19]);
+    assert_eq!(text(b"CreationDate"), expected);
+    assert_eq!(text(b"ModDate"), expected);
+    assert!(info.get(b"GTS_PDFXVersion").is_err());
+
+    // One sRGB output intent with an embedded ICC profile, /N 3.
+    let intents = catalog
+        .get(b"OutputIntents")
+        .and_then(Object::as_array)
+        .unwrap();
+    assert_eq!(intents.len(), 1);
+    let intent = doc.dereference(&intents[0]).unwrap().1.as_dict().unwrap();
+    assert_eq!(intent.get(b"S").unwrap().as_name().unwrap(), b"GTS_PDFA1");
+    assert_eq!(
+        intent
+            .get(b"OutputConditionIdentifier")
+            .unwrap()
+            .as_str()
+            .unwrap(),
+        b"sRGB IEC61966-2.1"
+    );
+    let icc_ref = intent.get(b"DestOutputProfile").unwrap();
+    let icc = doc.dereference(icc_ref).unwrap().1.as_stream().unwrap();
+    assert_eq!(icc.dict.get(b"N").unwrap().as_i64().unwrap(), 3);
+    let profile = icc.decompressed_content().unwrap();
+    assert_eq!(&profile[36..40], b"acsp");
+    assert_eq!(&profile[16..20], b"RGB ");
+
+    // Every font embedded; no transparency groups, no JavaScript anywhere.
+    let mut fonts = 0;
+    for object in doc.objects.values() {
+        let dict = match object {
+            Object::Dictionary(d) => d,
+            Object::Stream(s) => &s.dict,
+            _ => continue,
+        };
+        assert!(dict.get(b"JS").is_err() && dict.get(b"JavaScript").is_err());
+        assert!(dict.get(b"Group").is_err(), "no transparency group");
+        assert!(dict.get(b"Encrypt").is_err());
+        if dict.get(b"Type").and_then(Object::as_name).ok() == Some(b"FontDescriptor") {
+            fonts += 1;
+            assert!(
+                dict.get(b"FontFile2").is_ok() || dict.get(b"FontFile3").is_ok(),
+                "font not embedded: {dict:?}"
+            );
+        }
+        if dict.get(b"Type").and_then(Object::as_name).ok() == Some(b"Font") {
+            let sub = dict.get(b"Subtype").and_then(Object::as_name).unwrap();
+            assert!(
+                sub == b"Type0" || dict.get(b"FontDescriptor").is_ok(),
+                "a font without a descriptor: {dict:?}"
+            );
+        }
+    }
+    assert!(fonts >= 2, "both faces have descriptors");
+
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    file.write_all(bytes).unwrap();
+    let out = Command::new("qpdf")
+        .arg("--check")
+        .arg(file.path())
+        .output()
+        .expect("qpdf must be installed");
+    assert!(out.status.success(), "qpdf --check: {out:?}");
+}
+
+#[test]
+fn the_output_is_pdf_a_2b() {
+    let r = renderer();
+    let title = "Varsel om fare for nedsatt karakter i orden og oppførsel";
+    // Both font paths (pre-built subset; per-document subset), one and many pages.
+    let mut cyrillic = conduct_warning(default_body());
+    cyrillic["recipients"][0]["name"] = json!("Ольга Særheim");
+    let long: Vec<String> = (0..60)
+        .map(|i| {
+            format!("{i}: Et langt avsnitt med æøå og ŋ š ŧ ž á č đ, gjentatt for å fylle sider.")
+        })
+        .collect();
+    let mut escaped = conduct_warning(default_body());
+    escaped["title"] = json!("Varsel <om> «orden» & oppførsel");
+    // The Sámi letters survive in the long one (pre-built subset path).
+    let pdf = r
+        .render_pdf(&routed(&conduct_warning(long.clone())))
+        .unwrap();
+    let text = poppler("pdftotext", &pdf.bytes, &[]);
+    assert!(text.contains("æøå og ŋ š ŧ ž á č đ"), "{text}");
+    for (ev, title) in [
+        (conduct_warning(default_body()), title),
+        (cyrillic, title),
+        (conduct_warning(long), title),
+        (escaped, "Varsel <om> «orden» & oppførsel"),
+    ] {
+        let pdf = r.render_pdf(&routed(&ev)).unwrap();
+        check_pdfa(
+            &pdf.bytes,
+            title,
+            "Øyvind Bråthen",
+            "2026-11-23T09:15:00+01:00",
+        );
+    }
+}
+
+/// A copy of the shipped templates with `letters/grade_warning.tera` replaced.
+fn templates_with_grade_warning(text: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(templates(), dir.path());
+    std::fs::write(dir.path().join("letters/grade_warning.tera"), text).unwrap();
+    dir
+}
+
+#[test]
+fn sandbox_get_env_refuses() {
+    // A variable only this test reads.
+    std::env::set_var("DOKFLYT_TEST_SECRET", "hemmelig-passord");
+    let dir = templates_with_grade_warning(
+        "{% include \"partials/letterhead.tera\" %}\n. {{ get_env(name=\"DOKFLYT_TEST_SECRET\") }}\n",
+    );
+    let err = Renderer::load(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("get_env is disabled"), "{err}");
+    assert!(err.contains("grade_warning"), "{err}");
+    assert!(!err.contains("hemmelig-passord"), "{err}");
+    // Also with a default: the function refuses, it does not fall back.
+    let mut tera = sandboxed_tera();
+    tera.add_raw_template("t.tera", "{{ get_env(name=\"HOME\", default=\"x\") }}")
+        .unwrap();
+    let err = tera.render("t.tera", &tera::Context::new()).unwrap_err();
+    assert!(
+        tera_error_chain(&err).contains("get_env is disabled"),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn sandbox_includes_cannot_leave_the_templates_directory() {
+    for target in [
+        "../Cargo.toml",
+        "../../Cargo.toml",
+        "/etc/passwd",
+        "partials/../../Cargo.toml",
+    ] {
+        let dir = templates_with_grade_warning(&format!(
+            "{{% include \"partials/letterhead.tera\" %}}\n{{% include \"{target}\" %}}\n"
+        ));
+        let err = Renderer::load(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("grade_warning") && err.contains("not found"),
+            "{target}: {err}"
+        );
+        assert!(
+            !err.contains("[package]") && !err.contains("root:"),
+            "{err}"
+        );
+    }
+    // Nor through a symbolic link inside the directory.
+    #[cfg(unix)]
+    {
+        let dir = tempfile::tempdir().unwrap();
+        copy_dir(templates(), dir.path());
+        std::os::unix::fs::symlink(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"),
+            dir.path().join("partials/cargo.tera"),
+        )
+        .unwrap();
+        let err = Renderer::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("outside the templates directory"), "{err}");
+        // Nor a symlinked directory outside with templates in it.
+        std::fs::remove_file(dir.path().join("partials/cargo.tera")).unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("evil.tera"), "{{ 1 }}").unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("partials/outside")).unwrap();
+        let err = Renderer::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("outside the templates directory"), "{err}");
+        // A symlinked fonts directory is fine.
+        std::fs::remove_file(dir.path().join("partials/outside")).unwrap();
+        let fonts = tempfile::tempdir().unwrap();
+        copy_dir(&templates().join("fonts"), fonts.path());
+        std::fs::remove_dir_all(dir.path().join("fonts")).unwrap();
+        std::os::unix::fs::symlink(fonts.path(), dir.path().join("fonts")).unwrap();
+        Renderer::load(dir.path()).expect("a symlinked fonts directory loads");
+    }
+}
+
+#[test]
+fn sandbox_html_templates_are_autoescaped_whatever_the_name() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(templates(), dir.path());
+    std::fs::create_dir_all(dir.path().join("email")).unwrap();
+    std::fs::write(
+        dir.path().join("email/notice.html.tera"),
+        "<p>{{ title }}</p>",
+    )
+    .unwrap();
+    let r = Renderer::load(dir.path()).unwrap();
+    let mut ctx = tera::Context::new();
+    ctx.insert("title", "<script>alert('x')</script> & «Særheim»");
+    let html = r.tera.render("email/notice.html.tera", &ctx).unwrap();
+    assert_eq!(
+        html,
+        "<p>&lt;script&gt;alert(&#x27;x&#x27;)&lt;&#x2F;script&gt; &amp; «Særheim»</p>"
+    );
+    // Letter markup is not HTML: never escaped.
+    let letter = r.tera.render("letters/_default.tera", &{
+        let doc = routed(&conduct_warning(default_body()));
+        context::build(
+            doc.event().event(),
+            doc.event().document_type(),
+            doc.decision(),
+        )
+    });
+    assert!(letter.unwrap().contains("Åsmund Ødegård Særheim"));
+}
+
+#[test]
+fn template_errors_name_the_template_line_and_missing_variable() {
+    let dir = templates_with_grade_warning(
+        "{% include \"partials/letterhead.tera\" %}\nline two\n. {{ f.nope | line }}\n",
+    );
+    let err = Renderer::load(dir.path()).unwrap_err().to_string();
+    assert!(
+        err.contains("letters/grade_warning.tera, line 3: variable `f.nope` is not in the context"),
+        "{err}"
+    );
+    // In an included partial: the partial and its line.
+    let dir = templates_with_grade_warning(
+        "{% include \"partials/letterhead.tera\" %}\n{% include \"partials/extra.tera\" %}\n",
+    );
+    std::fs::write(
+        dir.path().join("partials/extra.tera"),
+        "one\n| {{ sender.phone }}\n",
+    )
+    .unwrap();
+    let err = Renderer::load(dir.path()).unwrap_err().to_string();
+    assert!(
+        err.contains("partials/extra.tera, line 2: variable `sender.phone` is not in the context"),
+        "{err}"
+    );
+    assert!(err.contains("letters/grade_warning.tera"), "{err}");
+    // An unknown filter.
+    let dir = templates_with_grade_warning("a\n\n{{ pupil.name | shout }}\n");
+    let err = Renderer::load(dir.path()).unwrap_err().to_string();
+    assert!(
+        err.contains("letters/grade_warning.tera, line 3: filter `shout` does not exist"),
+        "{err}"
+    );
+}
+
+/// A remarks report (an archive document with a table) with `n` rows.
+fn remarks_report(n: usize) -> serde_json::Value {
+    let example: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/events/remarks_report.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut ev = example;
+    let rows: Vec<serde_json::Value> = (0..n)
+        .map(|i| {
+            let description = if i % 7 == 0 {
+                format!("Rad {i}: forstyrret undervisningen gjentatte ganger etter tilsnakk, og ble bedt om å forlate klasserommet; samtale med kontaktlærer og foresatte er avtalt (æøå ŋ š ŧ)")
+            } else {
+                format!("Rad {i}: manglende utstyr til kroppsøving")
+            };
+            json!({
+                "date": format!("2026-{:02}-{:02}", 8 + i % 5, 1 + i % 28),
+                "category": if i % 2 == 0 { "Oppførsel" } else { "Orden" },
+                "description": description,
+            })
+        })
+        .collect();
+    ev["fields"]["rows"] = json!(rows);
+    ev
+}
+
+fn page_text(pdf: &[u8], page: u32) -> String {
+    let p = page.to_string();
+    poppler("pdftotext", pdf, &["-f", &p, "-l", &p])
+}
+
+#[test]
+fn a_300_row_report_repeats_the_header_and_numbers_every_page() {
+    let r = renderer();
+    let doc = routed(&remarks_report(300));
+    let pdf = r.render_pdf(&doc).unwrap();
+    assert!(pdf.pages >= 5, "{} pages", pdf.pages);
+    assert_eq!(
+        r.render_pdf(&doc).unwrap().sha256,
+        pdf.sha256,
+        "deterministic"
+    );
+    let info = poppler("pdfinfo", &pdf.bytes, &[]);
+    assert!(
+        info.contains(&format!("Pages:           {}", pdf.pages)),
+        "{info}"
+    );
+    for page in 1..=pdf.pages {
+        let text = page_text(&pdf.bytes, page);
+        assert!(
+            text.contains(&format!("Side {page} av {}", pdf.pages)),
+            "page {page}:\n{text}"
+        );
+        for header in ["Dato", "Kategori", "Beskrivelse"] {
+            assert!(
+                text.contains(header),
+                "page {page} lacks «{header}»:\n{text}"
+            );
+        }
+    }
+    let all = poppler("pdftotext", &pdf.bytes, &[]);
+    for i in [0, 1, 150, 299] {
+        assert!(all.contains(&format!("Rad {i}:")), "row {i} missing");
+    }
+    // A wrapped row stays on one page: its first and last words share a page.
+    for page in 1..=pdf.pages {
+        let text = page_text(&pdf.bytes, page);
+        let starts = text.matches("forstyrret undervisningen").count();
+        let ends = text.matches("(æøå ŋ š ŧ)").count();
+        assert_eq!(starts, ends, "a row split across pages on page {page}");
+    }
+}
+
+#[test]
+fn a_40_page_report_renders() {
+    let r = renderer();
+    let doc = routed(&remarks_report(1800));
+    let start = std::time::Instant::now();
+    let pdf = r.render_pdf(&doc).unwrap();
+    let took = start.elapsed();
+    assert!(pdf.pages >= 40, "{} pages", pdf.pages);
+    let last = page_text(&pdf.bytes, pdf.pages);
+    assert!(
+        last.contains(&format!("Side {0} av {0}", pdf.pages)),
+        "{last}"
+    );
+    assert!(last.contains("Beskrivelse"), "{last}");
+    assert!(last.contains("Rad 1799:"), "{last}");
+    check_pdfa(
+        &pdf.bytes,
+        "Anmerkningsrapport 2026/2027 – Aksel Moen",
+        "Petter Sandvik",
+        "2027-06-19T11:15:00+02:00",
+    );
+    println!("{} pages in {took:?}", pdf.pages);
+}
+
+fn example_event(name: &str) -> serde_json::Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("examples/events/{name}.json"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn flat_text(pdf: &[u8]) -> String {
+    poppler("pdftotext", pdf, &["-layout"])
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[test]
+fn decisions_state_the_decision_legal_basis_and_right_to_appeal() {
+    let r = renderer();
+    for name in [
+        "school_place_decision",
+        "leave_decision",
+        "sfo_decision",
+        "sfo_change_decision",
+        "sfo_termination_decision",
+        "sfo_termination_by_municipality",
+        "school_transport_decision",
+    ] {
+        let ev = example_event(name);
+        let doc = routed(&ev);
+        assert_eq!(
+            r.template_for(doc.event().document_type()),
+            format!("letters/{name}.tera")
+        );
+        let pdf = r.render_pdf(&doc).unwrap();
+        let text = flat_text(&pdf.bytes);
+        let f = &ev["fields"];
+        let appeal_to = f["appeal_to"].as_str().unwrap();
+        for expected in [
+            ev["title"].as_str().unwrap().to_string(),
+            f["decision"].as_str().unwrap().to_string(),
+            f["legal_basis_text"].as_str().unwrap().to_string(),
+            "Klagerett".to_string(),
+            format!(
+                "Dere kan klage på vedtaket. Fristen for å klage er tre uker fra dere mottok dette brevet. Klagen sendes til {appeal_to}."
+            ),
+            ev["pupil"]["name"].as_str().unwrap().to_string(),
+            ev["sender"]["name"].as_str().unwrap().to_string(),
+            "Side 1 av 1".to_string(),
+        ] {
+            assert!(text.contains(&expected), "{name}: missing «{expected}» in\n{text}");
+        }
+        // A protected address is never printed.
+        for rec in ev["recipients"].as_array().unwrap() {
+            if rec["protected_address"] == json!(true) {
+                if let Some(street) = rec["address"]["street"].as_str() {
+                    assert!(!text.contains(street), "{name}: protected address printed");
+                }
+                assert!(text.contains(rec["name"].as_str().unwrap()));
+            }
+            if let Some(id) = rec["national_id"].as_str() {
+                assert!(!text.contains(id), "{name}: national id printed");
+            }
+        }
+    }
+    // Another deadline, in words.
+    let mut ev = example_event("leave_decision");
+    ev["fields"]["appeal_deadline_weeks"] = json!(6);
+    let text = flat_text(&r.render_pdf(&routed(&ev)).unwrap().bytes);
+    assert!(
+        text.contains("Fristen for å klage er seks uker fra dere mottok dette brevet."),
+        "{text}"
+    );
+}
+
+#[test]
+fn grade_warning_has_its_own_letter() {
+    let r = renderer();
+    let ev = example_event("grade_warning");
+    let pdf = r.render_pdf(&routed(&ev)).unwrap();
+    assert_eq!(pdf.pages, 1);
+    let text = flat_text(&pdf.bytes);
+    for expected in [
+        "Varsel om fare for nedsatt karakter i matematikk",
+        "Aksel Moen, født 30. september 2013",
+        "Fag Matematikk",
+        "Termin Høst 2026",
+        "står i fare for å få nedsatt karakter i matematikk",
+        "Grunnlaget for varselet",
+        "Manglende innlevering av to av tre vurderingsoppgaver",
+        "Hva skolen gjør",
+        "Petter Sandvik, kontaktlærer, telefon +47 57 00 33 25",
+        "Dokumentet er elektronisk godkjent",
+    ] {
+        assert!(text.contains(expected), "missing «{expected}» in\n{text}");
     }
 }
