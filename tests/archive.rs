@@ -758,3 +758,69 @@ async fn the_directory_target_writes_the_offline_package() {
     }
     db.drop_db().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_runs_claims_are_left_alone_until_they_expire() {
+    let db = Db::new().await;
+    let held = db.queue("sfo_decision").await;
+    let expired = db.queue("sfo_decision").await;
+    // Two claims by a run that died: one still valid, one expired.
+    let dead_run = Uuid::new_v4();
+    sqlx::query(
+        "UPDATE archive_queue SET claimed_by = $2,
+            claimed_until = CASE WHEN event_id = $1 THEN now() + interval '1 hour'
+                                 ELSE now() - interval '1 second' END",
+    )
+    .bind(held)
+    .bind(dead_run)
+    .execute(db.pool())
+    .await
+    .expect("claim");
+    let archive = StandIn::start(vec![], Duration::ZERO).await;
+    let (opts, t) = options(Duration::from_secs(10));
+    let s = run_now(db.pool(), http(&archive.url(), t), &opts)
+        .await
+        .expect("run");
+    assert_eq!(s.arkivert, 1);
+    assert_eq!(
+        db.row(held).await.status,
+        "klar",
+        "a live claim is not stolen"
+    );
+    assert_eq!(
+        db.row(expired).await.status,
+        "arkivert",
+        "an expired claim is picked up"
+    );
+    archive.with(|a| assert!(!a.requests.contains_key(&held.to_string())));
+    db.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_run_now_writes_an_offline_package() {
+    let db = Db::new().await;
+    let id = db.queue("conduct_warning").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_dokflyt"))
+        .args(["archive", "run-now", "--to-directory"])
+        .arg(dir.path())
+        .env("DOKFLYT_DATABASE_URL", format!("{PG}/{}", db.name))
+        .env("DOKFLYT_CONFIG", "/dev/null")
+        .output()
+        .await
+        .expect("the binary runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("arkivert        1"), "{stdout}");
+    assert!(dir
+        .path()
+        .join(id.to_string())
+        .join("arkivmelding.xml")
+        .exists());
+    assert_eq!(db.row(id).await.status, "arkivert");
+    db.drop_db().await;
+}
