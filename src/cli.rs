@@ -330,6 +330,16 @@ async fn archive_run_now(
     println!("  arkivert {:>8}", s.arkivert);
     println!("  feilet   {:>8}", s.feilet);
     println!("  forsøk   {:>8}", s.attempts);
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM archive_queue WHERE status = 'klar'")
+        .fetch_one(&pool)
+        .await?;
+    println!("  klar     {left:>8}");
+    if s.stopped_for_outage {
+        println!(
+            "Overføringen stoppet: arkivet svarer ikke. Dokumentene som står igjen har status \
+             klar og sendes ved neste overføring."
+        );
+    }
     if s.lost_claims > 0 {
         println!("  overtatt av en annen overføring {:>8}", s.lost_claims);
     }

@@ -110,6 +110,9 @@ pub struct ArchiveSettings {
     /// How long a claim holds; a crashed worker's rows are picked up after it.
     /// Must exceed `max_attempts` × (`timeout_ms` + backoff).
     pub claim_ttl_secs: u64,
+    /// Documents in a row ending `feilet` on transient faults (connection refused,
+    /// timeout, 5xx) after which a run stops and leaves the rest `klar`.
+    pub outage_after: u32,
 }
 
 impl Default for ArchiveSettings {
@@ -127,6 +130,7 @@ impl Default for ArchiveSettings {
             backoff_initial_ms: 1_000,
             backoff_max_ms: 60_000,
             claim_ttl_secs: 900,
+            outage_after: 3,
         }
     }
 }

@@ -824,3 +824,45 @@ async fn the_cli_run_now_writes_an_offline_package() {
     assert_eq!(db.row(id).await.status, "arkivert");
     db.drop_db().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_stops_the_run_and_leaves_the_rest_klar_for_the_next() {
+    let db = Db::new().await;
+    let mut ids = Vec::new();
+    for _ in 0..8 {
+        ids.push(db.queue("leave_decision").await);
+    }
+    // Nobody listens: the archive is down.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    drop(listener);
+    let (mut opts, t) = options(Duration::from_secs(2));
+    opts.concurrency = 1;
+    opts.batch_size = 3;
+    opts.outage_after = 2;
+    let down = run_now(
+        db.pool(),
+        http(&format!("http://{addr}/arkivmelding"), t),
+        &opts,
+    )
+    .await
+    .expect("run");
+    assert!(down.stopped_for_outage, "{down:?}");
+    assert_eq!((down.arkivert, down.feilet), (0, 2), "{down:?}");
+    assert_eq!(
+        db.count("SELECT count(*) FROM archive_queue WHERE status = 'klar' AND claimed_by IS NULL")
+            .await,
+        6,
+        "the rest is klar and unclaimed"
+    );
+    // The archive is back: the next run sends what piled up.
+    let archive = StandIn::start(vec![], Duration::ZERO).await;
+    let up = run_now(db.pool(), http(&archive.url(), t), &opts)
+        .await
+        .expect("run");
+    assert_eq!(
+        (up.arkivert, up.feilet, up.stopped_for_outage),
+        (6, 0, false)
+    );
+    db.drop_db().await;
+}

@@ -18,6 +18,11 @@
 //! Retries: transient faults are retried up to `archive.max_attempts` with
 //! exponential backoff (`backoff_initial_ms` doubling to `backoff_max_ms`), each
 //! attempt extending the claim; then `feilet`. Permanent faults go to `feilet` at once.
+//!
+//! Outage: when `archive.outage_after` documents in a row end `feilet` on transient
+//! faults, the archive is taken to be down: the run stops, documents it claimed but
+//! has not started are released still `klar`, and the next run picks them up — an
+//! outage does not turn the whole queue into `feilet`.
 //! Logs carry event ids, classes and counts, never names or national ids.
 
 use std::sync::Arc;
@@ -49,6 +54,8 @@ pub struct TransferOptions {
     pub backoff_initial: Duration,
     pub backoff_max: Duration,
     pub claim_ttl: Duration,
+    /// Consecutive documents failed on transient faults after which the run stops.
+    pub outage_after: u32,
     pub build: BuildOptions,
 }
 
@@ -61,6 +68,7 @@ impl TransferOptions {
             backoff_initial: Duration::from_millis(s.backoff_initial_ms),
             backoff_max: Duration::from_millis(s.backoff_max_ms),
             claim_ttl: Duration::from_secs(s.claim_ttl_secs.max(1)),
+            outage_after: s.outage_after.max(1),
             build: BuildOptions {
                 system: s.system.clone(),
                 uo_access_code: s.uo_access_code.clone(),
@@ -87,12 +95,44 @@ pub struct RunSummary {
     /// (the claim expired): the other run's outcome stands.
     pub lost_claims: u64,
     pub attempts: u64,
+    /// True when the run stopped because the archive looked down.
+    pub stopped_for_outage: bool,
 }
 
 enum Final {
     Archived,
-    Failed,
+    /// `feilet`; `transient` when the last fault was transient.
+    Failed {
+        transient: bool,
+    },
     Lost,
+    /// Not attempted: the run stopped for an outage; the row is `klar` and unclaimed.
+    Released,
+}
+
+/// Counts documents in a row that ended `feilet` on transient faults.
+#[derive(Default)]
+struct OutageDetector {
+    consecutive: std::sync::atomic::AtomicU32,
+    threshold: u32,
+}
+
+impl OutageDetector {
+    fn record(&self, fin: &Final) {
+        use std::sync::atomic::Ordering::SeqCst;
+        match fin {
+            Final::Failed { transient: true } => {
+                self.consecutive.fetch_add(1, SeqCst);
+            }
+            Final::Archived | Final::Failed { transient: false } => {
+                self.consecutive.store(0, SeqCst)
+            }
+            Final::Lost | Final::Released => {}
+        }
+    }
+    fn tripped(&self) -> bool {
+        self.consecutive.load(std::sync::atomic::Ordering::SeqCst) >= self.threshold
+    }
 }
 
 /// Transfers every `klar` row now (until none is left unclaimed).
@@ -103,7 +143,17 @@ pub async fn run_now(
 ) -> Result<RunSummary, TransferRunError> {
     let run_id = Uuid::new_v4();
     let mut summary = RunSummary::default();
+    let outage = OutageDetector {
+        threshold: opts.outage_after,
+        ..OutageDetector::default()
+    };
+    let outage = &outage;
     loop {
+        if outage.tripped() {
+            summary.stopped_for_outage = true;
+            tracing::warn!(%run_id, "archive transfer stopped: the archive looks down; the rest stays klar");
+            break;
+        }
         let claimed = claim(pool, run_id, opts).await?;
         if claimed.is_empty() {
             break;
@@ -112,7 +162,18 @@ pub async fn run_now(
         let results: Vec<Result<(Final, u64), TransferRunError>> = futures::stream::iter(claimed)
             .map(|event_id| {
                 let client = client.clone();
-                async move { transfer_one(pool, client.as_ref(), run_id, event_id, opts).await }
+                async move {
+                    if outage.tripped() {
+                        return release(pool, run_id, event_id)
+                            .await
+                            .map(|_| (Final::Released, 0));
+                    }
+                    let r = transfer_one(pool, client.as_ref(), run_id, event_id, opts).await;
+                    if let Ok((fin, _)) = &r {
+                        outage.record(fin);
+                    }
+                    r
+                }
             })
             .buffer_unordered(opts.concurrency)
             .collect()
@@ -122,8 +183,9 @@ pub async fn run_now(
             summary.attempts += attempts;
             match fin {
                 Final::Archived => summary.arkivert += 1,
-                Final::Failed => summary.feilet += 1,
+                Final::Failed { .. } => summary.feilet += 1,
                 Final::Lost => summary.lost_claims += 1,
+                Final::Released => {}
             }
         }
     }
@@ -327,6 +389,19 @@ async fn transfer_one(
     }
 }
 
+/// Gives a claimed, unstarted row back (still `klar`) for the next run.
+async fn release(pool: &PgPool, run_id: Uuid, event_id: Uuid) -> Result<(), TransferRunError> {
+    sqlx::query(
+        "UPDATE archive_queue SET claimed_by = NULL, claimed_until = NULL
+         WHERE event_id = $1 AND claimed_by = $2 AND status = 'klar'",
+    )
+    .bind(event_id)
+    .bind(run_id)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
 async fn extend_claim(
     pool: &PgPool,
     run_id: Uuid,
@@ -429,7 +504,7 @@ async fn record_failed(
     attempts: u32,
     e: &TransferError,
 ) -> Result<Final, sqlx::Error> {
-    set_failed(
+    let fin = set_failed(
         pool,
         run_id,
         event_id,
@@ -438,7 +513,13 @@ async fn record_failed(
         &e.explanation_nb(),
         e.answer(),
     )
-    .await
+    .await?;
+    Ok(match fin {
+        Final::Failed { .. } => Final::Failed {
+            transient: e.is_transient(),
+        },
+        other => other,
+    })
 }
 
 async fn record_local_failure(
@@ -474,7 +555,11 @@ async fn set_failed(
     .execute(pool)
     .await?
     .rows_affected();
-    Ok(if n == 1 { Final::Failed } else { Final::Lost })
+    Ok(if n == 1 {
+        Final::Failed { transient: false }
+    } else {
+        Final::Lost
+    })
 }
 
 #[cfg(test)]
