@@ -127,6 +127,15 @@ fn every_archived_example_produces_a_valid_arkivmelding() {
                 );
             }
         }
+        let dispatch = x.contains("<forsendelsesmaate><n5mdk:kode>SvarUt</n5mdk:kode>");
+        let by_archive = decision.channel == dokflyt::rules::Channel::SvarutArchive
+            && !event.recipients.is_empty();
+        assert_eq!(
+            dispatch,
+            by_archive,
+            "{}: marked for dispatch from the archive",
+            path.display()
+        );
         match decision.folder {
             Some(dokflyt::rules::Folder::School) => {
                 assert!(x.contains("<tittel>Skolemappe – "), "{}", path.display());

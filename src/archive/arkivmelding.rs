@@ -25,7 +25,7 @@
 use chrono::Datelike;
 
 use crate::event::{Direction, IncomingEvent};
-use crate::rules::{Access, Folder, JournalPostType, JournalStatus, RoutingDecision};
+use crate::rules::{Access, Channel, Folder, JournalPostType, JournalStatus, RoutingDecision};
 
 /// Namespace of the opprett message.
 pub const NS_OPPRETT: &str =
@@ -197,7 +197,7 @@ pub fn build(input: &DocumentInput<'_>, opts: &BuildOptions) -> Result<Arkivmeld
     w.close("dokumentbeskrivelse");
     w.leaf("tittel", input.title);
     w.leaf("forfatter", &ev.sender.name);
-    correspondents(&mut w, ev, d.journal_post_type);
+    correspondents(&mut w, ev, d);
     external_key(&mut w, "referanseEksternNoekkel", &opts.system, &event_key);
     kode(
         &mut w,
@@ -222,10 +222,13 @@ pub fn build(input: &DocumentInput<'_>, opts: &BuildOptions) -> Result<Arkivmeld
 }
 
 /// Korrespondanseparter: the recipients for U (EM), the submitter for I (EA), the
-/// author for N (IA). Names only, plus the national id as `personid` when given.
-/// Addresses are never written: a protected address must not travel, and the
-/// archive looks up the others itself.
-fn correspondents(w: &mut XmlWriter, ev: &IncomingEvent, jpt: JournalPostType) {
+/// school's case handler (IA/IM). Names only, plus the national id as `personid`
+/// when given. Addresses are never written: a protected address must not travel,
+/// and the archive looks up the others itself. For channel `svarut_archive` each
+/// recipient is marked for dispatch by SvarUt from the archive (`forsendelsesmaate`).
+fn correspondents(w: &mut XmlWriter, ev: &IncomingEvent, d: &RoutingDecision) {
+    let jpt = d.journal_post_type;
+    let dispatch_from_archive = d.channel == Channel::SvarutArchive;
     match jpt {
         JournalPostType::U => {
             for r in &ev.recipients {
@@ -237,6 +240,14 @@ fn correspondents(w: &mut XmlWriter, ev: &IncomingEvent, jpt: JournalPostType) {
                 }
                 if r.protected_address {
                     w.leaf("erSkjermet", "true");
+                }
+                if dispatch_from_archive {
+                    kode(
+                        w,
+                        "forsendelsesmaate",
+                        "SvarUt",
+                        Some("Sendes fra arkivet med SvarUt"),
+                    );
                 }
                 w.close("korrespondansepart");
             }
