@@ -993,3 +993,33 @@ async fn transfer_throughput() {
     );
     db.drop_db().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_that_cannot_be_described_ends_feilet_without_being_sent() {
+    let db = Db::new().await;
+    let id = db.queue("conduct_warning").await;
+    // UO without a legal basis (a stored decision edited by hand): no valid skjerming.
+    sqlx::query(
+        "UPDATE documents SET decision = jsonb_set(decision, '{legal_basis}', 'null') WHERE event_id = $1",
+    )
+    .bind(id)
+    .execute(db.pool())
+    .await
+    .expect("edit");
+    let archive = StandIn::start(vec![], Duration::ZERO).await;
+    let (opts, t) = options(Duration::from_secs(10));
+    let s = run_now(db.pool(), http(&archive.url(), t), &opts)
+        .await
+        .expect("run");
+    assert_eq!((s.feilet, s.attempts), (1, 0));
+    let r = db.row(id).await;
+    assert_eq!(r.status, "feilet");
+    assert_eq!(r.error_class.as_deref(), Some("build"));
+    assert!(r
+        .error_explanation
+        .expect("explained")
+        .contains("mangler hjemmel"));
+    assert!(db.attempts(id).await.is_empty());
+    archive.with(|a| assert!(a.requests.is_empty(), "nothing sent"));
+    db.drop_db().await;
+}

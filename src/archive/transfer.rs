@@ -159,8 +159,13 @@ pub async fn run_now(
             break;
         }
         tracing::info!(%run_id, claimed = claimed.len(), "archive transfer: batch claimed");
-        let results: Vec<Result<(Final, u64), TransferRunError>> = futures::stream::iter(claimed)
-            .map(|event_id| {
+        let mut stored = load_batch(pool, &claimed).await?;
+        let work: Vec<(Uuid, Option<Stored>)> = claimed
+            .into_iter()
+            .map(|id| (id, stored.remove(&id)))
+            .collect();
+        let results: Vec<Result<(Final, u64), TransferRunError>> = futures::stream::iter(work)
+            .map(|(event_id, stored)| {
                 let client = client.clone();
                 async move {
                     if outage.tripped() {
@@ -168,7 +173,8 @@ pub async fn run_now(
                             .await
                             .map(|_| (Final::Released, 0));
                     }
-                    let r = transfer_one(pool, client.as_ref(), run_id, event_id, opts).await;
+                    let r =
+                        transfer_one(pool, client.as_ref(), run_id, event_id, stored, opts).await;
                     if let Ok((fin, _)) = &r {
                         outage.record(fin);
                     }
@@ -234,8 +240,9 @@ struct Stored {
     pdf_sha256: Option<String>,
 }
 
-/// (payload, decision, title, pdf, pdf_sha256) as selected.
+/// (event_id, payload, decision, title, pdf, pdf_sha256) as selected.
 type StoredRow = (
+    Uuid,
     serde_json::Value,
     serde_json::Value,
     String,
@@ -243,24 +250,32 @@ type StoredRow = (
     Option<String>,
 );
 
-async fn load(pool: &PgPool, event_id: Uuid) -> Result<Option<Stored>, sqlx::Error> {
-    let row: Option<StoredRow> = sqlx::query_as(
-        "SELECT e.payload, d.decision, d.title, d.pdf, d.pdf_sha256
+/// The stored event and document of every claimed row, in one round trip.
+async fn load_batch(
+    pool: &PgPool,
+    ids: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, Stored>, sqlx::Error> {
+    let rows: Vec<StoredRow> = sqlx::query_as(
+        "SELECT d.event_id, e.payload, d.decision, d.title, d.pdf, d.pdf_sha256
          FROM documents d JOIN events e ON e.event_id = d.event_id
-         WHERE d.event_id = $1",
+         WHERE d.event_id = ANY($1)",
     )
-    .bind(event_id)
-    .fetch_optional(pool)
+    .bind(ids)
+    .fetch_all(pool)
     .await?;
-    Ok(
-        row.map(|(payload, decision, title, pdf, pdf_sha256)| Stored {
-            payload,
-            decision,
-            title,
-            pdf,
-            pdf_sha256,
-        }),
-    )
+    Ok(rows
+        .into_iter()
+        .map(|(id, payload, decision, title, pdf, pdf_sha256)| {
+            let stored = Stored {
+                payload,
+                decision,
+                title,
+                pdf,
+                pdf_sha256,
+            };
+            (id, stored)
+        })
+        .collect())
 }
 
 /// Why a document could not even be described: permanent, no archive answer.
@@ -313,9 +328,10 @@ async fn transfer_one(
     client: &dyn ArchiveClient,
     run_id: Uuid,
     event_id: Uuid,
+    stored: Option<Stored>,
     opts: &TransferOptions,
 ) -> Result<(Final, u64), TransferRunError> {
-    let Some(stored) = load(pool, event_id).await? else {
+    let Some(stored) = stored else {
         let f = LocalFailure {
             class: "stored_document",
             explanation: "Dokumentet finnes ikke lenger i dokflyt. Meld fra til kommuneadmin."
@@ -337,17 +353,14 @@ async fn transfer_one(
         let result = client.send(&msg).await;
         match result {
             Ok(delivered) => {
-                log_attempt(
-                    pool,
+                let log = AttemptLog {
                     run_id,
                     event_id,
                     attempt,
-                    client.target(),
+                    target: client.target(),
                     started,
-                    Ok(&delivered),
-                )
-                .await?;
-                let fin = record_archived(pool, run_id, event_id, attempt, &delivered).await?;
+                };
+                let fin = record_archived(pool, &log, &delivered).await?;
                 tracing::info!(
                     %event_id,
                     attempt,
@@ -358,16 +371,13 @@ async fn transfer_one(
             }
             Err(e) => {
                 let retry = e.is_transient() && attempt < opts.max_attempts;
-                log_attempt(
-                    pool,
+                let log = AttemptLog {
                     run_id,
                     event_id,
                     attempt,
-                    client.target(),
+                    target: client.target(),
                     started,
-                    Err(&e),
-                )
-                .await?;
+                };
                 tracing::warn!(
                     %event_id,
                     attempt,
@@ -377,13 +387,14 @@ async fn transfer_one(
                     "archive transfer: attempt failed"
                 );
                 if !retry {
-                    let fin = record_failed(pool, run_id, event_id, attempt, &e).await?;
+                    let fin = record_failed(pool, &log, &e).await?;
                     return Ok((fin, attempt as u64));
                 }
-                tokio::time::sleep(opts.backoff(attempt)).await;
-                if !extend_claim(pool, run_id, event_id, opts).await? {
+                // Logged, and the claim extended to cover the wait and the next attempt.
+                if !log_retry(pool, &log, &e, opts).await? {
                     return Ok((Final::Lost, attempt as u64));
                 }
+                tokio::time::sleep(opts.backoff(attempt)).await;
             }
         }
     }
@@ -402,88 +413,81 @@ async fn release(pool: &PgPool, run_id: Uuid, event_id: Uuid) -> Result<(), Tran
     Ok(())
 }
 
-async fn extend_claim(
-    pool: &PgPool,
-    run_id: Uuid,
-    event_id: Uuid,
-    opts: &TransferOptions,
-) -> Result<bool, sqlx::Error> {
-    let n = sqlx::query(
-        "UPDATE archive_queue SET claimed_until = now() + make_interval(secs => $3)
-         WHERE event_id = $1 AND claimed_by = $2 AND status = 'klar'",
-    )
-    .bind(event_id)
-    .bind(run_id)
-    .bind(opts.claim_ttl.as_secs_f64())
-    .execute(pool)
-    .await?
-    .rows_affected();
-    Ok(n == 1)
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn log_attempt(
-    pool: &PgPool,
+/// One attempt, as it goes into `transfer_attempts`.
+struct AttemptLog {
     run_id: Uuid,
     event_id: Uuid,
     attempt: u32,
-    target: &str,
+    target: &'static str,
     started: DateTime<Utc>,
-    result: Result<&Delivered, &TransferError>,
-) -> Result<(), sqlx::Error> {
-    let (outcome, class, answer): (&str, Option<&str>, Option<String>) = match result {
-        Ok(d) => ("arkivert", None, Some(d.verbatim.clone())),
-        Err(e) => (
-            if e.is_transient() {
-                "transient"
-            } else {
-                "permanent"
-            },
-            Some(e.class()),
-            // The archive's answer verbatim, else the transport error (no personal data).
-            Some(
-                e.answer()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| e.to_string()),
-            ),
-        ),
-    };
-    sqlx::query(
-        "INSERT INTO transfer_attempts (event_id, run_id, attempt, target, started_at, outcome, error_class, answer)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(event_id)
-    .bind(run_id)
-    .bind(attempt as i32)
-    .bind(target)
-    .bind(started)
-    .bind(outcome)
-    .bind(class)
-    .bind(answer)
-    .execute(pool)
-    .await?;
-    Ok(())
 }
 
+/// What the attempt log keeps of a failure: the archive's answer verbatim, else
+/// the transport error (which carries no personal data).
+fn attempt_answer(e: &TransferError) -> String {
+    e.answer()
+        .map(str::to_string)
+        .unwrap_or_else(|| e.to_string())
+}
+
+/// Logs a failed attempt that will be retried and extends the claim, in one
+/// statement; false when the claim is no longer ours.
+async fn log_retry(
+    pool: &PgPool,
+    log: &AttemptLog,
+    e: &TransferError,
+    opts: &TransferOptions,
+) -> Result<bool, sqlx::Error> {
+    let n: i64 = sqlx::query_scalar(
+        "WITH a AS (
+            INSERT INTO transfer_attempts (event_id, run_id, attempt, target, started_at, outcome, error_class, answer)
+            VALUES ($1, $2, $3, $4, $5, 'transient', $6, $7)
+         ), u AS (
+            UPDATE archive_queue SET claimed_until = now() + make_interval(secs => $8)
+            WHERE event_id = $1 AND claimed_by = $2 AND status = 'klar'
+            RETURNING 1
+         )
+         SELECT count(*) FROM u",
+    )
+    .bind(log.event_id)
+    .bind(log.run_id)
+    .bind(log.attempt as i32)
+    .bind(log.target)
+    .bind(log.started)
+    .bind(e.class())
+    .bind(attempt_answer(e))
+    .bind(opts.claim_ttl.as_secs_f64())
+    .fetch_one(pool)
+    .await?;
+    Ok(n == 1)
+}
+
+/// Logs the successful attempt and sets `arkivert` with the receipt, in one
+/// statement, if the claim is still ours.
 async fn record_archived(
     pool: &PgPool,
-    run_id: Uuid,
-    event_id: Uuid,
-    attempts: u32,
+    log: &AttemptLog,
     d: &Delivered,
 ) -> Result<Final, sqlx::Error> {
     let r = &d.receipt;
-    let n = sqlx::query(
-        "UPDATE archive_queue SET status = 'arkivert', attempts = attempts + $3,
-            journal_year = $4, journal_sequence = $5, journal_post_number = $6,
-            archive_journal_status = $7, archive_system_id = $8, receipt_existing = $9,
-            receipt = $10, error_class = NULL, error_explanation = NULL,
-            archived_at = now(), updated_at = now(), claimed_by = NULL, claimed_until = NULL
-         WHERE event_id = $1 AND claimed_by = $2 AND status = 'klar'",
+    let n: i64 = sqlx::query_scalar(
+        "WITH a AS (
+            INSERT INTO transfer_attempts (event_id, run_id, attempt, target, started_at, outcome, answer)
+            VALUES ($1, $2, $3, $11, $12, 'arkivert', $10)
+         ), u AS (
+            UPDATE archive_queue SET status = 'arkivert', attempts = attempts + $3,
+                journal_year = $4, journal_sequence = $5, journal_post_number = $6,
+                archive_journal_status = $7, archive_system_id = $8, receipt_existing = $9,
+                receipt = $10, error_class = NULL, error_explanation = NULL,
+                archived_at = now(), updated_at = now(), claimed_by = NULL, claimed_until = NULL
+            WHERE event_id = $1 AND claimed_by = $2 AND status = 'klar'
+            RETURNING 1
+         )
+         SELECT count(*) FROM u",
     )
-    .bind(event_id)
-    .bind(run_id)
-    .bind(attempts as i32)
+    .bind(log.event_id)
+    .bind(log.run_id)
+    .bind(log.attempt as i32)
     .bind(r.journal_year)
     .bind(r.journal_sequence)
     .bind(r.journal_post_number)
@@ -491,27 +495,33 @@ async fn record_archived(
     .bind(&r.system_id)
     .bind(r.existing)
     .bind(&d.verbatim)
-    .execute(pool)
-    .await?
-    .rows_affected();
+    .bind(log.target)
+    .bind(log.started)
+    .fetch_one(pool)
+    .await?;
     Ok(if n == 1 { Final::Archived } else { Final::Lost })
 }
 
+/// Logs the last failed attempt and sets `feilet`, in one statement.
 async fn record_failed(
     pool: &PgPool,
-    run_id: Uuid,
-    event_id: Uuid,
-    attempts: u32,
+    log: &AttemptLog,
     e: &TransferError,
 ) -> Result<Final, sqlx::Error> {
+    let outcome = if e.is_transient() {
+        "transient"
+    } else {
+        "permanent"
+    };
     let fin = set_failed(
         pool,
-        run_id,
-        event_id,
-        attempts,
+        log.run_id,
+        log.event_id,
+        log.attempt,
         e.class(),
         &e.explanation_nb(),
         e.answer(),
+        Some((log, outcome, attempt_answer(e))),
     )
     .await?;
     Ok(match fin {
@@ -528,9 +538,22 @@ async fn record_local_failure(
     event_id: Uuid,
     f: &LocalFailure,
 ) -> Result<Final, sqlx::Error> {
-    set_failed(pool, run_id, event_id, 0, f.class, &f.explanation, None).await
+    set_failed(
+        pool,
+        run_id,
+        event_id,
+        0,
+        f.class,
+        &f.explanation,
+        None,
+        None,
+    )
+    .await
 }
 
+/// Sets `feilet` if the claim is still ours; with `attempt`, logs that attempt in
+/// the same statement (a document that could not be described has none).
+#[allow(clippy::too_many_arguments)]
 async fn set_failed(
     pool: &PgPool,
     run_id: Uuid,
@@ -539,12 +562,29 @@ async fn set_failed(
     class: &str,
     explanation: &str,
     answer: Option<&str>,
+    attempt: Option<(&AttemptLog, &str, String)>,
 ) -> Result<Final, sqlx::Error> {
-    let n = sqlx::query(
-        "UPDATE archive_queue SET status = 'feilet', attempts = attempts + $3,
-            error_class = $4, error_explanation = $5, receipt = $6,
-            updated_at = now(), claimed_by = NULL, claimed_until = NULL
-         WHERE event_id = $1 AND claimed_by = $2 AND status = 'klar'",
+    let (target, started, outcome, attempt_answer) = match &attempt {
+        Some((log, outcome, a)) => (
+            Some(log.target),
+            Some(log.started),
+            Some(*outcome),
+            Some(a.as_str()),
+        ),
+        None => (None, None, None, None),
+    };
+    let n: i64 = sqlx::query_scalar(
+        "WITH a AS (
+            INSERT INTO transfer_attempts (event_id, run_id, attempt, target, started_at, outcome, error_class, answer)
+            SELECT $1, $2, $3, $7, $8, $9, $4, $10 WHERE $9::text IS NOT NULL
+         ), u AS (
+            UPDATE archive_queue SET status = 'feilet', attempts = attempts + $3,
+                error_class = $4, error_explanation = $5, receipt = $6,
+                updated_at = now(), claimed_by = NULL, claimed_until = NULL
+            WHERE event_id = $1 AND claimed_by = $2 AND status = 'klar'
+            RETURNING 1
+         )
+         SELECT count(*) FROM u",
     )
     .bind(event_id)
     .bind(run_id)
@@ -552,9 +592,12 @@ async fn set_failed(
     .bind(class)
     .bind(explanation)
     .bind(answer)
-    .execute(pool)
-    .await?
-    .rows_affected();
+    .bind(target)
+    .bind(started)
+    .bind(outcome)
+    .bind(attempt_answer)
+    .fetch_one(pool)
+    .await?;
     Ok(if n == 1 {
         Final::Failed { transient: false }
     } else {
