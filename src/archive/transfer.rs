@@ -23,6 +23,7 @@
 //! faults, the archive is taken to be down: the run stops, documents it claimed but
 //! has not started are released still `klar`, and the next run picks them up — an
 //! outage does not turn the whole queue into `feilet`.
+//!
 //! Logs carry event ids, classes and counts, never names or national ids.
 
 use std::sync::Arc;
@@ -361,7 +362,7 @@ async fn transfer_one(
                     started,
                 };
                 let fin = record_archived(pool, &log, &delivered).await?;
-                tracing::info!(
+                tracing::debug!(
                     %event_id,
                     attempt,
                     existing = delivered.receipt.existing,
