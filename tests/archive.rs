@@ -1023,3 +1023,65 @@ async fn a_document_that_cannot_be_described_ends_feilet_without_being_sent() {
     archive.with(|a| assert!(a.requests.is_empty(), "nothing sent"));
     db.drop_db().await;
 }
+
+#[derive(Clone, Default)]
+struct LogBuf(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("lock").extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The transfer's own logs (every level) carry event ids and classes, never the
+/// names or national ids of the people in the document, even when it fails.
+#[tokio::test(flavor = "current_thread")]
+async fn transfer_logs_carry_no_personal_data() {
+    let buf = LogBuf::default();
+    let writer = buf.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter("dokflyt=trace")
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let db = Db::new().await;
+    let ok = db.queue("conduct_warning").await;
+    let refused = db.queue("conduct_warning").await;
+    let archive = StandIn::start(vec![Action::Normal, Action::Ugyldig], Duration::ZERO).await;
+    let (mut opts, t) = options(Duration::from_secs(10));
+    opts.concurrency = 1;
+    run_now(db.pool(), http(&archive.url(), t), &opts)
+        .await
+        .expect("run");
+    let logs = String::from_utf8(buf.0.lock().expect("lock").clone()).expect("utf-8");
+    assert!(
+        logs.contains(&refused.to_string()) && logs.contains("ugyldigforespoersel"),
+        "the capture works: {logs}"
+    );
+    let example: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/events/conduct_warning.json"),
+        )
+        .expect("example"),
+    )
+    .expect("json");
+    let mut personal = vec![example["pupil"]["name"]
+        .as_str()
+        .expect("pupil")
+        .to_string()];
+    for r in example["recipients"].as_array().expect("recipients") {
+        personal.push(r["name"].as_str().expect("name").to_string());
+        personal.push(r["national_id"].as_str().expect("fnr").to_string());
+    }
+    for p in &personal {
+        assert!(!logs.contains(p.as_str()), "personal data in the logs: {p}");
+    }
+    assert_eq!(db.row(ok).await.status, "arkivert");
+    db.drop_db().await;
+}
