@@ -70,6 +70,19 @@ pub enum Command {
     /// Check or print the routing table.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// The transfer to the archive.
+    #[command(subcommand)]
+    Archive(ArchiveCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ArchiveCommand {
+    /// Transfer every document in status klar now, to the configured archive.
+    RunNow {
+        /// Write an offline package into PATH instead (<PATH>/<event_id>/arkivmelding.xml + PDF).
+        #[arg(long, value_name = "PATH")]
+        to_directory: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -185,6 +198,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tokio::task::spawn_blocking(move || crate::bench_render::run(&templates, &rules, n))
                 .await??;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Archive(ArchiveCommand::RunNow { to_directory }) => {
+            archive_run_now(&settings, to_directory.as_deref()).await
         }
         Command::Bench(BenchCommand::Pipeline { events }) => {
             crate::bench::pipeline(settings, events).await?;
@@ -416,6 +432,47 @@ fn display_name(p: &Path) -> String {
     p.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| p.display().to_string())
+}
+
+async fn archive_run_now(
+    settings: &Settings,
+    to_directory: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    use crate::archive::{client, transfer};
+    let pool = crate::db::connect_and_migrate(&settings.database).await?;
+    let client = client::from_settings(&settings.archive, to_directory)
+        .context("cannot set up the archive client")?;
+    let target = match to_directory {
+        Some(d) => d.display().to_string(),
+        None if settings.archive.target == crate::config::ArchiveTarget::Directory => {
+            settings.archive.directory.display().to_string()
+        }
+        None => settings.archive.url.redacted_url(),
+    };
+    println!("Overfører alle dokumenter med status klar til {target} ...");
+    let opts = transfer::TransferOptions::from_settings(&settings.archive);
+    let s = transfer::run_now(&pool, client, &opts).await?;
+    println!("  arkivert {:>8}", s.arkivert);
+    println!("  feilet   {:>8}", s.feilet);
+    println!("  forsøk   {:>8}", s.attempts);
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM archive_queue WHERE status = 'klar'")
+        .fetch_one(&pool)
+        .await?;
+    println!("  klar     {left:>8}");
+    if s.stopped_for_outage {
+        println!(
+            "Overføringen stoppet: arkivet svarer ikke. Dokumentene som står igjen har status \
+             klar og sendes ved neste overføring."
+        );
+    }
+    if s.lost_claims > 0 {
+        println!("  overtatt av en annen overføring {:>8}", s.lost_claims);
+    }
+    Ok(if s.feilet > 0 {
+        ExitCode::from(3)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 async fn status(settings: &Settings, json: bool) -> anyhow::Result<ExitCode> {

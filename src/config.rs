@@ -69,6 +69,70 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub http: HttpSettings,
     pub paths: PathSettings,
+    pub archive: ArchiveSettings,
+}
+
+/// Where `archive run-now` and the scheduled transfer send documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArchiveTarget {
+    /// The municipality's archive over HTTP (Fiks Arkiv arkivmelding, multipart).
+    Http,
+    /// An offline package: `<directory>/<event_id>/arkivmelding.xml` plus the PDF.
+    Directory,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ArchiveSettings {
+    /// `http` or `directory`.
+    pub target: ArchiveTarget,
+    /// Endpoint that receives the multipart arkivmelding. Env: `DOKFLYT_ARCHIVE_URL`.
+    pub url: Secret,
+    /// The offline package directory (target `directory`). Env: `DOKFLYT_ARCHIVE_DIRECTORY`.
+    pub directory: PathBuf,
+    /// Whole-request timeout per attempt, milliseconds.
+    pub timeout_ms: u64,
+    /// The archive's own tilgangsrestriksjon code for "unntatt offentlighet"
+    /// (Fiks Arkiv has no fixed code; Noark's default for offl. § 13 is "13").
+    pub uo_access_code: String,
+    /// The `system` of every arkivmelding and the `fagsystem` of every external key.
+    pub system: String,
+    /// Rows claimed per round trip.
+    pub batch_size: i64,
+    /// Documents in flight at once per transfer run.
+    pub concurrency: usize,
+    /// Attempts per document for transient faults before it is set `feilet`.
+    pub max_attempts: u32,
+    /// First retry delay, doubling per attempt up to `backoff_max_ms`.
+    pub backoff_initial_ms: u64,
+    pub backoff_max_ms: u64,
+    /// How long a claim holds; a crashed worker's rows are picked up after it.
+    /// Must exceed `max_attempts` × (`timeout_ms` + backoff).
+    pub claim_ttl_secs: u64,
+    /// Documents in a row ending `feilet` on transient faults (connection refused,
+    /// timeout, 5xx) after which a run stops and leaves the rest `klar`.
+    pub outage_after: u32,
+}
+
+impl Default for ArchiveSettings {
+    fn default() -> Self {
+        ArchiveSettings {
+            target: ArchiveTarget::Http,
+            url: Secret::new("http://127.0.0.1:8090/fiks-arkiv/arkivmelding"),
+            directory: "arkivpakker".into(),
+            timeout_ms: 30_000,
+            uo_access_code: "13".into(),
+            system: "dokflyt".into(),
+            batch_size: 50,
+            concurrency: 8,
+            max_attempts: 5,
+            backoff_initial_ms: 1_000,
+            backoff_max_ms: 60_000,
+            claim_ttl_secs: 900,
+            outage_after: 3,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -234,6 +298,12 @@ impl Settings {
         if let Some(v) = get("DOKFLYT_TEMPLATES_DIR") {
             self.paths.templates_dir = v.into();
         }
+        if let Some(v) = get("DOKFLYT_ARCHIVE_URL") {
+            self.archive.url = Secret::new(v);
+        }
+        if let Some(v) = get("DOKFLYT_ARCHIVE_DIRECTORY") {
+            self.archive.directory = v.into();
+        }
         Ok(())
     }
 }
@@ -264,6 +334,21 @@ mod tests {
         s.apply_env(|k| (k == "DOKFLYT_HTTP_ADDR").then(|| "127.0.0.1:1".to_string()))
             .unwrap();
         assert_eq!(s.http.addr, "127.0.0.1:1");
+    }
+
+    #[test]
+    fn archive_section_has_defaults_and_can_be_set() {
+        let d = Settings::default();
+        assert_eq!(d.archive.uo_access_code, "13");
+        assert_eq!(d.archive.target, ArchiveTarget::Http);
+        let s = Settings::from_toml(
+            "[archive]\ntarget = \"directory\"\nuo_access_code = \"UO\"\ntimeout_ms = 5\n",
+        )
+        .unwrap();
+        assert_eq!(s.archive.target, ArchiveTarget::Directory);
+        assert_eq!(s.archive.uo_access_code, "UO");
+        assert_eq!(s.archive.timeout_ms, 5);
+        assert!(Settings::from_toml("[archive]\nuo_code = \"x\"\n").is_err());
     }
 
     #[test]

@@ -21,7 +21,8 @@
 //! - [`render`] — templates and PDF.
 //! - [`broker`] — AMQP connection, topology and publishing with confirms.
 //! - [`db`] — PostgreSQL pool, migrations, one module per table's queries.
-//! - [`archive`] — archive statuses (`klar`, `arkivert`, `feilet`).
+//! - [`archive`] — archive statuses (`klar`, `arkivert`, `feilet`) and the transfer
+//!   to the archive (Fiks Arkiv arkivmelding, receipts, HTTP/directory clients).
 //! - [`http`] — health, readiness and the JSON API.
 //! - [`config`] — settings: defaults, then a TOML file, then `DOKFLYT_*` variables.
 //! - [`app`] — builds the whole service and runs it until shutdown.

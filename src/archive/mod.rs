@@ -1,6 +1,21 @@
-//! The archive side: statuses of the archive queue. The timed transfer to the
-//! Noark 5 archive (Fiks Arkiv) is its own part, not a pipeline stage, and is
-//! added by the issue «Archive transfer»; the pipeline only queues rows as `klar`.
+//! The archive side: statuses of the archive queue and the transfer to the
+//! municipal Noark 5 archive over KS Fiks Arkiv (V2).
+//!
+//! Not a pipeline stage: the pipeline only queues rows as `klar`; a transfer
+//! (`dokflyt archive run-now`, later the scheduled windows) moves them on:
+//! - [`arkivmelding`] — the opprett message for one document (folder + journal post);
+//! - [`client`] — the [`client::ArchiveClient`] trait, HTTP multipart and directory targets;
+//! - [`receipt`] — the archive's answer: receipt or error message, parsed;
+//! - [`transfer`] — claim `klar` rows, send, retry transient faults, record
+//!   `arkivert` / `feilet` and every attempt.
+//!
+//! Failure: each module has its own error type; the transfer classifies every
+//! failure as transient (retried) or permanent (straight to `feilet`).
+
+pub mod arkivmelding;
+pub mod client;
+pub mod receipt;
+pub mod transfer;
 
 use serde::{Deserialize, Serialize};
 

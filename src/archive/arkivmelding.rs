@@ -1,0 +1,436 @@
+//! Builds the Fiks Arkiv V2 `arkivmelding` (opprett) for one archived document.
+//!
+//! Stage: archive transfer, before sending. Input: the stored event, its routing
+//! decision, the document title and the PDF (name, bytes' SHA-256 and size).
+//! Output: the XML text (valid against
+//! `specs/fiks-arkiv-v2/no.ks.fiks.arkiv.v2.arkivering.arkivmelding.opprett.xsd`)
+//! and the name of the file part it references. Failure: [`BuildError`] when the
+//! document cannot be described (a pupil-folder document without a pupil, UO
+//! without a legal basis); permanent, the row goes to `feilet`.
+//!
+//! Shape (the Elevmappe use case: folder and journal post in one message, the
+//! archive creates the folder only when it does not exist):
+//! - `mappe`: the pupil folder (elevmappe), external key (fagsystem, pupil id); or
+//!   the school folder for the school year, external key
+//!   (fagsystem, `skolemappe/<school id>/<yyyy-yyyy>`).
+//! - `registrering xsi:type="journalpost"` in that folder (referenced by the same
+//!   external key): title, skjerming when the decision says UO, the PDF as
+//!   hoveddokument, korrespondanseparter by name, the external key
+//!   (fagsystem, event id) that makes a resend idempotent, journalposttype and
+//!   journalstatus from the decision, dokumentetsDato from `occurred_at`.
+//!
+//! The national id is written only into the message (`personid`, which the
+//! archive needs to dispatch by SvarUt), never into logs or errors.
+
+use chrono::Datelike;
+
+use crate::event::{Direction, IncomingEvent};
+use crate::rules::{Access, Channel, Folder, JournalPostType, JournalStatus, RoutingDecision};
+
+/// Namespace of the opprett message.
+pub const NS_OPPRETT: &str =
+    "https://ks-no.github.io/standarder/fiks-protokoll/fiks-arkiv/arkivmelding/opprett/v2";
+/// Namespace of the metadata catalogue: children of its complex types
+/// (`kode`, `eksternNoekkel`, `referanseTilMappe`, `identifikatorer`) live there.
+pub const NS_MDK: &str =
+    "https://ks-no.github.io/standarder/fiks-protokoll/fiks-arkiv/metadatakatalog/v2";
+const NS_XSI: &str = "http://www.w3.org/2001/XMLSchema-instance";
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum BuildError {
+    #[error("the document goes to the pupil folder but the event names no pupil")]
+    MissingPupil,
+    #[error("the document is exempt from public access (UO) but has no legal basis")]
+    MissingLegalBasis,
+    #[error("the document has no PDF to archive")]
+    MissingPdf,
+}
+
+impl BuildError {
+    /// What a school administrator can do about it (bokmål).
+    pub fn explanation_nb(&self) -> &'static str {
+        match self {
+            BuildError::MissingPupil => {
+                "Dokumentet skal i elevmappen, men hendelsen fra skolesystemet oppgir ingen elev. \
+                 Rett dokumentet i skolesystemet (velg elev) og send det på nytt."
+            }
+            BuildError::MissingLegalBasis => {
+                "Dokumentet er unntatt offentlighet, men mangler hjemmel. Legg inn \
+                 unntakshjemmel på malen eller dokumentet og send det på nytt."
+            }
+            BuildError::MissingPdf => {
+                "Dokumentet har ingen PDF å arkivere. Produser dokumentet på nytt; \
+                 meld fra til kommuneadmin hvis feilen gjentar seg."
+            }
+        }
+    }
+}
+
+/// What the builder needs of the municipality's configuration.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// `system` of the message and `fagsystem` of every external key.
+    pub system: String,
+    /// The archive's tilgangsrestriksjon code for UO.
+    pub uo_access_code: String,
+}
+
+/// The archived file of the document.
+#[derive(Debug, Clone, Copy)]
+pub struct PdfRef<'a> {
+    pub sha256: &'a str,
+    pub size: usize,
+}
+
+/// One document to describe.
+pub struct DocumentInput<'a> {
+    pub event: &'a IncomingEvent,
+    pub decision: &'a RoutingDecision,
+    pub title: &'a str,
+    pub pdf: Option<PdfRef<'a>>,
+}
+
+/// The message and the name under which the PDF travels with it.
+#[derive(Debug, Clone)]
+pub struct Arkivmelding {
+    pub xml: String,
+    /// `referanseDokumentfil`: the name of the file part (ASCII, no spaces).
+    pub file_name: String,
+    /// The folder's external key (`noekkel`).
+    pub folder_key: String,
+}
+
+/// The school year (Norwegian, starting 1 August) a date belongs to, as (2026, 2027).
+pub fn school_year(date: chrono::NaiveDate) -> (i32, i32) {
+    let y = date.year();
+    if date.month() >= 8 {
+        (y, y + 1)
+    } else {
+        (y - 1, y)
+    }
+}
+
+/// Builds the arkivmelding for one document.
+pub fn build(input: &DocumentInput<'_>, opts: &BuildOptions) -> Result<Arkivmelding, BuildError> {
+    let ev = input.event;
+    let d = input.decision;
+    let pdf = input.pdf.ok_or(BuildError::MissingPdf)?;
+    let legal_basis = match d.access {
+        Access::Uo => Some(
+            d.legal_basis
+                .as_deref()
+                .filter(|b| !b.trim().is_empty())
+                .ok_or(BuildError::MissingLegalBasis)?,
+        ),
+        Access::Public => None,
+    };
+    let date = ev.occurred_at.date_naive();
+    let (folder_key, folder_title) = match d.folder.unwrap_or(Folder::Pupil) {
+        Folder::Pupil => {
+            let pupil = ev.pupil.as_ref().ok_or(BuildError::MissingPupil)?;
+            (pupil.id.clone(), format!("Elevmappe – {}", pupil.name))
+        }
+        Folder::School => {
+            let (a, b) = school_year(date);
+            (
+                format!("skolemappe/{}/{a}-{b}", ev.school.id),
+                format!("Skolemappe – {} {a}/{b}", ev.school.name),
+            )
+        }
+    };
+    let file_name = format!(
+        "{}.pdf",
+        ev.document_type
+            .replace(|c: char| !c.is_ascii_alphanumeric() && c != '_', "_")
+    );
+    let event_key = ev.event_id.to_string();
+
+    let mut w = XmlWriter::new();
+    w.raw("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    w.raw(&format!(
+        "<arkivmelding xmlns=\"{NS_OPPRETT}\" xmlns:n5mdk=\"{NS_MDK}\" xmlns:xsi=\"{NS_XSI}\">"
+    ));
+    w.leaf("system", &opts.system);
+    w.leaf("antallFiler", "1");
+
+    // The folder, created by the archive only when its external key is unknown.
+    w.open("mappe");
+    w.leaf("tittel", &folder_title);
+    external_key(&mut w, "referanseEksternNoekkel", &opts.system, &folder_key);
+    w.close("mappe");
+
+    w.raw("<registrering xsi:type=\"journalpost\">");
+    w.open("referanseForelderMappe");
+    external_key(
+        &mut w,
+        "n5mdk:referanseEksternNoekkel",
+        &opts.system,
+        &folder_key,
+    );
+    w.close("referanseForelderMappe");
+    if let Some(basis) = legal_basis {
+        w.open("skjerming");
+        kode(&mut w, "tilgangsrestriksjon", &opts.uo_access_code, None);
+        w.leaf("skjermingshjemmel", basis);
+        w.close("skjerming");
+    }
+    w.open("dokumentbeskrivelse");
+    w.leaf("tittel", input.title);
+    kode(
+        &mut w,
+        "tilknyttetRegistreringSom",
+        "H",
+        Some("Hoveddokument"),
+    );
+    w.leaf("dokumentnummer", "1");
+    w.open("dokumentobjekt");
+    w.leaf("versjonsnummer", "1");
+    kode(&mut w, "variantformat", "A", Some("Arkivformat"));
+    kode(&mut w, "format", "PDF", None);
+    w.leaf("mimeType", "application/pdf");
+    w.leaf("filnavn", &file_name);
+    w.leaf("referanseDokumentfil", &file_name);
+    w.leaf("sjekksum", pdf.sha256);
+    w.leaf("sjekksumAlgoritme", "SHA256");
+    w.leaf("filstoerrelse", &pdf.size.to_string());
+    w.close("dokumentobjekt");
+    w.close("dokumentbeskrivelse");
+    w.leaf("tittel", input.title);
+    w.leaf("forfatter", &ev.sender.name);
+    correspondents(&mut w, ev, d);
+    external_key(&mut w, "referanseEksternNoekkel", &opts.system, &event_key);
+    kode(
+        &mut w,
+        "journalposttype",
+        journal_post_type_code(d.journal_post_type),
+        Some(journal_post_type_name(d.journal_post_type)),
+    );
+    kode(
+        &mut w,
+        "journalstatus",
+        journal_status_code(d.journal_status),
+        Some(journal_status_name(d.journal_status)),
+    );
+    w.leaf("dokumentetsDato", &date.format("%Y-%m-%d").to_string());
+    w.raw("</registrering>");
+    w.raw("</arkivmelding>\n");
+    Ok(Arkivmelding {
+        xml: w.finish(),
+        file_name,
+        folder_key,
+    })
+}
+
+/// Korrespondanseparter: the recipients for U (EM), the submitter for I (EA), the
+/// school's case handler (IA/IM). Names only, plus the national id as `personid`
+/// when given. Addresses are never written: a protected address must not travel,
+/// and the archive looks up the others itself. For channel `svarut_archive` each
+/// recipient is marked for dispatch by SvarUt from the archive (`forsendelsesmaate`).
+fn correspondents(w: &mut XmlWriter, ev: &IncomingEvent, d: &RoutingDecision) {
+    let jpt = d.journal_post_type;
+    let dispatch_from_archive = d.channel == Channel::SvarutArchive;
+    match jpt {
+        JournalPostType::U => {
+            for r in &ev.recipients {
+                w.open("korrespondansepart");
+                kode(w, "korrespondanseparttype", "EM", Some("Mottaker"));
+                w.leaf("korrespondansepartNavn", &r.name);
+                if let Some(id) = r.national_id.as_deref().filter(|s| !s.is_empty()) {
+                    w.leaf("personid", id);
+                }
+                if r.protected_address {
+                    w.leaf("erSkjermet", "true");
+                }
+                if dispatch_from_archive {
+                    kode(
+                        w,
+                        "forsendelsesmaate",
+                        "SvarUt",
+                        Some("Sendes fra arkivet med SvarUt"),
+                    );
+                }
+                w.close("korrespondansepart");
+            }
+        }
+        JournalPostType::I => {
+            // The submitter, when the event names one (fields.submitted_by), else
+            // the recipients as given (an incoming document may list its sender there).
+            let submitter = ev
+                .fields
+                .get("submitted_by")
+                .and_then(|s| s.get("name"))
+                .and_then(|n| n.as_str())
+                .filter(|n| !n.trim().is_empty());
+            if let Some(name) = submitter {
+                w.open("korrespondansepart");
+                kode(w, "korrespondanseparttype", "EA", Some("Avsender"));
+                w.leaf("korrespondansepartNavn", name);
+                w.close("korrespondansepart");
+            } else {
+                for r in &ev.recipients {
+                    w.open("korrespondansepart");
+                    kode(w, "korrespondanseparttype", "EA", Some("Avsender"));
+                    w.leaf("korrespondansepartNavn", &r.name);
+                    w.close("korrespondansepart");
+                }
+            }
+        }
+        JournalPostType::N => {}
+    }
+    // The school's own case handler, as the archive knows them by initials.
+    w.open("korrespondansepart");
+    let (code, name) = match (jpt, ev.direction) {
+        (JournalPostType::I, _) | (_, Direction::In) => ("IM", "Intern mottaker"),
+        _ => ("IA", "Intern avsender"),
+    };
+    kode(w, "korrespondanseparttype", code, Some(name));
+    w.leaf("korrespondansepartNavn", &ev.school.name);
+    w.leaf("organisasjonid", &ev.school.org_number);
+    w.open("saksbehandler");
+    w.leaf("n5mdk:navn", &ev.sender.name);
+    w.leaf("n5mdk:initialer", &ev.sender.initials);
+    w.close("saksbehandler");
+    w.close("korrespondansepart");
+}
+
+fn journal_post_type_code(t: JournalPostType) -> &'static str {
+    match t {
+        JournalPostType::I => "I",
+        JournalPostType::U => "U",
+        JournalPostType::N => "N",
+    }
+}
+
+fn journal_post_type_name(t: JournalPostType) -> &'static str {
+    match t {
+        JournalPostType::I => "Inngående dokument",
+        JournalPostType::U => "Utgående dokument",
+        JournalPostType::N => "Organinternt dokument uten oppfølging",
+    }
+}
+
+fn journal_status_code(s: JournalStatus) -> &'static str {
+    match s {
+        JournalStatus::J => "J",
+        JournalStatus::E => "E",
+        JournalStatus::F => "F",
+        JournalStatus::R => "R",
+    }
+}
+
+fn journal_status_name(s: JournalStatus) -> &'static str {
+    match s {
+        JournalStatus::J => "Journalført",
+        JournalStatus::E => "Ekspedert",
+        JournalStatus::F => "Ferdigstilt fra saksbehandler",
+        JournalStatus::R => "Reservert dokument",
+    }
+}
+
+fn kode(w: &mut XmlWriter, element: &str, code: &str, description: Option<&str>) {
+    w.open(element);
+    w.leaf("n5mdk:kode", code);
+    if let Some(d) = description {
+        w.leaf("n5mdk:beskrivelse", d);
+    }
+    w.close(element);
+}
+
+fn external_key(w: &mut XmlWriter, element: &str, system: &str, key: &str) {
+    w.open(element);
+    w.leaf("n5mdk:fagsystem", system);
+    w.leaf("n5mdk:noekkel", key);
+    w.close(element);
+}
+
+/// A minimal writer: element names are literals of this module, text is escaped.
+struct XmlWriter {
+    out: String,
+}
+
+impl XmlWriter {
+    fn new() -> XmlWriter {
+        XmlWriter {
+            out: String::with_capacity(4096),
+        }
+    }
+    fn raw(&mut self, s: &str) {
+        self.out.push_str(s);
+    }
+    fn open(&mut self, name: &str) {
+        self.out.push('<');
+        self.out.push_str(name);
+        self.out.push('>');
+    }
+    fn close(&mut self, name: &str) {
+        self.out.push_str("</");
+        self.out.push_str(name);
+        self.out.push('>');
+    }
+    fn leaf(&mut self, name: &str, text: &str) {
+        self.open(name);
+        escape_into(&mut self.out, text);
+        self.close(name);
+    }
+    fn finish(self) -> String {
+        self.out
+    }
+}
+
+/// Escapes text for element content or attribute values, and drops characters
+/// XML 1.0 cannot carry at all (C0 controls other than tab, LF, CR; U+FFFE/U+FFFF).
+pub fn escape_into(out: &mut String, text: &str) {
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\r' => out.push_str("&#13;"),
+            '\t' | '\n' => out.push(c),
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
+            c => out.push(c),
+        }
+    }
+}
+
+/// [`escape_into`] into a new string.
+pub fn escape(text: &str) -> String {
+    let mut s = String::with_capacity(text.len());
+    escape_into(&mut s, text);
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_handles_markup_quotes_and_controls() {
+        assert_eq!(
+            escape("a & b <c> \"d\" 'e'"),
+            "a &amp; b &lt;c&gt; &quot;d&quot; &apos;e&apos;"
+        );
+        assert_eq!(escape("Kåre Ødegård Æsøy"), "Kåre Ødegård Æsøy");
+        assert_eq!(escape("x\u{0}y\u{1b}z\u{FFFF}"), "xyz");
+        assert_eq!(escape("l1\nl2\tt\r"), "l1\nl2\tt&#13;");
+        assert_eq!(escape("]]>"), "]]&gt;");
+    }
+
+    #[test]
+    fn escaped_text_round_trips_through_a_parser() {
+        let nasty = "<&>\"' ]]> æøå \u{7} \u{1F600}";
+        let xml = format!("<a>{}</a>", escape(nasty));
+        let doc = roxmltree::Document::parse(&xml).expect("well-formed");
+        assert_eq!(doc.root_element().text(), Some("<&>\"' ]]> æøå  \u{1F600}"));
+    }
+
+    #[test]
+    fn school_year_turns_on_1_august() {
+        let d = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        assert_eq!(school_year(d("2026-07-31")), (2025, 2026));
+        assert_eq!(school_year(d("2026-08-01")), (2026, 2027));
+        assert_eq!(school_year(d("2027-01-25")), (2026, 2027));
+    }
+}

@@ -1,0 +1,624 @@
+//! The transfer: `klar` rows of `archive_queue` → the archive → `arkivert` / `feilet`.
+//!
+//! Stage: archive transfer (after the pipeline; run by `dokflyt archive run-now`,
+//! later by the scheduled windows). Input: rows in status `klar`, their stored
+//! event and document (decision, title, PDF). Output: each row `arkivert` with the
+//! journal reference and the receipt verbatim, or `feilet` with the error class,
+//! the archive's answer verbatim and a Norwegian explanation; one
+//! `transfer_attempts` row per attempt. Failure: [`TransferRunError`] only when the
+//! database fails; every archive fault ends in the row's status.
+//!
+//! Claiming: one committed statement sets `claimed_by`/`claimed_until` on a batch
+//! selected `FOR UPDATE SKIP LOCKED` among unclaimed (or expired) `klar` rows, so
+//! two runs never send the same document, and no transaction is open during the
+//! HTTP call. The outcome is recorded only while the claim is still ours. A crashed
+//! run's claims expire after `archive.claim_ttl_secs`; the resend then carries the
+//! same external key (the event id), so the archive returns the existing journal post.
+//!
+//! Retries: transient faults are retried up to `archive.max_attempts` with
+//! exponential backoff (`backoff_initial_ms` doubling to `backoff_max_ms`), each
+//! attempt extending the claim; then `feilet`. Permanent faults go to `feilet` at once.
+//!
+//! Outage: when `archive.outage_after` documents in a row end `feilet` on transient
+//! faults, the archive is taken to be down: the run stops, documents it claimed but
+//! has not started are released still `klar`, and the next run picks them up — an
+//! outage does not turn the whole queue into `feilet`.
+//!
+//! Logs carry event ids, classes and counts, never names or national ids.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::arkivmelding::{self, BuildOptions, DocumentInput, PdfRef};
+use super::client::{ArchiveClient, Delivered, Outgoing, TransferError};
+use crate::config::ArchiveSettings;
+use crate::event::IncomingEvent;
+use crate::rules::RoutingDecision;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TransferRunError {
+    #[error("database error during the archive transfer: {0}")]
+    Db(#[from] sqlx::Error),
+}
+
+/// The knobs of one transfer run (from [`ArchiveSettings`]).
+#[derive(Debug, Clone)]
+pub struct TransferOptions {
+    pub batch_size: i64,
+    pub concurrency: usize,
+    pub max_attempts: u32,
+    pub backoff_initial: Duration,
+    pub backoff_max: Duration,
+    pub claim_ttl: Duration,
+    /// Consecutive documents failed on transient faults after which the run stops.
+    pub outage_after: u32,
+    pub build: BuildOptions,
+}
+
+impl TransferOptions {
+    pub fn from_settings(s: &ArchiveSettings) -> TransferOptions {
+        TransferOptions {
+            batch_size: s.batch_size.max(1),
+            concurrency: s.concurrency.max(1),
+            max_attempts: s.max_attempts.max(1),
+            backoff_initial: Duration::from_millis(s.backoff_initial_ms),
+            backoff_max: Duration::from_millis(s.backoff_max_ms),
+            claim_ttl: Duration::from_secs(s.claim_ttl_secs.max(1)),
+            outage_after: s.outage_after.max(1),
+            build: BuildOptions {
+                system: s.system.clone(),
+                uo_access_code: s.uo_access_code.clone(),
+            },
+        }
+    }
+
+    /// Delay before attempt `n + 1` after `n` failed attempts (n ≥ 1).
+    pub fn backoff(&self, n: u32) -> Duration {
+        let factor = 1u32.checked_shl(n.saturating_sub(1)).unwrap_or(u32::MAX);
+        self.backoff_initial
+            .checked_mul(factor)
+            .unwrap_or(self.backoff_max)
+            .min(self.backoff_max)
+    }
+}
+
+/// What one run did.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RunSummary {
+    pub arkivert: u64,
+    pub feilet: u64,
+    /// Rows whose claim was taken over by another run before this one recorded
+    /// (the claim expired): the other run's outcome stands.
+    pub lost_claims: u64,
+    pub attempts: u64,
+    /// True when the run stopped because the archive looked down.
+    pub stopped_for_outage: bool,
+}
+
+enum Final {
+    Archived,
+    /// `feilet`; `transient` when the last fault was transient.
+    Failed {
+        transient: bool,
+    },
+    Lost,
+    /// Not attempted: the run stopped for an outage; the row is `klar` and unclaimed.
+    Released,
+}
+
+/// Counts documents in a row that ended `feilet` on transient faults.
+#[derive(Default)]
+struct OutageDetector {
+    consecutive: std::sync::atomic::AtomicU32,
+    threshold: u32,
+}
+
+impl OutageDetector {
+    fn record(&self, fin: &Final) {
+        use std::sync::atomic::Ordering::SeqCst;
+        match fin {
+            Final::Failed { transient: true } => {
+                self.consecutive.fetch_add(1, SeqCst);
+            }
+            Final::Archived | Final::Failed { transient: false } => {
+                self.consecutive.store(0, SeqCst)
+            }
+            Final::Lost | Final::Released => {}
+        }
+    }
+    fn tripped(&self) -> bool {
+        self.consecutive.load(std::sync::atomic::Ordering::SeqCst) >= self.threshold
+    }
+}
+
+/// Transfers every `klar` row now (until none is left unclaimed).
+pub async fn run_now(
+    pool: &PgPool,
+    client: Arc<dyn ArchiveClient>,
+    opts: &TransferOptions,
+) -> Result<RunSummary, TransferRunError> {
+    let run_id = Uuid::new_v4();
+    let mut summary = RunSummary::default();
+    let outage = OutageDetector {
+        threshold: opts.outage_after,
+        ..OutageDetector::default()
+    };
+    let outage = &outage;
+    loop {
+        if outage.tripped() {
+            summary.stopped_for_outage = true;
+            tracing::warn!(%run_id, "archive transfer stopped: the archive looks down; the rest stays klar");
+            break;
+        }
+        let claimed = claim(pool, run_id, opts).await?;
+        if claimed.is_empty() {
+            break;
+        }
+        tracing::info!(%run_id, claimed = claimed.len(), "archive transfer: batch claimed");
+        let mut stored = load_batch(pool, &claimed).await?;
+        let work: Vec<(Uuid, Option<Stored>)> = claimed
+            .into_iter()
+            .map(|id| (id, stored.remove(&id)))
+            .collect();
+        let results: Vec<Result<(Final, u64), TransferRunError>> = futures::stream::iter(work)
+            .map(|(event_id, stored)| {
+                let client = client.clone();
+                async move {
+                    if outage.tripped() {
+                        return release(pool, run_id, event_id)
+                            .await
+                            .map(|_| (Final::Released, 0));
+                    }
+                    let r =
+                        transfer_one(pool, client.as_ref(), run_id, event_id, stored, opts).await;
+                    if let Ok((fin, _)) = &r {
+                        outage.record(fin);
+                    }
+                    r
+                }
+            })
+            .buffer_unordered(opts.concurrency)
+            .collect()
+            .await;
+        for r in results {
+            let (fin, attempts) = r?;
+            summary.attempts += attempts;
+            match fin {
+                Final::Archived => summary.arkivert += 1,
+                Final::Failed { .. } => summary.feilet += 1,
+                Final::Lost => summary.lost_claims += 1,
+                Final::Released => {}
+            }
+        }
+    }
+    tracing::info!(
+        %run_id,
+        arkivert = summary.arkivert,
+        feilet = summary.feilet,
+        attempts = summary.attempts,
+        "archive transfer finished"
+    );
+    Ok(summary)
+}
+
+/// Claims up to `batch_size` unclaimed `klar` rows for `run_id`, committed at once.
+async fn claim(
+    pool: &PgPool,
+    run_id: Uuid,
+    opts: &TransferOptions,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "WITH c AS (
+            SELECT event_id FROM archive_queue
+            WHERE status = 'klar' AND (claimed_until IS NULL OR claimed_until < now())
+            ORDER BY queued_at, event_id
+            LIMIT $1
+            FOR UPDATE SKIP LOCKED
+         )
+         UPDATE archive_queue q
+         SET claimed_by = $2, claimed_until = now() + make_interval(secs => $3), updated_at = now()
+         FROM c WHERE q.event_id = c.event_id
+         RETURNING q.event_id",
+    )
+    .bind(opts.batch_size)
+    .bind(run_id)
+    .bind(opts.claim_ttl.as_secs_f64())
+    .fetch_all(pool)
+    .await
+}
+
+/// What is stored about one document.
+struct Stored {
+    payload: serde_json::Value,
+    decision: serde_json::Value,
+    title: String,
+    pdf: Option<Vec<u8>>,
+    pdf_sha256: Option<String>,
+}
+
+/// (event_id, payload, decision, title, pdf, pdf_sha256) as selected.
+type StoredRow = (
+    Uuid,
+    serde_json::Value,
+    serde_json::Value,
+    String,
+    Option<Vec<u8>>,
+    Option<String>,
+);
+
+/// The stored event and document of every claimed row, in one round trip.
+async fn load_batch(
+    pool: &PgPool,
+    ids: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, Stored>, sqlx::Error> {
+    let rows: Vec<StoredRow> = sqlx::query_as(
+        "SELECT d.event_id, e.payload, d.decision, d.title, d.pdf, d.pdf_sha256
+         FROM documents d JOIN events e ON e.event_id = d.event_id
+         WHERE d.event_id = ANY($1)",
+    )
+    .bind(ids)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, payload, decision, title, pdf, pdf_sha256)| {
+            let stored = Stored {
+                payload,
+                decision,
+                title,
+                pdf,
+                pdf_sha256,
+            };
+            (id, stored)
+        })
+        .collect())
+}
+
+/// Why a document could not even be described: permanent, no archive answer.
+struct LocalFailure {
+    class: &'static str,
+    explanation: String,
+}
+
+fn prepare(event_id: Uuid, s: Stored, opts: &TransferOptions) -> Result<Outgoing, LocalFailure> {
+    let stored = |what: &str| LocalFailure {
+        class: "stored_document",
+        explanation: format!(
+            "Det lagrede dokumentet kan ikke leses ({what}). Meld fra til kommuneadmin."
+        ),
+    };
+    let event: IncomingEvent =
+        serde_json::from_value(s.payload).map_err(|_| stored("hendelsen"))?;
+    let decision: RoutingDecision =
+        serde_json::from_value(s.decision).map_err(|_| stored("rutingsvedtaket"))?;
+    let pdf_ref = match (&s.pdf, &s.pdf_sha256) {
+        (Some(b), Some(h)) => Some(PdfRef {
+            sha256: h,
+            size: b.len(),
+        }),
+        _ => None,
+    };
+    let msg = arkivmelding::build(
+        &DocumentInput {
+            event: &event,
+            decision: &decision,
+            title: &s.title,
+            pdf: pdf_ref,
+        },
+        &opts.build,
+    )
+    .map_err(|e| LocalFailure {
+        class: "build",
+        explanation: e.explanation_nb().to_string(),
+    })?;
+    Ok(Outgoing {
+        event_id,
+        xml: msg.xml,
+        file_name: msg.file_name,
+        pdf: s.pdf.unwrap_or_default(),
+    })
+}
+
+async fn transfer_one(
+    pool: &PgPool,
+    client: &dyn ArchiveClient,
+    run_id: Uuid,
+    event_id: Uuid,
+    stored: Option<Stored>,
+    opts: &TransferOptions,
+) -> Result<(Final, u64), TransferRunError> {
+    let Some(stored) = stored else {
+        let f = LocalFailure {
+            class: "stored_document",
+            explanation: "Dokumentet finnes ikke lenger i dokflyt. Meld fra til kommuneadmin."
+                .into(),
+        };
+        return Ok((record_local_failure(pool, run_id, event_id, &f).await?, 0));
+    };
+    let msg = match prepare(event_id, stored, opts) {
+        Ok(m) => m,
+        Err(f) => {
+            tracing::warn!(%event_id, class = f.class, "archive transfer: cannot build the message");
+            return Ok((record_local_failure(pool, run_id, event_id, &f).await?, 0));
+        }
+    };
+    let mut attempt: u32 = 0;
+    loop {
+        attempt += 1;
+        let started = Utc::now();
+        let result = client.send(&msg).await;
+        match result {
+            Ok(delivered) => {
+                let log = AttemptLog {
+                    run_id,
+                    event_id,
+                    attempt,
+                    target: client.target(),
+                    started,
+                };
+                let fin = record_archived(pool, &log, &delivered).await?;
+                tracing::debug!(
+                    %event_id,
+                    attempt,
+                    existing = delivered.receipt.existing,
+                    "archive transfer: arkivert"
+                );
+                return Ok((fin, attempt as u64));
+            }
+            Err(e) => {
+                let retry = e.is_transient() && attempt < opts.max_attempts;
+                let log = AttemptLog {
+                    run_id,
+                    event_id,
+                    attempt,
+                    target: client.target(),
+                    started,
+                };
+                tracing::warn!(
+                    %event_id,
+                    attempt,
+                    class = e.class(),
+                    transient = e.is_transient(),
+                    will_retry = retry,
+                    "archive transfer: attempt failed"
+                );
+                if !retry {
+                    let fin = record_failed(pool, &log, &e).await?;
+                    return Ok((fin, attempt as u64));
+                }
+                // Logged, and the claim extended to cover the wait and the next attempt.
+                if !log_retry(pool, &log, &e, opts).await? {
+                    return Ok((Final::Lost, attempt as u64));
+                }
+                tokio::time::sleep(opts.backoff(attempt)).await;
+            }
+        }
+    }
+}
+
+/// Gives a claimed, unstarted row back (still `klar`) for the next run.
+async fn release(pool: &PgPool, run_id: Uuid, event_id: Uuid) -> Result<(), TransferRunError> {
+    sqlx::query(
+        "UPDATE archive_queue SET claimed_by = NULL, claimed_until = NULL
+         WHERE event_id = $1 AND claimed_by = $2 AND status = 'klar'",
+    )
+    .bind(event_id)
+    .bind(run_id)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// One attempt, as it goes into `transfer_attempts`.
+struct AttemptLog {
+    run_id: Uuid,
+    event_id: Uuid,
+    attempt: u32,
+    target: &'static str,
+    started: DateTime<Utc>,
+}
+
+/// What the attempt log keeps of a failure: the archive's answer verbatim, else
+/// the transport error (which carries no personal data).
+fn attempt_answer(e: &TransferError) -> String {
+    e.answer()
+        .map(str::to_string)
+        .unwrap_or_else(|| e.to_string())
+}
+
+/// Logs a failed attempt that will be retried and extends the claim, in one
+/// statement; false when the claim is no longer ours.
+async fn log_retry(
+    pool: &PgPool,
+    log: &AttemptLog,
+    e: &TransferError,
+    opts: &TransferOptions,
+) -> Result<bool, sqlx::Error> {
+    let n: i64 = sqlx::query_scalar(
+        "WITH a AS (
+            INSERT INTO transfer_attempts (event_id, run_id, attempt, target, started_at, outcome, error_class, answer)
+            VALUES ($1, $2, $3, $4, $5, 'transient', $6, $7)
+         ), u AS (
+            UPDATE archive_queue SET claimed_until = now() + make_interval(secs => $8)
+            WHERE event_id = $1 AND claimed_by = $2 AND status = 'klar'
+            RETURNING 1
+         )
+         SELECT count(*) FROM u",
+    )
+    .bind(log.event_id)
+    .bind(log.run_id)
+    .bind(log.attempt as i32)
+    .bind(log.target)
+    .bind(log.started)
+    .bind(e.class())
+    .bind(attempt_answer(e))
+    .bind(opts.claim_ttl.as_secs_f64())
+    .fetch_one(pool)
+    .await?;
+    Ok(n == 1)
+}
+
+/// Logs the successful attempt and sets `arkivert` with the receipt, in one
+/// statement, if the claim is still ours.
+async fn record_archived(
+    pool: &PgPool,
+    log: &AttemptLog,
+    d: &Delivered,
+) -> Result<Final, sqlx::Error> {
+    let r = &d.receipt;
+    let n: i64 = sqlx::query_scalar(
+        "WITH a AS (
+            INSERT INTO transfer_attempts (event_id, run_id, attempt, target, started_at, outcome, answer)
+            VALUES ($1, $2, $3, $11, $12, 'arkivert', $10)
+         ), u AS (
+            UPDATE archive_queue SET status = 'arkivert', attempts = attempts + $3,
+                journal_year = $4, journal_sequence = $5, journal_post_number = $6,
+                archive_journal_status = $7, archive_system_id = $8, receipt_existing = $9,
+                receipt = $10, error_class = NULL, error_explanation = NULL,
+                archived_at = now(), updated_at = now(), claimed_by = NULL, claimed_until = NULL
+            WHERE event_id = $1 AND claimed_by = $2 AND status = 'klar'
+            RETURNING 1
+         )
+         SELECT count(*) FROM u",
+    )
+    .bind(log.event_id)
+    .bind(log.run_id)
+    .bind(log.attempt as i32)
+    .bind(r.journal_year)
+    .bind(r.journal_sequence)
+    .bind(r.journal_post_number)
+    .bind(&r.journal_status)
+    .bind(&r.system_id)
+    .bind(r.existing)
+    .bind(&d.verbatim)
+    .bind(log.target)
+    .bind(log.started)
+    .fetch_one(pool)
+    .await?;
+    Ok(if n == 1 { Final::Archived } else { Final::Lost })
+}
+
+/// Logs the last failed attempt and sets `feilet`, in one statement.
+async fn record_failed(
+    pool: &PgPool,
+    log: &AttemptLog,
+    e: &TransferError,
+) -> Result<Final, sqlx::Error> {
+    let outcome = if e.is_transient() {
+        "transient"
+    } else {
+        "permanent"
+    };
+    let fin = set_failed(
+        pool,
+        log.run_id,
+        log.event_id,
+        log.attempt,
+        e.class(),
+        &e.explanation_nb(),
+        e.answer(),
+        Some((log, outcome, attempt_answer(e))),
+    )
+    .await?;
+    Ok(match fin {
+        Final::Failed { .. } => Final::Failed {
+            transient: e.is_transient(),
+        },
+        other => other,
+    })
+}
+
+async fn record_local_failure(
+    pool: &PgPool,
+    run_id: Uuid,
+    event_id: Uuid,
+    f: &LocalFailure,
+) -> Result<Final, sqlx::Error> {
+    set_failed(
+        pool,
+        run_id,
+        event_id,
+        0,
+        f.class,
+        &f.explanation,
+        None,
+        None,
+    )
+    .await
+}
+
+/// Sets `feilet` if the claim is still ours; with `attempt`, logs that attempt in
+/// the same statement (a document that could not be described has none).
+#[allow(clippy::too_many_arguments)]
+async fn set_failed(
+    pool: &PgPool,
+    run_id: Uuid,
+    event_id: Uuid,
+    attempts: u32,
+    class: &str,
+    explanation: &str,
+    answer: Option<&str>,
+    attempt: Option<(&AttemptLog, &str, String)>,
+) -> Result<Final, sqlx::Error> {
+    let (target, started, outcome, attempt_answer) = match &attempt {
+        Some((log, outcome, a)) => (
+            Some(log.target),
+            Some(log.started),
+            Some(*outcome),
+            Some(a.as_str()),
+        ),
+        None => (None, None, None, None),
+    };
+    let n: i64 = sqlx::query_scalar(
+        "WITH a AS (
+            INSERT INTO transfer_attempts (event_id, run_id, attempt, target, started_at, outcome, error_class, answer)
+            SELECT $1, $2, $3, $7, $8, $9, $4, $10 WHERE $9::text IS NOT NULL
+         ), u AS (
+            UPDATE archive_queue SET status = 'feilet', attempts = attempts + $3,
+                error_class = $4, error_explanation = $5, receipt = $6,
+                updated_at = now(), claimed_by = NULL, claimed_until = NULL
+            WHERE event_id = $1 AND claimed_by = $2 AND status = 'klar'
+            RETURNING 1
+         )
+         SELECT count(*) FROM u",
+    )
+    .bind(event_id)
+    .bind(run_id)
+    .bind(attempts as i32)
+    .bind(class)
+    .bind(explanation)
+    .bind(answer)
+    .bind(target)
+    .bind(started)
+    .bind(outcome)
+    .bind(attempt_answer)
+    .fetch_one(pool)
+    .await?;
+    Ok(if n == 1 {
+        Final::Failed { transient: false }
+    } else {
+        Final::Lost
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let mut o = TransferOptions::from_settings(&ArchiveSettings::default());
+        o.backoff_initial = Duration::from_millis(100);
+        o.backoff_max = Duration::from_millis(1000);
+        assert_eq!(o.backoff(1), Duration::from_millis(100));
+        assert_eq!(o.backoff(2), Duration::from_millis(200));
+        assert_eq!(o.backoff(4), Duration::from_millis(800));
+        assert_eq!(o.backoff(5), Duration::from_millis(1000));
+        assert_eq!(o.backoff(60), Duration::from_millis(1000));
+    }
+}
