@@ -8,6 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use tokio::io::AsyncBufReadExt;
 use uuid::Uuid;
 
 const T: Duration = Duration::from_secs(60);
@@ -376,30 +377,26 @@ async fn serve_exits_cleanly_on_sigterm() {
         )
         .env("DOKFLYT_AMQP_PREFIX", format!("dokflyt_test_{id}"))
         .env("DOKFLYT_HTTP_ADDR", "127.0.0.1:0")
+        .env("DOKFLYT_LOG", "info")
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("dokflyt starts");
     let pid = child.id().expect("pid");
-    // Wait until it has created and migrated its database and consumes.
-    let url = format!("postgres://postgres@{PG_HOST_PORT}/{db}");
-    let deadline = std::time::Instant::now() + T;
-    loop {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "dokflyt did not start"
-        );
-        if let Ok(pool) = sqlx::PgPool::connect(&url).await {
-            let migrated: Result<i64, _> = sqlx::query_scalar("SELECT count(*) FROM events")
-                .fetch_one(&pool)
-                .await;
-            pool.close().await;
-            if migrated.is_ok() {
-                break;
+    // Wait until it consumes (signal handlers are installed before that), reading its log.
+    let stderr = child.stderr.take().expect("piped stderr");
+    let mut lines = tokio::io::BufReader::new(stderr).lines();
+    let started = tokio::time::timeout(T, async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.contains("consuming document events") {
+                return true;
             }
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+        false
+    })
+    .await;
+    assert_eq!(started, Ok(true), "dokflyt did not start consuming");
+    // Keep draining its log so it never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     let killed = std::process::Command::new("kill")
         .args(["-TERM", &pid.to_string()])
         .status()
