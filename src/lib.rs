@@ -41,3 +41,4 @@ pub mod http;
 pub mod pipeline;
 pub mod render;
 pub mod rules;
+pub mod xml;

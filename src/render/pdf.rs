@@ -494,24 +494,6 @@ fn xmp_date(d: DateTime<FixedOffset>) -> String {
     d.format("%Y-%m-%dT%H:%M:%S%:z").to_string()
 }
 
-/// Escapes text for XML character data and attribute values.
-fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // XML 1.0 forbids most control characters, even escaped.
-            c if c.is_control() && c != '\n' && c != '\t' => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// The XMP packet: PDF/A identification, Dublin Core, XMP basic and PDF schemas.
 fn xmp_packet(info: &DocInfo) -> String {
     let date = xmp_date(info.created);
@@ -542,11 +524,11 @@ fn xmp_packet(info: &DocInfo) -> String {
 </x:xmpmeta>
 <?xpacket end="w"?>"#,
         bom = '\u{FEFF}',
-        title = xml_escape(info.title),
-        author = xml_escape(info.author),
-        subject = xml_escape(info.subject),
-        creator = xml_escape(CREATOR),
-        producer = xml_escape(PRODUCER),
+        title = crate::xml::escape(info.title),
+        author = crate::xml::escape(info.author),
+        subject = crate::xml::escape(info.subject),
+        creator = crate::xml::escape(CREATOR),
+        producer = crate::xml::escape(PRODUCER),
     )
 }
 
