@@ -25,10 +25,14 @@
 //!   to the archive (Fiks Arkiv arkivmelding, receipts, HTTP/directory clients).
 //! - [`http`] — health, readiness and the JSON API.
 //! - [`config`] — settings: defaults, then a TOML file, then `DOKFLYT_*` variables.
+//! - [`access`] — who is asking: roles (§6) and the acting user.
+//! - [`audit`] — the audit log of staff actions and authorization decisions.
 //! - [`app`] — builds the whole service and runs it until shutdown.
 
+pub mod access;
 pub mod app;
 pub mod archive;
+pub mod audit;
 pub mod bench;
 pub mod bench_render;
 pub mod broker;

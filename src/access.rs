@@ -1,0 +1,188 @@
+//! Who is asking: the [`Actor`] behind a staff action, an emergency SMS or a
+//! dashboard request, and the roles of DOMAIN.md §6.
+//!
+//! Input: a user id, a role word and the schools the user belongs to, from the
+//! school system (API calls on behalf of a signed-in user), from OpenID Connect
+//! claims (dashboard) or from the operating system user (CLI). Output: an
+//! [`Actor`] whose role is one of the known [`Role`]s; an unknown role word is
+//! refused at parse time ([`AccessError::UnknownRole`]), so code that checks
+//! access never sees a string it has to guess about.
+//!
+//! The checks themselves live next to the actions (archive staff actions, emergency
+//! SMS, dashboard pages); every decision, granted or refused, goes to [`crate::audit`].
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// The roles of DOMAIN.md §6 that dokflyt knows, plus `skoleeier` (the school owner,
+/// i.e. the municipality acting as owner) and `system` (the worker itself or a
+/// command run on the server by an operator).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Municipal administrator: all schools.
+    Kommuneadmin,
+    /// The school owner (municipality) — may send emergency SMS to any of its schools.
+    Skoleeier,
+    /// The principal of a school.
+    Rektor,
+    /// Local administrator of one or more schools.
+    Skoleadmin,
+    /// Local administrator of contact information at a school.
+    Skoleadmin2,
+    /// A school team member watching the archive log of their schools.
+    Team,
+    Laerer,
+    Kontaktlaerer,
+    SfoAdmin,
+    SfoAnsatt,
+    Helsesykepleier,
+    Foresatt,
+    Elev,
+    /// The worker itself or an operator on the server (CLI).
+    System,
+}
+
+impl Role {
+    pub const ALL: [Role; 14] = [
+        Role::Kommuneadmin,
+        Role::Skoleeier,
+        Role::Rektor,
+        Role::Skoleadmin,
+        Role::Skoleadmin2,
+        Role::Team,
+        Role::Laerer,
+        Role::Kontaktlaerer,
+        Role::SfoAdmin,
+        Role::SfoAnsatt,
+        Role::Helsesykepleier,
+        Role::Foresatt,
+        Role::Elev,
+        Role::System,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Kommuneadmin => "kommuneadmin",
+            Role::Skoleeier => "skoleeier",
+            Role::Rektor => "rektor",
+            Role::Skoleadmin => "skoleadmin",
+            Role::Skoleadmin2 => "skoleadmin2",
+            Role::Team => "team",
+            Role::Laerer => "laerer",
+            Role::Kontaktlaerer => "kontaktlaerer",
+            Role::SfoAdmin => "sfo_admin",
+            Role::SfoAnsatt => "sfo_ansatt",
+            Role::Helsesykepleier => "helsesykepleier",
+            Role::Foresatt => "foresatt",
+            Role::Elev => "elev",
+            Role::System => "system",
+        }
+    }
+
+    /// Roles that act for the whole municipality rather than for listed schools.
+    pub fn is_municipal(self) -> bool {
+        matches!(self, Role::Kommuneadmin | Role::Skoleeier | Role::System)
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AccessError {
+    #[error("unknown role `{0}`")]
+    UnknownRole(String),
+    #[error("the user id is empty")]
+    EmptyUser,
+}
+
+impl FromStr for Role {
+    type Err = AccessError;
+    fn from_str(s: &str) -> Result<Role, AccessError> {
+        let norm = s.trim().to_lowercase().replace(['-', ' '], "_");
+        let norm = norm.replace('æ', "ae").replace('ø', "o").replace('å', "a");
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == norm)
+            .ok_or_else(|| AccessError::UnknownRole(s.to_string()))
+    }
+}
+
+/// A user (or the system) acting on dokflyt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    /// A user id from the identity provider or the school system; never a national id.
+    pub user: String,
+    pub role: Role,
+    /// The schools the user acts for (ignored for municipal roles).
+    pub schools: Vec<String>,
+}
+
+impl Actor {
+    pub fn new(user: &str, role: Role, schools: Vec<String>) -> Result<Actor, AccessError> {
+        let user = user.trim();
+        if user.is_empty() {
+            return Err(AccessError::EmptyUser);
+        }
+        Ok(Actor {
+            user: user.to_string(),
+            role,
+            schools,
+        })
+    }
+
+    /// The operator running a command on the server (`cli:<os user>`).
+    pub fn cli() -> Actor {
+        let who = std::env::var("USER")
+            .or_else(|_| std::env::var("LOGNAME"))
+            .unwrap_or_else(|_| "ukjent".to_string());
+        Actor {
+            user: format!("cli:{who}"),
+            role: Role::System,
+            schools: Vec::new(),
+        }
+    }
+
+    /// Whether the actor's scope covers `school_id` (municipal roles cover all).
+    pub fn covers_school(&self, school_id: &str) -> bool {
+        self.role.is_municipal() || self.schools.iter().any(|s| s == school_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_parse_from_their_words_and_nothing_else() {
+        for r in Role::ALL {
+            assert_eq!(r.as_str().parse::<Role>(), Ok(r));
+        }
+        assert_eq!("Rektor".parse::<Role>(), Ok(Role::Rektor));
+        assert_eq!("lærer".parse::<Role>(), Ok(Role::Laerer));
+        assert_eq!("SFO-admin".parse::<Role>(), Ok(Role::SfoAdmin));
+        assert!(matches!(
+            "superuser".parse::<Role>(),
+            Err(AccessError::UnknownRole(_))
+        ));
+    }
+
+    #[test]
+    fn school_scope() {
+        let rektor = Actor::new("u1", Role::Rektor, vec!["s1".into()]).expect("actor");
+        assert!(rektor.covers_school("s1"));
+        assert!(!rektor.covers_school("s2"));
+        let admin = Actor::new("u2", Role::Kommuneadmin, vec![]).expect("actor");
+        assert!(admin.covers_school("s2"));
+        assert_eq!(
+            Actor::new("  ", Role::Team, vec![]),
+            Err(AccessError::EmptyUser)
+        );
+    }
+}
