@@ -12,6 +12,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
+use crate::archive::client::ArchiveClient;
+use crate::archive::schedule::{Clock, Schedule, Scheduler, SystemClock};
+use crate::archive::transfer::TransferOptions;
 use crate::config::Settings;
 use crate::pipeline::consume::{Consumer, ConsumerStats};
 use crate::pipeline::PipelineContext;
@@ -22,6 +25,11 @@ pub struct App {
     pub settings: Settings,
     pub ctx: PipelineContext,
     pub stats: Arc<ConsumerStats>,
+    /// The configured archive (HTTP or directory).
+    pub archive: Arc<dyn ArchiveClient>,
+    pub schedule: Schedule,
+    /// The scheduler's clock (the system clock unless a test injects another).
+    pub clock: Arc<dyn Clock>,
     listener: tokio::net::TcpListener,
 }
 
@@ -39,6 +47,15 @@ impl App {
                 settings.paths.templates_dir.display()
             )
         })?;
+        let schedule = Schedule::from_settings(&settings.archive.schedule)
+            .context("the archive transfer schedule is invalid; the worker does not start")?;
+        let archive = crate::archive::client::from_settings(&settings.archive, None)
+            .context("cannot set up the archive client")?;
+        if settings.http.api_token.expose() == crate::config::DEV_API_TOKEN {
+            tracing::warn!(
+                "the API token is the development default; set DOKFLYT_API_TOKEN in production"
+            );
+        }
         let pool = crate::db::connect_and_migrate(&settings.database)
             .await
             .with_context(|| {
@@ -60,6 +77,9 @@ impl App {
             settings,
             ctx,
             stats: Arc::new(ConsumerStats::default()),
+            archive,
+            schedule,
+            clock: Arc::new(SystemClock),
             listener,
         })
     }
@@ -77,9 +97,28 @@ impl App {
             self.stats.clone(),
         );
         let worker = tokio::spawn(consumer.run(shutdown.clone()));
+        let transfer = TransferOptions::from_settings(&self.settings.archive);
+        let scheduler = if self.settings.archive.schedule.enabled {
+            let s = Scheduler {
+                pool: self.ctx.pool.clone(),
+                client: self.archive.clone(),
+                opts: transfer.clone(),
+                schedule: self.schedule.clone(),
+                clock: self.clock.clone(),
+                poll: std::time::Duration::from_secs(
+                    self.settings.archive.schedule.poll_secs.max(1),
+                ),
+            };
+            Some(tokio::spawn(s.run(shutdown.clone())))
+        } else {
+            None
+        };
         let router = crate::http::router(crate::http::HttpState {
             ctx: self.ctx.clone(),
             stats: self.stats.clone(),
+            api_token: self.settings.http.api_token.clone(),
+            archive: self.archive.clone(),
+            transfer,
         });
         let http_shutdown = shutdown.clone();
         let server = axum::serve(self.listener, router)
@@ -87,6 +126,9 @@ impl App {
         let (served, worked) = tokio::join!(server, worker);
         served.context("the HTTP server failed")?;
         worked.context("the consumer task failed")?;
+        if let Some(s) = scheduler {
+            s.await.context("the archive scheduler failed")?;
+        }
         self.ctx.pool.close().await;
         Ok(())
     }

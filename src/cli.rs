@@ -209,7 +209,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn serve(settings: Settings, demo: bool) -> anyhow::Result<ExitCode> {
+async fn serve(mut settings: Settings, demo: bool) -> anyhow::Result<ExitCode> {
+    if demo {
+        // No archive on this machine: the demo archives into an offline package.
+        settings.archive.target = crate::config::ArchiveTarget::Directory;
+        settings.archive.directory = PathBuf::from("out/demo/arkiv");
+    }
     tracing::info!(
         amqp = %settings.amqp.url.redacted_url(),
         database = %settings.database.url.redacted_url(),
@@ -451,7 +456,15 @@ async fn archive_run_now(
     };
     println!("Overfører alle dokumenter med status klar til {target} ...");
     let opts = transfer::TransferOptions::from_settings(&settings.archive);
-    let s = transfer::run_now(&pool, client, &opts).await?;
+    let s = crate::archive::schedule::run_and_log(
+        &pool,
+        client,
+        &opts,
+        crate::archive::schedule::RunKind::RunNow,
+        None,
+        &crate::archive::schedule::SystemClock,
+    )
+    .await?;
     println!("  arkivert {:>8}", s.arkivert);
     println!("  feilet   {:>8}", s.feilet);
     println!("  forsøk   {:>8}", s.attempts);

@@ -113,6 +113,41 @@ pub struct ArchiveSettings {
     /// Documents in a row ending `feilet` on transient faults (connection refused,
     /// timeout, 5xx) after which a run stops and leaves the rest `klar`.
     pub outage_after: u32,
+    /// When the worker transfers on its own (`[archive.schedule]`).
+    pub schedule: ScheduleSettings,
+}
+
+/// The transfer windows: twice a day by default, in the municipality's time zone.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScheduleSettings {
+    /// Off: only `dokflyt archive run-now` transfers. Env: `DOKFLYT_ARCHIVE_SCHEDULE=off`.
+    pub enabled: bool,
+    /// IANA time zone of the windows.
+    pub timezone: String,
+    /// Local start times, "HH:MM". Env: `DOKFLYT_ARCHIVE_WINDOWS=15:00,02:00`.
+    pub windows: Vec<String>,
+    /// How long after its start a window still counts: a worker started late (after
+    /// downtime) catches up within it, and a run stopped by an archive outage is
+    /// tried again within it.
+    pub window_minutes: u32,
+    /// Minutes between tries while the archive is down, within the window.
+    pub outage_retry_minutes: u32,
+    /// How often the scheduler looks at the clock, seconds.
+    pub poll_secs: u64,
+}
+
+impl Default for ScheduleSettings {
+    fn default() -> Self {
+        ScheduleSettings {
+            enabled: true,
+            timezone: "Europe/Oslo".into(),
+            windows: vec!["15:00".into(), "02:00".into()],
+            window_minutes: 240,
+            outage_retry_minutes: 10,
+            poll_secs: 30,
+        }
+    }
 }
 
 impl Default for ArchiveSettings {
@@ -131,6 +166,7 @@ impl Default for ArchiveSettings {
             backoff_max_ms: 60_000,
             claim_ttl_secs: 900,
             outage_after: 3,
+            schedule: ScheduleSettings::default(),
         }
     }
 }
@@ -176,6 +212,10 @@ pub struct DatabaseSettings {
 pub struct HttpSettings {
     /// Listen address of the health/API server. Env: `DOKFLYT_HTTP_ADDR`.
     pub addr: String,
+    /// The bearer token the school system (and other trusted callers) present on
+    /// `/api/*` calls made on behalf of a user. Env: `DOKFLYT_API_TOKEN`. The
+    /// default is for this machine only; set a long random one in production.
+    pub api_token: Secret,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -215,10 +255,14 @@ impl Default for DatabaseSettings {
     }
 }
 
+/// The API token of a fresh checkout (README); `serve` warns when it is in use.
+pub const DEV_API_TOKEN: &str = "dokflyt-lokal-utvikling";
+
 impl Default for HttpSettings {
     fn default() -> Self {
         HttpSettings {
             addr: "127.0.0.1:8080".into(),
+            api_token: Secret::new(DEV_API_TOKEN),
         }
     }
 }
@@ -292,6 +336,9 @@ impl Settings {
         if let Some(v) = get("DOKFLYT_HTTP_ADDR") {
             self.http.addr = v;
         }
+        if let Some(v) = get("DOKFLYT_API_TOKEN") {
+            self.http.api_token = Secret::new(v);
+        }
         if let Some(v) = get("DOKFLYT_RULES_DIR") {
             self.paths.rules_dir = v.into();
         }
@@ -303,6 +350,40 @@ impl Settings {
         }
         if let Some(v) = get("DOKFLYT_ARCHIVE_DIRECTORY") {
             self.archive.directory = v.into();
+        }
+        if let Some(v) = get("DOKFLYT_ARCHIVE_TARGET") {
+            self.archive.target = match v.trim() {
+                "http" => ArchiveTarget::Http,
+                "directory" => ArchiveTarget::Directory,
+                _ => {
+                    return Err(ConfigError::Env {
+                        name: "DOKFLYT_ARCHIVE_TARGET",
+                        message: "expected `http` or `directory`".into(),
+                    })
+                }
+            };
+        }
+        if let Some(v) = get("DOKFLYT_ARCHIVE_CLAIM_TTL_SECS") {
+            self.archive.claim_ttl_secs = num("DOKFLYT_ARCHIVE_CLAIM_TTL_SECS", v)?;
+        }
+        if let Some(v) = get("DOKFLYT_ARCHIVE_SCHEDULE") {
+            self.archive.schedule.enabled = match v.trim() {
+                "on" | "true" | "1" => true,
+                "off" | "false" | "0" => false,
+                _ => {
+                    return Err(ConfigError::Env {
+                        name: "DOKFLYT_ARCHIVE_SCHEDULE",
+                        message: "expected `on` or `off`".into(),
+                    })
+                }
+            };
+        }
+        if let Some(v) = get("DOKFLYT_ARCHIVE_WINDOWS") {
+            self.archive.schedule.windows = v
+                .split(',')
+                .map(|w| w.trim().to_string())
+                .filter(|w| !w.is_empty())
+                .collect();
         }
         Ok(())
     }

@@ -144,6 +144,30 @@ pub async fn run(settings: &Settings, pool: &PgPool, addr: SocketAddr) -> anyhow
         "archive queue: klar {}  arkivert {}  feilet {}",
         c.klar, c.arkivert, c.feilet
     );
+    // The transfer normally waits for the 15:00 / 02:00 window; the demo runs it now,
+    // into the offline package (one folder per document: arkivmelding.xml + PDF).
+    let client = crate::archive::client::from_settings(&settings.archive, None)?;
+    let opts = crate::archive::transfer::TransferOptions::from_settings(&settings.archive);
+    let s = crate::archive::schedule::run_and_log(
+        pool,
+        client,
+        &opts,
+        crate::archive::schedule::RunKind::RunNow,
+        None,
+        &crate::archive::schedule::SystemClock,
+    )
+    .await?;
+    let c = crate::db::status::counts(pool).await?;
+    println!(
+        "archive transfer (run-now): {} arkivert, {} feilet → {}/",
+        s.arkivert,
+        s.feilet,
+        settings.archive.directory.display()
+    );
+    println!(
+        "archive queue: klar {}  arkivert {}  feilet {}",
+        c.klar, c.arkivert, c.feilet
+    );
     println!();
     println!("status:  http://{addr}/api/status   (or: dokflyt status)");
     println!("health:  http://{addr}/readyz");

@@ -2,12 +2,15 @@
 //! municipal Noark 5 archive over KS Fiks Arkiv (V2).
 //!
 //! Not a pipeline stage: the pipeline only queues rows as `klar`; a transfer
-//! (`dokflyt archive run-now`, later the scheduled windows) moves them on:
+//! (the scheduled windows, or `dokflyt archive run-now`) moves them on:
 //! - [`arkivmelding`] — the opprett message for one document (folder + journal post);
 //! - [`client`] — the [`client::ArchiveClient`] trait, HTTP multipart and directory targets;
 //! - [`receipt`] — the archive's answer: receipt or error message, parsed;
 //! - [`transfer`] — claim `klar` rows, send, retry transient faults, record
-//!   `arkivert` / `feilet` and every attempt.
+//!   `arkivert` / `feilet` and every attempt;
+//! - [`schedule`] — the twice-daily windows (Europe/Oslo), catch-up, outage retries;
+//! - [`staff`] — the staff's actions (list, show, retry, re-produce, remove from
+//!   the failed list), access-checked and audited.
 //!
 //! Failure: each module has its own error type; the transfer classifies every
 //! failure as transient (retried) or permanent (straight to `feilet`).
@@ -15,6 +18,8 @@
 pub mod arkivmelding;
 pub mod client;
 pub mod receipt;
+pub mod schedule;
+pub mod staff;
 pub mod transfer;
 
 use serde::{Deserialize, Serialize};

@@ -6,6 +6,11 @@
 //! - `GET /api/status` — counts per stage and per archive status (`dokflyt status`).
 //! - `POST /api/admin/rules/reload` — loads `routing-rules/` again; a bad table is
 //!   refused (422 with the errors) and the old one keeps serving.
+//! - `/api/archive/*`, `/api/audit` — the archive staff's API ([`archive`]), called
+//!   with the API token on behalf of a user ([`auth`]).
+
+pub mod archive;
+pub mod auth;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -18,6 +23,9 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde_json::json;
 
+use crate::archive::client::ArchiveClient;
+use crate::archive::transfer::TransferOptions;
+use crate::config::Secret;
 use crate::pipeline::consume::ConsumerStats;
 use crate::pipeline::PipelineContext;
 
@@ -25,6 +33,16 @@ use crate::pipeline::PipelineContext;
 pub struct HttpState {
     pub ctx: PipelineContext,
     pub stats: Arc<ConsumerStats>,
+    pub api_token: Secret,
+    /// The configured archive, for `POST /api/archive/run-now`.
+    pub archive: Arc<dyn ArchiveClient>,
+    pub transfer: TransferOptions,
+}
+
+impl auth::HasApiToken for HttpState {
+    fn api_token(&self) -> &Secret {
+        &self.api_token
+    }
 }
 
 pub fn router(state: HttpState) -> Router {
@@ -33,6 +51,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/readyz", get(readyz))
         .route("/api/status", get(status))
         .route("/api/admin/rules/reload", post(reload_rules))
+        .merge(archive::routes())
         .with_state(state)
 }
 

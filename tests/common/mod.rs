@@ -8,6 +8,8 @@
 
 #![allow(dead_code)]
 
+pub mod archive_standin;
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -54,6 +56,11 @@ pub struct Spawn {
     pub concurrency: Option<usize>,
     /// Another routing-rules directory (default: the repository's).
     pub rules_dir: Option<std::path::PathBuf>,
+    /// The archive's URL (default: the configured one, which nothing answers here).
+    pub archive_url: Option<String>,
+    /// Runs the transfer scheduler on this clock, looking every second. Without
+    /// it the scheduler is off, so a test never depends on the time of day.
+    pub schedule_clock: Option<Arc<dyn dokflyt::archive::schedule::Clock>>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -93,8 +100,16 @@ pub async fn spawn_app_with(opts: Spawn) -> TestApp {
     settings.database.url = Secret::new(format!("postgres://postgres@{db_host}/{database}"));
     settings.database.acquire_timeout_ms = 2_000;
     settings.http.addr = "127.0.0.1:0".into();
+    settings.archive.schedule.enabled = opts.schedule_clock.is_some();
+    settings.archive.schedule.poll_secs = 1;
+    if let Some(url) = &opts.archive_url {
+        settings.archive.url = Secret::new(url.clone());
+    }
 
-    let app = App::build(settings.clone()).await.expect("the app builds");
+    let mut app = App::build(settings.clone()).await.expect("the app builds");
+    if let Some(clock) = opts.schedule_clock.clone() {
+        app.clock = clock;
+    }
     let http = app.http_addr().expect("bound");
     let pool = sqlx::PgPool::connect(&format!("postgres://postgres@{PG_HOST_PORT}/{database}"))
         .await

@@ -1,0 +1,286 @@
+//! The archive staff's JSON API (the dashboard's pages are built on the same calls).
+//!
+//! - `GET  /api/archive/documents?status=&school=&type=&from=&to=&q=&cursor=&limit=&include_dismissed=`
+//!   — the archive log, newest first, keyset-paged (`next` → `cursor`).
+//! - `GET  /api/archive/counts?school=` — rows per status (the tabs).
+//! - `GET  /api/archive/documents/{event_id}` — one document, every attempt, the receipts.
+//! - `POST /api/archive/documents/{event_id}/retry` — «Prøv igjen» (feilet → klar).
+//! - `POST /api/archive/documents/{event_id}/reproduce` — «Produser på nytt».
+//! - `POST /api/archive/documents/{event_id}/remove-from-failed` `{"reason": "…"}`.
+//! - `GET  /api/audit?school=&action=&actor=&target=&before=&limit=` — the audit log.
+//! - `POST /api/archive/run-now` — transfer everything `klar` now (kommuneadmin).
+//!
+//! Input: an [`ApiActor`] (see `http::auth`) and the request. Output: JSON. Failure:
+//! 401/400 from the extractor, 403 (audited), 404, 409, 422 with a Norwegian
+//! `error`, 503 when the database is down. Access is decided in `archive::staff`.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use chrono::NaiveDate;
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::auth::ApiActor;
+use super::HttpState;
+use crate::access::Role;
+use crate::archive::staff::{self, Cursor, ListQuery, StaffError};
+use crate::archive::ArchiveStatus;
+
+pub fn routes() -> Router<HttpState> {
+    Router::new()
+        .route("/api/archive/documents", get(list))
+        .route("/api/archive/counts", get(counts))
+        .route("/api/archive/documents/{event_id}", get(show))
+        .route("/api/archive/documents/{event_id}/retry", post(retry))
+        .route(
+            "/api/archive/documents/{event_id}/reproduce",
+            post(reproduce),
+        )
+        .route(
+            "/api/archive/documents/{event_id}/remove-from-failed",
+            post(remove_from_failed),
+        )
+        .route("/api/archive/run-now", post(run_now))
+        .route("/api/audit", get(audit_log))
+}
+
+impl IntoResponse for StaffError {
+    fn into_response(self) -> Response {
+        let code = match &self {
+            StaffError::Forbidden(_) => StatusCode::FORBIDDEN,
+            StaffError::NotFound => StatusCode::NOT_FOUND,
+            StaffError::Conflict(_) => StatusCode::CONFLICT,
+            StaffError::Invalid(_) | StaffError::Reproduce(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            StaffError::Db(e) => {
+                tracing::warn!(error = %e, "archive API: database error");
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Json(
+                        json!({ "error": "Databasen svarer ikke akkurat nå. Prøv igjen om litt." }),
+                    ),
+                )
+                    .into_response();
+            }
+        };
+        (code, Json(json!({ "error": self.to_string() }))).into_response()
+    }
+}
+
+fn invalid(msg: &str) -> StaffError {
+    StaffError::Invalid(msg.to_string())
+}
+
+#[derive(Debug, Deserialize)]
+struct ListParams {
+    status: Option<String>,
+    school: Option<String>,
+    #[serde(rename = "type")]
+    document_type: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    q: Option<String>,
+    cursor: Option<String>,
+    limit: Option<i64>,
+    include_dismissed: Option<bool>,
+}
+
+fn parse_date(s: Option<&str>) -> Result<Option<NaiveDate>, StaffError> {
+    s.filter(|s| !s.is_empty())
+        .map(|s| {
+            NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .map_err(|_| invalid("Datoer skrives ÅÅÅÅ-MM-DD."))
+        })
+        .transpose()
+}
+
+fn parse_status(s: Option<&str>) -> Result<Option<ArchiveStatus>, StaffError> {
+    match s.filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some("klar") => Ok(Some(ArchiveStatus::Klar)),
+        Some("arkivert") => Ok(Some(ArchiveStatus::Arkivert)),
+        Some("feilet") => Ok(Some(ArchiveStatus::Feilet)),
+        Some(_) => Err(invalid("Status er klar, arkivert eller feilet.")),
+    }
+}
+
+async fn list(
+    State(s): State<HttpState>,
+    ApiActor(actor): ApiActor,
+    Query(p): Query<ListParams>,
+) -> Result<Json<staff::Page>, StaffError> {
+    let q = ListQuery {
+        status: parse_status(p.status.as_deref())?,
+        school_id: p.school.filter(|s| !s.is_empty()),
+        document_type: p.document_type.filter(|s| !s.is_empty()),
+        from: parse_date(p.from.as_deref())?,
+        to: parse_date(p.to.as_deref())?,
+        text: p.q,
+        include_dismissed: p.include_dismissed.unwrap_or(false),
+        cursor: p.cursor.as_deref().map(Cursor::decode).transpose()?,
+        limit: p.limit.unwrap_or(50),
+    };
+    Ok(Json(staff::list(&s.ctx.pool, &actor, &q).await?))
+}
+
+#[derive(Debug, Deserialize)]
+struct SchoolParam {
+    school: Option<String>,
+}
+
+async fn counts(
+    State(s): State<HttpState>,
+    ApiActor(actor): ApiActor,
+    Query(p): Query<SchoolParam>,
+) -> Result<Json<serde_json::Value>, StaffError> {
+    let school = p.school.filter(|s| !s.is_empty());
+    Ok(Json(
+        staff::counts(&s.ctx.pool, &actor, school.as_deref()).await?,
+    ))
+}
+
+fn event_id(raw: &str) -> Result<Uuid, StaffError> {
+    raw.parse().map_err(|_| StaffError::NotFound)
+}
+
+async fn show(
+    State(s): State<HttpState>,
+    ApiActor(actor): ApiActor,
+    Path(id): Path<String>,
+) -> Result<Json<staff::Detail>, StaffError> {
+    Ok(Json(
+        staff::show(&s.ctx.pool, &actor, event_id(&id)?).await?,
+    ))
+}
+
+async fn retry(
+    State(s): State<HttpState>,
+    ApiActor(actor): ApiActor,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, StaffError> {
+    let id = event_id(&id)?;
+    staff::retry(&s.ctx.pool, &actor, id).await?;
+    Ok(Json(json!({ "event_id": id, "status": "klar" })))
+}
+
+async fn reproduce(
+    State(s): State<HttpState>,
+    ApiActor(actor): ApiActor,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, StaffError> {
+    let id = event_id(&id)?;
+    staff::reproduce(&s.ctx, &actor, id).await?;
+    Ok(Json(json!({ "event_id": id, "status": "klar" })))
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct RemoveBody {
+    reason: Option<String>,
+}
+
+async fn remove_from_failed(
+    State(s): State<HttpState>,
+    ApiActor(actor): ApiActor,
+    Path(id): Path<String>,
+    body: Option<Json<RemoveBody>>,
+) -> Result<Json<serde_json::Value>, StaffError> {
+    let id = event_id(&id)?;
+    let reason = body.and_then(|Json(b)| b.reason);
+    staff::remove_from_failed(&s.ctx.pool, &actor, id, reason.as_deref()).await?;
+    Ok(Json(json!({ "event_id": id, "removed_from_failed": true })))
+}
+
+async fn run_now(
+    State(s): State<HttpState>,
+    ApiActor(actor): ApiActor,
+) -> Result<Json<serde_json::Value>, StaffError> {
+    if !matches!(actor.role, Role::Kommuneadmin) {
+        let reason = "Bare kommuneadmin kan starte en overføring utenom tidsvinduene.";
+        crate::audit::record(
+            &s.ctx.pool,
+            &crate::audit::Entry {
+                actor: &actor,
+                school_id: None,
+                action: "archive.run_now",
+                target: None,
+                outcome: crate::audit::Outcome::Refused,
+                reason: Some(reason),
+                details: json!({}),
+            },
+        )
+        .await?;
+        return Err(StaffError::Forbidden(reason.into()));
+    }
+    let summary = crate::archive::schedule::run_and_log(
+        &s.ctx.pool,
+        s.archive.clone(),
+        &s.transfer,
+        crate::archive::schedule::RunKind::RunNow,
+        None,
+        &crate::archive::schedule::SystemClock,
+    )
+    .await
+    .map_err(|e| match e {
+        crate::archive::transfer::TransferRunError::Db(e) => StaffError::Db(e),
+    })?;
+    crate::audit::record(
+        &s.ctx.pool,
+        &crate::audit::Entry {
+            actor: &actor,
+            school_id: None,
+            action: "archive.run_now",
+            target: None,
+            outcome: crate::audit::Outcome::Granted,
+            reason: None,
+            details: json!(summary),
+        },
+    )
+    .await?;
+    Ok(Json(json!(summary)))
+}
+
+#[derive(Debug, Deserialize)]
+struct AuditParams {
+    school: Option<String>,
+    action: Option<String>,
+    actor: Option<String>,
+    target: Option<String>,
+    before: Option<i64>,
+    limit: Option<i64>,
+}
+
+async fn audit_log(
+    State(s): State<HttpState>,
+    ApiActor(actor): ApiActor,
+    Query(p): Query<AuditParams>,
+) -> Result<Json<Vec<crate::audit::AuditRow>>, StaffError> {
+    // The audit log: kommuneadmin sees all; school roles that watch the archive see
+    // their schools' entries (a school must be named unless municipal).
+    let school = p.school.filter(|s| !s.is_empty());
+    let allowed = staff::may_watch(actor.role)
+        && match &school {
+            Some(sc) => actor.covers_school(sc),
+            None => actor.role.is_municipal(),
+        };
+    if !allowed {
+        return Err(StaffError::Forbidden(
+            "Du har ikke tilgang til denne delen av revisjonsloggen.".into(),
+        ));
+    }
+    let rows = crate::audit::list(
+        &s.ctx.pool,
+        &crate::audit::Filter {
+            school_id: school,
+            action_prefix: p.action,
+            actor: p.actor,
+            target: p.target,
+            before_id: p.before,
+            limit: p.limit.unwrap_or(100),
+        },
+    )
+    .await?;
+    Ok(Json(rows))
+}

@@ -1,0 +1,464 @@
+//! The stand-in archive and a pipeline-fed database for the archive tests: a real
+//! HTTP server that speaks Fiks Arkiv — it validates every request's arkivmelding
+//! against the vendored opprett schema with xmllint, keeps journal posts and folders
+//! by their external keys (so a resend gets «Eksisterende», like a real archive), and
+//! answers per a script (500, ugyldigforespoersel, serverfeil, malformed, a receipt
+//! for another document, a slow answer after the journal post was created).
+//!
+//! Documents are put in status `klar` by the real pipeline (`pipeline::process`,
+//! validate → route → render → commit) on a fresh database per test.
+
+#![allow(dead_code)]
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use dokflyt::archive::client::{ArchiveClient, HttpArchiveClient};
+use dokflyt::archive::receipt::{write_fault, write_receipt, Fault, Receipt};
+use dokflyt::archive::transfer::TransferOptions;
+use dokflyt::config::{ArchiveSettings, DatabaseSettings, Secret};
+use dokflyt::pipeline::{process, Outcome, PipelineContext};
+use sqlx::{Connection, PgConnection, PgPool};
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use uuid::Uuid;
+
+pub const PG: &str = "postgres://postgres@127.0.0.1:5432";
+pub const NS_OPPRETT: &str =
+    "https://ks-no.github.io/standarder/fiks-protokoll/fiks-arkiv/arkivmelding/opprett/v2";
+pub const NS_MDK: &str =
+    "https://ks-no.github.io/standarder/fiks-protokoll/fiks-arkiv/metadatakatalog/v2";
+
+// ---------------------------------------------------------------------------
+// A database with documents in status klar, produced by the real pipeline.
+
+pub struct Db {
+    pub ctx: PipelineContext,
+    pub name: String,
+}
+
+impl Db {
+    pub async fn new() -> Db {
+        let name = format!("dokflyt_test_{}", Uuid::new_v4().simple());
+        let settings = DatabaseSettings {
+            url: Secret::new(format!("{PG}/{name}")),
+            ..DatabaseSettings::default()
+        };
+        let pool = dokflyt::db::connect_and_migrate(&settings)
+            .await
+            .expect("database created and migrated");
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let ctx = PipelineContext {
+            pool,
+            rules: dokflyt::rules::SharedRules::load(&root.join("routing-rules")).expect("rules"),
+            renderer: Arc::new(
+                dokflyt::render::Renderer::load(&root.join("templates")).expect("templates"),
+            ),
+            max_message_bytes: 1 << 20,
+        };
+        Db { ctx, name }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.ctx.pool
+    }
+
+    /// Runs an example event (with a fresh event id) through the pipeline; it must be archived.
+    pub async fn queue(&self, example: &str) -> Uuid {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let text =
+            std::fs::read_to_string(root.join("examples/events").join(format!("{example}.json")))
+                .expect("example");
+        let mut v: serde_json::Value = serde_json::from_str(&text).expect("json");
+        let id = Uuid::new_v4();
+        v["event_id"] = serde_json::Value::String(id.to_string());
+        let body = serde_json::to_vec(&v).expect("json");
+        match process(&self.ctx, &body).await {
+            Outcome::Completed { archived: true, .. } => id,
+            other => panic!("{example}: not queued for the archive: {other:?}"),
+        }
+    }
+
+    pub async fn row(&self, id: Uuid) -> Row {
+        sqlx::query_as(
+            "SELECT status::text, error_class, error_explanation, receipt, journal_year,
+                    journal_sequence, receipt_existing, attempts
+             FROM archive_queue WHERE event_id = $1",
+        )
+        .bind(id)
+        .fetch_one(self.pool())
+        .await
+        .expect("archive row")
+    }
+
+    /// (attempt, outcome, error class) per logged attempt, in order.
+    pub async fn attempts(&self, id: Uuid) -> Vec<(i32, String, Option<String>)> {
+        sqlx::query_as(
+            "SELECT attempt, outcome, error_class FROM transfer_attempts WHERE event_id = $1 ORDER BY id",
+        )
+        .bind(id)
+        .fetch_all(self.pool())
+        .await
+        .expect("attempts")
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sql)
+            .fetch_one(self.pool())
+            .await
+            .expect("count")
+    }
+
+    pub async fn drop_db(self) {
+        self.ctx.pool.close().await;
+        if let Ok(mut admin) = PgConnection::connect(&format!("{PG}/postgres")).await {
+            let _ = sqlx::query(&format!(
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                self.name
+            ))
+            .execute(&mut admin)
+            .await;
+        }
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct Row {
+    pub status: String,
+    pub error_class: Option<String>,
+    pub error_explanation: Option<String>,
+    pub receipt: Option<String>,
+    pub journal_year: Option<i32>,
+    pub journal_sequence: Option<i32>,
+    pub receipt_existing: Option<bool>,
+    pub attempts: i32,
+}
+
+// ---------------------------------------------------------------------------
+// The stand-in archive.
+
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// Register (or find) the journal post and answer with its receipt.
+    Normal,
+    Status500,
+    ServerFeil,
+    Ugyldig,
+    Malformed,
+    /// A well-formed receipt, but for another external key.
+    WrongKey,
+    /// Register the journal post, then answer only after this delay.
+    SlowAfterCommit(Duration),
+}
+
+#[derive(Default)]
+pub struct Archive {
+    pub script: VecDeque<Action>,
+    /// journal post by external key: (systemID, sequence number)
+    pub posts: HashMap<String, (String, i32)>,
+    /// journal posts created per external key (must never exceed 1)
+    pub created: HashMap<String, u32>,
+    /// requests received per external key
+    pub requests: HashMap<String, u32>,
+    pub folders: HashMap<String, String>,
+    pub folders_created: HashMap<String, u32>,
+    /// schema violations and malformed requests
+    pub invalid: Vec<String>,
+    pub next_seq: i32,
+}
+
+#[derive(Clone)]
+pub struct StandIn {
+    pub addr: SocketAddr,
+    pub state: Arc<Mutex<Archive>>,
+    /// Added to every answer, to make concurrent runs overlap.
+    pub delay: Duration,
+    /// Validate every request with xmllint (off only for the throughput measurement).
+    pub validate: bool,
+}
+
+impl StandIn {
+    pub async fn start(script: Vec<Action>, delay: Duration) -> StandIn {
+        StandIn::start_with(script, delay, true).await
+    }
+
+    pub async fn start_with(script: Vec<Action>, delay: Duration, validate: bool) -> StandIn {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let state = Arc::new(Mutex::new(Archive {
+            script: script.into(),
+            next_seq: 1000,
+            ..Archive::default()
+        }));
+        let s = StandIn {
+            addr,
+            state,
+            delay,
+            validate,
+        };
+        let app = axum::Router::new()
+            .route("/arkivmelding", post(handle))
+            .with_state(s.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        s
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/arkivmelding", self.addr)
+    }
+
+    pub fn with<T>(&self, f: impl FnOnce(&Archive) -> T) -> T {
+        f(&self.state.lock().expect("lock"))
+    }
+}
+
+/// The parts of a multipart body: (name, content).
+pub fn multipart(headers: &HeaderMap, body: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let ct = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .ok_or("no content-type")?;
+    let boundary = ct
+        .split("boundary=")
+        .nth(1)
+        .ok_or("not multipart")?
+        .trim_matches('"');
+    let delim = format!("--{boundary}").into_bytes();
+    let mut parts = Vec::new();
+    let mut rest = body;
+    while let Some(start) = find(rest, &delim) {
+        rest = &rest[start + delim.len()..];
+        if rest.starts_with(b"--") {
+            break;
+        }
+        let head_end = find(rest, b"\r\n\r\n").ok_or("part without headers")?;
+        let head = String::from_utf8_lossy(&rest[..head_end]).into_owned();
+        let content_start = head_end + 4;
+        let next = find(&rest[content_start..], &delim).ok_or("unterminated part")?;
+        let mut content = &rest[content_start..content_start + next];
+        if content.ends_with(b"\r\n") {
+            content = &content[..content.len() - 2];
+        }
+        let name = head
+            .split("name=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .ok_or("part without name")?
+            .to_string();
+        parts.push((name, content.to_vec()));
+        rest = &rest[content_start + next..];
+    }
+    Ok(parts)
+}
+
+pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+pub fn xmllint_opprett(xml: &[u8]) -> Result<(), String> {
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("specs/fiks-arkiv-v2/no.ks.fiks.arkiv.v2.arkivering.arkivmelding.opprett.xsd");
+    let mut f = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
+    std::io::Write::write_all(&mut f, xml).map_err(|e| e.to_string())?;
+    let out = std::process::Command::new("xmllint")
+        .arg("--noout")
+        .arg("--schema")
+        .arg(schema)
+        .arg(f.path())
+        .output()
+        .map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+pub fn el<'a, 'i>(
+    n: roxmltree::Node<'a, 'i>,
+    ns: &str,
+    name: &str,
+) -> Option<roxmltree::Node<'a, 'i>> {
+    n.children()
+        .find(|c| c.tag_name().name() == name && c.tag_name().namespace() == Some(ns))
+}
+
+/// (folder key, journal post key) of an arkivmelding.
+pub fn keys(xml: &str) -> Option<(String, String)> {
+    let doc = roxmltree::Document::parse(xml).ok()?;
+    let root = doc.root_element();
+    let key_of = |n: roxmltree::Node<'_, '_>| {
+        let k = el(n, NS_OPPRETT, "referanseEksternNoekkel")?;
+        el(k, NS_MDK, "noekkel")?.text().map(str::to_string)
+    };
+    let folder = key_of(el(root, NS_OPPRETT, "mappe")?)?;
+    let post = key_of(el(root, NS_OPPRETT, "registrering")?)?;
+    Some((folder, post))
+}
+
+pub async fn handle(
+    State(s): State<StandIn>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, String) {
+    let fault = |m: &str| Fault {
+        id: Uuid::new_v4().to_string(),
+        message: m.to_string(),
+    };
+    let parts = match multipart(&headers, &body) {
+        Ok(p) => p,
+        Err(e) => {
+            s.state.lock().expect("lock").invalid.push(e.to_string());
+            return (StatusCode::BAD_REQUEST, write_fault(false, &fault(&e)));
+        }
+    };
+    let Some((_, xml)) = parts.iter().find(|(n, _)| n == "arkivmelding") else {
+        s.state
+            .lock()
+            .expect("lock")
+            .invalid
+            .push("no arkivmelding part".into());
+        return (
+            StatusCode::BAD_REQUEST,
+            write_fault(false, &fault("mangler arkivmelding")),
+        );
+    };
+    let xml_for_lint = xml.clone();
+    let lint = if s.validate {
+        tokio::task::spawn_blocking(move || xmllint_opprett(&xml_for_lint))
+            .await
+            .expect("xmllint task")
+    } else {
+        Ok(())
+    };
+    let xml = String::from_utf8_lossy(xml).into_owned();
+    let Some((folder_key, post_key)) = keys(&xml) else {
+        s.state
+            .lock()
+            .expect("lock")
+            .invalid
+            .push("no external keys".into());
+        return (
+            StatusCode::BAD_REQUEST,
+            write_fault(false, &fault("mangler nøkler")),
+        );
+    };
+    if let Err(e) = lint {
+        s.state.lock().expect("lock").invalid.push(e.clone());
+        return (StatusCode::BAD_REQUEST, write_fault(false, &fault(&e)));
+    }
+    // The file the message references must be in the request.
+    let has_pdf = parts
+        .iter()
+        .any(|(n, c)| n != "arkivmelding" && c.starts_with(b"%PDF-") && xml.contains(n.as_str()));
+    if !has_pdf {
+        s.state
+            .lock()
+            .expect("lock")
+            .invalid
+            .push("no PDF part".into());
+        return (
+            StatusCode::BAD_REQUEST,
+            write_fault(false, &fault("mangler dokumentfil")),
+        );
+    }
+    let action = {
+        let mut a = s.state.lock().expect("lock");
+        *a.requests.entry(post_key.clone()).or_default() += 1;
+        a.script.pop_front().unwrap_or(Action::Normal)
+    };
+    tokio::time::sleep(s.delay).await;
+    match action {
+        Action::Status500 => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "<html>Internal Server Error</html>".into(),
+        ),
+        Action::ServerFeil => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            write_fault(true, &fault("Databasen er utilgjengelig")),
+        ),
+        Action::Ugyldig => (
+            StatusCode::BAD_REQUEST,
+            write_fault(false, &fault("Ukjent arkivdel for elevmapper")),
+        ),
+        Action::Malformed => (StatusCode::OK, "<kvittering>ok".into()),
+        Action::WrongKey => {
+            let r = Receipt {
+                system_id: Uuid::new_v4().to_string(),
+                external_key: Some(Uuid::new_v4().to_string()),
+                ..Receipt::default()
+            };
+            (StatusCode::OK, write_receipt(&r, "dokflyt"))
+        }
+        Action::Normal => (StatusCode::OK, register(&s, &folder_key, &post_key)),
+        Action::SlowAfterCommit(d) => {
+            let answer = register(&s, &folder_key, &post_key);
+            tokio::time::sleep(d).await;
+            (StatusCode::OK, answer)
+        }
+    }
+}
+
+/// Creates the folder and journal post unless their external keys exist; the receipt.
+pub fn register(s: &StandIn, folder_key: &str, post_key: &str) -> String {
+    let mut a = s.state.lock().expect("lock");
+    let folder_existing = a.folders.contains_key(folder_key);
+    let folder_id = a
+        .folders
+        .entry(folder_key.to_string())
+        .or_insert_with(|| Uuid::new_v4().to_string())
+        .clone();
+    if !folder_existing {
+        *a.folders_created.entry(folder_key.to_string()).or_default() += 1;
+    }
+    let existing = a.posts.contains_key(post_key);
+    if !existing {
+        a.next_seq += 1;
+        let seq = a.next_seq;
+        a.posts
+            .insert(post_key.to_string(), (Uuid::new_v4().to_string(), seq));
+        *a.created.entry(post_key.to_string()).or_default() += 1;
+    }
+    let (system_id, seq) = a.posts[post_key].clone();
+    write_receipt(
+        &Receipt {
+            system_id,
+            journal_year: Some(2026),
+            journal_sequence: Some(seq),
+            journal_post_number: Some(1),
+            journal_status: Some("J".into()),
+            existing,
+            external_key: Some(post_key.to_string()),
+            folder_system_id: Some(folder_id),
+            folder_existing: Some(folder_existing),
+        },
+        "dokflyt",
+    )
+}
+
+pub fn options(timeout: Duration) -> (TransferOptions, Duration) {
+    let s = ArchiveSettings {
+        max_attempts: 3,
+        backoff_initial_ms: 20,
+        backoff_max_ms: 100,
+        batch_size: 5,
+        concurrency: 4,
+        timeout_ms: timeout.as_millis() as u64,
+        ..ArchiveSettings::default()
+    };
+    (TransferOptions::from_settings(&s), timeout)
+}
+
+pub fn http(url: &str, timeout: Duration) -> Arc<dyn ArchiveClient> {
+    Arc::new(HttpArchiveClient::new(url, timeout).expect("client"))
+}
+
+// ---------------------------------------------------------------------------
