@@ -77,6 +77,19 @@ impl App {
             self.stats.clone(),
         );
         let worker = tokio::spawn(consumer.run(shutdown.clone()));
+        let delivery = if self.settings.delivery.enabled {
+            let channels = crate::channels::worker::Channels::build(
+                self.ctx.pool.clone(),
+                &self.settings.delivery,
+                self.settings.amqp.url.clone(),
+                self.settings.amqp.heartbeat_secs,
+                &self.settings.amqp.prefix,
+            )
+            .context("cannot set up the delivery channels")?;
+            Some(tokio::spawn(Arc::new(channels).run(shutdown.clone())))
+        } else {
+            None
+        };
         let router = crate::http::router(crate::http::HttpState {
             ctx: self.ctx.clone(),
             stats: self.stats.clone(),
@@ -87,6 +100,9 @@ impl App {
         let (served, worked) = tokio::join!(server, worker);
         served.context("the HTTP server failed")?;
         worked.context("the consumer task failed")?;
+        if let Some(d) = delivery {
+            d.await.context("the delivery workers failed")?;
+        }
         self.ctx.pool.close().await;
         Ok(())
     }

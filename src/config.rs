@@ -70,6 +70,8 @@ pub struct Settings {
     pub http: HttpSettings,
     pub paths: PathSettings,
     pub archive: ArchiveSettings,
+    /// The channel workers (SvarUt, message/email, notification, internal).
+    pub delivery: crate::channels::DeliverySettings,
 }
 
 /// Where `archive run-now` and the scheduled transfer send documents.
@@ -304,6 +306,7 @@ impl Settings {
         if let Some(v) = get("DOKFLYT_ARCHIVE_DIRECTORY") {
             self.archive.directory = v.into();
         }
+        self.delivery.apply_env(&get);
         Ok(())
     }
 }

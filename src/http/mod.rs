@@ -33,6 +33,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/readyz", get(readyz))
         .route("/api/status", get(status))
         .route("/api/admin/rules/reload", post(reload_rules))
+        .merge(crate::channels::api::routes(state.ctx.pool.clone()))
         .with_state(state)
 }
 
