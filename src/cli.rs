@@ -210,6 +210,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(settings: Settings, demo: bool) -> anyhow::Result<ExitCode> {
+    // The demo's local stand-ins (SvarUt) live as long as the server.
+    let (settings, _demo_services) = if demo {
+        let (s, d) = crate::demo::prepare(settings).await?;
+        (s, Some(d))
+    } else {
+        (settings, None)
+    };
     tracing::info!(
         amqp = %settings.amqp.url.redacted_url(),
         database = %settings.database.url.redacted_url(),
