@@ -8,6 +8,8 @@
 
 #![allow(dead_code)]
 
+pub mod svarut;
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
