@@ -22,9 +22,18 @@ async fn standin() -> SvarUtStandIn {
         .expect("stand-in starts")
 }
 
+type DeliveryRow = (
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    i32,
+    bool,
+);
+
 async fn delivery(app: &TestApp, event_id: Uuid, recipient: &str, channel: &str) -> Value {
-    let row: (String, Option<String>, Option<String>, Option<String>, Option<String>, i32, bool) =
-        sqlx::query_as(
+    let row: DeliveryRow = sqlx::query_as(
             "SELECT status, provider_ref, provider_status, error_class, error_explanation, attempts, in_doubt
              FROM deliveries WHERE event_id = $1 AND recipient_id = $2 AND channel = $3",
         )

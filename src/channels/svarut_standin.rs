@@ -219,19 +219,22 @@ impl Shared {
         error(status, &message)
     }
 
-    fn check_auth(&self, konto: &str, headers: &HeaderMap) -> Result<(), Response> {
+    fn check_auth(&self, konto: &str, headers: &HeaderMap) -> Result<(), Box<Response>> {
         let h = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).unwrap_or("");
         if h("authorization") != format!("Bearer {}", self.auth.token)
             || h("integrasjonid") != self.auth.integrasjon_id
             || h("integrasjonpassord") != self.auth.integrasjon_passord
         {
-            return Err(self.violation(
+            return Err(Box::new(self.violation(
                 StatusCode::UNAUTHORIZED,
                 "missing or wrong Authorization / IntegrasjonId / IntegrasjonPassord".into(),
-            ));
+            )));
         }
         if konto != self.auth.konto_id {
-            return Err(self.violation(StatusCode::FORBIDDEN, format!("unknown konto {konto}")));
+            return Err(Box::new(self.violation(
+                StatusCode::FORBIDDEN,
+                format!("unknown konto {konto}"),
+            )));
         }
         Ok(())
     }
@@ -293,7 +296,7 @@ async fn send(
     mut multipart: Multipart,
 ) -> Response {
     if let Err(r) = sh.check_auth(&konto, &headers) {
-        return r;
+        return *r;
     }
     let mut forsendelse: Option<Value> = None;
     let mut files: Vec<(String, usize, String)> = Vec::new();
@@ -419,7 +422,7 @@ async fn lookup(
     Query(q): Query<LookupQuery>,
 ) -> Response {
     if let Err(r) = sh.check_auth(&konto, &headers) {
-        return r;
+        return *r;
     }
     let Some(r) = q.ekstern_ref else {
         return sh.violation(StatusCode::BAD_REQUEST, "eksternRef is required".into());
@@ -448,7 +451,7 @@ async fn status_sok(
     body: axum::body::Bytes,
 ) -> Response {
     if let Err(r) = sh.check_auth(&konto, &headers) {
-        return r;
+        return *r;
     }
     let q: StatusSok = match serde_json::from_slice(&body) {
         Ok(q) => q,
