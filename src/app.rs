@@ -113,6 +113,19 @@ impl App {
         } else {
             None
         };
+        let delivery = if self.settings.delivery.enabled {
+            let channels = crate::channels::worker::Channels::build(
+                self.ctx.pool.clone(),
+                &self.settings.delivery,
+                self.settings.amqp.url.clone(),
+                self.settings.amqp.heartbeat_secs,
+                &self.settings.amqp.prefix,
+            )
+            .context("cannot set up the delivery channels")?;
+            Some(tokio::spawn(Arc::new(channels).run(shutdown.clone())))
+        } else {
+            None
+        };
         let router = crate::http::router(crate::http::HttpState {
             ctx: self.ctx.clone(),
             stats: self.stats.clone(),
@@ -128,6 +141,9 @@ impl App {
         worked.context("the consumer task failed")?;
         if let Some(s) = scheduler {
             s.await.context("the archive scheduler failed")?;
+        }
+        if let Some(d) = delivery {
+            d.await.context("the delivery workers failed")?;
         }
         self.ctx.pool.close().await;
         Ok(())

@@ -118,6 +118,12 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 5000)]
         events: usize,
     },
+    /// Documents/s moved klar → arkivert to a local archive stand-in, against the
+    /// bare HTTP round trips to the same stand-in in the same run.
+    Archive {
+        #[arg(long, default_value_t = 100_000)]
+        documents: usize,
+    },
     /// ms/page for a one-page letter and a 20-page report, and the ratio against
     /// typst (if its Python module is installed) on the same letter.
     Render {
@@ -202,6 +208,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Archive(ArchiveCommand::RunNow { to_directory }) => {
             archive_run_now(&settings, to_directory.as_deref()).await
         }
+        Command::Bench(BenchCommand::Archive { documents }) => {
+            crate::bench_archive::archive(settings, documents).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Bench(BenchCommand::Pipeline { events }) => {
             crate::bench::pipeline(settings, events).await?;
             Ok(ExitCode::SUCCESS)
@@ -215,6 +225,13 @@ async fn serve(mut settings: Settings, demo: bool) -> anyhow::Result<ExitCode> {
         settings.archive.target = crate::config::ArchiveTarget::Directory;
         settings.archive.directory = PathBuf::from("out/demo/arkiv");
     }
+    // The demo's local stand-ins (SvarUt) live as long as the server.
+    let (settings, _demo_services) = if demo {
+        let (s, d) = crate::demo::prepare(settings).await?;
+        (s, Some(d))
+    } else {
+        (settings, None)
+    };
     tracing::info!(
         amqp = %settings.amqp.url.redacted_url(),
         database = %settings.database.url.redacted_url(),

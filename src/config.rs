@@ -70,6 +70,8 @@ pub struct Settings {
     pub http: HttpSettings,
     pub paths: PathSettings,
     pub archive: ArchiveSettings,
+    /// The channel workers (SvarUt, message/email, notification, internal).
+    pub delivery: crate::channels::DeliverySettings,
 }
 
 /// Where `archive run-now` and the scheduled transfer send documents.
@@ -385,6 +387,7 @@ impl Settings {
                 .filter(|w| !w.is_empty())
                 .collect();
         }
+        self.delivery.apply_env(&get);
         Ok(())
     }
 }

@@ -4,6 +4,9 @@
 //! each run, so they are really processed), one of them twice (to show that a
 //! duplicate has its effects once), and the invalid examples in `examples/invalid/`
 //! (to show dead-lettering with a reason); then waits for each and prints its fate.
+//! [`prepare`] starts a local SvarUt stand-in and points the SvarUt channel at it
+//! (email is off: there is no SMTP server), so the letters are really sent over
+//! HTTP and their statuses move (MOTTATT … LEST) while the demo watches.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -17,6 +20,27 @@ use crate::broker::{self, Topology};
 use crate::config::Settings;
 use crate::db::status::{fate, EventFate};
 
+/// Local services the demo starts; dropped when the server stops.
+pub struct DemoServices {
+    pub svarut: crate::channels::svarut_standin::SvarUtStandIn,
+}
+
+/// Starts the SvarUt stand-in and adjusts the settings to use it.
+pub async fn prepare(mut settings: Settings) -> anyhow::Result<(Settings, DemoServices)> {
+    use crate::channels::svarut_standin::{StandInAuth, SvarUtStandIn};
+    let svarut = SvarUtStandIn::start("127.0.0.1:0", StandInAuth::default())
+        .await
+        .context("starting the SvarUt stand-in")?;
+    settings.delivery.enabled = true;
+    settings.delivery.svarut = crate::channels::settings::SvarUtSettings {
+        poll_interval_secs: 2,
+        ..svarut.client_settings()
+    };
+    settings.delivery.email.enabled = false;
+    settings.delivery.idle_poll_ms = 200;
+    Ok((settings, DemoServices { svarut }))
+}
+
 struct Published {
     label: String,
     event_id: Option<Uuid>,
@@ -27,6 +51,26 @@ pub async fn run(settings: &Settings, pool: &PgPool, addr: SocketAddr) -> anyhow
     let channel = broker::confirm_channel(&conn).await?;
     let topology = Topology::new(&settings.amqp.prefix, settings.amqp.delivery_limit);
     topology.declare(&channel).await?;
+    // Stands in for the school system: a queue for message.created and document.internal.
+    let outbound = crate::channels::outbound::exchange_name(&settings.amqp.prefix);
+    crate::channels::outbound::Outbound::declare(&channel, &outbound).await?;
+    let demo_queue = format!("{}.demo.school-system", settings.amqp.prefix);
+    channel
+        .queue_declare(
+            &demo_queue,
+            lapin::options::QueueDeclareOptions::default(),
+            lapin::types::FieldTable::default(),
+        )
+        .await?;
+    channel
+        .queue_bind(
+            &demo_queue,
+            &outbound,
+            "#",
+            lapin::options::QueueBindOptions::default(),
+            lapin::types::FieldTable::default(),
+        )
+        .await?;
 
     let mut published = Vec::new();
     let examples = sorted_files(&settings.paths.examples_dir)?;
@@ -168,8 +212,10 @@ pub async fn run(settings: &Settings, pool: &PgPool, addr: SocketAddr) -> anyhow
         "archive queue: klar {}  arkivert {}  feilet {}",
         c.klar, c.arkivert, c.feilet
     );
+    show_deliveries(pool, &published).await?;
     println!();
     println!("status:  http://{addr}/api/status   (or: dokflyt status)");
+    println!("letters: http://{addr}/api/deliveries?event_id=<event id>   messages: http://{addr}/api/messages?recipient=<person id>");
     println!("health:  http://{addr}/readyz");
     println!("dokflyt keeps running; Ctrl-C stops it gracefully.");
     Ok(())
@@ -189,4 +235,69 @@ fn stem(p: &Path) -> String {
     p.file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default()
+}
+
+/// Prints the deliveries per channel and status, then watches the SvarUt statuses
+/// move for a while (the stand-in advances one step per status poll).
+async fn show_deliveries(pool: &PgPool, published: &[Published]) -> anyhow::Result<()> {
+    let ids: Vec<Uuid> = published.iter().filter_map(|p| p.event_id).collect();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let planned: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM deliveries WHERE event_id = ANY($1) AND status = 'planned'",
+        )
+        .bind(&ids)
+        .fetch_one(pool)
+        .await?;
+        if planned == 0 || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let rows: Vec<(String, String, Option<String>, i64)> = sqlx::query_as(
+        "SELECT channel, status, error_class, count(*) FROM deliveries WHERE event_id = ANY($1)
+         GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+    )
+    .bind(&ids)
+    .fetch_all(pool)
+    .await?;
+    println!();
+    println!("deliveries (channel, status, reason):");
+    for (channel, status, class, n) in rows {
+        println!(
+            "  {channel:<14} {status:<10} {:<32} {n}",
+            class.unwrap_or_default()
+        );
+    }
+    println!();
+    println!("SvarUt statuses as the local stand-in reports them (polled every 2 s):");
+    let mut last = String::new();
+    for _ in 0..8 {
+        let counts: Vec<(Option<String>, i64)> = sqlx::query_as(
+            "SELECT provider_status, count(*) FROM deliveries
+             WHERE event_id = ANY($1) AND channel = 'svarut' AND provider_ref IS NOT NULL
+             GROUP BY 1 ORDER BY 1",
+        )
+        .bind(&ids)
+        .fetch_all(pool)
+        .await?;
+        let line = counts
+            .iter()
+            .map(|(s, n)| format!("{} {n}", s.as_deref().unwrap_or("(sendt, ikke spurt ennå)")))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if line != last {
+            println!("  {line}");
+            last = line;
+        }
+        if counts
+            .iter()
+            .all(|(s, _)| matches!(s.as_deref(), Some("LEST" | "PRINTET")))
+            && !counts.is_empty()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    Ok(())
 }

@@ -23,6 +23,8 @@
 //! - [`db`] — PostgreSQL pool, migrations, one module per table's queries.
 //! - [`archive`] — archive statuses (`klar`, `arkivert`, `feilet`) and the transfer
 //!   to the archive (Fiks Arkiv arkivmelding, receipts, HTTP/directory clients).
+//! - [`channels`] — delivery: SvarUt letters, in-app messages and email, notices,
+//!   internal moving notices; claimed from `deliveries`, sent once, tracked.
 //! - [`http`] — health, readiness and the JSON API.
 //! - [`config`] — settings: defaults, then a TOML file, then `DOKFLYT_*` variables.
 //! - [`access`] — who is asking: roles (§6) and the acting user.
@@ -34,8 +36,10 @@ pub mod app;
 pub mod archive;
 pub mod audit;
 pub mod bench;
+pub mod bench_archive;
 pub mod bench_render;
 pub mod broker;
+pub mod channels;
 pub mod cli;
 pub mod config;
 pub mod db;

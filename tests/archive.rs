@@ -650,3 +650,85 @@ async fn transfer_logs_carry_no_personal_data() {
     assert_eq!(db.row(ok).await.status, "arkivert");
     db.drop_db().await;
 }
+
+/// The real binary (`dokflyt archive run-now`) killed with SIGKILL mid-transfer, then
+/// run again: every document is archived, and the stand-in archive holds exactly one
+/// journal post per external key — the journal posts the killed run created but
+/// never recorded are found again («Eksisterende»), not created twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_killed_mid_transfer_and_run_again_archives_every_document_once() {
+    let db = Db::new().await;
+    let mut ids = Vec::new();
+    for _ in 0..6 {
+        for t in [
+            "conduct_warning",
+            "grade_warning",
+            "leave_decision",
+            "sfo_decision",
+        ] {
+            ids.push(db.queue(t).await);
+        }
+    }
+    // Every journal post is registered at once but answered only after 2 s: the kill
+    // lands between the archive's commit and dokflyt's.
+    let archive = StandIn::start(
+        vec![Action::SlowAfterCommit(Duration::from_secs(2)); ids.len()],
+        Duration::ZERO,
+    )
+    .await;
+    let run = || {
+        let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_dokflyt"));
+        c.args(["archive", "run-now"])
+            .env("DOKFLYT_CONFIG", "/dev/null")
+            .env("DOKFLYT_DATABASE_URL", format!("{PG}/{}", db.name))
+            .env("DOKFLYT_ARCHIVE_TARGET", "http")
+            .env("DOKFLYT_ARCHIVE_URL", archive.url())
+            .env("DOKFLYT_ARCHIVE_CLAIM_TTL_SECS", "3")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true);
+        c
+    };
+    let mut first = run().spawn().expect("the binary starts");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while archive.with(|a| a.created.len()) < 4 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first run never reached the archive"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    first.kill().await.expect("SIGKILL");
+    let created_at_kill = archive.with(|a| a.created.len());
+    let archived_at_kill = db
+        .count("SELECT count(*) FROM archive_queue WHERE status = 'arkivert'")
+        .await;
+    assert!(
+        created_at_kill > archived_at_kill as usize,
+        "the kill landed mid-transfer"
+    );
+    assert!(archived_at_kill < ids.len() as i64);
+
+    // The dead run's claims hold until they expire; then a new run takes over.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let out = run().status().await.expect("the second run");
+    assert!(out.success());
+    assert_eq!(
+        db.count("SELECT count(*) FROM archive_queue WHERE status = 'arkivert'")
+            .await,
+        ids.len() as i64
+    );
+    archive.with(|a| {
+        assert_eq!(a.created.len(), ids.len());
+        assert!(a.created.values().all(|n| *n == 1), "{:?}", a.created);
+        assert!(a.invalid.is_empty(), "{:?}", a.invalid);
+    });
+    let found_again = db
+        .count("SELECT count(*) FROM archive_queue WHERE receipt_existing")
+        .await;
+    assert!(
+        found_again >= 1,
+        "the resend after the crash found existing journal posts"
+    );
+    db.drop_db().await;
+}

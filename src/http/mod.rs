@@ -52,6 +52,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/status", get(status))
         .route("/api/admin/rules/reload", post(reload_rules))
         .merge(archive::routes())
+        .merge(crate::channels::api::routes(state.ctx.pool.clone()))
         .with_state(state)
 }
 

@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 pub mod archive_standin;
+pub mod svarut;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,0 +1,495 @@
+//! The dispatcher: claims planned deliveries of one channel, hands each to its
+//! sender, records the outcome.
+//!
+//! Stage: delivery. Input: `planned` rows of one channel whose `next_attempt_at`
+//! has come. Output: the rows' new status and one `delivery_status_history` row per
+//! change. Failure: [`ChannelError`] when the database fails; a row that cannot be
+//! read (stored event or decision unreadable) ends `failed` with class
+//! `stored_document`. Claims, the in-doubt mark and outcomes are each one committed
+//! statement; no transaction is open while a sender talks to its provider.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::{
+    content_policy, ChannelError, ChannelSender, DeliverySettings, Job, JournalRef, Outcome,
+};
+use crate::event::IncomingEvent;
+use crate::rules::{Channel, RoutingDecision};
+
+/// The knobs of the dispatcher (from [`DeliverySettings`]).
+#[derive(Debug, Clone)]
+pub struct DispatchOptions {
+    pub batch_size: i64,
+    pub concurrency: usize,
+    pub max_attempts: u32,
+    pub backoff_initial: Duration,
+    pub backoff_max: Duration,
+    pub claim_ttl: Duration,
+}
+
+impl DispatchOptions {
+    pub fn from_settings(s: &DeliverySettings) -> DispatchOptions {
+        DispatchOptions {
+            batch_size: s.batch_size.max(1),
+            concurrency: s.concurrency.max(1),
+            max_attempts: s.max_attempts.max(1),
+            backoff_initial: Duration::from_millis(s.backoff_initial_ms),
+            backoff_max: Duration::from_millis(s.backoff_max_ms),
+            claim_ttl: Duration::from_secs(s.claim_ttl_secs.max(1)),
+        }
+    }
+
+    /// Delay before the next attempt after `n` failed attempts (n ≥ 1).
+    pub fn backoff(&self, n: u32) -> Duration {
+        let factor = 1u32.checked_shl(n.saturating_sub(1)).unwrap_or(u32::MAX);
+        self.backoff_initial
+            .checked_mul(factor)
+            .unwrap_or(self.backoff_max)
+            .min(self.backoff_max)
+    }
+}
+
+/// What one dispatch round did.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DispatchSummary {
+    pub claimed: u64,
+    pub sent: u64,
+    pub retried: u64,
+    pub failed: u64,
+    pub held: u64,
+    /// Outcomes not recorded because another worker took the claim over.
+    pub lost_claims: u64,
+}
+
+/// One claimed delivery's attempt: lets a sender commit the in-doubt mark.
+pub struct Attempt {
+    pool: PgPool,
+    run_id: Uuid,
+    delivery_id: i64,
+}
+
+impl Attempt {
+    /// Commits `in_doubt = true` before a call the provider could complete without
+    /// our knowing. False when the claim is no longer ours (then do not send).
+    pub async fn mark_in_doubt(&self) -> Result<bool, ChannelError> {
+        let n = sqlx::query(
+            "UPDATE deliveries SET in_doubt = true, updated_at = now()
+             WHERE id = $1 AND claimed_by = $2 AND status = 'planned'",
+        )
+        .bind(self.delivery_id)
+        .bind(self.run_id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    /// A database pool for senders that keep their own records (in-app messages).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+/// Claims and sends up to one batch of `sender`'s channel; returns what happened.
+pub async fn run_once(
+    pool: &PgPool,
+    sender: Arc<dyn ChannelSender>,
+    opts: &DispatchOptions,
+) -> Result<DispatchSummary, ChannelError> {
+    let run_id = Uuid::new_v4();
+    let channel = sender.channel();
+    let claimed = claim(pool, run_id, channel, opts).await?;
+    let mut summary = DispatchSummary {
+        claimed: claimed.len() as u64,
+        ..DispatchSummary::default()
+    };
+    if claimed.is_empty() {
+        return Ok(summary);
+    }
+    tracing::debug!(channel = channel.as_str(), claimed = claimed.len(), %run_id, "deliveries claimed");
+    let results: Vec<Result<Recorded, ChannelError>> = futures::stream::iter(claimed)
+        .map(|row| {
+            let sender = sender.clone();
+            async move { deliver_one(pool, sender.as_ref(), run_id, row, opts).await }
+        })
+        .buffer_unordered(opts.concurrency)
+        .collect()
+        .await;
+    for r in results {
+        match r? {
+            Recorded::Sent => summary.sent += 1,
+            Recorded::Retried => summary.retried += 1,
+            Recorded::Failed => summary.failed += 1,
+            Recorded::Held => summary.held += 1,
+            Recorded::Lost => summary.lost_claims += 1,
+        }
+    }
+    tracing::info!(
+        channel = channel.as_str(),
+        claimed = summary.claimed,
+        sent = summary.sent,
+        retried = summary.retried,
+        failed = summary.failed,
+        held = summary.held,
+        "delivery batch done"
+    );
+    Ok(summary)
+}
+
+/// A claimed row as selected (with the stored document).
+struct Claimed {
+    id: i64,
+    event_id: Uuid,
+    recipient_id: String,
+    attempts: i32,
+    in_doubt: bool,
+    payload: serde_json::Value,
+    decision: serde_json::Value,
+    title: String,
+    pdf: Option<Vec<u8>>,
+    journal: Option<JournalRef>,
+}
+
+type ClaimRow = (
+    i64,
+    Uuid,
+    String,
+    i32,
+    bool,
+    serde_json::Value,
+    serde_json::Value,
+    String,
+    Option<Vec<u8>>,
+    Option<String>,
+    Option<i32>,
+    Option<i32>,
+    Option<i32>,
+    Option<String>,
+    Option<String>,
+);
+
+async fn claim(
+    pool: &PgPool,
+    run_id: Uuid,
+    channel: Channel,
+    opts: &DispatchOptions,
+) -> Result<Vec<Claimed>, sqlx::Error> {
+    let rows: Vec<ClaimRow> = sqlx::query_as(
+        "WITH c AS (
+            SELECT id FROM deliveries
+            WHERE channel = $1 AND status = 'planned' AND next_attempt_at <= now()
+              AND (claimed_until IS NULL OR claimed_until < now())
+            ORDER BY next_attempt_at, id
+            LIMIT $2
+            FOR UPDATE SKIP LOCKED
+         ), u AS (
+            UPDATE deliveries d
+            SET claimed_by = $3, claimed_until = now() + make_interval(secs => $4),
+                attempts = d.attempts + 1, updated_at = now()
+            FROM c WHERE d.id = c.id
+            RETURNING d.id, d.event_id, d.recipient_id, d.attempts, d.in_doubt
+         )
+         SELECT u.id, u.event_id, u.recipient_id, u.attempts, u.in_doubt,
+                e.payload, doc.decision, doc.title, doc.pdf,
+                a.status::text, a.journal_year, a.journal_sequence, a.journal_post_number,
+                a.archive_system_id, a.archive_journal_status
+         FROM u
+         JOIN events e ON e.event_id = u.event_id
+         JOIN documents doc ON doc.event_id = u.event_id
+         LEFT JOIN archive_queue a ON a.event_id = u.event_id
+         ORDER BY u.id",
+    )
+    .bind(channel.as_str())
+    .bind(opts.batch_size)
+    .bind(run_id)
+    .bind(opts.claim_ttl.as_secs_f64())
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(
+                id,
+                event_id,
+                recipient_id,
+                attempts,
+                in_doubt,
+                payload,
+                decision,
+                title,
+                pdf,
+                archive_status,
+                year,
+                sequence,
+                post_number,
+                system_id,
+                jstatus,
+            )| Claimed {
+                id,
+                event_id,
+                recipient_id,
+                attempts,
+                in_doubt,
+                payload,
+                decision,
+                title,
+                pdf,
+                journal: (archive_status.as_deref() == Some("arkivert")).then_some(JournalRef {
+                    year,
+                    sequence,
+                    post_number,
+                    system_id,
+                    status: jstatus,
+                }),
+            },
+        )
+        .collect())
+}
+
+enum Recorded {
+    Sent,
+    Retried,
+    Failed,
+    Held,
+    Lost,
+}
+
+async fn deliver_one(
+    pool: &PgPool,
+    sender: &dyn ChannelSender,
+    run_id: Uuid,
+    row: Claimed,
+    opts: &DispatchOptions,
+) -> Result<Recorded, ChannelError> {
+    let channel = sender.channel();
+    let id = row.id;
+    let event: Result<IncomingEvent, _> = serde_json::from_value(row.payload);
+    let decision: Result<RoutingDecision, _> = serde_json::from_value(row.decision);
+    let (Ok(event), Ok(decision)) = (event, decision) else {
+        let o = Outcome::Failed {
+            class: "stored_document",
+            explanation: "Det lagrede dokumentet kan ikke leses. Meld fra til kommuneadmin.".into(),
+            answer: None,
+        };
+        return record(pool, run_id, id, &o, row.attempts, None, opts).await;
+    };
+    let job = Job {
+        delivery_id: id,
+        event_id: row.event_id,
+        recipient_id: row.recipient_id,
+        channel,
+        attempt: row.attempts,
+        in_doubt: row.in_doubt,
+        title: row.title,
+        pdf: row.pdf,
+        journal: row.journal,
+        event,
+        decision,
+    };
+    // Defence in depth: the channel refuses again what the router should have refused.
+    let outcome = match content_policy(
+        channel,
+        job.event.sensitive,
+        job.decision.access,
+        job.pdf.is_some(),
+    ) {
+        Err(refusal) => {
+            tracing::error!(
+                delivery_id = id,
+                event_id = %job.event_id,
+                channel = channel.as_str(),
+                "a sensitive document reached a message channel; refused by the channel layer"
+            );
+            Outcome::Failed {
+                class: refusal.class,
+                explanation: refusal.explanation,
+                answer: None,
+            }
+        }
+        Ok(content) => {
+            let attempt = Attempt {
+                pool: pool.clone(),
+                run_id,
+                delivery_id: id,
+            };
+            sender.send(&job, content, &attempt).await?
+        }
+    };
+    match &outcome {
+        Outcome::Sent { .. } => {
+            tracing::debug!(delivery_id = id, event_id = %job.event_id, channel = channel.as_str(), "sent")
+        }
+        Outcome::Retry {
+            class, in_doubt, ..
+        } => tracing::warn!(
+            delivery_id = id,
+            event_id = %job.event_id,
+            channel = channel.as_str(),
+            class,
+            in_doubt,
+            attempt = job.attempt,
+            "send failed; will retry"
+        ),
+        Outcome::Failed { class, .. } => tracing::warn!(
+            delivery_id = id,
+            event_id = %job.event_id,
+            channel = channel.as_str(),
+            class,
+            "send failed permanently"
+        ),
+        Outcome::Held { class, .. } => tracing::warn!(
+            delivery_id = id,
+            event_id = %job.event_id,
+            channel = channel.as_str(),
+            class,
+            "held for manual handling"
+        ),
+    }
+    let key = job.idempotency_key();
+    record(pool, run_id, id, &outcome, job.attempt, Some(&key), opts).await
+}
+
+/// Records `outcome` for a claimed row, with its history row, in one statement.
+#[allow(clippy::too_many_arguments)]
+async fn record(
+    pool: &PgPool,
+    run_id: Uuid,
+    id: i64,
+    outcome: &Outcome,
+    attempts: i32,
+    key: Option<&str>,
+    opts: &DispatchOptions,
+) -> Result<Recorded, ChannelError> {
+    // (status, provider_ref, error_class, explanation, history detail, in_doubt, retry delay)
+    let (status, provider_ref, class, explanation, detail, in_doubt, delay, kind) = match outcome {
+        Outcome::Sent {
+            provider_ref,
+            detail,
+        } => (
+            "sent",
+            provider_ref.clone(),
+            None,
+            None,
+            detail.clone(),
+            false,
+            None,
+            Recorded::Sent,
+        ),
+        Outcome::Retry {
+            class,
+            in_doubt,
+            detail,
+        } if (attempts as u32) < opts.max_attempts => (
+            "planned",
+            None,
+            Some(*class),
+            None,
+            Some(detail.clone()),
+            *in_doubt,
+            Some(opts.backoff(attempts.max(1) as u32)),
+            Recorded::Retried,
+        ),
+        Outcome::Retry {
+            class,
+            in_doubt,
+            detail,
+        } => (
+            if *in_doubt { "held" } else { "failed" },
+            None,
+            Some(*class),
+            Some(if *in_doubt {
+                "Sendingen feilet gjentatte ganger, og det er uklart om mottakeren fikk den. Sjekk hos tjenesten før den sendes på nytt.".to_string()
+            } else {
+                "Sendingen feilet gjentatte ganger (tjenesten svarte ikke). Prøv igjen senere."
+                    .to_string()
+            }),
+            Some(detail.clone()),
+            *in_doubt,
+            None,
+            if *in_doubt {
+                Recorded::Held
+            } else {
+                Recorded::Failed
+            },
+        ),
+        Outcome::Failed {
+            class,
+            explanation,
+            answer,
+        } => (
+            "failed",
+            None,
+            Some(*class),
+            Some(explanation.clone()),
+            answer.clone(),
+            false,
+            None,
+            Recorded::Failed,
+        ),
+        Outcome::Held { class, explanation } => (
+            "held",
+            None,
+            Some(*class),
+            Some(explanation.clone()),
+            None,
+            false,
+            None,
+            Recorded::Held,
+        ),
+    };
+    let n: i64 = sqlx::query_scalar(
+        "WITH u AS (
+            UPDATE deliveries SET
+                status = $3,
+                provider_ref = COALESCE($4, provider_ref),
+                idempotency_key = COALESCE($10, idempotency_key),
+                error_class = $5,
+                error_explanation = $6,
+                in_doubt = CASE WHEN $3 = 'sent' THEN false ELSE (in_doubt OR $7) END,
+                next_attempt_at = CASE WHEN $8::float8 IS NULL THEN next_attempt_at
+                                       ELSE now() + make_interval(secs => $8) END,
+                sent_at = CASE WHEN $3 = 'sent' THEN now() ELSE sent_at END,
+                claimed_by = NULL, claimed_until = NULL, updated_at = now()
+            WHERE id = $1 AND claimed_by = $2 AND status = 'planned'
+            RETURNING id
+         ), h AS (
+            INSERT INTO delivery_status_history (delivery_id, status, error_class, detail)
+            SELECT id, CASE WHEN $8::float8 IS NULL THEN $3 ELSE 'retry' END, $5, $9 FROM u
+         )
+         SELECT count(*) FROM u",
+    )
+    .bind(id)
+    .bind(run_id)
+    .bind(status)
+    .bind(provider_ref)
+    .bind(class)
+    .bind(explanation)
+    .bind(in_doubt)
+    .bind(delay.map(|d| d.as_secs_f64()))
+    .bind(detail)
+    .bind(key)
+    .fetch_one(pool)
+    .await?;
+    Ok(if n == 1 { kind } else { Recorded::Lost })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let mut o = DispatchOptions::from_settings(&DeliverySettings::default());
+        o.backoff_initial = Duration::from_millis(100);
+        o.backoff_max = Duration::from_millis(350);
+        assert_eq!(o.backoff(1), Duration::from_millis(100));
+        assert_eq!(o.backoff(2), Duration::from_millis(200));
+        assert_eq!(o.backoff(3), Duration::from_millis(350));
+        assert_eq!(o.backoff(40), Duration::from_millis(350));
+    }
+}

@@ -1,0 +1,185 @@
+//! Settings of the channel workers (`[delivery]` in the TOML file).
+//!
+//! Stage: configuration of delivery. Input: defaults, the `[delivery]` table,
+//! `DOKFLYT_SVARUT_*` / `DOKFLYT_SMTP_*` variables. Output: [`DeliverySettings`].
+//! Failure: unknown keys are errors (as everywhere in `config`). Tokens and
+//! passwords are [`Secret`]s and never printed.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::config::Secret;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliverySettings {
+    /// Run the channel workers inside `serve`.
+    pub enabled: bool,
+    /// Deliveries claimed per round trip, per channel.
+    pub batch_size: i64,
+    /// Sends in flight at once per channel.
+    pub concurrency: usize,
+    /// Claims (attempts) per delivery before a transient fault ends it `failed`.
+    pub max_attempts: u32,
+    pub backoff_initial_ms: u64,
+    pub backoff_max_ms: u64,
+    /// How long a claim holds; a crashed worker's deliveries are picked up after it.
+    pub claim_ttl_secs: u64,
+    /// Pause when a channel has nothing to send, milliseconds.
+    pub idle_poll_ms: u64,
+    /// The portal guardians log in to (link in notices).
+    pub portal_url: String,
+    pub svarut: SvarUtSettings,
+    pub email: EmailSettings,
+}
+
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        DeliverySettings {
+            enabled: true,
+            batch_size: 20,
+            concurrency: 4,
+            max_attempts: 6,
+            backoff_initial_ms: 2_000,
+            backoff_max_ms: 300_000,
+            claim_ttl_secs: 1_200,
+            idle_poll_ms: 1_000,
+            portal_url: "https://skoleportal.example.no/".into(),
+            svarut: SvarUtSettings::default(),
+            email: EmailSettings::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SvarUtSettings {
+    /// Base URL up to and including `/api` (`https://svarut.ks.no/api`). Env: `DOKFLYT_SVARUT_URL`.
+    pub base_url: String,
+    /// The sending account (kontoId, a UUID).
+    pub konto_id: String,
+    /// Maskinporten access token, sent as `Authorization: Bearer`. Env: `DOKFLYT_SVARUT_TOKEN`.
+    pub maskinporten_token: Secret,
+    /// Env: `DOKFLYT_SVARUT_INTEGRASJON_ID`.
+    pub integrasjon_id: String,
+    /// Env: `DOKFLYT_SVARUT_INTEGRASJON_PASSORD`.
+    pub integrasjon_passord: Secret,
+    /// `avgivendeSystem` of every forsendelse.
+    pub avgivende_system: String,
+    /// `konteringskode` per school id (cost per school); default: the school id.
+    pub konteringskode: BTreeMap<String, String>,
+    /// Whole-request timeout of a send, milliseconds (SvarUt recommends 16 minutes
+    /// for large files; letters are small).
+    pub timeout_ms: u64,
+    /// How often `status-sok` runs, seconds.
+    pub poll_interval_secs: u64,
+    /// Forsendelser per `status-sok` request.
+    pub poll_batch: i64,
+    /// Stop polling a forsendelse this many days after it was sent.
+    pub poll_max_age_days: i64,
+}
+
+impl Default for SvarUtSettings {
+    fn default() -> Self {
+        SvarUtSettings {
+            base_url: "http://127.0.0.1:8091/api".into(),
+            konto_id: "00000000-0000-4000-8000-000000000000".into(),
+            maskinporten_token: Secret::new(""),
+            integrasjon_id: String::new(),
+            integrasjon_passord: Secret::new(""),
+            avgivende_system: "dokflyt".into(),
+            konteringskode: BTreeMap::new(),
+            timeout_ms: 120_000,
+            poll_interval_secs: 300,
+            poll_batch: 100,
+            poll_max_age_days: 60,
+        }
+    }
+}
+
+/// How the SMTP connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpTls {
+    /// Plain SMTP (a relay on localhost).
+    None,
+    /// STARTTLS, refusing to send when the server does not offer it.
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmailSettings {
+    /// Send email copies at all (off: the in-app message only).
+    pub enabled: bool,
+    /// Env: `DOKFLYT_SMTP_HOST`.
+    pub host: String,
+    /// Env: `DOKFLYT_SMTP_PORT`.
+    pub port: u16,
+    pub tls: SmtpTls,
+    /// Extra PEM root certificate to trust (a municipality's own CA).
+    pub ca_file: Option<std::path::PathBuf>,
+    pub username: Option<String>,
+    /// Env: `DOKFLYT_SMTP_PASSWORD`.
+    pub password: Option<Secret>,
+    pub timeout_ms: u64,
+    /// From when a school has no entry in `schools`.
+    pub default_from: String,
+    /// From / Reply-To per school id.
+    pub schools: BTreeMap<String, SchoolMail>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchoolMail {
+    pub from: String,
+    #[serde(default)]
+    pub reply_to: Option<String>,
+}
+
+impl Default for EmailSettings {
+    fn default() -> Self {
+        EmailSettings {
+            enabled: true,
+            host: "127.0.0.1".into(),
+            port: 2525,
+            tls: SmtpTls::None,
+            ca_file: None,
+            username: None,
+            password: None,
+            timeout_ms: 30_000,
+            default_from: "Skolen <ikke-svar@dokflyt.example.no>".into(),
+            schools: BTreeMap::new(),
+        }
+    }
+}
+
+impl DeliverySettings {
+    /// Applies the delivery variables read through `get`.
+    pub fn apply_env(&mut self, get: &impl Fn(&str) -> Option<String>) {
+        if let Some(v) = get("DOKFLYT_SVARUT_URL") {
+            self.svarut.base_url = v;
+        }
+        if let Some(v) = get("DOKFLYT_SVARUT_TOKEN") {
+            self.svarut.maskinporten_token = Secret::new(v);
+        }
+        if let Some(v) = get("DOKFLYT_SVARUT_INTEGRASJON_ID") {
+            self.svarut.integrasjon_id = v;
+        }
+        if let Some(v) = get("DOKFLYT_SVARUT_INTEGRASJON_PASSORD") {
+            self.svarut.integrasjon_passord = Secret::new(v);
+        }
+        if let Some(v) = get("DOKFLYT_SMTP_HOST") {
+            self.email.host = v;
+        }
+        if let Some(p) = get("DOKFLYT_SMTP_PORT").and_then(|v| v.trim().parse().ok()) {
+            self.email.port = p;
+        }
+        if let Some(v) = get("DOKFLYT_SMTP_PASSWORD") {
+            self.email.password = Some(Secret::new(v));
+        }
+    }
+}
