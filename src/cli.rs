@@ -63,6 +63,9 @@ pub enum Command {
         /// Templates directory. Default: the configured one.
         #[arg(long)]
         templates: Option<PathBuf>,
+        /// Also print the letter markup (the template's output, before layout).
+        #[arg(long)]
+        markup: bool,
     },
     /// Benchmarks that print throughput and a ratio against a baseline.
     #[command(subcommand)]
@@ -184,11 +187,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             output,
             rules,
             templates,
+            markup,
         } => Ok(render(
             &event,
             &output,
             &rules.unwrap_or_else(|| settings.paths.rules_dir.clone()),
             &templates.unwrap_or_else(|| settings.paths.templates_dir.clone()),
+            markup,
         )),
         Command::Serve { demo } => serve(settings, demo).await,
         Command::Publish { files } => publish(&settings, &files).await,
@@ -359,7 +364,13 @@ fn rules(settings: &Settings, cmd: RulesCommand) -> ExitCode {
 }
 
 /// `dokflyt render`: the template author's loop.
-fn render(event: &Path, output: &Path, rules_dir: &Path, templates_dir: &Path) -> ExitCode {
+fn render(
+    event: &Path,
+    output: &Path,
+    rules_dir: &Path,
+    templates_dir: &Path,
+    show_markup: bool,
+) -> ExitCode {
     let Some(table) = load_table(rules_dir) else {
         return ExitCode::FAILURE;
     };
@@ -427,6 +438,18 @@ fn render(event: &Path, output: &Path, rules_dir: &Path, templates_dir: &Path) -
     );
     if !routed.needs_pdf() {
         println!("  note: the pipeline makes no PDF for this routing (message only, not archived)");
+    }
+    if show_markup {
+        match renderer.render_markup(&routed) {
+            Ok(text) => {
+                println!("--- markup ---");
+                print!("{text}");
+            }
+            Err(e) => {
+                eprintln!("{}: {e}", event.display());
+                return ExitCode::FAILURE;
+            }
+        }
     }
     ExitCode::SUCCESS
 }

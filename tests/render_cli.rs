@@ -108,6 +108,41 @@ fn collect_national_ids(v: &serde_json::Value, out: &mut Vec<String>) {
 }
 
 #[test]
+fn markup_shows_what_the_template_produced() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = dir.path().join("msg.pdf");
+    let o = dokflyt(&[
+        "render".as_ref(),
+        example("message_report").as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+        "--rules".as_ref(),
+        root().join("routing-rules").as_os_str(),
+        "--templates".as_ref(),
+        root().join("templates").as_os_str(),
+        "--markup".as_ref(),
+    ]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{o:?}");
+    assert!(out.exists());
+    let markup = stdout
+        .split("--- markup ---\n")
+        .nth(1)
+        .expect("markup printed");
+    assert!(
+        markup.contains("# Meldingsrapport 2026/2027 – Aksel Moen"),
+        "{markup}"
+    );
+    assert!(markup.contains("|| Sendt | Fra | Til | Emne"), "{markup}");
+    assert!(
+        markup.contains(
+            "|= 3. februar 2027 kl. 09.12 | Petter Sandvik | Hanne Moen | Hendelse i friminuttet"
+        ),
+        "{markup}"
+    );
+}
+
+#[test]
 fn a_template_error_names_template_line_and_variable() {
     let dir = tempfile::tempdir().expect("tmp");
     let templates = dir.path().join("templates");

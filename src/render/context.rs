@@ -99,11 +99,32 @@ fn fact_label(key: &str) -> Option<&'static str> {
 
 /// Fields that are data for the archive or routing, never letter text.
 fn is_internal_field(key: &str) -> bool {
-    key == "body"
-        || key.contains("national_id")
+    key == "body" || is_secret_key(key)
+}
+
+/// A key whose value is never shown at any depth (national ids, private keys).
+fn is_secret_key(key: &str) -> bool {
+    key.contains("national_id")
         || key.contains("fodselsnummer")
         || key.contains("fødselsnummer")
         || key.starts_with('_')
+}
+
+/// `fields` as the producer sent it, for type templates that need nested data
+/// (`meeting.starts_at`, `grades[]`, `submitted_by.name` …), with every secret key
+/// removed at every depth. Dates stay ISO; templates format them with the
+/// `nbdate` / `nbdatetime` filters.
+fn printable(v: &Value) -> Value {
+    match v {
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .filter(|(k, _)| !is_secret_key(k))
+                .map(|(k, v)| (k.clone(), printable(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(printable).collect()),
+        other => other.clone(),
+    }
 }
 
 /// A scalar as text (`null`, objects and arrays give `None`); an ISO date
@@ -339,6 +360,15 @@ pub fn build(ev: &IncomingEvent, t: DocumentType, decision: &RoutingDecision) ->
     );
 
     c.insert("d", &decision_context(f));
+    c.insert(
+        "fields",
+        &printable(&Value::Object(
+            f.iter()
+                .filter(|(k, _)| !is_internal_field(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        )),
+    );
 
     // Every other printable field, for the generic template.
     let mut facts = Vec::new();
@@ -376,6 +406,23 @@ pub fn build(ev: &IncomingEvent, t: DocumentType, decision: &RoutingDecision) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn printable_fields_drop_secret_keys_at_every_depth() {
+        let v = json!({
+            "submitted_by": {"name": "Ahmed Lie", "national_id": "x", "_internal": 1},
+            "grades": [{"subject": "Norsk", "fodselsnummer": "y"}],
+            "meeting": {"starts_at": "2026-11-05T15:30:00+01:00"}
+        });
+        assert_eq!(
+            printable(&v),
+            json!({
+                "submitted_by": {"name": "Ahmed Lie"},
+                "grades": [{"subject": "Norsk"}],
+                "meeting": {"starts_at": "2026-11-05T15:30:00+01:00"}
+            })
+        );
+    }
 
     #[test]
     fn dates_and_roles_in_bokmal() {

@@ -150,6 +150,12 @@ impl Renderer {
         )
     }
 
+    /// Whether `t` has its own template (`letters/<key>.tera`) instead of the
+    /// generic `_default.tera`.
+    pub fn has_own_template(&self, t: DocumentType) -> bool {
+        self.template_for(t) != DEFAULT_TEMPLATE
+    }
+
     fn template_for(&self, t: DocumentType) -> String {
         let own = format!("letters/{}.tera", t.key());
         if self.tera.get_template_names().any(|n| n == own) {
@@ -277,6 +283,7 @@ fn sandboxed_tera() -> tera::Tera {
     tera.register_filter("cell", cell_filter);
     tera.register_filter("month", month_filter);
     tera.register_filter("nbdate", nbdate_filter);
+    tera.register_filter("nbdatetime", nbdatetime_filter);
     tera
 }
 
@@ -312,7 +319,10 @@ fn month_filter(
     })
 }
 
-/// `{{ "2026-10-08" | nbdate }}` → «8. oktober 2026»; anything else unchanged.
+/// `{{ "2026-10-08" | nbdate }}` → «8. oktober 2026»; a timestamp
+/// (`2026-10-08T14:00:00+02:00`) gives its date as written (the producer's
+/// offset, so the text never depends on the worker's time zone); anything else
+/// unchanged.
 fn nbdate_filter(
     value: &tera::Value,
     _args: &std::collections::HashMap<String, tera::Value>,
@@ -320,12 +330,38 @@ fn nbdate_filter(
     let Some(s) = value.as_str() else {
         return Ok(value.clone());
     };
-    Ok(
-        match chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d") {
-            Ok(d) => tera::Value::String(context::norwegian_date(d)),
-            Err(_) => value.clone(),
-        },
-    )
+    let s = s.trim();
+    let date = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .or_else(|| {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .ok()
+                .map(|t| t.date_naive())
+        });
+    Ok(match date {
+        Some(d) => tera::Value::String(context::norwegian_date(d)),
+        None => value.clone(),
+    })
+}
+
+/// `{{ "2026-11-05T15:30:00+01:00" | nbdatetime }}` → «5. november 2026 kl. 15.30»
+/// (local time as the producer wrote it); a plain date as [`nbdate_filter`];
+/// anything else unchanged.
+fn nbdatetime_filter(
+    value: &tera::Value,
+    args: &std::collections::HashMap<String, tera::Value>,
+) -> tera::Result<tera::Value> {
+    let Some(s) = value.as_str() else {
+        return Ok(value.clone());
+    };
+    match chrono::DateTime::parse_from_rfc3339(s.trim()) {
+        Ok(t) => Ok(tera::Value::String(format!(
+            "{} kl. {}",
+            context::norwegian_date(t.date_naive()),
+            t.format("%H.%M")
+        ))),
+        Err(_) => nbdate_filter(value, args),
+    }
 }
 
 fn refuse_get_env(
@@ -561,8 +597,44 @@ const SAMPLE_EVENT: &str = r#"{
     "legal_basis_text": "Opplæringslova",
     "appeal_deadline_weeks": 3,
     "appeal_to": "Statsforvalteren, via kommunen",
-    "rows": [{}],
-    "totals": {}
+    "rows": [{}, {"sent_at": "2026-11-20T09:12:00+01:00", "from": "Ola Lærer", "to": "Kari Nordmann",
+              "subject": "Emne", "date": "2026-11-20", "category": "Orden", "description": "Beskrivelse",
+              "month": "2026-09", "days": 1, "hours": 2, "documented_hours": 1, "group": "8B",
+              "contact_teacher": "Ola Lærer", "pupils": 20, "standpunkt": "4", "eksamen": null}],
+    "totals": {},
+    "leave_from": "2026-12-07",
+    "leave_to": "2026-12-11",
+    "place_percent": 100,
+    "place_percent_from": 100,
+    "place_percent_to": 60,
+    "starts_on": "2026-11-30",
+    "last_day": "2026-12-31",
+    "last_school_day": "2026-11-27",
+    "transport_from": "2026-09-02",
+    "transport_to": "2026-10-30",
+    "attachments": ["vedlegg.pdf"],
+    "submitted_by": {"id": "g1", "name": "Kari Nordmann", "submitted_at": "2026-11-20T20:14:00+01:00"},
+    "consents": [{"purpose": "Bilder på nettsiden", "answer": "Nei"}, {}],
+    "grades": [{"subject": "Norsk", "grade": "4"}, {}],
+    "assessments": [{"subject": "Norsk", "status": "Avsluttet", "comment": "Kommentar"}, {}],
+    "completed_on": "2027-06-19",
+    "case_reference": "2026/1",
+    "meeting": {"starts_at": "2026-11-30T14:00:00+01:00", "location": "Møterom", "participants": ["Kontaktlærer"]},
+    "letter_kind": "utviklingssamtale",
+    "deadline": "2027-01-15",
+    "school_start": "2027-08-17",
+    "week": {"from": "2027-06-08", "to": "2027-06-12", "location": "Svømmehallen"},
+    "answer_by": "2027-05-15",
+    "receiving_school": {"id": "s2", "name": "Mottakerskolen", "municipality_number": "4601"},
+    "date": "2026-11-20",
+    "lessons": ["1. time Norsk"],
+    "documented": false,
+    "rule": "Ordensreglementet punkt 1",
+    "meeting_date": "2026-09-15",
+    "meeting_kind": "FAU",
+    "question": "Blir eleven med?",
+    "kind": "yes_no",
+    "options": ["Ja", "Nei"]
   },
   "pupil": {"id": "p1", "name": "Åse Ærlig Øvrebø", "birth_date": "2013-03-04", "grade_level": 8, "class": "8B"},
   "recipients": [

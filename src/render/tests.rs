@@ -233,21 +233,29 @@ fn characters_outside_the_prebuilt_subset_still_render() {
 
 #[test]
 fn a_type_without_its_own_template_uses_the_default() {
+    // general_information is never sent by SvarUt nor archived, so it has no
+    // template of its own; rendered anyway (a preview), it uses _default.tera.
     let r = renderer();
-    let mut ev = conduct_warning(vec!["Vi innvilger søknaden om permisjon.".into()]);
-    ev["document_type"] = json!("leave_decision");
-    ev["title"] = json!("Svar på søknad om permisjon");
-    ev["fields"] =
-        json!({"body": ["Vi innvilger søknaden om permisjon."], "period": "1.–5. mars 2027"});
+    let mut ev = conduct_warning(vec!["Skolen holder stengt fredag.".into()]);
+    ev["document_type"] = json!("general_information");
+    ev["title"] = json!("Informasjon om planleggingsdag");
+    ev["sensitive"] = json!(false);
+    ev["fields"] = json!({"body": ["Skolen holder stengt fredag."], "period": "1.–5. mars 2027"});
     let doc = routed(&ev);
+    assert!(!doc.needs_pdf());
+    assert!(!r.has_own_template(DocumentType::GeneralInformation));
+    assert_eq!(
+        r.template_for(DocumentType::GeneralInformation),
+        DEFAULT_TEMPLATE
+    );
     let markup = r.render_markup(&doc).unwrap();
-    assert!(markup.contains("# Svar på søknad om permisjon"), "{markup}");
+    assert!(
+        markup.contains("# Informasjon om planleggingsdag"),
+        "{markup}"
+    );
     let pdf = r.render_pdf(&doc).unwrap();
     let text = poppler("pdftotext", &pdf.bytes, &[]);
-    assert!(
-        text.contains("Vi innvilger søknaden om permisjon."),
-        "{text}"
-    );
+    assert!(text.contains("Skolen holder stengt fredag."), "{text}");
     assert!(text.contains("1.–5. mars 2027"), "{text}");
     assert!(text.contains("Side 1 av 1"), "{text}");
 }
@@ -926,4 +934,51 @@ fn grade_warning_has_its_own_letter() {
     ] {
         assert!(text.contains(expected), "missing «{expected}» in\n{text}");
     }
+}
+
+#[test]
+fn a_long_message_report_prints_every_message_with_the_header_on_every_page() {
+    let r = renderer();
+    let mut ev = example_event("message_report");
+    let rows: Vec<serde_json::Value> = (0..400)
+        .map(|i| {
+            json!({
+                "sent_at": format!("2027-{:02}-{:02}T{:02}:05:00+01:00", 1 + i % 5, 1 + i % 28, 8 + i % 10),
+                "from": if i % 2 == 0 { "Petter Sandvik" } else { "Hanne Moen" },
+                "to": if i % 2 == 0 { "Hanne Moen" } else { "Petter Sandvik" },
+                "subject": format!("Melding {i}: oppfølging av aktivitetsplan (æøå)"),
+            })
+        })
+        .collect();
+    ev["fields"]["rows"] = json!(rows);
+    let pdf = r.render_pdf(&routed(&ev)).unwrap();
+    assert!(pdf.pages >= 5, "{} pages", pdf.pages);
+    let info = poppler("pdfinfo", &pdf.bytes, &[]);
+    assert!(
+        info.contains(&format!("Pages:           {}", pdf.pages)),
+        "{info}"
+    );
+    for page in 1..=pdf.pages {
+        let text = page_text(&pdf.bytes, page);
+        assert!(
+            text.contains("Unntatt offentlighet"),
+            "page {page}: UO marking"
+        );
+        for header in ["Sendt", "Fra", "Til", "Emne"] {
+            assert!(
+                text.contains(header),
+                "page {page} lacks «{header}»:\n{text}"
+            );
+        }
+    }
+    let all = flat_text(&pdf.bytes);
+    for i in 0..400 {
+        assert!(
+            all.contains(&format!("Melding {i}: oppfølging")),
+            "message {i} missing"
+        );
+    }
+    // The timestamp in Norwegian, as the producer wrote it (no time zone shift).
+    assert!(all.contains("1. januar 2027 kl. 08.05"), "{all}");
+    assert!(all.contains("Rapporten viser 400 melding(er)"), "{all}");
 }
