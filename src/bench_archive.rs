@@ -169,6 +169,7 @@ async fn measure(settings: &Settings, pool: &sqlx::PgPool, n: usize) -> anyhow::
                 sha256: &stored.4,
                 size: stored.3.len(),
             }),
+            case_owner: None,
         },
         &opts.build,
     )?;

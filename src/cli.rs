@@ -76,6 +76,24 @@ pub enum Command {
     /// The transfer to the archive.
     #[command(subcommand)]
     Archive(ArchiveCommand),
+    /// Schools: principals (case owners of the school folders).
+    #[command(subcommand)]
+    Schools(SchoolsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SchoolsCommand {
+    /// Record a school's principal from a date: the case owner (saksansvarlig) of its
+    /// folders from then on. Change it the same day in the archive.
+    SetPrincipal {
+        school: String,
+        /// The principal's initials, identical to their user in the archive.
+        #[arg(long)]
+        initials: String,
+        /// First day (YYYY-MM-DD).
+        #[arg(long)]
+        from: chrono::NaiveDate,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -85,6 +103,27 @@ pub enum ArchiveCommand {
         /// Write an offline package into PATH instead (<PATH>/<event_id>/arkivmelding.xml + PDF).
         #[arg(long, value_name = "PATH")]
         to_directory: Option<PathBuf>,
+    },
+    /// The school-year rollover (also automatic on 30 June): report every document of
+    /// the closing year that is not arkivert, close the old school folders, create
+    /// the new ones in the archive and record their case numbers.
+    Rollover {
+        /// The new school year, e.g. 2026/2027.
+        #[arg(long)]
+        school_year: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The 25 January / 25 June deadlines of the optional types, per school.
+    Deadlines {
+        #[arg(long)]
+        school: Option<String>,
+        /// Default: the current school year.
+        #[arg(long)]
+        school_year: Option<String>,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -212,6 +251,41 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Archive(ArchiveCommand::RunNow { to_directory }) => {
             archive_run_now(&settings, to_directory.as_deref()).await
+        }
+        Command::Archive(ArchiveCommand::Rollover { school_year, json }) => {
+            archive_rollover(&settings, &school_year, json).await
+        }
+        Command::Archive(ArchiveCommand::Deadlines {
+            school,
+            school_year,
+            json,
+        }) => archive_deadlines(&settings, school.as_deref(), school_year.as_deref(), json).await,
+        Command::Schools(SchoolsCommand::SetPrincipal {
+            school,
+            initials,
+            from,
+        }) => {
+            use crate::archive::folders;
+            let pool = crate::db::connect_and_migrate(&settings.database).await?;
+            let today = chrono::Utc::now()
+                .with_timezone(&chrono_tz::Europe::Oslo)
+                .date_naive();
+            let actor = crate::access::Actor::cli();
+            match folders::set_principal(&pool, &actor, &school, &initials, from, today).await {
+                Ok(n) => {
+                    println!(
+                        "Rektor for {school} fra {from}: {}. Åpne skolemapper oppdatert: {n}.",
+                        folders::normalise_initials(&initials)?
+                    );
+                    println!("Husk å endre saksansvarlig i arkivet samme dag.");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(folders::FolderError::Invalid(m)) => {
+                    eprintln!("{m}");
+                    Ok(ExitCode::from(2))
+                }
+                Err(e) => Err(e.into()),
+            }
         }
         Command::Bench(BenchCommand::Archive { documents }) => {
             crate::bench_archive::archive(settings, documents).await?;
@@ -560,5 +634,135 @@ async fn status(settings: &Settings, json: bool) -> anyhow::Result<ExitCode> {
     println!("  klar     {:>8}", c.klar);
     println!("  arkivert {:>8}", c.arkivert);
     println!("  feilet   {:>8}", c.feilet);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn archive_rollover(
+    settings: &Settings,
+    school_year: &str,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    use crate::archive::{client, folders, transfer};
+    let year = match folders::parse_school_year(school_year) {
+        Ok(y) => y,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let pool = crate::db::connect_and_migrate(&settings.database).await?;
+    let client = client::from_settings(&settings.archive, None)
+        .context("cannot set up the archive client")?;
+    let opts = transfer::TransferOptions::from_settings(&settings.archive);
+    let actor = crate::access::Actor::cli();
+    let r = folders::rollover(&pool, client.as_ref(), &opts.build, &actor, year).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        println!("Skoleårsskifte {} → {}", r.closing_year, r.new_year);
+        println!();
+        println!(
+            "Dokumenter fra {} som ikke er arkivert: {}",
+            r.closing_year,
+            r.not_archived.len()
+        );
+        for d in &r.not_archived {
+            println!(
+                "  {:<28} {:<32} {:<8} {}",
+                d.school_id, d.document_type, d.status, d.event_id
+            );
+        }
+        println!();
+        println!(
+            "Skolemapper {} lukket i dokflyt: {}",
+            r.closing_year,
+            r.closed.len()
+        );
+        if !r.closed.is_empty() {
+            println!("  (avslutt sakene i arkivet også: {})", r.closed.join(", "));
+        }
+        println!();
+        println!("Nye skolemapper {}:", r.new_year);
+        for f in &r.folders {
+            let owner = f
+                .case_owner
+                .as_deref()
+                .unwrap_or("(ingen rektor registrert)");
+            match (&f.failed, &f.case_number) {
+                (Some(why), _) => println!("  {:<28} FEILET: {why}", f.school_id),
+                (None, Some(n)) => println!(
+                    "  {:<28} saksnummer {n}{}  saksansvarlig {owner}",
+                    f.school_id,
+                    if f.existing { " (fantes fra før)" } else { "" }
+                ),
+                (None, None) => println!(
+                    "  {:<28} skrevet til arkivpakke (saksnummer settes ved import)  saksansvarlig {owner}",
+                    f.school_id
+                ),
+            }
+        }
+    }
+    let failed = r.folders.iter().any(|f| f.failed.is_some());
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+async fn archive_deadlines(
+    settings: &Settings,
+    school: Option<&str>,
+    school_year: Option<&str>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    use crate::archive::{deadlines, folders};
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono_tz::Europe::Oslo)
+        .date_naive();
+    let year = match school_year {
+        Some(y) => match folders::parse_school_year(y) {
+            Ok(y) => y,
+            Err(e) => {
+                eprintln!("{e}");
+                return Ok(ExitCode::from(2));
+            }
+        },
+        None => crate::archive::arkivmelding::school_year(today),
+    };
+    let pool = crate::db::connect_and_migrate(&settings.database).await?;
+    let rows = deadlines::report(&pool, year, school, today).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "Arkivfrister {}/{} (valgfrie dokumenttyper)",
+        year.0, year.1
+    );
+    let mut last = None;
+    for r in &rows {
+        let head = (r.school_id.clone(), r.deadline);
+        if last.as_ref() != Some(&head) {
+            println!();
+            println!(
+                "{}  frist {}{}",
+                r.school_id,
+                r.deadline.format("%d.%m.%Y"),
+                if r.passed { " (passert)" } else { "" }
+            );
+            println!(
+                "  {:<26} {:>6} {:>9} {:>7}",
+                "dokumenttype", "klar", "arkivert", "feilet"
+            );
+            last = Some(head);
+        }
+        println!(
+            "  {:<26} {:>6} {:>9} {:>7}   {}",
+            r.document_type, r.klar, r.arkivert, r.feilet, r.note
+        );
+    }
+    println!();
+    println!("Hvem som mangler (f.eks. vitnemål for hver elev på 10. trinn) krever elevregisteret; se README.");
     Ok(ExitCode::SUCCESS)
 }

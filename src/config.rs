@@ -98,6 +98,9 @@ pub struct ArchiveSettings {
     /// The archive's own tilgangsrestriksjon code for "unntatt offentlighet"
     /// (Fiks Arkiv has no fixed code; Noark's default for offl. § 13 is "13").
     pub uo_access_code: String,
+    /// The archive's access group (tilgangsgruppe) of a school's folders, from
+    /// `{school_id}` and `{school_name}`.
+    pub school_access_group: String,
     /// The `system` of every arkivmelding and the `fagsystem` of every external key.
     pub system: String,
     /// Rows claimed per round trip.
@@ -160,6 +163,7 @@ impl Default for ArchiveSettings {
             directory: "arkivpakker".into(),
             timeout_ms: 30_000,
             uo_access_code: "13".into(),
+            school_access_group: "{school_name}".into(),
             system: "dokflyt".into(),
             batch_size: 50,
             concurrency: 8,

@@ -42,6 +42,7 @@ fn every_archived_example_produces_a_valid_arkivmelding() {
     let opts = BuildOptions {
         system: "dokflyt".into(),
         uo_access_code: "UO-KOMMUNE".into(),
+        school_access_group: "Elevarkiv {school_name}".into(),
     };
     let mut built = Vec::new();
     let mut paths: Vec<_> = std::fs::read_dir(root.join("examples/events"))
@@ -69,6 +70,7 @@ fn every_archived_example_produces_a_valid_arkivmelding() {
                     sha256: &pdf.sha256,
                     size: pdf.bytes.len(),
                 }),
+                case_owner: Some("RH"),
             },
             &opts,
         )
@@ -100,6 +102,25 @@ fn every_archived_example_produces_a_valid_arkivmelding() {
             "<dokumentetsDato>{}</dokumentetsDato>",
             event.occurred_at.date_naive()
         )));
+        if decision.folder == Some(dokflyt::rules::Folder::School) {
+            // The school folder as a case: SAK, B34 + B31, EL, access group, case owner.
+            for part in [
+                "<mappe xsi:type=\"saksmappe\">",
+                "<arkivdel><n5mdk:kode>SAK</n5mdk:kode>",
+                "<klasseID>B34</klasseID>",
+                "<klasseID>B31</klasseID>",
+                "<tilgangsrestriksjon><n5mdk:kode>EL</n5mdk:kode>",
+                &format!(
+                    "<tilgangsgruppeNavn>Elevarkiv {}</tilgangsgruppeNavn>",
+                    event.school.name
+                ),
+                "<saksansvarlig><n5mdk:initialer>RH</n5mdk:initialer></saksansvarlig>",
+            ] {
+                assert!(x.contains(part), "{}: {part}", path.display());
+            }
+        }
+        // The journal post's own screening (the folder's is checked above).
+        let x = &x[x.find("<registrering").expect("a journal post")..];
         match decision.access {
             Access::Uo => {
                 let basis = decision.legal_basis.as_deref().expect("UO has a basis");
@@ -138,8 +159,14 @@ fn every_archived_example_produces_a_valid_arkivmelding() {
         );
         match decision.folder {
             Some(dokflyt::rules::Folder::School) => {
-                assert!(x.contains("<tittel>Skolemappe – "), "{}", path.display());
-                assert!(x.contains(&format!("skolemappe/{}/", event.school.id)));
+                assert!(
+                    msg.xml.contains("<tittel>Skolemappe – "),
+                    "{}",
+                    path.display()
+                );
+                assert!(msg
+                    .xml
+                    .contains(&format!("skolemappe/{}/", event.school.id)));
             }
             _ => {
                 let pupil = event.pupil.as_ref().expect("pupil folder has a pupil");
@@ -161,4 +188,29 @@ fn every_archived_example_produces_a_valid_arkivmelding() {
         built.len(),
         types.len()
     );
+}
+
+#[test]
+fn the_school_folder_of_a_year_is_a_valid_folder_only_arkivmelding() {
+    let f = dokflyt::archive::arkivmelding::SchoolFolder {
+        school_id: "fjellvik-ungdomsskole".into(),
+        school_name: "Fjellvik ungdomsskole".into(),
+        school_year: (2026, 2027),
+        case_owner: Some("RH".into()),
+        access_group: "Elevarkiv Fjellvik ungdomsskole".into(),
+    };
+    let opts = BuildOptions {
+        system: "dokflyt".into(),
+        uo_access_code: "13".into(),
+        school_access_group: "{school_name}".into(),
+    };
+    let xml = dokflyt::archive::arkivmelding::build_school_folder(&f, &opts);
+    if let Err(e) = xmllint(&xml) {
+        panic!("invalid folder arkivmelding:\n{e}\n{xml}");
+    }
+    assert!(xml.contains("<tittel>Skolemappe – Fjellvik ungdomsskole 2026/2027</tittel>"));
+    assert!(
+        xml.contains("<n5mdk:noekkel>skolemappe/fjellvik-ungdomsskole/2026-2027</n5mdk:noekkel>")
+    );
+    assert!(!xml.contains("<registrering"));
 }

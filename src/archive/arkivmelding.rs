@@ -73,6 +73,8 @@ pub struct BuildOptions {
     pub system: String,
     /// The archive's tilgangsrestriksjon code for UO.
     pub uo_access_code: String,
+    /// The access group of a school's folders (`{school_id}`, `{school_name}`).
+    pub school_access_group: String,
 }
 
 /// The archived file of the document.
@@ -88,6 +90,81 @@ pub struct DocumentInput<'a> {
     pub decision: &'a RoutingDecision,
     pub title: &'a str,
     pub pdf: Option<PdfRef<'a>>,
+    /// The school's principal (case owner) on the document's date, for school folders.
+    pub case_owner: Option<&'a str>,
+}
+
+/// A school folder (skolemappe) of one school year, as the archive gets it: a case
+/// (saksmappe) in archive part `SAK`, classes `B34` and `B31`, access code `EL`,
+/// the school's access group and the principal as case owner (DOMAIN.md §4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchoolFolder {
+    pub school_id: String,
+    pub school_name: String,
+    /// (2026, 2027)
+    pub school_year: (i32, i32),
+    /// The principal's initials, as the archive knows the user.
+    pub case_owner: Option<String>,
+    pub access_group: String,
+}
+
+impl SchoolFolder {
+    /// The folder's external key: (fagsystem, `skolemappe/<school id>/<yyyy-yyyy>`).
+    pub fn key(&self) -> String {
+        let (a, b) = self.school_year;
+        format!("skolemappe/{}/{a}-{b}", self.school_id)
+    }
+    pub fn title(&self) -> String {
+        let (a, b) = self.school_year;
+        format!("Skolemappe – {} {a}/{b}", self.school_name)
+    }
+}
+
+/// The access group of a school from the configured template (`{school_id}`,
+/// `{school_name}`).
+pub fn access_group(template: &str, school_id: &str, school_name: &str) -> String {
+    template
+        .replace("{school_id}", school_id)
+        .replace("{school_name}", school_name)
+}
+
+/// The school folder as a `mappe xsi:type="saksmappe"` (element order per the schema).
+fn write_school_folder(w: &mut XmlWriter, f: &SchoolFolder, system: &str) {
+    w.raw("<mappe xsi:type=\"saksmappe\">");
+    w.leaf("tittel", &f.title());
+    kode(w, "arkivdel", "SAK", Some("Saksarkiv"));
+    w.open("skjerming");
+    kode(w, "tilgangsrestriksjon", "EL", Some("Elevopplysninger"));
+    w.leaf("skjermingshjemmel", crate::rules::DEFAULT_LEGAL_BASIS);
+    w.close("skjerming");
+    for class in ["B34", "B31"] {
+        w.open("klassifikasjon");
+        w.leaf("klassifikasjonssystemID", "K-koder");
+        w.leaf("klasseID", class);
+        w.close("klassifikasjon");
+    }
+    external_key(w, "referanseEksternNoekkel", system, &f.key());
+    w.leaf("tilgangsgruppeNavn", &f.access_group);
+    if let Some(owner) = f.case_owner.as_deref().filter(|o| !o.is_empty()) {
+        w.open("saksansvarlig");
+        w.leaf("n5mdk:initialer", owner);
+        w.close("saksansvarlig");
+    }
+    w.close("mappe");
+}
+
+/// A folder-only arkivmelding: creates the school folder of a year (rollover).
+pub fn build_school_folder(f: &SchoolFolder, opts: &BuildOptions) -> String {
+    let mut w = XmlWriter::new();
+    w.raw("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    w.raw(&format!(
+        "<arkivmelding xmlns=\"{NS_OPPRETT}\" xmlns:n5mdk=\"{NS_MDK}\" xmlns:xsi=\"{NS_XSI}\">"
+    ));
+    w.leaf("system", &opts.system);
+    w.leaf("antallFiler", "0");
+    write_school_folder(&mut w, f, &opts.system);
+    w.raw("</arkivmelding>\n");
+    w.finish()
 }
 
 /// The message and the name under which the PDF travels with it.
@@ -125,18 +202,22 @@ pub fn build(input: &DocumentInput<'_>, opts: &BuildOptions) -> Result<Arkivmeld
         Access::Public => None,
     };
     let date = ev.occurred_at.date_naive();
+    let school_folder = SchoolFolder {
+        school_id: ev.school.id.clone(),
+        school_name: ev.school.name.clone(),
+        school_year: school_year(date),
+        case_owner: input.case_owner.map(str::to_string),
+        access_group: access_group(&opts.school_access_group, &ev.school.id, &ev.school.name),
+    };
     let (folder_key, folder_title) = match d.folder.unwrap_or(Folder::Pupil) {
         Folder::Pupil => {
             let pupil = ev.pupil.as_ref().ok_or(BuildError::MissingPupil)?;
-            (pupil.id.clone(), format!("Elevmappe – {}", pupil.name))
-        }
-        Folder::School => {
-            let (a, b) = school_year(date);
             (
-                format!("skolemappe/{}/{a}-{b}", ev.school.id),
-                format!("Skolemappe – {} {a}/{b}", ev.school.name),
+                pupil.id.clone(),
+                Some(format!("Elevmappe – {}", pupil.name)),
             )
         }
+        Folder::School => (school_folder.key(), None),
     };
     let file_name = format!(
         "{}.pdf",
@@ -154,10 +235,15 @@ pub fn build(input: &DocumentInput<'_>, opts: &BuildOptions) -> Result<Arkivmeld
     w.leaf("antallFiler", "1");
 
     // The folder, created by the archive only when its external key is unknown.
-    w.open("mappe");
-    w.leaf("tittel", &folder_title);
-    external_key(&mut w, "referanseEksternNoekkel", &opts.system, &folder_key);
-    w.close("mappe");
+    match &folder_title {
+        Some(title) => {
+            w.open("mappe");
+            w.leaf("tittel", title);
+            external_key(&mut w, "referanseEksternNoekkel", &opts.system, &folder_key);
+            w.close("mappe");
+        }
+        None => write_school_folder(&mut w, &school_folder, &opts.system),
+    }
 
     w.raw("<registrering xsi:type=\"journalpost\">");
     w.open("referanseForelderMappe");

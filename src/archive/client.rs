@@ -22,7 +22,9 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use uuid::Uuid;
 
-use super::receipt::{self, ArchiveAnswer, Fault, Receipt, ReceiptError};
+use super::receipt::{
+    self, ArchiveAnswer, Fault, FolderAnswer, FolderReceipt, Receipt, ReceiptError,
+};
 
 /// One document on its way to the archive.
 #[derive(Debug, Clone)]
@@ -166,8 +168,54 @@ impl TransferError {
 /// Sends one document to an archive. Object-safe so the target is chosen at run time.
 pub trait ArchiveClient: Send + Sync {
     fn send<'a>(&'a self, msg: &'a Outgoing) -> BoxFuture<'a, Result<Delivered, TransferError>>;
+    /// Creates a folder on its own (the school folder of a new school year): a
+    /// folder-only arkivmelding with external key `key`; the archive answers with the
+    /// folder's case number, or «Eksisterende» when it has the key already.
+    fn create_folder<'a>(
+        &'a self,
+        key: &'a str,
+        xml: &'a str,
+    ) -> BoxFuture<'a, Result<FolderDelivered, TransferError>>;
     /// A short name for the attempt log (`http`, `directory`).
     fn target(&self) -> &'static str;
+}
+
+/// The archive registered (or found) the folder.
+#[derive(Debug, Clone)]
+pub struct FolderDelivered {
+    pub receipt: FolderReceipt,
+    pub verbatim: String,
+}
+
+/// Interprets the answer to a folder-only message for the folder `key`.
+pub fn interpret_folder(
+    key: &str,
+    status: u16,
+    body: String,
+) -> Result<FolderDelivered, TransferError> {
+    match (status, receipt::parse_folder(&body)) {
+        (_, Ok(FolderAnswer::Invalid(fault))) => Err(TransferError::Rejected { fault, body }),
+        (_, Ok(FolderAnswer::ServerError(fault))) => {
+            Err(TransferError::ServerFault { fault, body })
+        }
+        (s, _) if s >= 500 => Err(TransferError::Http5xx { status: s, body }),
+        (408 | 429, _) => Err(TransferError::Http5xx { status, body }),
+        (s, _) if s >= 400 => Err(TransferError::Http4xx { status: s, body }),
+        (_, Ok(FolderAnswer::Failed(fault))) => {
+            Err(TransferError::RegistrationFailed { fault, body })
+        }
+        (_, Err(error)) => Err(TransferError::Malformed { error, body }),
+        (_, Ok(FolderAnswer::Receipt(r))) => match &r.external_key {
+            Some(k) if k != key => Err(TransferError::WrongDocument {
+                got: k.clone(),
+                body,
+            }),
+            _ => Ok(FolderDelivered {
+                receipt: r,
+                verbatim: body,
+            }),
+        },
+    }
 }
 
 /// Interprets an answer body for `event_id` (shared by every transport).
@@ -249,6 +297,24 @@ impl HttpArchiveClient {
         interpret(msg.event_id, status, body)
     }
 
+    async fn post_folder(&self, key: &str, xml: &str) -> Result<FolderDelivered, TransferError> {
+        use reqwest::multipart::{Form, Part};
+        let part = Part::text(xml.to_string())
+            .file_name("arkivmelding.xml")
+            .mime_str("application/xml")
+            .map_err(|e| TransferError::Connect(e.to_string()))?;
+        let resp = self
+            .http
+            .post(&self.url)
+            .multipart(Form::new().part("arkivmelding", part))
+            .send()
+            .await
+            .map_err(|e| self.classify(e))?;
+        let status = resp.status().as_u16();
+        let body = resp.text().await.map_err(|e| self.classify(e))?;
+        interpret_folder(key, status, body)
+    }
+
     fn classify(&self, e: reqwest::Error) -> TransferError {
         if e.is_timeout() {
             TransferError::Timeout(self.timeout)
@@ -262,6 +328,13 @@ impl HttpArchiveClient {
 impl ArchiveClient for HttpArchiveClient {
     fn send<'a>(&'a self, msg: &'a Outgoing) -> BoxFuture<'a, Result<Delivered, TransferError>> {
         Box::pin(self.post(msg))
+    }
+    fn create_folder<'a>(
+        &'a self,
+        key: &'a str,
+        xml: &'a str,
+    ) -> BoxFuture<'a, Result<FolderDelivered, TransferError>> {
+        Box::pin(self.post_folder(key, xml))
     }
     fn target(&self) -> &'static str {
         "http"
@@ -323,9 +396,54 @@ impl DirectoryArchive {
     }
 }
 
+/// A stable id for a folder in an offline package (derived from its key).
+fn folder_system_id(key: &str) -> Uuid {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(key.as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_sha1_bytes(bytes).into_uuid()
+}
+
+impl DirectoryArchive {
+    /// `<dir>/mapper/<key with / as _>/arkivmelding.xml`; the folder gets its case
+    /// number when the archive imports the package, so none is known here.
+    async fn write_folder(&self, key: &str, xml: &str) -> Result<FolderDelivered, TransferError> {
+        let io = |e: std::io::Error| TransferError::Directory(e.kind().to_string());
+        let target = self.dir.join("mapper").join(key.replace(['/', '\\'], "_"));
+        let existing = tokio::fs::try_exists(target.join("arkivmelding.xml"))
+            .await
+            .map_err(io)?;
+        if !existing {
+            tokio::fs::create_dir_all(&target).await.map_err(io)?;
+            let tmp = target.join(".arkivmelding.xml.tmp");
+            tokio::fs::write(&tmp, xml).await.map_err(io)?;
+            tokio::fs::rename(&tmp, target.join("arkivmelding.xml"))
+                .await
+                .map_err(io)?;
+        }
+        let receipt = FolderReceipt {
+            system_id: folder_system_id(key).to_string(),
+            case_year: None,
+            case_sequence: None,
+            existing,
+            external_key: Some(key.to_string()),
+        };
+        let verbatim = receipt::write_folder_receipt(&receipt, &self.fagsystem);
+        Ok(FolderDelivered { receipt, verbatim })
+    }
+}
+
 impl ArchiveClient for DirectoryArchive {
     fn send<'a>(&'a self, msg: &'a Outgoing) -> BoxFuture<'a, Result<Delivered, TransferError>> {
         Box::pin(self.write(msg))
+    }
+    fn create_folder<'a>(
+        &'a self,
+        key: &'a str,
+        xml: &'a str,
+    ) -> BoxFuture<'a, Result<FolderDelivered, TransferError>> {
+        Box::pin(self.write_folder(key, xml))
     }
     fn target(&self) -> &'static str {
         "directory"

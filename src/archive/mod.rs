@@ -8,6 +8,8 @@
 //! - [`receipt`] — the archive's answer: receipt or error message, parsed;
 //! - [`transfer`] — claim `klar` rows, send, retry transient faults, record
 //!   `arkivert` / `feilet` and every attempt;
+//! - [`folders`] — school folders per school year, principals, the 30 June rollover;
+//! - [`deadlines`] — the 25 January / 25 June deadlines of the optional types;
 //! - [`schedule`] — the twice-daily windows (Europe/Oslo), catch-up, outage retries;
 //! - [`staff`] — the staff's actions (list, show, retry, re-produce, remove from
 //!   the failed list), access-checked and audited.
@@ -17,6 +19,8 @@
 
 pub mod arkivmelding;
 pub mod client;
+pub mod deadlines;
+pub mod folders;
 pub mod receipt;
 pub mod schedule;
 pub mod staff;

@@ -71,6 +71,96 @@ pub enum ArchiveAnswer {
     ServerError(Fault),
 }
 
+/// A folder (saksmappe) as the archive registered it: its case number.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FolderReceipt {
+    pub system_id: String,
+    /// Saksår and sakssekvensnummer: the folder's case number, e.g. 2026/1234.
+    pub case_year: Option<i32>,
+    pub case_sequence: Option<i32>,
+    /// True when the folder existed already (a rerun of the rollover).
+    pub existing: bool,
+    pub external_key: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FolderAnswer {
+    Receipt(FolderReceipt),
+    Invalid(Fault),
+    /// `mappeFeilet` in a receipt: the folder was not created.
+    Failed(Fault),
+    ServerError(Fault),
+}
+
+/// Parses the answer to a folder-only arkivmelding (the school folder of a year).
+pub fn parse_folder(xml: &str) -> Result<FolderAnswer, ReceiptError> {
+    let doc = Document::parse(xml).map_err(|e| ReceiptError::NotXml(e.to_string()))?;
+    let root = doc.root_element();
+    let ns = root.tag_name().namespace().unwrap_or("");
+    match (ns, root.tag_name().name()) {
+        (NS_UGYLDIG, "ugyldigforespoersel") => Ok(FolderAnswer::Invalid(fault(root, ns)?)),
+        (NS_SERVERFEIL, "serverfeil") => Ok(FolderAnswer::ServerError(fault(root, ns)?)),
+        (NS_KVITTERING, "arkivmeldingKvittering") => {
+            let k = NS_KVITTERING;
+            if let Some(f) = child(root, k, "mappeFeilet") {
+                return Ok(FolderAnswer::Failed(fault(f, k)?));
+            }
+            let m = child(root, k, "mappeKvittering")
+                .ok_or(ReceiptError::Missing("mappeKvittering"))?;
+            Ok(FolderAnswer::Receipt(FolderReceipt {
+                system_id: text(m, k, "systemID")
+                    .filter(|s| is_uuid(s))
+                    .ok_or(ReceiptError::Missing("mappeKvittering/systemID"))?,
+                case_year: int(m, k, "saksaar")?,
+                case_sequence: int(m, k, "sakssekvensnummer")?,
+                existing: created_or_existing(m, k, "mappeKvittering/opprettetEllerEksisterende")?,
+                external_key: child(m, k, "referanseEksternNoekkel")
+                    .and_then(|n| text(n, NS_MDK, "noekkel")),
+            }))
+        }
+        (ns, name) => Err(ReceiptError::UnexpectedRoot(if ns.is_empty() {
+            name.to_string()
+        } else {
+            format!("{{{ns}}}{name}")
+        })),
+    }
+}
+
+/// Writes a folder receipt (`saksmappeKvittering`) as an archive would. Valid
+/// against the kvittering schema.
+pub fn write_folder_receipt(r: &FolderReceipt, fagsystem: &str) -> String {
+    use super::arkivmelding::escape;
+    let mut s = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<arkivmeldingKvittering xmlns=\"{NS_KVITTERING}\" xmlns:n5mdk=\"{NS_MDK}\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"><mappeKvittering xsi:type=\"saksmappeKvittering\"><systemID>{}</systemID>",
+        escape(&r.system_id)
+    );
+    if let Some(k) = &r.external_key {
+        s.push_str(&format!(
+            "<referanseEksternNoekkel><n5mdk:fagsystem>{}</n5mdk:fagsystem><n5mdk:noekkel>{}</n5mdk:noekkel></referanseEksternNoekkel>",
+            escape(fagsystem),
+            escape(k)
+        ));
+    }
+    s.push_str(&format!(
+        "<opprettetEllerEksisterende>{}</opprettetEllerEksisterende>",
+        if r.existing {
+            "Eksisterende"
+        } else {
+            "Opprettet"
+        }
+    ));
+    for (name, v) in [
+        ("saksaar", r.case_year),
+        ("sakssekvensnummer", r.case_sequence),
+    ] {
+        if let Some(v) = v {
+            s.push_str(&format!("<{name}>{v}</{name}>"));
+        }
+    }
+    s.push_str("</mappeKvittering></arkivmeldingKvittering>\n");
+    s
+}
+
 /// Parses one answer.
 pub fn parse(xml: &str) -> Result<ArchiveAnswer, ReceiptError> {
     let doc = Document::parse(xml).map_err(|e| ReceiptError::NotXml(e.to_string()))?;
@@ -396,5 +486,36 @@ mod tests {
         );
         let bad_id = write_receipt(&sample(), "dokflyt").replace("6f1c9d2e-8a47", "nope");
         assert!(matches!(parse(&bad_id), Err(ReceiptError::Missing(_))));
+    }
+
+    #[test]
+    fn a_folder_receipt_validates_and_parses_back_with_its_case_number() {
+        let r = FolderReceipt {
+            system_id: "0b1c9d2e-8a47-4c1e-9b1a-0a5c2d3e4f51".into(),
+            case_year: Some(2026),
+            case_sequence: Some(4711),
+            existing: false,
+            external_key: Some("skolemappe/fjellvik/2026-2027".into()),
+        };
+        let xml = write_folder_receipt(&r, "dokflyt");
+        xmllint(&xml, KVITTERING_XSD).expect("valid kvittering");
+        assert_eq!(parse_folder(&xml), Ok(FolderAnswer::Receipt(r)));
+        let fault = write_fault(
+            false,
+            &Fault {
+                id: "x".into(),
+                message: "nei".into(),
+            },
+        );
+        assert!(matches!(parse_folder(&fault), Ok(FolderAnswer::Invalid(_))));
+        // A journal post receipt is not a folder receipt.
+        assert!(parse_folder(&write_receipt(
+            &Receipt {
+                folder_system_id: None,
+                ..sample()
+            },
+            "dokflyt"
+        ))
+        .is_err());
     }
 }

@@ -225,6 +225,7 @@ impl Scheduler {
     /// summary when one ran.
     pub async fn tick(&self) -> Result<Option<RunSummary>, TransferRunError> {
         let now = self.clock.now();
+        self.rollover_if_due(now).await?;
         let Some(window) = self.schedule.current_window(now) else {
             return Ok(None);
         };
@@ -264,6 +265,40 @@ impl Scheduler {
         )
         .await?;
         Ok(Some(s))
+    }
+
+    /// On 30 June (or in July, if the worker was down) the school folders of the
+    /// coming school year are created once.
+    async fn rollover_if_due(&self, now: DateTime<Utc>) -> Result<(), TransferRunError> {
+        let today = now.with_timezone(&self.schedule.tz).date_naive();
+        let Some(year) = super::folders::rollover_due(&self.pool, today).await? else {
+            return Ok(());
+        };
+        let actor = crate::access::Actor {
+            user: "dokflyt:planlagt".into(),
+            role: crate::access::Role::System,
+            schools: Vec::new(),
+        };
+        match super::folders::rollover(
+            &self.pool,
+            self.client.as_ref(),
+            &self.opts.build,
+            &actor,
+            year,
+        )
+        .await
+        {
+            Ok(r) => tracing::info!(
+                new_year = %r.new_year,
+                not_archived = r.not_archived.len(),
+                folders = r.folders.len(),
+                "school-year rollover done"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "school-year rollover failed; tried again at the next tick")
+            }
+        }
+        Ok(())
     }
 
     /// Ticks every `poll` until `shutdown`.

@@ -73,6 +73,7 @@ impl TransferOptions {
             build: BuildOptions {
                 system: s.system.clone(),
                 uo_access_code: s.uo_access_code.clone(),
+                school_access_group: s.school_access_group.clone(),
             },
         }
     }
@@ -239,15 +240,18 @@ struct Stored {
     title: String,
     pdf: Option<Vec<u8>>,
     pdf_sha256: Option<String>,
+    /// The school's principal on the document's date (case owner of school folders).
+    case_owner: Option<String>,
 }
 
-/// (event_id, payload, decision, title, pdf, pdf_sha256) as selected.
+/// (event_id, payload, decision, title, pdf, pdf_sha256, case owner) as selected.
 type StoredRow = (
     Uuid,
     serde_json::Value,
     serde_json::Value,
     String,
     Option<Vec<u8>>,
+    Option<String>,
     Option<String>,
 );
 
@@ -257,7 +261,11 @@ async fn load_batch(
     ids: &[Uuid],
 ) -> Result<std::collections::HashMap<Uuid, Stored>, sqlx::Error> {
     let rows: Vec<StoredRow> = sqlx::query_as(
-        "SELECT d.event_id, e.payload, d.decision, d.title, d.pdf, d.pdf_sha256
+        "SELECT d.event_id, e.payload, d.decision, d.title, d.pdf, d.pdf_sha256,
+                (SELECT p.initials FROM school_principals p
+                  WHERE p.school_id = d.school_id
+                    AND p.valid_from <= (e.occurred_at AT TIME ZONE 'Europe/Oslo')::date
+                  ORDER BY p.valid_from DESC LIMIT 1)
          FROM documents d JOIN events e ON e.event_id = d.event_id
          WHERE d.event_id = ANY($1)",
     )
@@ -266,16 +274,19 @@ async fn load_batch(
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(id, payload, decision, title, pdf, pdf_sha256)| {
-            let stored = Stored {
-                payload,
-                decision,
-                title,
-                pdf,
-                pdf_sha256,
-            };
-            (id, stored)
-        })
+        .map(
+            |(id, payload, decision, title, pdf, pdf_sha256, case_owner)| {
+                let stored = Stored {
+                    payload,
+                    decision,
+                    title,
+                    pdf,
+                    pdf_sha256,
+                    case_owner,
+                };
+                (id, stored)
+            },
+        )
         .collect())
 }
 
@@ -309,6 +320,7 @@ fn prepare(event_id: Uuid, s: Stored, opts: &TransferOptions) -> Result<Outgoing
             decision: &decision,
             title: &s.title,
             pdf: pdf_ref,
+            case_owner: s.case_owner.as_deref(),
         },
         &opts.build,
     )

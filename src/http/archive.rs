@@ -9,6 +9,7 @@
 //! - `POST /api/archive/documents/{event_id}/remove-from-failed` `{"reason": "…"}`.
 //! - `GET  /api/audit?school=&action=&actor=&target=&before=&limit=` — the audit log.
 //! - `POST /api/archive/run-now` — transfer everything `klar` now (kommuneadmin).
+//! - `GET  /api/archive/deadlines?school=&school_year=2026/2027` — «Frister».
 //!
 //! Input: an [`ApiActor`] (see `http::auth`) and the request. Output: JSON. Failure:
 //! 401/400 from the extractor, 403 (audited), 404, 409, 422 with a Norwegian
@@ -45,6 +46,7 @@ pub fn routes() -> Router<HttpState> {
             post(remove_from_failed),
         )
         .route("/api/archive/run-now", post(run_now))
+        .route("/api/archive/deadlines", get(deadlines))
         .route("/api/audit", get(audit_log))
 }
 
@@ -283,4 +285,39 @@ async fn audit_log(
     )
     .await?;
     Ok(Json(rows))
+}
+
+#[derive(Debug, Deserialize)]
+struct DeadlineParams {
+    school: Option<String>,
+    school_year: Option<String>,
+}
+
+async fn deadlines(
+    State(s): State<HttpState>,
+    ApiActor(actor): ApiActor,
+    Query(p): Query<DeadlineParams>,
+) -> Result<Json<Vec<crate::archive::deadlines::DeadlineRow>>, StaffError> {
+    let school = p.school.filter(|s| !s.is_empty());
+    let allowed = staff::may_watch(actor.role)
+        && match &school {
+            Some(sc) => actor.covers_school(sc),
+            None => actor.role.is_municipal(),
+        };
+    if !allowed {
+        return Err(StaffError::Forbidden(
+            "Du har ikke tilgang til fristene for denne skolen.".into(),
+        ));
+    }
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono_tz::Europe::Oslo)
+        .date_naive();
+    let year = match p.school_year.as_deref().filter(|y| !y.is_empty()) {
+        Some(y) => crate::archive::folders::parse_school_year(y)
+            .map_err(|e| StaffError::Invalid(e.to_string()))?,
+        None => crate::archive::arkivmelding::school_year(today),
+    };
+    Ok(Json(
+        crate::archive::deadlines::report(&s.ctx.pool, year, school.as_deref(), today).await?,
+    ))
 }

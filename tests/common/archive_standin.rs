@@ -166,6 +166,8 @@ pub struct Archive {
     pub requests: HashMap<String, u32>,
     pub folders: HashMap<String, String>,
     pub folders_created: HashMap<String, u32>,
+    /// Case sequence numbers of folders created on their own.
+    pub case_numbers: HashMap<String, i32>,
     /// schema violations and malformed requests
     pub invalid: Vec<String>,
     pub next_seq: i32,
@@ -340,6 +342,28 @@ pub async fn handle(
         Ok(())
     };
     let xml = String::from_utf8_lossy(xml).into_owned();
+    if let Some(folder_key) = folder_only_key(&xml) {
+        // A folder on its own (the school folder of a new year).
+        if let Err(e) = lint {
+            s.state.lock().expect("lock").invalid.push(e.clone());
+            return (StatusCode::BAD_REQUEST, write_fault(false, &fault(&e)));
+        }
+        let action = s
+            .state
+            .lock()
+            .expect("lock")
+            .script
+            .pop_front()
+            .unwrap_or(Action::Normal);
+        return match action {
+            Action::Ugyldig => (
+                StatusCode::BAD_REQUEST,
+                write_fault(false, &fault("Ukjent tilgangsgruppe")),
+            ),
+            Action::Status500 => (StatusCode::INTERNAL_SERVER_ERROR, "nede".into()),
+            _ => (StatusCode::OK, register_folder(&s, &folder_key)),
+        };
+    }
     let Some((folder_key, post_key)) = keys(&xml) else {
         s.state
             .lock()
@@ -405,6 +429,43 @@ pub async fn handle(
             (StatusCode::OK, answer)
         }
     }
+}
+
+/// The folder key of a folder-only arkivmelding (no registrering).
+pub fn folder_only_key(xml: &str) -> Option<String> {
+    let doc = roxmltree::Document::parse(xml).ok()?;
+    let root = doc.root_element();
+    if el(root, NS_OPPRETT, "registrering").is_some() {
+        return None;
+    }
+    let m = el(root, NS_OPPRETT, "mappe")?;
+    let k = el(m, NS_OPPRETT, "referanseEksternNoekkel")?;
+    el(k, NS_MDK, "noekkel")?.text().map(str::to_string)
+}
+
+/// Creates a case folder unless its key exists; answers with its case number.
+pub fn register_folder(s: &StandIn, key: &str) -> String {
+    let mut a = s.state.lock().expect("lock");
+    let existing = a.folders.contains_key(key);
+    if !existing {
+        a.next_seq += 1;
+        let id = Uuid::new_v4().to_string();
+        a.folders.insert(key.to_string(), id);
+        *a.folders_created.entry(key.to_string()).or_default() += 1;
+        let seq = a.next_seq;
+        a.case_numbers.insert(key.to_string(), seq);
+    }
+    let seq = a.case_numbers.get(key).copied();
+    dokflyt::archive::receipt::write_folder_receipt(
+        &dokflyt::archive::receipt::FolderReceipt {
+            system_id: a.folders[key].clone(),
+            case_year: seq.map(|_| 2026),
+            case_sequence: seq,
+            existing,
+            external_key: Some(key.to_string()),
+        },
+        "dokflyt",
+    )
 }
 
 /// Creates the folder and journal post unless their external keys exist; the receipt.
