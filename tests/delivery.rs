@@ -170,7 +170,10 @@ async fn svarut_happy_path_fields_auth_and_statuses_to_lest() {
     assert_eq!(s.status_queries(), asked);
 
     // The API shows the same.
-    let body: Value = reqwest::get(format!("http://{}/api/deliveries?event_id={id}", app.http))
+    let body: Value = reqwest::Client::new()
+        .get(format!("http://{}/api/deliveries?event_id={id}", app.http))
+        .bearer_auth(dokflyt::config::DEV_API_TOKEN)
+        .send()
         .await
         .unwrap()
         .json()
@@ -509,15 +512,18 @@ async fn email_mime_subject_sender_and_attachment_policy() {
 
     // In-app messages: fetchable by recipient, announced on AMQP.
     let recipient = info["recipients"][0]["id"].as_str().unwrap();
-    let body: Value = reqwest::get(format!(
-        "http://{}/api/messages?recipient={recipient}",
-        app.http
-    ))
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    let body: Value = reqwest::Client::new()
+        .get(format!(
+            "http://{}/api/messages?recipient={recipient}",
+            app.http
+        ))
+        .bearer_auth(dokflyt::config::DEV_API_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let msgs = body["messages"].as_array().unwrap();
     assert!(msgs
         .iter()
@@ -531,7 +537,21 @@ async fn email_mime_subject_sender_and_attachment_policy() {
     assert!(events
         .iter()
         .any(|(_, b)| b["event_id"] == json!(absence_id) && b["kind"] == "notice"));
-    let bad = reqwest::get(format!("http://{}/api/messages", app.http))
+    let anonymous = reqwest::get(format!(
+        "http://{}/api/messages?recipient={recipient}",
+        app.http
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        anonymous.status(),
+        401,
+        "the school system's token is required"
+    );
+    let bad = reqwest::Client::new()
+        .get(format!("http://{}/api/messages", app.http))
+        .bearer_auth(dokflyt::config::DEV_API_TOKEN)
+        .send()
         .await
         .unwrap();
     assert_eq!(bad.status(), 400);

@@ -5,7 +5,8 @@
 //! - `GET /api/deliveries?event_id=<uuid>` — each delivery of an event with its
 //!   status, SvarUt status, reason and history (what the school sees).
 //!
-//! Input: query parameters. Output: JSON. Failure: 400 with a Norwegian message
+//! Input: query parameters, and the school system's API token (checked by
+//! `http::auth::require_token` around these routes: 401 without it). Output: JSON. Failure: 400 with a Norwegian message
 //! for a missing or bad parameter, 503 when the database does not answer.
 
 use axum::extract::{Query, State};

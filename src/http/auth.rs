@@ -90,6 +90,29 @@ where
     }
 }
 
+/// Middleware for routes that serve the school system itself (in-app messages,
+/// delivery statuses): the API token is required, no acting user.
+pub async fn require_token<S: HasApiToken + Send + Sync>(
+    axum::extract::State(state): axum::extract::State<S>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let token = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .unwrap_or("");
+    if token.is_empty() || !same(token.as_bytes(), state.api_token().expose().as_bytes()) {
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "Mangler eller ugyldig API-nøkkel.",
+        );
+    }
+    next.run(req).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::same;

@@ -52,7 +52,14 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/status", get(status))
         .route("/api/admin/rules/reload", post(reload_rules))
         .merge(archive::routes())
-        .merge(crate::channels::api::routes(state.ctx.pool.clone()))
+        .merge(
+            crate::channels::api::routes(state.ctx.pool.clone()).route_layer(
+                axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    auth::require_token::<HttpState>,
+                ),
+            ),
+        )
         .with_state(state)
 }
 
