@@ -77,16 +77,29 @@ impl App {
             self.stats.clone(),
         );
         let worker = tokio::spawn(consumer.run(shutdown.clone()));
+        // The roster consumer and the emergency-SMS worker (see src/roster, src/sms).
+        let sms_ctx = crate::sms::SmsContext::new(self.ctx.pool.clone(), self.settings.sms.clone());
+        let sms_worker = crate::sms::worker::SmsWorker::new(sms_ctx.clone(), self.settings.amqp.clone())
+            .context("cannot build the SMS gateway client")?;
+        let roster = crate::roster::consume::RosterConsumer::new(self.ctx.pool.clone(), self.settings.amqp.clone());
+        let side_workers = tokio::spawn({
+            let shutdown = shutdown.clone();
+            async move { tokio::join!(roster.run(shutdown.clone()), sms_worker.run(shutdown)) }
+        });
         let router = crate::http::router(crate::http::HttpState {
             ctx: self.ctx.clone(),
             stats: self.stats.clone(),
-        });
+        })
+        .merge(crate::http::sms::routes(sms_ctx));
         let http_shutdown = shutdown.clone();
         let server = axum::serve(self.listener, router)
             .with_graceful_shutdown(async move { http_shutdown.cancelled().await });
         let (served, worked) = tokio::join!(server, worker);
         served.context("the HTTP server failed")?;
         worked.context("the consumer task failed")?;
+        side_workers
+            .await
+            .context("the roster or SMS worker failed")?;
         self.ctx.pool.close().await;
         Ok(())
     }

@@ -9,6 +9,13 @@
 //!             over the limit /      ▼
 //!             rejected by dokflyt ► {p}.dead-letter (fanout) ──► {p}.documents.dead-letter (quorum)
 //! ```
+//!
+//! The roster and the emergency-SMS fan-out have their own queues:
+//! ```text
+//! producer ──roster.<entity>──► {p}.events ──binding roster.#──► {p}.roster (quorum)
+//!     bad roster event ──► {p}.roster.dead-letter (fanout) ──► {p}.roster.dead-letter (quorum)
+//! SMS worker ──(default exchange)──► {p}.sms (quorum; batches of recipient ids, no personal data)
+//! ```
 //! `{p}` is the configured prefix, so tests and several installations share a broker.
 
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
@@ -28,6 +35,13 @@ pub struct Topology {
     pub dead_letter_queue: String,
     /// Deliveries of one message before the broker dead-letters it.
     pub delivery_limit: u32,
+    /// Quorum queue of roster events (routing keys `roster.#`).
+    pub roster_queue: String,
+    /// Dead-letter exchange (fanout) and queue of bad roster events.
+    pub roster_dead_letter_exchange: String,
+    pub roster_dead_letter_queue: String,
+    /// Quorum queue of emergency-SMS fan-out batches.
+    pub sms_queue: String,
 }
 
 impl Topology {
@@ -38,6 +52,10 @@ impl Topology {
             dead_letter_exchange: format!("{prefix}.dead-letter"),
             dead_letter_queue: format!("{prefix}.documents.dead-letter"),
             delivery_limit,
+            roster_queue: format!("{prefix}.roster"),
+            roster_dead_letter_exchange: format!("{prefix}.roster.dead-letter"),
+            roster_dead_letter_queue: format!("{prefix}.roster.dead-letter"),
+            sms_queue: format!("{prefix}.sms"),
         }
     }
 
@@ -105,6 +123,77 @@ impl Topology {
                 "document.#",
                 QueueBindOptions::default(),
                 FieldTable::default(),
+            )
+            .await?;
+        self.declare_roster_and_sms(channel).await
+    }
+
+    /// The roster queue with its own dead-letter queue, and the SMS fan-out queue.
+    async fn declare_roster_and_sms(&self, channel: &Channel) -> Result<(), lapin::Error> {
+        let durable_queue = QueueDeclareOptions {
+            durable: true,
+            ..QueueDeclareOptions::default()
+        };
+        channel
+            .exchange_declare(
+                &self.roster_dead_letter_exchange,
+                ExchangeKind::Fanout,
+                ExchangeDeclareOptions {
+                    durable: true,
+                    ..ExchangeDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await?;
+        let mut dlq_args = FieldTable::default();
+        dlq_args.insert("x-queue-type".into(), text("quorum"));
+        channel
+            .queue_declare(&self.roster_dead_letter_queue, durable_queue, dlq_args)
+            .await?;
+        channel
+            .queue_bind(
+                &self.roster_dead_letter_queue,
+                &self.roster_dead_letter_exchange,
+                "",
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        let quorum_with_dlx = |dlx: &str| {
+            let mut args = FieldTable::default();
+            args.insert("x-queue-type".into(), text("quorum"));
+            args.insert(
+                "x-delivery-limit".into(),
+                AMQPValue::LongInt(self.delivery_limit as i32),
+            );
+            args.insert("x-dead-letter-exchange".into(), text(dlx));
+            args.insert("x-dead-letter-strategy".into(), text("at-least-once"));
+            args.insert("x-overflow".into(), text("reject-publish"));
+            args
+        };
+        channel
+            .queue_declare(
+                &self.roster_queue,
+                durable_queue,
+                quorum_with_dlx(&self.roster_dead_letter_exchange),
+            )
+            .await?;
+        channel
+            .queue_bind(
+                &self.roster_queue,
+                &self.events_exchange,
+                "roster.#",
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        // A fan-out batch over the delivery limit is dead-lettered; its recipients stay
+        // queued in PostgreSQL and the SMS worker's sweep publishes them again.
+        channel
+            .queue_declare(
+                &self.sms_queue,
+                durable_queue,
+                quorum_with_dlx(&self.dead_letter_exchange),
             )
             .await?;
         Ok(())

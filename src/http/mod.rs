@@ -7,6 +7,8 @@
 //! - `POST /api/admin/rules/reload` — loads `routing-rules/` again; a bad table is
 //!   refused (422 with the errors) and the old one keeps serving.
 
+pub mod sms;
+
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
