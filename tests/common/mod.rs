@@ -388,3 +388,4 @@ impl Drop for TcpProxy {
         self.stop.cancel();
     }
 }
+pub mod sms_gateway;
