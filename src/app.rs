@@ -79,9 +79,13 @@ impl App {
         let worker = tokio::spawn(consumer.run(shutdown.clone()));
         // The roster consumer and the emergency-SMS worker (see src/roster, src/sms).
         let sms_ctx = crate::sms::SmsContext::new(self.ctx.pool.clone(), self.settings.sms.clone());
-        let sms_worker = crate::sms::worker::SmsWorker::new(sms_ctx.clone(), self.settings.amqp.clone())
-            .context("cannot build the SMS gateway client")?;
-        let roster = crate::roster::consume::RosterConsumer::new(self.ctx.pool.clone(), self.settings.amqp.clone());
+        let sms_worker =
+            crate::sms::worker::SmsWorker::new(sms_ctx.clone(), self.settings.amqp.clone())
+                .context("cannot build the SMS gateway client")?;
+        let roster = crate::roster::consume::RosterConsumer::new(
+            self.ctx.pool.clone(),
+            self.settings.amqp.clone(),
+        );
         let side_workers = tokio::spawn({
             let shutdown = shutdown.clone();
             async move { tokio::join!(roster.run(shutdown.clone()), sms_worker.run(shutdown)) }

@@ -241,7 +241,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             archive_run_now(&settings, to_directory.as_deref()).await
         }
         Command::Sms(SmsCommand::Count { text }) => {
-            println!("{}", serde_json::to_string(&crate::sms::segments::count(&text))?);
+            println!(
+                "{}",
+                serde_json::to_string(&crate::sms::segments::count(&text))?
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Sms(SmsCommand::Costs { school, month }) => {

@@ -11,7 +11,8 @@ use common::TestApp;
 use serde_json::{json, Value};
 
 const T: Duration = Duration::from_secs(120);
-const TEXT: &str = "Skolen er STENGT i dag pga. strømbrudd. Ny info i appen innen kl. 12. Hilsen rektor";
+const TEXT: &str =
+    "Skolen er STENGT i dag pga. strømbrudd. Ny info i appen innen kl. 12. Hilsen rektor";
 
 async fn open_recipients(app: &TestApp) -> i64 {
     app.count("SELECT count(*) FROM sms_recipients WHERE status IN ('queued','sending')")
@@ -55,13 +56,24 @@ async fn a_big_school_gets_exactly_one_sms_per_number() {
     let (preview, sent) = preview_and_send(&app, "s-big", &rektor).await;
 
     let numbers = school.expected_numbers.len() as i64;
-    assert_eq!(preview["groups"]["pupils"]["reachable"], school.pupils_reachable);
-    assert_eq!(preview["groups"]["guardians"]["reachable"], school.guardians_reachable);
-    assert_eq!(preview["groups"]["staff"]["reachable"], school.staff_reachable);
+    assert_eq!(
+        preview["groups"]["pupils"]["reachable"],
+        school.pupils_reachable
+    );
+    assert_eq!(
+        preview["groups"]["guardians"]["reachable"],
+        school.guardians_reachable
+    );
+    assert_eq!(
+        preview["groups"]["staff"]["reachable"],
+        school.staff_reachable
+    );
     assert_eq!(preview["unreachable"], school.unreachable);
     assert_eq!(preview["numbers"], numbers);
     // Fewer numbers than reachable persons: shared guardians and staff who are guardians.
-    assert!(numbers < school.pupils_reachable + school.guardians_reachable + school.staff_reachable);
+    assert!(
+        numbers < school.pupils_reachable + school.guardians_reachable + school.staff_reachable
+    );
     assert_eq!(preview["text"]["encoding"], "gsm7");
     assert_eq!(preview["text"]["segments"], 1);
     assert_eq!(preview["cost_ore"], numbers * 69);
@@ -73,29 +85,44 @@ async fn a_big_school_gets_exactly_one_sms_per_number() {
     .await;
     let per_number = gw.per_number();
     let got: BTreeSet<String> = per_number.keys().cloned().collect();
-    assert_eq!(got, school.expected_numbers, "exactly the reachable numbers");
+    assert_eq!(
+        got, school.expected_numbers,
+        "exactly the reachable numbers"
+    );
     assert!(per_number.values().all(|n| *n == 1), "a number got two SMS");
-    assert!(gw.received().iter().all(|r| r.text == TEXT), "the text is what the principal wrote");
+    assert!(
+        gw.received().iter().all(|r| r.text == TEXT),
+        "the text is what the principal wrote"
+    );
 
     gw.report_all_delivered(app.http, DLR_TOKEN).await;
     assert_eq!(
-        app.count("SELECT count(*) FROM sms_recipients WHERE status = 'delivered'").await,
+        app.count("SELECT count(*) FROM sms_recipients WHERE status = 'delivered'")
+            .await,
         numbers
     );
     app.wait_until("the message is completed", T, || async {
-        app.count("SELECT count(*) FROM sms_messages WHERE status = 'completed'").await == 1
+        app.count("SELECT count(*) FROM sms_messages WHERE status = 'completed'")
+            .await
+            == 1
     })
     .await;
     let month = chrono::Utc::now().format("%Y-%m").to_string();
-    let r = reqwest::get(format!("http://{}/api/schools/s-big/sms-costs?month={month}", app.http))
-        .await
-        .expect("costs");
+    let r = reqwest::get(format!(
+        "http://{}/api/schools/s-big/sms-costs?month={month}",
+        app.http
+    ))
+    .await
+    .expect("costs");
     let costs: Value = r.json().await.expect("json");
     assert_eq!(costs["messages"], 1);
     assert_eq!(costs["sms_count"], numbers);
     assert_eq!(costs["cost_ore"], numbers * 69);
     assert_eq!(
-        app.count("SELECT count(*) FROM audit_log WHERE action = 'sms.send' AND outcome = 'granted'").await,
+        app.count(
+            "SELECT count(*) FROM audit_log WHERE action = 'sms.send' AND outcome = 'granted'"
+        )
+        .await,
         1
     );
     finish(app).await;
@@ -137,18 +164,33 @@ async fn authorization_matrix() {
                 &json!({"requested_by": requester, "text": "Test", "reason": "Øvelse"}),
             )
             .await;
-            assert_eq!(code, if allowed { 200 } else { 403 }, "preview {role} {school}: {body}");
-            let token = if allowed { body["token"].clone() } else { rektor_token.clone() };
+            assert_eq!(
+                code,
+                if allowed { 200 } else { 403 },
+                "preview {role} {school}: {body}"
+            );
+            let token = if allowed {
+                body["token"].clone()
+            } else {
+                rektor_token.clone()
+            };
             let (code, body) = post_json(
                 app.http,
                 &format!("/api/schools/{school}/emergency-sms"),
                 &json!({"requested_by": requester, "preview_token": token}),
             )
             .await;
-            assert_eq!(code, if allowed { 202 } else { 403 }, "send {role} {school}: {body}");
+            assert_eq!(
+                code,
+                if allowed { 202 } else { 403 },
+                "send {role} {school}: {body}"
+            );
             if !allowed {
                 refusals += 2;
-                assert!(body["error"].as_str().unwrap_or("").contains("kan"), "Norwegian reason: {body}");
+                assert!(
+                    body["error"].as_str().unwrap_or("").contains("kan"),
+                    "Norwegian reason: {body}"
+                );
             }
         }
     }
@@ -158,7 +200,8 @@ async fn authorization_matrix() {
     );
     // Granted: 2 previews + 2 sends, plus the principal's first preview.
     assert_eq!(
-        app.count("SELECT count(*) FROM audit_log WHERE outcome = 'granted'").await,
+        app.count("SELECT count(*) FROM audit_log WHERE outcome = 'granted'")
+            .await,
         5
     );
     finish(app).await;
@@ -193,7 +236,12 @@ async fn cost_cap_needs_a_second_person_and_the_rate_limit_holds() {
     let (code, _) = post_json(app.http, &path, &json!({"requested_by": teacher})).await;
     assert_eq!(code, 403);
     let second = who("rektor-b", "rektor", &["s-cap"], None);
-    let (code, body) = post_json(app.http, &path, &json!({"requested_by": second, "reason": "Godkjent"})).await;
+    let (code, body) = post_json(
+        app.http,
+        &path,
+        &json!({"requested_by": second, "reason": "Godkjent"}),
+    )
+    .await;
     assert_eq!(code, 200, "{body}");
     app.wait_until("sent after approval", T, || async {
         gw.received().len() == school.expected_numbers.len()
@@ -201,7 +249,10 @@ async fn cost_cap_needs_a_second_person_and_the_rate_limit_holds() {
     .await;
     assert_eq!(app.count("SELECT count(*) FROM sms_cost_ledger").await, 1);
     assert_eq!(
-        app.count("SELECT count(*) FROM audit_log WHERE action = 'sms.approve' AND outcome = 'refused'").await,
+        app.count(
+            "SELECT count(*) FROM audit_log WHERE action = 'sms.approve' AND outcome = 'refused'"
+        )
+        .await,
         2
     );
 
@@ -221,7 +272,10 @@ async fn cost_cap_needs_a_second_person_and_the_rate_limit_holds() {
     .await;
     assert_eq!(code, 429, "{body}");
     assert_eq!(
-        app.count("SELECT count(*) FROM audit_log WHERE action = 'sms.send' AND outcome = 'refused'").await,
+        app.count(
+            "SELECT count(*) FROM audit_log WHERE action = 'sms.send' AND outcome = 'refused'"
+        )
+        .await,
         1
     );
     // A send without a preview token that exists is refused.
@@ -240,19 +294,23 @@ async fn cost_cap_needs_a_second_person_and_the_rate_limit_holds() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ambiguous_gateway_failures_are_looked_up_not_resent() {
     let gw = GatewayStandIn::start().await;
-    gw.ambiguous_left.store(20, std::sync::atomic::Ordering::SeqCst);
+    gw.ambiguous_left
+        .store(20, std::sync::atomic::Ordering::SeqCst);
     let app = spawn_sms_app(&gw, |_| {}).await;
     let school = generate_school("s-amb", "4601", 40, 30, 5);
     load_roster(&app.pool, &school.events).await;
     preview_and_send(&app, "s-amb", &who("r", "rektor", &["s-amb"], None)).await;
-    app.wait_until("all settled", T, || async { open_recipients(&app).await == 0 })
-        .await;
+    app.wait_until("all settled", T, || async {
+        open_recipients(&app).await == 0
+    })
+    .await;
     let per_number = gw.per_number();
     assert_eq!(per_number.len(), school.expected_numbers.len());
     assert!(per_number.values().all(|n| *n == 1), "a number got two SMS");
     assert!(gw.lookups.load(std::sync::atomic::Ordering::SeqCst) >= 20);
     assert_eq!(
-        app.count("SELECT count(*) FROM sms_recipients WHERE status = 'sent'").await,
+        app.count("SELECT count(*) FROM sms_recipients WHERE status = 'sent'")
+            .await,
         school.expected_numbers.len() as i64
     );
     finish(app).await;
@@ -271,8 +329,14 @@ async fn emergency_sms_events_are_sent_to_the_roster_with_the_same_rules() {
         &std::fs::read(manifest.join("examples/events/emergency_sms.json")).expect("example"),
     )
     .expect("json");
-    let school_id = example["school"]["id"].as_str().expect("school").to_string();
-    let muni = example["municipality"]["number"].as_str().expect("muni").to_string();
+    let school_id = example["school"]["id"]
+        .as_str()
+        .expect("school")
+        .to_string();
+    let muni = example["municipality"]["number"]
+        .as_str()
+        .expect("muni")
+        .to_string();
     let school = generate_school(&school_id, &muni, 20, 15, 4);
     load_roster(&app.pool, &school.events).await;
     app.publish(&example).await;
@@ -287,7 +351,8 @@ async fn emergency_sms_events_are_sent_to_the_roster_with_the_same_rules() {
     app.publish(&owner).await;
 
     app.wait_until("both events taken in and the roster sent", T, || async {
-        app.count("SELECT count(*) FROM sms_messages").await == 2 && open_recipients(&app).await == 0
+        app.count("SELECT count(*) FROM sms_messages").await == 2
+            && open_recipients(&app).await == 0
             && gw.received().len() == school.expected_numbers.len()
     })
     .await;
@@ -296,7 +361,11 @@ async fn emergency_sms_events_are_sent_to_the_roster_with_the_same_rules() {
     let per_number = gw.per_number();
     assert!(per_number.values().all(|n| *n == 1));
     assert_eq!(
-        app.count(&format!("SELECT count(*) FROM sms_messages WHERE event_id = '{}' AND status = 'refused'", owner["event_id"].as_str().expect("id"))).await,
+        app.count(&format!(
+            "SELECT count(*) FROM sms_messages WHERE event_id = '{}' AND status = 'refused'",
+            owner["event_id"].as_str().expect("id")
+        ))
+        .await,
         1
     );
     let dead = app.drain_dead_letters().await;
@@ -304,7 +373,10 @@ async fn emergency_sms_events_are_sent_to_the_roster_with_the_same_rules() {
     assert_eq!(dead[0].0, "not_authorised");
     assert_eq!(dead[0].1.as_deref(), teacher["event_id"].as_str());
     assert_eq!(
-        app.count("SELECT count(*) FROM audit_log WHERE action = 'sms.send' AND outcome = 'refused'").await,
+        app.count(
+            "SELECT count(*) FROM audit_log WHERE action = 'sms.send' AND outcome = 'refused'"
+        )
+        .await,
         1
     );
     // Redelivering the event changes nothing.
@@ -367,22 +439,38 @@ async fn killed_mid_fan_out_no_number_twice_none_lost() {
         (child, rx)
     };
     let (mut child, ready) = start();
-    tokio::time::timeout(T, ready).await.expect("started").expect("ready");
-    let pool = sqlx::PgPool::connect(settings.database.url.expose()).await.expect("pool");
+    tokio::time::timeout(T, ready)
+        .await
+        .expect("started")
+        .expect("ready");
+    let pool = sqlx::PgPool::connect(settings.database.url.expose())
+        .await
+        .expect("pool");
     let school = generate_school("s-kill", "4601", 600, 500, 40);
     load_roster(&pool, &school.events).await;
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
     let rektor = who("rektor-k", "rektor", &["s-kill"], None);
-    let (code, p) = post_json(addr, "/api/schools/s-kill/emergency-sms/preview",
-        &json!({"requested_by": rektor, "text": TEXT, "reason": "Brann"})).await;
+    let (code, p) = post_json(
+        addr,
+        "/api/schools/s-kill/emergency-sms/preview",
+        &json!({"requested_by": rektor, "text": TEXT, "reason": "Brann"}),
+    )
+    .await;
     assert_eq!(code, 200, "{p}");
-    let (code, s) = post_json(addr, "/api/schools/s-kill/emergency-sms",
-        &json!({"requested_by": rektor, "preview_token": p["token"]})).await;
+    let (code, s) = post_json(
+        addr,
+        "/api/schools/s-kill/emergency-sms",
+        &json!({"requested_by": rektor, "preview_token": p["token"]}),
+    )
+    .await;
     assert_eq!(code, 202, "{s}");
     let total = school.expected_numbers.len();
     let deadline = std::time::Instant::now() + T;
     while gw.received().len() < total / 3 {
-        assert!(std::time::Instant::now() < deadline, "the fan-out did not start");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the fan-out did not start"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     child.start_kill().expect("SIGKILL");
@@ -391,15 +479,25 @@ async fn killed_mid_fan_out_no_number_twice_none_lost() {
     assert!(at_kill < total, "killed mid fan-out ({at_kill} of {total})");
 
     let (mut child, ready) = start();
-    tokio::time::timeout(T, ready).await.expect("restarted").expect("ready");
+    tokio::time::timeout(T, ready)
+        .await
+        .expect("restarted")
+        .expect("ready");
     let deadline = std::time::Instant::now() + T;
     loop {
-        let open: i64 = sqlx::query_scalar("SELECT count(*) FROM sms_recipients WHERE status IN ('queued','sending')")
-            .fetch_one(&pool).await.expect("count");
+        let open: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM sms_recipients WHERE status IN ('queued','sending')",
+        )
+        .fetch_one(&pool)
+        .await
+        .expect("count");
         if open == 0 {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "{open} numbers never settled");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{open} numbers never settled"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     child.start_kill().expect("kill");
@@ -410,23 +508,41 @@ async fn killed_mid_fan_out_no_number_twice_none_lost() {
     let twice: Vec<_> = per_number.values().filter(|n| **n > 1).collect();
     assert!(twice.is_empty(), "{} numbers got two SMS", twice.len());
     let sent: i64 = sqlx::query_scalar("SELECT count(*) FROM sms_recipients WHERE status = 'sent'")
-        .fetch_one(&pool).await.expect("count");
+        .fetch_one(&pool)
+        .await
+        .expect("count");
     assert_eq!(sent as usize, total);
     pool.close().await;
 
-    let conn = dokflyt::broker::connect(common::AMQP_URL, 10).await.expect("amqp");
+    let conn = dokflyt::broker::connect(common::AMQP_URL, 10)
+        .await
+        .expect("amqp");
     let ch = conn.create_channel().await.expect("channel");
     let t = dokflyt::broker::Topology::new(&settings.amqp.prefix, 5);
-    for q in [&t.documents_queue, &t.dead_letter_queue, &t.roster_queue, &t.roster_dead_letter_queue, &t.sms_queue] {
+    for q in [
+        &t.documents_queue,
+        &t.dead_letter_queue,
+        &t.roster_queue,
+        &t.roster_dead_letter_queue,
+        &t.sms_queue,
+    ] {
         let _ = ch.queue_delete(q, Default::default()).await;
     }
-    for x in [&t.events_exchange, &t.dead_letter_exchange, &t.roster_dead_letter_exchange] {
+    for x in [
+        &t.events_exchange,
+        &t.dead_letter_exchange,
+        &t.roster_dead_letter_exchange,
+    ] {
         let _ = ch.exchange_delete(x, Default::default()).await;
     }
-    if let Ok(mut admin) = <sqlx::PgConnection as sqlx::Connection>::connect(common::PG_ADMIN_URL).await {
-        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"dokflyt_test_{id}\" WITH (FORCE)"))
-            .execute(&mut admin)
-            .await;
+    if let Ok(mut admin) =
+        <sqlx::PgConnection as sqlx::Connection>::connect(common::PG_ADMIN_URL).await
+    {
+        let _ = sqlx::query(&format!(
+            "DROP DATABASE IF EXISTS \"dokflyt_test_{id}\" WITH (FORCE)"
+        ))
+        .execute(&mut admin)
+        .await;
     }
 }
 
@@ -439,5 +555,8 @@ fn sms_count_cli() {
         .expect("runs");
     assert!(out.status.success());
     let v: Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert_eq!(v, json!({"encoding": "ucs2", "characters": 24, "segments": 1}));
+    assert_eq!(
+        v,
+        json!({"encoding": "ucs2", "characters": 24, "segments": 1})
+    );
 }

@@ -157,7 +157,11 @@ async fn delivery_report(
 ) -> Response {
     let expected = ctx.settings.dlr_token.expose();
     if !expected.is_empty() && q.token.as_deref() != Some(expected) {
-        return (StatusCode::UNAUTHORIZED, Json(json!({ "error": "unauthorized" }))).into_response();
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({ "error": "unauthorized" })),
+        )
+            .into_response();
     }
     let Json(report) = match body {
         Ok(b) => b,

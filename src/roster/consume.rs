@@ -47,7 +47,9 @@ impl RosterConsumer {
         loop {
             match self.session(&shutdown, &mut backoff).await {
                 Ok(()) => return,
-                Err(e) => tracing::warn!(error = %e, "roster consumer lost the broker; reconnecting"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "roster consumer lost the broker; reconnecting")
+                }
             }
             tokio::select! {
                 _ = shutdown.cancelled() => return,

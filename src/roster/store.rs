@@ -53,7 +53,11 @@ pub async fn apply(pool: &PgPool, change: &RosterChange) -> Result<Applied, Stor
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(if won { Applied::Applied } else { Applied::Stale })
+    Ok(if won {
+        Applied::Applied
+    } else {
+        Applied::Stale
+    })
 }
 
 async fn upsert(

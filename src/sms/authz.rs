@@ -94,7 +94,10 @@ mod tests {
 
     #[test]
     fn only_the_schools_principal_or_its_owner() {
-        assert_eq!(decide(&who(Role::Rektor, &["s1"], None), "s1", Some("4601")), Ok(Route::Rektor));
+        assert_eq!(
+            decide(&who(Role::Rektor, &["s1"], None), "s1", Some("4601")),
+            Ok(Route::Rektor)
+        );
         assert!(decide(&who(Role::Rektor, &["s2"], None), "s1", Some("4601")).is_err());
         assert_eq!(
             decide(&who(Role::Skoleeier, &[], Some("4601")), "s1", Some("4601")),
@@ -104,7 +107,10 @@ mod tests {
         assert!(decide(&who(Role::Skoleeier, &[], None), "s1", Some("4601")).is_err());
         for r in Role::ALL {
             if !matches!(r, Role::Rektor | Role::Skoleeier) {
-                assert!(decide(&who(r, &["s1"], Some("4601")), "s1", Some("4601")).is_err(), "{r}");
+                assert!(
+                    decide(&who(r, &["s1"], Some("4601")), "s1", Some("4601")).is_err(),
+                    "{r}"
+                );
             }
         }
     }

@@ -147,6 +147,10 @@ pub async fn run(mut settings: Settings, recipients: usize) -> anyhow::Result<()
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let sent = started.elapsed();
+    let month = chrono::Utc::now().format("%Y-%m").to_string();
+    let ledger = super::cost::month_report(&pool, "bench", &month)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     shutdown.cancel();
     let _ = handle.await;
     pool.close().await;
@@ -169,6 +173,10 @@ pub async fn run(mut settings: Settings, recipients: usize) -> anyhow::Result<()
     println!(
         "  ratio dokflyt/baseline (time)                 {:>8.3}",
         sent.as_secs_f64() / baseline.as_secs_f64()
+    );
+    println!(
+        "  cost ledger (as `sms costs --school bench --month {month}`): {} message(s), {} SMS, {} NOK",
+        ledger.messages, ledger.sms_count, ledger.cost_nok
     );
     Ok(())
 }
@@ -201,9 +209,11 @@ async fn cleanup(settings: &Settings, db_name: &str) {
     }
     if let Ok(opts) = crate::db::connect_options(&settings.database) {
         if let Ok(mut admin) = opts.database("postgres").connect().await {
-            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)"))
-                .execute(&mut admin)
-                .await;
+            let _ = sqlx::query(&format!(
+                "DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)"
+            ))
+            .execute(&mut admin)
+            .await;
             let _ = admin.close().await;
         }
     }

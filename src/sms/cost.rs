@@ -141,17 +141,29 @@ mod tests {
     fn price_valid_from_and_exact_cost() {
         let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
         let prices = vec![
-            SmsPrice { valid_from: d("2020-01-01"), nok_per_sms: 0.69 },
-            SmsPrice { valid_from: d("2027-01-01"), nok_per_sms: 0.75 },
+            SmsPrice {
+                valid_from: d("2020-01-01"),
+                nok_per_sms: 0.69,
+            },
+            SmsPrice {
+                valid_from: d("2027-01-01"),
+                nok_per_sms: 0.75,
+            },
         ];
         let p = price_on(&prices, d("2026-11-23")).unwrap();
         assert_eq!(p.ore, 69);
         assert_eq!(price_on(&prices, d("2027-01-01")).unwrap().ore, 75);
-        assert_eq!(price_on(&prices, d("2019-12-31")), Err(CostError::NoPrice(d("2019-12-31"))));
+        assert_eq!(
+            price_on(&prices, d("2019-12-31")),
+            Err(CostError::NoPrice(d("2019-12-31")))
+        );
         assert_eq!(cost_ore(4000, 2, p), 552_000);
         assert_eq!(nok(552_000), "5520.00");
         assert_eq!(nok(69), "0.69");
-        assert_eq!(month_bounds("2026-12").unwrap(), (d("2026-12-01"), d("2027-01-01")));
+        assert_eq!(
+            month_bounds("2026-12").unwrap(),
+            (d("2026-12-01"), d("2027-01-01"))
+        );
         assert!(month_bounds("2026-13").is_err());
     }
 }

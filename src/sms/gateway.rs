@@ -89,7 +89,10 @@ impl GatewayClient {
         let resp = self
             .http
             .post(self.url("/sms/send"))
-            .basic_auth(&self.settings.username, Some(self.settings.password.expose()))
+            .basic_auth(
+                &self.settings.username,
+                Some(self.settings.password.expose()),
+            )
             .json(&body)
             .send()
             .await;
@@ -127,7 +130,10 @@ impl GatewayClient {
         let resp = self
             .http
             .get(self.url(&format!("/sms/ref/{key}")))
-            .basic_auth(&self.settings.username, Some(self.settings.password.expose()))
+            .basic_auth(
+                &self.settings.username,
+                Some(self.settings.password.expose()),
+            )
             .send()
             .await;
         match resp {

@@ -70,7 +70,9 @@ pub async fn intake_one(ctx: &SmsContext, event_id: Uuid) -> Result<(), SmsError
             .await?;
     let user = text_at(&payload, &["sender", "user_id"]).unwrap_or("ukjent");
     let role_word = text_at(&payload, &["sender", "role"]).unwrap_or("");
-    let text = text_at(&payload, &["fields", "text"]).unwrap_or("").to_string();
+    let text = text_at(&payload, &["fields", "text"])
+        .unwrap_or("")
+        .to_string();
     let reason = text_at(&payload, &["fields", "reason"])
         .or_else(|| text_at(&payload, &["title"]))
         .unwrap_or("")
@@ -130,7 +132,11 @@ pub async fn intake_one(ctx: &SmsContext, event_id: Uuid) -> Result<(), SmsError
             Some("over the daily cost cap"),
         ),
         Ok((count, false)) => (Status::Approved, *count, None),
-        Err(why) => (Status::Refused, super::segments::count(&text), Some(why.as_str())),
+        Err(why) => (
+            Status::Refused,
+            super::segments::count(&text),
+            Some(why.as_str()),
+        ),
     };
     message::commit(
         &mut tx,

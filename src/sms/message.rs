@@ -61,7 +61,11 @@ pub async fn commit(
     recipients: &RecipientSet,
 ) -> Result<(), sqlx::Error> {
     let refused = m.status == Status::Refused;
-    let numbers = if refused { 0 } else { recipients.numbers.len() as i64 };
+    let numbers = if refused {
+        0
+    } else {
+        recipients.numbers.len() as i64
+    };
     let cost = super::cost::cost_ore(numbers, m.segments, m.price);
     sqlx::query(
         "INSERT INTO sms_messages (message_id, school_id, source, event_id, preview_token,

@@ -156,7 +156,11 @@ mod tests {
             );
         }
         assert_eq!(seg("é É ü Ü ñ Ñ à Ç"), (Gsm7, 1));
-        assert_eq!(seg("ç"), (Ucs2, 1), "only the capital Ç is in the GSM alphabet");
+        assert_eq!(
+            seg("ç"),
+            (Ucs2, 1),
+            "only the capital Ç is in the GSM alphabet"
+        );
         assert_eq!(seg("á"), (Ucs2, 1));
     }
 }

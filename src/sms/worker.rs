@@ -349,11 +349,22 @@ impl SmsWorker {
                 return false;
             }
         };
-        let results = futures::stream::iter(claimed.into_iter().map(|row| self.send_one(row, shutdown)))
-            .buffer_unordered(self.ctx.settings.concurrency.max(1))
-            .collect::<Vec<bool>>()
-            .await;
-        results.into_iter().all(|settled| settled)
+        let results =
+            futures::stream::iter(claimed.into_iter().map(|row| self.send_one(row, shutdown)))
+                .buffer_unordered(self.ctx.settings.concurrency.max(1))
+                .collect::<Vec<Settled>>()
+                .await;
+        let unsettled = results.iter().any(|r| matches!(r, Settled::No));
+        let outcomes: Vec<Outcome> = results
+            .into_iter()
+            .filter_map(|r| match r {
+                Settled::Outcome(o) => Some(o),
+                _ => None,
+            })
+            .collect();
+        // One statement for the whole batch; until it commits the rows stay
+        // `sending` and a crash here means a lookup later, never a second send.
+        self.settle(&outcomes).await && !unsettled
     }
 
     async fn claim(&self, ids: &[i64]) -> Result<Vec<Claimed>, sqlx::Error> {
@@ -374,8 +385,8 @@ impl SmsWorker {
         .await
     }
 
-    /// Sends one number; true when the row is settled (sent or failed).
-    async fn send_one(&self, row: Claimed, shutdown: &CancellationToken) -> bool {
+    /// Sends one number; its outcome to record, or whether it needs nothing more.
+    async fn send_one(&self, row: Claimed, shutdown: &CancellationToken) -> Settled {
         let s = &self.ctx.settings;
         // Claimed before by someone (a crash, a timeout): the gateway may have it.
         let mut ambiguous = row.attempts > 1;
@@ -385,7 +396,7 @@ impl SmsWorker {
             tries += 1;
             let permit = match self.permits.clone().acquire_owned().await {
                 Ok(p) => p,
-                Err(_) => return false,
+                Err(_) => return Settled::No,
             };
             let mut outcome = None;
             if ambiguous {
@@ -414,12 +425,22 @@ impl SmsWorker {
             match outcome {
                 SendOutcome::Accepted { gateway_id } => {
                     self.stats.accepted.fetch_add(1, Ordering::Relaxed);
-                    return self.settle(row.id, "sent", Some(&gateway_id), None).await;
+                    return Settled::Outcome(Outcome {
+                        id: row.id,
+                        status: "sent",
+                        gateway_id: Some(gateway_id),
+                        error: None,
+                    });
                 }
                 SendOutcome::Permanent { reason } => {
                     self.stats.failed.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(recipient = row.id, %reason, "SMS refused by the gateway");
-                    return self.settle(row.id, "failed", None, Some(&reason)).await;
+                    return Settled::Outcome(Outcome {
+                        id: row.id,
+                        status: "failed",
+                        gateway_id: None,
+                        error: Some(reason),
+                    });
                 }
                 SendOutcome::Transient { reason } => {
                     ambiguous = true;
@@ -427,7 +448,12 @@ impl SmsWorker {
                         self.stats.failed.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(recipient = row.id, %reason, tries, "SMS gateway unavailable; giving up on this number");
                         let why = format!("gateway unavailable after {tries} attempts: {reason}");
-                        return self.settle(row.id, "failed", None, Some(&why)).await;
+                        return Settled::Outcome(Outcome {
+                            id: row.id,
+                            status: "failed",
+                            gateway_id: None,
+                            error: Some(why),
+                        });
                     }
                     tracing::debug!(recipient = row.id, %reason, "transient gateway error; retrying");
                 }
@@ -444,42 +470,68 @@ impl SmsWorker {
             .await;
             match still_mine {
                 Ok(r) if r.rows_affected() == 1 => {}
-                Ok(_) => return true,
-                Err(_) => return false,
+                Ok(_) => return Settled::Elsewhere,
+                Err(_) => return Settled::No,
             }
             tokio::select! {
-                _ = shutdown.cancelled() => return false,
+                _ = shutdown.cancelled() => return Settled::No,
                 _ = tokio::time::sleep(backoff) => {}
             }
             backoff = (backoff * 2).min(Duration::from_millis(s.backoff_max_ms));
         }
     }
 
-    /// Records the outcome (only over `sending`: a delivery report may have come first).
-    async fn settle(&self, id: i64, status: &str, gateway_id: Option<&str>, error: Option<&str>) -> bool {
+    /// Records the outcomes (only over `sending`: a delivery report may have come first).
+    async fn settle(&self, outcomes: &[Outcome]) -> bool {
+        if outcomes.is_empty() {
+            return true;
+        }
+        let ids: Vec<i64> = outcomes.iter().map(|o| o.id).collect();
+        let statuses: Vec<&str> = outcomes.iter().map(|o| o.status).collect();
+        let gateway_ids: Vec<Option<String>> =
+            outcomes.iter().map(|o| o.gateway_id.clone()).collect();
+        let errors: Vec<Option<String>> = outcomes.iter().map(|o| o.error.clone()).collect();
         for attempt in 0..5u32 {
             let r = sqlx::query(
-                "UPDATE sms_recipients SET status = $2, updated_at = now(), claimed_until = NULL,
-                        gateway_message_id = COALESCE($3, gateway_message_id), error = $4
-                  WHERE id = $1 AND status = 'sending'",
+                "UPDATE sms_recipients r SET status = x.status, updated_at = now(), claimed_until = NULL,
+                        gateway_message_id = COALESCE(x.gateway_id, r.gateway_message_id), error = x.error
+                   FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS x(id, status, gateway_id, error)
+                  WHERE r.id = x.id AND r.status = 'sending'",
             )
-            .bind(id)
-            .bind(status)
-            .bind(gateway_id)
-            .bind(error)
+            .bind(&ids)
+            .bind(&statuses)
+            .bind(&gateway_ids)
+            .bind(&errors)
             .execute(&self.ctx.pool)
             .await;
             match r {
                 Ok(_) => return true,
                 Err(e) => {
-                    tracing::warn!(error = %e, recipient = id, "cannot record an SMS outcome; retrying");
+                    tracing::warn!(error = %e, recipients = ids.len(), "cannot record SMS outcomes; retrying");
                     tokio::time::sleep(FIRST_BACKOFF * 2u32.pow(attempt)).await;
                 }
             }
         }
-        // The row stays `sending`; after its claim expires it is looked up, not resent.
+        // The rows stay `sending`; after their claims expire they are looked up, not resent.
         false
     }
+}
+
+/// What became of one claimed row.
+enum Settled {
+    /// Sent or failed: record it.
+    Outcome(Outcome),
+    /// Another worker holds the row now (our claim lapsed).
+    Elsewhere,
+    /// Interrupted (shutdown, database): the batch is not acked.
+    No,
+}
+
+struct Outcome {
+    id: i64,
+    status: &'static str,
+    gateway_id: Option<String>,
+    error: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -506,7 +558,9 @@ where
     loop {
         match session(shutdown.clone()).await {
             Ok(()) => return,
-            Err(e) => tracing::warn!(error = %e, worker = what, "broker session lost; reconnecting"),
+            Err(e) => {
+                tracing::warn!(error = %e, worker = what, "broker session lost; reconnecting")
+            }
         }
         tokio::select! {
             _ = shutdown.cancelled() => return,

@@ -57,7 +57,10 @@ pub struct GatewayStandIn {
 
 fn authorized(h: &HeaderMap) -> bool {
     use base64_like::encode;
-    let expected = format!("Basic {}", encode(&format!("{GATEWAY_USER}:{GATEWAY_PASSWORD}")));
+    let expected = format!(
+        "Basic {}",
+        encode(&format!("{GATEWAY_USER}:{GATEWAY_PASSWORD}"))
+    );
     h.get("authorization").and_then(|v| v.to_str().ok()) == Some(expected.as_str())
 }
 
@@ -96,7 +99,12 @@ async fn send(
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
-    let s = |k: &str| body.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let s = |k: &str| {
+        body.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
     let (destination, ref_id, text) = (s("destination"), s("refId"), s("userData"));
     if destination.is_empty() || ref_id.is_empty() || s("platformId").is_empty() {
         return (StatusCode::BAD_REQUEST, Json(json!({"resultCode": 400}))).into_response();
@@ -145,7 +153,9 @@ async fn lookup(
 
 impl GatewayStandIn {
     pub async fn start() -> GatewayStandIn {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let g = GatewayStandIn {
             addr: listener.local_addr().expect("addr"),
             inner: Arc::default(),
@@ -183,8 +193,10 @@ impl GatewayStandIn {
         for r in self.received() {
             let resp = client
                 .post(format!("http://{dokflyt}/api/sms/dlr?token={token}"))
-                .json(&json!({"id": r.message_id, "refId": r.ref_id, "resultCode": 1001,
-                              "description": "Delivered", "operator": "no.telenor"}))
+                .json(
+                    &json!({"id": r.message_id, "refId": r.ref_id, "resultCode": 1001,
+                              "description": "Delivered", "operator": "no.telenor"}),
+                )
                 .send()
                 .await
                 .expect("dlr posted");
@@ -229,9 +241,11 @@ pub async fn spawn_sms_app(gateway: &GatewayStandIn, tweak: impl FnOnce(&mut Set
         channel,
         database,
     };
-    t.wait_until("the consumer is attached", Duration::from_secs(30), || async {
-        t.stats.connected.load(Ordering::SeqCst)
-    })
+    t.wait_until(
+        "the consumer is attached",
+        Duration::from_secs(30),
+        || async { t.stats.connected.load(Ordering::SeqCst) },
+    )
     .await;
     t
 }
@@ -247,7 +261,9 @@ pub fn test_settings(id: &str, gateway: &GatewayStandIn) -> Settings {
     settings.paths.examples_dir = manifest.join("examples/events");
     settings.amqp.prefix = format!("dokflyt_test_{id}");
     settings.amqp.heartbeat_secs = 5;
-    settings.database.url = Secret::new(format!("postgres://postgres@{PG_HOST_PORT}/dokflyt_test_{id}"));
+    settings.database.url = Secret::new(format!(
+        "postgres://postgres@{PG_HOST_PORT}/dokflyt_test_{id}"
+    ));
     settings.database.acquire_timeout_ms = 2_000;
     settings.http.addr = "127.0.0.1:0".into();
     settings.sms.gateway_url = Secret::new(format!("http://{}", gateway.addr));
@@ -307,9 +323,19 @@ fn written(digits: &str, i: usize) -> String {
 /// A school of `pupils` pupils, `guardians` guardians (shared between siblings) and
 /// `staff` staff, some of whom are also guardians (same person, same number).
 /// Every 50th person has no mobile, every 97th a landline (both unreachable).
-pub fn generate_school(school: &str, muni: &str, pupils: usize, guardians: usize, staff: usize) -> GeneratedSchool {
+pub fn generate_school(
+    school: &str,
+    muni: &str,
+    pupils: usize,
+    guardians: usize,
+    staff: usize,
+) -> GeneratedSchool {
     let mut g = GeneratedSchool {
-        events: vec![event("school", school, json!({"name": "Fjellvik skole", "municipality_number": muni, "principal_staff_id": format!("{school}-st-0")}))],
+        events: vec![event(
+            "school",
+            school,
+            json!({"name": "Fjellvik skole", "municipality_number": muni, "principal_staff_id": format!("{school}-st-0")}),
+        )],
         expected_numbers: Default::default(),
         pupils_reachable: 0,
         guardians_reachable: 0,
@@ -317,7 +343,12 @@ pub fn generate_school(school: &str, muni: &str, pupils: usize, guardians: usize
         unreachable: 0,
     };
     // person n of a group gets a number unless it is one of the unreachable ones.
-    let number = |base: u32, n: usize, counter: &mut i64, unreachable: &mut i64, expected: &mut std::collections::BTreeSet<String>| -> Option<String> {
+    let number = |base: u32,
+                  n: usize,
+                  counter: &mut i64,
+                  unreachable: &mut i64,
+                  expected: &mut std::collections::BTreeSet<String>|
+     -> Option<String> {
         if n % 50 == 7 {
             *unreachable += 1;
             return None;
@@ -332,7 +363,13 @@ pub fn generate_school(school: &str, muni: &str, pupils: usize, guardians: usize
         Some(written(&digits, n))
     };
     for p in 0..pupils {
-        let m = number(40_000_000, p, &mut g.pupils_reachable, &mut g.unreachable, &mut g.expected_numbers);
+        let m = number(
+            40_000_000,
+            p,
+            &mut g.pupils_reachable,
+            &mut g.unreachable,
+            &mut g.expected_numbers,
+        );
         g.events.push(event("pupil", &format!("{school}-p-{p}"), json!({
             "school_id": school, "name": format!("Elev {p}"), "class": format!("{}A", 1 + p % 10),
             "grade_level": 1 + p % 10, "birth_date": "2014-05-06", "mobile": m,
@@ -357,18 +394,38 @@ pub fn generate_school(school: &str, muni: &str, pupils: usize, guardians: usize
                 Some(written(&format!("{}", 99_000_000 + n as u32), n + 1))
             }
         } else {
-            number(90_000_000, k, &mut g.guardians_reachable, &mut g.unreachable, &mut g.expected_numbers)
+            number(
+                90_000_000,
+                k,
+                &mut g.guardians_reachable,
+                &mut g.unreachable,
+                &mut g.expected_numbers,
+            )
         };
-        g.events.push(event("guardian", &format!("{school}-g-{k}"), json!({
-            "name": format!("Foresatt {k}"), "mobile": m, "children": children
-        })));
+        g.events.push(event(
+            "guardian",
+            &format!("{school}-g-{k}"),
+            json!({
+                "name": format!("Foresatt {k}"), "mobile": m, "children": children
+            }),
+        ));
     }
     for s in 0..staff {
-        let m = number(99_000_000, s, &mut g.staff_reachable, &mut g.unreachable, &mut g.expected_numbers);
-        g.events.push(event("staff", &format!("{school}-st-{s}"), json!({
-            "name": format!("Ansatt {s}"), "mobile": m,
-            "schools": [{"school_id": school, "role": if s == 0 { "rektor" } else { "laerer" }}]
-        })));
+        let m = number(
+            99_000_000,
+            s,
+            &mut g.staff_reachable,
+            &mut g.unreachable,
+            &mut g.expected_numbers,
+        );
+        g.events.push(event(
+            "staff",
+            &format!("{school}-st-{s}"),
+            json!({
+                "name": format!("Ansatt {s}"), "mobile": m,
+                "schools": [{"school_id": school, "role": if s == 0 { "rektor" } else { "laerer" }}]
+            }),
+        ));
     }
     g
 }
@@ -378,7 +435,9 @@ pub async fn load_roster(pool: &sqlx::PgPool, events: &[Value]) {
     for e in events {
         let change = dokflyt::roster::RosterChange::parse(&serde_json::to_vec(e).expect("json"))
             .expect("valid roster event");
-        dokflyt::roster::store::apply(pool, &change).await.expect("applied");
+        dokflyt::roster::store::apply(pool, &change)
+            .await
+            .expect("applied");
     }
 }
 
