@@ -90,4 +90,7 @@ CREATE TABLE sms_cost_ledger (
     price_valid_from date        NOT NULL,
     cost_ore         bigint      NOT NULL
 );
+-- The SMS worker polls for committed emergency_sms documents without a message.
+CREATE INDEX documents_sms ON documents (created_at, event_id) WHERE channel = 'sms';
+
 CREATE INDEX sms_cost_ledger_school ON sms_cost_ledger (school_id, booked_at);

@@ -147,7 +147,6 @@ async fn roster_events_from_the_queue_are_ordered_by_version_and_bad_ones_dead_l
             "malformed_roster_event"
         ]
     );
-    delete_side_queues(&app).await;
     app.stop_and_clean().await;
 }
 

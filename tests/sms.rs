@@ -20,7 +20,6 @@ async fn open_recipients(app: &TestApp) -> i64 {
 }
 
 async fn finish(app: TestApp) {
-    delete_side_queues(&app).await;
     app.stop_and_clean().await;
 }
 
@@ -118,6 +117,21 @@ async fn a_big_school_gets_exactly_one_sms_per_number() {
     assert_eq!(costs["messages"], 1);
     assert_eq!(costs["sms_count"], numbers);
     assert_eq!(costs["cost_ore"], numbers * 69);
+    // The same ledger through the command line.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dokflyt"))
+        .args(["sms", "costs", "--school", "s-big", "--month", &month])
+        .env("DOKFLYT_DATABASE_URL", app.settings.database.url.expose())
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cli: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(cli["cost_ore"], numbers * 69);
+    assert_eq!(cli["rows"][0]["price_ore"], 69);
+    assert_eq!(cli["rows"][0]["price_valid_from"], "2020-01-01");
     assert_eq!(
         app.count(
             "SELECT count(*) FROM audit_log WHERE action = 'sms.send' AND outcome = 'granted'"

@@ -125,11 +125,13 @@ impl Topology {
                 FieldTable::default(),
             )
             .await?;
-        self.declare_roster_and_sms(channel).await
+        Ok(())
     }
 
     /// The roster queue with its own dead-letter queue, and the SMS fan-out queue.
-    async fn declare_roster_and_sms(&self, channel: &Channel) -> Result<(), lapin::Error> {
+    /// Declared (after [`Topology::declare`]) by the roster consumer and the SMS
+    /// worker, so tools that run only the document consumer create none of them.
+    pub async fn declare_roster_and_sms(&self, channel: &Channel) -> Result<(), lapin::Error> {
         let durable_queue = QueueDeclareOptions {
             durable: true,
             ..QueueDeclareOptions::default()

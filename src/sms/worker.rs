@@ -144,6 +144,7 @@ impl SmsWorker {
         let conn = broker::connect(self.amqp.url.expose(), self.amqp.heartbeat_secs).await?;
         let channel = broker::confirm_channel(&conn).await?;
         self.topology.declare(&channel).await?;
+        self.topology.declare_roster_and_sms(&channel).await?;
         Ok((conn, channel))
     }
 

@@ -229,6 +229,10 @@ pub async fn spawn_sms_app(gateway: &GatewayStandIn, tweak: impl FnOnce(&mut Set
     let publisher = broker::connect(AMQP_URL, 10).await.expect("publisher");
     let channel = broker::confirm_channel(&publisher).await.expect("channel");
     topology.declare(&channel).await.expect("topology");
+    topology
+        .declare_roster_and_sms(&channel)
+        .await
+        .expect("roster and sms topology");
     let t = TestApp {
         settings,
         http,
@@ -275,18 +279,6 @@ pub fn test_settings(id: &str, gateway: &GatewayStandIn) -> Settings {
     settings.sms.backoff_initial_ms = 20;
     settings.sms.backoff_max_ms = 200;
     settings
-}
-
-/// Deletes the roster and SMS queues of a test (stop_and_clean removes the rest).
-pub async fn delete_side_queues(app: &TestApp) {
-    let t = &app.topology;
-    for q in [&t.roster_queue, &t.roster_dead_letter_queue, &t.sms_queue] {
-        let _ = app.channel.queue_delete(q, Default::default()).await;
-    }
-    let _ = app
-        .channel
-        .exchange_delete(&t.roster_dead_letter_exchange, Default::default())
-        .await;
 }
 
 /// A generated school roster as roster events, and the E.164 numbers expected to
