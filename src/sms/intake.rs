@@ -101,30 +101,31 @@ pub async fn intake_one(ctx: &SmsContext, event_id: Uuid) -> Result<(), SmsError
     let price = cost::price_on(&ctx.settings.prices, Utc::now().date_naive())?;
     let set = recipients::for_school(&mut *tx, &school_id).await?;
 
-    // Each check in order; the first refusal ends it.
-    let decided: Result<(super::segments::SegmentCount, bool), String> = async {
-        if role.is_none() {
-            return Err(format!("Ukjent rolle `{role_word}`"));
+    // Each check in order; the first refusal ends it (a database error is not a refusal).
+    let decided: Result<(super::segments::SegmentCount, bool), String> = match role {
+        None => Err(format!("Ukjent rolle `{role_word}`")),
+        Some(_) => {
+            let who = Requester {
+                actor: actor.clone(),
+                municipality_number: municipality.clone(),
+            };
+            match authz::decide(&who, &school_id, school_muni.as_deref()) {
+                Err(r) => Err(r.0.to_string()),
+                Ok(_) => match request::check_text(ctx, &text) {
+                    Err(why) => Err(why),
+                    Ok(count) => {
+                        let cost_ore =
+                            cost::cost_ore(set.numbers.len() as i64, count.segments as i64, price);
+                        match request::limits(ctx, &mut tx, &school_id, cost_ore).await {
+                            Ok(needs_approval) => Ok((count, needs_approval)),
+                            Err(SmsError::RateLimited(why)) => Err(why),
+                            Err(e) => return Err(e),
+                        }
+                    }
+                },
+            }
         }
-        let who = Requester {
-            actor: actor.clone(),
-            municipality_number: municipality.clone(),
-        };
-        authz::decide(&who, &school_id, school_muni.as_deref()).map_err(|r| r.0.to_string())?;
-        let count = request::check_text(ctx, &text)?;
-        let cost_ore = cost::cost_ore(set.numbers.len() as i64, count.segments as i64, price);
-        match request::limits(ctx, &mut tx, &school_id, cost_ore).await {
-            Ok(needs_approval) => Ok((count, needs_approval)),
-            Err(SmsError::RateLimited(why)) => Err(why),
-            Err(e) => Err(format!("internal: {e}")),
-        }
-    }
-    .await;
-    if let Err(why) = &decided {
-        if why.starts_with("internal: ") {
-            return Err(SmsError::Conflict(why.clone()));
-        }
-    }
+    };
     let (status, count, status_reason) = match &decided {
         Ok((count, true)) => (
             Status::AwaitingApproval,
