@@ -128,14 +128,36 @@ impl Topology {
         Ok(())
     }
 
-    /// The roster queue with its own dead-letter queue, and the SMS fan-out queue.
-    /// Declared (after [`Topology::declare`]) by the roster consumer and the SMS
-    /// worker, so tools that run only the document consumer create none of them.
+    /// The roster queue with its own dead-letter queue, and the SMS fan-out queue
+    /// (plus the two exchanges they hang off). Declared by the roster consumer and
+    /// the SMS worker instead of [`Topology::declare`]: they never touch the
+    /// documents queue, and tools that run only the document consumer create none
+    /// of these.
     pub async fn declare_roster_and_sms(&self, channel: &Channel) -> Result<(), lapin::Error> {
         let durable_queue = QueueDeclareOptions {
             durable: true,
             ..QueueDeclareOptions::default()
         };
+        let durable_exchange = ExchangeDeclareOptions {
+            durable: true,
+            ..ExchangeDeclareOptions::default()
+        };
+        channel
+            .exchange_declare(
+                &self.events_exchange,
+                ExchangeKind::Topic,
+                durable_exchange,
+                FieldTable::default(),
+            )
+            .await?;
+        channel
+            .exchange_declare(
+                &self.dead_letter_exchange,
+                ExchangeKind::Fanout,
+                durable_exchange,
+                FieldTable::default(),
+            )
+            .await?;
         channel
             .exchange_declare(
                 &self.roster_dead_letter_exchange,

@@ -67,7 +67,6 @@ impl RosterConsumer {
         let conn =
             broker::connect(self.settings.url.expose(), self.settings.heartbeat_secs).await?;
         let channel = broker::confirm_channel(&conn).await?;
-        self.topology.declare(&channel).await?;
         self.topology.declare_roster_and_sms(&channel).await?;
         channel
             .basic_qos(self.settings.prefetch, BasicQosOptions::default())

@@ -143,7 +143,6 @@ impl SmsWorker {
     async fn open(&self) -> Result<(lapin::Connection, Channel), BrokerError> {
         let conn = broker::connect(self.amqp.url.expose(), self.amqp.heartbeat_secs).await?;
         let channel = broker::confirm_channel(&conn).await?;
-        self.topology.declare(&channel).await?;
         self.topology.declare_roster_and_sms(&channel).await?;
         Ok((conn, channel))
     }
