@@ -13,8 +13,8 @@
 //! The roster and the emergency-SMS fan-out have their own queues:
 //! ```text
 //! producer ──roster.<entity>──► {p}.events ──binding roster.#──► {p}.roster (quorum)
-//!     bad roster event ──► {p}.roster.dead-letter (fanout) ──► {p}.roster.dead-letter (quorum)
-//! SMS worker ──(default exchange)──► {p}.sms (quorum; batches of recipient ids, no personal data)
+//!     bad roster event ──► {p}.roster.dead-letter (fanout) ──► {p}.roster.dead-letter (classic, durable)
+//! SMS worker ──(default exchange)──► {p}.sms (classic, durable; batches of recipient ids, no personal data)
 //! ```
 //! `{p}` is the configured prefix, so tests and several installations share a broker.
 
@@ -169,8 +169,11 @@ impl Topology {
                 FieldTable::default(),
             )
             .await?;
+        // Classic durable queues here: one quorum queue (a Raft group) per
+        // installation is enough for the roster, and the SMS queue only carries
+        // recipient ids whose truth is in PostgreSQL (the sweep republishes).
         let mut dlq_args = FieldTable::default();
-        dlq_args.insert("x-queue-type".into(), text("quorum"));
+        dlq_args.insert("x-queue-type".into(), text("classic"));
         channel
             .queue_declare(&self.roster_dead_letter_queue, durable_queue, dlq_args)
             .await?;
@@ -211,14 +214,12 @@ impl Topology {
                 FieldTable::default(),
             )
             .await?;
-        // A fan-out batch over the delivery limit is dead-lettered; its recipients stay
-        // queued in PostgreSQL and the SMS worker's sweep publishes them again.
+        // Persistent batches on a classic durable queue; a lost or unreadable batch
+        // costs nothing: its recipients stay open in PostgreSQL and are swept.
+        let mut sms_args = FieldTable::default();
+        sms_args.insert("x-queue-type".into(), text("classic"));
         channel
-            .queue_declare(
-                &self.sms_queue,
-                durable_queue,
-                quorum_with_dlx(&self.dead_letter_exchange),
-            )
+            .queue_declare(&self.sms_queue, durable_queue, sms_args)
             .await?;
         Ok(())
     }
