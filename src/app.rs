@@ -97,6 +97,19 @@ impl App {
             self.stats.clone(),
         );
         let worker = tokio::spawn(consumer.run(shutdown.clone()));
+        // The roster consumer and the emergency-SMS worker (see src/roster, src/sms).
+        let sms_ctx = crate::sms::SmsContext::new(self.ctx.pool.clone(), self.settings.sms.clone());
+        let sms_worker =
+            crate::sms::worker::SmsWorker::new(sms_ctx.clone(), self.settings.amqp.clone())
+                .context("cannot build the SMS gateway client")?;
+        let roster = crate::roster::consume::RosterConsumer::new(
+            self.ctx.pool.clone(),
+            self.settings.amqp.clone(),
+        );
+        let side_workers = tokio::spawn({
+            let shutdown = shutdown.clone();
+            async move { tokio::join!(roster.run(shutdown.clone()), sms_worker.run(shutdown)) }
+        });
         let transfer = TransferOptions::from_settings(&self.settings.archive);
         let scheduler = if self.settings.archive.schedule.enabled {
             let s = Scheduler {
@@ -132,7 +145,8 @@ impl App {
             api_token: self.settings.http.api_token.clone(),
             archive: self.archive.clone(),
             transfer,
-        });
+        })
+        .merge(crate::http::sms::routes(sms_ctx));
         let http_shutdown = shutdown.clone();
         let server = axum::serve(self.listener, router)
             .with_graceful_shutdown(async move { http_shutdown.cancelled().await });
@@ -145,6 +159,9 @@ impl App {
         if let Some(d) = delivery {
             d.await.context("the delivery workers failed")?;
         }
+        side_workers
+            .await
+            .context("the roster or SMS worker failed")?;
         self.ctx.pool.close().await;
         Ok(())
     }

@@ -79,6 +79,12 @@ pub enum Command {
     /// Schools: principals (case owners of the school folders).
     #[command(subcommand)]
     Schools(SchoolsCommand),
+    /// Emergency SMS: segment counter and cost ledger.
+    #[command(subcommand)]
+    Sms(SmsCommand),
+    /// The roster (schools, pupils, guardians, staff).
+    #[command(subcommand)]
+    Roster(RosterCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -93,6 +99,32 @@ pub enum SchoolsCommand {
         /// First day (YYYY-MM-DD).
         #[arg(long)]
         from: chrono::NaiveDate,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SmsCommand {
+    /// Print {"encoding","characters","segments"} for TEXT as a GSM network counts it.
+    Count { text: String },
+    /// The cost ledger of one school for one month (JSON).
+    Costs {
+        #[arg(long)]
+        school: String,
+        /// YYYY-MM
+        #[arg(long)]
+        month: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RosterCommand {
+    /// Load roster events from a JSON Lines file (one roster event per line), with a
+    /// progress bar. Exit 0 when every line applied (or was stale), 1 otherwise.
+    Import {
+        file: PathBuf,
+        /// Changes applied at once.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
     },
 }
 
@@ -154,6 +186,12 @@ pub enum RulesCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
+    /// Seconds from the send call to every SMS accepted by a local gateway stand-in,
+    /// against direct posts to the same stand-in (no database, no broker).
+    Sms {
+        #[arg(long, default_value_t = 5000)]
+        recipients: usize,
+    },
     /// Documents/s through consume → route → render → commit → ack, against the
     /// bare broker rate (consume + ack of the same messages) in the same run.
     Pipeline {
@@ -289,6 +327,40 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Bench(BenchCommand::Archive { documents }) => {
             crate::bench_archive::archive(settings, documents).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sms(SmsCommand::Count { text }) => {
+            println!(
+                "{}",
+                serde_json::to_string(&crate::sms::segments::count(&text))?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sms(SmsCommand::Costs { school, month }) => {
+            let pool = crate::db::connect_and_migrate(&settings.database).await?;
+            let report = crate::sms::cost::month_report(&pool, &school, &month)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Roster(RosterCommand::Import { file, concurrency }) => {
+            let pool = crate::db::connect_and_migrate(&settings.database).await?;
+            let summary = crate::roster::import::import_file(&pool, &file, concurrency, true)
+                .await
+                .with_context(|| format!("importing {}", file.display()))?;
+            for (line, reason) in &summary.errors {
+                eprintln!("{}:{line}: {reason}", file.display());
+            }
+            println!("{}", serde_json::to_string(&summary)?);
+            Ok(if summary.rejected == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Command::Bench(BenchCommand::Sms { recipients }) => {
+            crate::sms::bench::run(settings, recipients).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(BenchCommand::Pipeline { events }) => {

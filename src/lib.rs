@@ -29,6 +29,8 @@
 //! - [`config`] — settings: defaults, then a TOML file, then `DOKFLYT_*` variables.
 //! - [`access`] — who is asking: roles (§6) and the acting user.
 //! - [`audit`] — the audit log of staff actions and authorization decisions.
+//! - [`roster`] — schools, pupils, guardians, staff from roster events (own queue, bulk import).
+//! - [`sms`] — emergency SMS: preview, authorization, cost ledger, fan-out, gateway, delivery reports.
 //! - [`app`] — builds the whole service and runs it until shutdown.
 
 pub mod access;
@@ -48,5 +50,7 @@ pub mod event;
 pub mod http;
 pub mod pipeline;
 pub mod render;
+pub mod roster;
 pub mod rules;
+pub mod sms;
 pub mod xml;

@@ -417,6 +417,12 @@ async fn serve_exits_cleanly_on_sigterm() {
     let _ = ch
         .queue_delete(&t.dead_letter_queue, Default::default())
         .await;
+    for q in [&t.roster_queue, &t.roster_dead_letter_queue, &t.sms_queue] {
+        let _ = ch.queue_delete(q, Default::default()).await;
+    }
+    let _ = ch
+        .exchange_delete(&t.roster_dead_letter_exchange, Default::default())
+        .await;
     let _ = ch
         .exchange_delete(&t.events_exchange, Default::default())
         .await;

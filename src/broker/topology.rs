@@ -9,6 +9,13 @@
 //!             over the limit /      ▼
 //!             rejected by dokflyt ► {p}.dead-letter (fanout) ──► {p}.documents.dead-letter (quorum)
 //! ```
+//!
+//! The roster and the emergency-SMS fan-out have their own queues:
+//! ```text
+//! producer ──roster.<entity>──► {p}.events ──binding roster.#──► {p}.roster (quorum)
+//!     bad roster event ──► {p}.roster.dead-letter (fanout) ──► {p}.roster.dead-letter (classic, durable)
+//! SMS worker ──(default exchange)──► {p}.sms (classic, durable; batches of recipient ids, no personal data)
+//! ```
 //! `{p}` is the configured prefix, so tests and several installations share a broker.
 
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
@@ -28,6 +35,13 @@ pub struct Topology {
     pub dead_letter_queue: String,
     /// Deliveries of one message before the broker dead-letters it.
     pub delivery_limit: u32,
+    /// Quorum queue of roster events (routing keys `roster.#`).
+    pub roster_queue: String,
+    /// Dead-letter exchange (fanout) and queue of bad roster events.
+    pub roster_dead_letter_exchange: String,
+    pub roster_dead_letter_queue: String,
+    /// Quorum queue of emergency-SMS fan-out batches.
+    pub sms_queue: String,
 }
 
 impl Topology {
@@ -38,6 +52,10 @@ impl Topology {
             dead_letter_exchange: format!("{prefix}.dead-letter"),
             dead_letter_queue: format!("{prefix}.documents.dead-letter"),
             delivery_limit,
+            roster_queue: format!("{prefix}.roster"),
+            roster_dead_letter_exchange: format!("{prefix}.roster.dead-letter"),
+            roster_dead_letter_queue: format!("{prefix}.roster.dead-letter"),
+            sms_queue: format!("{prefix}.sms"),
         }
     }
 
@@ -106,6 +124,102 @@ impl Topology {
                 QueueBindOptions::default(),
                 FieldTable::default(),
             )
+            .await?;
+        Ok(())
+    }
+
+    /// The roster queue with its own dead-letter queue, and the SMS fan-out queue
+    /// (plus the two exchanges they hang off). Declared by the roster consumer and
+    /// the SMS worker instead of [`Topology::declare`]: they never touch the
+    /// documents queue, and tools that run only the document consumer create none
+    /// of these.
+    pub async fn declare_roster_and_sms(&self, channel: &Channel) -> Result<(), lapin::Error> {
+        let durable_queue = QueueDeclareOptions {
+            durable: true,
+            ..QueueDeclareOptions::default()
+        };
+        let durable_exchange = ExchangeDeclareOptions {
+            durable: true,
+            ..ExchangeDeclareOptions::default()
+        };
+        channel
+            .exchange_declare(
+                &self.events_exchange,
+                ExchangeKind::Topic,
+                durable_exchange,
+                FieldTable::default(),
+            )
+            .await?;
+        channel
+            .exchange_declare(
+                &self.dead_letter_exchange,
+                ExchangeKind::Fanout,
+                durable_exchange,
+                FieldTable::default(),
+            )
+            .await?;
+        channel
+            .exchange_declare(
+                &self.roster_dead_letter_exchange,
+                ExchangeKind::Fanout,
+                ExchangeDeclareOptions {
+                    durable: true,
+                    ..ExchangeDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await?;
+        // Classic durable queues here: one quorum queue (a Raft group) per
+        // installation is enough for the roster, and the SMS queue only carries
+        // recipient ids whose truth is in PostgreSQL (the sweep republishes).
+        let mut dlq_args = FieldTable::default();
+        dlq_args.insert("x-queue-type".into(), text("classic"));
+        channel
+            .queue_declare(&self.roster_dead_letter_queue, durable_queue, dlq_args)
+            .await?;
+        channel
+            .queue_bind(
+                &self.roster_dead_letter_queue,
+                &self.roster_dead_letter_exchange,
+                "",
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        let quorum_with_dlx = |dlx: &str| {
+            let mut args = FieldTable::default();
+            args.insert("x-queue-type".into(), text("quorum"));
+            args.insert(
+                "x-delivery-limit".into(),
+                AMQPValue::LongInt(self.delivery_limit as i32),
+            );
+            args.insert("x-dead-letter-exchange".into(), text(dlx));
+            args.insert("x-dead-letter-strategy".into(), text("at-least-once"));
+            args.insert("x-overflow".into(), text("reject-publish"));
+            args
+        };
+        channel
+            .queue_declare(
+                &self.roster_queue,
+                durable_queue,
+                quorum_with_dlx(&self.roster_dead_letter_exchange),
+            )
+            .await?;
+        channel
+            .queue_bind(
+                &self.roster_queue,
+                &self.events_exchange,
+                "roster.#",
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        // Persistent batches on a classic durable queue; a lost or unreadable batch
+        // costs nothing: its recipients stay open in PostgreSQL and are swept.
+        let mut sms_args = FieldTable::default();
+        sms_args.insert("x-queue-type".into(), text("classic"));
+        channel
+            .queue_declare(&self.sms_queue, durable_queue, sms_args)
             .await?;
         Ok(())
     }

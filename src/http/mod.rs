@@ -12,6 +12,8 @@
 pub mod archive;
 pub mod auth;
 
+pub mod sms;
+
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;

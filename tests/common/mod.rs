@@ -237,6 +237,9 @@ impl TestApp {
         for q in [
             &self.topology.documents_queue,
             &self.topology.dead_letter_queue,
+            &self.topology.roster_queue,
+            &self.topology.roster_dead_letter_queue,
+            &self.topology.sms_queue,
         ] {
             let _ = self
                 .channel
@@ -246,6 +249,7 @@ impl TestApp {
         for x in [
             &self.topology.events_exchange,
             &self.topology.dead_letter_exchange,
+            &self.topology.roster_dead_letter_exchange,
         ] {
             let _ = self.channel.exchange_delete(x, Default::default()).await;
         }
@@ -404,3 +408,4 @@ impl Drop for TcpProxy {
         self.stop.cancel();
     }
 }
+pub mod sms_gateway;

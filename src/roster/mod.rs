@@ -1,0 +1,332 @@
+//! The roster: schools, pupils, guardians (with their links to pupils) and staff
+//! (with their schools), as the school system publishes them in *roster events*.
+//!
+//! Stage: beside the document pipeline, with its own queue (`{prefix}.roster`).
+//! Input: roster event v1 JSON (see `docs/events.md`, "Roster events", and
+//! `schemas/roster-event.v1.schema.json`). Output: a [`RosterChange`] — a checked
+//! change that [`store::apply`] writes as an upsert by external id or a tombstone,
+//! ordered by the producer's `version`, never by arrival order.
+//! Failure: a body that is not a valid roster event is a [`RosterError`] with a
+//! stable code; the consumer dead-letters it with that reason.
+//!
+//! Modules: [`store`] (PostgreSQL), [`consume`] (the queue), [`import`] (bulk JSONL).
+
+pub mod consume;
+pub mod import;
+pub mod store;
+
+use chrono::{DateTime, FixedOffset, NaiveDate};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The only roster schema version this worker accepts.
+pub const ROSTER_SCHEMA_VERSION: u32 = 1;
+
+/// A roster event as the producer sent it (unchecked beyond its JSON shape).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RosterEvent {
+    pub event_id: Uuid,
+    pub schema_version: u32,
+    pub entity: Entity,
+    /// The school system's id of the school / pupil / guardian / staff member.
+    pub id: String,
+    /// Monotonic per entity in the producer (a change counter or a timestamp in
+    /// milliseconds); decides which of two changes wins.
+    pub version: i64,
+    pub occurred_at: DateTime<FixedOffset>,
+    pub op: Op,
+    #[serde(default)]
+    pub school: Option<SchoolRecord>,
+    #[serde(default)]
+    pub pupil: Option<PupilRecord>,
+    #[serde(default)]
+    pub guardian: Option<GuardianRecord>,
+    #[serde(default)]
+    pub staff: Option<StaffRecord>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Entity {
+    School,
+    Pupil,
+    Guardian,
+    Staff,
+}
+
+impl Entity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Entity::School => "school",
+            Entity::Pupil => "pupil",
+            Entity::Guardian => "guardian",
+            Entity::Staff => "staff",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    Upsert,
+    Delete,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SchoolRecord {
+    pub name: String,
+    /// Four-digit kommunenummer.
+    pub municipality_number: String,
+    #[serde(default)]
+    pub org_number: Option<String>,
+    /// The principal's staff id.
+    #[serde(default)]
+    pub principal_staff_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PupilRecord {
+    pub school_id: String,
+    pub name: String,
+    #[serde(default)]
+    pub class: Option<String>,
+    pub grade_level: u8,
+    pub birth_date: NaiveDate,
+    #[serde(default)]
+    pub mobile: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub digital_mail: bool,
+    #[serde(default)]
+    pub protected_address: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GuardianRecord {
+    pub name: String,
+    #[serde(default)]
+    pub mobile: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub digital_mail: bool,
+    #[serde(default)]
+    pub protected_address: bool,
+    /// Every pupil this guardian is linked to (the whole list; it replaces the old one).
+    #[serde(default)]
+    pub children: Vec<ChildLink>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ChildLink {
+    pub pupil_id: String,
+    pub parental_responsibility: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StaffRecord {
+    pub name: String,
+    #[serde(default)]
+    pub mobile: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub digital_mail: bool,
+    /// Every school this person works at, with the role there (the whole list).
+    #[serde(default)]
+    pub schools: Vec<StaffSchool>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StaffSchool {
+    pub school_id: String,
+    pub role: String,
+}
+
+/// The record an upsert carries, one per entity.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    School(SchoolRecord),
+    Pupil(PupilRecord),
+    Guardian(GuardianRecord),
+    Staff(StaffRecord),
+}
+
+/// A checked roster change: built only by [`RosterChange::parse`] /
+/// [`RosterChange::from_event`], so an upsert always has the record of its entity.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RosterChange {
+    pub event_id: Uuid,
+    pub entity: Entity,
+    pub id: String,
+    pub version: i64,
+    /// `None` for a deletion.
+    pub record: Option<Record>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RosterError {
+    #[error("the message is not valid JSON for a roster event: {0}")]
+    Malformed(String),
+    #[error("unsupported roster schema_version {0} (this worker accepts 1)")]
+    UnsupportedVersion(u32),
+    #[error("invalid roster event: {0}")]
+    Invalid(String),
+}
+
+impl RosterError {
+    /// The stable reason code in the dead-letter headers.
+    pub fn code(&self) -> &'static str {
+        match self {
+            RosterError::Malformed(_) => "malformed_roster_event",
+            RosterError::UnsupportedVersion(_) => "unsupported_schema_version",
+            RosterError::Invalid(_) => "invalid_roster_event",
+        }
+    }
+
+    /// The event id of a body, when it can be read at all (for the dead-letter row).
+    pub fn event_id_of(body: &[u8]) -> Option<Uuid> {
+        serde_json::from_slice::<serde_json::Value>(body)
+            .ok()?
+            .get("event_id")?
+            .as_str()?
+            .parse()
+            .ok()
+    }
+}
+
+impl RosterChange {
+    pub fn parse(body: &[u8]) -> Result<RosterChange, RosterError> {
+        let value: serde_json::Value =
+            serde_json::from_slice(body).map_err(|e| RosterError::Malformed(e.to_string()))?;
+        if let Some(v) = value.get("schema_version").and_then(|v| v.as_u64()) {
+            if v != u64::from(ROSTER_SCHEMA_VERSION) {
+                return Err(RosterError::UnsupportedVersion(v as u32));
+            }
+        }
+        let event: RosterEvent =
+            serde_json::from_value(value).map_err(|e| RosterError::Malformed(e.to_string()))?;
+        Self::from_event(event)
+    }
+
+    pub fn from_event(e: RosterEvent) -> Result<RosterChange, RosterError> {
+        let invalid = |m: &str| Err(RosterError::Invalid(m.to_string()));
+        if e.schema_version != ROSTER_SCHEMA_VERSION {
+            return Err(RosterError::UnsupportedVersion(e.schema_version));
+        }
+        if e.id.trim().is_empty() || e.id.len() > 200 || e.id.contains('\0') {
+            return invalid("`id` must be 1–200 characters");
+        }
+        if e.version < 0 {
+            return invalid("`version` must not be negative");
+        }
+        let given = [
+            e.school.is_some(),
+            e.pupil.is_some(),
+            e.guardian.is_some(),
+            e.staff.is_some(),
+        ]
+        .iter()
+        .filter(|b| **b)
+        .count();
+        let record = match e.op {
+            Op::Delete => {
+                if given != 0 {
+                    return invalid("a delete carries no record");
+                }
+                None
+            }
+            Op::Upsert => {
+                if given != 1 {
+                    return invalid("an upsert carries exactly the record of its entity");
+                }
+                let r = match (e.entity, e.school, e.pupil, e.guardian, e.staff) {
+                    (Entity::School, Some(s), ..) => {
+                        if s.municipality_number.len() != 4
+                            || !s.municipality_number.bytes().all(|b| b.is_ascii_digit())
+                        {
+                            return invalid("`school.municipality_number` must be four digits");
+                        }
+                        Record::School(s)
+                    }
+                    (Entity::Pupil, _, Some(p), ..) => {
+                        if p.grade_level > 13 {
+                            return invalid("`pupil.grade_level` must be 0–13");
+                        }
+                        if p.school_id.trim().is_empty() {
+                            return invalid("`pupil.school_id` is empty");
+                        }
+                        Record::Pupil(p)
+                    }
+                    (Entity::Guardian, _, _, Some(g), _) => Record::Guardian(g),
+                    (Entity::Staff, .., Some(s)) => {
+                        if let Some(bad) = s
+                            .schools
+                            .iter()
+                            .find(|x| x.role.parse::<crate::access::Role>().is_err())
+                        {
+                            return Err(RosterError::Invalid(format!(
+                                "unknown staff role `{}`",
+                                bad.role
+                            )));
+                        }
+                        Record::Staff(s)
+                    }
+                    _ => return invalid("the record does not match `entity`"),
+                };
+                Some(r)
+            }
+        };
+        Ok(RosterChange {
+            event_id: e.event_id,
+            entity: e.entity,
+            id: e.id,
+            version: e.version,
+            record,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pupil_json(op: &str) -> serde_json::Value {
+        serde_json::json!({
+            "event_id": "4f1b1a3e-0000-4000-8000-000000000001",
+            "schema_version": 1, "entity": "pupil", "id": "elev-1", "version": 3,
+            "occurred_at": "2026-11-23T08:00:00+01:00", "op": op,
+            "pupil": { "school_id": "s1", "name": "Kari", "grade_level": 10,
+                       "birth_date": "2011-02-03", "mobile": "91234567" }
+        })
+    }
+
+    #[test]
+    fn upsert_and_delete_shapes() {
+        let c = RosterChange::parse(&serde_json::to_vec(&pupil_json("upsert")).unwrap()).unwrap();
+        assert!(matches!(c.record, Some(Record::Pupil(_))));
+        let err = RosterChange::parse(&serde_json::to_vec(&pupil_json("delete")).unwrap());
+        assert_eq!(err.unwrap_err().code(), "invalid_roster_event");
+        let mut wrong = pupil_json("upsert");
+        wrong["entity"] = "guardian".into();
+        assert!(RosterChange::parse(&serde_json::to_vec(&wrong).unwrap()).is_err());
+        let mut v2 = pupil_json("upsert");
+        v2["schema_version"] = 2.into();
+        assert_eq!(
+            RosterChange::parse(&serde_json::to_vec(&v2).unwrap()).unwrap_err(),
+            RosterError::UnsupportedVersion(2)
+        );
+        assert_eq!(
+            RosterChange::parse(b"nope").unwrap_err().code(),
+            "malformed_roster_event"
+        );
+    }
+}

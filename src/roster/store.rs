@@ -1,0 +1,259 @@
+//! The roster in PostgreSQL: applies a [`RosterChange`] as an upsert by external id
+//! or a tombstone, in one transaction.
+//!
+//! Input: a checked change. Output: [`Applied::Applied`] when its version was
+//! higher than the stored one (or the entity was new), [`Applied::Stale`] when an
+//! equal or newer version is already stored — out-of-order and redelivered events
+//! are thus resolved by version, never by arrival order. A deletion keeps a
+//! tombstone row with its version (personal data cleared, links removed) so that an
+//! older upsert arriving later cannot bring the entity back.
+//! Failure: the database error; the caller decides transient or permanent.
+
+use sqlx::{PgPool, Postgres, Transaction};
+
+use super::{Entity, Record, RosterChange};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    Applied,
+    Stale,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+}
+
+impl StoreError {
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Db(e) => crate::db::is_transient(e),
+        }
+    }
+}
+
+/// Applies one change in its own transaction.
+pub async fn apply(pool: &PgPool, change: &RosterChange) -> Result<Applied, StoreError> {
+    let mut tx = pool.begin().await?;
+    let won = match &change.record {
+        Some(record) => upsert(&mut tx, change, record).await?,
+        None => delete(&mut tx, change).await?,
+    };
+    let outcome = if won { "applied" } else { "stale" };
+    sqlx::query(
+        "INSERT INTO roster_events (event_id, entity, entity_id, version, outcome)
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING",
+    )
+    .bind(change.event_id)
+    .bind(change.entity.as_str())
+    .bind(&change.id)
+    .bind(change.version)
+    .bind(outcome)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(if won {
+        Applied::Applied
+    } else {
+        Applied::Stale
+    })
+}
+
+async fn upsert(
+    tx: &mut Transaction<'_, Postgres>,
+    c: &RosterChange,
+    record: &Record,
+) -> Result<bool, sqlx::Error> {
+    let won: Option<String> = match record {
+        Record::School(s) => {
+            sqlx::query_scalar(
+                "INSERT INTO roster_schools (school_id, name, municipality_number, org_number,
+                    principal_staff_id, version, deleted)
+                 VALUES ($1, $2, $3, $4, $5, $6, false)
+                 ON CONFLICT (school_id) DO UPDATE SET name = EXCLUDED.name,
+                    municipality_number = EXCLUDED.municipality_number,
+                    org_number = EXCLUDED.org_number,
+                    principal_staff_id = EXCLUDED.principal_staff_id,
+                    version = EXCLUDED.version, deleted = false, updated_at = now()
+                 WHERE roster_schools.version < EXCLUDED.version
+                 RETURNING school_id",
+            )
+            .bind(&c.id)
+            .bind(&s.name)
+            .bind(&s.municipality_number)
+            .bind(&s.org_number)
+            .bind(&s.principal_staff_id)
+            .bind(c.version)
+            .fetch_optional(&mut **tx)
+            .await?
+        }
+        Record::Pupil(p) => {
+            sqlx::query_scalar(
+                "INSERT INTO roster_pupils (pupil_id, school_id, name, class, grade_level,
+                    birth_date, mobile, email, digital_mail, protected_address, version, deleted)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, false)
+                 ON CONFLICT (pupil_id) DO UPDATE SET school_id = EXCLUDED.school_id,
+                    name = EXCLUDED.name, class = EXCLUDED.class,
+                    grade_level = EXCLUDED.grade_level, birth_date = EXCLUDED.birth_date,
+                    mobile = EXCLUDED.mobile, email = EXCLUDED.email,
+                    digital_mail = EXCLUDED.digital_mail,
+                    protected_address = EXCLUDED.protected_address,
+                    version = EXCLUDED.version, deleted = false, updated_at = now()
+                 WHERE roster_pupils.version < EXCLUDED.version
+                 RETURNING pupil_id",
+            )
+            .bind(&c.id)
+            .bind(&p.school_id)
+            .bind(&p.name)
+            .bind(&p.class)
+            .bind(i16::from(p.grade_level))
+            .bind(p.birth_date)
+            .bind(&p.mobile)
+            .bind(&p.email)
+            .bind(p.digital_mail)
+            .bind(p.protected_address)
+            .bind(c.version)
+            .fetch_optional(&mut **tx)
+            .await?
+        }
+        Record::Guardian(g) => {
+            let won: Option<String> = sqlx::query_scalar(
+                "INSERT INTO roster_guardians (guardian_id, name, mobile, email, digital_mail,
+                    protected_address, version, deleted)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, false)
+                 ON CONFLICT (guardian_id) DO UPDATE SET name = EXCLUDED.name,
+                    mobile = EXCLUDED.mobile, email = EXCLUDED.email,
+                    digital_mail = EXCLUDED.digital_mail,
+                    protected_address = EXCLUDED.protected_address,
+                    version = EXCLUDED.version, deleted = false, updated_at = now()
+                 WHERE roster_guardians.version < EXCLUDED.version
+                 RETURNING guardian_id",
+            )
+            .bind(&c.id)
+            .bind(&g.name)
+            .bind(&g.mobile)
+            .bind(&g.email)
+            .bind(g.digital_mail)
+            .bind(g.protected_address)
+            .bind(c.version)
+            .fetch_optional(&mut **tx)
+            .await?;
+            if won.is_some() {
+                let (pupils, resp): (Vec<String>, Vec<bool>) = g
+                    .children
+                    .iter()
+                    .map(|l| (l.pupil_id.clone(), l.parental_responsibility))
+                    .unzip();
+                sqlx::query("DELETE FROM roster_guardian_links WHERE guardian_id = $1")
+                    .bind(&c.id)
+                    .execute(&mut **tx)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO roster_guardian_links (guardian_id, pupil_id, parental_responsibility)
+                     SELECT $1, p, r FROM unnest($2::text[], $3::bool[]) AS x(p, r)
+                     ON CONFLICT (guardian_id, pupil_id) DO UPDATE
+                        SET parental_responsibility = EXCLUDED.parental_responsibility",
+                )
+                .bind(&c.id)
+                .bind(pupils)
+                .bind(resp)
+                .execute(&mut **tx)
+                .await?;
+            }
+            won
+        }
+        Record::Staff(s) => {
+            let won: Option<String> = sqlx::query_scalar(
+                "INSERT INTO roster_staff (staff_id, name, mobile, email, digital_mail, version, deleted)
+                 VALUES ($1, $2, $3, $4, $5, $6, false)
+                 ON CONFLICT (staff_id) DO UPDATE SET name = EXCLUDED.name,
+                    mobile = EXCLUDED.mobile, email = EXCLUDED.email,
+                    digital_mail = EXCLUDED.digital_mail,
+                    version = EXCLUDED.version, deleted = false, updated_at = now()
+                 WHERE roster_staff.version < EXCLUDED.version
+                 RETURNING staff_id",
+            )
+            .bind(&c.id)
+            .bind(&s.name)
+            .bind(&s.mobile)
+            .bind(&s.email)
+            .bind(s.digital_mail)
+            .bind(c.version)
+            .fetch_optional(&mut **tx)
+            .await?;
+            if won.is_some() {
+                let (schools, roles): (Vec<String>, Vec<String>) = s
+                    .schools
+                    .iter()
+                    .map(|x| (x.school_id.clone(), x.role.clone()))
+                    .unzip();
+                sqlx::query("DELETE FROM roster_staff_schools WHERE staff_id = $1")
+                    .bind(&c.id)
+                    .execute(&mut **tx)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO roster_staff_schools (staff_id, school_id, role)
+                     SELECT $1, s, r FROM unnest($2::text[], $3::text[]) AS x(s, r)
+                     ON CONFLICT (staff_id, school_id) DO UPDATE SET role = EXCLUDED.role",
+                )
+                .bind(&c.id)
+                .bind(schools)
+                .bind(roles)
+                .execute(&mut **tx)
+                .await?;
+            }
+            won
+        }
+    };
+    Ok(won.is_some())
+}
+
+async fn delete(tx: &mut Transaction<'_, Postgres>, c: &RosterChange) -> Result<bool, sqlx::Error> {
+    // A tombstone: the row stays with its version, its personal data is cleared.
+    let sql = match c.entity {
+        Entity::School => {
+            "INSERT INTO roster_schools (school_id, version, deleted) VALUES ($1, $2, true)
+             ON CONFLICT (school_id) DO UPDATE SET deleted = true, version = EXCLUDED.version,
+                principal_staff_id = NULL, updated_at = now()
+             WHERE roster_schools.version < EXCLUDED.version RETURNING school_id"
+        }
+        Entity::Pupil => {
+            "INSERT INTO roster_pupils (pupil_id, version, deleted) VALUES ($1, $2, true)
+             ON CONFLICT (pupil_id) DO UPDATE SET deleted = true, version = EXCLUDED.version,
+                name = NULL, class = NULL, birth_date = NULL, mobile = NULL, email = NULL,
+                updated_at = now()
+             WHERE roster_pupils.version < EXCLUDED.version RETURNING pupil_id"
+        }
+        Entity::Guardian => {
+            "INSERT INTO roster_guardians (guardian_id, version, deleted) VALUES ($1, $2, true)
+             ON CONFLICT (guardian_id) DO UPDATE SET deleted = true, version = EXCLUDED.version,
+                name = NULL, mobile = NULL, email = NULL, updated_at = now()
+             WHERE roster_guardians.version < EXCLUDED.version RETURNING guardian_id"
+        }
+        Entity::Staff => {
+            "INSERT INTO roster_staff (staff_id, version, deleted) VALUES ($1, $2, true)
+             ON CONFLICT (staff_id) DO UPDATE SET deleted = true, version = EXCLUDED.version,
+                name = NULL, mobile = NULL, email = NULL, updated_at = now()
+             WHERE roster_staff.version < EXCLUDED.version RETURNING staff_id"
+        }
+    };
+    let won: Option<String> = sqlx::query_scalar(sql)
+        .bind(&c.id)
+        .bind(c.version)
+        .fetch_optional(&mut **tx)
+        .await?;
+    if won.is_some() {
+        let links = match c.entity {
+            Entity::Guardian => Some("DELETE FROM roster_guardian_links WHERE guardian_id = $1"),
+            Entity::Staff => Some("DELETE FROM roster_staff_schools WHERE staff_id = $1"),
+            // A deleted pupil's links stay: the recipient query skips deleted pupils,
+            // and a pupil re-created with a newer version keeps its guardians.
+            Entity::Pupil | Entity::School => None,
+        };
+        if let Some(sql) = links {
+            sqlx::query(sql).bind(&c.id).execute(&mut **tx).await?;
+        }
+    }
+    Ok(won.is_some())
+}

@@ -1,0 +1,220 @@
+//! `dokflyt bench sms --recipients N`: seconds from the send call to every SMS
+//! accepted by a local gateway stand-in.
+//!
+//! In one run, on a private database and private queue names (removed after):
+//! 1. baseline — N `POST /sms/send` straight to the stand-in with the configured
+//!    concurrency (no database, no broker): what the gateway itself allows here;
+//! 2. dokflyt — a school of N pupils with distinct numbers; preview, then the timer
+//!    starts at the send call (commit of message + recipients) and stops when the
+//!    stand-in has accepted N messages (fan-out through the broker, claims, sends).
+//!
+//! The stand-in answers every request at once; the rate limit is lifted for the run
+//! (`sms.rate_per_second` = 1,000,000), so the figure is dokflyt's own overhead.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures::StreamExt;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::authz::RequestedBy;
+use super::request::{self, PreviewRequest, SendRequest};
+use super::worker::SmsWorker;
+use super::SmsContext;
+use crate::broker::Topology;
+use crate::config::{Secret, Settings};
+
+async fn standin(accepted: Arc<AtomicU64>) -> anyhow::Result<std::net::SocketAddr> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let app = Router::new()
+        .route(
+            "/sms/send",
+            post(move |Json(body): Json<serde_json::Value>| {
+                let accepted = accepted.clone();
+                async move {
+                    let n = accepted.fetch_add(1, Ordering::Relaxed);
+                    Json(json!({
+                        "messageId": format!("bench-{n}"),
+                        "refId": body.get("refId").cloned().unwrap_or_default(),
+                        "resultCode": 1005, "description": "Queued"
+                    }))
+                }
+            }),
+        )
+        .route(
+            "/sms/ref/{key}",
+            get(|| async { axum::http::StatusCode::NOT_FOUND }),
+        );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(addr)
+}
+
+pub async fn run(mut settings: Settings, recipients: usize) -> anyhow::Result<()> {
+    let run_id = Uuid::new_v4().simple().to_string();
+    let run_id = &run_id[..8];
+    settings.amqp.prefix = format!("dokflyt-bench-sms-{run_id}");
+    let db_name = format!("dokflyt_bench_sms_{run_id}");
+    let base = settings.database.url.expose().to_string();
+    let i = base
+        .rfind('/')
+        .context("cannot derive a bench database from the database URL")?;
+    settings.database.url = Secret::new(format!("{}/{db_name}", &base[..i]));
+    let accepted = Arc::new(AtomicU64::new(0));
+    let addr = standin(accepted.clone()).await?;
+    settings.sms.gateway_url = Secret::new(format!("http://{addr}"));
+    settings.sms.rate_per_second = 1_000_000;
+    settings.sms.daily_cost_cap_nok = 1e12;
+    settings.sms.max_messages_per_hour = 1_000_000;
+    settings.sms.concurrency = settings.sms.concurrency.max(64);
+
+    // 1. Baseline: direct posts.
+    let client = super::gateway::GatewayClient::new(&settings.sms)?;
+    let started = Instant::now();
+    futures::stream::iter(0..recipients)
+        .map(|n| {
+            let c = client.clone();
+            async move {
+                c.send(&format!("+479{n:07}"), "baseline", &format!("b-{n}"))
+                    .await
+            }
+        })
+        .buffer_unordered(settings.sms.concurrency)
+        .for_each(|_| async {})
+        .await;
+    let baseline = started.elapsed();
+    accepted.store(0, Ordering::SeqCst);
+
+    // 2. dokflyt.
+    let pool = crate::db::connect_and_migrate(&settings.database).await?;
+    sqlx::query("INSERT INTO roster_schools (school_id, name, municipality_number, version) VALUES ('bench', 'Benkskolen', '4601', 1)")
+        .execute(&pool)
+        .await?;
+    sqlx::query(
+        "INSERT INTO roster_pupils (pupil_id, school_id, name, grade_level, birth_date, mobile, version)
+         SELECT 'p' || g, 'bench', 'Elev', 5, DATE '2015-01-01', '9' || lpad(g::text, 7, '0'), 1
+           FROM generate_series(1, $1) AS g",
+    )
+    .bind(recipients as i32)
+    .execute(&pool)
+    .await?;
+    let ctx = SmsContext::new(pool.clone(), settings.sms.clone());
+    let worker = SmsWorker::new(ctx.clone(), settings.amqp.clone())?;
+    let shutdown = CancellationToken::new();
+    let handle = tokio::spawn(worker.run(shutdown.clone()));
+    let who = RequestedBy {
+        user_id: "bench-rektor".into(),
+        role: "rektor".into(),
+        schools: vec!["bench".into()],
+        municipality_number: None,
+    };
+    let preview = request::preview(
+        &ctx,
+        "bench",
+        &PreviewRequest {
+            requested_by: who.clone(),
+            text: "Skolen er stengt i dag. Hilsen rektor".into(),
+            reason: "benchmark".into(),
+            on_owner_instruction: false,
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    // Let the worker attach to its queue before the timer starts.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = Instant::now();
+    request::send(
+        &ctx,
+        "bench",
+        &SendRequest {
+            requested_by: who,
+            preview_token: preview.token,
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let limit = Instant::now() + Duration::from_secs(600);
+    while (accepted.load(Ordering::Relaxed) as usize) < recipients {
+        anyhow::ensure!(Instant::now() < limit, "not all SMS accepted in 10 minutes");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let sent = started.elapsed();
+    let month = chrono::Utc::now().format("%Y-%m").to_string();
+    let ledger = super::cost::month_report(&pool, "bench", &month)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    shutdown.cancel();
+    let _ = handle.await;
+    pool.close().await;
+    cleanup(&settings, &db_name).await;
+
+    println!(
+        "bench sms: {recipients} recipients, gateway concurrency {}, batch {}",
+        settings.sms.concurrency, settings.sms.batch_size
+    );
+    println!(
+        "  baseline (direct POSTs to the stand-in)       {:>8.3} s  ({:.0} SMS/s)",
+        baseline.as_secs_f64(),
+        recipients as f64 / baseline.as_secs_f64()
+    );
+    println!(
+        "  dokflyt (send call → all accepted)            {:>8.3} s  ({:.0} SMS/s)",
+        sent.as_secs_f64(),
+        recipients as f64 / sent.as_secs_f64()
+    );
+    println!(
+        "  ratio dokflyt/baseline (time)                 {:>8.3}",
+        sent.as_secs_f64() / baseline.as_secs_f64()
+    );
+    println!(
+        "  cost ledger (as `sms costs --school bench --month {month}`): {} message(s), {} SMS, {} NOK",
+        ledger.messages, ledger.sms_count, ledger.cost_nok
+    );
+    Ok(())
+}
+
+async fn cleanup(settings: &Settings, db_name: &str) {
+    use sqlx::{ConnectOptions, Connection};
+    let t = Topology::new(&settings.amqp.prefix, settings.amqp.delivery_limit);
+    if let Ok(conn) =
+        crate::broker::connect(settings.amqp.url.expose(), settings.amqp.heartbeat_secs).await
+    {
+        if let Ok(ch) = conn.create_channel().await {
+            for q in [
+                &t.documents_queue,
+                &t.dead_letter_queue,
+                &t.roster_queue,
+                &t.roster_dead_letter_queue,
+                &t.sms_queue,
+            ] {
+                let _ = ch.queue_delete(q, Default::default()).await;
+            }
+            for x in [
+                &t.events_exchange,
+                &t.dead_letter_exchange,
+                &t.roster_dead_letter_exchange,
+            ] {
+                let _ = ch.exchange_delete(x, Default::default()).await;
+            }
+        }
+        let _ = conn.close(200, "bench done").await;
+    }
+    if let Ok(opts) = crate::db::connect_options(&settings.database) {
+        if let Ok(mut admin) = opts.database("postgres").connect().await {
+            let _ = sqlx::query(&format!(
+                "DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)"
+            ))
+            .execute(&mut admin)
+            .await;
+            let _ = admin.close().await;
+        }
+    }
+}

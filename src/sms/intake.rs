@@ -1,0 +1,194 @@
+//! The document-event path: a committed `emergency_sms` document (channel `sms`,
+//! written by the pipeline) becomes an SMS message to the school's roster.
+//!
+//! Input: `documents` rows with channel `sms` that have no `sms_messages` row yet
+//! (the worker polls for them, so a crash between the pipeline's commit and this
+//! step loses nothing). Output: exactly one message per event — the message id IS
+//! the event id, and `sms_messages.event_id` is unique — either `approved`,
+//! `awaiting_approval` (over the daily cost cap) or `refused` with the reason, with
+//! the same authorization (the event's sender role and school), audit, rate limit
+//! and cost cap as the API path. The text is `fields.text`; the reason is
+//! `fields.reason`, else the title; `fields.on_owner_instruction` is recorded.
+//! There is no preview token on this path: the producing school system shows the
+//! cost to the principal itself (see README).
+//! Failure: a transient database error leaves the document for the next poll.
+
+use chrono::Utc;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::authz::{self, Requester};
+use super::message::{self, NewMessage, Status};
+use super::{cost, recipients, request, SmsContext, SmsError};
+use crate::access::{Actor, Role};
+use crate::audit::{self, Entry, Outcome};
+
+/// Turns up to `limit` pending `emergency_sms` documents into messages.
+pub async fn intake_pending(ctx: &SmsContext, limit: i64) -> Result<usize, SmsError> {
+    let ids: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT d.event_id FROM documents d
+          WHERE d.channel = 'sms'
+            AND NOT EXISTS (SELECT 1 FROM sms_messages m WHERE m.event_id = d.event_id)
+          ORDER BY d.created_at LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(&ctx.pool)
+    .await?;
+    let n = ids.len();
+    for id in ids {
+        intake_one(ctx, id).await?;
+    }
+    Ok(n)
+}
+
+fn text_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    let mut cur = v;
+    for p in path {
+        cur = cur.get(p)?;
+    }
+    cur.as_str()
+}
+
+pub async fn intake_one(ctx: &SmsContext, event_id: Uuid) -> Result<(), SmsError> {
+    let mut tx = ctx.pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('dokflyt.sms.event:' || $1::text))")
+        .bind(event_id)
+        .execute(&mut *tx)
+        .await?;
+    let done: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM sms_messages WHERE event_id = $1)")
+            .bind(event_id)
+            .fetch_one(&mut *tx)
+            .await?;
+    if done {
+        return Ok(());
+    }
+    let (payload, school_id): (Value, String) =
+        sqlx::query_as("SELECT payload, school_id FROM events WHERE event_id = $1")
+            .bind(event_id)
+            .fetch_one(&mut *tx)
+            .await?;
+    let user = text_at(&payload, &["sender", "user_id"]).unwrap_or("ukjent");
+    let role_word = text_at(&payload, &["sender", "role"]).unwrap_or("");
+    let text = text_at(&payload, &["fields", "text"])
+        .unwrap_or("")
+        .to_string();
+    let reason = text_at(&payload, &["fields", "reason"])
+        .or_else(|| text_at(&payload, &["title"]))
+        .unwrap_or("")
+        .to_string();
+    let on_owner_instruction = payload
+        .get("fields")
+        .and_then(|f| f.get("on_owner_instruction"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let municipality = text_at(&payload, &["municipality", "number"]).map(str::to_string);
+    let school_muni: Option<String> = sqlx::query_scalar::<_, Option<String>>(
+        "SELECT municipality_number FROM roster_schools WHERE school_id = $1 AND NOT deleted",
+    )
+    .bind(&school_id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .flatten();
+
+    // The actor as the audit log records it; an unknown role is refused below.
+    let role = role_word.parse::<Role>().ok();
+    let actor = Actor {
+        user: user.to_string(),
+        role: role.unwrap_or(Role::System),
+        schools: vec![school_id.clone()],
+    };
+    let price = cost::price_on(&ctx.settings.prices, Utc::now().date_naive())?;
+    let set = recipients::for_school(&mut *tx, &school_id).await?;
+
+    // Each check in order; the first refusal ends it (a database error is not a refusal).
+    let decided: Result<(super::segments::SegmentCount, bool), String> = match role {
+        None => Err(format!("Ukjent rolle `{role_word}`")),
+        Some(_) => {
+            let who = Requester {
+                actor: actor.clone(),
+                municipality_number: municipality.clone(),
+            };
+            match authz::decide(&who, &school_id, school_muni.as_deref()) {
+                Err(r) => Err(r.0.to_string()),
+                Ok(_) => match request::check_text(ctx, &text) {
+                    Err(why) => Err(why),
+                    Ok(count) => {
+                        let cost_ore =
+                            cost::cost_ore(set.numbers.len() as i64, count.segments as i64, price);
+                        match request::limits(ctx, &mut tx, &school_id, cost_ore).await {
+                            Ok(needs_approval) => Ok((count, needs_approval)),
+                            Err(SmsError::RateLimited(why)) => Err(why),
+                            Err(e) => return Err(e),
+                        }
+                    }
+                },
+            }
+        }
+    };
+    let (status, count, status_reason) = match &decided {
+        Ok((count, true)) => (
+            Status::AwaitingApproval,
+            *count,
+            Some("over the daily cost cap"),
+        ),
+        Ok((count, false)) => (Status::Approved, *count, None),
+        Err(why) => (
+            Status::Refused,
+            super::segments::count(&text),
+            Some(why.as_str()),
+        ),
+    };
+    message::commit(
+        &mut tx,
+        &NewMessage {
+            message_id: event_id,
+            school_id: &school_id,
+            source: "event",
+            event_id: Some(event_id),
+            preview_token: None,
+            requested_by: user,
+            role: role_word,
+            on_owner_instruction,
+            reason: &reason,
+            text: &text,
+            encoding: count.encoding.as_str(),
+            segments: count.segments as i64,
+            price,
+            status,
+            status_reason,
+        },
+        &set,
+    )
+    .await?;
+    let target = event_id.to_string();
+    audit::record_in(
+        &mut *tx,
+        &Entry {
+            actor: &actor,
+            school_id: Some(&school_id),
+            action: "sms.send",
+            target: Some(&target),
+            outcome: if status == Status::Refused {
+                Outcome::Refused
+            } else {
+                Outcome::Granted
+            },
+            reason: Some(if status == Status::Refused {
+                status_reason.unwrap_or("")
+            } else {
+                &reason
+            }),
+            details: json!({
+                "source": "event",
+                "on_owner_instruction": on_owner_instruction,
+                "status": status.as_str(),
+                "numbers": if status == Status::Refused { 0 } else { set.numbers.len() },
+            }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(%event_id, status = status.as_str(), "emergency_sms event taken in");
+    Ok(())
+}

@@ -1,0 +1,523 @@
+//! The API path: preview, send (quoting the preview's token), approve, status.
+//!
+//! Input: the requests of `POST /api/schools/{id}/emergency-sms/preview`,
+//! `POST /api/schools/{id}/emergency-sms`, `POST …/emergency-sms/{message}/approve`.
+//! Output: a [`Preview`] (recipient counts by group, unreachable, segments, exact
+//! cost, token), a [`Sent`] (message id and status), or an [`SmsError`].
+//! Every authorization decision, granted or refused, is written to the audit log —
+//! granted ones in the same transaction as the change they allow.
+//! Rules: only the school's principal or its owner (see [`super::authz`]); the
+//! send must quote an unexpired, unused preview of the same user, school and text,
+//! and the recipients and cost must still be what the preview showed; at most
+//! `max_messages_per_hour` per school; over the daily cost cap the message waits
+//! for a second authorised person's approval before anything is sent.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sqlx::{Postgres, Transaction};
+use uuid::Uuid;
+
+use super::authz::{self, RequestedBy, Requester, Route};
+use super::message::{self, NewMessage, Status};
+use super::recipients::{self, GroupCount};
+use super::{cost, segments, SmsContext, SmsError};
+use crate::audit::{self, Entry, Outcome};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewRequest {
+    pub requested_by: RequestedBy,
+    pub text: String,
+    /// Why an emergency SMS (logged in the audit log).
+    pub reason: String,
+    /// A principal's message: sent on the school owner's instruction.
+    #[serde(default)]
+    pub on_owner_instruction: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendRequest {
+    pub requested_by: RequestedBy,
+    pub preview_token: Uuid,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApproveRequest {
+    pub requested_by: RequestedBy,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Groups {
+    pub pupils: GroupCount,
+    pub guardians: GroupCount,
+    pub staff: GroupCount,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Preview {
+    pub token: Uuid,
+    pub school_id: String,
+    pub groups: Groups,
+    /// Distinct numbers: the SMS that will be sent (per segment).
+    pub numbers: i64,
+    pub unreachable: i64,
+    pub text: segments::SegmentCount,
+    pub price_nok: String,
+    pub cost_ore: i64,
+    pub cost_nok: String,
+    /// True when this message would exceed today's cost cap: a second authorised
+    /// person must approve it before it is sent.
+    pub needs_approval: bool,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Sent {
+    pub message_id: Uuid,
+    pub status: String,
+    pub numbers: i64,
+    pub cost_nok: String,
+}
+
+fn requester(r: &RequestedBy) -> Result<Requester, SmsError> {
+    r.check()
+        .map_err(|e| SmsError::Invalid(format!("Ugyldig avsender: {e}")))
+}
+
+async fn school_municipality(
+    ctx: &SmsContext,
+    school_id: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    Ok(sqlx::query_scalar::<_, Option<String>>(
+        "SELECT municipality_number FROM roster_schools WHERE school_id = $1 AND NOT deleted",
+    )
+    .bind(school_id)
+    .fetch_optional(&ctx.pool)
+    .await?
+    .flatten())
+}
+
+/// Checks authorization; a refusal is audited and returned as `Forbidden`.
+pub async fn authorize(
+    ctx: &SmsContext,
+    who: &Requester,
+    school_id: &str,
+    action: &str,
+    target: Option<&str>,
+) -> Result<Route, SmsError> {
+    let muni = school_municipality(ctx, school_id).await?;
+    match authz::decide(who, school_id, muni.as_deref()) {
+        Ok(route) => Ok(route),
+        Err(refusal) => {
+            audit::record(
+                &ctx.pool,
+                &Entry {
+                    actor: &who.actor,
+                    school_id: Some(school_id),
+                    action,
+                    target,
+                    outcome: Outcome::Refused,
+                    reason: Some(refusal.0),
+                    details: json!({}),
+                },
+            )
+            .await?;
+            Err(SmsError::Forbidden(refusal.0.to_string()))
+        }
+    }
+}
+
+/// The checks on the text itself (shared with the event path). Norwegian reasons.
+pub fn check_text(ctx: &SmsContext, text: &str) -> Result<segments::SegmentCount, String> {
+    if text.trim().is_empty() {
+        return Err("Meldingsteksten er tom".into());
+    }
+    let count = segments::count(text);
+    if count.segments > ctx.settings.max_segments {
+        return Err(format!(
+            "Meldingen er {} SMS-er lang; høyst {} er tillatt",
+            count.segments, ctx.settings.max_segments
+        ));
+    }
+    Ok(count)
+}
+
+fn cap_ore(ctx: &SmsContext) -> i64 {
+    (ctx.settings.daily_cost_cap_nok * 100.0).round() as i64
+}
+
+/// Serialises sends per school and applies the rate limit; returns whether the
+/// cost cap requires a second approval. Refusals are Norwegian `RateLimited`.
+pub async fn limits(
+    ctx: &SmsContext,
+    tx: &mut Transaction<'_, Postgres>,
+    school_id: &str,
+    cost_ore: i64,
+) -> Result<bool, SmsError> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('dokflyt.sms:' || $1))")
+        .bind(school_id)
+        .execute(&mut **tx)
+        .await?;
+    let last_hour: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM sms_messages
+          WHERE school_id = $1 AND status <> 'refused' AND created_at > now() - interval '1 hour'",
+    )
+    .bind(school_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    if last_hour >= ctx.settings.max_messages_per_hour {
+        return Err(SmsError::RateLimited(format!(
+            "Skolen har allerede sendt {last_hour} beredskapsmeldinger siste time (grensen er {})",
+            ctx.settings.max_messages_per_hour
+        )));
+    }
+    let booked = cost::booked_today(&mut **tx, school_id).await?;
+    Ok(booked + cost_ore > cap_ore(ctx))
+}
+
+pub async fn preview(
+    ctx: &SmsContext,
+    school_id: &str,
+    req: &PreviewRequest,
+) -> Result<Preview, SmsError> {
+    let who = requester(&req.requested_by)?;
+    authorize(ctx, &who, school_id, "sms.preview", Some(school_id)).await?;
+    let count = check_text(ctx, &req.text).map_err(SmsError::Invalid)?;
+    if req.reason.trim().is_empty() {
+        return Err(SmsError::Invalid(
+            "Oppgi hvorfor beredskapsmeldingen sendes".into(),
+        ));
+    }
+    let set = recipients::for_school(&ctx.pool, school_id).await?;
+    let price = cost::price_on(&ctx.settings.prices, Utc::now().date_naive())?;
+    let numbers = set.numbers.len() as i64;
+    let cost_ore = cost::cost_ore(numbers, count.segments as i64, price);
+    let booked = cost::booked_today(&ctx.pool, school_id).await?;
+    let token = Uuid::new_v4();
+    let expires_at = Utc::now() + chrono::Duration::seconds(ctx.settings.preview_ttl_secs as i64);
+    let mut tx = ctx.pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO sms_previews (token, school_id, actor, role, text, reason, on_owner_instruction,
+            encoding, segments, numbers, price_ore, cost_ore, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+    )
+    .bind(token)
+    .bind(school_id)
+    .bind(&who.actor.user)
+    .bind(who.actor.role.as_str())
+    .bind(&req.text)
+    .bind(&req.reason)
+    .bind(req.on_owner_instruction)
+    .bind(count.encoding.as_str())
+    .bind(count.segments as i32)
+    .bind(numbers as i32)
+    .bind(price.ore)
+    .bind(cost_ore)
+    .bind(expires_at)
+    .execute(&mut *tx)
+    .await?;
+    let token_text = token.to_string();
+    audit::record_in(
+        &mut *tx,
+        &Entry {
+            actor: &who.actor,
+            school_id: Some(school_id),
+            action: "sms.preview",
+            target: Some(&token_text),
+            outcome: Outcome::Granted,
+            reason: Some(&req.reason),
+            details: json!({ "numbers": numbers, "segments": count.segments, "cost_ore": cost_ore }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Preview {
+        token,
+        school_id: school_id.to_string(),
+        groups: Groups {
+            pupils: set.pupils,
+            guardians: set.guardians,
+            staff: set.staff,
+        },
+        numbers,
+        unreachable: set.unreachable(),
+        text: count,
+        price_nok: cost::nok(price.ore),
+        cost_ore,
+        cost_nok: cost::nok(cost_ore),
+        needs_approval: booked + cost_ore > cap_ore(ctx),
+        expires_at,
+    })
+}
+
+#[derive(sqlx::FromRow)]
+struct PreviewRow {
+    school_id: String,
+    actor: String,
+    text: String,
+    reason: String,
+    on_owner_instruction: bool,
+    numbers: i32,
+    cost_ore: i64,
+    expires_at: DateTime<Utc>,
+    used_by: Option<Uuid>,
+}
+
+pub async fn send(ctx: &SmsContext, school_id: &str, req: &SendRequest) -> Result<Sent, SmsError> {
+    let who = requester(&req.requested_by)?;
+    let token_text = req.preview_token.to_string();
+    let route = authorize(ctx, &who, school_id, "sms.send", Some(&token_text)).await?;
+    let mut tx = ctx.pool.begin().await?;
+    let p: Option<PreviewRow> = sqlx::query_as(
+        "SELECT school_id, actor, text, reason, on_owner_instruction, numbers, cost_ore, expires_at, used_by
+           FROM sms_previews WHERE token = $1 FOR UPDATE",
+    )
+    .bind(req.preview_token)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(p) = p else {
+        return Err(SmsError::Conflict(
+            "Ukjent forhåndsvisning: forhåndsvis meldingen før den sendes".into(),
+        ));
+    };
+    if p.school_id != school_id || p.actor != who.actor.user {
+        return Err(SmsError::Conflict(
+            "Forhåndsvisningen gjelder en annen skole eller bruker".into(),
+        ));
+    }
+    if let Some(existing) = p.used_by {
+        // The same send repeated (a retried HTTP call): answer with the same message.
+        tx.rollback().await?;
+        return status(ctx, school_id, existing).await;
+    }
+    if p.expires_at < Utc::now() {
+        return Err(SmsError::Conflict(
+            "Forhåndsvisningen er utløpt: forhåndsvis på nytt".into(),
+        ));
+    }
+    let count = check_text(ctx, &p.text).map_err(SmsError::Invalid)?;
+    let set = recipients::for_school(&mut *tx, school_id).await?;
+    let price = cost::price_on(&ctx.settings.prices, Utc::now().date_naive())?;
+    let numbers = set.numbers.len() as i64;
+    let cost_ore = cost::cost_ore(numbers, count.segments as i64, price);
+    if numbers != i64::from(p.numbers) || cost_ore != p.cost_ore {
+        return Err(SmsError::Conflict(
+            "Mottakerlisten eller prisen er endret siden forhåndsvisningen: forhåndsvis på nytt"
+                .into(),
+        ));
+    }
+    let needs_approval = match limits(ctx, &mut tx, school_id, cost_ore).await {
+        Ok(n) => n,
+        Err(SmsError::RateLimited(why)) => {
+            tx.rollback().await?;
+            audit::record(
+                &ctx.pool,
+                &Entry {
+                    actor: &who.actor,
+                    school_id: Some(school_id),
+                    action: "sms.send",
+                    target: Some(&token_text),
+                    outcome: Outcome::Refused,
+                    reason: Some(&why),
+                    details: json!({ "limit": "messages_per_hour" }),
+                },
+            )
+            .await?;
+            return Err(SmsError::RateLimited(why));
+        }
+        Err(e) => return Err(e),
+    };
+    let message_id = Uuid::new_v4();
+    let status = if needs_approval {
+        Status::AwaitingApproval
+    } else {
+        Status::Approved
+    };
+    message::commit(
+        &mut tx,
+        &NewMessage {
+            message_id,
+            school_id,
+            source: "api",
+            event_id: None,
+            preview_token: Some(req.preview_token),
+            requested_by: &who.actor.user,
+            role: who.actor.role.as_str(),
+            on_owner_instruction: p.on_owner_instruction,
+            reason: &p.reason,
+            text: &p.text,
+            encoding: count.encoding.as_str(),
+            segments: count.segments as i64,
+            price,
+            status,
+            status_reason: needs_approval.then_some("over the daily cost cap"),
+        },
+        &set,
+    )
+    .await?;
+    sqlx::query("UPDATE sms_previews SET used_by = $2 WHERE token = $1")
+        .bind(req.preview_token)
+        .bind(message_id)
+        .execute(&mut *tx)
+        .await?;
+    let message_text = message_id.to_string();
+    audit::record_in(
+        &mut *tx,
+        &Entry {
+            actor: &who.actor,
+            school_id: Some(school_id),
+            action: "sms.send",
+            target: Some(&message_text),
+            outcome: Outcome::Granted,
+            reason: Some(&p.reason),
+            details: json!({
+                "route": route,
+                "on_owner_instruction": p.on_owner_instruction,
+                "status": status.as_str(),
+                "numbers": numbers,
+                "segments": count.segments,
+                "cost_ore": cost_ore,
+            }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    ctx.wake.notify_one();
+    tracing::info!(%message_id, numbers, status = status.as_str(), "emergency SMS committed");
+    Ok(Sent {
+        message_id,
+        status: status.as_str().to_string(),
+        numbers,
+        cost_nok: cost::nok(cost_ore),
+    })
+}
+
+pub async fn approve(
+    ctx: &SmsContext,
+    school_id: &str,
+    message_id: Uuid,
+    req: &ApproveRequest,
+) -> Result<Sent, SmsError> {
+    let who = requester(&req.requested_by)?;
+    let target = message_id.to_string();
+    authorize(ctx, &who, school_id, "sms.approve", Some(&target)).await?;
+    let mut tx = ctx.pool.begin().await?;
+    let row: Option<(String, String, String)> = sqlx::query_as(
+        "SELECT school_id, requested_by, status FROM sms_messages WHERE message_id = $1 FOR UPDATE",
+    )
+    .bind(message_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((school, requested_by, status_now)) = row else {
+        return Err(SmsError::NotFound);
+    };
+    if school != school_id {
+        return Err(SmsError::NotFound);
+    }
+    if status_now != "awaiting_approval" {
+        return Err(SmsError::Conflict(
+            "Meldingen venter ikke på godkjenning".into(),
+        ));
+    }
+    if requested_by == who.actor.user {
+        tx.rollback().await?;
+        let why = "En annen person enn den som sendte må godkjenne";
+        audit::record(
+            &ctx.pool,
+            &Entry {
+                actor: &who.actor,
+                school_id: Some(school_id),
+                action: "sms.approve",
+                target: Some(&target),
+                outcome: Outcome::Refused,
+                reason: Some(why),
+                details: json!({}),
+            },
+        )
+        .await?;
+        return Err(SmsError::Forbidden(why.into()));
+    }
+    sqlx::query(
+        "UPDATE sms_messages SET status = 'approved', approved_by = $2, updated_at = now()
+          WHERE message_id = $1",
+    )
+    .bind(message_id)
+    .bind(&who.actor.user)
+    .execute(&mut *tx)
+    .await?;
+    message::book(&mut tx, message_id).await?;
+    audit::record_in(
+        &mut *tx,
+        &Entry {
+            actor: &who.actor,
+            school_id: Some(school_id),
+            action: "sms.approve",
+            target: Some(&target),
+            outcome: Outcome::Granted,
+            reason: req.reason.as_deref(),
+            details: json!({ "second_person_for": requested_by }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    ctx.wake.notify_one();
+    status(ctx, school_id, message_id).await
+}
+
+/// The message's status and per-recipient status counts.
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageStatus {
+    pub message_id: Uuid,
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub numbers: i64,
+    pub cost_nok: String,
+    pub recipients: serde_json::Map<String, serde_json::Value>,
+}
+
+pub async fn message_status(
+    ctx: &SmsContext,
+    school_id: &str,
+    message_id: Uuid,
+) -> Result<MessageStatus, SmsError> {
+    let row: Option<(String, Option<String>, i32, i64)> = sqlx::query_as(
+        "SELECT status, status_reason, numbers, cost_ore FROM sms_messages
+          WHERE message_id = $1 AND school_id = $2",
+    )
+    .bind(message_id)
+    .bind(school_id)
+    .fetch_optional(&ctx.pool)
+    .await?;
+    let Some((status, status_reason, numbers, cost_ore)) = row else {
+        return Err(SmsError::NotFound);
+    };
+    let counts: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT status, count(*) FROM sms_recipients WHERE message_id = $1 GROUP BY status",
+    )
+    .bind(message_id)
+    .fetch_all(&ctx.pool)
+    .await?;
+    Ok(MessageStatus {
+        message_id,
+        status,
+        status_reason,
+        numbers: i64::from(numbers),
+        cost_nok: cost::nok(cost_ore),
+        recipients: counts.into_iter().map(|(s, n)| (s, json!(n))).collect(),
+    })
+}
+
+async fn status(ctx: &SmsContext, school_id: &str, message_id: Uuid) -> Result<Sent, SmsError> {
+    let s = message_status(ctx, school_id, message_id).await?;
+    Ok(Sent {
+        message_id,
+        status: s.status,
+        numbers: s.numbers,
+        cost_nok: s.cost_nok,
+    })
+}

@@ -1,0 +1,166 @@
+//! SMS segment counting exactly as a GSM network does (3GPP TS 23.038 / GSM 03.38).
+//!
+//! Input: the text the principal wrote. Output: a [`SegmentCount`] — encoding
+//! (`gsm7` when every character is in the GSM 7-bit default alphabet or its
+//! extension table, else `ucs2`), characters and segments. Pure; cannot fail.
+//!
+//! - GSM 7-bit: the default alphabet (Norwegian æøå ÆØÅ and Swedish äö ÄÖ are in
+//!   it) costs one septet per character; the extension table (`^{}\[~]|€` and form
+//!   feed) costs two (escape + character). One SMS holds 160 septets; a
+//!   concatenated message holds 153 per part, and an escape pair is never split
+//!   across two parts.
+//! - UCS-2 (any other character: Northern Sámi á č đ ŋ š ŧ ž, emoji): one SMS holds
+//!   70 UTF-16 code units, a concatenated message 67 per part, and a surrogate pair
+//!   (an emoji) is never split.
+
+use serde::Serialize;
+
+/// The GSM 03.38 default alphabet (without ESC).
+const GSM_BASIC: &str = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
+/// The GSM 03.38 extension table: two septets each.
+const GSM_EXTENSION: &str = "\u{0c}^{}\\[~]|€";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Encoding {
+    Gsm7,
+    Ucs2,
+}
+
+impl Encoding {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Encoding::Gsm7 => "gsm7",
+            Encoding::Ucs2 => "ucs2",
+        }
+    }
+}
+
+/// What `dokflyt sms count` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SegmentCount {
+    pub encoding: Encoding,
+    /// Unicode characters (scalar values) in the text.
+    pub characters: usize,
+    pub segments: usize,
+}
+
+fn septets(c: char) -> Option<usize> {
+    if GSM_BASIC.contains(c) {
+        Some(1)
+    } else if GSM_EXTENSION.contains(c) {
+        Some(2)
+    } else {
+        None
+    }
+}
+
+/// Units per character in the chosen encoding.
+fn units(text: &str) -> (Encoding, Vec<usize>) {
+    let gsm: Option<Vec<usize>> = text.chars().map(septets).collect();
+    match gsm {
+        Some(u) => (Encoding::Gsm7, u),
+        None => (
+            Encoding::Ucs2,
+            text.chars().map(|c| c.len_utf16()).collect(),
+        ),
+    }
+}
+
+/// Parts needed to carry `units` (each character's cost, never split) with
+/// `single` units in one SMS and `part` per part of a concatenated one.
+fn parts(units: &[usize], single: usize, part: usize) -> usize {
+    let total: usize = units.iter().sum();
+    if total == 0 {
+        return 0;
+    }
+    if total <= single {
+        return 1;
+    }
+    let mut count = 1;
+    let mut used = 0;
+    for &u in units {
+        if used + u > part {
+            count += 1;
+            used = 0;
+        }
+        used += u;
+    }
+    count
+}
+
+pub fn count(text: &str) -> SegmentCount {
+    let (encoding, u) = units(text);
+    let segments = match encoding {
+        Encoding::Gsm7 => parts(&u, 160, 153),
+        Encoding::Ucs2 => parts(&u, 70, 67),
+    };
+    SegmentCount {
+        encoding,
+        characters: text.chars().count(),
+        segments,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seg(t: &str) -> (Encoding, usize) {
+        let c = count(t);
+        (c.encoding, c.segments)
+    }
+
+    #[test]
+    fn table_of_cases() {
+        use Encoding::*;
+        let a = |n: usize| "a".repeat(n);
+        let cases: Vec<(String, Encoding, usize, usize)> = vec![
+            // (text, encoding, characters, segments)
+            ("Skolen er stengt i dag.".into(), Gsm7, 23, 1),
+            ("Bjørnøya: æøå ÆØÅ äö ÄÖ".into(), Gsm7, 23, 1),
+            (a(160), Gsm7, 160, 1),
+            (a(161), Gsm7, 161, 2),
+            (a(306), Gsm7, 306, 2),
+            (a(307), Gsm7, 307, 3),
+            ("æ".repeat(160), Gsm7, 160, 1),
+            ("ø".repeat(161), Gsm7, 161, 2),
+            // Extension characters cost two septets: 80 × € = 160 septets.
+            ("€".repeat(80), Gsm7, 80, 1),
+            (format!("{}€", a(159)), Gsm7, 160, 2),
+            ("{}".repeat(40), Gsm7, 80, 1),
+            ("^{}\\[~]|".into(), Gsm7, 8, 1),
+            // 152 + an escape pair does not fit in a 153-septet part: it moves on.
+            (format!("{}[{}", a(152), a(10)), Gsm7, 163, 2),
+            (format!("{}{}", a(152), "[".repeat(77)), Gsm7, 229, 3),
+            // Northern Sámi letters are not in GSM 03.38: the whole text is UCS-2.
+            ("Skuvla lea giddejuvvon: á č đ ŋ š ŧ ž".into(), Ucs2, 37, 1),
+            (format!("{}č", a(69)), Ucs2, 70, 1),
+            (format!("{}č", a(70)), Ucs2, 71, 2),
+            (format!("{}š", a(133)), Ucs2, 134, 2),
+            (format!("{}š", a(134)), Ucs2, 135, 3),
+            // Emoji: two UTF-16 units each, never split.
+            ("🚨".repeat(35), Ucs2, 35, 1),
+            ("🚨".repeat(36), Ucs2, 36, 2),
+            (format!("{}🚨{}", a(66), a(66)), Ucs2, 133, 3),
+            ("".into(), Gsm7, 0, 0),
+        ];
+        for (text, enc, chars, segs) in cases {
+            let c = count(&text);
+            assert_eq!(
+                (c.encoding, c.characters, c.segments),
+                (enc, chars, segs),
+                "text of {} chars starting {:?}",
+                text.chars().count(),
+                text.chars().take(12).collect::<String>()
+            );
+        }
+        assert_eq!(seg("é É ü Ü ñ Ñ à Ç"), (Gsm7, 1));
+        assert_eq!(
+            seg("ç"),
+            (Ucs2, 1),
+            "only the capital Ç is in the GSM alphabet"
+        );
+        assert_eq!(seg("á"), (Ucs2, 1));
+    }
+}

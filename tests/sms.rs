@@ -1,0 +1,576 @@
+//! Emergency SMS end to end: a real dokflyt on the real PostgreSQL and RabbitMQ,
+//! sending to a real HTTP gateway stand-in (tests/common/sms_gateway.rs).
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use common::sms_gateway::*;
+use common::TestApp;
+use serde_json::{json, Value};
+
+const T: Duration = Duration::from_secs(120);
+const TEXT: &str =
+    "Skolen er STENGT i dag pga. strømbrudd. Ny info i appen innen kl. 12. Hilsen rektor";
+
+async fn open_recipients(app: &TestApp) -> i64 {
+    app.count("SELECT count(*) FROM sms_recipients WHERE status IN ('queued','sending')")
+        .await
+}
+
+async fn finish(app: TestApp) {
+    app.stop_and_clean().await;
+}
+
+async fn preview_and_send(app: &TestApp, school: &str, who: &Value) -> (Value, Value) {
+    let (code, preview) = post_json(
+        app.http,
+        &format!("/api/schools/{school}/emergency-sms/preview"),
+        &json!({"requested_by": who, "text": TEXT, "reason": "Strømbrudd", "on_owner_instruction": false}),
+    )
+    .await;
+    assert_eq!(code, 200, "{preview}");
+    let (code, sent) = post_json(
+        app.http,
+        &format!("/api/schools/{school}/emergency-sms"),
+        &json!({"requested_by": who, "preview_token": preview["token"]}),
+    )
+    .await;
+    assert_eq!(code, 202, "{sent}");
+    (preview, sent)
+}
+
+/// 1,500 pupils, 2,400 guardians (shared), 150 staff (a third also guardians):
+/// the preview's counts and cost are right, and every reachable number gets exactly
+/// one SMS through the gateway; delivery reports mark them delivered; the ledger
+/// has the cost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_big_school_gets_exactly_one_sms_per_number() {
+    let gw = GatewayStandIn::start().await;
+    let app = spawn_sms_app(&gw, |_| {}).await;
+    let school = generate_school("s-big", "4601", 1500, 2400, 150);
+    load_roster(&app.pool, &school.events).await;
+    let rektor = who("rektor-1", "rektor", &["s-big"], None);
+    let (preview, sent) = preview_and_send(&app, "s-big", &rektor).await;
+
+    let numbers = school.expected_numbers.len() as i64;
+    assert_eq!(
+        preview["groups"]["pupils"]["reachable"],
+        school.pupils_reachable
+    );
+    assert_eq!(
+        preview["groups"]["guardians"]["reachable"],
+        school.guardians_reachable
+    );
+    assert_eq!(
+        preview["groups"]["staff"]["reachable"],
+        school.staff_reachable
+    );
+    assert_eq!(preview["unreachable"], school.unreachable);
+    assert_eq!(preview["numbers"], numbers);
+    // Fewer numbers than reachable persons: shared guardians and staff who are guardians.
+    assert!(
+        numbers < school.pupils_reachable + school.guardians_reachable + school.staff_reachable
+    );
+    assert_eq!(preview["text"]["encoding"], "gsm7");
+    assert_eq!(preview["text"]["segments"], 1);
+    assert_eq!(preview["cost_ore"], numbers * 69);
+    assert_eq!(sent["status"], "approved");
+
+    app.wait_until("every number is sent", T, || async {
+        open_recipients(&app).await == 0 && gw.received().len() as i64 >= numbers
+    })
+    .await;
+    let per_number = gw.per_number();
+    let got: BTreeSet<String> = per_number.keys().cloned().collect();
+    assert_eq!(
+        got, school.expected_numbers,
+        "exactly the reachable numbers"
+    );
+    assert!(per_number.values().all(|n| *n == 1), "a number got two SMS");
+    assert!(
+        gw.received().iter().all(|r| r.text == TEXT),
+        "the text is what the principal wrote"
+    );
+
+    gw.report_all_delivered(app.http, DLR_TOKEN).await;
+    assert_eq!(
+        app.count("SELECT count(*) FROM sms_recipients WHERE status = 'delivered'")
+            .await,
+        numbers
+    );
+    app.wait_until("the message is completed", T, || async {
+        app.count("SELECT count(*) FROM sms_messages WHERE status = 'completed'")
+            .await
+            == 1
+    })
+    .await;
+    let month = chrono::Utc::now().format("%Y-%m").to_string();
+    let r = reqwest::get(format!(
+        "http://{}/api/schools/s-big/sms-costs?month={month}",
+        app.http
+    ))
+    .await
+    .expect("costs");
+    let costs: Value = r.json().await.expect("json");
+    assert_eq!(costs["messages"], 1);
+    assert_eq!(costs["sms_count"], numbers);
+    assert_eq!(costs["cost_ore"], numbers * 69);
+    // The same ledger through the command line.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dokflyt"))
+        .args(["sms", "costs", "--school", "s-big", "--month", &month])
+        .env("DOKFLYT_DATABASE_URL", app.settings.database.url.expose())
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cli: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(cli["cost_ore"], numbers * 69);
+    assert_eq!(cli["rows"][0]["price_ore"], 69);
+    assert_eq!(cli["rows"][0]["price_valid_from"], "2020-01-01");
+    assert_eq!(
+        app.count(
+            "SELECT count(*) FROM audit_log WHERE action = 'sms.send' AND outcome = 'granted'"
+        )
+        .await,
+        1
+    );
+    finish(app).await;
+}
+
+/// Every role × own school / other school × preview / send: only the school's
+/// rektor and the skoleeier of its municipality get through; every refusal is a 403
+/// with an audit entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorization_matrix() {
+    let gw = GatewayStandIn::start().await;
+    let app = spawn_sms_app(&gw, |s| s.sms.max_messages_per_hour = 1000).await;
+    let own = generate_school("s-own", "4601", 5, 5, 2);
+    let other = generate_school("s-other", "4602", 5, 5, 2);
+    load_roster(&app.pool, &own.events).await;
+    load_roster(&app.pool, &other.events).await;
+    // A valid token from the real principal, for the send attempts of those who cannot preview.
+    let rektor = who("rektor-own", "rektor", &["s-own"], None);
+    let (code, p) = post_json(
+        app.http,
+        "/api/schools/s-own/emergency-sms/preview",
+        &json!({"requested_by": rektor, "text": "Test", "reason": "Øvelse"}),
+    )
+    .await;
+    assert_eq!(code, 200);
+    let rektor_token = p["token"].clone();
+
+    let mut refusals = 0;
+    for role in dokflyt::access::Role::ALL {
+        let role = role.as_str();
+        for (school, mine) in [("s-own", true), ("s-other", false)] {
+            let user = format!("u-{role}-{school}");
+            // The user belongs to s-own (and a skoleeier to municipality 4601).
+            let requester = who(&user, role, &["s-own"], Some("4601"));
+            let allowed = mine && (role == "rektor" || role == "skoleeier");
+            let (code, body) = post_json(
+                app.http,
+                &format!("/api/schools/{school}/emergency-sms/preview"),
+                &json!({"requested_by": requester, "text": "Test", "reason": "Øvelse"}),
+            )
+            .await;
+            assert_eq!(
+                code,
+                if allowed { 200 } else { 403 },
+                "preview {role} {school}: {body}"
+            );
+            let token = if allowed {
+                body["token"].clone()
+            } else {
+                rektor_token.clone()
+            };
+            let (code, body) = post_json(
+                app.http,
+                &format!("/api/schools/{school}/emergency-sms"),
+                &json!({"requested_by": requester, "preview_token": token}),
+            )
+            .await;
+            assert_eq!(
+                code,
+                if allowed { 202 } else { 403 },
+                "send {role} {school}: {body}"
+            );
+            if !allowed {
+                refusals += 2;
+                assert!(
+                    body["error"].as_str().unwrap_or("").contains("kan"),
+                    "Norwegian reason: {body}"
+                );
+            }
+        }
+    }
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_log WHERE outcome = 'refused' AND action IN ('sms.preview','sms.send')").await,
+        refusals
+    );
+    // Granted: 2 previews + 2 sends, plus the principal's first preview.
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_log WHERE outcome = 'granted'")
+            .await,
+        5
+    );
+    finish(app).await;
+}
+
+/// Over the daily cost cap the message waits; the sender cannot approve it
+/// themselves; another rektor of the school can, and then it is sent and booked.
+/// The per-school rate limit refuses (429, audited) the next message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cost_cap_needs_a_second_person_and_the_rate_limit_holds() {
+    let gw = GatewayStandIn::start().await;
+    let app = spawn_sms_app(&gw, |s| {
+        s.sms.daily_cost_cap_nok = 1.0;
+        s.sms.max_messages_per_hour = 1;
+    })
+    .await;
+    let school = generate_school("s-cap", "4601", 10, 10, 3);
+    load_roster(&app.pool, &school.events).await;
+    let first = who("rektor-a", "rektor", &["s-cap"], None);
+    let (preview, sent) = preview_and_send(&app, "s-cap", &first).await;
+    assert_eq!(preview["needs_approval"], true);
+    assert_eq!(sent["status"], "awaiting_approval");
+    let id = sent["message_id"].as_str().expect("id").to_string();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(gw.received().is_empty(), "nothing is sent before approval");
+    assert_eq!(app.count("SELECT count(*) FROM sms_cost_ledger").await, 0);
+
+    let path = format!("/api/schools/s-cap/emergency-sms/{id}/approve");
+    let (code, _) = post_json(app.http, &path, &json!({"requested_by": first})).await;
+    assert_eq!(code, 403, "the sender cannot approve their own message");
+    let teacher = who("laerer-b", "laerer", &["s-cap"], None);
+    let (code, _) = post_json(app.http, &path, &json!({"requested_by": teacher})).await;
+    assert_eq!(code, 403);
+    let second = who("rektor-b", "rektor", &["s-cap"], None);
+    let (code, body) = post_json(
+        app.http,
+        &path,
+        &json!({"requested_by": second, "reason": "Godkjent"}),
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    app.wait_until("sent after approval", T, || async {
+        gw.received().len() == school.expected_numbers.len()
+    })
+    .await;
+    assert_eq!(app.count("SELECT count(*) FROM sms_cost_ledger").await, 1);
+    assert_eq!(
+        app.count(
+            "SELECT count(*) FROM audit_log WHERE action = 'sms.approve' AND outcome = 'refused'"
+        )
+        .await,
+        2
+    );
+
+    // One message per hour: the next is refused before anything is written.
+    let (code, p) = post_json(
+        app.http,
+        "/api/schools/s-cap/emergency-sms/preview",
+        &json!({"requested_by": second, "text": "Igjen", "reason": "Test"}),
+    )
+    .await;
+    assert_eq!(code, 200);
+    let (code, body) = post_json(
+        app.http,
+        "/api/schools/s-cap/emergency-sms",
+        &json!({"requested_by": second, "preview_token": p["token"]}),
+    )
+    .await;
+    assert_eq!(code, 429, "{body}");
+    assert_eq!(
+        app.count(
+            "SELECT count(*) FROM audit_log WHERE action = 'sms.send' AND outcome = 'refused'"
+        )
+        .await,
+        1
+    );
+    // A send without a preview token that exists is refused.
+    let (code, _) = post_json(
+        app.http,
+        "/api/schools/s-cap/emergency-sms",
+        &json!({"requested_by": second, "preview_token": uuid::Uuid::new_v4()}),
+    )
+    .await;
+    assert_eq!(code, 409);
+    finish(app).await;
+}
+
+/// The gateway accepts but answers 500 (an ambiguous failure) for the first 20
+/// requests: the worker looks the key up before resending, so nobody gets two.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ambiguous_gateway_failures_are_looked_up_not_resent() {
+    let gw = GatewayStandIn::start().await;
+    gw.ambiguous_left
+        .store(20, std::sync::atomic::Ordering::SeqCst);
+    let app = spawn_sms_app(&gw, |_| {}).await;
+    let school = generate_school("s-amb", "4601", 40, 30, 5);
+    load_roster(&app.pool, &school.events).await;
+    preview_and_send(&app, "s-amb", &who("r", "rektor", &["s-amb"], None)).await;
+    app.wait_until("all settled", T, || async {
+        open_recipients(&app).await == 0
+    })
+    .await;
+    let per_number = gw.per_number();
+    assert_eq!(per_number.len(), school.expected_numbers.len());
+    assert!(per_number.values().all(|n| *n == 1), "a number got two SMS");
+    assert!(gw.lookups.load(std::sync::atomic::Ordering::SeqCst) >= 20);
+    assert_eq!(
+        app.count("SELECT count(*) FROM sms_recipients WHERE status = 'sent'")
+            .await,
+        school.expected_numbers.len() as i64
+    );
+    finish(app).await;
+}
+
+/// An `emergency_sms` document event (the example, from the school's rektor) goes
+/// to the school's roster; one from a teacher is dead-lettered by the routing table
+/// (`not_authorised`); one from the school owner of another municipality passes
+/// the table but is refused by the SMS authorization and audited, never sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emergency_sms_events_are_sent_to_the_roster_with_the_same_rules() {
+    let gw = GatewayStandIn::start().await;
+    let app = spawn_sms_app(&gw, |_| {}).await;
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let example: Value = serde_json::from_slice(
+        &std::fs::read(manifest.join("examples/events/emergency_sms.json")).expect("example"),
+    )
+    .expect("json");
+    let school_id = example["school"]["id"]
+        .as_str()
+        .expect("school")
+        .to_string();
+    let muni = example["municipality"]["number"]
+        .as_str()
+        .expect("muni")
+        .to_string();
+    let school = generate_school(&school_id, &muni, 20, 15, 4);
+    load_roster(&app.pool, &school.events).await;
+    app.publish(&example).await;
+    let mut teacher = example.clone();
+    teacher["event_id"] = json!(uuid::Uuid::new_v4().to_string());
+    teacher["sender"]["role"] = json!("laerer");
+    app.publish(&teacher).await;
+    let mut owner = example.clone();
+    owner["event_id"] = json!(uuid::Uuid::new_v4().to_string());
+    owner["sender"]["role"] = json!("skoleeier");
+    owner["municipality"]["number"] = json!("9999");
+    app.publish(&owner).await;
+
+    app.wait_until("both events taken in and the roster sent", T, || async {
+        app.count("SELECT count(*) FROM sms_messages").await == 2
+            && open_recipients(&app).await == 0
+            && gw.received().len() == school.expected_numbers.len()
+    })
+    .await;
+    let text = example["fields"]["text"].as_str().expect("text");
+    assert!(gw.received().iter().all(|r| r.text == text));
+    let per_number = gw.per_number();
+    assert!(per_number.values().all(|n| *n == 1));
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM sms_messages WHERE event_id = '{}' AND status = 'refused'",
+            owner["event_id"].as_str().expect("id")
+        ))
+        .await,
+        1
+    );
+    let dead = app.drain_dead_letters().await;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].0, "not_authorised");
+    assert_eq!(dead[0].1.as_deref(), teacher["event_id"].as_str());
+    assert_eq!(
+        app.count(
+            "SELECT count(*) FROM audit_log WHERE action = 'sms.send' AND outcome = 'refused'"
+        )
+        .await,
+        1
+    );
+    // Redelivering the event changes nothing.
+    app.publish(&example).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(app.count("SELECT count(*) FROM sms_messages").await, 2);
+    assert_eq!(gw.received().len(), school.expected_numbers.len());
+    finish(app).await;
+}
+
+/// `dokflyt serve` killed (SIGKILL) in the middle of a fan-out and started again:
+/// no number gets two SMS, none is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_mid_fan_out_no_number_twice_none_lost() {
+    use tokio::io::AsyncBufReadExt;
+    let gw = GatewayStandIn::start().await;
+    gw.delay_ms.store(5, std::sync::atomic::Ordering::SeqCst);
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+        l.local_addr().expect("addr").port()
+    };
+    let settings = test_settings(&id, &gw);
+    let config = tempfile::NamedTempFile::new().expect("tmp");
+    std::fs::write(
+        config.path(),
+        format!(
+            "[amqp]\nprefix = \"{}\"\n[database]\nurl = \"{}\"\n[http]\naddr = \"127.0.0.1:{port}\"\n\
+             [sms]\ngateway_url = \"http://{}\"\nusername = \"{GATEWAY_USER}\"\npassword = \"{GATEWAY_PASSWORD}\"\n\
+             rate_per_second = 400\nconcurrency = 8\nbatch_size = 20\nclaim_ttl_secs = 2\npoll_interval_ms = 100\n",
+            settings.amqp.prefix,
+            settings.database.url.expose(),
+            gw.addr
+        ),
+    )
+    .expect("config");
+    let start = || {
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_dokflyt"))
+            .args(["serve", "--config"])
+            .arg(config.path())
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("DOKFLYT_LOG", "info")
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("dokflyt starts");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let mut lines = tokio::io::BufReader::new(stderr).lines();
+            let mut tx = Some(tx);
+            while let Ok(Some(line)) = lines.next_line().await {
+                if line.contains("sending emergency SMS") {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(());
+                    }
+                }
+            }
+        });
+        (child, rx)
+    };
+    let (mut child, ready) = start();
+    tokio::time::timeout(T, ready)
+        .await
+        .expect("started")
+        .expect("ready");
+    let pool = sqlx::PgPool::connect(settings.database.url.expose())
+        .await
+        .expect("pool");
+    let school = generate_school("s-kill", "4601", 600, 500, 40);
+    load_roster(&pool, &school.events).await;
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let rektor = who("rektor-k", "rektor", &["s-kill"], None);
+    let (code, p) = post_json(
+        addr,
+        "/api/schools/s-kill/emergency-sms/preview",
+        &json!({"requested_by": rektor, "text": TEXT, "reason": "Brann"}),
+    )
+    .await;
+    assert_eq!(code, 200, "{p}");
+    let (code, s) = post_json(
+        addr,
+        "/api/schools/s-kill/emergency-sms",
+        &json!({"requested_by": rektor, "preview_token": p["token"]}),
+    )
+    .await;
+    assert_eq!(code, 202, "{s}");
+    let total = school.expected_numbers.len();
+    let deadline = std::time::Instant::now() + T;
+    while gw.received().len() < total / 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the fan-out did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    child.start_kill().expect("SIGKILL");
+    let _ = child.wait().await;
+    let at_kill = gw.received().len();
+    assert!(at_kill < total, "killed mid fan-out ({at_kill} of {total})");
+
+    let (mut child, ready) = start();
+    tokio::time::timeout(T, ready)
+        .await
+        .expect("restarted")
+        .expect("ready");
+    let deadline = std::time::Instant::now() + T;
+    loop {
+        let open: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM sms_recipients WHERE status IN ('queued','sending')",
+        )
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+        if open == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{open} numbers never settled"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    child.start_kill().expect("kill");
+    let _ = child.wait().await;
+    let per_number = gw.per_number();
+    let got: BTreeSet<String> = per_number.keys().cloned().collect();
+    assert_eq!(got, school.expected_numbers, "none lost");
+    let twice: Vec<_> = per_number.values().filter(|n| **n > 1).collect();
+    assert!(twice.is_empty(), "{} numbers got two SMS", twice.len());
+    let sent: i64 = sqlx::query_scalar("SELECT count(*) FROM sms_recipients WHERE status = 'sent'")
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    assert_eq!(sent as usize, total);
+    pool.close().await;
+
+    let conn = dokflyt::broker::connect(common::AMQP_URL, 10)
+        .await
+        .expect("amqp");
+    let ch = conn.create_channel().await.expect("channel");
+    let t = dokflyt::broker::Topology::new(&settings.amqp.prefix, 5);
+    for q in [
+        &t.documents_queue,
+        &t.dead_letter_queue,
+        &t.roster_queue,
+        &t.roster_dead_letter_queue,
+        &t.sms_queue,
+    ] {
+        let _ = ch.queue_delete(q, Default::default()).await;
+    }
+    for x in [
+        &t.events_exchange,
+        &t.dead_letter_exchange,
+        &t.roster_dead_letter_exchange,
+    ] {
+        let _ = ch.exchange_delete(x, Default::default()).await;
+    }
+    if let Ok(mut admin) =
+        <sqlx::PgConnection as sqlx::Connection>::connect(common::PG_ADMIN_URL).await
+    {
+        let _ = sqlx::query(&format!(
+            "DROP DATABASE IF EXISTS \"dokflyt_test_{id}\" WITH (FORCE)"
+        ))
+        .execute(&mut admin)
+        .await;
+    }
+}
+
+/// `dokflyt sms count` prints one JSON object.
+#[test]
+fn sms_count_cli() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dokflyt"))
+        .args(["sms", "count", "Skuvla lea giddejuvvon 🚨"])
+        .output()
+        .expect("runs");
+    assert!(out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        v,
+        json!({"encoding": "ucs2", "characters": 24, "segments": 1})
+    );
+}
