@@ -833,8 +833,15 @@ async fn archive_deadlines(
             "  {:<26} {:>6} {:>9} {:>7}   {}",
             r.document_type, r.klar, r.arkivert, r.feilet, r.note
         );
+        if let Some(m) = r.missing.as_ref().filter(|m| !m.is_empty()) {
+            let shown: Vec<&str> = m.iter().take(10).map(String::as_str).collect();
+            println!(
+                "    mangler for {} elev(er): {}{}",
+                m.len(),
+                shown.join(", "),
+                if m.len() > shown.len() { ", …" } else { "" }
+            );
+        }
     }
-    println!();
-    println!("Hvem som mangler (f.eks. vitnemål for hver elev på 10. trinn) krever elevregisteret; se README.");
     Ok(ExitCode::SUCCESS)
 }

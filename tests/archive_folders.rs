@@ -246,6 +246,34 @@ async fn deadlines_count_the_optional_types_per_school_and_deadline() {
         .await
         .expect("transfer");
     db.queue("term_grades").await;
+    // The roster: the example's pupil and one more 9th grader, plus a 7th grader.
+    let example: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("examples/events/term_grades.json"),
+        )
+        .expect("example"),
+    )
+    .expect("json");
+    let pupil = example["pupil"]["id"]
+        .as_str()
+        .expect("pupil id")
+        .to_string();
+    for (id, level) in [
+        (pupil.as_str(), 9),
+        ("elev-uten-karakter", 9),
+        ("elev-7", 7),
+    ] {
+        sqlx::query(
+            "INSERT INTO roster_pupils (pupil_id, school_id, grade_level, version) VALUES ($1, $2, $3, 1)",
+        )
+        .bind(id)
+        .bind(SCHOOL)
+        .bind(level as i16)
+        .execute(db.pool())
+        .await
+        .expect("roster pupil");
+    }
     let rows = deadlines::report(db.pool(), (2026, 2027), Some(SCHOOL), date("2027-02-01"))
         .await
         .expect("report");
@@ -257,6 +285,10 @@ async fn deadlines_count_the_optional_types_per_school_and_deadline() {
     let jan = find("term_grades", "2027-01-25");
     assert!(jan.passed);
     assert_eq!((jan.klar, jan.arkivert, jan.feilet), (1, 1, 0));
+    // Who should have term grades (8th–10th grade) and has none.
+    assert_eq!(jan.missing, Some(vec!["elev-uten-karakter".to_string()]));
+    // No 10th graders in the roster: nobody known to be missing a diploma.
+    assert_eq!(find("diploma", "2027-06-25").missing, None);
     let jun = find("group_overview", "2027-06-25");
     assert!(!jun.passed);
     assert_eq!((jun.klar, jun.arkivert, jun.feilet), (0, 1, 0));

@@ -6,8 +6,11 @@
 //! counts of `klar` / `arkivert` / `feilet` among the documents of that type in the
 //! school year up to the deadline. Failure: the database error.
 //!
-//! "Who is still missing" needs the roster (which pupils should have a diploma);
-//! until the roster is in dokflyt the rows carry counts only, and say so.
+//! Who is still missing comes from the roster (`roster_pupils`): for the per-pupil
+//! types (diploma: 10th grade; final and term grades: 8th–10th grade) the row lists
+//! the pupil ids of the school's pupils at those levels with no document of that type
+//! queued in the school year up to the deadline. Ids only — the dashboard shows
+//! initials. `None` when the roster has no pupils at those levels for the school.
 
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -67,6 +70,58 @@ pub struct DeadlineRow {
     pub feilet: i64,
     /// Whether the deadline has passed on `today`.
     pub passed: bool,
+    /// Pupils who should have one and have none (roster ids), for per-pupil types.
+    pub missing: Option<Vec<String>>,
+}
+
+/// The grade levels whose pupils should each have a document of `t`.
+pub fn expected_levels(t: &str) -> Option<(i16, i16)> {
+    match t {
+        "diploma" => Some((10, 10)),
+        "final_grades" | "term_grades" => Some((8, 10)),
+        _ => None,
+    }
+}
+
+async fn missing(
+    pool: &PgPool,
+    school: &str,
+    t: &str,
+    levels: (i16, i16),
+    from: NaiveDate,
+    deadline: NaiveDate,
+) -> Result<Option<Vec<String>>, sqlx::Error> {
+    let expected: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM roster_pupils
+          WHERE school_id = $1 AND NOT deleted AND grade_level BETWEEN $2 AND $3",
+    )
+    .bind(school)
+    .bind(levels.0)
+    .bind(levels.1)
+    .fetch_one(pool)
+    .await?;
+    if expected == 0 {
+        return Ok(None);
+    }
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT p.pupil_id FROM roster_pupils p
+          WHERE p.school_id = $1 AND NOT p.deleted AND p.grade_level BETWEEN $2 AND $3
+            AND NOT EXISTS (
+                SELECT 1 FROM archive_queue q JOIN events e ON e.event_id = q.event_id
+                 WHERE q.school_id = $1 AND q.document_type = $4
+                   AND e.payload #>> '{pupil,id}' = p.pupil_id
+                   AND (e.occurred_at AT TIME ZONE 'Europe/Oslo')::date BETWEEN $5 AND $6)
+          ORDER BY p.pupil_id",
+    )
+    .bind(school)
+    .bind(levels.0)
+    .bind(levels.1)
+    .bind(t)
+    .bind(from)
+    .bind(deadline)
+    .fetch_all(pool)
+    .await?;
+    Ok(Some(ids))
 }
 
 /// The two deadlines of the school year `(a, b)`: 25 January b and 25 June b.
@@ -129,6 +184,10 @@ pub async fn report(
                     arkivert: 0,
                     feilet: 0,
                     passed: today > deadline,
+                    missing: match expected_levels(t) {
+                        Some(levels) => missing(pool, s, t, levels, start, deadline).await?,
+                        None => None,
+                    },
                 };
                 for (rs, rt, status, by_jan, by_jun) in &rows {
                     if rs != s || rt != t {

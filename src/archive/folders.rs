@@ -149,12 +149,19 @@ pub struct RolloverReport {
     pub folders: Vec<NewFolder>,
 }
 
-/// The schools dokflyt knows (from the events it has seen), with their latest name.
+/// The schools dokflyt knows (the roster's, then any other school it has seen events
+/// from), with their name.
 async fn known_schools(pool: &PgPool) -> Result<Vec<(String, String)>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT DISTINCT ON (school_id) school_id,
-                COALESCE(payload #>> '{school,name}', school_id)
-           FROM events ORDER BY school_id, received_at DESC",
+        "SELECT school_id, COALESCE(name, school_id) FROM roster_schools WHERE NOT deleted
+         UNION
+         SELECT * FROM (
+            SELECT DISTINCT ON (school_id) school_id,
+                   COALESCE(payload #>> '{school,name}', school_id)
+              FROM events
+             WHERE school_id NOT IN (SELECT school_id FROM roster_schools)
+             ORDER BY school_id, received_at DESC) e
+         ORDER BY 1",
     )
     .fetch_all(pool)
     .await
