@@ -74,6 +74,8 @@ pub async fn archive(mut settings: Settings, documents: usize) -> anyhow::Result
     };
     settings.database.url = Secret::new(db_url);
     settings.database.max_connections = settings.database.max_connections.max(16);
+    // Seeding writes gigabytes of PDFs: more than the worker's statement timeout allows.
+    settings.database.statement_timeout_ms = settings.database.statement_timeout_ms.max(600_000);
     let pool = crate::db::connect_and_migrate(&settings.database).await?;
     let result = measure(&settings, &pool, n).await;
     pool.close().await;
@@ -103,6 +105,18 @@ async fn measure(settings: &Settings, pool: &sqlx::PgPool, n: usize) -> anyhow::
     }
     let t0 = Instant::now();
     println!("seeding {n} klar documents (cloned in SQL from one real document) ...");
+    let mut left = n - 1;
+    while left > 0 {
+        let chunk = left.min(10_000);
+        left -= chunk;
+        seed_clones(pool, seed, chunk).await?;
+    }
+    println!("  seeded in {:.1} s", t0.elapsed().as_secs_f64());
+    transfer_phase(settings, pool, seed, n).await
+}
+
+/// Clones the seed's event, document and archive row `count` times, all `klar`.
+async fn seed_clones(pool: &sqlx::PgPool, seed: Uuid, count: usize) -> anyhow::Result<()> {
     sqlx::query(
         "WITH ids AS (SELECT gen_random_uuid() AS id FROM generate_series(1, $2)),
          e AS (
@@ -124,11 +138,18 @@ async fn measure(settings: &Settings, pool: &sqlx::PgPool, n: usize) -> anyhow::
          SELECT event_id, 'klar', COALESCE(folder, 'pupil'), school_id, document_type FROM d",
     )
     .bind(seed)
-    .bind((n - 1) as i32)
+    .bind(count as i32)
     .execute(pool)
     .await?;
-    println!("  seeded in {:.1} s", t0.elapsed().as_secs_f64());
+    Ok(())
+}
 
+async fn transfer_phase(
+    settings: &Settings,
+    pool: &sqlx::PgPool,
+    seed: Uuid,
+    n: usize,
+) -> anyhow::Result<()> {
     // The stand-in.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}/arkivmelding", listener.local_addr()?);

@@ -76,6 +76,9 @@ pub enum Command {
     /// The transfer to the archive.
     #[command(subcommand)]
     Archive(ArchiveCommand),
+    /// Contact information: who cannot be reached on which channel.
+    #[command(subcommand)]
+    Contacts(ContactsCommand),
     /// Schools: principals (case owners of the school folders).
     #[command(subcommand)]
     Schools(SchoolsCommand),
@@ -85,6 +88,18 @@ pub enum Command {
     /// The roster (schools, pupils, guardians, staff).
     #[command(subcommand)]
     Roster(RosterCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ContactsCommand {
+    /// Pupils, guardians and staff of a school with no mobile, no email or no
+    /// digital mailbox, per class (check before a mass message).
+    Gaps {
+        #[arg(long)]
+        school: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -298,6 +313,41 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             school_year,
             json,
         }) => archive_deadlines(&settings, school.as_deref(), school_year.as_deref(), json).await,
+        Command::Contacts(ContactsCommand::Gaps { school, json }) => {
+            let pool = crate::db::connect_and_migrate(&settings.database).await?;
+            let r = crate::roster::gaps::report(&pool, &school).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                println!("Kontaktinformasjon som mangler, {}", r.school_id);
+                println!(
+                    "  {:<14} {:>6} {:>9} {:>11} {:>10} {:>17}",
+                    "klasse",
+                    "elever",
+                    "foresatte",
+                    "uten mobil",
+                    "uten epost",
+                    "uten digital post"
+                );
+                for c in &r.classes {
+                    println!(
+                        "  {:<14} {:>6} {:>9} {:>11} {:>10} {:>17}",
+                        c.class,
+                        c.pupils,
+                        c.guardians,
+                        c.no_mobile,
+                        c.no_email,
+                        c.no_digital_mailbox
+                    );
+                }
+                println!("  ansatte uten mobil: {}", r.staff_without_mobile);
+                println!(
+                    "  ({} personer med mangler; --json lister dem)",
+                    r.gaps.len()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Schools(SchoolsCommand::SetPrincipal {
             school,
             initials,

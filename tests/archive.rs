@@ -12,8 +12,7 @@ mod common;
 
 use common::archive_standin::*;
 use dokflyt::archive::client::DirectoryArchive;
-use dokflyt::archive::transfer::{run_now, TransferOptions};
-use dokflyt::config::ArchiveSettings;
+use dokflyt::archive::transfer::run_now;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -443,118 +442,6 @@ async fn an_outage_stops_the_run_and_leaves_the_rest_klar_for_the_next() {
     assert_eq!(
         (up.arkivert, up.feilet, up.stopped_for_outage),
         (6, 0, false)
-    );
-    db.drop_db().await;
-}
-
-/// Throughput of the transfer to a local stand-in (no schema check) and to the
-/// directory target. `DOKFLYT_BENCH_DOCS` documents (default 5000), cloned in SQL
-/// from one rendered `conduct_warning`. Run with
-/// `cargo test --release --test archive -- --ignored --nocapture transfer_throughput`.
-#[tokio::test(flavor = "multi_thread")]
-#[ignore]
-async fn transfer_throughput() {
-    let n: i64 = std::env::var("DOKFLYT_BENCH_DOCS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5000);
-    let db = Db::new().await;
-    let seed = db.queue("conduct_warning").await;
-    let clone = |n: i64| {
-        let pool = db.pool().clone();
-        async move {
-            sqlx::query("DELETE FROM transfer_attempts")
-                .execute(&pool)
-                .await
-                .expect("clear");
-            sqlx::query("DELETE FROM archive_queue WHERE event_id <> $1")
-                .bind(seed)
-                .execute(&pool)
-                .await
-                .expect("clear");
-            sqlx::query("DELETE FROM deliveries")
-                .execute(&pool)
-                .await
-                .expect("clear");
-            sqlx::query("DELETE FROM documents WHERE event_id <> $1")
-                .bind(seed)
-                .execute(&pool)
-                .await
-                .expect("clear");
-            sqlx::query("DELETE FROM events WHERE event_id <> $1")
-                .bind(seed)
-                .execute(&pool)
-                .await
-                .expect("clear");
-            sqlx::query("UPDATE archive_queue SET status = 'arkivert' WHERE event_id = $1")
-                .bind(seed)
-                .execute(&pool)
-                .await
-                .expect("seed");
-            sqlx::query(
-                "WITH ids AS (SELECT gen_random_uuid() AS id FROM generate_series(1, $2)),
-                 e AS (
-                    INSERT INTO events (event_id, document_type, school_id, occurred_at, payload_sha256, payload)
-                    SELECT ids.id, document_type, school_id, occurred_at, payload_sha256,
-                           jsonb_set(payload, '{event_id}', to_jsonb(ids.id::text))
-                    FROM events, ids WHERE event_id = $1
-                    RETURNING event_id),
-                 d AS (
-                    INSERT INTO documents (event_id, document_type, school_id, title, rule_id, rules_version,
-                        channel, archive_policy, archived, folder, access, legal_basis, journal_post_type,
-                        journal_status, decision, pdf, pdf_sha256, pdf_pages)
-                    SELECT e.event_id, document_type, school_id, title, rule_id, rules_version, channel,
-                        archive_policy, archived, folder, access, legal_basis, journal_post_type,
-                        journal_status, decision, pdf, pdf_sha256, pdf_pages
-                    FROM documents, e WHERE documents.event_id = $1
-                    RETURNING event_id)
-                 INSERT INTO archive_queue (event_id, status, folder, school_id, document_type)
-                 SELECT d.event_id, 'klar', 'pupil', 'x', 'conduct_warning' FROM d",
-            )
-            .bind(seed)
-            .bind(n as i32)
-            .execute(&pool)
-            .await
-            .expect("clone");
-        }
-    };
-    let mut s = ArchiveSettings {
-        concurrency: 32,
-        batch_size: 200,
-        ..ArchiveSettings::default()
-    };
-    s.max_attempts = 1;
-    let opts = TransferOptions::from_settings(&s);
-
-    clone(n).await;
-    let archive = StandIn::start_with(vec![], Duration::ZERO, false).await;
-    let t0 = std::time::Instant::now();
-    let r = run_now(
-        db.pool(),
-        http(&archive.url(), Duration::from_secs(30)),
-        &opts,
-    )
-    .await
-    .expect("run");
-    let http_secs = t0.elapsed().as_secs_f64();
-    assert_eq!(r.arkivert, n as u64, "{r:?}");
-
-    clone(n).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let t0 = std::time::Instant::now();
-    let r = run_now(
-        db.pool(),
-        Arc::new(DirectoryArchive::new(dir.path(), "dokflyt")),
-        &opts,
-    )
-    .await
-    .expect("run");
-    let dir_secs = t0.elapsed().as_secs_f64();
-    assert_eq!(r.arkivert, n as u64, "{r:?}");
-    println!(
-        "archive transfer, {n} documents: HTTP stand-in {:.0}/s, directory target {:.0}/s",
-        n as f64 / http_secs,
-        n as f64 / dir_secs
     );
     db.drop_db().await;
 }

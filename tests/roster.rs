@@ -267,3 +267,126 @@ fn the_schema_and_the_parser_agree() {
         assert!(!parses(e), "parser accepts {e}");
     }
 }
+
+/// The reachability report on a roster with gaps: per class, who has no mobile, no
+/// email or (guardians) no digital mailbox, and staff without a mobile; from the
+/// library and from `dokflyt contacts gaps` on the binary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reachability_report_lists_who_cannot_be_reached_per_class() {
+    let db = common::archive_standin::Db::new().await;
+    let ev = |entity: &str, id: &str, body: Value| {
+        let mut v = json!({
+            "event_id": Uuid::new_v4().to_string(), "schema_version": 1, "entity": entity,
+            "id": id, "version": 1, "occurred_at": "2026-11-23T08:00:00+01:00", "op": "upsert",
+        });
+        v[entity] = body;
+        v
+    };
+    let pupil = |id: &str, class: &str, mobile: Option<&str>, email: Option<&str>| {
+        ev(
+            "pupil",
+            id,
+            json!({ "school_id": "s-gap", "name": "Elev", "class": class,
+            "grade_level": 8, "birth_date": "2013-01-01", "mobile": mobile, "email": email }),
+        )
+    };
+    let lines = [
+        pupil("p1", "8A", Some("91111111"), Some("p1@skole.no")),
+        pupil("p2", "8A", None, Some("p2@skole.no")),
+        pupil("p3", "9B", Some("93333333"), None),
+        ev(
+            "guardian",
+            "g1",
+            json!({ "name": "F", "mobile": "41111111", "email": "g1@x.no",
+            "digital_mail": true, "children": [{"pupil_id": "p1", "parental_responsibility": true}] }),
+        ),
+        ev(
+            "guardian",
+            "g2",
+            json!({ "name": "F", "mobile": "42222222", "email": "g2@x.no",
+            "digital_mail": false, "protected_address": true,
+            "children": [{"pupil_id": "p2", "parental_responsibility": true}] }),
+        ),
+        ev(
+            "staff",
+            "st1",
+            json!({ "name": "L", "schools": [{"school_id": "s-gap", "role": "laerer"}] }),
+        ),
+        ev(
+            "staff",
+            "st2",
+            json!({ "name": "R", "mobile": "99999999",
+            "schools": [{"school_id": "s-gap", "role": "rektor"}] }),
+        ),
+    ];
+    let file = tempfile::NamedTempFile::new().expect("tmp");
+    let text: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    std::fs::write(file.path(), text.join("\n") + "\n").expect("write");
+    let summary = dokflyt::roster::import::import_file(db.pool(), file.path(), 2, false)
+        .await
+        .expect("import");
+    assert_eq!(summary.rejected, 0, "{:?}", summary.errors);
+
+    let r = dokflyt::roster::gaps::report(db.pool(), "s-gap")
+        .await
+        .expect("report");
+    let class = |c: &str| {
+        r.classes
+            .iter()
+            .find(|x| x.class == c)
+            .expect("class")
+            .clone()
+    };
+    let a = class("8A");
+    assert_eq!(
+        (
+            a.pupils,
+            a.guardians,
+            a.no_mobile,
+            a.no_email,
+            a.no_digital_mailbox
+        ),
+        (2, 2, 1, 0, 1)
+    );
+    let b = class("9B");
+    assert_eq!(
+        (b.pupils, b.guardians, b.no_mobile, b.no_email),
+        (1, 0, 0, 1)
+    );
+    assert_eq!(r.staff_without_mobile, 1);
+    let ids: Vec<(&str, &str)> = r
+        .gaps
+        .iter()
+        .map(|g| (g.kind.as_str(), g.id.as_str()))
+        .collect();
+    assert_eq!(
+        ids,
+        vec![
+            ("guardian", "g2"),
+            ("pupil", "p2"),
+            ("pupil", "p3"),
+            ("staff", "st1")
+        ]
+    );
+    let g2 = r.gaps.iter().find(|g| g.id == "g2").expect("g2");
+    assert!(g2.no_digital_mailbox && g2.protected_address && !g2.no_mobile);
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dokflyt"))
+        .args(["contacts", "gaps", "--school", "s-gap", "--json"])
+        .env("DOKFLYT_CONFIG", "/dev/null")
+        .env(
+            "DOKFLYT_DATABASE_URL",
+            format!("{}/{}", common::archive_standin::PG, db.name),
+        )
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["staff_without_mobile"], 1);
+    assert_eq!(v["gaps"].as_array().map(Vec::len), Some(4));
+    db.drop_db().await;
+}

@@ -11,6 +11,7 @@
 
 pub mod archive;
 pub mod auth;
+pub mod contacts;
 
 pub mod sms;
 
@@ -54,6 +55,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/status", get(status))
         .route("/api/admin/rules/reload", post(reload_rules))
         .merge(archive::routes())
+        .merge(contacts::routes())
         .merge(
             crate::channels::api::routes(state.ctx.pool.clone()).route_layer(
                 axum::middleware::from_fn_with_state(

@@ -9,9 +9,11 @@
 //! Failure: a body that is not a valid roster event is a [`RosterError`] with a
 //! stable code; the consumer dead-letters it with that reason.
 //!
-//! Modules: [`store`] (PostgreSQL), [`consume`] (the queue), [`import`] (bulk JSONL).
+//! Modules: [`store`] (PostgreSQL), [`consume`] (the queue), [`import`] (bulk JSONL),
+//! [`gaps`] (the reachability report).
 
 pub mod consume;
+pub mod gaps;
 pub mod import;
 pub mod store;
 
