@@ -574,3 +574,35 @@ fn sms_count_cli() {
         json!({"encoding": "ucs2", "characters": 24, "segments": 1})
     );
 }
+
+/// Delivery reports are refused without the configured token — and refused
+/// altogether while none is configured (fail closed), so nobody can mark an
+/// emergency SMS delivered by posting a forged report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivery_reports_need_the_configured_token() {
+    let gw = GatewayStandIn::start().await;
+    let report = json!({ "refId": "x", "resultCode": 1001 });
+    let post = |app: &TestApp, token: &str| {
+        let url = format!("http://{}/api/sms/dlr?token={token}", app.http);
+        let body = report.clone();
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .json(&body)
+                .send()
+                .await
+                .expect("posted")
+                .status()
+                .as_u16()
+        }
+    };
+    let app = spawn_sms_app(&gw, |_| {}).await;
+    assert_eq!(post(&app, "gjettet").await, 401);
+    assert_ne!(post(&app, DLR_TOKEN).await, 401);
+    app.stop_and_clean().await;
+
+    let unconfigured =
+        spawn_sms_app(&gw, |s| s.sms.dlr_token = dokflyt::config::Secret::new("")).await;
+    assert_eq!(post(&unconfigured, "").await, 401);
+    unconfigured.stop_and_clean().await;
+}

@@ -156,7 +156,10 @@ async fn delivery_report(
     body: Result<Json<dlr::DeliveryReport>, JsonRejection>,
 ) -> Response {
     let expected = ctx.settings.dlr_token.expose();
-    if !expected.is_empty() && q.token.as_deref() != Some(expected) {
+    // Fail closed: without a configured token nobody may post delivery reports
+    // (a forged report would mark an emergency SMS delivered).
+    let given = q.token.as_deref().unwrap_or("");
+    if expected.is_empty() || given.len() != expected.len() || given != expected {
         return (
             StatusCode::UNAUTHORIZED,
             Json(json!({ "error": "unauthorized" })),
