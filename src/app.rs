@@ -28,6 +28,8 @@ pub struct App {
     /// The configured archive (HTTP or directory).
     pub archive: Arc<dyn ArchiveClient>,
     pub schedule: Schedule,
+    /// The transfer's connections (`synchronous_commit = off`, see `db::transfer_pool`).
+    pub archive_pool: sqlx::PgPool,
     /// The scheduler's clock (the system clock unless a test injects another).
     pub clock: Arc<dyn Clock>,
     listener: tokio::net::TcpListener,
@@ -64,6 +66,8 @@ impl App {
                     settings.database.url.redacted_url()
                 )
             })?;
+        let archive_pool = crate::db::transfer_pool(&settings.database)
+            .context("cannot set up the archive transfer's connections")?;
         let listener = tokio::net::TcpListener::bind(&settings.http.addr)
             .await
             .with_context(|| format!("cannot listen on {}", settings.http.addr))?;
@@ -79,6 +83,7 @@ impl App {
             stats: Arc::new(ConsumerStats::default()),
             archive,
             schedule,
+            archive_pool,
             clock: Arc::new(SystemClock),
             listener,
         })
@@ -113,7 +118,7 @@ impl App {
         let transfer = TransferOptions::from_settings(&self.settings.archive);
         let scheduler = if self.settings.archive.schedule.enabled {
             let s = Scheduler {
-                pool: self.ctx.pool.clone(),
+                pool: self.archive_pool.clone(),
                 client: self.archive.clone(),
                 opts: transfer.clone(),
                 schedule: self.schedule.clone(),
@@ -144,6 +149,7 @@ impl App {
             stats: self.stats.clone(),
             api_token: self.settings.http.api_token.clone(),
             archive: self.archive.clone(),
+            archive_pool: self.archive_pool.clone(),
             transfer,
         })
         .merge(crate::http::sms::routes(sms_ctx));
@@ -163,6 +169,7 @@ impl App {
             .await
             .context("the roster or SMS worker failed")?;
         self.ctx.pool.close().await;
+        self.archive_pool.close().await;
         Ok(())
     }
 }

@@ -692,8 +692,9 @@ async fn archive_run_now(
     };
     println!("Overfører alle dokumenter med status klar til {target} ...");
     let opts = transfer::TransferOptions::from_settings(&settings.archive);
+    let transfer_pool = crate::db::transfer_pool(&settings.database)?;
     let s = crate::archive::schedule::run_and_log(
-        &pool,
+        &transfer_pool,
         client,
         &opts,
         crate::archive::schedule::RunKind::RunNow,

@@ -92,6 +92,20 @@ pub fn pool(settings: &DatabaseSettings) -> Result<PgPool, DbError> {
         .connect_lazy_with(connect_options(settings)?))
 }
 
+/// The pool of the archive transfer: like [`pool`], but its commits do not wait for
+/// the WAL flush (`synchronous_commit = off`). Safe for the transfer only: a status
+/// lost in a database crash leaves the row `klar` (or its claim expires), and the
+/// resend carries the same external key, so the archive answers «Eksisterende» —
+/// nothing is archived twice and nothing is lost. Never for the pipeline's commit,
+/// which is acked to the broker.
+pub fn transfer_pool(settings: &DatabaseSettings) -> Result<PgPool, DbError> {
+    let opts = connect_options(settings)?.options([("synchronous_commit", "off")]);
+    Ok(PgPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .acquire_timeout(Duration::from_millis(settings.acquire_timeout_ms))
+        .connect_lazy_with(opts))
+}
+
 /// Whether a database error is worth retrying later (the database or the network
 /// is in trouble) rather than a refusal of the data itself.
 pub fn is_transient(err: &sqlx::Error) -> bool {

@@ -217,7 +217,7 @@ async fn run_now(
         return Err(StaffError::Forbidden(reason.into()));
     }
     let summary = crate::archive::schedule::run_and_log(
-        &s.ctx.pool,
+        &s.archive_pool,
         s.archive.clone(),
         &s.transfer,
         crate::archive::schedule::RunKind::RunNow,

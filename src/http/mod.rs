@@ -39,6 +39,8 @@ pub struct HttpState {
     pub api_token: Secret,
     /// The configured archive, for `POST /api/archive/run-now`.
     pub archive: Arc<dyn ArchiveClient>,
+    /// The transfer's connections (`db::transfer_pool`).
+    pub archive_pool: sqlx::PgPool,
     pub transfer: TransferOptions,
 }
 
