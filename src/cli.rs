@@ -355,9 +355,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }) => {
             use crate::archive::folders;
             let pool = crate::db::connect_and_migrate(&settings.database).await?;
-            let today = chrono::Utc::now()
-                .with_timezone(&chrono_tz::Europe::Oslo)
-                .date_naive();
+            let today = folders::today_in_oslo();
             let actor = crate::access::Actor::cli();
             match folders::set_principal(&pool, &actor, &school, &initials, from, today).await {
                 Ok(n) => {
@@ -840,18 +838,13 @@ async fn archive_deadlines(
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     use crate::archive::{deadlines, folders};
-    let today = chrono::Utc::now()
-        .with_timezone(&chrono_tz::Europe::Oslo)
-        .date_naive();
-    let year = match school_year {
-        Some(y) => match folders::parse_school_year(y) {
-            Ok(y) => y,
-            Err(e) => {
-                eprintln!("{e}");
-                return Ok(ExitCode::from(2));
-            }
-        },
-        None => crate::archive::arkivmelding::school_year(today),
+    let today = folders::today_in_oslo();
+    let year = match folders::school_year_or_current(school_year, today) {
+        Ok(y) => y,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::from(2));
+        }
     };
     let pool = crate::db::connect_and_migrate(&settings.database).await?;
     let rows = deadlines::report(&pool, year, school, today).await?;

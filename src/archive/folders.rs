@@ -42,6 +42,24 @@ pub fn parse_school_year(s: &str) -> Result<(i32, i32), FolderError> {
     Ok((a, b))
 }
 
+/// Today's date in Norway (school years, principals and deadlines are local dates).
+pub fn today_in_oslo() -> NaiveDate {
+    chrono::Utc::now()
+        .with_timezone(&chrono_tz::Europe::Oslo)
+        .date_naive()
+}
+
+/// The school year `given` ("2026/2027"), or the one `today` falls in.
+pub fn school_year_or_current(
+    given: Option<&str>,
+    today: NaiveDate,
+) -> Result<(i32, i32), FolderError> {
+    match given {
+        Some(y) => parse_school_year(y),
+        None => Ok(super::arkivmelding::school_year(today)),
+    }
+}
+
 fn year_label((a, b): (i32, i32)) -> String {
     format!("{a}/{b}")
 }

@@ -48,6 +48,16 @@ pub fn may_watch(role: Role) -> bool {
     )
 }
 
+/// Whether `actor` may read the archive log's reports (deadlines, audit log) of
+/// `school_id`, or of all schools when `None` (municipal roles only).
+pub fn may_read(actor: &Actor, school_id: Option<&str>) -> bool {
+    may_watch(actor.role)
+        && match school_id {
+            Some(s) => actor.covers_school(s),
+            None => actor.role.is_municipal(),
+        }
+}
+
 /// Checks `actor` against `school_id` (None: a listing across the actor's schools)
 /// and audits a refusal.
 async fn authorize(
@@ -131,6 +141,18 @@ impl Cursor {
     }
 }
 
+/// The columns of a [`ListItem`] and the joins they need (a macro, so the queries
+/// stay `&'static str` through `concat!`).
+macro_rules! list_item_select {
+    () => {
+        "SELECT q.event_id, q.status, q.school_id, q.document_type, d.title, q.queued_at,
+                q.updated_at, q.attempts, q.journal_year, q.journal_sequence, q.error_class,
+                q.error_explanation, q.dismissed_at, e.payload #>> '{pupil,name}' AS pupil_name
+           FROM archive_queue q JOIN documents d ON d.event_id = q.event_id
+           JOIN events e ON e.event_id = q.event_id"
+    };
+}
+
 /// One row of the archive log.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct ListItem {
@@ -196,12 +218,9 @@ pub async fn list(pool: &PgPool, actor: &Actor, q: &ListQuery) -> Result<Page, S
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .map(|t| format!("%{}%", t.replace('\\', "\\\\").replace(['%', '_'], "\\$0")));
-    let mut items: Vec<ListItem> = sqlx::query_as(
-        "SELECT q.event_id, q.status, q.school_id, q.document_type, d.title, q.queued_at,
-                q.updated_at, q.attempts, q.journal_year, q.journal_sequence, q.error_class,
-                q.error_explanation, q.dismissed_at, e.payload #>> '{pupil,name}' AS pupil_name
-           FROM archive_queue q JOIN documents d ON d.event_id = q.event_id
-           JOIN events e ON e.event_id = q.event_id
+    let mut items: Vec<ListItem> = sqlx::query_as(concat!(
+        list_item_select!(),
+        "
           WHERE ($1::archive_status IS NULL OR q.status = $1)
             AND ($2::text[] IS NULL OR q.school_id = ANY($2))
             AND ($3::text IS NULL OR q.document_type = $3)
@@ -211,8 +230,8 @@ pub async fn list(pool: &PgPool, actor: &Actor, q: &ListQuery) -> Result<Page, S
             AND ($7 OR q.dismissed_at IS NULL)
             AND ($8::timestamptz IS NULL OR (q.queued_at, q.event_id) < ($8, $9))
           ORDER BY q.queued_at DESC, q.event_id DESC
-          LIMIT $10",
-    )
+          LIMIT $10"
+    ))
     .bind(q.status)
     .bind(schools)
     .bind(&q.document_type)
@@ -367,18 +386,11 @@ pub async fn show(pool: &PgPool, actor: &Actor, event_id: Uuid) -> Result<Detail
 }
 
 async fn load_item(pool: &PgPool, event_id: Uuid) -> Result<ListItem, StaffError> {
-    sqlx::query_as(
-        "SELECT q.event_id, q.status, q.school_id, q.document_type, d.title, q.queued_at,
-                q.updated_at, q.attempts, q.journal_year, q.journal_sequence, q.error_class,
-                q.error_explanation, q.dismissed_at, e.payload #>> '{pupil,name}' AS pupil_name
-           FROM archive_queue q JOIN documents d ON d.event_id = q.event_id
-           JOIN events e ON e.event_id = q.event_id
-          WHERE q.event_id = $1",
-    )
-    .bind(event_id)
-    .fetch_optional(pool)
-    .await?
-    .ok_or(StaffError::NotFound)
+    sqlx::query_as(concat!(list_item_select!(), " WHERE q.event_id = $1"))
+        .bind(event_id)
+        .fetch_optional(pool)
+        .await?
+        .ok_or(StaffError::NotFound)
 }
 
 /// «Prøv igjen»: a `feilet` row back to `klar` for the next transfer.

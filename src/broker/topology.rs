@@ -59,21 +59,14 @@ impl Topology {
         }
     }
 
-    /// Declares everything; safe to call on every connect.
-    pub async fn declare(&self, channel: &Channel) -> Result<(), lapin::Error> {
-        let durable_exchange = ExchangeDeclareOptions {
-            durable: true,
-            ..ExchangeDeclareOptions::default()
-        };
-        let durable_queue = QueueDeclareOptions {
-            durable: true,
-            ..QueueDeclareOptions::default()
-        };
+    /// The events exchange (topic) and the documents' dead-letter exchange (fanout):
+    /// every consumer's queue hangs off them.
+    async fn declare_exchanges(&self, channel: &Channel) -> Result<(), lapin::Error> {
         channel
             .exchange_declare(
                 &self.events_exchange,
                 ExchangeKind::Topic,
-                durable_exchange,
+                durable_exchange(),
                 FieldTable::default(),
             )
             .await?;
@@ -81,10 +74,35 @@ impl Topology {
             .exchange_declare(
                 &self.dead_letter_exchange,
                 ExchangeKind::Fanout,
-                durable_exchange,
+                durable_exchange(),
                 FieldTable::default(),
             )
             .await?;
+        Ok(())
+    }
+
+    /// A quorum queue that dead-letters to `dlx` after `delivery_limit` deliveries,
+    /// at least once, and refuses publishes when full.
+    fn quorum_with_dlx(&self, dlx: &str) -> FieldTable {
+        let mut args = FieldTable::default();
+        args.insert("x-queue-type".into(), text("quorum"));
+        args.insert(
+            "x-delivery-limit".into(),
+            AMQPValue::LongInt(self.delivery_limit as i32),
+        );
+        args.insert("x-dead-letter-exchange".into(), text(dlx));
+        args.insert("x-dead-letter-strategy".into(), text("at-least-once"));
+        args.insert("x-overflow".into(), text("reject-publish"));
+        args
+    }
+
+    /// Declares everything; safe to call on every connect.
+    pub async fn declare(&self, channel: &Channel) -> Result<(), lapin::Error> {
+        let durable_queue = QueueDeclareOptions {
+            durable: true,
+            ..QueueDeclareOptions::default()
+        };
+        self.declare_exchanges(channel).await?;
 
         let mut dlq_args = FieldTable::default();
         dlq_args.insert("x-queue-type".into(), text("quorum"));
@@ -101,20 +119,12 @@ impl Topology {
             )
             .await?;
 
-        let mut args = FieldTable::default();
-        args.insert("x-queue-type".into(), text("quorum"));
-        args.insert(
-            "x-delivery-limit".into(),
-            AMQPValue::LongInt(self.delivery_limit as i32),
-        );
-        args.insert(
-            "x-dead-letter-exchange".into(),
-            text(&self.dead_letter_exchange),
-        );
-        args.insert("x-dead-letter-strategy".into(), text("at-least-once"));
-        args.insert("x-overflow".into(), text("reject-publish"));
         channel
-            .queue_declare(&self.documents_queue, durable_queue, args)
+            .queue_declare(
+                &self.documents_queue,
+                durable_queue,
+                self.quorum_with_dlx(&self.dead_letter_exchange),
+            )
             .await?;
         channel
             .queue_bind(
@@ -138,34 +148,12 @@ impl Topology {
             durable: true,
             ..QueueDeclareOptions::default()
         };
-        let durable_exchange = ExchangeDeclareOptions {
-            durable: true,
-            ..ExchangeDeclareOptions::default()
-        };
-        channel
-            .exchange_declare(
-                &self.events_exchange,
-                ExchangeKind::Topic,
-                durable_exchange,
-                FieldTable::default(),
-            )
-            .await?;
-        channel
-            .exchange_declare(
-                &self.dead_letter_exchange,
-                ExchangeKind::Fanout,
-                durable_exchange,
-                FieldTable::default(),
-            )
-            .await?;
+        self.declare_exchanges(channel).await?;
         channel
             .exchange_declare(
                 &self.roster_dead_letter_exchange,
                 ExchangeKind::Fanout,
-                ExchangeDeclareOptions {
-                    durable: true,
-                    ..ExchangeDeclareOptions::default()
-                },
+                durable_exchange(),
                 FieldTable::default(),
             )
             .await?;
@@ -186,23 +174,11 @@ impl Topology {
                 FieldTable::default(),
             )
             .await?;
-        let quorum_with_dlx = |dlx: &str| {
-            let mut args = FieldTable::default();
-            args.insert("x-queue-type".into(), text("quorum"));
-            args.insert(
-                "x-delivery-limit".into(),
-                AMQPValue::LongInt(self.delivery_limit as i32),
-            );
-            args.insert("x-dead-letter-exchange".into(), text(dlx));
-            args.insert("x-dead-letter-strategy".into(), text("at-least-once"));
-            args.insert("x-overflow".into(), text("reject-publish"));
-            args
-        };
         channel
             .queue_declare(
                 &self.roster_queue,
                 durable_queue,
-                quorum_with_dlx(&self.roster_dead_letter_exchange),
+                self.quorum_with_dlx(&self.roster_dead_letter_exchange),
             )
             .await?;
         channel
@@ -222,6 +198,13 @@ impl Topology {
             .queue_declare(&self.sms_queue, durable_queue, sms_args)
             .await?;
         Ok(())
+    }
+}
+
+fn durable_exchange() -> ExchangeDeclareOptions {
+    ExchangeDeclareOptions {
+        durable: true,
+        ..ExchangeDeclareOptions::default()
     }
 }
 

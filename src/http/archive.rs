@@ -262,12 +262,7 @@ async fn audit_log(
     // The audit log: kommuneadmin sees all; school roles that watch the archive see
     // their schools' entries (a school must be named unless municipal).
     let school = p.school.filter(|s| !s.is_empty());
-    let allowed = staff::may_watch(actor.role)
-        && match &school {
-            Some(sc) => actor.covers_school(sc),
-            None => actor.role.is_municipal(),
-        };
-    if !allowed {
+    if !staff::may_read(&actor, school.as_deref()) {
         return Err(StaffError::Forbidden(
             "Du har ikke tilgang til denne delen av revisjonsloggen.".into(),
         ));
@@ -299,24 +294,17 @@ async fn deadlines(
     Query(p): Query<DeadlineParams>,
 ) -> Result<Json<Vec<crate::archive::deadlines::DeadlineRow>>, StaffError> {
     let school = p.school.filter(|s| !s.is_empty());
-    let allowed = staff::may_watch(actor.role)
-        && match &school {
-            Some(sc) => actor.covers_school(sc),
-            None => actor.role.is_municipal(),
-        };
-    if !allowed {
+    if !staff::may_read(&actor, school.as_deref()) {
         return Err(StaffError::Forbidden(
             "Du har ikke tilgang til fristene for denne skolen.".into(),
         ));
     }
-    let today = chrono::Utc::now()
-        .with_timezone(&chrono_tz::Europe::Oslo)
-        .date_naive();
-    let year = match p.school_year.as_deref().filter(|y| !y.is_empty()) {
-        Some(y) => crate::archive::folders::parse_school_year(y)
-            .map_err(|e| StaffError::Invalid(e.to_string()))?,
-        None => crate::archive::arkivmelding::school_year(today),
-    };
+    let today = crate::archive::folders::today_in_oslo();
+    let year = crate::archive::folders::school_year_or_current(
+        p.school_year.as_deref().filter(|y| !y.is_empty()),
+        today,
+    )
+    .map_err(|e| StaffError::Invalid(e.to_string()))?;
     Ok(Json(
         crate::archive::deadlines::report(&s.ctx.pool, year, school.as_deref(), today).await?,
     ))
