@@ -144,18 +144,33 @@ impl App {
         } else {
             None
         };
-        let router = crate::http::router(crate::http::HttpState {
+        let http_state = crate::http::HttpState {
             ctx: self.ctx.clone(),
             stats: self.stats.clone(),
             api_token: self.settings.http.api_token.clone(),
             archive: self.archive.clone(),
             archive_pool: self.archive_pool.clone(),
             transfer,
-        })
-        .merge(crate::http::sms::routes(sms_ctx));
+        };
+        let dashboard = crate::dashboard::DashboardState::new(
+            http_state.clone(),
+            sms_ctx.clone(),
+            self.settings.dashboard.clone(),
+        )
+        .context("cannot set up the dashboard")?;
+        let router = crate::http::router(http_state)
+            .merge(crate::http::sms::routes(
+                sms_ctx,
+                self.settings.http.api_token.clone(),
+            ))
+            .merge(crate::dashboard::routes(dashboard));
         let http_shutdown = shutdown.clone();
-        let server = axum::serve(self.listener, router)
-            .with_graceful_shutdown(async move { http_shutdown.cancelled().await });
+        // The client's address keys the dashboard's sign-in rate limit.
+        let server = axum::serve(
+            self.listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { http_shutdown.cancelled().await });
         let (served, worked) = tokio::join!(server, worker);
         served.context("the HTTP server failed")?;
         worked.context("the consumer task failed")?;

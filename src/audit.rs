@@ -86,6 +86,8 @@ pub struct AuditRow {
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
     pub school_id: Option<String>,
+    /// Entries of any of these schools (the dashboard's scope for school roles).
+    pub schools: Option<Vec<String>>,
     pub action_prefix: Option<String>,
     pub actor: Option<String>,
     pub target: Option<String>,
@@ -102,6 +104,7 @@ pub async fn list(pool: &PgPool, f: &Filter) -> sqlx::Result<Vec<AuditRow>> {
             AND ($3::text IS NULL OR actor = $3)
             AND ($4::text IS NULL OR target = $4)
             AND ($5::bigint IS NULL OR id < $5)
+            AND ($7::text[] IS NULL OR school_id = ANY($7))
           ORDER BY id DESC
           LIMIT $6",
     )
@@ -111,6 +114,7 @@ pub async fn list(pool: &PgPool, f: &Filter) -> sqlx::Result<Vec<AuditRow>> {
     .bind(&f.target)
     .bind(f.before_id)
     .bind(if f.limit <= 0 { 100 } else { f.limit.min(1000) })
+    .bind(&f.schools)
     .fetch_all(pool)
     .await
 }

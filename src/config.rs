@@ -73,6 +73,8 @@ pub struct Settings {
     /// The channel workers (SvarUt, message/email, notification, internal).
     pub delivery: crate::channels::DeliverySettings,
     pub sms: SmsSettings,
+    /// The staff dashboard's sign-in (OpenID Connect) and sessions.
+    pub dashboard: crate::dashboard::DashboardSettings,
 }
 
 /// One SMS price and the day it takes effect (the latest `valid_from` on or before
@@ -493,6 +495,30 @@ impl Settings {
         }
         if let Some(v) = get("DOKFLYT_SMS_DLR_TOKEN") {
             self.sms.dlr_token = Secret::new(v);
+        }
+        if let Some(v) = get("DOKFLYT_OIDC_ISSUER") {
+            self.dashboard.oidc_issuer = v;
+        }
+        if let Some(v) = get("DOKFLYT_OIDC_CLIENT_ID") {
+            self.dashboard.oidc_client_id = v;
+        }
+        if let Some(v) = get("DOKFLYT_OIDC_CLIENT_SECRET") {
+            self.dashboard.oidc_client_secret = Secret::new(v);
+        }
+        if let Some(v) = get("DOKFLYT_PUBLIC_URL") {
+            self.dashboard.public_url = v;
+        }
+        if let Some(v) = get("DOKFLYT_DASHBOARD_SECURE_COOKIES") {
+            self.dashboard.secure_cookies = match v.trim() {
+                "on" | "true" | "1" => true,
+                "off" | "false" | "0" => false,
+                _ => {
+                    return Err(ConfigError::Env {
+                        name: "DOKFLYT_DASHBOARD_SECURE_COOKIES",
+                        message: "expected `on` or `off`".into(),
+                    })
+                }
+            };
         }
         Ok(())
     }

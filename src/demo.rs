@@ -23,6 +23,8 @@ use crate::db::status::{fate, EventFate};
 /// Local services the demo starts; dropped when the server stops.
 pub struct DemoServices {
     pub svarut: crate::channels::svarut_standin::SvarUtStandIn,
+    /// The demo's OpenID Connect provider for the dashboard's sign-in.
+    pub idp: crate::dashboard::demo_idp::DemoIdp,
 }
 
 /// Starts the SvarUt stand-in and adjusts the settings to use it.
@@ -38,7 +40,26 @@ pub async fn prepare(mut settings: Settings) -> anyhow::Result<(Settings, DemoSe
     };
     settings.delivery.email.enabled = false;
     settings.delivery.idle_poll_ms = 200;
-    Ok((settings, DemoServices { svarut }))
+    // The dashboard signs in through a local OpenID Connect provider (Feide and
+    // ID-porten are not reachable from here); the browser sees dokflyt on localhost.
+    let port = settings
+        .http
+        .addr
+        .rsplit(':')
+        .next()
+        .unwrap_or("8080")
+        .to_string();
+    settings.dashboard.public_url = format!("http://localhost:{port}");
+    let bind = std::env::var("DOKFLYT_DEMO_IDP_ADDR").unwrap_or_else(|_| "127.0.0.1:0".into());
+    let idp = crate::dashboard::demo_idp::DemoIdp::start(&bind, &settings.dashboard.redirect_uri())
+        .await
+        .context("starting the demo sign-in")?;
+    settings.dashboard.oidc_issuer = idp.issuer.clone();
+    settings.dashboard.oidc_client_id = idp.client_id.clone();
+    settings.dashboard.oidc_client_secret = crate::config::Secret::new(idp.client_secret.clone());
+    settings.dashboard.oidc_scopes = "openid profile dokflyt".into();
+    settings.dashboard.claims = crate::dashboard::oidc::ClaimMapping::default();
+    Ok((settings, DemoServices { svarut, idp }))
 }
 
 struct Published {
@@ -217,6 +238,14 @@ pub async fn run(settings: &Settings, pool: &PgPool, addr: SocketAddr) -> anyhow
     println!("status:  http://{addr}/api/status   (or: dokflyt status)");
     println!("letters: http://{addr}/api/deliveries?event_id=<event id>   messages: http://{addr}/api/messages?recipient=<person id>");
     println!("health:  http://{addr}/readyz");
+    println!();
+    println!(
+        "dashboard: {}/dashboard  (sign in with the demo provider; pick one of:)",
+        settings.dashboard.public_url
+    );
+    for u in crate::dashboard::demo_idp::USERS {
+        println!("  {:<14} {}", u.name, u.what);
+    }
     println!("dokflyt keeps running; Ctrl-C stops it gracefully.");
     Ok(())
 }

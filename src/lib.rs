@@ -31,6 +31,7 @@
 //! - [`audit`] — the audit log of staff actions and authorization decisions.
 //! - [`roster`] — schools, pupils, guardians, staff from roster events (own queue, bulk import).
 //! - [`sms`] — emergency SMS: preview, authorization, cost ledger, fan-out, gateway, delivery reports.
+//! - [`dashboard`] — the archive staff's pages (OpenID Connect sign-in, sessions, CSRF).
 //! - [`app`] — builds the whole service and runs it until shutdown.
 
 pub mod access;
@@ -44,6 +45,7 @@ pub mod broker;
 pub mod channels;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod db;
 pub mod demo;
 pub mod event;

@@ -107,12 +107,15 @@ async fn a_big_school_gets_exactly_one_sms_per_number() {
     })
     .await;
     let month = chrono::Utc::now().format("%Y-%m").to_string();
-    let r = reqwest::get(format!(
-        "http://{}/api/schools/s-big/sms-costs?month={month}",
-        app.http
-    ))
-    .await
-    .expect("costs");
+    let r = reqwest::Client::new()
+        .get(format!(
+            "http://{}/api/schools/s-big/sms-costs?month={month}",
+            app.http
+        ))
+        .bearer_auth(dokflyt::config::DEV_API_TOKEN)
+        .send()
+        .await
+        .expect("costs");
     let costs: Value = r.json().await.expect("json");
     assert_eq!(costs["messages"], 1);
     assert_eq!(costs["sms_count"], numbers);
@@ -599,6 +602,20 @@ async fn delivery_reports_need_the_configured_token() {
     let app = spawn_sms_app(&gw, |_| {}).await;
     assert_eq!(post(&app, "gjettet").await, 401);
     assert_ne!(post(&app, DLR_TOKEN).await, 401);
+    // The school system's calls need the API token: nobody else can claim to be
+    // a principal, read a school's ledger or a message's progress.
+    let base = format!("http://{}/api/schools/s1", app.http);
+    let c = reqwest::Client::new();
+    for req in [
+        c.post(format!("{base}/emergency-sms/preview"))
+            .json(&json!({})),
+        c.post(format!("{base}/emergency-sms")).json(&json!({})),
+        c.get(format!("{base}/emergency-sms/{}", uuid::Uuid::new_v4())),
+        c.get(format!("{base}/sms-costs?month=2026-11")),
+    ] {
+        let code = req.send().await.expect("sent").status().as_u16();
+        assert_eq!(code, 401, "without the API token");
+    }
     app.stop_and_clean().await;
 
     let unconfigured =

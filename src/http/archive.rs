@@ -276,6 +276,7 @@ async fn audit_log(
             target: p.target,
             before_id: p.before,
             limit: p.limit.unwrap_or(100),
+            ..crate::audit::Filter::default()
         },
     )
     .await?;

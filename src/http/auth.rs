@@ -22,6 +22,16 @@ pub trait HasApiToken {
     fn api_token(&self) -> &Secret;
 }
 
+/// Just the token, for [`require_token`] on routers with another state.
+#[derive(Clone)]
+pub struct ApiToken(pub Secret);
+
+impl HasApiToken for ApiToken {
+    fn api_token(&self) -> &Secret {
+        &self.0
+    }
+}
+
 /// The acting user of an API call, authenticated by the caller's token.
 #[derive(Debug, Clone)]
 pub struct ApiActor(pub Actor);

@@ -9,7 +9,8 @@
 //! - `GET  /api/schools/{school}/sms-costs?month=YYYY-MM` — the cost ledger.
 //! - `POST /api/sms/dlr?token=…` — delivery reports from the gateway.
 //!
-//! Input: JSON bodies (see `crate::sms::request`). Output: JSON; errors are
+//! Input: JSON bodies (see `crate::sms::request`) with the API token (401 without
+//! it; the delivery-report callback has its own token). Output: JSON; errors are
 //! `{"error": "<Norwegian text>"}` with 400/403/404/409/422/429, or 503 when the
 //! database is unavailable. Nothing personal is logged.
 
@@ -23,10 +24,15 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
+use super::auth::{require_token, ApiToken};
+use crate::config::Secret;
 use crate::sms::request::{self, ApproveRequest, PreviewRequest, SendRequest};
 use crate::sms::{cost, dlr, SmsContext, SmsError};
 
-pub fn routes<S: Clone + Send + Sync + 'static>(ctx: SmsContext) -> Router<S> {
+/// The routes; all but the gateway's callback need the API token (the school
+/// system calls them for a signed-in user; who that user may be is decided in
+/// `sms::request`).
+pub fn routes<S: Clone + Send + Sync + 'static>(ctx: SmsContext, token: Secret) -> Router<S> {
     Router::new()
         .route("/api/schools/{school}/emergency-sms/preview", post(preview))
         .route("/api/schools/{school}/emergency-sms", post(send))
@@ -36,6 +42,10 @@ pub fn routes<S: Clone + Send + Sync + 'static>(ctx: SmsContext) -> Router<S> {
         )
         .route("/api/schools/{school}/emergency-sms/{message}", get(status))
         .route("/api/schools/{school}/sms-costs", get(costs))
+        .route_layer(axum::middleware::from_fn_with_state(
+            ApiToken(token),
+            require_token::<ApiToken>,
+        ))
         .route("/api/sms/dlr", post(delivery_report))
         .with_state(ctx)
 }

@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 pub mod archive_standin;
+pub mod flow;
 pub mod svarut;
 
 use std::net::SocketAddr;
@@ -62,6 +63,11 @@ pub struct Spawn {
     /// Runs the transfer scheduler on this clock, looking every second. Without
     /// it the scheduler is off, so a test never depends on the time of day.
     pub schedule_clock: Option<Arc<dyn dokflyt::archive::schedule::Clock>>,
+    /// The HTTP listen address (default 127.0.0.1:0); the dashboard's browser
+    /// tests need the port before the app is built (its OIDC redirect URI).
+    pub http_addr: Option<String>,
+    /// The dashboard's settings (default: sign-in not configured).
+    pub dashboard: Option<dokflyt::dashboard::DashboardSettings>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -100,7 +106,13 @@ pub async fn spawn_app_with(opts: Spawn) -> TestApp {
         .unwrap_or_else(|| PG_HOST_PORT.to_string());
     settings.database.url = Secret::new(format!("postgres://postgres@{db_host}/{database}"));
     settings.database.acquire_timeout_ms = 2_000;
-    settings.http.addr = "127.0.0.1:0".into();
+    settings.http.addr = opts
+        .http_addr
+        .clone()
+        .unwrap_or_else(|| "127.0.0.1:0".into());
+    if let Some(d) = &opts.dashboard {
+        settings.dashboard = d.clone();
+    }
     settings.archive.schedule.enabled = opts.schedule_clock.is_some();
     settings.archive.schedule.poll_secs = 1;
     if let Some(url) = &opts.archive_url {

@@ -441,6 +441,7 @@ pub fn who(user: &str, role: &str, schools: &[&str], muni: Option<&str>) -> Valu
 pub async fn post_json(addr: SocketAddr, path: &str, body: &Value) -> (u16, Value) {
     let r = reqwest::Client::new()
         .post(format!("http://{addr}{path}"))
+        .bearer_auth(dokflyt::config::DEV_API_TOKEN)
         .json(body)
         .send()
         .await

@@ -1,0 +1,372 @@
+//! `serve --demo`'s sign-in: a small OpenID Connect provider on localhost, so a
+//! newcomer can open the dashboard without Feide or ID-porten.
+//!
+//! It speaks the real protocol the dashboard uses in production — discovery,
+//! authorization code with PKCE (S256 required), client authentication with
+//! HTTP Basic, an ID token signed with a fresh Ed25519 key (JWKS published),
+//! userinfo — so the demo signs in through exactly the code path Feide would.
+//! Input: a browser choosing one of the demo users on its page. Output: codes,
+//! tokens and claims (`dokflyt_role`, `dokflyt_schools`, `name`). Failure: OAuth
+//! error answers (`invalid_grant`, `invalid_client`, …). Not for production: the
+//! users are fixed and anyone who can reach the port can pick one; it binds to
+//! 127.0.0.1 (unless `DOKFLYT_DEMO_IDP_ADDR` says otherwise, as in
+//! docker-compose) and exists only while the demo runs.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Form, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use ring::signature::{Ed25519KeyPair, KeyPair};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::oidc::{pkce_challenge, random_token};
+
+/// A demo user: login, name, role, schools.
+pub struct DemoUser {
+    pub login: &'static str,
+    pub name: &'static str,
+    pub role: &'static str,
+    pub schools: &'static [&'static str],
+    pub what: &'static str,
+}
+
+/// The users on the demo's sign-in page (the schools of `examples/events`).
+pub const USERS: &[DemoUser] = &[
+    DemoUser {
+        login: "kari",
+        name: "Kari Nordmann",
+        role: "kommuneadmin",
+        schools: &[],
+        what: "kommuneadmin: alle skoler",
+    },
+    DemoUser {
+        login: "ola",
+        name: "Ola Hansen",
+        role: "team",
+        schools: &["fjellvik-ungdomsskole"],
+        what: "skoleteam: Fjellvik ungdomsskole",
+    },
+    DemoUser {
+        login: "ingrid",
+        name: "Ingrid Berg",
+        role: "rektor",
+        schools: &["fjellvik-ungdomsskole"],
+        what: "rektor: Fjellvik ungdomsskole (beredskaps-SMS)",
+    },
+    DemoUser {
+        login: "per",
+        name: "Per Olsen",
+        role: "skoleadmin",
+        schools: &["bakken-skole"],
+        what: "skoleadmin: Bakken skole",
+    },
+];
+
+struct Grant {
+    login: &'static str,
+    nonce: Option<String>,
+    challenge: String,
+    redirect_uri: String,
+    issued: Instant,
+}
+
+struct Inner {
+    issuer: String,
+    client_id: String,
+    client_secret: String,
+    redirect_uri: String,
+    key: Ed25519KeyPair,
+    codes: Mutex<HashMap<String, Grant>>,
+    tokens: Mutex<HashMap<String, &'static str>>,
+}
+
+/// The running demo provider; stops when dropped.
+pub struct DemoIdp {
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for DemoIdp {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl DemoIdp {
+    /// Starts the provider on `bind` (the demo: 127.0.0.1, any free port; in
+    /// docker-compose a published port) for a dashboard whose callback is
+    /// `redirect_uri`. The issuer is `http://localhost:<port>`.
+    pub async fn start(bind: &str, redirect_uri: &str) -> anyhow::Result<DemoIdp> {
+        let listener = tokio::net::TcpListener::bind(bind).await?;
+        let port = listener.local_addr()?.port();
+        let issuer = format!("http://localhost:{port}");
+        let rng = ring::rand::SystemRandom::new();
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng)
+            .map_err(|_| anyhow::anyhow!("cannot generate the demo signing key"))?;
+        let key = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
+            .map_err(|_| anyhow::anyhow!("cannot load the demo signing key"))?;
+        let inner = Arc::new(Inner {
+            issuer: issuer.clone(),
+            client_id: "dokflyt-demo".into(),
+            client_secret: random_token(24),
+            redirect_uri: redirect_uri.to_string(),
+            key,
+            codes: Mutex::new(HashMap::new()),
+            tokens: Mutex::new(HashMap::new()),
+        });
+        let app = Router::new()
+            .route("/.well-known/openid-configuration", get(discovery))
+            .route("/authorize", get(authorize_page).post(authorize_submit))
+            .route("/token", axum::routing::post(token))
+            .route("/userinfo", get(userinfo))
+            .route("/jwks", get(jwks))
+            .with_state(inner.clone());
+        let task = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::warn!(error = %e, "the demo identity provider stopped");
+            }
+        });
+        Ok(DemoIdp {
+            issuer,
+            client_id: inner.client_id.clone(),
+            client_secret: inner.client_secret.clone(),
+            task,
+        })
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
+
+async fn discovery(State(s): State<Arc<Inner>>) -> Json<Value> {
+    let i = &s.issuer;
+    Json(json!({
+        "issuer": i,
+        "authorization_endpoint": format!("{i}/authorize"),
+        "token_endpoint": format!("{i}/token"),
+        "userinfo_endpoint": format!("{i}/userinfo"),
+        "jwks_uri": format!("{i}/jwks"),
+        "response_types_supported": ["code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["EdDSA"],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic"],
+        "scopes_supported": ["openid", "profile", "dokflyt"],
+    }))
+}
+
+async fn jwks(State(s): State<Arc<Inner>>) -> Json<Value> {
+    Json(json!({ "keys": [{
+        "kty": "OKP", "crv": "Ed25519", "use": "sig", "alg": "EdDSA", "kid": "demo",
+        "x": URL_SAFE_NO_PAD.encode(s.key.public_key().as_ref()),
+    }]}))
+}
+
+#[derive(Deserialize)]
+struct AuthorizeParams {
+    response_type: Option<String>,
+    client_id: Option<String>,
+    redirect_uri: Option<String>,
+    state: Option<String>,
+    nonce: Option<String>,
+    code_challenge: Option<String>,
+    code_challenge_method: Option<String>,
+    login: Option<String>,
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn check(s: &Inner, p: &AuthorizeParams) -> Result<(), &'static str> {
+    if p.response_type.as_deref() != Some("code") {
+        return Err("response_type må være code");
+    }
+    if p.client_id.as_deref() != Some(s.client_id.as_str()) {
+        return Err("ukjent klient");
+    }
+    if p.redirect_uri.as_deref() != Some(s.redirect_uri.as_str()) {
+        return Err("redirect_uri er ikke registrert");
+    }
+    if p.code_challenge_method.as_deref() != Some("S256") || p.code_challenge.is_none() {
+        return Err("PKCE (S256) kreves");
+    }
+    Ok(())
+}
+
+async fn authorize_page(State(s): State<Arc<Inner>>, Query(p): Query<AuthorizeParams>) -> Response {
+    if let Err(e) = check(&s, &p) {
+        return (StatusCode::BAD_REQUEST, e).into_response();
+    }
+    let hidden = |k: &str, v: &Option<String>| {
+        format!(
+            "<input type=\"hidden\" name=\"{k}\" value=\"{}\">",
+            escape(v.as_deref().unwrap_or(""))
+        )
+    };
+    let fields = [
+        hidden("response_type", &p.response_type),
+        hidden("client_id", &p.client_id),
+        hidden("redirect_uri", &p.redirect_uri),
+        hidden("state", &p.state),
+        hidden("nonce", &p.nonce),
+        hidden("code_challenge", &p.code_challenge),
+        hidden("code_challenge_method", &p.code_challenge_method),
+    ]
+    .concat();
+    let buttons: String = USERS
+        .iter()
+        .map(|u| {
+            format!(
+                "<li><button type=\"submit\" name=\"login\" value=\"{}\">{} — {}</button></li>",
+                u.login,
+                escape(u.name),
+                escape(u.what)
+            )
+        })
+        .collect();
+    Html(format!(
+        "<!doctype html><html lang=\"nb\"><head><meta charset=\"utf-8\"><title>Demo-innlogging</title></head>\
+         <body style=\"font-family:sans-serif;max-width:40rem;margin:2rem auto\">\
+         <h1>Demo-innlogging</h1><p>Dette er dokflyts innebygde OpenID Connect-tjener for demoen. \
+         I drift logger brukerne inn med Feide eller ID-porten.</p>\
+         <form method=\"post\" action=\"/authorize\">{fields}<ul style=\"list-style:none;padding:0\">{buttons}</ul></form>\
+         </body></html>"
+    ))
+    .into_response()
+}
+
+async fn authorize_submit(State(s): State<Arc<Inner>>, Form(p): Form<AuthorizeParams>) -> Response {
+    if let Err(e) = check(&s, &p) {
+        return (StatusCode::BAD_REQUEST, e).into_response();
+    }
+    let Some(user) = USERS.iter().find(|u| Some(u.login) == p.login.as_deref()) else {
+        return (StatusCode::BAD_REQUEST, "ukjent bruker").into_response();
+    };
+    let code = random_token(24);
+    lock(&s.codes).insert(
+        code.clone(),
+        Grant {
+            login: user.login,
+            nonce: p.nonce.clone(),
+            challenge: p.code_challenge.clone().unwrap_or_default(),
+            redirect_uri: s.redirect_uri.clone(),
+            issued: Instant::now(),
+        },
+    );
+    let mut to = match url::Url::parse(&s.redirect_uri) {
+        Ok(u) => u,
+        Err(_) => return (StatusCode::BAD_REQUEST, "redirect_uri").into_response(),
+    };
+    to.query_pairs_mut()
+        .append_pair("code", &code)
+        .append_pair("state", p.state.as_deref().unwrap_or(""))
+        .append_pair("iss", &s.issuer);
+    Redirect::to(to.as_str()).into_response()
+}
+
+fn oauth_error(code: StatusCode, error: &str) -> Response {
+    (code, Json(json!({ "error": error }))).into_response()
+}
+
+#[derive(Deserialize)]
+struct TokenForm {
+    grant_type: String,
+    code: String,
+    redirect_uri: String,
+    code_verifier: String,
+}
+
+fn claims_of(user: &DemoUser) -> serde_json::Map<String, Value> {
+    let mut m = serde_json::Map::new();
+    m.insert("sub".into(), json!(user.login));
+    m.insert("name".into(), json!(user.name));
+    m.insert("dokflyt_role".into(), json!(user.role));
+    m.insert("dokflyt_schools".into(), json!(user.schools));
+    m
+}
+
+async fn token(
+    State(s): State<Arc<Inner>>,
+    headers: HeaderMap,
+    Form(f): Form<TokenForm>,
+) -> Response {
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| STANDARD.decode(b).ok())
+        .and_then(|b| String::from_utf8(b).ok());
+    let expected = format!("{}:{}", s.client_id, s.client_secret);
+    if basic.as_deref() != Some(expected.as_str()) {
+        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
+    }
+    if f.grant_type != "authorization_code" {
+        return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type");
+    }
+    let Some(grant) = lock(&s.codes).remove(&f.code) else {
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+    };
+    if grant.issued.elapsed() > Duration::from_secs(60)
+        || grant.redirect_uri != f.redirect_uri
+        || pkce_challenge(&f.code_verifier) != grant.challenge
+    {
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+    }
+    let Some(user) = USERS.iter().find(|u| u.login == grant.login) else {
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+    };
+    let now = chrono::Utc::now().timestamp();
+    let mut claims = claims_of(user);
+    claims.insert("iss".into(), json!(s.issuer));
+    claims.insert("aud".into(), json!(s.client_id));
+    claims.insert("iat".into(), json!(now));
+    claims.insert("exp".into(), json!(now + 300));
+    if let Some(n) = grant.nonce {
+        claims.insert("nonce".into(), json!(n));
+    }
+    let header =
+        URL_SAFE_NO_PAD.encode(json!({"alg": "EdDSA", "typ": "JWT", "kid": "demo"}).to_string());
+    let payload = URL_SAFE_NO_PAD.encode(Value::Object(claims).to_string());
+    let signing_input = format!("{header}.{payload}");
+    let sig = URL_SAFE_NO_PAD.encode(s.key.sign(signing_input.as_bytes()).as_ref());
+    let access = random_token(24);
+    lock(&s.tokens).insert(access.clone(), user.login);
+    Json(json!({
+        "access_token": access,
+        "token_type": "Bearer",
+        "expires_in": 300,
+        "id_token": format!("{signing_input}.{sig}"),
+    }))
+    .into_response()
+}
+
+async fn userinfo(State(s): State<Arc<Inner>>, headers: HeaderMap) -> Response {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let login = lock(&s.tokens).get(token).copied();
+    match login.and_then(|l| USERS.iter().find(|u| u.login == l)) {
+        Some(u) => Json(Value::Object(claims_of(u))).into_response(),
+        None => oauth_error(StatusCode::UNAUTHORIZED, "invalid_token"),
+    }
+}

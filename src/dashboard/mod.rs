@@ -1,0 +1,770 @@
+//! The archive staff's dashboard: server-rendered pages under `/dashboard`, in
+//! Norwegian bokmål, for school teams, school administrators, principals and the
+//! municipal administrator (DOMAIN.md §1, §4, §6).
+//!
+//! Input: browser requests with the session cookie (sign-in by OpenID Connect,
+//! [`oidc`]; sessions, CSRF and rate limits, [`session`]). Output: HTML pages
+//! ([`pages`], [`sms_pages`]) built on the same functions as the JSON API
+//! (`archive::staff`, `archive::deadlines`, `audit`, `sms::request`).
+//! Failure: not signed in → 303 to sign-in (GET) or 401 (POST); a role or school
+//! the user may not see → a 403 page (and an audit-log entry); a form without
+//! the session's CSRF token → 403; too many attempts → 429; database down → 503.
+//! Access is decided on the server for every page and every action; the pages
+//! only hide what the server would refuse anyway.
+//!
+//! Who may use it: `kommuneadmin` (all schools), `skoleadmin` and `team` (their
+//! schools), `rektor` (their school, and the emergency SMS). Everyone else gets 403.
+
+pub mod demo_idp;
+pub mod oidc;
+pub mod pages;
+pub mod session;
+pub mod sms_pages;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::access::Role;
+use crate::audit::{self, Entry, Outcome};
+use crate::config::Secret;
+use crate::http::HttpState;
+use oidc::{ClaimMapping, ClientConfig, OidcClient};
+use session::{Session, LOGIN_COOKIE, SESSION_COOKIE};
+
+/// `[dashboard]` in the settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DashboardSettings {
+    /// The OpenID Connect issuer (Feide: `https://auth.dataporten.no`, ID-porten:
+    /// `https://idporten.no`). Empty: sign-in is not configured and the dashboard
+    /// says so. Env: `DOKFLYT_OIDC_ISSUER`.
+    pub oidc_issuer: String,
+    /// Env: `DOKFLYT_OIDC_CLIENT_ID`.
+    pub oidc_client_id: String,
+    /// Env: `DOKFLYT_OIDC_CLIENT_SECRET`.
+    pub oidc_client_secret: Secret,
+    pub oidc_scopes: String,
+    /// Which claims carry the role and the schools, and how their values map.
+    pub claims: ClaimMapping,
+    /// Where browsers reach dokflyt (the redirect URI is this plus
+    /// `/dashboard/callback`). Env: `DOKFLYT_PUBLIC_URL`.
+    pub public_url: String,
+    /// `Secure` on cookies. Only for plain-http development on a host other than
+    /// localhost may this be false. Env: `DOKFLYT_DASHBOARD_SECURE_COOKIES`.
+    pub secure_cookies: bool,
+    pub session_minutes: u64,
+    /// Sign-in attempts per client address per minute.
+    pub signins_per_minute: u32,
+    /// Actions (forms) per user per minute.
+    pub actions_per_minute: u32,
+    /// dokflyt runs behind a reverse proxy that sets `X-Forwarded-For` (the
+    /// sign-in rate limit then keys on that address, not the proxy's).
+    pub trust_proxy_headers: bool,
+}
+
+impl Default for DashboardSettings {
+    fn default() -> Self {
+        DashboardSettings {
+            oidc_issuer: String::new(),
+            oidc_client_id: "dokflyt".into(),
+            oidc_client_secret: Secret::new(""),
+            oidc_scopes: "openid profile dokflyt".into(),
+            claims: ClaimMapping::default(),
+            public_url: "http://localhost:8080".into(),
+            secure_cookies: true,
+            session_minutes: 8 * 60,
+            signins_per_minute: 20,
+            actions_per_minute: 60,
+            trust_proxy_headers: false,
+        }
+    }
+}
+
+impl DashboardSettings {
+    pub fn redirect_uri(&self) -> String {
+        format!(
+            "{}/dashboard/callback",
+            self.public_url.trim_end_matches('/')
+        )
+    }
+}
+
+/// Everything a dashboard handler needs.
+#[derive(Clone)]
+pub struct DashboardState {
+    pub http: HttpState,
+    pub sms: crate::sms::SmsContext,
+    pub oidc: Option<Arc<OidcClient>>,
+    pub views: Arc<tera::Tera>,
+    pub settings: Arc<DashboardSettings>,
+    pub signin_limit: Arc<session::RateLimiter>,
+    pub action_limit: Arc<session::RateLimiter>,
+}
+
+impl DashboardState {
+    pub fn new(
+        http: HttpState,
+        sms: crate::sms::SmsContext,
+        settings: DashboardSettings,
+    ) -> anyhow::Result<DashboardState> {
+        let oidc = if settings.oidc_issuer.trim().is_empty() {
+            None
+        } else {
+            Some(Arc::new(OidcClient::new(ClientConfig {
+                issuer: settings.oidc_issuer.clone(),
+                client_id: settings.oidc_client_id.clone(),
+                client_secret: settings.oidc_client_secret.clone(),
+                redirect_uri: settings.redirect_uri(),
+                scopes: settings.oidc_scopes.clone(),
+                claims: settings.claims.clone(),
+            })?))
+        };
+        Ok(DashboardState {
+            http,
+            sms,
+            oidc,
+            views: Arc::new(views()?),
+            signin_limit: Arc::new(session::RateLimiter::new(
+                settings.signins_per_minute,
+                Duration::from_secs(60),
+            )),
+            action_limit: Arc::new(session::RateLimiter::new(
+                settings.actions_per_minute,
+                Duration::from_secs(60),
+            )),
+            settings: Arc::new(settings),
+        })
+    }
+
+    pub fn pool(&self) -> &sqlx::PgPool {
+        &self.http.ctx.pool
+    }
+}
+
+/// The page templates, compiled into the binary (the dashboard does not depend on
+/// the working directory) and autoescaped.
+fn views() -> anyhow::Result<tera::Tera> {
+    let mut t = tera::Tera::default();
+    t.autoescape_on(vec![".html"]);
+    // tera's own `urlencode` needs its `builtins` feature (and its dependencies).
+    t.register_filter(
+        "urlencode",
+        |v: &tera::Value, _: &HashMap<String, tera::Value>| {
+            let s = v
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| v.to_string());
+            Ok(tera::Value::String(
+                url::form_urlencoded::byte_serialize(s.as_bytes()).collect(),
+            ))
+        },
+    );
+    t.add_raw_templates(vec![
+        (
+            "layout.html",
+            include_str!("../../templates/dashboard/layout.html"),
+        ),
+        (
+            "problem.html",
+            include_str!("../../templates/dashboard/problem.html"),
+        ),
+        (
+            "signed_out.html",
+            include_str!("../../templates/dashboard/signed_out.html"),
+        ),
+        (
+            "arkivlogg.html",
+            include_str!("../../templates/dashboard/arkivlogg.html"),
+        ),
+        (
+            "dokument.html",
+            include_str!("../../templates/dashboard/dokument.html"),
+        ),
+        (
+            "bekreft.html",
+            include_str!("../../templates/dashboard/bekreft.html"),
+        ),
+        (
+            "frister.html",
+            include_str!("../../templates/dashboard/frister.html"),
+        ),
+        (
+            "utsendinger.html",
+            include_str!("../../templates/dashboard/utsendinger.html"),
+        ),
+        (
+            "revisjonslogg.html",
+            include_str!("../../templates/dashboard/revisjonslogg.html"),
+        ),
+        (
+            "sms.html",
+            include_str!("../../templates/dashboard/sms.html"),
+        ),
+        (
+            "sms_preview.html",
+            include_str!("../../templates/dashboard/sms_preview.html"),
+        ),
+        (
+            "sms_message.html",
+            include_str!("../../templates/dashboard/sms_message.html"),
+        ),
+    ])?;
+    Ok(t)
+}
+
+pub fn routes<S: Clone + Send + Sync + 'static>(state: DashboardState) -> Router<S> {
+    Router::new()
+        .route(
+            "/dashboard",
+            get(|| async { Redirect::to("/dashboard/arkivlogg") }),
+        )
+        .route(
+            "/dashboard/",
+            get(|| async { Redirect::to("/dashboard/arkivlogg") }),
+        )
+        .route("/dashboard/logg-inn", get(sign_in))
+        .route("/dashboard/callback", get(callback))
+        .route("/dashboard/logg-ut", post(sign_out))
+        .route("/dashboard/logget-ut", get(signed_out))
+        .route("/dashboard/static/app.css", get(css))
+        .route("/dashboard/static/app.js", get(js))
+        .merge(pages::routes())
+        .merge(sms_pages::routes())
+        .layer(axum::middleware::from_fn(security_headers))
+        .with_state(state)
+}
+
+/// Headers on every dashboard response: no caching of personal data, no framing
+/// by other sites, no inline scripts, no referrer leaking paths.
+async fn security_headers(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             object-src 'self'; frame-src 'self'; frame-ancestors 'self'; form-action 'self' http: https:; \
+             base-uri 'none'",
+        ),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        header::X_FRAME_OPTIONS,
+        HeaderValue::from_static("SAMEORIGIN"),
+    );
+    resp
+}
+
+async fn css() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        include_str!("../../templates/dashboard/static/app.css"),
+    )
+        .into_response()
+}
+
+async fn js() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("../../templates/dashboard/static/app.js"),
+    )
+        .into_response()
+}
+
+/// Whether `role` may use the dashboard at all.
+pub fn may_use(role: Role) -> bool {
+    matches!(
+        role,
+        Role::Kommuneadmin | Role::Skoleadmin | Role::Team | Role::Rektor
+    )
+}
+
+/// A signed-in user allowed on the dashboard (the extractor every page uses).
+pub struct SignedIn(pub Session);
+
+impl FromRequestParts<DashboardState> for SignedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &DashboardState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = session::cookie(&parts.headers, SESSION_COOKIE);
+        let session = match token {
+            Some(t) if !t.is_empty() => match session::load(state.pool(), &t).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "dashboard: session lookup failed");
+                    return Err(unavailable(state));
+                }
+            },
+            _ => None,
+        };
+        let Some(session) = session else {
+            return Err(if parts.method == Method::GET {
+                let back = parts
+                    .uri
+                    .path_and_query()
+                    .map(|p| p.as_str())
+                    .unwrap_or("/dashboard");
+                let to = format!(
+                    "/dashboard/logg-inn?til={}",
+                    url::form_urlencoded::byte_serialize(back.as_bytes()).collect::<String>()
+                );
+                Redirect::to(&to).into_response()
+            } else {
+                problem(
+                    state,
+                    StatusCode::UNAUTHORIZED,
+                    "Du er ikke logget inn",
+                    "Økten din er utløpt. Logg inn igjen og prøv på nytt.",
+                )
+            });
+        };
+        if !may_use(session.actor.role) {
+            let reason = format!(
+                "Rollen «{}» har ikke tilgang til dashbordet.",
+                session.actor.role
+            );
+            let _ = audit::record(
+                state.pool(),
+                &Entry {
+                    actor: &session.actor,
+                    school_id: None,
+                    action: "dashboard.access",
+                    target: Some(parts.uri.path()),
+                    outcome: Outcome::Refused,
+                    reason: Some(&reason),
+                    details: json!({}),
+                },
+            )
+            .await;
+            return Err(problem(
+                state,
+                StatusCode::FORBIDDEN,
+                "Ingen tilgang",
+                &reason,
+            ));
+        }
+        Ok(SignedIn(session))
+    }
+}
+
+/// A Norwegian error page with `status`.
+pub fn problem(state: &DashboardState, status: StatusCode, title: &str, message: &str) -> Response {
+    let mut ctx = tera::Context::new();
+    ctx.insert("title", title);
+    ctx.insert("message", message);
+    match state.views.render("problem.html", &ctx) {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "dashboard: the problem page does not render");
+            (status, title.to_string()).into_response()
+        }
+    }
+}
+
+pub fn unavailable(state: &DashboardState) -> Response {
+    problem(
+        state,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Tjenesten er utilgjengelig",
+        "Databasen svarer ikke akkurat nå. Prøv igjen om litt.",
+    )
+}
+
+/// Renders `template` inside the layout with the user's context.
+pub fn page(
+    state: &DashboardState,
+    session: &Session,
+    nav: &str,
+    template: &str,
+    mut ctx: tera::Context,
+) -> Response {
+    ctx.insert("user_name", &session.display_name);
+    ctx.insert("user_role", session.actor.role.as_str());
+    ctx.insert("user_schools", &session.actor.schools);
+    ctx.insert("csrf", &session.csrf);
+    ctx.insert("nav", nav);
+    ctx.insert("is_municipal", &session.actor.role.is_municipal());
+    ctx.insert(
+        "may_sms",
+        &matches!(session.actor.role, Role::Rektor | Role::Kommuneadmin),
+    );
+    match state.views.render(template, &ctx) {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            // Tera's error chain names the template and the variable, never data.
+            let mut msg = e.to_string();
+            let mut src = std::error::Error::source(&e);
+            while let Some(s) = src {
+                msg.push_str(": ");
+                msg.push_str(&s.to_string());
+                src = s.source();
+            }
+            tracing::error!(template, error = %msg, "dashboard: page does not render");
+            problem(
+                state,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Siden kunne ikke vises",
+                "En feil i dokflyt hindret siden i å vises. Feilen er logget.",
+            )
+        }
+    }
+}
+
+/// Checks an action's CSRF token and the user's action rate; `Some` is the
+/// refusal to answer with.
+pub fn guard_action(
+    state: &DashboardState,
+    session: &Session,
+    csrf: Option<&str>,
+) -> Option<Response> {
+    if !session.csrf_ok(csrf) {
+        return Some(problem(
+            state,
+            StatusCode::FORBIDDEN,
+            "Skjemaet kunne ikke sendes",
+            "Skjemaet mangler en gyldig sikkerhetsnøkkel (CSRF). Last siden på nytt og prøv igjen.",
+        ));
+    }
+    if !state.action_limit.allow(&session.actor.user) {
+        return Some(problem(
+            state,
+            StatusCode::TOO_MANY_REQUESTS,
+            "For mange handlinger",
+            "Du har gjort mange handlinger på kort tid. Vent et minutt og prøv igjen.",
+        ));
+    }
+    None
+}
+
+/// A path inside the dashboard to come back to after sign-in (never another site).
+fn local_return(raw: Option<&str>) -> String {
+    match raw {
+        Some(p) if p.starts_with("/dashboard") && !p.starts_with("//") && !p.contains('\\') => {
+            p.to_string()
+        }
+        _ => "/dashboard/arkivlogg".to_string(),
+    }
+}
+
+#[derive(Deserialize)]
+struct SignInQuery {
+    til: Option<String>,
+}
+
+/// The connected client's address, when the server was started with connect info.
+pub struct ClientAddr(Option<std::net::SocketAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0),
+        ))
+    }
+}
+
+fn client_key(
+    headers: &axum::http::HeaderMap,
+    addr: Option<std::net::SocketAddr>,
+    trust_proxy: bool,
+) -> String {
+    // Behind a trusted proxy the first X-Forwarded-For address is the client;
+    // otherwise the header is the client's own claim and the socket address counts.
+    let forwarded = trust_proxy
+        .then(|| headers.get("x-forwarded-for"))
+        .flatten()
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(|s| s.trim().to_string());
+    forwarded
+        .or_else(|| addr.map(|a| a.ip().to_string()))
+        .unwrap_or_else(|| "ukjent".into())
+}
+
+async fn sign_in(
+    State(state): State<DashboardState>,
+    headers: axum::http::HeaderMap,
+    ClientAddr(addr): ClientAddr,
+    axum::extract::Query(q): axum::extract::Query<SignInQuery>,
+) -> Response {
+    let Some(client) = state.oidc.clone() else {
+        return problem(
+            &state,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Innlogging er ikke satt opp",
+            "Dashbordet krever innlogging med OpenID Connect (Feide eller ID-porten). Driften må sette [dashboard] oidc_issuer.",
+        );
+    };
+    if !state.signin_limit.allow(&client_key(
+        &headers,
+        addr,
+        state.settings.trust_proxy_headers,
+    )) {
+        return problem(
+            &state,
+            StatusCode::TOO_MANY_REQUESTS,
+            "For mange innloggingsforsøk",
+            "Vent et minutt og prøv igjen.",
+        );
+    }
+    let start = match client.begin().await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "dashboard: cannot start a sign-in");
+            return problem(
+                &state,
+                StatusCode::BAD_GATEWAY,
+                "Innloggingstjenesten svarer ikke",
+                "Prøv igjen om litt. Vedvarer feilen, kontakt driften.",
+            );
+        }
+    };
+    let back = local_return(q.til.as_deref());
+    if let Err(e) = session::store_login(
+        state.pool(),
+        &start.state,
+        &start.nonce,
+        &start.pkce_verifier,
+        &back,
+    )
+    .await
+    {
+        tracing::warn!(error = %e, "dashboard: cannot store a sign-in");
+        return unavailable(&state);
+    }
+    let cookie = session::set_cookie(
+        LOGIN_COOKIE,
+        &start.state,
+        Duration::from_secs(600),
+        state.settings.secure_cookies,
+    );
+    (
+        StatusCode::SEE_OTHER,
+        [
+            (header::LOCATION, start.authorize_url),
+            (header::SET_COOKIE, cookie),
+        ],
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+async fn callback(
+    State(state): State<DashboardState>,
+    headers: axum::http::HeaderMap,
+    ClientAddr(addr): ClientAddr,
+    axum::extract::Query(q): axum::extract::Query<CallbackQuery>,
+) -> Response {
+    let refuse = |msg: &str| {
+        problem(
+            &state,
+            StatusCode::BAD_REQUEST,
+            "Innloggingen mislyktes",
+            msg,
+        )
+    };
+    let Some(client) = state.oidc.clone() else {
+        return refuse("Innlogging er ikke satt opp.");
+    };
+    if !state.signin_limit.allow(&client_key(
+        &headers,
+        addr,
+        state.settings.trust_proxy_headers,
+    )) {
+        return problem(
+            &state,
+            StatusCode::TOO_MANY_REQUESTS,
+            "For mange innloggingsforsøk",
+            "Vent et minutt og prøv igjen.",
+        );
+    }
+    if q.error.is_some() {
+        return refuse("Innloggingstjenesten avbrøt innloggingen. Prøv igjen.");
+    }
+    let (Some(code), Some(st)) = (q.code, q.state) else {
+        return refuse("Svaret fra innloggingstjenesten var ufullstendig.");
+    };
+    // The state must be the one this browser started (login CSRF).
+    let cookie_state = session::cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
+    if !session::same(&cookie_state, &st) {
+        return refuse(
+            "Innloggingen ble startet i en annen nettleser eller er utløpt. Prøv igjen.",
+        );
+    }
+    let login = match session::take_login(state.pool(), &st).await {
+        Ok(Some(l)) => l,
+        Ok(None) => return refuse("Innloggingen er utløpt eller allerede brukt. Prøv igjen."),
+        Err(e) => {
+            tracing::warn!(error = %e, "dashboard: sign-in lookup failed");
+            return unavailable(&state);
+        }
+    };
+    let (nonce, verifier, back) = login;
+    let user = match client.finish(&code, &verifier, &nonce).await {
+        Ok(u) => u,
+        Err(oidc::OidcError::NoRole) => {
+            return problem(
+                &state,
+                StatusCode::FORBIDDEN,
+                "Ingen tilgang",
+                "Brukeren din har ingen rolle i dokflyt. Kontakt kommunens administrator.",
+            )
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "dashboard: sign-in refused");
+            return refuse("Innloggingen kunne ikke bekreftes. Prøv igjen.");
+        }
+    };
+    let ttl = Duration::from_secs(state.settings.session_minutes.max(1) * 60);
+    let token = match session::create(state.pool(), &user.actor, &user.display_name, ttl).await {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!(error = %e, "dashboard: cannot create a session");
+            return unavailable(&state);
+        }
+    };
+    let _ = audit::record(
+        state.pool(),
+        &Entry {
+            actor: &user.actor,
+            school_id: None,
+            action: "dashboard.sign_in",
+            target: None,
+            outcome: if may_use(user.actor.role) {
+                Outcome::Granted
+            } else {
+                Outcome::Refused
+            },
+            reason: None,
+            details: json!({ "schools": user.actor.schools }),
+        },
+    )
+    .await;
+    let secure = state.settings.secure_cookies;
+    let mut resp = Redirect::to(&back).into_response();
+    let h = resp.headers_mut();
+    for c in [
+        session::set_cookie(SESSION_COOKIE, &token, ttl, secure),
+        session::set_cookie(LOGIN_COOKIE, "", Duration::ZERO, secure),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&c) {
+            h.append(header::SET_COOKIE, v);
+        }
+    }
+    resp
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    #[serde(rename = "_csrf")]
+    csrf: Option<String>,
+}
+
+async fn sign_out(
+    State(state): State<DashboardState>,
+    SignedIn(session): SignedIn,
+    axum::extract::Form(f): axum::extract::Form<CsrfForm>,
+) -> Response {
+    if !session.csrf_ok(f.csrf.as_deref()) {
+        return problem(
+            &state,
+            StatusCode::FORBIDDEN,
+            "Skjemaet kunne ikke sendes",
+            "Skjemaet mangler en gyldig sikkerhetsnøkkel (CSRF). Last siden på nytt og prøv igjen.",
+        );
+    }
+    if let Err(e) = session::destroy(state.pool(), &session).await {
+        tracing::warn!(error = %e, "dashboard: cannot end a session");
+        return unavailable(&state);
+    }
+    let cookie = session::set_cookie(
+        SESSION_COOKIE,
+        "",
+        Duration::ZERO,
+        state.settings.secure_cookies,
+    );
+    (
+        StatusCode::SEE_OTHER,
+        [
+            (header::LOCATION, "/dashboard/logget-ut".to_string()),
+            (header::SET_COOKIE, cookie),
+        ],
+    )
+        .into_response()
+}
+
+async fn signed_out(State(state): State<DashboardState>) -> Response {
+    match state.views.render("signed_out.html", &tera::Context::new()) {
+        Ok(h) => Html(h).into_response(),
+        Err(_) => "Du er logget ut.".into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn return_paths_stay_inside_the_dashboard() {
+        assert_eq!(
+            local_return(Some("/dashboard/frister")),
+            "/dashboard/frister"
+        );
+        assert_eq!(
+            local_return(Some("https://evil.example/")),
+            "/dashboard/arkivlogg"
+        );
+        assert_eq!(local_return(Some("//evil.example")), "/dashboard/arkivlogg");
+        assert_eq!(local_return(None), "/dashboard/arkivlogg");
+    }
+
+    #[test]
+    fn the_views_compile() {
+        views().expect("dashboard templates");
+    }
+
+    #[test]
+    fn dashboard_roles() {
+        for r in Role::ALL {
+            assert_eq!(
+                may_use(r),
+                matches!(
+                    r,
+                    Role::Kommuneadmin | Role::Skoleadmin | Role::Team | Role::Rektor
+                ),
+                "{r}"
+            );
+        }
+    }
+}

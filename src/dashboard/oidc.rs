@@ -1,0 +1,465 @@
+//! Dashboard sign-in: the OpenID Connect relying party (authorization code flow
+//! with PKCE), as Feide and ID-porten expect it.
+//!
+//! Input: the provider's issuer URL and our client registration (settings), then
+//! per sign-in the `code` the provider hands back to `/dashboard/callback`.
+//! Output: a [`SignedInUser`] — the provider's `sub` (never a national id; ID-porten's
+//! `pid` is ignored), a display name, and an [`Actor`] whose role and schools come
+//! from claims mapped by configuration ([`ClaimMapping`]).
+//! Failure: an [`OidcError`]; the callback shows a Norwegian page and signs nobody
+//! in. The ID token must be signed with an asymmetric algorithm by a key in the
+//! provider's JWKS, for our client id, by the configured issuer, unexpired, and
+//! carry the nonce of this sign-in; anything else is refused. Discovery happens
+//! on first use (the provider may be down when the worker starts) and is cached.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use tokio::sync::RwLock;
+
+use crate::access::{Actor, Role};
+use crate::config::Secret;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OidcError {
+    #[error("the identity provider cannot be reached: {0}")]
+    Unreachable(String),
+    #[error("the identity provider answered something unexpected: {0}")]
+    Protocol(String),
+    #[error("the ID token is not valid: {0}")]
+    Token(String),
+    #[error("the user has no role for the dashboard in the claims")]
+    NoRole,
+}
+
+/// Which claims carry the user's role and schools, and how role values map to
+/// dokflyt's roles (e.g. a Feide group id → `skoleadmin`). With an empty map the
+/// claim's value must be a role word itself.
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClaimMapping {
+    pub role_claim: String,
+    pub schools_claim: String,
+    pub name_claim: String,
+    pub role_map: HashMap<String, String>,
+}
+
+impl Default for ClaimMapping {
+    fn default() -> Self {
+        ClaimMapping {
+            role_claim: "dokflyt_role".into(),
+            schools_claim: "dokflyt_schools".into(),
+            name_claim: "name".into(),
+            role_map: HashMap::new(),
+        }
+    }
+}
+
+impl ClaimMapping {
+    /// The role: the first value of the role claim (a string or a list) that maps
+    /// to a known role. `system` can never come from a claim.
+    pub fn role(&self, claims: &serde_json::Map<String, Value>) -> Option<Role> {
+        strings(claims.get(&self.role_claim))
+            .into_iter()
+            .filter_map(|v| match self.role_map.get(&v) {
+                Some(mapped) => mapped.parse::<Role>().ok(),
+                None if self.role_map.is_empty() => v.parse::<Role>().ok(),
+                None => None,
+            })
+            .find(|r| *r != Role::System)
+    }
+
+    pub fn schools(&self, claims: &serde_json::Map<String, Value>) -> Vec<String> {
+        let mut out: Vec<String> = strings(claims.get(&self.schools_claim))
+            .into_iter()
+            .flat_map(|s| {
+                s.split(',')
+                    .map(|p| p.trim().to_string())
+                    .collect::<Vec<_>>()
+            })
+            .filter(|s| !s.is_empty())
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
+/// A claim that is a string or a list of strings.
+fn strings(v: Option<&Value>) -> Vec<String> {
+    match v {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|x| x.as_str().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Our registration with the provider.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub redirect_uri: String,
+    pub scopes: String,
+    pub claims: ClaimMapping,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct ProviderMetadata {
+    issuer: String,
+    authorization_endpoint: String,
+    token_endpoint: String,
+    jwks_uri: String,
+    #[serde(default)]
+    userinfo_endpoint: Option<String>,
+}
+
+/// What the provider said about the user, mapped.
+#[derive(Debug, Clone)]
+pub struct SignedInUser {
+    pub actor: Actor,
+    pub display_name: String,
+}
+
+/// One sign-in's secrets, kept on the server until the callback.
+#[derive(Debug, Clone)]
+pub struct LoginStart {
+    pub state: String,
+    pub nonce: String,
+    pub pkce_verifier: String,
+    pub authorize_url: String,
+}
+
+pub struct OidcClient {
+    cfg: ClientConfig,
+    http: reqwest::Client,
+    meta: RwLock<Option<Arc<ProviderMetadata>>>,
+    jwks: RwLock<Option<Arc<JwkSet>>>,
+}
+
+/// Asymmetric algorithms only: `none` and HMAC (keyed with the client secret) are refused.
+const ALLOWED: [Algorithm; 7] = [
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+];
+
+/// `n` random bytes from the operating system, base64url without padding.
+pub fn random_token(n: usize) -> String {
+    use ring::rand::SecureRandom;
+    let mut buf = vec![0u8; n];
+    // The system RNG failing is not something a sign-in can recover from.
+    if ring::rand::SystemRandom::new().fill(&mut buf).is_err() {
+        panic!("the operating system's random number generator failed");
+    }
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
+}
+
+/// RFC 7636 S256 code challenge of `verifier`.
+pub fn pkce_challenge(verifier: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+impl OidcClient {
+    pub fn new(cfg: ClientConfig) -> Result<OidcClient, OidcError> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| OidcError::Unreachable(e.to_string()))?;
+        Ok(OidcClient {
+            cfg,
+            http,
+            meta: RwLock::new(None),
+            jwks: RwLock::new(None),
+        })
+    }
+
+    pub fn config(&self) -> &ClientConfig {
+        &self.cfg
+    }
+
+    async fn metadata(&self) -> Result<Arc<ProviderMetadata>, OidcError> {
+        if let Some(m) = self.meta.read().await.clone() {
+            return Ok(m);
+        }
+        let url = format!(
+            "{}/.well-known/openid-configuration",
+            self.cfg.issuer.trim_end_matches('/')
+        );
+        let meta: ProviderMetadata = self.get_json(&url).await?;
+        if meta.issuer.trim_end_matches('/') != self.cfg.issuer.trim_end_matches('/') {
+            return Err(OidcError::Protocol(format!(
+                "discovery names issuer {} but {} is configured",
+                meta.issuer, self.cfg.issuer
+            )));
+        }
+        let meta = Arc::new(meta);
+        *self.meta.write().await = Some(meta.clone());
+        Ok(meta)
+    }
+
+    async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, OidcError> {
+        let resp = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| OidcError::Unreachable(e.without_url().to_string()))?;
+        if !resp.status().is_success() {
+            return Err(OidcError::Protocol(format!(
+                "{url} answered {}",
+                resp.status()
+            )));
+        }
+        resp.json()
+            .await
+            .map_err(|e| OidcError::Protocol(format!("{url}: {}", e.without_url())))
+    }
+
+    async fn keys(&self, refresh: bool) -> Result<Arc<JwkSet>, OidcError> {
+        if !refresh {
+            if let Some(k) = self.jwks.read().await.clone() {
+                return Ok(k);
+            }
+        }
+        let meta = self.metadata().await?;
+        let set: JwkSet = self.get_json(&meta.jwks_uri).await?;
+        let set = Arc::new(set);
+        *self.jwks.write().await = Some(set.clone());
+        Ok(set)
+    }
+
+    /// Starts a sign-in: fresh state, nonce and PKCE verifier, and the URL to send
+    /// the browser to.
+    pub async fn begin(&self) -> Result<LoginStart, OidcError> {
+        let meta = self.metadata().await?;
+        let state = random_token(24);
+        let nonce = random_token(24);
+        let pkce_verifier = random_token(48);
+        let mut url = url::Url::parse(&meta.authorization_endpoint)
+            .map_err(|e| OidcError::Protocol(format!("authorization_endpoint: {e}")))?;
+        url.query_pairs_mut()
+            .append_pair("response_type", "code")
+            .append_pair("client_id", &self.cfg.client_id)
+            .append_pair("redirect_uri", &self.cfg.redirect_uri)
+            .append_pair("scope", &self.cfg.scopes)
+            .append_pair("state", &state)
+            .append_pair("nonce", &nonce)
+            .append_pair("code_challenge", &pkce_challenge(&pkce_verifier))
+            .append_pair("code_challenge_method", "S256");
+        Ok(LoginStart {
+            state,
+            nonce,
+            pkce_verifier,
+            authorize_url: url.into(),
+        })
+    }
+
+    /// Finishes a sign-in: exchanges `code` (with the PKCE verifier), verifies the
+    /// ID token, reads userinfo, and maps the claims.
+    pub async fn finish(
+        &self,
+        code: &str,
+        pkce_verifier: &str,
+        nonce: &str,
+    ) -> Result<SignedInUser, OidcError> {
+        let meta = self.metadata().await?;
+        #[derive(Deserialize)]
+        struct TokenResponse {
+            id_token: String,
+            #[serde(default)]
+            access_token: Option<String>,
+        }
+        let resp = self
+            .http
+            .post(&meta.token_endpoint)
+            .basic_auth(&self.cfg.client_id, Some(self.cfg.client_secret.expose()))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", &self.cfg.redirect_uri),
+                ("code_verifier", pkce_verifier),
+            ])
+            .send()
+            .await
+            .map_err(|e| OidcError::Unreachable(e.without_url().to_string()))?;
+        if !resp.status().is_success() {
+            let status = resp.status();
+            // The provider's error code only (RFC 6749 §5.2), never the whole body.
+            let body: Value = resp.json().await.unwrap_or(Value::Null);
+            let error = body["error"].as_str().unwrap_or("unknown");
+            return Err(OidcError::Protocol(format!(
+                "token endpoint answered {status} ({error})"
+            )));
+        }
+        let tokens: TokenResponse = resp
+            .json()
+            .await
+            .map_err(|e| OidcError::Protocol(format!("token response: {}", e.without_url())))?;
+        let mut claims = self.verify_id_token(&meta, &tokens.id_token, nonce).await?;
+        if let (Some(endpoint), Some(access)) = (&meta.userinfo_endpoint, &tokens.access_token) {
+            let info = self.userinfo(endpoint, access).await?;
+            if info.get("sub") != claims.get("sub") {
+                return Err(OidcError::Token("userinfo is about another subject".into()));
+            }
+            for (k, v) in info {
+                claims.entry(k).or_insert(v);
+            }
+        }
+        self.map_claims(&claims)
+    }
+
+    async fn userinfo(
+        &self,
+        endpoint: &str,
+        access_token: &str,
+    ) -> Result<serde_json::Map<String, Value>, OidcError> {
+        let resp = self
+            .http
+            .get(endpoint)
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .map_err(|e| OidcError::Unreachable(e.without_url().to_string()))?;
+        if !resp.status().is_success() {
+            return Err(OidcError::Protocol(format!(
+                "userinfo answered {}",
+                resp.status()
+            )));
+        }
+        resp.json()
+            .await
+            .map_err(|e| OidcError::Protocol(format!("userinfo: {}", e.without_url())))
+    }
+
+    async fn verify_id_token(
+        &self,
+        meta: &ProviderMetadata,
+        token: &str,
+        nonce: &str,
+    ) -> Result<serde_json::Map<String, Value>, OidcError> {
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|e| OidcError::Token(e.to_string()))?;
+        if !ALLOWED.contains(&header.alg) {
+            return Err(OidcError::Token(format!(
+                "algorithm {:?} is not accepted",
+                header.alg
+            )));
+        }
+        let find = |set: &JwkSet| match &header.kid {
+            Some(kid) => set.find(kid).cloned(),
+            None => set.keys.first().cloned(),
+        };
+        let jwk = match find(&*self.keys(false).await?) {
+            Some(k) => k,
+            // The provider may have rotated its keys since we fetched them.
+            None => find(&*self.keys(true).await?).ok_or_else(|| {
+                OidcError::Token("signed by a key the provider does not publish".into())
+            })?,
+        };
+        let key = DecodingKey::from_jwk(&jwk).map_err(|e| OidcError::Token(e.to_string()))?;
+        let mut validation = Validation::new(header.alg);
+        validation.set_audience(&[&self.cfg.client_id]);
+        validation.set_issuer(&[&meta.issuer]);
+        validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+        validation.leeway = 60;
+        let data = jsonwebtoken::decode::<serde_json::Map<String, Value>>(token, &key, &validation)
+            .map_err(|e| OidcError::Token(e.to_string()))?;
+        let claims = data.claims;
+        if claims.get("nonce").and_then(Value::as_str) != Some(nonce) {
+            return Err(OidcError::Token(
+                "the nonce does not match this sign-in".into(),
+            ));
+        }
+        Ok(claims)
+    }
+
+    fn map_claims(
+        &self,
+        claims: &serde_json::Map<String, Value>,
+    ) -> Result<SignedInUser, OidcError> {
+        let sub = claims
+            .get("sub")
+            .and_then(Value::as_str)
+            .filter(|s| !s.trim().is_empty())
+            .ok_or_else(|| OidcError::Token("no subject".into()))?;
+        let role = self.cfg.claims.role(claims).ok_or(OidcError::NoRole)?;
+        let schools = self.cfg.claims.schools(claims);
+        let actor = Actor::new(&format!("oidc:{sub}"), role, schools)
+            .map_err(|e| OidcError::Token(e.to_string()))?;
+        let display_name = claims
+            .get(&self.cfg.claims.name_claim)
+            .and_then(Value::as_str)
+            .unwrap_or("Ukjent bruker")
+            .to_string();
+        Ok(SignedInUser {
+            actor,
+            display_name,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn map(v: Value) -> serde_json::Map<String, Value> {
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn pkce_challenge_matches_rfc_7636_appendix_b() {
+        assert_eq!(
+            pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+    }
+
+    #[test]
+    fn random_tokens_differ() {
+        assert_ne!(random_token(16), random_token(16));
+        assert_eq!(random_token(32).len(), 43);
+    }
+
+    #[test]
+    fn roles_and_schools_from_claims() {
+        let m = ClaimMapping::default();
+        let c = map(json!({"dokflyt_role": "team", "dokflyt_schools": ["s2", "s1", "s1"]}));
+        assert_eq!(m.role(&c), Some(Role::Team));
+        assert_eq!(m.schools(&c), vec!["s1".to_string(), "s2".to_string()]);
+        let c = map(json!({"dokflyt_role": "system"}));
+        assert_eq!(m.role(&c), None, "system never comes from a claim");
+        let c = map(json!({"dokflyt_schools": "s1, s3"}));
+        assert_eq!(m.schools(&c), vec!["s1".to_string(), "s3".to_string()]);
+
+        let mut mapped = ClaimMapping {
+            role_claim: "groups".into(),
+            ..ClaimMapping::default()
+        };
+        mapped
+            .role_map
+            .insert("fc:org:kommune:ansatt:arkiv".into(), "kommuneadmin".into());
+        let c = map(json!({"groups": ["fc:org:other", "fc:org:kommune:ansatt:arkiv"]}));
+        assert_eq!(mapped.role(&c), Some(Role::Kommuneadmin));
+        // With a map, an unmapped value is not taken at its word.
+        let c = map(json!({"groups": ["kommuneadmin"]}));
+        assert_eq!(mapped.role(&c), None);
+    }
+}

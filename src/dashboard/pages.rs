@@ -1,0 +1,936 @@
+//! The dashboard's archive pages: Arkivlogg (tabs Klar / Arkivert / Feilet with
+//! counts, filters, keyset paging), one document (attempts, receipts, actions),
+//! the PDF preview, Frister, Utsendinger and Revisjonslogg.
+//!
+//! Input: a [`SignedIn`] user and the request's filters (ids, dates, statuses —
+//! never personal data: the free-text search is posted and kept in the session).
+//! Output: HTML pages and 303 redirects after actions. Failure: 403/404/409/422
+//! pages from `archive::staff`'s decisions (refusals are audited there), 503 when
+//! the database is down. Every action needs the session's CSRF token and a
+//! confirmation step (`…/bekreft/{handling}`), and lands in the audit log.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Europe::Oslo;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{guard_action, page, problem, unavailable, DashboardState, SignedIn};
+use crate::access::{Actor, Role};
+use crate::archive::staff::{self, Cursor, ListQuery, StaffError};
+use crate::archive::ArchiveStatus;
+use crate::audit::{self, Entry, Outcome};
+use crate::event::DocumentType;
+
+pub fn routes() -> Router<DashboardState> {
+    Router::new()
+        .route("/dashboard/arkivlogg", get(archive_log))
+        .route("/dashboard/arkivlogg/sok", post(search))
+        .route("/dashboard/arkivlogg/antall", get(live_counts))
+        .route("/dashboard/dokument/{id}", get(document))
+        .route("/dashboard/dokument/{id}/pdf", get(pdf))
+        .route("/dashboard/dokument/{id}/bekreft/{action}", get(confirm))
+        .route("/dashboard/dokument/{id}/{action}", post(act))
+        .route("/dashboard/frister", get(deadlines))
+        .route("/dashboard/utsendinger", get(deliveries))
+        .route("/dashboard/revisjonslogg", get(audit_log))
+}
+
+/// A time as staff read it: Oslo time, `dd.mm.åååå tt:mm`.
+pub fn oslo(t: DateTime<Utc>) -> String {
+    t.with_timezone(&Oslo).format("%d.%m.%Y %H:%M").to_string()
+}
+
+/// The response for a refused or failed staff call.
+fn staff_error(state: &DashboardState, e: StaffError) -> Response {
+    match e {
+        StaffError::Forbidden(m) => problem(state, StatusCode::FORBIDDEN, "Ingen tilgang", &m),
+        StaffError::NotFound => problem(
+            state,
+            StatusCode::NOT_FOUND,
+            "Fant ikke dokumentet",
+            "Dokumentet finnes ikke i arkivloggen.",
+        ),
+        StaffError::Conflict(m) => problem(state, StatusCode::CONFLICT, "Kan ikke gjøres nå", &m),
+        StaffError::Invalid(m) | StaffError::Reproduce(m) => problem(
+            state,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Kan ikke gjøres",
+            &m,
+        ),
+        StaffError::Db(e) => {
+            tracing::warn!(error = %e, "dashboard: database error");
+            unavailable(state)
+        }
+    }
+}
+
+fn status_word(s: &str) -> Option<ArchiveStatus> {
+    match s {
+        "klar" => Some(ArchiveStatus::Klar),
+        "arkivert" => Some(ArchiveStatus::Arkivert),
+        "feilet" => Some(ArchiveStatus::Feilet),
+        _ => None,
+    }
+}
+
+fn date(s: Option<&str>) -> Result<Option<NaiveDate>, StaffError> {
+    s.filter(|s| !s.is_empty())
+        .map(|s| {
+            NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .map_err(|_| StaffError::Invalid("Datoer skrives ÅÅÅÅ-MM-DD.".into()))
+        })
+        .transpose()
+}
+
+fn type_name(key: &str) -> String {
+    key.parse::<DocumentType>()
+        .map(|t| t.name_nb().to_string())
+        .unwrap_or_else(|_| key.to_string())
+}
+
+/// The schools a user can pick in a filter: their own, or the roster's for
+/// municipal roles.
+pub(crate) async fn school_choices(state: &DashboardState, actor: &Actor) -> Vec<(String, String)> {
+    let rows: Vec<(String, Option<String>)> = if actor.role.is_municipal() {
+        sqlx::query_as(
+            "SELECT school_id, name FROM roster_schools WHERE NOT deleted ORDER BY name, school_id",
+        )
+        .fetch_all(state.pool())
+        .await
+        .unwrap_or_default()
+    } else {
+        sqlx::query_as(
+            "SELECT s.id, r.name FROM unnest($1::text[]) AS s(id)
+               LEFT JOIN roster_schools r ON r.school_id = s.id ORDER BY s.id",
+        )
+        .bind(&actor.schools)
+        .fetch_all(state.pool())
+        .await
+        .unwrap_or_default()
+    };
+    rows.into_iter()
+        .map(|(id, name)| {
+            let label = name
+                .map(|n| format!("{n} ({id})"))
+                .unwrap_or_else(|| id.clone());
+            (id, label)
+        })
+        .collect()
+}
+
+#[derive(Debug, Deserialize, Default, Serialize, Clone)]
+struct LogQuery {
+    status: Option<String>,
+    school: Option<String>,
+    #[serde(rename = "type")]
+    document_type: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    cursor: Option<String>,
+}
+
+impl LogQuery {
+    fn cleaned(self) -> LogQuery {
+        let keep = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
+        LogQuery {
+            status: keep(self.status),
+            school: keep(self.school),
+            document_type: keep(self.document_type),
+            from: keep(self.from),
+            to: keep(self.to),
+            cursor: keep(self.cursor),
+        }
+    }
+
+    fn to_query_string(&self) -> String {
+        serde_urlencoded_pairs(&[
+            ("status", self.status.as_deref()),
+            ("school", self.school.as_deref()),
+            ("type", self.document_type.as_deref()),
+            ("from", self.from.as_deref()),
+            ("to", self.to.as_deref()),
+            ("cursor", self.cursor.as_deref()),
+        ])
+    }
+}
+
+fn serde_urlencoded_pairs(pairs: &[(&str, Option<&str>)]) -> String {
+    let mut s = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        if let Some(v) = v {
+            s.append_pair(k, v);
+        }
+    }
+    s.finish()
+}
+
+#[derive(Serialize)]
+struct Row {
+    id: String,
+    title: String,
+    type_name: String,
+    school_id: String,
+    queued: String,
+    updated: String,
+    attempts: i32,
+    status: String,
+    journal: Option<String>,
+    explanation: Option<String>,
+}
+
+async fn archive_log(
+    State(state): State<DashboardState>,
+    SignedIn(session): SignedIn,
+    Query(q): Query<LogQuery>,
+) -> Response {
+    let q = q.cleaned();
+    let status_key = q.status.clone().unwrap_or_else(|| "feilet".into());
+    let Some(status) = status_word(&status_key) else {
+        return staff_error(&state, StaffError::Invalid("Ukjent fane.".into()));
+    };
+    let run = async {
+        let list_q = ListQuery {
+            status: Some(status),
+            school_id: q.school.clone(),
+            document_type: q.document_type.clone(),
+            from: date(q.from.as_deref())?,
+            to: date(q.to.as_deref())?,
+            text: session.search_text.clone(),
+            include_dismissed: false,
+            cursor: q.cursor.as_deref().map(Cursor::decode).transpose()?,
+            limit: 50,
+        };
+        let counts = staff::counts(state.pool(), &session.actor, q.school.as_deref()).await?;
+        let page = staff::list(state.pool(), &session.actor, &list_q).await?;
+        Ok::<_, StaffError>((counts, page))
+    };
+    let (counts, list) = match run.await {
+        Ok(x) => x,
+        Err(e) => return staff_error(&state, e),
+    };
+    let rows: Vec<Row> = list
+        .items
+        .into_iter()
+        .map(|i| Row {
+            id: i.event_id.to_string(),
+            type_name: type_name(&i.document_type),
+            title: i.title,
+            school_id: i.school_id,
+            queued: oslo(i.queued_at),
+            updated: oslo(i.updated_at),
+            attempts: i.attempts,
+            status: i.status.as_str().to_string(),
+            journal: i
+                .journal_year
+                .zip(i.journal_sequence)
+                .map(|(y, s)| format!("{y}/{s}")),
+            explanation: i.error_explanation,
+        })
+        .collect();
+    let next = list.next.map(|c| {
+        let mut nq = q.clone();
+        nq.status = Some(status_key.clone());
+        nq.cursor = Some(c);
+        format!("/dashboard/arkivlogg?{}", nq.to_query_string())
+    });
+    let tab = |s: &str| {
+        let mut tq = q.clone();
+        tq.status = Some(s.to_string());
+        tq.cursor = None;
+        format!("/dashboard/arkivlogg?{}", tq.to_query_string())
+    };
+    let first_page = q.cursor.as_ref().map(|_| tab(&status_key));
+    let mut ctx = tera::Context::new();
+    ctx.insert("status", &status_key);
+    ctx.insert("counts", &counts);
+    ctx.insert(
+        "tabs",
+        &[
+            json!({"key": "klar", "label": "Klar", "href": tab("klar")}),
+            json!({"key": "arkivert", "label": "Arkivert", "href": tab("arkivert")}),
+            json!({"key": "feilet", "label": "Feilet", "href": tab("feilet")}),
+        ],
+    );
+    ctx.insert("rows", &rows);
+    ctx.insert("next", &next);
+    ctx.insert("first_page", &first_page);
+    ctx.insert("q", &q);
+    ctx.insert("search_text", &session.search_text);
+    ctx.insert("schools", &school_choices(&state, &session.actor).await);
+    let types: Vec<(&str, &str)> = DocumentType::ALL
+        .iter()
+        .map(|t| (t.key(), t.name_nb()))
+        .collect();
+    ctx.insert("types", &types);
+    page(&state, &session, "arkivlogg", "arkivlogg.html", ctx)
+}
+
+#[derive(Deserialize)]
+struct SearchForm {
+    #[serde(rename = "_csrf")]
+    csrf: Option<String>,
+    tekst: Option<String>,
+    /// The filters in force, to come back to (no personal data).
+    tilbake: Option<String>,
+}
+
+/// The free-text filter: posted, kept in the session, never put in a URL.
+async fn search(
+    State(state): State<DashboardState>,
+    SignedIn(session): SignedIn,
+    Form(f): Form<SearchForm>,
+) -> Response {
+    if let Some(r) = guard_action(&state, &session, f.csrf.as_deref()) {
+        return r;
+    }
+    let text = f
+        .tekst
+        .as_deref()
+        .map(|t| t.chars().take(200).collect::<String>());
+    if let Err(e) = super::session::set_search_text(state.pool(), &session, text.as_deref()).await {
+        tracing::warn!(error = %e, "dashboard: cannot store the search text");
+        return unavailable(&state);
+    }
+    let back = f
+        .tilbake
+        .filter(|b| b.starts_with("/dashboard/arkivlogg"))
+        .unwrap_or_else(|| "/dashboard/arkivlogg".into());
+    Redirect::to(&back).into_response()
+}
+
+#[derive(Deserialize)]
+struct SchoolQuery {
+    school: Option<String>,
+}
+
+/// Live tab counts (`app.js` refreshes them).
+async fn live_counts(
+    State(state): State<DashboardState>,
+    SignedIn(session): SignedIn,
+    Query(q): Query<SchoolQuery>,
+) -> Response {
+    let school = q.school.filter(|s| !s.is_empty());
+    match staff::counts(state.pool(), &session.actor, school.as_deref()).await {
+        Ok(c) => axum::Json(c).into_response(),
+        Err(e) => staff_error(&state, e),
+    }
+}
+
+fn event_id(raw: &str) -> Result<Uuid, StaffError> {
+    raw.parse().map_err(|_| StaffError::NotFound)
+}
+
+/// Whether `actor` may see the PDF of a document with `access` at `school`:
+/// UO documents only for kommuneadmin, skoleadmin and rektor (school teams see
+/// the log, not exempt content).
+pub fn may_preview(actor: &Actor, school: &str, access: &str) -> bool {
+    super::may_use(actor.role)
+        && actor.covers_school(school)
+        && (access != "UO"
+            || matches!(
+                actor.role,
+                Role::Kommuneadmin | Role::Skoleadmin | Role::Rektor
+            ))
+}
+
+/// An archive answer made readable: its leaf elements as name → value.
+fn readable_receipt(raw: &str) -> Vec<(String, String)> {
+    let Ok(doc) = roxmltree::Document::parse(raw) else {
+        return Vec::new();
+    };
+    doc.descendants()
+        .filter(|n| n.is_element() && !n.children().any(|c| c.is_element()))
+        .filter_map(|n| {
+            let text = n.text().map(str::trim).unwrap_or("");
+            (!text.is_empty()).then(|| (n.tag_name().name().to_string(), text.to_string()))
+        })
+        .take(60)
+        .collect()
+}
+
+fn explain_outcome(o: &str) -> &'static str {
+    match o {
+        "arkivert" => "Arkivert",
+        "permanent" => "Feilet (må rettes)",
+        "transient" => "Midlertidig feil (prøves igjen)",
+        _ => "Forsøk",
+    }
+}
+
+#[derive(Deserialize)]
+struct DocQuery {
+    melding: Option<String>,
+}
+
+async fn document(
+    State(state): State<DashboardState>,
+    SignedIn(session): SignedIn,
+    Path(id): Path<String>,
+    Query(q): Query<DocQuery>,
+) -> Response {
+    let d = match event_id(&id) {
+        Ok(id) => staff::show(state.pool(), &session.actor, id).await,
+        Err(e) => Err(e),
+    };
+    let d = match d {
+        Ok(d) => d,
+        Err(e) => return staff_error(&state, e),
+    };
+    let attempts: Vec<serde_json::Value> = d
+        .attempts_log
+        .iter()
+        .map(|a| {
+            json!({
+                "attempt": a.attempt,
+                "started": oslo(a.started_at),
+                "outcome": explain_outcome(&a.outcome),
+                "outcome_raw": a.outcome,
+                "error_class": a.error_class,
+                "target": a.target,
+                "readable": a.answer.as_deref().map(readable_receipt).unwrap_or_default(),
+                "raw": a.answer,
+            })
+        })
+        .collect();
+    let flash = match q.melding.as_deref() {
+        Some("prov-igjen") => Some("Dokumentet er satt til Klar og sendes ved neste overføring."),
+        Some("produser-pa-nytt") => Some("Dokumentet er produsert på nytt og satt til Klar."),
+        Some("fjern") => Some("Dokumentet er fjernet fra feilet-listen."),
+        _ => None,
+    };
+    let mut ctx = tera::Context::new();
+    ctx.insert("id", &d.item.event_id.to_string());
+    ctx.insert("title", &d.item.title);
+    ctx.insert("type_name", &type_name(&d.item.document_type));
+    ctx.insert("type_key", &d.item.document_type);
+    ctx.insert("school_id", &d.item.school_id);
+    ctx.insert("status", d.item.status.as_str());
+    ctx.insert("queued", &oslo(d.item.queued_at));
+    ctx.insert("updated", &oslo(d.item.updated_at));
+    ctx.insert("pupil_initials", &d.pupil_initials);
+    ctx.insert("access", &d.access);
+    ctx.insert("legal_basis", &d.legal_basis);
+    ctx.insert("folder", &d.folder);
+    ctx.insert(
+        "journal",
+        &d.item
+            .journal_year
+            .zip(d.item.journal_sequence)
+            .map(|(y, s)| format!("{y}/{s}")),
+    );
+    ctx.insert("journal_post_number", &d.journal_post_number);
+    ctx.insert("error_explanation", &d.item.error_explanation);
+    ctx.insert("error_class", &d.item.error_class);
+    ctx.insert(
+        "receipt_readable",
+        &d.receipt
+            .as_deref()
+            .map(readable_receipt)
+            .unwrap_or_default(),
+    );
+    ctx.insert("receipt", &d.receipt);
+    ctx.insert("dismissed", &d.item.dismissed_at.map(oslo));
+    ctx.insert("dismissed_reason", &d.dismissed_reason);
+    ctx.insert("reproduced", &d.reproduced);
+    ctx.insert("attempts", &attempts);
+    ctx.insert("flash", &flash);
+    ctx.insert(
+        "may_preview",
+        &may_preview(&session.actor, &d.item.school_id, &d.access),
+    );
+    page(&state, &session, "arkivlogg", "dokument.html", ctx)
+}
+
+/// School, access and the PDF of a document.
+type PdfRow = (String, String, Option<Vec<u8>>);
+
+/// The PDF inline, for users allowed to see it (audited either way).
+async fn pdf(
+    State(state): State<DashboardState>,
+    SignedIn(session): SignedIn,
+    Path(id): Path<String>,
+) -> Response {
+    let Ok(id) = event_id(&id) else {
+        return staff_error(&state, StaffError::NotFound);
+    };
+    let row: Result<Option<PdfRow>, _> =
+        sqlx::query_as("SELECT school_id, access, pdf FROM documents WHERE event_id = $1")
+            .bind(id)
+            .fetch_optional(state.pool())
+            .await;
+    let (school, access, pdf) = match row {
+        Ok(Some(r)) => r,
+        Ok(None) => return staff_error(&state, StaffError::NotFound),
+        Err(e) => return staff_error(&state, StaffError::Db(e)),
+    };
+    let allowed = may_preview(&session.actor, &school, &access);
+    let target = id.to_string();
+    let reason = (!allowed).then(|| {
+        if session.actor.covers_school(&school) {
+            "Dokumentet er unntatt offentlighet; rollen din kan ikke se innholdet.".to_string()
+        } else {
+            format!("Du har ikke tilgang til skolen «{school}».")
+        }
+    });
+    if let Err(e) = audit::record(
+        state.pool(),
+        &Entry {
+            actor: &session.actor,
+            school_id: Some(&school),
+            action: "archive.preview",
+            target: Some(&target),
+            outcome: if allowed {
+                Outcome::Granted
+            } else {
+                Outcome::Refused
+            },
+            reason: reason.as_deref(),
+            details: json!({}),
+        },
+    )
+    .await
+    {
+        return staff_error(&state, StaffError::Db(e));
+    }
+    if let Some(reason) = reason {
+        return problem(&state, StatusCode::FORBIDDEN, "Ingen tilgang", &reason);
+    }
+    match pdf {
+        Some(bytes) => (
+            [
+                (header::CONTENT_TYPE, "application/pdf"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "inline; filename=\"dokument.pdf\"",
+                ),
+            ],
+            bytes,
+        )
+            .into_response(),
+        None => problem(
+            &state,
+            StatusCode::NOT_FOUND,
+            "Ingen PDF",
+            "Dette dokumentet har ingen PDF (det sendes ikke som brev og arkiveres ikke).",
+        ),
+    }
+}
+
+/// What each action does, for the confirmation page.
+fn action_text(action: &str) -> Option<(&'static str, &'static str, bool)> {
+    match action {
+        "prov-igjen" => Some((
+            "Prøv igjen",
+            "Dokumentet settes til Klar og sendes til arkivet ved neste overføring (kl. 15 eller kl. 02).",
+            false,
+        )),
+        "produser-pa-nytt" => Some((
+            "Produser på nytt",
+            "PDF-en lages på nytt fra den lagrede hendelsen med dagens maler, og dokumentet settes til Klar.",
+            false,
+        )),
+        "fjern" => Some((
+            "Fjern fra feilet-listen",
+            "Dokumentet fjernes fra feilet-listen. Er det ikke arkivert, må du skrive hvorfor; begrunnelsen lagres i revisjonsloggen.",
+            true,
+        )),
+        _ => None,
+    }
+}
+
+async fn confirm(
+    State(state): State<DashboardState>,
+    SignedIn(session): SignedIn,
+    Path((id, action)): Path<(String, String)>,
+) -> Response {
+    let Some((label, what, needs_reason)) = action_text(&action) else {
+        return staff_error(&state, StaffError::NotFound);
+    };
+    let d = match event_id(&id) {
+        Ok(id) => staff::show(state.pool(), &session.actor, id).await,
+        Err(e) => Err(e),
+    };
+    let d = match d {
+        Ok(d) => d,
+        Err(e) => return staff_error(&state, e),
+    };
+    let mut ctx = tera::Context::new();
+    ctx.insert("id", &d.item.event_id.to_string());
+    ctx.insert("title", &d.item.title);
+    ctx.insert("action", &action);
+    ctx.insert("label", label);
+    ctx.insert("what", what);
+    ctx.insert("needs_reason", &needs_reason);
+    page(&state, &session, "arkivlogg", "bekreft.html", ctx)
+}
+
+#[derive(Deserialize)]
+struct ActionForm {
+    #[serde(rename = "_csrf")]
+    csrf: Option<String>,
+    begrunnelse: Option<String>,
+}
+
+async fn act(
+    State(state): State<DashboardState>,
+    SignedIn(session): SignedIn,
+    Path((id, action)): Path<(String, String)>,
+    Form(f): Form<ActionForm>,
+) -> Response {
+    if let Some(r) = guard_action(&state, &session, f.csrf.as_deref()) {
+        return r;
+    }
+    let Ok(id) = event_id(&id) else {
+        return staff_error(&state, StaffError::NotFound);
+    };
+    let done = match action.as_str() {
+        "prov-igjen" => staff::retry(state.pool(), &session.actor, id).await,
+        "produser-pa-nytt" => staff::reproduce(&state.http.ctx, &session.actor, id).await,
+        "fjern" => {
+            let reason = f
+                .begrunnelse
+                .as_deref()
+                .map(str::trim)
+                .filter(|r| !r.is_empty());
+            staff::remove_from_failed(state.pool(), &session.actor, id, reason).await
+        }
+        _ => Err(StaffError::NotFound),
+    };
+    match done {
+        Ok(()) => {
+            Redirect::to(&format!("/dashboard/dokument/{id}?melding={action}")).into_response()
+        }
+        Err(e) => staff_error(&state, e),
+    }
+}
+
+#[derive(Deserialize)]
+struct DeadlineQuery {
+    school: Option<String>,
+    skolear: Option<String>,
+}
+
+async fn deadlines(
+    State(state): State<DashboardState>,
+    SignedIn(session): SignedIn,
+    Query(q): Query<DeadlineQuery>,
+) -> Response {
+    let actor = &session.actor;
+    let school = q.school.filter(|s| !s.is_empty());
+    let schools: Vec<Option<String>> = match &school {
+        Some(s) => vec![Some(s.clone())],
+        None if actor.role.is_municipal() => vec![None],
+        None => actor.schools.iter().cloned().map(Some).collect(),
+    };
+    for s in &schools {
+        if !staff::may_read(actor, s.as_deref()) {
+            let reason = "Du har ikke tilgang til fristene for denne skolen.";
+            let _ = audit::record(
+                state.pool(),
+                &Entry {
+                    actor,
+                    school_id: s.as_deref(),
+                    action: "archive.deadlines",
+                    target: None,
+                    outcome: Outcome::Refused,
+                    reason: Some(reason),
+                    details: json!({}),
+                },
+            )
+            .await;
+            return problem(&state, StatusCode::FORBIDDEN, "Ingen tilgang", reason);
+        }
+    }
+    let today = crate::archive::folders::today_in_oslo();
+    let year = match crate::archive::folders::school_year_or_current(
+        q.skolear.as_deref().filter(|y| !y.is_empty()),
+        today,
+    ) {
+        Ok(y) => y,
+        Err(e) => return staff_error(&state, StaffError::Invalid(e.to_string())),
+    };
+    let mut rows = Vec::new();
+    for s in &schools {
+        match crate::archive::deadlines::report(state.pool(), year, s.as_deref(), today).await {
+            Ok(r) => rows.extend(r),
+            Err(e) => return staff_error(&state, StaffError::Db(e)),
+        }
+    }
+    let view: Vec<serde_json::Value> = rows
+        .into_iter()
+        .map(|r| {
+            json!({
+                "school_id": r.school_id,
+                "deadline": r.deadline.format("%d.%m.%Y").to_string(),
+                "type_name": type_name(&r.document_type),
+                "note": r.note,
+                "klar": r.klar, "arkivert": r.arkivert, "feilet": r.feilet,
+                "passed": r.passed,
+                "listed": r.missing.is_some(),
+                "missing": r.missing.unwrap_or_default(),
+            })
+        })
+        .collect();
+    let mut ctx = tera::Context::new();
+    ctx.insert("rows", &view);
+    ctx.insert("school_year", &format!("{}/{}", year.0, year.1));
+    ctx.insert("school", &school);
+    ctx.insert("schools", &school_choices(&state, actor).await);
+    page(&state, &session, "frister", "frister.html", ctx)
+}
+
+#[derive(Deserialize)]
+struct DeliveryQuery {
+    school: Option<String>,
+    status: Option<String>,
+    before: Option<i64>,
+}
+
+type DeliveryRow = (
+    i64,
+    Uuid,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<DateTime<Utc>>,
+    Option<String>,
+    DateTime<Utc>,
+    Option<String>,
+);
+
+/// Utsendinger: SvarUt and email deliveries with their latest status.
+async fn deliveries(
+    State(state): State<DashboardState>,
+    SignedIn(session): SignedIn,
+    Query(q): Query<DeliveryQuery>,
+) -> Response {
+    let actor = &session.actor;
+    let school = q.school.filter(|s| !s.is_empty());
+    if let Some(s) = &school {
+        if !actor.covers_school(s) {
+            let reason = format!("Du har ikke tilgang til skolen «{s}».");
+            let _ = audit::record(
+                state.pool(),
+                &Entry {
+                    actor,
+                    school_id: Some(s),
+                    action: "delivery.list",
+                    target: None,
+                    outcome: Outcome::Refused,
+                    reason: Some(&reason),
+                    details: json!({}),
+                },
+            )
+            .await;
+            return problem(&state, StatusCode::FORBIDDEN, "Ingen tilgang", &reason);
+        }
+    }
+    let scope: Option<Vec<String>> = match &school {
+        Some(s) => Some(vec![s.clone()]),
+        None if actor.role.is_municipal() => None,
+        None => Some(actor.schools.clone()),
+    };
+    let status = q.status.filter(|s| !s.is_empty());
+    let rows: Result<Vec<DeliveryRow>, _> = sqlx::query_as(
+        "SELECT dl.id, dl.event_id, d.school_id, d.document_type, d.title, dl.channel, dl.status,
+                dl.provider_status, dl.provider_status_at, dl.error_explanation, dl.updated_at,
+                e.payload #>> '{pupil,name}'
+           FROM deliveries dl JOIN documents d ON d.event_id = dl.event_id
+           JOIN events e ON e.event_id = dl.event_id
+          WHERE dl.channel IN ('svarut', 'svarut_archive', 'message_email')
+            AND ($1::text[] IS NULL OR d.school_id = ANY($1))
+            AND ($2::text IS NULL OR dl.status = $2 OR dl.provider_status = $2)
+            AND ($3::bigint IS NULL OR dl.id < $3)
+          ORDER BY dl.id DESC LIMIT 51",
+    )
+    .bind(scope)
+    .bind(&status)
+    .bind(q.before)
+    .fetch_all(state.pool())
+    .await;
+    let mut rows = match rows {
+        Ok(r) => r,
+        Err(e) => return staff_error(&state, StaffError::Db(e)),
+    };
+    let next = (rows.len() > 50).then(|| {
+        rows.truncate(50);
+        rows.last().map(|r| r.0)
+    });
+    let view: Vec<serde_json::Value> = rows
+        .into_iter()
+        .map(|r| {
+            let title = match r.11.as_deref().filter(|n| !n.trim().is_empty()) {
+                Some(name) => r.4.replace(name.trim(), &staff::initials(name)),
+                None => r.4,
+            };
+            let provider = r.7.clone().unwrap_or_default();
+            json!({
+                "id": r.0,
+                "event_id": r.1.to_string(),
+                "school_id": r.2,
+                "type_name": type_name(&r.3),
+                "title": title,
+                "channel": match r.5.as_str() { "message_email" => "E-post/melding", _ => "SvarUt" },
+                "status": r.6,
+                "provider_status": r.7,
+                "provider_status_at": r.8.map(oslo),
+                "explanation": r.9,
+                "updated": oslo(r.10),
+                "alarm": matches!(provider.as_str(), "AVVIST" | "IKKE_LEVERT") || r.6 == "failed",
+            })
+        })
+        .collect();
+    let next = next.flatten().map(|id| {
+        format!(
+            "/dashboard/utsendinger?{}",
+            serde_urlencoded_pairs(&[
+                ("school", school.as_deref()),
+                ("status", status.as_deref()),
+                ("before", Some(&id.to_string())),
+            ])
+        )
+    });
+    let mut ctx = tera::Context::new();
+    ctx.insert("rows", &view);
+    ctx.insert("next", &next);
+    ctx.insert("school", &school);
+    ctx.insert("status", &status);
+    ctx.insert("schools", &school_choices(&state, actor).await);
+    page(&state, &session, "utsendinger", "utsendinger.html", ctx)
+}
+
+#[derive(Deserialize)]
+struct AuditQuery {
+    school: Option<String>,
+    action: Option<String>,
+    actor: Option<String>,
+    before: Option<i64>,
+}
+
+/// Revisjonslogg: kommuneadmin sees all; school roles their schools' entries.
+async fn audit_log(
+    State(state): State<DashboardState>,
+    SignedIn(session): SignedIn,
+    Query(q): Query<AuditQuery>,
+) -> Response {
+    let actor = &session.actor;
+    let school = q.school.filter(|s| !s.is_empty());
+    let allowed = match &school {
+        Some(s) => staff::may_read(actor, Some(s)),
+        None => staff::may_watch(actor.role),
+    };
+    if !allowed {
+        let reason = "Du har ikke tilgang til denne delen av revisjonsloggen.";
+        let _ = audit::record(
+            state.pool(),
+            &Entry {
+                actor,
+                school_id: school.as_deref(),
+                action: "audit.list",
+                target: None,
+                outcome: Outcome::Refused,
+                reason: Some(reason),
+                details: json!({}),
+            },
+        )
+        .await;
+        return problem(&state, StatusCode::FORBIDDEN, "Ingen tilgang", reason);
+    }
+    let schools = match &school {
+        Some(s) => Some(vec![s.clone()]),
+        None if actor.role.is_municipal() => None,
+        None => Some(actor.schools.clone()),
+    };
+    let rows = audit::list(
+        state.pool(),
+        &audit::Filter {
+            schools,
+            action_prefix: q.action.clone().filter(|s| !s.is_empty()),
+            actor: q.actor.clone().filter(|s| !s.is_empty()),
+            before_id: q.before,
+            limit: 51,
+            ..audit::Filter::default()
+        },
+    )
+    .await;
+    let mut rows = match rows {
+        Ok(r) => r,
+        Err(e) => return staff_error(&state, StaffError::Db(e)),
+    };
+    let next = (rows.len() > 50).then(|| {
+        rows.truncate(50);
+        rows.last().map(|r| r.id)
+    });
+    let view: Vec<serde_json::Value> = rows
+        .into_iter()
+        .map(|r| {
+            json!({
+                "at": oslo(r.at), "actor": r.actor, "role": r.role, "school_id": r.school_id,
+                "action": r.action, "target": r.target, "outcome": r.outcome,
+                "refused": r.outcome == "refused", "reason": r.reason,
+            })
+        })
+        .collect();
+    let next = next.flatten().map(|id| {
+        format!(
+            "/dashboard/revisjonslogg?{}",
+            serde_urlencoded_pairs(&[
+                ("school", school.as_deref()),
+                ("action", q.action.as_deref()),
+                ("actor", q.actor.as_deref()),
+                ("before", Some(&id.to_string())),
+            ])
+        )
+    });
+    let mut ctx = tera::Context::new();
+    ctx.insert("rows", &view);
+    ctx.insert("next", &next);
+    ctx.insert("school", &school);
+    ctx.insert("action", &q.action);
+    ctx.insert("actor", &q.actor);
+    ctx.insert("schools", &school_choices(&state, actor).await);
+    page(&state, &session, "revisjonslogg", "revisjonslogg.html", ctx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uo_previews_only_for_roles_that_may() {
+        let team = Actor::new("t", Role::Team, vec!["s1".into()]).expect("actor");
+        let rektor = Actor::new("r", Role::Rektor, vec!["s1".into()]).expect("actor");
+        let admin = Actor::new("k", Role::Kommuneadmin, vec![]).expect("actor");
+        assert!(may_preview(&team, "s1", "public"));
+        assert!(!may_preview(&team, "s1", "UO"));
+        assert!(!may_preview(&team, "s2", "public"));
+        assert!(may_preview(&rektor, "s1", "UO"));
+        assert!(!may_preview(&rektor, "s2", "UO"));
+        assert!(may_preview(&admin, "s9", "UO"));
+    }
+
+    #[test]
+    fn receipts_read_as_leaf_values() {
+        let r = readable_receipt(
+            "<arkivmeldingKvittering><journalpostKvittering><journalaar>2026</journalaar>\
+             <journalsekvensnummer>12</journalsekvensnummer></journalpostKvittering></arkivmeldingKvittering>",
+        );
+        assert_eq!(
+            r,
+            vec![
+                ("journalaar".to_string(), "2026".to_string()),
+                ("journalsekvensnummer".to_string(), "12".to_string())
+            ]
+        );
+        assert!(readable_receipt("not xml").is_empty());
+    }
+}

@@ -1,0 +1,286 @@
+//! The dashboard's Beredskaps-SMS page: a principal composes an emergency SMS,
+//! sees the preview (recipients per group, unreachable, segments, exact cost),
+//! confirms, and follows the progress; the school's cost ledger per month.
+//!
+//! Input: a [`SignedIn`] `rektor` (compose, for their school) or `kommuneadmin`
+//! (the ledger of any school); forms with the session's CSRF token; the message
+//! text is posted, never put in a URL. Output: HTML pages; a small JSON status
+//! for the progress (`app.js` polls it). Failure: the decisions and Norwegian
+//! reasons of `sms::request` (who may send, preview token, hourly limit, daily
+//! cap) as 403/409/422/429 pages; every decision is audited there.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::pages::oslo;
+use super::{guard_action, page, problem, unavailable, DashboardState, SignedIn};
+use crate::access::{Actor, Role};
+use crate::audit::{self, Entry, Outcome};
+use crate::sms::authz::RequestedBy;
+use crate::sms::request::{self, PreviewRequest, SendRequest};
+use crate::sms::{cost, SmsError};
+
+pub fn routes() -> Router<DashboardState> {
+    Router::new()
+        .route("/dashboard/sms", get(sms_page))
+        .route("/dashboard/sms/forhandsvis", post(preview))
+        .route("/dashboard/sms/send", post(send))
+        .route("/dashboard/sms/melding/{id}", get(message))
+        .route("/dashboard/sms/melding/{id}/status", get(message_status))
+}
+
+/// Whether `actor` may open the SMS page of `school` (send: rektor; read the
+/// ledger: rektor or kommuneadmin). `sms::request` decides the send itself.
+fn may_open(actor: &Actor, school: &str) -> bool {
+    match actor.role {
+        Role::Rektor => actor.covers_school(school),
+        Role::Kommuneadmin => true,
+        _ => false,
+    }
+}
+
+async fn refuse(state: &DashboardState, actor: &Actor, school: Option<&str>) -> Response {
+    let reason = match actor.role {
+        Role::Rektor | Role::Kommuneadmin => {
+            "Du har ikke tilgang til denne skolens beredskapsmeldinger."
+        }
+        _ => "Bare rektor kan sende beredskapsmelding fra dashbordet.",
+    };
+    let _ = audit::record(
+        state.pool(),
+        &Entry {
+            actor,
+            school_id: school,
+            action: "sms.page",
+            target: None,
+            outcome: Outcome::Refused,
+            reason: Some(reason),
+            details: json!({}),
+        },
+    )
+    .await;
+    problem(state, StatusCode::FORBIDDEN, "Ingen tilgang", reason)
+}
+
+fn sms_error(state: &DashboardState, e: SmsError) -> Response {
+    let (code, title) = match &e {
+        SmsError::Forbidden(_) => (StatusCode::FORBIDDEN, "Ingen tilgang"),
+        SmsError::Invalid(_) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Meldingen kan ikke sendes",
+        ),
+        SmsError::Conflict(_) => (StatusCode::CONFLICT, "Meldingen kan ikke sendes"),
+        SmsError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "Grensen er nådd"),
+        SmsError::NotFound => (StatusCode::NOT_FOUND, "Fant ikke meldingen"),
+        SmsError::Cost(err) => {
+            tracing::error!(error = %err, "dashboard: no SMS price");
+            return problem(
+                state,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Prisen mangler",
+                "Prisen for SMS er ikke satt opp; kontakt driften.",
+            );
+        }
+        SmsError::Db(err) => {
+            tracing::warn!(error = %err, "dashboard: SMS database error");
+            return unavailable(state);
+        }
+    };
+    problem(state, code, title, &e.to_string())
+}
+
+fn requested_by(actor: &Actor) -> RequestedBy {
+    RequestedBy {
+        user_id: actor.user.clone(),
+        role: actor.role.as_str().to_string(),
+        schools: actor.schools.clone(),
+        municipality_number: None,
+    }
+}
+
+#[derive(Deserialize)]
+struct SmsQuery {
+    school: Option<String>,
+    month: Option<String>,
+}
+
+async fn sms_page(
+    State(state): State<DashboardState>,
+    SignedIn(session): SignedIn,
+    Query(q): Query<SmsQuery>,
+) -> Response {
+    let actor = &session.actor;
+    let school = q
+        .school
+        .filter(|s| !s.is_empty())
+        .or_else(|| actor.schools.first().cloned());
+    let Some(school) = school else {
+        if actor.role == Role::Kommuneadmin {
+            let mut ctx = tera::Context::new();
+            ctx.insert("school", &Option::<String>::None);
+            ctx.insert(
+                "schools",
+                &super::pages::school_choices(&state, actor).await,
+            );
+            return page(&state, &session, "sms", "sms.html", ctx);
+        }
+        return refuse(&state, actor, None).await;
+    };
+    if !may_open(actor, &school) {
+        return refuse(&state, actor, Some(&school)).await;
+    }
+    let month = q.month.filter(|m| !m.is_empty()).unwrap_or_else(|| {
+        crate::archive::folders::today_in_oslo()
+            .format("%Y-%m")
+            .to_string()
+    });
+    let report = match cost::month_report(state.pool(), &school, &month).await {
+        Ok(r) => r,
+        Err(SmsError::Cost(e)) => return sms_error(&state, SmsError::Invalid(e.to_string())),
+        Err(e) => return sms_error(&state, e),
+    };
+    let ledger: Vec<serde_json::Value> = report
+        .rows
+        .iter()
+        .map(|r| {
+            json!({
+                "booked": oslo(r.booked_at),
+                "message_id": r.message_id.to_string(),
+                "sms_count": r.sms_count,
+                "price": cost::nok(r.price_ore),
+                "cost": cost::nok(r.cost_ore),
+            })
+        })
+        .collect();
+    let mut ctx = tera::Context::new();
+    ctx.insert("school", &Some(&school));
+    ctx.insert(
+        "schools",
+        &super::pages::school_choices(&state, actor).await,
+    );
+    ctx.insert("may_compose", &(actor.role == Role::Rektor));
+    ctx.insert("month", &month);
+    ctx.insert("ledger", &ledger);
+    ctx.insert("ledger_messages", &report.messages);
+    ctx.insert("ledger_sms", &report.sms_count);
+    ctx.insert("ledger_cost", &report.cost_nok);
+    page(&state, &session, "sms", "sms.html", ctx)
+}
+
+#[derive(Deserialize)]
+struct ComposeForm {
+    #[serde(rename = "_csrf")]
+    csrf: Option<String>,
+    school: String,
+    tekst: String,
+    begrunnelse: String,
+    #[serde(default)]
+    skoleeiers_instruks: Option<String>,
+}
+
+async fn preview(
+    State(state): State<DashboardState>,
+    SignedIn(session): SignedIn,
+    Form(f): Form<ComposeForm>,
+) -> Response {
+    if let Some(r) = guard_action(&state, &session, f.csrf.as_deref()) {
+        return r;
+    }
+    let req = PreviewRequest {
+        requested_by: requested_by(&session.actor),
+        text: f.tekst.clone(),
+        reason: f.begrunnelse.clone(),
+        on_owner_instruction: f.skoleeiers_instruks.is_some(),
+    };
+    let p = match request::preview(&state.sms, &f.school, &req).await {
+        Ok(p) => p,
+        Err(e) => return sms_error(&state, e),
+    };
+    let mut ctx = tera::Context::new();
+    ctx.insert("school", &f.school);
+    ctx.insert("text", &f.tekst);
+    ctx.insert("reason", &f.begrunnelse);
+    ctx.insert("p", &p);
+    ctx.insert("expires", &oslo(p.expires_at));
+    page(&state, &session, "sms", "sms_preview.html", ctx)
+}
+
+#[derive(Deserialize)]
+struct SendForm {
+    #[serde(rename = "_csrf")]
+    csrf: Option<String>,
+    school: String,
+    token: Uuid,
+}
+
+async fn send(
+    State(state): State<DashboardState>,
+    SignedIn(session): SignedIn,
+    Form(f): Form<SendForm>,
+) -> Response {
+    if let Some(r) = guard_action(&state, &session, f.csrf.as_deref()) {
+        return r;
+    }
+    let req = SendRequest {
+        requested_by: requested_by(&session.actor),
+        preview_token: f.token,
+    };
+    match request::send(&state.sms, &f.school, &req).await {
+        Ok(sent) => {
+            let school: String =
+                url::form_urlencoded::byte_serialize(f.school.as_bytes()).collect();
+            Redirect::to(&format!(
+                "/dashboard/sms/melding/{}?school={school}",
+                sent.message_id
+            ))
+            .into_response()
+        }
+        Err(e) => sms_error(&state, e),
+    }
+}
+
+#[derive(Deserialize)]
+struct MessageQuery {
+    school: String,
+}
+
+async fn message(
+    State(state): State<DashboardState>,
+    SignedIn(session): SignedIn,
+    Path(id): Path<Uuid>,
+    Query(q): Query<MessageQuery>,
+) -> Response {
+    if !may_open(&session.actor, &q.school) {
+        return refuse(&state, &session.actor, Some(&q.school)).await;
+    }
+    let s = match request::message_status(&state.sms, &q.school, id).await {
+        Ok(s) => s,
+        Err(e) => return sms_error(&state, e),
+    };
+    let mut ctx = tera::Context::new();
+    ctx.insert("school", &q.school);
+    ctx.insert("s", &s);
+    ctx.insert("id", &id.to_string());
+    page(&state, &session, "sms", "sms_message.html", ctx)
+}
+
+async fn message_status(
+    State(state): State<DashboardState>,
+    SignedIn(session): SignedIn,
+    Path(id): Path<Uuid>,
+    Query(q): Query<MessageQuery>,
+) -> Response {
+    if !may_open(&session.actor, &q.school) {
+        return refuse(&state, &session.actor, Some(&q.school)).await;
+    }
+    match request::message_status(&state.sms, &q.school, id).await {
+        Ok(s) => Json(s).into_response(),
+        Err(e) => sms_error(&state, e),
+    }
+}
