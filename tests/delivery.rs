@@ -12,6 +12,7 @@ use common::svarut::{
 };
 use common::{conduct_warning, TestApp};
 use dokflyt::channels::idempotency_key;
+use dokflyt::channels::settings::SvarUtSettings;
 use dokflyt::rules::Channel;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -109,6 +110,17 @@ async fn svarut_happy_path_fields_auth_and_statuses_to_lest() {
             f["dokumenter"][0]["filnavn"].as_str().unwrap()
         );
         assert!(r.files[0].1 > 1000, "a real PDF");
+        // UO: sent encrypted to SvarUt's certificate (CMS), and it decrypts to
+        // exactly the rendered letter.
+        assert_eq!(f["kryptert"], json!(true));
+        assert!(r.encrypted);
+        let stored: String =
+            sqlx::query_scalar("SELECT pdf_sha256 FROM documents WHERE event_id = $1")
+                .bind(id)
+                .fetch_one(&app.pool)
+                .await
+                .expect("pdf hash");
+        assert_eq!(r.file_sha256, vec![stored]);
     }
     let key1 = idempotency_key(id, "fors-1", Channel::Svarut);
     let key2 = idempotency_key(id, "fors-2", Channel::Svarut);
@@ -727,5 +739,66 @@ async fn moving_notice_is_published_to_the_receiving_schools_routing_key() {
     assert_eq!(sum.retried, 1, "{sum:?}");
     let d = delivery(&app, id2, "school:ingen-lytter", "internal").await;
     assert_eq!(d["error_class"], "amqp_unroutable");
+    app.stop_and_clean().await;
+}
+
+/// A UO letter must be encrypted to SvarUt's certificate; without one configured it
+/// is held for the operators, never sent in the clear.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_uo_letter_without_a_svarut_certificate_is_held_not_sent_in_the_clear() {
+    let s = standin().await;
+    let app = spawn_delivery_app(|st| {
+        st.delivery.svarut = SvarUtSettings {
+            encryption_certificate: String::new(),
+            ..s.client_settings()
+        }
+    })
+    .await;
+    let ch = channels(&app);
+    let id = publish_and_commit(&app, &conduct_warning(Uuid::new_v4())).await;
+    ch.run_once(Channel::Svarut).await.expect("dispatch");
+    assert!(s.received().is_empty(), "nothing reached SvarUt");
+    let d = delivery(&app, id, "fors-1", "svarut").await;
+    assert_eq!(d["status"], json!("held"), "{d}");
+    assert_eq!(d["error_class"], json!("svarut_no_certificate"), "{d}");
+    app.stop_and_clean().await;
+}
+
+/// With Maskinporten configured, the bearer token is fetched by a signed JWT grant
+/// (x5c, RS256, aud/iss/scope, two-minute lifetime, fresh jti) and reused while it
+/// is valid: two letters, one grant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn svarut_calls_carry_a_maskinporten_token_fetched_by_a_signed_grant() {
+    use common::maskinporten::{Maskinporten, AUDIENCE, CLIENT_ID, SCOPE};
+    let s = standin().await;
+    let token = s.client_settings().maskinporten_token.expose().to_string();
+    let mp = Maskinporten::start(&token).await;
+    let app = spawn_delivery_app(|st| {
+        st.delivery.svarut = SvarUtSettings {
+            maskinporten_token: dokflyt::config::Secret::new(""),
+            maskinporten: dokflyt::channels::maskinporten::MaskinportenSettings {
+                token_endpoint: mp.token_endpoint(),
+                audience: AUDIENCE.into(),
+                client_id: CLIENT_ID.into(),
+                scope: SCOPE.into(),
+                private_key: dokflyt::config::Secret::new(include_str!(
+                    "../examples/svarut-standin/demo-key.pem"
+                )),
+                certificate: dokflyt::channels::svarut_standin::DEMO_CERT.into(),
+                kid: String::new(),
+            },
+            ..s.client_settings()
+        }
+    })
+    .await;
+    let ch = channels(&app);
+    let mut ev = conduct_warning(Uuid::new_v4());
+    ev["recipients"][1]["digital_mail"] = json!(true);
+    publish_and_commit(&app, &ev).await;
+    let sum = ch.run_once(Channel::Svarut).await.expect("dispatch");
+    assert_eq!((sum.claimed, sum.sent), (2, 2), "{sum:?}");
+    assert!(mp.refusals().is_empty(), "{:?}", mp.refusals());
+    assert!(s.violations().is_empty(), "{:?}", s.violations());
+    assert_eq!(mp.grants(), 1, "the token is cached while valid");
     app.stop_and_clean().await;
 }

@@ -29,9 +29,11 @@
 //! ids, addresses, email addresses or document text.
 
 pub mod api;
+pub mod cms;
 pub mod dispatch;
 pub mod email;
 pub mod internal;
+pub mod maskinporten;
 pub mod message;
 pub mod notification;
 pub mod outbound;

@@ -78,6 +78,13 @@ pub struct SvarUtSettings {
     pub poll_batch: i64,
     /// Stop polling a forsendelse this many days after it was sent.
     pub poll_max_age_days: i64,
+    /// SvarUt's public certificate that documents requiring level-4 login are
+    /// encrypted to (CMS): a PEM file's path, or the PEM itself. Empty: such letters
+    /// are held. Env: `DOKFLYT_SVARUT_CERTIFICATE`.
+    pub encryption_certificate: String,
+    /// Fetch the bearer token from Maskinporten (JWT grant) instead of using
+    /// `maskinporten_token`.
+    pub maskinporten: super::maskinporten::MaskinportenSettings,
 }
 
 impl Default for SvarUtSettings {
@@ -94,6 +101,8 @@ impl Default for SvarUtSettings {
             poll_interval_secs: 300,
             poll_batch: 100,
             poll_max_age_days: 60,
+            encryption_certificate: String::new(),
+            maskinporten: super::maskinporten::MaskinportenSettings::default(),
         }
     }
 }
@@ -165,6 +174,18 @@ impl DeliverySettings {
         }
         if let Some(v) = get("DOKFLYT_SVARUT_TOKEN") {
             self.svarut.maskinporten_token = Secret::new(v);
+        }
+        if let Some(v) = get("DOKFLYT_MASKINPORTEN_TOKEN_ENDPOINT") {
+            self.svarut.maskinporten.token_endpoint = v;
+        }
+        if let Some(v) = get("DOKFLYT_MASKINPORTEN_CLIENT_ID") {
+            self.svarut.maskinporten.client_id = v;
+        }
+        if let Some(v) = get("DOKFLYT_MASKINPORTEN_KEY") {
+            self.svarut.maskinporten.private_key = Secret::new(v);
+        }
+        if let Some(v) = get("DOKFLYT_SVARUT_CERTIFICATE") {
+            self.svarut.encryption_certificate = v;
         }
         if let Some(v) = get("DOKFLYT_SVARUT_INTEGRASJON_ID") {
             self.svarut.integrasjon_id = v;

@@ -18,10 +18,12 @@
 //! Protected address (fortrolig/strengt fortrolig): no address at all in the
 //! forsendelse and `kunDigitalLevering`; a recipient who cannot receive digital mail
 //! (or has no national id) is `held` for manual handling, never printed.
-//! UO or sensitive documents: `krevNiva4Innlogging` and
-//! `inneholderPersonsensitivInformasjon`.
+//! UO or sensitive documents: `krevNiva4Innlogging`, `inneholderPersonsensitivInformasjon`
+//! and `kryptert`: the PDF is encrypted to SvarUt's certificate (CMS, [`super::cms`]),
+//! as the API requires; without a configured certificate such a letter is `held`.
 //!
-//! Auth: `Authorization: Bearer <Maskinporten token>`, `IntegrasjonId`,
+//! Auth: `Authorization: Bearer <Maskinporten token>` (fetched and cached by
+//! [`super::maskinporten`] when configured, else a static token), `IntegrasjonId`,
 //! `IntegrasjonPassord` from configuration; the secrets are never logged.
 
 use std::sync::Arc;
@@ -51,6 +53,8 @@ pub enum SvarUtError {
     BadAnswer(String),
     #[error("cannot build the request: {0}")]
     Request(String),
+    #[error("no Maskinporten token: {0}")]
+    Token(String),
 }
 
 impl SvarUtError {
@@ -67,6 +71,7 @@ impl SvarUtError {
             SvarUtError::Http { .. } => "svarut_rejected",
             SvarUtError::BadAnswer(_) => "svarut_bad_answer",
             SvarUtError::Request(_) => "svarut_request",
+            SvarUtError::Token(_) => "maskinporten",
         }
     }
 
@@ -87,6 +92,10 @@ impl SvarUtError {
 pub struct SvarUtClient {
     http: reqwest::Client,
     s: SvarUtSettings,
+    /// SvarUt's certificate: documents requiring level-4 login are encrypted to it.
+    cert: Option<super::cms::RecipientCert>,
+    /// Maskinporten, when configured; otherwise the static token is sent.
+    tokens: Option<super::maskinporten::TokenSource>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -122,7 +131,41 @@ impl SvarUtClient {
             .connect_timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| SvarUtError::Request(e.to_string()))?;
-        Ok(SvarUtClient { http, s: s.clone() })
+        let cert = match s.encryption_certificate.trim() {
+            "" => {
+                tracing::warn!(
+                    "no SvarUt encryption certificate is configured: letters that require level-4 login (UO) are held, not sent"
+                );
+                None
+            }
+            c => {
+                let pem = if c.starts_with("-----BEGIN") {
+                    c.as_bytes().to_vec()
+                } else {
+                    std::fs::read(c).map_err(|e| {
+                        SvarUtError::Request(format!("SvarUt's certificate {c}: {e}"))
+                    })?
+                };
+                Some(
+                    super::cms::RecipientCert::from_pem(&pem)
+                        .map_err(|e| SvarUtError::Request(format!("SvarUt's certificate: {e}")))?,
+                )
+            }
+        };
+        let tokens = if s.maskinporten.enabled() {
+            Some(
+                super::maskinporten::TokenSource::new(&s.maskinporten)
+                    .map_err(|e| SvarUtError::Request(e.to_string()))?,
+            )
+        } else {
+            None
+        };
+        Ok(SvarUtClient {
+            http,
+            s: s.clone(),
+            cert,
+            tokens,
+        })
     }
 
     fn url(&self, tail: &str) -> String {
@@ -133,14 +176,31 @@ impl SvarUtClient {
         )
     }
 
-    fn auth(&self, rb: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        rb.bearer_auth(self.s.maskinporten_token.expose())
+    async fn auth(
+        &self,
+        rb: reqwest::RequestBuilder,
+    ) -> Result<reqwest::RequestBuilder, SvarUtError> {
+        let token = match &self.tokens {
+            Some(t) => t
+                .token()
+                .await
+                .map_err(|e| SvarUtError::Token(e.to_string()))?,
+            None => self.s.maskinporten_token.clone(),
+        };
+        Ok(rb
+            .bearer_auth(token.expose())
             .header("IntegrasjonId", &self.s.integrasjon_id)
-            .header("IntegrasjonPassord", self.s.integrasjon_passord.expose())
+            .header("IntegrasjonPassord", self.s.integrasjon_passord.expose()))
     }
 
-    async fn answer(resp: reqwest::Response) -> Result<String, SvarUtError> {
+    async fn answer(&self, resp: reqwest::Response) -> Result<String, SvarUtError> {
         let status = resp.status().as_u16();
+        if status == 401 {
+            // The token may have been revoked or expired early: fetch a new one next time.
+            if let Some(t) = &self.tokens {
+                t.invalidate();
+            }
+        }
         let body = resp
             .text()
             .await
@@ -176,11 +236,12 @@ impl SvarUtClient {
         }
         let resp = self
             .auth(self.http.post(self.url("")))
+            .await?
             .multipart(form)
             .send()
             .await
             .map_err(|e| SvarUtError::from_reqwest(&e))?;
-        let body = Self::answer(resp).await?;
+        let body = self.answer(resp).await?;
         let r: SendResponse =
             serde_json::from_str(&body).map_err(|e| SvarUtError::BadAnswer(e.to_string()))?;
         Ok(r.id)
@@ -190,11 +251,12 @@ impl SvarUtClient {
     pub async fn lookup(&self, ekstern_ref: &str) -> Result<Vec<String>, SvarUtError> {
         let resp = self
             .auth(self.http.get(self.url("")))
+            .await?
             .query(&[("eksternRef", ekstern_ref)])
             .send()
             .await
             .map_err(|e| SvarUtError::from_reqwest(&e))?;
-        let body = Self::answer(resp).await?;
+        let body = self.answer(resp).await?;
         let r: EksternRefResponse =
             serde_json::from_str(&body).map_err(|e| SvarUtError::BadAnswer(e.to_string()))?;
         Ok(r.forsendelse_ids)
@@ -204,11 +266,12 @@ impl SvarUtClient {
     pub async fn statuses(&self, ids: &[String]) -> Result<Vec<ForsendelseStatus>, SvarUtError> {
         let resp = self
             .auth(self.http.post(self.url("/status-sok")))
+            .await?
             .json(&json!({ "forsendelseIds": ids }))
             .send()
             .await
             .map_err(|e| SvarUtError::from_reqwest(&e))?;
-        let body = Self::answer(resp).await?;
+        let body = self.answer(resp).await?;
         let r: StatusResponse =
             serde_json::from_str(&body).map_err(|e| SvarUtError::BadAnswer(e.to_string()))?;
         Ok(r.statuser)
@@ -374,6 +437,8 @@ pub fn forsendelse(
         "konteringskode": konteringskode,
         "kunDigitalLevering": kun_digital,
         "krevNiva4Innlogging": protected,
+        // «Dokumentene må da krypteres før innsending» (forsendelse-send-api-v2).
+        "kryptert": protected,
         "eksternReferanse": job.idempotency_key(),
         "korrelasjonsid": job.event_id.to_string(),
         "forsendelsestype": job.decision.document_type.key(),
@@ -425,6 +490,12 @@ impl SvarUtSender {
             Ok(f) => f,
             Err(o) => return Ok(o),
         };
+        if f["kryptert"] == json!(true) && self.client.cert.is_none() {
+            return Ok(Outcome::Held {
+                class: "svarut_no_certificate",
+                explanation: "Brevet er unntatt offentlighet og må krypteres før det sendes med SvarUt, men SvarUts sertifikat er ikke satt opp. Kontakt driften; brevet er ikke sendt.".into(),
+            });
+        }
         let key = job.idempotency_key();
         if job.in_doubt {
             // A previous attempt may have reached SvarUt: look before sending again.
@@ -459,13 +530,33 @@ impl SvarUtSender {
             .as_str()
             .unwrap_or("brev.pdf")
             .to_string();
-        match self.client.send(&f, &[(file_name, pdf.clone())]).await {
+        let file = if f["kryptert"] == json!(true) {
+            let Some(cert) = &self.client.cert else {
+                return Ok(Outcome::Held {
+                    class: "svarut_no_certificate",
+                    explanation: "Brevet er unntatt offentlighet og må krypteres før det sendes med SvarUt, men SvarUts sertifikat er ikke satt opp. Kontakt driften; brevet er ikke sendt.".into(),
+                });
+            };
+            match super::cms::encrypt(pdf, cert) {
+                Ok(der) => der,
+                Err(e) => {
+                    return Ok(Outcome::Retry {
+                        class: "svarut_encrypt",
+                        in_doubt: false,
+                        detail: e.to_string(),
+                    })
+                }
+            }
+        } else {
+            pdf.clone()
+        };
+        match self.client.send(&f, &[(file_name, file)]).await {
             Ok(id) => Ok(Outcome::Sent {
                 provider_ref: Some(id),
                 detail: Some("forsendelse accepted".into()),
             }),
             Err(e) => Ok(match &e {
-                SvarUtError::Unreachable | SvarUtError::Request(_) => Outcome::Retry {
+                SvarUtError::Unreachable | SvarUtError::Request(_) | SvarUtError::Token(_) => Outcome::Retry {
                     class: e.class(),
                     in_doubt: false,
                     detail: e.to_string(),

@@ -34,6 +34,12 @@ use uuid::Uuid;
 use super::settings::SvarUtSettings;
 use crate::config::Secret;
 
+/// The stand-in's certificate and key (`examples/svarut-standin/`): a throwaway
+/// pair for the demo and the tests, protecting nothing. Production uses SvarUt's
+/// published certificate (`svarut.encryption_certificate`).
+pub const DEMO_CERT: &str = include_str!("../../examples/svarut-standin/demo-cert.pem");
+const DEMO_KEY: &str = include_str!("../../examples/svarut-standin/demo-key.pem");
+
 /// The credentials the stand-in expects.
 #[derive(Debug, Clone)]
 pub struct StandInAuth {
@@ -71,6 +77,10 @@ pub struct Received {
     pub forsendelse: Value,
     /// (file name, size, content type) of each file part, in order.
     pub files: Vec<(String, usize, String)>,
+    /// The files came encrypted (CMS) and decrypted to PDFs with the stand-in's key.
+    pub encrypted: bool,
+    /// SHA-256 (hex) of each file as SvarUt would deliver it (decrypted).
+    pub file_sha256: Vec<String>,
     pub path: Vec<String>,
     pub pos: usize,
 }
@@ -139,6 +149,7 @@ impl SvarUtStandIn {
             maskinporten_token: Secret::new(self.auth.token.clone()),
             integrasjon_id: self.auth.integrasjon_id.clone(),
             integrasjon_passord: Secret::new(self.auth.integrasjon_passord.clone()),
+            encryption_certificate: DEMO_CERT.to_string(),
             ..SvarUtSettings::default()
         }
     }
@@ -300,6 +311,7 @@ async fn send(
     }
     let mut forsendelse: Option<Value> = None;
     let mut files: Vec<(String, usize, String)> = Vec::new();
+    let mut file_sha256: Vec<String> = Vec::new();
     let mut first = true;
     loop {
         let field = match multipart.next_field().await {
@@ -345,11 +357,32 @@ async fn send(
                 format!("part {name:?} after forsendelse has no filename"),
             );
         };
+        let encrypted = forsendelse
+            .as_ref()
+            .is_some_and(|f| f["kryptert"] == Value::Bool(true));
+        let bytes = if encrypted {
+            // SvarUt decrypts with its private key when the recipient downloads.
+            match super::cms::decrypt(&bytes, DEMO_KEY) {
+                Ok(plain) => axum::body::Bytes::from(plain),
+                Err(e) => {
+                    return sh.violation(
+                        StatusCode::BAD_REQUEST,
+                        format!("file {file_name:?} is marked kryptert but does not decrypt: {e}"),
+                    )
+                }
+            }
+        } else {
+            bytes
+        };
         if !bytes.starts_with(b"%PDF-") {
             return sh.violation(
                 StatusCode::BAD_REQUEST,
                 format!("file {file_name:?} is not a PDF"),
             );
+        }
+        {
+            use sha2::Digest;
+            file_sha256.push(hex::encode(sha2::Sha256::digest(&bytes)));
         }
         files.push((file_name, bytes.len(), content_type));
     }
@@ -357,6 +390,10 @@ async fn send(
         return sh.violation(StatusCode::BAD_REQUEST, "no forsendelse part".into());
     };
     let mut problems = check_forsendelse(&f);
+    if f["krevNiva4Innlogging"] == Value::Bool(true) && f["kryptert"] != Value::Bool(true) {
+        problems.push("krevNiva4Innlogging requires encrypted documents (kryptert)".into());
+    }
+    let encrypted = f["kryptert"] == Value::Bool(true);
     let declared: Vec<String> = f["dokumenter"]
         .as_array()
         .map(|d| {
@@ -392,6 +429,8 @@ async fn send(
             ekstern_ref: f["eksternReferanse"].as_str().map(str::to_string),
             forsendelse: f,
             files,
+            encrypted,
+            file_sha256,
             path,
             pos: 0,
         });

@@ -10,6 +10,7 @@
 
 pub mod archive_standin;
 pub mod flow;
+pub mod maskinporten;
 pub mod svarut;
 
 use std::net::SocketAddr;
