@@ -133,6 +133,11 @@ fn routes(doc: Uuid, school: &str) -> Vec<(Kind, &'static str, String)> {
         (
             Kind::Read,
             "GET",
+            format!("/dashboard/sms/melding/{msg}?school={school}"),
+        ),
+        (
+            Kind::Read,
+            "GET",
             format!("/dashboard/sms/melding/{msg}/status?school={school}"),
         ),
         (
@@ -154,6 +159,11 @@ fn routes(doc: Uuid, school: &str) -> Vec<(Kind, &'static str, String)> {
             Kind::Act,
             "POST",
             format!("/dashboard/sms/forhandsvis?school={school}"),
+        ),
+        (
+            Kind::Act,
+            "POST",
+            format!("/dashboard/sms/send?school={school}"),
         ),
     ]
 }
