@@ -391,6 +391,51 @@ pub fn unavailable(state: &DashboardState) -> Response {
     )
 }
 
+/// Refuses `action` on `school` with a 403 page, after writing the refusal to the
+/// audit log (an audit failure is logged; the refusal stands either way).
+pub async fn refuse(
+    state: &DashboardState,
+    actor: &crate::access::Actor,
+    school: Option<&str>,
+    action: &str,
+    reason: &str,
+) -> Response {
+    if let Err(e) = audit::record(
+        state.pool(),
+        &Entry {
+            actor,
+            school_id: school,
+            action,
+            target: None,
+            outcome: Outcome::Refused,
+            reason: Some(reason),
+            details: json!({}),
+        },
+    )
+    .await
+    {
+        tracing::warn!(error = %e, action, "dashboard: a refusal could not be audited");
+    }
+    problem(state, StatusCode::FORBIDDEN, "Ingen tilgang", reason)
+}
+
+/// The sign-in rate limit per client; `Some` is the 429 page.
+fn signin_refused(
+    state: &DashboardState,
+    headers: &axum::http::HeaderMap,
+    addr: Option<std::net::SocketAddr>,
+) -> Option<Response> {
+    let key = client_key(headers, addr, state.settings.trust_proxy_headers);
+    (!state.signin_limit.allow(&key)).then(|| {
+        problem(
+            state,
+            StatusCode::TOO_MANY_REQUESTS,
+            "For mange innloggingsforsøk",
+            "Vent et minutt og prøv igjen.",
+        )
+    })
+}
+
 /// Renders `template` inside the layout with the user's context.
 pub fn page(
     state: &DashboardState,
@@ -520,17 +565,8 @@ async fn sign_in(
             "Dashbordet krever innlogging med OpenID Connect (Feide eller ID-porten). Driften må sette [dashboard] oidc_issuer.",
         );
     };
-    if !state.signin_limit.allow(&client_key(
-        &headers,
-        addr,
-        state.settings.trust_proxy_headers,
-    )) {
-        return problem(
-            &state,
-            StatusCode::TOO_MANY_REQUESTS,
-            "For mange innloggingsforsøk",
-            "Vent et minutt og prøv igjen.",
-        );
+    if let Some(r) = signin_refused(&state, &headers, addr) {
+        return r;
     }
     let start = match client.begin().await {
         Ok(s) => s,
@@ -597,17 +633,8 @@ async fn callback(
     let Some(client) = state.oidc.clone() else {
         return refuse("Innlogging er ikke satt opp.");
     };
-    if !state.signin_limit.allow(&client_key(
-        &headers,
-        addr,
-        state.settings.trust_proxy_headers,
-    )) {
-        return problem(
-            &state,
-            StatusCode::TOO_MANY_REQUESTS,
-            "For mange innloggingsforsøk",
-            "Vent et minutt og prøv igjen.",
-        );
+    if let Some(r) = signin_refused(&state, &headers, addr) {
+        return r;
     }
     if q.error.is_some() {
         return refuse("Innloggingstjenesten avbrøt innloggingen. Prøv igjen.");

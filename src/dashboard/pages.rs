@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{guard_action, page, problem, unavailable, DashboardState, SignedIn};
+use super::{guard_action, page, problem, refuse, unavailable, DashboardState, SignedIn};
 use crate::access::{Actor, Role};
 use crate::archive::staff::{self, Cursor, ListQuery, StaffError};
 use crate::archive::ArchiveStatus;
@@ -631,20 +631,7 @@ async fn deadlines(
     for s in &schools {
         if !staff::may_read(actor, s.as_deref()) {
             let reason = "Du har ikke tilgang til fristene for denne skolen.";
-            let _ = audit::record(
-                state.pool(),
-                &Entry {
-                    actor,
-                    school_id: s.as_deref(),
-                    action: "archive.deadlines",
-                    target: None,
-                    outcome: Outcome::Refused,
-                    reason: Some(reason),
-                    details: json!({}),
-                },
-            )
-            .await;
-            return problem(&state, StatusCode::FORBIDDEN, "Ingen tilgang", reason);
+            return refuse(&state, actor, s.as_deref(), "archive.deadlines", reason).await;
         }
     }
     let today = crate::archive::folders::today_in_oslo();
@@ -718,20 +705,7 @@ async fn deliveries(
     if let Some(s) = &school {
         if !actor.covers_school(s) {
             let reason = format!("Du har ikke tilgang til skolen «{s}».");
-            let _ = audit::record(
-                state.pool(),
-                &Entry {
-                    actor,
-                    school_id: Some(s),
-                    action: "delivery.list",
-                    target: None,
-                    outcome: Outcome::Refused,
-                    reason: Some(&reason),
-                    details: json!({}),
-                },
-            )
-            .await;
-            return problem(&state, StatusCode::FORBIDDEN, "Ingen tilgang", &reason);
+            return refuse(&state, actor, Some(s), "delivery.list", &reason).await;
         }
     }
     let scope: Option<Vec<String>> = match &school {
@@ -830,20 +804,7 @@ async fn audit_log(
     };
     if !allowed {
         let reason = "Du har ikke tilgang til denne delen av revisjonsloggen.";
-        let _ = audit::record(
-            state.pool(),
-            &Entry {
-                actor,
-                school_id: school.as_deref(),
-                action: "audit.list",
-                target: None,
-                outcome: Outcome::Refused,
-                reason: Some(reason),
-                details: json!({}),
-            },
-        )
-        .await;
-        return problem(&state, StatusCode::FORBIDDEN, "Ingen tilgang", reason);
+        return refuse(&state, actor, school.as_deref(), "audit.list", reason).await;
     }
     let schools = match &school {
         Some(s) => Some(vec![s.clone()]),

@@ -21,7 +21,6 @@ use uuid::Uuid;
 use super::pages::oslo;
 use super::{guard_action, page, problem, unavailable, DashboardState, SignedIn};
 use crate::access::{Actor, Role};
-use crate::audit::{self, Entry, Outcome};
 use crate::sms::authz::RequestedBy;
 use crate::sms::request::{self, PreviewRequest, SendRequest};
 use crate::sms::{cost, SmsError};
@@ -52,20 +51,7 @@ async fn refuse(state: &DashboardState, actor: &Actor, school: Option<&str>) -> 
         }
         _ => "Bare rektor kan sende beredskapsmelding fra dashbordet.",
     };
-    let _ = audit::record(
-        state.pool(),
-        &Entry {
-            actor,
-            school_id: school,
-            action: "sms.page",
-            target: None,
-            outcome: Outcome::Refused,
-            reason: Some(reason),
-            details: json!({}),
-        },
-    )
-    .await;
-    problem(state, StatusCode::FORBIDDEN, "Ingen tilgang", reason)
+    super::refuse(state, actor, school, "sms.page", reason).await
 }
 
 fn sms_error(state: &DashboardState, e: SmsError) -> Response {
