@@ -551,3 +551,33 @@ async fn a_team_member_signs_in_retries_a_failed_document_and_sees_it_archived()
     drop(provider);
     app.stop_and_clean().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actions_are_rate_limited_per_user() {
+    let app = spawn_app().await;
+    let busy = sign_in(&app, Role::Team, &[OWN]).await;
+    let calm = sign_in(&app, Role::Skoleadmin, &[OWN]).await;
+    let limit = app.settings.dashboard.actions_per_minute as usize;
+    let form = |u: &User| {
+        vec![
+            ("_csrf".to_string(), u.csrf.clone()),
+            ("tekst".to_string(), "varsel".to_string()),
+        ]
+    };
+    let mut codes = Vec::new();
+    for _ in 0..=limit {
+        let f = form(&busy);
+        let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        codes.push(post(&app, Some(&busy), "/dashboard/arkivlogg/sok", &f).await);
+    }
+    assert!(codes[..limit].iter().all(|c| *c == 303), "{codes:?}");
+    assert_eq!(codes[limit], 429, "one over the limit");
+    // Another user is not affected.
+    let f = form(&calm);
+    let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert_eq!(
+        post(&app, Some(&calm), "/dashboard/arkivlogg/sok", &f).await,
+        303
+    );
+    app.stop_and_clean().await;
+}
