@@ -371,6 +371,28 @@ async fn the_search_text_stays_out_of_urls_and_pages_show_initials_only() {
             .await
             .expect("pupil name");
     let team = sign_in(&app, Role::Team, &[OWN]).await;
+    // Utsendinger names recipients by initials only.
+    let guardians: Vec<String> = sqlx::query_scalar(
+        "SELECT r ->> 'name' FROM events e, jsonb_array_elements(e.payload -> 'recipients') r
+          WHERE e.event_id = $1",
+    )
+    .bind(doc)
+    .fetch_all(&app.pool)
+    .await
+    .expect("recipients");
+    let (code, sent) = get(&app, Some(&team), "/dashboard/utsendinger").await;
+    assert_eq!(code, 200);
+    assert!(!guardians.is_empty());
+    for g in &guardians {
+        assert!(
+            !sent.contains(g.as_str()),
+            "a recipient's name on Utsendinger"
+        );
+    }
+    assert!(
+        sent.contains(&dokflyt::archive::staff::initials(&guardians[0])),
+        "the recipient's initials are shown"
+    );
     // The search is posted; the redirect carries no text.
     let resp = client()
         .post(format!("http://{}/dashboard/arkivlogg/sok", app.http))

@@ -692,6 +692,7 @@ type DeliveryRow = (
     Option<String>,
     DateTime<Utc>,
     Option<String>,
+    Option<String>,
 );
 
 /// Utsendinger: SvarUt and email deliveries with their latest status.
@@ -717,7 +718,9 @@ async fn deliveries(
     let rows: Result<Vec<DeliveryRow>, _> = sqlx::query_as(
         "SELECT dl.id, dl.event_id, d.school_id, d.document_type, d.title, dl.channel, dl.status,
                 dl.provider_status, dl.provider_status_at, dl.error_explanation, dl.updated_at,
-                e.payload #>> '{pupil,name}'
+                e.payload #>> '{pupil,name}',
+                (SELECT r ->> 'name' FROM jsonb_array_elements(e.payload -> 'recipients') r
+                  WHERE r ->> 'id' = dl.recipient_id LIMIT 1)
            FROM deliveries dl JOIN documents d ON d.event_id = dl.event_id
            JOIN events e ON e.event_id = dl.event_id
           WHERE dl.channel IN ('svarut', 'svarut_archive', 'message_email')
@@ -753,6 +756,8 @@ async fn deliveries(
                 "school_id": r.2,
                 "type_name": type_name(&r.3),
                 "title": title,
+                // The recipient by initials, like the pupil (two guardians, two rows).
+                "recipient": r.12.as_deref().map(staff::initials),
                 "channel": match r.5.as_str() { "message_email" => "E-post/melding", _ => "SvarUt" },
                 "status": r.6,
                 "provider_status": r.7,
