@@ -160,7 +160,7 @@ pub async fn pipeline(mut settings: Settings, events: usize) -> anyhow::Result<(
         .await;
     let _ = conn.close(200, "bench done").await;
     pool.close().await;
-    drop_database(&settings, &db_name).await;
+    crate::db::drop_database_if_exists(&settings.database, &db_name).await;
 
     let rate = |d: Duration| events as f64 / d.as_secs_f64();
     println!(
@@ -216,17 +216,4 @@ async fn publish_all(
         }
     }
     Ok(())
-}
-
-async fn drop_database(settings: &Settings, name: &str) {
-    use sqlx::{ConnectOptions, Connection};
-    let Ok(opts) = crate::db::connect_options(&settings.database) else {
-        return;
-    };
-    if let Ok(mut admin) = opts.database("postgres").connect().await {
-        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-            .execute(&mut admin)
-            .await;
-        let _ = admin.close().await;
-    }
 }

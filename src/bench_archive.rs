@@ -86,7 +86,7 @@ pub async fn archive(mut settings: Settings, documents: usize) -> anyhow::Result
     let pool = crate::db::connect_and_migrate(&settings.database).await?;
     let result = measure(&settings, &pool, n).await;
     pool.close().await;
-    drop_database(&settings, &db_name).await;
+    crate::db::drop_database_if_exists(&settings.database, &db_name).await;
     result
 }
 
@@ -248,17 +248,4 @@ async fn transfer_phase(
         opts.batch_size
     );
     Ok(())
-}
-
-async fn drop_database(settings: &Settings, name: &str) {
-    use sqlx::{ConnectOptions, Connection};
-    let Ok(opts) = crate::db::connect_options(&settings.database) else {
-        return;
-    };
-    if let Ok(mut admin) = opts.database("postgres").connect().await {
-        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-            .execute(&mut admin)
-            .await;
-        let _ = admin.close().await;
-    }
 }

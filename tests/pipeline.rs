@@ -411,24 +411,7 @@ async fn serve_exits_cleanly_on_sigterm() {
     let ch_conn = dokflyt::broker::connect(AMQP_URL, 10).await.expect("amqp");
     let ch = ch_conn.create_channel().await.expect("channel");
     let t = dokflyt::broker::Topology::new(&format!("dokflyt_test_{id}"), 5);
-    let _ = ch
-        .queue_delete(&t.documents_queue, Default::default())
-        .await;
-    let _ = ch
-        .queue_delete(&t.dead_letter_queue, Default::default())
-        .await;
-    for q in [&t.roster_queue, &t.roster_dead_letter_queue, &t.sms_queue] {
-        let _ = ch.queue_delete(q, Default::default()).await;
-    }
-    let _ = ch
-        .exchange_delete(&t.roster_dead_letter_exchange, Default::default())
-        .await;
-    let _ = ch
-        .exchange_delete(&t.events_exchange, Default::default())
-        .await;
-    let _ = ch
-        .exchange_delete(&t.dead_letter_exchange, Default::default())
-        .await;
+    t.remove(&ch).await;
     if let Ok(mut admin) = <sqlx::PgConnection as sqlx::Connection>::connect(PG_ADMIN_URL).await {
         let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"))
             .execute(&mut admin)

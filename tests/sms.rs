@@ -536,22 +536,7 @@ async fn killed_mid_fan_out_no_number_twice_none_lost() {
         .expect("amqp");
     let ch = conn.create_channel().await.expect("channel");
     let t = dokflyt::broker::Topology::new(&settings.amqp.prefix, 5);
-    for q in [
-        &t.documents_queue,
-        &t.dead_letter_queue,
-        &t.roster_queue,
-        &t.roster_dead_letter_queue,
-        &t.sms_queue,
-    ] {
-        let _ = ch.queue_delete(q, Default::default()).await;
-    }
-    for x in [
-        &t.events_exchange,
-        &t.dead_letter_exchange,
-        &t.roster_dead_letter_exchange,
-    ] {
-        let _ = ch.exchange_delete(x, Default::default()).await;
-    }
+    t.remove(&ch).await;
     if let Ok(mut admin) =
         <sqlx::PgConnection as sqlx::Connection>::connect(common::PG_ADMIN_URL).await
     {

@@ -98,44 +98,25 @@ impl Topology {
 
     /// Declares everything; safe to call on every connect.
     pub async fn declare(&self, channel: &Channel) -> Result<(), lapin::Error> {
-        let durable_queue = QueueDeclareOptions {
-            durable: true,
-            ..QueueDeclareOptions::default()
-        };
         self.declare_exchanges(channel).await?;
-
         let mut dlq_args = FieldTable::default();
         dlq_args.insert("x-queue-type".into(), text("quorum"));
-        channel
-            .queue_declare(&self.dead_letter_queue, durable_queue, dlq_args)
-            .await?;
-        channel
-            .queue_bind(
-                &self.dead_letter_queue,
-                &self.dead_letter_exchange,
-                "",
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
-
-        channel
-            .queue_declare(
-                &self.documents_queue,
-                durable_queue,
-                self.quorum_with_dlx(&self.dead_letter_exchange),
-            )
-            .await?;
-        channel
-            .queue_bind(
-                &self.documents_queue,
-                &self.events_exchange,
-                "document.#",
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
-        Ok(())
+        declare_bound(
+            channel,
+            &self.dead_letter_queue,
+            dlq_args,
+            &self.dead_letter_exchange,
+            "",
+        )
+        .await?;
+        declare_bound(
+            channel,
+            &self.documents_queue,
+            self.quorum_with_dlx(&self.dead_letter_exchange),
+            &self.events_exchange,
+            "document.#",
+        )
+        .await
     }
 
     /// The roster queue with its own dead-letter queue, and the SMS fan-out queue
@@ -144,10 +125,6 @@ impl Topology {
     /// documents queue, and tools that run only the document consumer create none
     /// of these.
     pub async fn declare_roster_and_sms(&self, channel: &Channel) -> Result<(), lapin::Error> {
-        let durable_queue = QueueDeclareOptions {
-            durable: true,
-            ..QueueDeclareOptions::default()
-        };
         self.declare_exchanges(channel).await?;
         channel
             .exchange_declare(
@@ -162,43 +139,83 @@ impl Topology {
         // recipient ids whose truth is in PostgreSQL (the sweep republishes).
         let mut dlq_args = FieldTable::default();
         dlq_args.insert("x-queue-type".into(), text("classic"));
-        channel
-            .queue_declare(&self.roster_dead_letter_queue, durable_queue, dlq_args)
-            .await?;
-        channel
-            .queue_bind(
-                &self.roster_dead_letter_queue,
-                &self.roster_dead_letter_exchange,
-                "",
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
-        channel
-            .queue_declare(
-                &self.roster_queue,
-                durable_queue,
-                self.quorum_with_dlx(&self.roster_dead_letter_exchange),
-            )
-            .await?;
-        channel
-            .queue_bind(
-                &self.roster_queue,
-                &self.events_exchange,
-                "roster.#",
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
+        declare_bound(
+            channel,
+            &self.roster_dead_letter_queue,
+            dlq_args,
+            &self.roster_dead_letter_exchange,
+            "",
+        )
+        .await?;
+        declare_bound(
+            channel,
+            &self.roster_queue,
+            self.quorum_with_dlx(&self.roster_dead_letter_exchange),
+            &self.events_exchange,
+            "roster.#",
+        )
+        .await?;
         // Persistent batches on a classic durable queue; a lost or unreadable batch
         // costs nothing: its recipients stay open in PostgreSQL and are swept.
         let mut sms_args = FieldTable::default();
         sms_args.insert("x-queue-type".into(), text("classic"));
         channel
-            .queue_declare(&self.sms_queue, durable_queue, sms_args)
+            .queue_declare(&self.sms_queue, durable_queue(), sms_args)
             .await?;
         Ok(())
     }
+}
+
+impl Topology {
+    /// Deletes every queue and exchange of both declarations, best effort (what
+    /// is already gone is skipped): the teardown of a test's or a benchmark's
+    /// private prefix.
+    pub async fn remove(&self, channel: &Channel) {
+        for q in [
+            &self.documents_queue,
+            &self.dead_letter_queue,
+            &self.roster_queue,
+            &self.roster_dead_letter_queue,
+            &self.sms_queue,
+        ] {
+            let _ = channel.queue_delete(q, Default::default()).await;
+        }
+        for x in [
+            &self.events_exchange,
+            &self.dead_letter_exchange,
+            &self.roster_dead_letter_exchange,
+        ] {
+            let _ = channel.exchange_delete(x, Default::default()).await;
+        }
+    }
+}
+
+fn durable_queue() -> QueueDeclareOptions {
+    QueueDeclareOptions {
+        durable: true,
+        ..QueueDeclareOptions::default()
+    }
+}
+
+/// A durable queue with `args`, bound to `exchange` by `key`.
+async fn declare_bound(
+    channel: &Channel,
+    queue: &str,
+    args: FieldTable,
+    exchange: &str,
+    key: &str,
+) -> Result<(), lapin::Error> {
+    channel.queue_declare(queue, durable_queue(), args).await?;
+    channel
+        .queue_bind(
+            queue,
+            exchange,
+            key,
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    Ok(())
 }
 
 fn durable_exchange() -> ExchangeDeclareOptions {

@@ -75,6 +75,22 @@ pub async fn create_database_if_missing(settings: &DatabaseSettings) -> Result<(
     Ok(())
 }
 
+/// Drops the database `name` on the server of `settings`, best effort (the
+/// teardown of a benchmark's private database; a failure leaves it for `.ci/run`).
+pub async fn drop_database_if_exists(settings: &DatabaseSettings, name: &str) {
+    let Ok(opts) = connect_options(settings) else {
+        return;
+    };
+    if let Ok(mut admin) = opts.database("postgres").connect().await {
+        let sql = format!(
+            "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+            name.replace('"', "\"\"")
+        );
+        let _ = sqlx::query(&sql).execute(&mut admin).await;
+        let _ = admin.close().await;
+    }
+}
+
 /// Creates the database if needed, opens the pool and runs the migrations.
 pub async fn connect_and_migrate(settings: &DatabaseSettings) -> Result<PgPool, DbError> {
     create_database_if_missing(settings).await?;

@@ -182,39 +182,14 @@ pub async fn run(mut settings: Settings, recipients: usize) -> anyhow::Result<()
 }
 
 async fn cleanup(settings: &Settings, db_name: &str) {
-    use sqlx::{ConnectOptions, Connection};
     let t = Topology::new(&settings.amqp.prefix, settings.amqp.delivery_limit);
     if let Ok(conn) =
         crate::broker::connect(settings.amqp.url.expose(), settings.amqp.heartbeat_secs).await
     {
         if let Ok(ch) = conn.create_channel().await {
-            for q in [
-                &t.documents_queue,
-                &t.dead_letter_queue,
-                &t.roster_queue,
-                &t.roster_dead_letter_queue,
-                &t.sms_queue,
-            ] {
-                let _ = ch.queue_delete(q, Default::default()).await;
-            }
-            for x in [
-                &t.events_exchange,
-                &t.dead_letter_exchange,
-                &t.roster_dead_letter_exchange,
-            ] {
-                let _ = ch.exchange_delete(x, Default::default()).await;
-            }
+            t.remove(&ch).await;
         }
         let _ = conn.close(200, "bench done").await;
     }
-    if let Ok(opts) = crate::db::connect_options(&settings.database) {
-        if let Ok(mut admin) = opts.database("postgres").connect().await {
-            let _ = sqlx::query(&format!(
-                "DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)"
-            ))
-            .execute(&mut admin)
-            .await;
-            let _ = admin.close().await;
-        }
-    }
+    crate::db::drop_database_if_exists(&settings.database, db_name).await;
 }

@@ -22,7 +22,7 @@ use dokflyt::app::App;
 use dokflyt::broker::{self, Topology};
 use dokflyt::config::{Secret, Settings};
 use dokflyt::pipeline::consume::ConsumerStats;
-use lapin::options::{BasicGetOptions, QueueDeleteOptions};
+use lapin::options::BasicGetOptions;
 use lapin::types::AMQPValue;
 use serde_json::{json, Value};
 use sqlx::{Connection, PgConnection, PgPool};
@@ -76,12 +76,7 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(opts: Spawn) -> TestApp {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            std::env::var("DOKFLYT_TEST_LOG").unwrap_or_else(|_| "warn,lapin=error".into()),
-        )
-        .with_test_writer()
-        .try_init();
+    init_test_logging();
     let id = Uuid::new_v4().simple().to_string();
     let database = format!("dokflyt_test_{id}");
     let prefix = format!("dokflyt_test_{id}");
@@ -124,6 +119,28 @@ pub async fn spawn_app_with(opts: Spawn) -> TestApp {
     if let Some(clock) = opts.schedule_clock.clone() {
         app.clock = clock;
     }
+    start(app, settings, database, false).await
+}
+
+/// Test logs to the test's output (`DOKFLYT_TEST_LOG`), once per process.
+pub fn init_test_logging() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            std::env::var("DOKFLYT_TEST_LOG").unwrap_or_else(|_| "warn,lapin=error".into()),
+        )
+        .with_test_writer()
+        .try_init();
+}
+
+/// Runs `app` (built from `settings`, on its own `database`) until the test stops
+/// it, connects a publisher with confirms (also declaring the roster and SMS
+/// queues when `roster_and_sms`), and returns once the consumer is attached.
+pub async fn start(
+    app: App,
+    settings: Settings,
+    database: String,
+    roster_and_sms: bool,
+) -> TestApp {
     let http = app.http_addr().expect("bound");
     let pool = sqlx::PgPool::connect(&format!("postgres://postgres@{PG_HOST_PORT}/{database}"))
         .await
@@ -140,6 +157,12 @@ pub async fn spawn_app_with(opts: Spawn) -> TestApp {
         .await
         .expect("confirm channel");
     topology.declare(&channel).await.expect("topology");
+    if roster_and_sms {
+        topology
+            .declare_roster_and_sms(&channel)
+            .await
+            .expect("roster and sms topology");
+    }
     let t = TestApp {
         settings,
         http,
@@ -247,25 +270,7 @@ impl TestApp {
                 .expect("not panicked");
             r.expect("run_until_stopped returns Ok");
         }
-        for q in [
-            &self.topology.documents_queue,
-            &self.topology.dead_letter_queue,
-            &self.topology.roster_queue,
-            &self.topology.roster_dead_letter_queue,
-            &self.topology.sms_queue,
-        ] {
-            let _ = self
-                .channel
-                .queue_delete(q, QueueDeleteOptions::default())
-                .await;
-        }
-        for x in [
-            &self.topology.events_exchange,
-            &self.topology.dead_letter_exchange,
-            &self.topology.roster_dead_letter_exchange,
-        ] {
-            let _ = self.channel.exchange_delete(x, Default::default()).await;
-        }
+        self.topology.remove(&self.channel).await;
         let _ = self.publisher.close(200, "test done").await;
         self.pool.close().await;
         if let Ok(mut admin) = PgConnection::connect(PG_ADMIN_URL).await {

@@ -18,13 +18,11 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use dokflyt::app::App;
-use dokflyt::broker::{self, Topology};
 use dokflyt::config::{Secret, Settings};
 use serde_json::{json, Value};
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::{TestApp, AMQP_URL, PG_HOST_PORT};
+use super::{TestApp, PG_HOST_PORT};
 
 pub const GATEWAY_USER: &str = "dokflyt";
 pub const GATEWAY_PASSWORD: &str = "hemmelig-passord";
@@ -207,51 +205,13 @@ impl GatewayStandIn {
 
 /// dokflyt configured against `gateway`, then `tweak`ed; otherwise as `spawn_app`.
 pub async fn spawn_sms_app(gateway: &GatewayStandIn, tweak: impl FnOnce(&mut Settings)) -> TestApp {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            std::env::var("DOKFLYT_TEST_LOG").unwrap_or_else(|_| "warn,lapin=error".into()),
-        )
-        .with_test_writer()
-        .try_init();
+    super::init_test_logging();
     let id = Uuid::new_v4().simple().to_string();
     let database = format!("dokflyt_test_{id}");
     let mut settings = test_settings(&id, gateway);
     tweak(&mut settings);
     let app = App::build(settings.clone()).await.expect("the app builds");
-    let http = app.http_addr().expect("bound");
-    let pool = sqlx::PgPool::connect(&format!("postgres://postgres@{PG_HOST_PORT}/{database}"))
-        .await
-        .expect("test pool");
-    let stats = app.stats.clone();
-    let shutdown = CancellationToken::new();
-    let handle = tokio::spawn(app.run_until_stopped(shutdown.clone()));
-    let topology = Topology::new(&settings.amqp.prefix, settings.amqp.delivery_limit);
-    let publisher = broker::connect(AMQP_URL, 10).await.expect("publisher");
-    let channel = broker::confirm_channel(&publisher).await.expect("channel");
-    topology.declare(&channel).await.expect("topology");
-    topology
-        .declare_roster_and_sms(&channel)
-        .await
-        .expect("roster and sms topology");
-    let t = TestApp {
-        settings,
-        http,
-        pool,
-        topology,
-        stats,
-        shutdown,
-        handle: Some(handle),
-        publisher,
-        channel,
-        database,
-    };
-    t.wait_until(
-        "the consumer is attached",
-        Duration::from_secs(30),
-        || async { t.stats.connected.load(Ordering::SeqCst) },
-    )
-    .await;
-    t
+    super::start(app, settings, database, true).await
 }
 
 pub const DLR_TOKEN: &str = "dlr-token-for-tests";

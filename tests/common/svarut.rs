@@ -8,15 +8,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use dokflyt::app::App;
-use dokflyt::broker::{self, Topology};
 use dokflyt::channels::worker::Channels;
 use dokflyt::config::{Secret, Settings};
 use serde_json::Value;
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 #[allow(unused_imports)]
@@ -26,12 +23,7 @@ use super::{TestApp, AMQP_URL, PG_HOST_PORT};
 
 /// A dokflyt on the real broker and database with `configure` applied to its settings.
 pub async fn spawn_delivery_app(configure: impl FnOnce(&mut Settings)) -> TestApp {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            std::env::var("DOKFLYT_TEST_LOG").unwrap_or_else(|_| "warn,lapin=error".into()),
-        )
-        .with_test_writer()
-        .try_init();
+    super::init_test_logging();
     let id = Uuid::new_v4().simple().to_string();
     let database = format!("dokflyt_test_{id}");
     let mut settings = Settings::default();
@@ -52,36 +44,7 @@ pub async fn spawn_delivery_app(configure: impl FnOnce(&mut Settings)) -> TestAp
     configure(&mut settings);
 
     let app = App::build(settings.clone()).await.expect("the app builds");
-    let http = app.http_addr().expect("bound");
-    let pool = sqlx::PgPool::connect(&format!("postgres://postgres@{PG_HOST_PORT}/{database}"))
-        .await
-        .expect("test pool");
-    let stats = app.stats.clone();
-    let shutdown = CancellationToken::new();
-    let handle = tokio::spawn(app.run_until_stopped(shutdown.clone()));
-    let topology = Topology::new(&settings.amqp.prefix, settings.amqp.delivery_limit);
-    let publisher = broker::connect(AMQP_URL, 10).await.expect("publisher");
-    let channel = broker::confirm_channel(&publisher).await.expect("channel");
-    topology.declare(&channel).await.expect("topology");
-    let t = TestApp {
-        settings,
-        http,
-        pool,
-        topology,
-        stats,
-        shutdown,
-        handle: Some(handle),
-        publisher,
-        channel,
-        database,
-    };
-    t.wait_until(
-        "the consumer is attached",
-        Duration::from_secs(30),
-        || async { t.stats.connected.load(Ordering::SeqCst) },
-    )
-    .await;
-    t
+    super::start(app, settings, database, false).await
 }
 
 /// The channel senders of `app`, built from its settings (same database, broker, prefix).
