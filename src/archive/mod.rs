@@ -42,6 +42,17 @@ pub enum ArchiveStatus {
 }
 
 impl ArchiveStatus {
+    /// The status of its word (`klar`, `arkivert`, `feilet`).
+    pub fn parse(word: &str) -> Option<ArchiveStatus> {
+        [
+            ArchiveStatus::Klar,
+            ArchiveStatus::Arkivert,
+            ArchiveStatus::Feilet,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == word)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ArchiveStatus::Klar => "klar",

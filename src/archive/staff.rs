@@ -40,6 +40,21 @@ pub enum StaffError {
     Db(#[from] sqlx::Error),
 }
 
+/// A date filter as staff type it (`ÅÅÅÅ-MM-DD`; empty means none).
+pub fn parse_day(s: Option<&str>) -> Result<Option<NaiveDate>, StaffError> {
+    s.filter(|s| !s.is_empty())
+        .map(|s| {
+            NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .map_err(|_| StaffError::Invalid("Datoer skrives ÅÅÅÅ-MM-DD.".into()))
+        })
+        .transpose()
+}
+
+/// A document's id from a path; anything else is a document that does not exist.
+pub fn parse_event_id(raw: &str) -> Result<Uuid, StaffError> {
+    raw.parse().map_err(|_| StaffError::NotFound)
+}
+
 /// Whether `role` may see and act on the archive log at all.
 pub fn may_watch(role: Role) -> bool {
     matches!(
@@ -177,10 +192,18 @@ pub struct ListItem {
 impl ListItem {
     /// School systems put the pupil's name in titles; staff lists show initials.
     fn masked(mut self) -> ListItem {
-        if let Some(name) = self.pupil_name.take().filter(|n| !n.trim().is_empty()) {
-            self.title = self.title.replace(name.trim(), &initials(&name));
-        }
+        let name = self.pupil_name.take();
+        self.title = mask_name(self.title, name.as_deref());
         self
+    }
+}
+
+/// `title` with the pupil's `name` replaced by initials (school systems put the
+/// name in titles; staff pages show initials).
+pub fn mask_name(title: String, name: Option<&str>) -> String {
+    match name.map(str::trim).filter(|n| !n.is_empty()) {
+        Some(n) => title.replace(n, &initials(n)),
+        None => title,
     }
 }
 
@@ -192,7 +215,7 @@ pub struct Page {
 }
 
 /// The schools a listing may cover: `None` = all (municipal roles).
-fn school_scope(actor: &Actor, requested: Option<&str>) -> Option<Vec<String>> {
+pub fn school_scope(actor: &Actor, requested: Option<&str>) -> Option<Vec<String>> {
     match requested {
         Some(s) => Some(vec![s.to_string()]),
         None if actor.role.is_municipal() => None,

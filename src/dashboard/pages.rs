@@ -14,7 +14,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use chrono_tz::Europe::Oslo;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -68,24 +68,6 @@ fn staff_error(state: &DashboardState, e: StaffError) -> Response {
             unavailable(state)
         }
     }
-}
-
-fn status_word(s: &str) -> Option<ArchiveStatus> {
-    match s {
-        "klar" => Some(ArchiveStatus::Klar),
-        "arkivert" => Some(ArchiveStatus::Arkivert),
-        "feilet" => Some(ArchiveStatus::Feilet),
-        _ => None,
-    }
-}
-
-fn date(s: Option<&str>) -> Result<Option<NaiveDate>, StaffError> {
-    s.filter(|s| !s.is_empty())
-        .map(|s| {
-            NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                .map_err(|_| StaffError::Invalid("Datoer skrives ÅÅÅÅ-MM-DD.".into()))
-        })
-        .transpose()
 }
 
 fn type_name(key: &str) -> String {
@@ -191,7 +173,7 @@ async fn archive_log(
 ) -> Response {
     let q = q.cleaned();
     let status_key = q.status.clone().unwrap_or_else(|| "feilet".into());
-    let Some(status) = status_word(&status_key) else {
+    let Some(status) = ArchiveStatus::parse(&status_key) else {
         return staff_error(&state, StaffError::Invalid("Ukjent fane.".into()));
     };
     let run = async {
@@ -199,8 +181,8 @@ async fn archive_log(
             status: Some(status),
             school_id: q.school.clone(),
             document_type: q.document_type.clone(),
-            from: date(q.from.as_deref())?,
-            to: date(q.to.as_deref())?,
+            from: staff::parse_day(q.from.as_deref())?,
+            to: staff::parse_day(q.to.as_deref())?,
             text: session.search_text.clone(),
             include_dismissed: false,
             cursor: q.cursor.as_deref().map(Cursor::decode).transpose()?,
@@ -322,10 +304,6 @@ async fn live_counts(
     }
 }
 
-fn event_id(raw: &str) -> Result<Uuid, StaffError> {
-    raw.parse().map_err(|_| StaffError::NotFound)
-}
-
 /// Whether `actor` may see the PDF of a document with `access` at `school`:
 /// UO documents only for kommuneadmin, skoleadmin and rektor (school teams see
 /// the log, not exempt content).
@@ -374,7 +352,7 @@ async fn document(
     Path(id): Path<String>,
     Query(q): Query<DocQuery>,
 ) -> Response {
-    let d = match event_id(&id) {
+    let d = match staff::parse_event_id(&id) {
         Ok(id) => staff::show(state.pool(), &session.actor, id).await,
         Err(e) => Err(e),
     };
@@ -456,7 +434,7 @@ async fn pdf(
     SignedIn(session): SignedIn,
     Path(id): Path<String>,
 ) -> Response {
-    let Ok(id) = event_id(&id) else {
+    let Ok(id) = staff::parse_event_id(&id) else {
         return staff_error(&state, StaffError::NotFound);
     };
     let row: Result<Option<PdfRow>, _> =
@@ -552,7 +530,7 @@ async fn confirm(
     let Some((label, what, needs_reason)) = action_text(&action) else {
         return staff_error(&state, StaffError::NotFound);
     };
-    let d = match event_id(&id) {
+    let d = match staff::parse_event_id(&id) {
         Ok(id) => staff::show(state.pool(), &session.actor, id).await,
         Err(e) => Err(e),
     };
@@ -586,7 +564,7 @@ async fn act(
     if let Some(r) = guard_action(&state, &session, f.csrf.as_deref()) {
         return r;
     }
-    let Ok(id) = event_id(&id) else {
+    let Ok(id) = staff::parse_event_id(&id) else {
         return staff_error(&state, StaffError::NotFound);
     };
     let done = match action.as_str() {
@@ -623,10 +601,10 @@ async fn deadlines(
 ) -> Response {
     let actor = &session.actor;
     let school = q.school.filter(|s| !s.is_empty());
-    let schools: Vec<Option<String>> = match &school {
-        Some(s) => vec![Some(s.clone())],
-        None if actor.role.is_municipal() => vec![None],
-        None => actor.schools.iter().cloned().map(Some).collect(),
+    // One report per school in scope, or one across all schools (municipal roles).
+    let schools: Vec<Option<String>> = match staff::school_scope(actor, school.as_deref()) {
+        Some(list) => list.into_iter().map(Some).collect(),
+        None => vec![None],
     };
     for s in &schools {
         if !staff::may_read(actor, s.as_deref()) {
@@ -709,11 +687,7 @@ async fn deliveries(
             return refuse(&state, actor, Some(s), "delivery.list", &reason).await;
         }
     }
-    let scope: Option<Vec<String>> = match &school {
-        Some(s) => Some(vec![s.clone()]),
-        None if actor.role.is_municipal() => None,
-        None => Some(actor.schools.clone()),
-    };
+    let scope = staff::school_scope(actor, school.as_deref());
     let status = q.status.filter(|s| !s.is_empty());
     let rows: Result<Vec<DeliveryRow>, _> = sqlx::query_as(
         "SELECT dl.id, dl.event_id, d.school_id, d.document_type, d.title, dl.channel, dl.status,
@@ -745,10 +719,7 @@ async fn deliveries(
     let view: Vec<serde_json::Value> = rows
         .into_iter()
         .map(|r| {
-            let title = match r.11.as_deref().filter(|n| !n.trim().is_empty()) {
-                Some(name) => r.4.replace(name.trim(), &staff::initials(name)),
-                None => r.4,
-            };
+            let title = staff::mask_name(r.4, r.11.as_deref());
             let provider = r.7.clone().unwrap_or_default();
             json!({
                 "id": r.0,
@@ -811,11 +782,7 @@ async fn audit_log(
         let reason = "Du har ikke tilgang til denne delen av revisjonsloggen.";
         return refuse(&state, actor, school.as_deref(), "audit.list", reason).await;
     }
-    let schools = match &school {
-        Some(s) => Some(vec![s.clone()]),
-        None if actor.role.is_municipal() => None,
-        None => Some(actor.schools.clone()),
-    };
+    let schools = staff::school_scope(actor, school.as_deref());
     let rows = audit::list(
         state.pool(),
         &audit::Filter {

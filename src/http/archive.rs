@@ -20,10 +20,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use chrono::NaiveDate;
 use serde::Deserialize;
 use serde_json::json;
-use uuid::Uuid;
 
 use super::auth::ApiActor;
 use super::HttpState;
@@ -90,22 +88,12 @@ struct ListParams {
     include_dismissed: Option<bool>,
 }
 
-fn parse_date(s: Option<&str>) -> Result<Option<NaiveDate>, StaffError> {
-    s.filter(|s| !s.is_empty())
-        .map(|s| {
-            NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                .map_err(|_| invalid("Datoer skrives ÅÅÅÅ-MM-DD."))
-        })
-        .transpose()
-}
-
 fn parse_status(s: Option<&str>) -> Result<Option<ArchiveStatus>, StaffError> {
     match s.filter(|s| !s.is_empty()) {
         None => Ok(None),
-        Some("klar") => Ok(Some(ArchiveStatus::Klar)),
-        Some("arkivert") => Ok(Some(ArchiveStatus::Arkivert)),
-        Some("feilet") => Ok(Some(ArchiveStatus::Feilet)),
-        Some(_) => Err(invalid("Status er klar, arkivert eller feilet.")),
+        Some(w) => ArchiveStatus::parse(w)
+            .map(Some)
+            .ok_or_else(|| invalid("Status er klar, arkivert eller feilet.")),
     }
 }
 
@@ -118,8 +106,8 @@ async fn list(
         status: parse_status(p.status.as_deref())?,
         school_id: p.school.filter(|s| !s.is_empty()),
         document_type: p.document_type.filter(|s| !s.is_empty()),
-        from: parse_date(p.from.as_deref())?,
-        to: parse_date(p.to.as_deref())?,
+        from: staff::parse_day(p.from.as_deref())?,
+        to: staff::parse_day(p.to.as_deref())?,
         text: p.q,
         include_dismissed: p.include_dismissed.unwrap_or(false),
         cursor: p.cursor.as_deref().map(Cursor::decode).transpose()?,
@@ -144,17 +132,13 @@ async fn counts(
     ))
 }
 
-fn event_id(raw: &str) -> Result<Uuid, StaffError> {
-    raw.parse().map_err(|_| StaffError::NotFound)
-}
-
 async fn show(
     State(s): State<HttpState>,
     ApiActor(actor): ApiActor,
     Path(id): Path<String>,
 ) -> Result<Json<staff::Detail>, StaffError> {
     Ok(Json(
-        staff::show(&s.ctx.pool, &actor, event_id(&id)?).await?,
+        staff::show(&s.ctx.pool, &actor, staff::parse_event_id(&id)?).await?,
     ))
 }
 
@@ -163,7 +147,7 @@ async fn retry(
     ApiActor(actor): ApiActor,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, StaffError> {
-    let id = event_id(&id)?;
+    let id = staff::parse_event_id(&id)?;
     staff::retry(&s.ctx.pool, &actor, id).await?;
     Ok(Json(json!({ "event_id": id, "status": "klar" })))
 }
@@ -173,7 +157,7 @@ async fn reproduce(
     ApiActor(actor): ApiActor,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, StaffError> {
-    let id = event_id(&id)?;
+    let id = staff::parse_event_id(&id)?;
     staff::reproduce(&s.ctx, &actor, id).await?;
     Ok(Json(json!({ "event_id": id, "status": "klar" })))
 }
@@ -189,7 +173,7 @@ async fn remove_from_failed(
     Path(id): Path<String>,
     body: Option<Json<RemoveBody>>,
 ) -> Result<Json<serde_json::Value>, StaffError> {
-    let id = event_id(&id)?;
+    let id = staff::parse_event_id(&id)?;
     let reason = body.and_then(|Json(b)| b.reason);
     staff::remove_from_failed(&s.ctx.pool, &actor, id, reason.as_deref()).await?;
     Ok(Json(json!({ "event_id": id, "removed_from_failed": true })))
