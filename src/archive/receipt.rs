@@ -126,6 +126,25 @@ pub fn parse_folder(xml: &str) -> Result<FolderAnswer, ReceiptError> {
     }
 }
 
+/// `opprettetEllerEksisterende` of a receipt we write.
+fn created_or_existing_word(existing: bool) -> &'static str {
+    if existing {
+        "Eksisterende"
+    } else {
+        "Opprettet"
+    }
+}
+
+/// `referanseEksternNoekkel` of a receipt.
+fn push_external_key(s: &mut String, fagsystem: &str, key: &str) {
+    use super::arkivmelding::escape;
+    s.push_str(&format!(
+        "<referanseEksternNoekkel><n5mdk:fagsystem>{}</n5mdk:fagsystem><n5mdk:noekkel>{}</n5mdk:noekkel></referanseEksternNoekkel>",
+        escape(fagsystem),
+        escape(key)
+    ));
+}
+
 /// Writes a folder receipt (`saksmappeKvittering`) as an archive would. Valid
 /// against the kvittering schema.
 pub fn write_folder_receipt(r: &FolderReceipt, fagsystem: &str) -> String {
@@ -135,19 +154,11 @@ pub fn write_folder_receipt(r: &FolderReceipt, fagsystem: &str) -> String {
         escape(&r.system_id)
     );
     if let Some(k) = &r.external_key {
-        s.push_str(&format!(
-            "<referanseEksternNoekkel><n5mdk:fagsystem>{}</n5mdk:fagsystem><n5mdk:noekkel>{}</n5mdk:noekkel></referanseEksternNoekkel>",
-            escape(fagsystem),
-            escape(k)
-        ));
+        push_external_key(&mut s, fagsystem, k);
     }
     s.push_str(&format!(
         "<opprettetEllerEksisterende>{}</opprettetEllerEksisterende>",
-        if r.existing {
-            "Eksisterende"
-        } else {
-            "Opprettet"
-        }
+        created_or_existing_word(r.existing)
     ));
     for (name, v) in [
         ("saksaar", r.case_year),
@@ -273,32 +284,21 @@ pub fn write_receipt(r: &Receipt, fagsystem: &str) -> String {
     s.push_str(&format!(
         "<arkivmeldingKvittering xmlns=\"{NS_KVITTERING}\" xmlns:n5mdk=\"{NS_MDK}\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">"
     ));
-    let oe = |existing: bool| {
-        if existing {
-            "Eksisterende"
-        } else {
-            "Opprettet"
-        }
-    };
     if let (Some(id), Some(existing)) = (&r.folder_system_id, r.folder_existing) {
         s.push_str(&format!(
             "<mappeKvittering><systemID>{}</systemID><opprettetEllerEksisterende>{}</opprettetEllerEksisterende></mappeKvittering>",
             escape(id),
-            oe(existing)
+            created_or_existing_word(existing)
         ));
     }
     s.push_str("<registreringKvittering xsi:type=\"journalpostKvittering\">");
     s.push_str(&format!("<systemID>{}</systemID>", escape(&r.system_id)));
     if let Some(k) = &r.external_key {
-        s.push_str(&format!(
-            "<referanseEksternNoekkel><n5mdk:fagsystem>{}</n5mdk:fagsystem><n5mdk:noekkel>{}</n5mdk:noekkel></referanseEksternNoekkel>",
-            escape(fagsystem),
-            escape(k)
-        ));
+        push_external_key(&mut s, fagsystem, k);
     }
     s.push_str(&format!(
         "<opprettetEllerEksisterende>{}</opprettetEllerEksisterende>",
-        oe(r.existing)
+        created_or_existing_word(r.existing)
     ));
     for (name, v) in [
         ("journalaar", r.journal_year),

@@ -490,12 +490,19 @@ impl SvarUtSender {
             Ok(f) => f,
             Err(o) => return Ok(o),
         };
-        if f["kryptert"] == json!(true) && self.client.cert.is_none() {
-            return Ok(Outcome::Held {
-                class: "svarut_no_certificate",
-                explanation: "Brevet er unntatt offentlighet og må krypteres før det sendes med SvarUt, men SvarUts sertifikat er ikke satt opp. Kontakt driften; brevet er ikke sendt.".into(),
-            });
-        }
+        // UO letters are encrypted to SvarUt's certificate; without one they wait
+        // for the operators instead of going out in the clear.
+        let encrypt_to = if f["kryptert"] == json!(true) {
+            let Some(cert) = &self.client.cert else {
+                return Ok(Outcome::Held {
+                    class: "svarut_no_certificate",
+                    explanation: "Brevet er unntatt offentlighet og må krypteres før det sendes med SvarUt, men SvarUts sertifikat er ikke satt opp. Kontakt driften; brevet er ikke sendt.".into(),
+                });
+            };
+            Some(cert)
+        } else {
+            None
+        };
         let key = job.idempotency_key();
         if job.in_doubt {
             // A previous attempt may have reached SvarUt: look before sending again.
@@ -530,14 +537,8 @@ impl SvarUtSender {
             .as_str()
             .unwrap_or("brev.pdf")
             .to_string();
-        let file = if f["kryptert"] == json!(true) {
-            let Some(cert) = &self.client.cert else {
-                return Ok(Outcome::Held {
-                    class: "svarut_no_certificate",
-                    explanation: "Brevet er unntatt offentlighet og må krypteres før det sendes med SvarUt, men SvarUts sertifikat er ikke satt opp. Kontakt driften; brevet er ikke sendt.".into(),
-                });
-            };
-            match super::cms::encrypt(pdf, cert) {
+        let file = match encrypt_to {
+            Some(cert) => match super::cms::encrypt(pdf, cert) {
                 Ok(der) => der,
                 Err(e) => {
                     return Ok(Outcome::Retry {
@@ -546,9 +547,8 @@ impl SvarUtSender {
                         detail: e.to_string(),
                     })
                 }
-            }
-        } else {
-            pdf.clone()
+            },
+            None => pdf.clone(),
         };
         match self.client.send(&f, &[(file_name, file)]).await {
             Ok(id) => Ok(Outcome::Sent {

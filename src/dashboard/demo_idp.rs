@@ -74,7 +74,6 @@ struct Grant {
     login: &'static str,
     nonce: Option<String>,
     challenge: String,
-    redirect_uri: String,
     issued: Instant,
 }
 
@@ -188,13 +187,6 @@ struct AuthorizeParams {
     login: Option<String>,
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 fn check(s: &Inner, p: &AuthorizeParams) -> Result<(), &'static str> {
     if p.response_type.as_deref() != Some("code") {
         return Err("response_type må være code");
@@ -218,7 +210,7 @@ async fn authorize_page(State(s): State<Arc<Inner>>, Query(p): Query<AuthorizePa
     let hidden = |k: &str, v: &Option<String>| {
         format!(
             "<input type=\"hidden\" name=\"{k}\" value=\"{}\">",
-            escape(v.as_deref().unwrap_or(""))
+            crate::xml::escape(v.as_deref().unwrap_or(""))
         )
     };
     let fields = [
@@ -237,8 +229,8 @@ async fn authorize_page(State(s): State<Arc<Inner>>, Query(p): Query<AuthorizePa
             format!(
                 "<li><button type=\"submit\" name=\"login\" value=\"{}\">{} — {}</button></li>",
                 u.login,
-                escape(u.name),
-                escape(u.what)
+                crate::xml::escape(u.name),
+                crate::xml::escape(u.what)
             )
         })
         .collect();
@@ -267,7 +259,6 @@ async fn authorize_submit(State(s): State<Arc<Inner>>, Form(p): Form<AuthorizePa
             login: user.login,
             nonce: p.nonce.clone(),
             challenge: p.code_challenge.clone().unwrap_or_default(),
-            redirect_uri: s.redirect_uri.clone(),
             issued: Instant::now(),
         },
     );
@@ -325,7 +316,7 @@ async fn token(
         return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
     };
     if grant.issued.elapsed() > Duration::from_secs(60)
-        || grant.redirect_uri != f.redirect_uri
+        || f.redirect_uri != s.redirect_uri
         || pkce_challenge(&f.code_verifier) != grant.challenge
     {
         return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");

@@ -179,6 +179,10 @@ fn views() -> anyhow::Result<tera::Tera> {
             include_str!("../../templates/dashboard/problem.html"),
         ),
         (
+            "school_filter.html",
+            include_str!("../../templates/dashboard/school_filter.html"),
+        ),
+        (
             "signed_out.html",
             include_str!("../../templates/dashboard/signed_out.html"),
         ),
@@ -644,7 +648,7 @@ async fn callback(
     };
     // The state must be the one this browser started (login CSRF).
     let cookie_state = session::cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
-    if !session::same(&cookie_state, &st) {
+    if !crate::http::auth::same(cookie_state.as_bytes(), st.as_bytes()) {
         return refuse(
             "Innloggingen ble startet i en annen nettleser eller er utløpt. Prøv igjen.",
         );

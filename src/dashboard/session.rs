@@ -21,6 +21,7 @@ use sqlx::PgPool;
 
 use super::oidc::random_token;
 use crate::access::{Actor, Role};
+use crate::http::auth::same;
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "dokflyt_okt";
@@ -171,16 +172,10 @@ pub async fn take_login(
     })
 }
 
-/// Constant-time equality (tokens must not be guessable byte by byte).
-pub fn same(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 impl Session {
     /// Whether a form's `_csrf` value is this session's token.
     pub fn csrf_ok(&self, given: Option<&str>) -> bool {
-        given.is_some_and(|g| !g.is_empty() && same(g, &self.csrf))
+        given.is_some_and(|g| !g.is_empty() && same(g.as_bytes(), self.csrf.as_bytes()))
     }
 }
 
@@ -268,11 +263,5 @@ mod tests {
         assert!(l.allow("a") && l.allow("a"));
         assert!(!l.allow("a"));
         assert!(l.allow("b"));
-    }
-
-    #[test]
-    fn csrf_needs_the_exact_token() {
-        assert!(same("abc", "abc"));
-        assert!(!same("abc", "abd") && !same("abc", "") && !same("", "a"));
     }
 }

@@ -36,12 +36,24 @@ impl HasApiToken for ApiToken {
 #[derive(Debug, Clone)]
 pub struct ApiActor(pub Actor);
 
-/// Constant-time comparison, so the token cannot be guessed byte by byte.
-fn same(a: &[u8], b: &[u8]) -> bool {
+/// Constant-time comparison, so a token cannot be guessed byte by byte (API token,
+/// CSRF token, sign-in state, delivery-report token).
+pub fn same(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Whether the request carries `Authorization: Bearer <token>` with this token.
+fn bearer_ok(headers: &axum::http::HeaderMap, token: &Secret) -> bool {
+    let given = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .unwrap_or("");
+    !given.is_empty() && same(given.as_bytes(), token.expose().as_bytes())
 }
 
 fn refuse(code: StatusCode, msg: &str) -> Response {
@@ -62,11 +74,7 @@ where
                 .and_then(|v| v.to_str().ok())
                 .map(str::trim)
         };
-        let token = header("authorization")
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .unwrap_or("");
-        if token.is_empty() || !same(token.as_bytes(), state.api_token().expose().as_bytes()) {
+        if !bearer_ok(&parts.headers, state.api_token()) {
             return Err(refuse(
                 StatusCode::UNAUTHORIZED,
                 "Mangler eller ugyldig API-nøkkel.",
@@ -107,14 +115,7 @@ pub async fn require_token<S: HasApiToken + Send + Sync>(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let token = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .unwrap_or("");
-    if token.is_empty() || !same(token.as_bytes(), state.api_token().expose().as_bytes()) {
+    if !bearer_ok(req.headers(), state.api_token()) {
         return refuse(
             StatusCode::UNAUTHORIZED,
             "Mangler eller ugyldig API-nøkkel.",
@@ -133,5 +134,6 @@ mod tests {
         assert!(!same(b"abc", b"abd"));
         assert!(!same(b"abc", b"ab"));
         assert!(!same(b"", b"a"));
+        assert!(!same(b"abc", b""));
     }
 }

@@ -24,7 +24,7 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::auth::{require_token, ApiToken};
+use super::auth::{require_token, same, ApiToken};
 use crate::config::Secret;
 use crate::sms::request::{self, ApproveRequest, PreviewRequest, SendRequest};
 use crate::sms::{cost, dlr, SmsContext, SmsError};
@@ -169,7 +169,7 @@ async fn delivery_report(
     // Fail closed: without a configured token nobody may post delivery reports
     // (a forged report would mark an emergency SMS delivered).
     let given = q.token.as_deref().unwrap_or("");
-    if expected.is_empty() || given.len() != expected.len() || given != expected {
+    if expected.is_empty() || !same(given.as_bytes(), expected.as_bytes()) {
         return (
             StatusCode::UNAUTHORIZED,
             Json(json!({ "error": "unauthorized" })),
