@@ -7,8 +7,9 @@
 //! than the column is broken between characters.
 //!
 //! Lines are wrapped by the fonts' real advance widths (the `hmtx` table), not by
-//! character counts, so the measured width is what the PDF viewer draws: printpdf
-//! maps each character to one glyph through the font's cmap, without shaping.
+//! character counts, so the measured width is what the PDF viewer draws: the PDF
+//! writer maps each character to one glyph through the font's cmap, without
+//! shaping (a character the font lacks is drawn, and measured, as `?`).
 
 use crate::render::markup::{Block, Table};
 

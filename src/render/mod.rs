@@ -15,9 +15,11 @@
 //! 3. a privacy scrub of that text (national ids, protected addresses);
 //! 4. [`layout`] — markup → positioned runs on A4 pages, wrapped by glyph widths,
 //!    with the exemption marking and «Side N av M» on every page;
-//! 5. [`pdf`] — the single place the PDF is assembled (fonts embedded as subsets).
+//! 5. [`pdf`] — the single place the PDF is assembled, with each face embedded
+//!    as a per-document subset built by [`font`].
 
 pub mod context;
+pub mod font;
 pub mod layout;
 pub mod markup;
 pub mod pdf;
@@ -110,11 +112,11 @@ impl Renderer {
             )));
         }
 
-        let regular = load_font(&templates_dir.join(FONT_REGULAR), pdf::REGULAR_ID)?;
-        let bold = load_font(&templates_dir.join(FONT_BOLD), pdf::BOLD_ID)?;
+        let regular = load_font(&templates_dir.join(FONT_REGULAR))?;
+        let bold = load_font(&templates_dir.join(FONT_BOLD))?;
         let metrics = layout::Metrics {
-            regular: face_metrics(regular.full()),
-            bold: face_metrics(bold.full()),
+            regular: face_metrics(&regular),
+            bold: face_metrics(&bold),
         };
         let icc_path = templates_dir.join(ICC_PROFILE);
         let icc_bytes = std::fs::read(&icc_path)
@@ -372,17 +374,15 @@ fn refuse_get_env(
     ))
 }
 
-fn load_font(path: &Path, tag: &str) -> Result<pdf::Face, RenderError> {
+fn load_font(path: &Path) -> Result<font::Face, RenderError> {
     let bytes =
         std::fs::read(path).map_err(|e| RenderError::Font(format!("{}: {e}", path.display())))?;
-    pdf::Face::load(&bytes, &path.display().to_string(), tag)
+    font::Face::parse(&bytes, &path.display().to_string())
 }
 
-fn face_metrics(font: &printpdf::ParsedFont) -> layout::FaceMetrics {
-    layout::FaceMetrics::build(font.pdf_font_metrics.units_per_em, |c| {
-        font.lookup_glyph_index(c as u32)
-            .filter(|&gid| gid != 0)
-            .map(|gid| font.get_horizontal_advance(gid))
+fn face_metrics(face: &font::Face) -> layout::FaceMetrics {
+    layout::FaceMetrics::build(face.units_per_em, |c| {
+        face.glyph(c).map(|gid| face.advance(gid))
     })
 }
 

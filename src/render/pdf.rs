@@ -1,144 +1,107 @@
-//! PDF assembly: laid-out pages → PDF/A-2b bytes, with printpdf and lopdf.
+//! PDF assembly: laid-out pages → the bytes of one PDF/A-2b file.
 //!
 //! Stage: the last step of `render`.
-//! Input: [`PageLayout`]s, the loaded [`Fonts`], the sRGB [`IccProfile`] and the
+//! Input: [`PageLayout`]s, the two [`Fonts`], the sRGB [`IccProfile`] and the
 //! document's [`DocInfo`].
-//! Output: the bytes of one PDF/A-2b file (fonts embedded, subset to the glyphs
-//! used).
-//! Failure: [`RenderError::Pdf`] when printpdf reports an error-level warning
-//! or produces no bytes.
+//! Output: the bytes of one PDF/A-2b file: each face embedded as a per-document
+//! subset (a Type 0 font over a CIDFontType2 with `/W` widths from the font's
+//! `hmtx` and a `ToUnicode` map, so the text can be searched and copied; the
+//! program itself unfiltered, see [`assemble`]), Flate content streams with
+//! two-byte glyph codes, an uncompressed XMP packet with the PDF/A identification, an
+//! Info dictionary equal to it, and an sRGB output intent with the ICC profile.
+//! Failure: [`RenderError::Pdf`] when a stream cannot be compressed (never in
+//! practice); a character no face has is drawn as `?` (no missing-glyph boxes).
 //!
-//! This is the ONE place a document is assembled. printpdf 0.12 builds the pages
-//! and fonts but writes neither the PDF/A identification nor a conforming output
-//! intent, so the lopdf document it returns is post-processed here:
-//! - header `%PDF-1.7` with a binary comment line;
-//! - an XMP metadata stream (uncompressed) in the catalog with
-//!   `pdfaid:part=2`, `pdfaid:conformance=B`, title, creator (the sender), dates
-//!   from the event and the producer;
-//! - the Info dictionary rewritten to match the XMP exactly (printpdf's empty
-//!   `GTS_PDFXVersion`, `Trapped`, `Keywords` and `Identifier` are dropped);
-//! - `/OutputIntents` with one `GTS_PDFA1` intent whose `DestOutputProfile` is
-//!   the embedded sRGB ICC profile (`templates/icc/sRGB.icc`, `/N 3`).
+//! This is the ONE place a document is assembled, and it writes the file itself:
+//! printpdf 0.12 (the first renderer) wrote neither the PDF/A identification nor
+//! an output intent, and its serialisation was ~60 % of a letter's render time
+//! (see README «Rendering benchmark and the PDF/A decision»).
 //!
-//! The output is deterministic: font resource names are fixed, dates come from the
-//! event, and the trailer `/ID` (random in printpdf) is replaced by one derived
-//! from the event id, so a re-render of the same event has the same SHA-256.
-//! printpdf builds the lopdf document (and subsets the fonts); compression and
-//! writing happen here.
+//! What PDF/A-2b (ISO 19005-2) asks and where it is done:
+//! - header `%PDF-1.7` and a comment of four bytes ≥ 128 (6.1.2);
+//! - a trailer `/ID`, no encryption, classic cross-reference table (6.1.3);
+//! - stream `/Length` exact, `stream`/`endstream` on their own lines (6.1.7);
+//! - every font embedded, widths consistent with the program (6.2.11.4/5);
+//!   Identity-H with `CIDToGIDMap /Identity` (6.2.11.3);
+//! - `DeviceGray` only (allowed with an output intent, 6.2.4.3), one
+//!   `GTS_PDFA1` output intent with an embedded RGB profile (6.2.3);
+//! - XMP metadata, uncompressed, `pdfaid:part 2`/`conformance B`, equal to the
+//!   Info dictionary (6.6); no JavaScript, actions or transparency.
+//!
+//! The output is deterministic: subset tags are derived from the glyphs, dates come
+//! from the event, and the trailer `/ID` from the event id, so a re-render of the
+//! same event has the same SHA-256.
 
-use chrono::{DateTime, Datelike, FixedOffset, Timelike};
-use printpdf::{
-    Color, FontId, Greyscale, Line, LinePoint, Mm, Op, ParsedFont, PdfDocument, PdfFontHandle,
-    PdfPage, PdfParseErrorSeverity, PdfSaveOptions, Point, Pt, TextItem,
-};
+use std::io::Write;
+
+use chrono::{DateTime, FixedOffset};
 use sha2::{Digest, Sha256};
 
-use crate::render::layout::{FontKind, PageLayout};
+use crate::render::font::{Face, Subset};
+use crate::render::layout::{FontKind, PageLayout, PAGE_H, PAGE_W};
 use crate::render::RenderError;
 
-/// The two faces, parsed once at start-up, each also as a pre-built subset.
+/// The two faces, parsed once at start-up.
 #[derive(Debug)]
 pub struct Fonts {
     pub regular: Face,
     pub bold: Face,
 }
 
-/// One face: the full font (subset per document, the slow path) and a subset
-/// for the fixed [`in_repertoire`] character set, compressed once at start-up
-/// and embedded as-is in every document that needs no other character.
-#[derive(Debug)]
-pub struct Face {
-    full: ParsedFont,
-    fixed: ParsedFont,
-    fixed_raw: Vec<u8>,
-    fixed_compressed: Vec<u8>,
-}
-
-/// The characters of the pre-built subset: Latin (Basic, Latin-1, Extended-A,
-/// which covers Norwegian, Swedish, Danish, German, Sámi, Polish, Lithuanian …)
-/// and the punctuation letters use.
-pub fn in_repertoire(c: char) -> bool {
-    matches!(c as u32,
-        0x20..=0x7E
-        | 0xA0..=0x17F
-        | 0x2010..=0x2015
-        | 0x2018..=0x201E
-        | 0x2020..=0x2022
-        | 0x2026
-        | 0x2030
-        | 0x2039..=0x203A
-        | 0x20AC
-        | 0x2122
-        | 0x2212)
-}
-
-impl Face {
-    /// Parses a font and builds its fixed subset.
-    /// `tag` is the six-letter subset tag, [`REGULAR_ID`] or [`BOLD_ID`].
-    pub fn load(bytes: &[u8], what: &str, tag: &str) -> Result<Face, RenderError> {
-        let mut warnings = Vec::new();
-        let full = ParsedFont::from_bytes(bytes, 0, &mut warnings).ok_or_else(|| {
-            RenderError::Font(format!("{what}: not a usable TrueType font ({warnings:?})"))
-        })?;
-        let glyphs: std::collections::BTreeMap<u16, String> = (0u32..=0xFFFF)
-            .filter_map(char::from_u32)
-            .filter(|&c| in_repertoire(c))
-            .filter_map(|c| {
-                full.lookup_glyph_index(c as u32)
-                    .filter(|&g| g != 0)
-                    .map(|g| (g, c.to_string()))
-            })
-            .collect();
-        let subset = printpdf::subset_font(&full, &glyphs)
-            .map_err(|e| RenderError::Font(format!("{what}: subsetting failed: {e}")))?;
-        let mut fixed =
-            ParsedFont::from_bytes(&subset.bytes, 0, &mut warnings).ok_or_else(|| {
-                RenderError::Font(format!("{what}: the subset does not parse ({warnings:?})"))
-            })?;
-        // A subset font's name carries a six-letter tag (ISO 32000-1 9.6.4).
-        let base = full
-            .font_name
-            .clone()
-            .unwrap_or_else(|| "DejaVuSans".into());
-        fixed.font_name = Some(format!("{tag}+{base}"));
-        // The subset keeps a Unicode cmap; check that every character maps.
-        if let Some(c) = (0u32..=0xFFFF)
-            .filter_map(char::from_u32)
-            .filter(|&c| {
-                in_repertoire(c) && full.lookup_glyph_index(c as u32).is_some_and(|g| g != 0)
-            })
-            .find(|&c| fixed.lookup_glyph_index(c as u32).is_none_or(|g| g == 0))
-        {
-            return Err(RenderError::Font(format!(
-                "{what}: the subset lost U+{:04X}",
-                c as u32
-            )));
+impl Fonts {
+    fn face(&self, kind: FontKind) -> &Face {
+        match kind {
+            FontKind::Regular => &self.regular,
+            FontKind::Bold => &self.bold,
         }
-        let fixed_compressed = deflate(&subset.bytes, 9)?;
-        Ok(Face {
-            full,
-            fixed,
-            fixed_raw: subset.bytes,
-            fixed_compressed,
-        })
-    }
-
-    /// The full font, for metrics.
-    pub fn full(&self) -> &ParsedFont {
-        &self.full
     }
 }
 
+/// zlib-compresses `data` at `level`.
+///
+/// The compressor is kept per thread and level and reset between streams: a
+/// fresh one allocates and clears some 300 KB of tables, which for a one-page
+/// letter's five streams cost more than the compression itself (measured with
+/// `perf`: a quarter of the render time in malloc/free and memset).
 fn deflate(data: &[u8], level: u32) -> Result<Vec<u8>, RenderError> {
-    use std::io::Write;
-    let mut enc = flate2::write::ZlibEncoder::new(
-        Vec::with_capacity(data.len() / 2),
-        flate2::Compression::new(level),
-    );
-    enc.write_all(data)
-        .and_then(|_| enc.finish())
-        .map_err(|e| RenderError::Pdf(format!("compressing a stream: {e}")))
+    thread_local! {
+        static COMPRESSORS: std::cell::RefCell<Vec<(u32, flate2::Compress)>> =
+            const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let fail = |e: &dyn std::fmt::Display| RenderError::Pdf(format!("compressing a stream: {e}"));
+    COMPRESSORS.with(|cell| {
+        let mut compressors = cell.borrow_mut();
+        let at = match compressors.iter().position(|(l, _)| *l == level) {
+            Some(at) => at,
+            None => {
+                let c = flate2::Compress::new(flate2::Compression::new(level), true);
+                compressors.push((level, c));
+                compressors.len() - 1
+            }
+        };
+        let c = &mut compressors[at].1;
+        c.reset();
+        let mut out = Vec::with_capacity(data.len() / 2 + 64);
+        loop {
+            let consumed = usize::try_from(c.total_in()).map_err(|e| fail(&e))?;
+            let status = c
+                .compress_vec(&data[consumed..], &mut out, flate2::FlushCompress::Finish)
+                .map_err(|e| fail(&e))?;
+            match status {
+                flate2::Status::StreamEnd => return Ok(out),
+                flate2::Status::Ok | flate2::Status::BufError => {
+                    out.reserve(out.capacity().max(64));
+                }
+            }
+        }
+    })
 }
+
+/// zlib level for content streams and ToUnicode maps. Measured on the one-page
+/// letter (`dokflyt bench render`, zlib-rs): level 4 → 0.41 ms at 18.7 KB, level
+/// 1 → 0.29 ms at 20.6 KB. Speed wins: the archive stores a few KB more per
+/// letter, the pipeline renders a third faster.
+const COMPRESSION_LEVEL: u32 = 1;
 
 /// The output intent's ICC profile, checked and compressed once at start-up.
 #[derive(Debug)]
@@ -182,37 +145,40 @@ pub struct DocInfo<'a> {
     pub created: DateTime<FixedOffset>,
 }
 
-// Six capital letters each: printpdf uses the first six characters of the font id
-// as the subset tag (ISO 32000-1 9.6.4 wants six upper-case letters).
-pub const REGULAR_ID: &str = "DOKFRE";
-pub const BOLD_ID: &str = "DOKFBO";
-/// zlib level for content streams. With the zlib-rs backend, level 4 gives the
-/// size of miniz level 6 (74.5 KB letter, +2.7 % on a 20-page report) in 0.46
-/// instead of 0.62 ms per letter (`dokflyt bench render`).
-const COMPRESSION_LEVEL: u32 = 4;
+/// Info /Creator and xmp:CreatorTool.
+const CREATOR: &str = "dokflyt";
+/// Info /Producer and pdf:Producer.
+const PRODUCER: &str = "dokflyt (own PDF/A-2b writer)";
+/// The output intent's condition (ISO 19005-2 6.2.3).
+const OUTPUT_CONDITION: &str = "sRGB IEC61966-2.1";
+/// Fill and stroke grey of rules and small print (`g`/`G`: 0 is black).
+const GREY: &str = "0.35";
 
-fn pdf_date(d: DateTime<FixedOffset>) -> printpdf::DateTime {
-    let offset_secs = d.offset().local_minus_utc();
-    printpdf::DateTime::new_in_offset(
-        printpdf::Date {
-            year: d.year(),
-            month: d.month() as u8,
-            day: d.day() as u8,
-        },
-        printpdf::Time {
-            hour: d.hour() as u8,
-            minute: d.minute() as u8,
-            second: d.second() as u8,
-            millisecond: 0,
-        },
-        printpdf::Offset {
-            hours: (offset_secs / 3600) as i8,
-            minutes: ((offset_secs.abs() % 3600) / 60) as i8,
-            seconds: 0,
-            milliseconds: 0,
-        },
-    )
+/// A face as used by one document: its subset and its resource name.
+struct UsedFace<'a> {
+    face: &'a Face,
+    kind: FontKind,
+    subset: Subset,
+    /// The first object number of its five objects.
+    first_object: usize,
 }
+
+impl UsedFace<'_> {
+    fn resource(&self) -> &'static str {
+        match self.kind {
+            FontKind::Regular => "F1",
+            FontKind::Bold => "F2",
+        }
+    }
+}
+
+// Object numbers: fixed ones first, then five per used face, then two per page.
+const CATALOG: usize = 1;
+const PAGES: usize = 2;
+const INFO: usize = 3;
+const METADATA: usize = 4;
+const ICC: usize = 5;
+const FIRST_FONT_OBJECT: usize = 6;
 
 /// Builds and serialises the document.
 pub fn assemble(
@@ -221,258 +187,364 @@ pub fn assemble(
     icc: &IccProfile,
     info: &DocInfo,
 ) -> Result<Vec<u8>, RenderError> {
-    // Fast path: every character is in the pre-built subsets, which are embedded
-    // whole (already compressed). Otherwise printpdf subsets the full fonts.
-    let fast = pages
-        .iter()
-        .flat_map(|p| &p.runs)
-        .all(|r| r.text.chars().all(in_repertoire));
-    let pick = |f: &Face| {
-        if fast {
-            f.fixed.clone()
-        } else {
-            f.full.clone()
+    // The glyphs each face draws, then each used face's subset.
+    let mut sets = [fonts.regular.glyph_set(), fonts.bold.glyph_set()];
+    for run in pages.iter().flat_map(|p| &p.runs) {
+        let (face, set) = match run.font {
+            FontKind::Regular => (&fonts.regular, &mut sets[0]),
+            FontKind::Bold => (&fonts.bold, &mut sets[1]),
+        };
+        for c in run.text.chars() {
+            set.insert(face.glyph_or_replacement(c), c);
         }
-    };
-    let mut doc = PdfDocument::new(info.title);
-    let regular_id = FontId(REGULAR_ID.to_string());
-    let bold_id = FontId(BOLD_ID.to_string());
-    doc.resources.fonts.map.insert(
-        regular_id.clone(),
-        printpdf::PdfFont::new(pick(&fonts.regular)),
+    }
+    let mut used: Vec<UsedFace> = Vec::with_capacity(2);
+    for (kind, set) in [FontKind::Regular, FontKind::Bold].into_iter().zip(&sets) {
+        if set.is_empty() {
+            continue;
+        }
+        let face = fonts.face(kind);
+        used.push(UsedFace {
+            face,
+            kind,
+            subset: face.subset(set),
+            first_object: FIRST_FONT_OBJECT + 5 * used.len(),
+        });
+    }
+    let first_page_object = FIRST_FONT_OBJECT + 5 * used.len();
+    let object_count = first_page_object + 2 * pages.len();
+
+    let mut w = Writer::new(object_count, 32 * 1024);
+    w.out.extend_from_slice(b"%PDF-1.7\n%\xE2\xE3\xCF\xD3\n");
+
+    // Catalog and page tree.
+    w.begin(CATALOG);
+    let _ = write!(
+        w.out,
+        "<< /Type /Catalog /Pages {PAGES} 0 R /Metadata {METADATA} 0 R /Lang (nb-NO) \
+         /OutputIntents [<< /Type /OutputIntent /S /GTS_PDFA1 \
+         /OutputConditionIdentifier ({OUTPUT_CONDITION}) /Info ({OUTPUT_CONDITION}) \
+         /RegistryName (http://www.color.org) /DestOutputProfile {ICC} 0 R >>] >>"
     );
-    doc.resources
-        .fonts
-        .map
-        .insert(bold_id.clone(), printpdf::PdfFont::new(pick(&fonts.bold)));
-    {
-        // printpdf writes these into its Info dictionary, which `make_pdfa`
-        // replaces; set anyway so nothing contradicts if that ever changes.
-        let meta = &mut doc.metadata.info;
-        meta.author = info.author.to_string();
-        meta.subject = info.subject.to_string();
-        meta.creator = CREATOR.to_string();
-        meta.producer = PRODUCER.to_string();
-        let created = pdf_date(info.created);
-        meta.creation_date = created;
-        meta.modification_date = created;
-        meta.metadata_date = created;
+    w.end();
+    w.begin(PAGES);
+    w.out.extend_from_slice(b"<< /Type /Pages /Kids [");
+    for i in 0..pages.len() {
+        let _ = write!(w.out, "{} 0 R ", first_page_object + 2 * i);
+    }
+    let _ = write!(w.out, "] /Count {} >>", pages.len());
+    w.end();
+
+    // Info (the same values as the XMP) and the XMP packet.
+    let date = info_date(info.created);
+    w.begin(INFO);
+    w.out.extend_from_slice(b"<< /Title ");
+    text_string(&mut w.out, info.title);
+    w.out.extend_from_slice(b" /Author ");
+    text_string(&mut w.out, info.author);
+    w.out.extend_from_slice(b" /Subject ");
+    text_string(&mut w.out, info.subject);
+    w.out.extend_from_slice(b" /Creator ");
+    text_string(&mut w.out, CREATOR);
+    w.out.extend_from_slice(b" /Producer ");
+    text_string(&mut w.out, PRODUCER);
+    let _ = write!(w.out, " /CreationDate ({date}) /ModDate ({date}) >>");
+    w.end();
+    w.stream(
+        METADATA,
+        "/Type /Metadata /Subtype /XML",
+        xmp_packet(info).as_bytes(),
+    );
+    w.stream(ICC, "/N 3 /Filter /FlateDecode", &icc.compressed);
+
+    for f in &used {
+        write_font(&mut w, f)?;
     }
 
-    let black = Color::Greyscale(Greyscale {
-        percent: 0.0,
-        icc_profile: None,
-    });
-    let grey = Color::Greyscale(Greyscale {
-        percent: 0.35,
-        icc_profile: None,
-    });
-
-    let pdf_pages = pages
-        .iter()
-        .map(|page| {
-            let mut ops = Vec::with_capacity(page.runs.len() * 6 + page.rules.len() * 3 + 4);
-            if !page.rules.is_empty() {
-                ops.push(Op::SetOutlineColor { col: grey.clone() });
-                ops.push(Op::SetOutlineThickness { pt: Pt(0.5) });
-                for r in &page.rules {
-                    ops.push(Op::DrawLine {
-                        line: Line {
-                            points: vec![
-                                LinePoint {
-                                    p: Point {
-                                        x: Pt(r.x1),
-                                        y: Pt(r.y),
-                                    },
-                                    bezier: false,
-                                },
-                                LinePoint {
-                                    p: Point {
-                                        x: Pt(r.x2),
-                                        y: Pt(r.y),
-                                    },
-                                    bezier: false,
-                                },
-                            ],
-                            is_closed: false,
-                        },
-                    });
-                }
-            }
-            let mut is_grey = None;
-            for run in &page.runs {
-                if is_grey != Some(run.grey) {
-                    let col = if run.grey {
-                        grey.clone()
-                    } else {
-                        black.clone()
-                    };
-                    ops.push(Op::SetFillColor { col });
-                    is_grey = Some(run.grey);
-                }
-                let font = match run.font {
-                    FontKind::Regular => regular_id.clone(),
-                    FontKind::Bold => bold_id.clone(),
-                };
-                // BT resets the text matrix, so the Td of SetTextCursor is absolute.
-                ops.push(Op::StartTextSection);
-                ops.push(Op::SetFont {
-                    font: PdfFontHandle::External(font),
-                    size: Pt(run.size),
-                });
-                ops.push(Op::SetTextCursor {
-                    pos: Point {
-                        x: Pt(run.x),
-                        y: Pt(run.y),
-                    },
-                });
-                ops.push(Op::ShowText {
-                    items: vec![TextItem::Text(run.text.clone())],
-                });
-                ops.push(Op::EndTextSection);
-            }
-            PdfPage::new(Mm(210.0), Mm(297.0), ops)
-        })
-        .collect();
-    doc.with_pages(pdf_pages);
-
-    let opts = PdfSaveOptions {
-        optimize: false,
-        subset_fonts: !fast,
-        secure: true,
-        image_optimization: None,
+    // Pages and their content.
+    let resources = {
+        let mut r = String::from("<< /Font <<");
+        for f in &used {
+            r.push_str(&format!(" /{} {} 0 R", f.resource(), f.first_object));
+        }
+        r.push_str(" >> >>");
+        r
     };
-    let mut warnings = Vec::new();
-    let mut ldoc = doc.to_lopdf_document(&opts, &mut warnings);
-    if let Some(w) = warnings
-        .iter()
-        .find(|w| w.severity == PdfParseErrorSeverity::Error)
-    {
-        return Err(RenderError::Pdf(w.msg.clone()));
+    let mut content = Vec::with_capacity(8 * 1024);
+    for (i, page) in pages.iter().enumerate() {
+        let page_object = first_page_object + 2 * i;
+        w.begin(page_object);
+        let _ = write!(
+            w.out,
+            "<< /Type /Page /Parent {PAGES} 0 R /MediaBox [0 0 {PAGE_W} {PAGE_H}] \
+             /Resources {resources} /Contents {} 0 R >>",
+            page_object + 1
+        );
+        w.end();
+        content.clear();
+        page_content(&mut content, page, &used);
+        let compressed = deflate(&content, COMPRESSION_LEVEL)?;
+        w.stream(page_object + 1, "/Filter /FlateDecode", &compressed);
     }
-    if fast {
-        put_precompressed_fonts(&mut ldoc, fonts);
-    }
-    compress_streams(&mut ldoc)?;
-    // After compression: the XMP stream must stay uncompressed.
-    make_pdfa(&mut ldoc, icc, info)?;
-    // printpdf's trailer /ID is random; derive it from the event id instead.
+
+    // The trailer /ID from the event id (printpdf's was random).
     let id = hex::encode(&Sha256::digest(info.identifier.as_bytes())[..16]);
-    ldoc.trailer.set(
-        "ID",
-        lopdf::Object::Array(vec![
-            lopdf::Object::String(id.clone().into_bytes(), lopdf::StringFormat::Literal),
-            lopdf::Object::String(id.into_bytes(), lopdf::StringFormat::Literal),
-        ]),
-    );
-    let mut bytes = Vec::with_capacity(64 * 1024);
-    ldoc.save_to(&mut bytes)
-        .map_err(|e| RenderError::Pdf(format!("writing the PDF: {e}")))?;
-    if !bytes.starts_with(b"%PDF-") {
-        return Err(RenderError::Pdf("printpdf produced no PDF".into()));
-    }
-    Ok(bytes)
+    Ok(w.finish(&format!(
+        "/Root {CATALOG} 0 R /Info {INFO} 0 R /ID [<{id}> <{id}>]"
+    )))
 }
 
-/// Info /Creator and xmp:CreatorTool.
-const CREATOR: &str = "dokflyt";
-/// Info /Producer and pdf:Producer.
-const PRODUCER: &str = "dokflyt (printpdf 0.12, lopdf)";
-
-/// Adds what PDF/A-2b needs and printpdf does not write (see the module doc).
-fn make_pdfa(
-    doc: &mut lopdf::Document,
-    icc: &IccProfile,
-    info: &DocInfo,
-) -> Result<(), RenderError> {
-    use lopdf::{Dictionary, Object, Stream, StringFormat};
-
-    doc.version = "1.7".to_string();
-    // A comment of four bytes ≥ 128 after the header (ISO 19005-2 6.1.2).
-    doc.binary_mark = vec![0xE2, 0xE3, 0xCF, 0xD3];
-
-    let root = doc
-        .trailer
-        .get(b"Root")
-        .and_then(Object::as_reference)
-        .map_err(|e| RenderError::Pdf(format!("the document has no catalog: {e}")))?;
-
-    // The ICC profile (already compressed) and the output intent.
-    let mut icc_dict = Dictionary::new();
-    icc_dict.set("N", 3);
-    icc_dict.set("Filter", "FlateDecode");
-    let mut icc_stream = Stream::new(icc_dict, icc.compressed.clone());
-    icc_stream.allows_compression = false;
-    let icc_id = doc.add_object(icc_stream);
-    let mut intent = Dictionary::new();
-    intent.set("Type", "OutputIntent");
-    intent.set("S", "GTS_PDFA1");
-    intent.set(
-        "OutputConditionIdentifier",
-        Object::string_literal(OUTPUT_CONDITION),
-    );
-    intent.set("Info", Object::string_literal(OUTPUT_CONDITION));
-    intent.set(
-        "RegistryName",
-        Object::string_literal("http://www.color.org"),
-    );
-    intent.set("DestOutputProfile", Object::Reference(icc_id));
-
-    // XMP metadata, uncompressed (ISO 19005-2 6.6.2.1).
-    let xmp = xmp_packet(info);
-    let mut xmp_dict = Dictionary::new();
-    xmp_dict.set("Type", "Metadata");
-    xmp_dict.set("Subtype", "XML");
-    let mut xmp_stream = Stream::new(xmp_dict, xmp.into_bytes());
-    xmp_stream.allows_compression = false;
-    let xmp_id = doc.add_object(xmp_stream);
-
-    let catalog = doc
-        .get_object_mut(root)
-        .and_then(Object::as_dict_mut)
-        .map_err(|e| RenderError::Pdf(format!("the catalog is not a dictionary: {e}")))?;
-    catalog.set("Metadata", Object::Reference(xmp_id));
-    catalog.set(
-        "OutputIntents",
-        Object::Array(vec![Object::Dictionary(intent)]),
-    );
-
-    // The Info dictionary, exactly the XMP's values.
-    let date = Object::String(info_date(info.created).into_bytes(), StringFormat::Literal);
-    let mut dict = Dictionary::new();
-    dict.set("Title", text_string(info.title));
-    dict.set("Author", text_string(info.author));
-    dict.set("Subject", text_string(info.subject));
-    dict.set("Creator", text_string(CREATOR));
-    dict.set("Producer", text_string(PRODUCER));
-    dict.set("CreationDate", date.clone());
-    dict.set("ModDate", date);
-    match doc.trailer.get(b"Info").and_then(Object::as_reference) {
-        Ok(id) => {
-            doc.objects.insert(id, Object::Dictionary(dict));
-        }
-        Err(_) => {
-            let id = doc.add_object(dict);
-            doc.trailer.set("Info", Object::Reference(id));
-        }
+/// The five objects of one face: Type 0 font, CIDFont, descriptor, program, ToUnicode.
+fn write_font(w: &mut Writer, f: &UsedFace) -> Result<(), RenderError> {
+    let face = f.face;
+    let n = f.first_object;
+    let scale = |v: i32| (v as f64 * 1000.0 / f64::from(face.units_per_em)).round() as i64;
+    // A subset is named with a tag of six capital letters (ISO 32000-1 9.6.4),
+    // here derived from what the subset holds (its characters and widths, not
+    // the whole program: a tenth of the hashing) so a re-render names it the same.
+    let mut hasher = Sha256::new();
+    for (c, w) in f.subset.unicode.iter().zip(&f.subset.widths) {
+        hasher.update(u32::from(c.unwrap_or('\0')).to_be_bytes());
+        hasher.update(w.to_be_bytes());
     }
+    let digest = hasher.finalize();
+    let tag: String = digest[..6]
+        .iter()
+        .map(|b| (b'A' + b % 26) as char)
+        .collect();
+    let name = format!("{tag}+{}", face.postscript_name);
+
+    w.begin(n);
+    let _ = write!(
+        w.out,
+        "<< /Type /Font /Subtype /Type0 /BaseFont /{name} /Encoding /Identity-H \
+         /DescendantFonts [{} 0 R] /ToUnicode {} 0 R >>",
+        n + 1,
+        n + 4
+    );
+    w.end();
+
+    w.begin(n + 1);
+    let _ = write!(
+        w.out,
+        "<< /Type /Font /Subtype /CIDFontType2 /BaseFont /{name} \
+         /CIDSystemInfo << /Registry (Adobe) /Ordering (Identity) /Supplement 0 >> \
+         /FontDescriptor {} 0 R /CIDToGIDMap /Identity /W [0 [",
+        n + 2
+    );
+    for &adv in &f.subset.widths {
+        let _ = write!(w.out, "{} ", scale(i32::from(adv)));
+    }
+    w.out.extend_from_slice(b"]] >>");
+    w.end();
+
+    let [x0, y0, x1, y1] = face.bbox.map(|v| scale(i32::from(v)));
+    let stem_v = if face.postscript_name.contains("Bold") {
+        140
+    } else {
+        80
+    };
+    w.begin(n + 2);
+    let _ = write!(
+        w.out,
+        "<< /Type /FontDescriptor /FontName /{name} /Flags 4 /FontBBox [{x0} {y0} {x1} {y1}] \
+         /ItalicAngle {} /Ascent {} /Descent {} /CapHeight {} /StemV {stem_v} /FontFile2 {} 0 R >>",
+        face.italic_angle,
+        scale(i32::from(face.ascent)),
+        scale(i32::from(face.descent)),
+        scale(i32::from(face.cap_height)),
+        n + 3
+    );
+    w.end();
+
+    // The font program goes in unfiltered: without hinting, DejaVu's outlines
+    // hardly compress (level 1 saved 1.5 KB of a 21 KB letter) and compressing
+    // them was a third of the letter's render time.
+    w.stream(
+        n + 3,
+        &format!("/Length1 {}", f.subset.program.len()),
+        &f.subset.program,
+    );
+
+    let to_unicode = deflate(&to_unicode_cmap(&f.subset), COMPRESSION_LEVEL)?;
+    w.stream(n + 4, "/Filter /FlateDecode", &to_unicode);
     Ok(())
 }
 
-/// The output intent's condition (ISO 19005-2 6.2.3).
-const OUTPUT_CONDITION: &str = "sRGB IEC61966-2.1";
-
-/// A PDF text string: PDFDocEncoding-safe ASCII as is, anything else UTF-16BE
-/// with a byte-order mark.
-fn text_string(s: &str) -> lopdf::Object {
-    if s.bytes().all(|b| (0x20..0x7F).contains(&b)) {
-        lopdf::Object::String(s.as_bytes().to_vec(), lopdf::StringFormat::Literal)
-    } else {
-        let mut bytes = vec![0xFE, 0xFF];
-        for unit in s.encode_utf16() {
-            bytes.extend_from_slice(&unit.to_be_bytes());
+/// The `ToUnicode` CMap: subset glyph id → the character it was drawn for.
+fn to_unicode_cmap(subset: &Subset) -> Vec<u8> {
+    let mut out = Vec::with_capacity(512 + subset.unicode.len() * 16);
+    out.extend_from_slice(
+        b"/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n\
+/CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def\n\
+/CMapName /Adobe-Identity-UCS def\n/CMapType 2 def\n\
+1 begincodespacerange\n<0000> <FFFF>\nendcodespacerange\n",
+    );
+    let mapped: Vec<(usize, char)> = subset
+        .unicode
+        .iter()
+        .enumerate()
+        .filter_map(|(gid, c)| c.map(|c| (gid, c)))
+        .collect();
+    for chunk in mapped.chunks(100) {
+        let _ = writeln!(out, "{} beginbfchar", chunk.len());
+        for &(gid, c) in chunk {
+            let _ = write!(out, "<{gid:04X}> <");
+            let mut units = [0u16; 2];
+            for u in c.encode_utf16(&mut units) {
+                let _ = write!(out, "{u:04X}");
+            }
+            out.extend_from_slice(b">\n");
         }
-        lopdf::Object::String(bytes, lopdf::StringFormat::Hexadecimal)
+        out.extend_from_slice(b"endbfchar\n");
+    }
+    out.extend_from_slice(b"endcmap\nCMapName currentdict /CMap defineresource pop\nend\nend\n");
+    out
+}
+
+/// One page's content stream: hairlines, then the text runs.
+fn page_content(out: &mut Vec<u8>, page: &PageLayout, used: &[UsedFace]) {
+    if !page.rules.is_empty() {
+        out.extend_from_slice(GREY.as_bytes());
+        out.extend_from_slice(b" G 0.5 w\n");
+        for r in &page.rules {
+            num(out, r.x1);
+            num(out, r.y);
+            out.extend_from_slice(b"m ");
+            num(out, r.x2);
+            num(out, r.y);
+            out.extend_from_slice(b"l S\n");
+        }
+    }
+    let mut is_grey = None;
+    for run in &page.runs {
+        let Some(f) = used.iter().find(|f| f.kind == run.font) else {
+            continue; // cannot happen: every run's face is in `used`
+        };
+        if is_grey != Some(run.grey) {
+            out.extend_from_slice(if run.grey { GREY.as_bytes() } else { b"0" });
+            out.extend_from_slice(b" g\n");
+            is_grey = Some(run.grey);
+        }
+        out.extend_from_slice(b"BT /");
+        out.extend_from_slice(f.resource().as_bytes());
+        out.push(b' ');
+        num(out, run.size);
+        out.extend_from_slice(b"Tf ");
+        num(out, run.x);
+        num(out, run.y);
+        // The glyph ids as two-byte codes in a literal string: half the bytes
+        // of hex, so half the compression work. A literal string's line ends
+        // would be read as LF (ISO 32000-1 7.3.4.2), so CR and LF are escaped
+        // along with the delimiters.
+        out.extend_from_slice(b"Td (");
+        for c in run.text.chars() {
+            let id = f.subset.id(f.face.glyph_or_replacement(c));
+            for b in id.to_be_bytes() {
+                match b {
+                    b'(' | b')' | b'\\' => out.extend_from_slice(&[b'\\', b]),
+                    b'\r' => out.extend_from_slice(b"\\r"),
+                    b'\n' => out.extend_from_slice(b"\\n"),
+                    _ => out.push(b),
+                }
+            }
+        }
+        out.extend_from_slice(b") Tj ET\n");
+    }
+}
+
+/// Writes `v` with at most two decimals and a trailing space (`12.5 `, `-3 `).
+fn num(out: &mut Vec<u8>, v: f32) {
+    let hundredths = (f64::from(v) * 100.0).round() as i64;
+    if hundredths < 0 {
+        out.push(b'-');
+    }
+    let abs = hundredths.unsigned_abs();
+    let _ = write!(out, "{}", abs / 100);
+    let frac = abs % 100;
+    if frac != 0 {
+        out.push(b'.');
+        out.push(b'0' + (frac / 10) as u8);
+        if frac % 10 != 0 {
+            out.push(b'0' + (frac % 10) as u8);
+        }
+    }
+    out.push(b' ');
+}
+
+/// A PDF text string: PDFDocEncoding-safe ASCII as a literal (with `\`, `(`, `)`
+/// escaped), anything else UTF-16BE with a byte-order mark, in hex.
+fn text_string(out: &mut Vec<u8>, s: &str) {
+    if s.bytes().all(|b| (0x20..0x7F).contains(&b)) {
+        out.push(b'(');
+        for b in s.bytes() {
+            if matches!(b, b'\\' | b'(' | b')') {
+                out.push(b'\\');
+            }
+            out.push(b);
+        }
+        out.push(b')');
+    } else {
+        out.extend_from_slice(b"<FEFF");
+        for unit in s.encode_utf16() {
+            let _ = write!(out, "{unit:04X}");
+        }
+        out.push(b'>');
+    }
+}
+
+/// Writes numbered objects and remembers where each starts, for the xref table.
+struct Writer {
+    out: Vec<u8>,
+    /// Byte offset of object `i` at index `i` (index 0 unused).
+    offsets: Vec<usize>,
+}
+
+impl Writer {
+    fn new(objects: usize, capacity: usize) -> Writer {
+        Writer {
+            out: Vec::with_capacity(capacity),
+            offsets: vec![0; objects],
+        }
+    }
+
+    fn begin(&mut self, id: usize) {
+        if let Some(slot) = self.offsets.get_mut(id) {
+            *slot = self.out.len();
+        }
+        let _ = writeln!(self.out, "{id} 0 obj");
+    }
+
+    fn end(&mut self) {
+        self.out.extend_from_slice(b"\nendobj\n");
+    }
+
+    /// A stream object; `dict` holds every entry but `/Length`.
+    fn stream(&mut self, id: usize, dict: &str, data: &[u8]) {
+        self.begin(id);
+        let _ = write!(self.out, "<< {dict} /Length {} >>\nstream\n", data.len());
+        self.out.extend_from_slice(data);
+        self.out.extend_from_slice(b"\nendstream");
+        self.end();
+    }
+
+    /// The cross-reference table and trailer; `trailer` holds every entry but `/Size`.
+    fn finish(mut self, trailer: &str) -> Vec<u8> {
+        let xref = self.out.len();
+        let _ = write!(
+            self.out,
+            "xref\n0 {}\n0000000000 65535 f \n",
+            self.offsets.len()
+        );
+        for &offset in &self.offsets[1..] {
+            let _ = writeln!(self.out, "{offset:010} 00000 n ");
+        }
+        let _ = write!(
+            self.out,
+            "trailer\n<< /Size {} {trailer} >>\nstartxref\n{xref}\n%%EOF\n",
+            self.offsets.len()
+        );
+        self.out
     }
 }
 
@@ -530,40 +602,4 @@ fn xmp_packet(info: &DocInfo) -> String {
         creator = crate::xml::escape(CREATOR),
         producer = crate::xml::escape(PRODUCER),
     )
-}
-
-/// Swaps the fixed subsets' font programs for their compressed bytes.
-fn put_precompressed_fonts(doc: &mut lopdf::Document, fonts: &Fonts) {
-    for object in doc.objects.values_mut() {
-        let lopdf::Object::Stream(stream) = object else {
-            continue;
-        };
-        for face in [&fonts.regular, &fonts.bold] {
-            if stream.content.len() == face.fixed_raw.len() && stream.content == face.fixed_raw {
-                stream.dict.set("Filter", "FlateDecode");
-                stream.set_content(face.fixed_compressed.clone());
-                break;
-            }
-        }
-    }
-}
-
-/// Flate-compresses every stream not yet filtered. lopdf's own `compress` uses
-/// level 9, which cost 40 % of a render for a few percent of size; see
-/// [`COMPRESSION_LEVEL`].
-fn compress_streams(doc: &mut lopdf::Document) -> Result<(), RenderError> {
-    for object in doc.objects.values_mut() {
-        let lopdf::Object::Stream(stream) = object else {
-            continue;
-        };
-        if !stream.allows_compression || stream.dict.get(b"Filter").is_ok() {
-            continue;
-        }
-        let compressed = deflate(&stream.content, COMPRESSION_LEVEL)?;
-        if compressed.len() + 19 < stream.content.len() {
-            stream.dict.set("Filter", "FlateDecode");
-            stream.set_content(compressed);
-        }
-    }
-    Ok(())
 }

@@ -215,9 +215,9 @@ fn a_long_body_flows_onto_numbered_pages() {
 }
 
 #[test]
-fn characters_outside_the_prebuilt_subset_still_render() {
-    // Cyrillic and Greek are not in the fixed subset: the per-document subset
-    // path embeds exactly the glyphs used.
+fn characters_beyond_the_nordic_alphabets_still_render() {
+    // Cyrillic and Greek: the face has them, and the per-document subset
+    // embeds exactly the glyphs used.
     let r = renderer();
     let mut ev = conduct_warning(default_body());
     ev["recipients"][0]["name"] = json!("Ольга Særheim");
@@ -229,6 +229,37 @@ fn characters_outside_the_prebuilt_subset_still_render() {
     assert!(text.contains("Ω-gruppen → kontaktlærer"), "{text}");
     let fonts = poppler("pdffonts", &pdf.bytes, &[]);
     assert!(fonts.contains("DejaVuSans"), "{fonts}");
+}
+
+#[test]
+fn every_glyph_code_survives_the_content_stream() {
+    // Glyph ids are written as two-byte codes in literal strings; with some 300
+    // distinct characters the codes pass through every byte that needs escaping
+    // there ( "(" ")" "\\" CR LF ). Each line must come back out intact.
+    let r = renderer();
+    let lines: Vec<String> = [
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZ abcdefghijklmnopqrstuvwxyz 0123456789",
+        "ÆØÅ æøå ÄÖ äö Áá Čč Đđ Ŋŋ Šš Ŧŧ Žž «» – € § @ # % & * + = ? ! ; :",
+        "АБВГДЕЖЗИЙКЛМНОПРСТУФХЦЧШЩЪЫЬЭЮЯ абвгдежзийклмнопрстуфхцчшщъыьэюя",
+        "ΑΒΓΔΕΖΗΘΙΚΛΜΝΞΟΠΡΣΤΥΦΧΨΩ αβγδεζηθικλμνξοπρστυφχψω",
+        "ĀāĂăĄąĆćĈĉĊċĎďĒēĔĕĖėĘęĚěĜĝĞğĠġĢģĤĥĦħĨĩĪīĬĭĮįİıĲĳĴĵĶķĸĹĺĻļĽľĿŀŁł",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let pdf = r
+        .render_pdf(&routed(&conduct_warning(lines.clone())))
+        .unwrap();
+    let text = poppler("pdftotext", &pdf.bytes, &["-layout"]);
+    for line in &lines {
+        assert!(text.contains(line.as_str()), "{line}\nnot in\n{text}");
+    }
+    check_pdfa(
+        &pdf.bytes,
+        "Varsel om fare for nedsatt karakter i orden og oppførsel",
+        "Øyvind Bråthen",
+        "2026-11-23T09:15:00+01:00",
+    );
 }
 
 #[test]
@@ -364,7 +395,7 @@ fn timing() {
         "  context+template+scrub {t_markup:?}, parse+layout {t_layout:?}, PDF assembly {t_pdf:?}"
     );
 
-    // A character outside the pre-built subset: per-document subsetting.
+    // A letter with Cyrillic in it (more glyphs in the subset).
     let mut ev = conduct_warning(default_body());
     ev["recipients"][0]["name"] = json!("Ольга Særheim");
     let slow = routed(&ev);
@@ -552,6 +583,7 @@ fn check_pdfa(bytes: &[u8], title: &str, author: &str, occurred: &str) {
         }
     }
     assert!(fonts >= 2, "both faces have descriptors");
+    check_embedded_fonts(&doc);
 
     let mut file = tempfile::NamedTempFile::new().unwrap();
     file.write_all(bytes).unwrap();
@@ -563,11 +595,133 @@ fn check_pdfa(bytes: &[u8], title: &str, author: &str, occurred: &str) {
     assert!(out.status.success(), "qpdf --check: {out:?}");
 }
 
+/// Every embedded font program, read by an independent TrueType parser
+/// (ttf-parser): it parses, its glyph count matches the `/W` array, each `/W`
+/// entry is the program's own advance (PDF/A-2 6.2.11.5: consistent widths), and
+/// each glyph that `ToUnicode` maps to a character has the outline that character
+/// has in the shipped font (the subset's renumbering and hint stripping kept the
+/// shapes).
+fn check_embedded_fonts(doc: &lopdf::Document) {
+    use lopdf::Object;
+    let shipped = |name: &str| {
+        let file = if name.contains("Bold") {
+            "DejaVuSans-Bold.ttf"
+        } else {
+            "DejaVuSans.ttf"
+        };
+        std::fs::read(templates().join("fonts").join(file)).unwrap()
+    };
+    let mut checked = 0;
+    for object in doc.objects.values() {
+        let Ok(font) = object.as_dict() else { continue };
+        if font.get(b"Subtype").and_then(Object::as_name).ok() != Some(b"Type0") {
+            continue;
+        }
+        let base = font.get(b"BaseFont").and_then(Object::as_name).unwrap();
+        let base = String::from_utf8_lossy(base).to_string();
+        assert_eq!(base.as_bytes()[6], b'+', "subset tag in {base}");
+        let descendants = font
+            .get(b"DescendantFonts")
+            .and_then(Object::as_array)
+            .unwrap();
+        let cid = doc
+            .dereference(&descendants[0])
+            .unwrap()
+            .1
+            .as_dict()
+            .unwrap();
+        let descriptor = doc
+            .dereference(cid.get(b"FontDescriptor").unwrap())
+            .unwrap()
+            .1
+            .as_dict()
+            .unwrap();
+        let file = doc
+            .dereference(descriptor.get(b"FontFile2").unwrap())
+            .unwrap()
+            .1
+            .as_stream()
+            .unwrap();
+        let program = if file.dict.get(b"Filter").is_ok() {
+            file.decompressed_content().unwrap()
+        } else {
+            file.content.clone()
+        };
+        assert_eq!(
+            file.dict.get(b"Length1").unwrap().as_i64().unwrap() as usize,
+            program.len()
+        );
+        let face = ttf_parser::Face::parse(&program, 0)
+            .unwrap_or_else(|e| panic!("{base}: the embedded program does not parse: {e}"));
+        let scale = 1000.0 / f32::from(face.units_per_em());
+
+        // /W [0 [w0 w1 ...]]: one width per subset glyph, in glyph order.
+        let w = cid.get(b"W").and_then(Object::as_array).unwrap();
+        assert_eq!(w[0].as_i64().unwrap(), 0);
+        let widths = w[1].as_array().unwrap();
+        assert_eq!(widths.len(), usize::from(face.number_of_glyphs()), "{base}");
+        for (gid, width) in widths.iter().enumerate() {
+            let advance = face
+                .glyph_hor_advance(ttf_parser::GlyphId(gid as u16))
+                .unwrap();
+            let expected = (f32::from(advance) * scale).round() as i64;
+            let got = match width {
+                Object::Integer(i) => *i,
+                Object::Real(r) => r.round() as i64,
+                other => panic!("width {other:?}"),
+            };
+            assert_eq!(got, expected, "{base}: glyph {gid}");
+        }
+
+        // Outlines: each mapped glyph against the shipped font's glyph for the
+        // same character.
+        let original_bytes = shipped(&base);
+        let original = ttf_parser::Face::parse(&original_bytes, 0).unwrap();
+        let cmap = doc
+            .dereference(font.get(b"ToUnicode").unwrap())
+            .unwrap()
+            .1
+            .as_stream()
+            .unwrap()
+            .decompressed_content()
+            .unwrap();
+        let cmap = String::from_utf8(cmap).unwrap();
+        let mut mapped = 0;
+        for line in cmap.lines() {
+            let Some((code, text)) = line.split_once("> <") else {
+                continue;
+            };
+            let gid = u16::from_str_radix(code.trim_start_matches('<'), 16).unwrap();
+            let units: Vec<u16> = text
+                .trim_end_matches('>')
+                .as_bytes()
+                .chunks(4)
+                .map(|c| u16::from_str_radix(std::str::from_utf8(c).unwrap(), 16).unwrap())
+                .collect();
+            let c = char::decode_utf16(units).next().unwrap().unwrap();
+            let theirs = original.glyph_index(c).unwrap();
+            assert_eq!(
+                face.glyph_bounding_box(ttf_parser::GlyphId(gid)),
+                original.glyph_bounding_box(theirs),
+                "{base}: glyph {gid} for {c:?}"
+            );
+            assert_eq!(
+                face.glyph_hor_advance(ttf_parser::GlyphId(gid)),
+                original.glyph_hor_advance(theirs)
+            );
+            mapped += 1;
+        }
+        assert!(mapped > 0, "{base}: ToUnicode maps nothing");
+        checked += 1;
+    }
+    assert!(checked >= 2, "both faces checked");
+}
+
 #[test]
 fn the_output_is_pdf_a_2b() {
     let r = renderer();
     let title = "Varsel om fare for nedsatt karakter i orden og oppførsel";
-    // Both font paths (pre-built subset; per-document subset), one and many pages.
+    // Nordic text, other scripts, one and many pages, markup characters in the title.
     let mut cyrillic = conduct_warning(default_body());
     cyrillic["recipients"][0]["name"] = json!("Ольга Særheim");
     let long: Vec<String> = (0..60)
@@ -577,7 +731,7 @@ fn the_output_is_pdf_a_2b() {
         .collect();
     let mut escaped = conduct_warning(default_body());
     escaped["title"] = json!("Varsel <om> «orden» & oppførsel");
-    // The Sámi letters survive in the long one (pre-built subset path).
+    // The Sámi letters survive in the long one.
     let pdf = r
         .render_pdf(&routed(&conduct_warning(long.clone())))
         .unwrap();
