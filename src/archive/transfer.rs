@@ -11,7 +11,8 @@
 //! Claiming: one committed statement sets `claimed_by`/`claimed_until` on a batch
 //! selected `FOR UPDATE SKIP LOCKED` among unclaimed (or expired) `klar` rows, so
 //! two runs never send the same document, and no transaction is open during the
-//! HTTP call. The outcome is recorded only while the claim is still ours. A crashed
+//! HTTP call. The outcome is recorded only while the claim is still ours (receipts
+//! in bulk, one statement for whatever arrived meanwhile; see [`run_now`]). A crashed
 //! run's claims expire after `archive.claim_ttl_secs`; the resend then carries the
 //! same external key (the event id), so the archive returns the existing journal post.
 //!
@@ -102,7 +103,9 @@ pub struct RunSummary {
 }
 
 enum Final {
-    Archived,
+    /// The archive answered with a receipt; handed to the recorder, which sets
+    /// `arkivert` (or finds the claim lost).
+    Delivered,
     /// `feilet`; `transient` when the last fault was transient.
     Failed {
         transient: bool,
@@ -126,7 +129,7 @@ impl OutageDetector {
             Final::Failed { transient: true } => {
                 self.consecutive.fetch_add(1, SeqCst);
             }
-            Final::Archived | Final::Failed { transient: false } => {
+            Final::Delivered | Final::Failed { transient: false } => {
                 self.consecutive.store(0, SeqCst)
             }
             Final::Lost | Final::Released => {}
@@ -138,64 +141,106 @@ impl OutageDetector {
 }
 
 /// Transfers every `klar` row now (until none is left unclaimed).
+///
+/// Three stages run concurrently, vector-style, joined by bounded channels:
+/// 1. claim — claims a batch and loads its stored documents, then the next batch
+///    while the senders work on this one (one batch ahead, never more);
+/// 2. send — up to `concurrency` documents in flight to the archive, each with its
+///    retries; failures are recorded at once (one statement each, they are rare);
+/// 3. record — the archive's receipts, written in bulk: whatever receipts have
+///    arrived (up to `batch_size`) go into one statement that sets `arkivert` where
+///    the claim is still ours and logs the attempts.
+///
+/// A receipt waiting in stage 3 when the process dies is not lost: the row is still
+/// `klar` and claimed, the claim expires, and the resend carries the same external
+/// key, so the archive answers with the existing journal post.
 pub async fn run_now(
     pool: &PgPool,
     client: Arc<dyn ArchiveClient>,
     opts: &TransferOptions,
 ) -> Result<RunSummary, TransferRunError> {
     let run_id = Uuid::new_v4();
-    let mut summary = RunSummary::default();
     let outage = OutageDetector {
         threshold: opts.outage_after,
         ..OutageDetector::default()
     };
     let outage = &outage;
-    loop {
-        if outage.tripped() {
-            summary.stopped_for_outage = true;
-            tracing::warn!(%run_id, "archive transfer stopped: the archive looks down; the rest stays klar");
-            break;
+    let batch = usize::try_from(opts.batch_size).unwrap_or(1).max(1);
+    let (work_tx, mut work_rx) = tokio::sync::mpsc::channel::<(Uuid, Option<Stored>)>(batch);
+    let (receipt_tx, receipt_rx) =
+        tokio::sync::mpsc::channel::<ArchivedAttempt>(opts.concurrency.max(1) * 2);
+
+    let claimer = async move {
+        'claiming: while !outage.tripped() {
+            let claimed = claim(pool, run_id, opts).await?;
+            if claimed.is_empty() {
+                break;
+            }
+            tracing::info!(%run_id, claimed = claimed.len(), "archive transfer: batch claimed");
+            let mut stored = load_batch(pool, &claimed).await?;
+            for id in claimed {
+                let s = stored.remove(&id);
+                if work_tx.send((id, s)).await.is_err() {
+                    // The senders stopped (a database error); what is claimed
+                    // and unsent is picked up again when the claim expires.
+                    break 'claiming;
+                }
+            }
         }
-        let claimed = claim(pool, run_id, opts).await?;
-        if claimed.is_empty() {
-            break;
-        }
-        tracing::info!(%run_id, claimed = claimed.len(), "archive transfer: batch claimed");
-        let mut stored = load_batch(pool, &claimed).await?;
-        let work: Vec<(Uuid, Option<Stored>)> = claimed
-            .into_iter()
-            .map(|id| (id, stored.remove(&id)))
-            .collect();
-        let results: Vec<Result<(Final, u64), TransferRunError>> = futures::stream::iter(work)
+        Ok::<_, TransferRunError>(())
+    };
+
+    let sender = async move {
+        let mut summary = RunSummary::default();
+        let work = futures::stream::poll_fn(|cx| work_rx.poll_recv(cx));
+        let mut results = work
             .map(|(event_id, stored)| {
                 let client = client.clone();
+                let receipt_tx = receipt_tx.clone();
                 async move {
                     if outage.tripped() {
                         return release(pool, run_id, event_id)
                             .await
                             .map(|_| (Final::Released, 0));
                     }
-                    let r =
-                        transfer_one(pool, client.as_ref(), run_id, event_id, stored, opts).await;
+                    let r = transfer_one(
+                        pool,
+                        client.as_ref(),
+                        &receipt_tx,
+                        run_id,
+                        event_id,
+                        stored,
+                        opts,
+                    )
+                    .await;
                     if let Ok((fin, _)) = &r {
                         outage.record(fin);
                     }
                     r
                 }
             })
-            .buffer_unordered(opts.concurrency)
-            .collect()
-            .await;
-        for r in results {
+            .buffer_unordered(opts.concurrency.max(1));
+        while let Some(r) = results.next().await {
             let (fin, attempts) = r?;
             summary.attempts += attempts;
             match fin {
-                Final::Archived => summary.arkivert += 1,
                 Final::Failed { .. } => summary.feilet += 1,
                 Final::Lost => summary.lost_claims += 1,
-                Final::Released => {}
+                // Counted by the recorder, which knows whether the claim held.
+                Final::Delivered | Final::Released => {}
             }
         }
+        Ok::<_, TransferRunError>(summary)
+    };
+
+    let recorder = record_receipts(pool, run_id, batch, receipt_rx);
+
+    let ((), mut summary, (arkivert, lost)) = tokio::try_join!(claimer, sender, recorder)?;
+    summary.arkivert = arkivert;
+    summary.lost_claims += lost;
+    if outage.tripped() {
+        summary.stopped_for_outage = true;
+        tracing::warn!(%run_id, "archive transfer stopped: the archive looks down; the rest stays klar");
     }
     tracing::info!(
         %run_id,
@@ -205,6 +250,25 @@ pub async fn run_now(
         "archive transfer finished"
     );
     Ok(summary)
+}
+
+/// Stage 3: writes receipts as they arrive, up to `max` per statement, until the
+/// senders are done. Returns (rows set `arkivert`, rows whose claim was lost).
+async fn record_receipts(
+    pool: &PgPool,
+    run_id: Uuid,
+    max: usize,
+    mut rx: tokio::sync::mpsc::Receiver<ArchivedAttempt>,
+) -> Result<(u64, u64), TransferRunError> {
+    let (mut arkivert, mut lost) = (0, 0);
+    let mut buf = Vec::with_capacity(max);
+    while rx.recv_many(&mut buf, max).await > 0 {
+        let recorded = record_archived(pool, run_id, &buf).await?;
+        arkivert += recorded;
+        lost += buf.len() as u64 - recorded;
+        buf.clear();
+    }
+    Ok((arkivert, lost))
 }
 
 /// Claims up to `batch_size` unclaimed `klar` rows for `run_id`, committed at once.
@@ -339,6 +403,7 @@ fn prepare(event_id: Uuid, s: Stored, opts: &TransferOptions) -> Result<Outgoing
 async fn transfer_one(
     pool: &PgPool,
     client: &dyn ArchiveClient,
+    receipts: &tokio::sync::mpsc::Sender<ArchivedAttempt>,
     run_id: Uuid,
     event_id: Uuid,
     stored: Option<Stored>,
@@ -366,21 +431,25 @@ async fn transfer_one(
         let result = client.send(&msg).await;
         match result {
             Ok(delivered) => {
-                let log = AttemptLog {
-                    run_id,
-                    event_id,
-                    attempt,
-                    target: client.target(),
-                    started,
-                };
-                let fin = record_archived(pool, &log, &delivered).await?;
                 tracing::debug!(
                     %event_id,
                     attempt,
                     existing = delivered.receipt.existing,
-                    "archive transfer: arkivert"
+                    "archive transfer: receipt"
                 );
-                return Ok((fin, attempt as u64));
+                let archived = ArchivedAttempt {
+                    event_id,
+                    attempt,
+                    target: client.target(),
+                    started,
+                    delivered,
+                };
+                if receipts.send(archived).await.is_err() {
+                    // The recorder stopped on a database error, which the run
+                    // returns; this row stays claimed `klar` and is resent later.
+                    return Ok((Final::Lost, attempt as u64));
+                }
+                return Ok((Final::Delivered, attempt as u64));
             }
             Err(e) => {
                 let retry = e.is_transient() && attempt < opts.max_attempts;
@@ -475,44 +544,78 @@ async fn log_retry(
     Ok(n == 1)
 }
 
-/// Logs the successful attempt and sets `arkivert` with the receipt, in one
-/// statement, if the claim is still ours.
+/// A successful attempt waiting to be recorded.
+struct ArchivedAttempt {
+    event_id: Uuid,
+    attempt: u32,
+    target: &'static str,
+    started: DateTime<Utc>,
+    delivered: Delivered,
+}
+
+/// Logs the successful attempts and sets `arkivert` with each receipt where the
+/// claim is still ours, all in one statement; returns how many rows it set.
 async fn record_archived(
     pool: &PgPool,
-    log: &AttemptLog,
-    d: &Delivered,
-) -> Result<Final, sqlx::Error> {
-    let r = &d.receipt;
+    run_id: Uuid,
+    done: &[ArchivedAttempt],
+) -> Result<u64, sqlx::Error> {
+    let column = |f: fn(&ArchivedAttempt) -> Option<i32>| done.iter().map(f).collect::<Vec<_>>();
+    let ids: Vec<Uuid> = done.iter().map(|d| d.event_id).collect();
+    let attempts = column(|d| i32::try_from(d.attempt).ok());
+    let years = column(|d| d.delivered.receipt.journal_year);
+    let sequences = column(|d| d.delivered.receipt.journal_sequence);
+    let numbers = column(|d| d.delivered.receipt.journal_post_number);
+    let statuses: Vec<Option<&str>> = done
+        .iter()
+        .map(|d| d.delivered.receipt.journal_status.as_deref())
+        .collect();
+    let system_ids: Vec<&str> = done
+        .iter()
+        .map(|d| d.delivered.receipt.system_id.as_str())
+        .collect();
+    let existing: Vec<bool> = done.iter().map(|d| d.delivered.receipt.existing).collect();
+    let verbatim: Vec<&str> = done.iter().map(|d| d.delivered.verbatim.as_str()).collect();
+    let targets: Vec<&str> = done.iter().map(|d| d.target).collect();
+    let started: Vec<DateTime<Utc>> = done.iter().map(|d| d.started).collect();
     let n: i64 = sqlx::query_scalar(
-        "WITH a AS (
+        "WITH v AS (
+            SELECT * FROM unnest($2::uuid[], $3::int[], $4::int[], $5::int[], $6::int[],
+                                 $7::text[], $8::text[], $9::bool[], $10::text[], $11::text[],
+                                 $12::timestamptz[])
+              AS v(event_id, attempt, year, seq, num, jstatus, system_id, existing, receipt,
+                   target, started)
+         ), a AS (
             INSERT INTO transfer_attempts (event_id, run_id, attempt, target, started_at, outcome, answer)
-            VALUES ($1, $2, $3, $11, $12, 'arkivert', $10)
+            SELECT event_id, $1, attempt, target, started, 'arkivert', receipt FROM v
          ), u AS (
-            UPDATE archive_queue SET status = 'arkivert', attempts = attempts + $3,
-                journal_year = $4, journal_sequence = $5, journal_post_number = $6,
-                archive_journal_status = $7, archive_system_id = $8, receipt_existing = $9,
-                receipt = $10, error_class = NULL, error_explanation = NULL,
-                archived_at = now(), updated_at = now(), claimed_by = NULL, claimed_until = NULL
-            WHERE event_id = $1 AND claimed_by = $2 AND status = 'klar'
+            UPDATE archive_queue q SET status = 'arkivert', attempts = q.attempts + v.attempt,
+                journal_year = v.year, journal_sequence = v.seq, journal_post_number = v.num,
+                archive_journal_status = v.jstatus, archive_system_id = v.system_id,
+                receipt_existing = v.existing, receipt = v.receipt, error_class = NULL,
+                error_explanation = NULL, archived_at = now(), updated_at = now(),
+                claimed_by = NULL, claimed_until = NULL
+            FROM v
+            WHERE q.event_id = v.event_id AND q.claimed_by = $1 AND q.status = 'klar'
             RETURNING 1
          )
          SELECT count(*) FROM u",
     )
-    .bind(log.event_id)
-    .bind(log.run_id)
-    .bind(log.attempt as i32)
-    .bind(r.journal_year)
-    .bind(r.journal_sequence)
-    .bind(r.journal_post_number)
-    .bind(&r.journal_status)
-    .bind(&r.system_id)
-    .bind(r.existing)
-    .bind(&d.verbatim)
-    .bind(log.target)
-    .bind(log.started)
+    .bind(run_id)
+    .bind(&ids)
+    .bind(&attempts)
+    .bind(&years)
+    .bind(&sequences)
+    .bind(&numbers)
+    .bind(&statuses)
+    .bind(&system_ids)
+    .bind(&existing)
+    .bind(&verbatim)
+    .bind(&targets)
+    .bind(&started)
     .fetch_one(pool)
     .await?;
-    Ok(if n == 1 { Final::Archived } else { Final::Lost })
+    Ok(u64::try_from(n).unwrap_or(0))
 }
 
 /// Logs the last failed attempt and sets `feilet`, in one statement.
