@@ -393,20 +393,17 @@ impl Subset {
 
 /// Appends glyph `data` to `out` without its instructions: a simple glyph gets
 /// `instructionLength` 0, a composite glyph loses `WE_HAVE_INSTRUCTIONS` and the
-/// trailing instructions; padded to 4 bytes. `None` when the glyph is truncated.
+/// trailing instructions. `None` when the glyph is truncated.
 fn without_instructions(data: &[u8], out: &mut Vec<u8>) -> Option<()> {
     const WE_HAVE_INSTRUCTIONS: u16 = 0x0100;
-    let be16 = |at: usize| -> Option<u16> {
-        Some(u16::from_be_bytes([*data.get(at)?, *data.get(at + 1)?]))
-    };
-    let start = out.len();
     if data.is_empty() {
         return Some(());
     }
-    let contours = be16(0)? as i16;
+    let r = Reader { data, what: "" };
+    let contours = r.i16(0).ok()?;
     if contours >= 0 {
         let at = 10 + 2 * usize::from(contours as u16);
-        let len = usize::from(be16(at)?);
+        let len = usize::from(r.u16(at).ok()?);
         let rest = data.get(at + 2 + len..)?;
         out.extend_from_slice(data.get(..at)?);
         out.extend_from_slice(&[0, 0]);
@@ -419,14 +416,11 @@ fn without_instructions(data: &[u8], out: &mut Vec<u8>) -> Option<()> {
             let end = components
                 .get(i + 1)
                 .map_or(component.end, |next| next.at - 2);
-            let flags = be16(at)? & !WE_HAVE_INSTRUCTIONS;
+            let flags = r.u16(at).ok()? & !WE_HAVE_INSTRUCTIONS;
             out.extend_from_slice(&flags.to_be_bytes());
             out.extend_from_slice(data.get(at + 2..end)?);
             at = end;
         }
-    }
-    while (out.len() - start) % 4 != 0 {
-        out.push(0);
     }
     Some(())
 }

@@ -434,19 +434,12 @@ fn page_content(out: &mut Vec<u8>, page: &PageLayout, used: &[UsedFace]) {
         num(out, run.x);
         num(out, run.y);
         // The glyph ids as two-byte codes in a literal string: half the bytes
-        // of hex, so half the compression work. A literal string's line ends
-        // would be read as LF (ISO 32000-1 7.3.4.2), so CR and LF are escaped
-        // along with the delimiters.
+        // of hex, so half the compression work.
         out.extend_from_slice(b"Td (");
         for c in run.text.chars() {
             let id = f.subset.id(f.face.glyph_or_replacement(c));
             for b in id.to_be_bytes() {
-                match b {
-                    b'(' | b')' | b'\\' => out.extend_from_slice(&[b'\\', b]),
-                    b'\r' => out.extend_from_slice(b"\\r"),
-                    b'\n' => out.extend_from_slice(b"\\n"),
-                    _ => out.push(b),
-                }
+                literal_byte(out, b);
             }
         }
         out.extend_from_slice(b") Tj ET\n");
@@ -472,16 +465,25 @@ fn num(out: &mut Vec<u8>, v: f32) {
     out.push(b' ');
 }
 
-/// A PDF text string: PDFDocEncoding-safe ASCII as a literal (with `\`, `(`, `)`
-/// escaped), anything else UTF-16BE with a byte-order mark, in hex.
+/// One byte inside a literal string `( … )`: the delimiters and `\` escaped,
+/// and CR and LF too, which a reader would otherwise take as a line end and read
+/// as LF (ISO 32000-1 7.3.4.2).
+fn literal_byte(out: &mut Vec<u8>, b: u8) {
+    match b {
+        b'(' | b')' | b'\\' => out.extend_from_slice(&[b'\\', b]),
+        b'\r' => out.extend_from_slice(b"\\r"),
+        b'\n' => out.extend_from_slice(b"\\n"),
+        _ => out.push(b),
+    }
+}
+
+/// A PDF text string: PDFDocEncoding-safe ASCII as a literal (see
+/// [`literal_byte`]), anything else UTF-16BE with a byte-order mark, in hex.
 fn text_string(out: &mut Vec<u8>, s: &str) {
     if s.bytes().all(|b| (0x20..0x7F).contains(&b)) {
         out.push(b'(');
         for b in s.bytes() {
-            if matches!(b, b'\\' | b'(' | b')') {
-                out.push(b'\\');
-            }
-            out.push(b);
+            literal_byte(out, b);
         }
         out.push(b')');
     } else {
