@@ -144,7 +144,9 @@ impl OutageDetector {
 ///
 /// Three stages run concurrently, vector-style, joined by bounded channels:
 /// 1. claim — claims a batch and loads its stored documents, then the next batch
-///    while the senders work on this one (one batch ahead, never more);
+///    while the senders work on this one: at most two batches are claimed and not
+///    yet started (one in the channel, one being handed to it); on an outage the
+///    senders release them still `klar`;
 /// 2. send — up to `concurrency` documents in flight to the archive, each with its
 ///    retries; failures are recorded at once (one statement each, they are rare);
 /// 3. record — the archive's receipts, written in bulk: whatever receipts have
