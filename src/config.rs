@@ -75,6 +75,9 @@ pub struct Settings {
     pub sms: SmsSettings,
     /// The staff dashboard's sign-in (OpenID Connect) and sessions.
     pub dashboard: crate::dashboard::DashboardSettings,
+    /// How strongly a person must have signed in for each action, and how a
+    /// provider's `acr`/`amr` words map to levels (see `crate::assurance`).
+    pub assurance: crate::assurance::AssuranceSettings,
 }
 
 /// One SMS price and the day it takes effect (the latest `valid_from` on or before

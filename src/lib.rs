@@ -36,6 +36,7 @@
 
 pub mod access;
 pub mod app;
+pub mod assurance;
 pub mod archive;
 pub mod audit;
 pub mod bench;
