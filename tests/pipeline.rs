@@ -637,3 +637,76 @@ async fn a_committed_event_redelivered_after_a_table_change_is_a_duplicate() {
     .await;
     app.stop_and_clean().await;
 }
+
+/// Issue 16, item 5 and the duplicate-id hole, end to end: a sensitive school
+/// transport application is stored UO with the standard basis (so the dashboard's
+/// preview follows the UO roles: a school team may not open it, the principal may),
+/// a duplicate recipient id is dead-lettered `invalid_field`, and an outsider guardian
+/// gets no deliveries row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sensitive_is_stored_uo_and_duplicate_recipients_are_refused() {
+    let app = spawn_app().await;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let read = |name: &str| -> serde_json::Value {
+        let p = root.join("examples/events").join(format!("{name}.json"));
+        serde_json::from_slice(&std::fs::read(p).expect("read")).expect("json")
+    };
+    let sensitive_id = Uuid::new_v4();
+    let mut sensitive = read("school_transport_application");
+    sensitive["event_id"] = sensitive_id.to_string().into();
+    sensitive["sensitive"] = true.into();
+    app.publish(&sensitive).await;
+
+    let outsider_id = Uuid::new_v4();
+    let mut letter = read("grade_warning");
+    letter["event_id"] = outsider_id.to_string().into();
+    assert_eq!(letter["recipients"][1]["parental_responsibility"], false);
+    let outsider = letter["recipients"][1]["id"].clone();
+    app.publish(&letter).await;
+
+    let mut duplicate = read("grade_warning");
+    duplicate["event_id"] = Uuid::new_v4().to_string().into();
+    duplicate["recipients"][1]["id"] = duplicate["recipients"][0]["id"].clone();
+    duplicate["recipients"][1]["parental_responsibility"] = true.into();
+    app.publish(&duplicate).await;
+
+    app.wait_until("two documents and one dead letter", T, || async {
+        app.count("SELECT count(*) FROM documents").await == 2
+            && app.count("SELECT count(*) FROM dead_letters").await == 1
+    })
+    .await;
+    let (access, basis, school): (String, Option<String>, String) =
+        sqlx::query_as("SELECT access, legal_basis, school_id FROM documents WHERE event_id = $1")
+            .bind(sensitive_id)
+            .fetch_one(&app.pool)
+            .await
+            .expect("document");
+    assert_eq!(access, "UO");
+    assert_eq!(basis.as_deref(), Some(dokflyt::rules::DEFAULT_LEGAL_BASIS));
+    use dokflyt::access::{Actor, Role};
+    use dokflyt::dashboard::pages::may_preview;
+    let team = Actor::new("t", Role::Team, vec![school.clone()]).expect("actor");
+    let rektor = Actor::new("r", Role::Rektor, vec![school.clone()]).expect("actor");
+    assert!(!may_preview(&team, &school, &access));
+    assert!(may_preview(&rektor, &school, &access));
+
+    let rows: Vec<String> =
+        sqlx::query_scalar("SELECT recipient_id FROM deliveries WHERE event_id = $1")
+            .bind(outsider_id)
+            .fetch_all(&app.pool)
+            .await
+            .expect("deliveries");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert!(!rows.iter().any(|r| Some(r.as_str()) == outsider.as_str()));
+
+    let dead = app.drain_dead_letters().await;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].0, "invalid_field");
+    let reason: String = sqlx::query_scalar("SELECT reason FROM dead_letters")
+        .fetch_one(&app.pool)
+        .await
+        .expect("reason");
+    assert!(reason.contains("recipients[1].id"), "{reason}");
+    assert!(!reason.contains(duplicate["recipients"][0]["id"].as_str().expect("id")));
+    app.stop_and_clean().await;
+}

@@ -145,6 +145,7 @@ fn the_authors_legal_basis_overrides_the_default_and_is_recorded() {
 
 /// DOMAIN.md §8, row by row (example file, direction, channel, archive, folder,
 /// access, journal status): the expected decision for every key and variant.
+/// An example marked `sensitive: true` is UO whatever its row says (DOMAIN.md §9).
 type Row = (
     &'static str,
     &'static str,
@@ -179,8 +180,8 @@ const SECTION_8: &[Row] = &[
     ("sfo_termination", "in", "none", "always", Some("pupil"), "public", "J"),
     ("sfo_termination_decision", "out", "svarut", "always", Some("pupil"), "public", "J"),
     ("sfo_termination_by_municipality", "out", "svarut_archive", "always", Some("pupil"), "public", "J"),
-    ("school_transport_application", "in", "none", "always", Some("pupil"), "public", "J"),
-    ("school_transport_decision", "out", "svarut", "always", Some("pupil"), "public", "J"),
+    ("school_transport_application", "in", "none", "always", Some("pupil"), "UO", "J"), // the example is sensitive (health): UO
+    ("school_transport_decision", "out", "svarut", "always", Some("pupil"), "UO", "J"), // the example is sensitive (health): UO
     ("consent", "in", "none", "always", Some("pupil"), "public", "J"),
     ("swimming_week_offer", "out", "svarut", "always", Some("pupil"), "public", "J"),
     ("grade_warning", "out", "svarut", "always", Some("pupil"), "UO", "J"),

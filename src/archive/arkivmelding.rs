@@ -25,6 +25,7 @@
 use chrono::Datelike;
 
 use crate::event::{Direction, IncomingEvent};
+use crate::pipeline::recipient_policy;
 use crate::rules::{Access, Channel, Folder, JournalPostType, JournalStatus, RoutingDecision};
 
 /// Namespace of the opprett message.
@@ -239,6 +240,8 @@ pub fn build(input: &DocumentInput<'_>, opts: &BuildOptions) -> Result<Arkivmeld
         Some(title) => {
             w.open("mappe");
             w.leaf("tittel", title);
+            // A pupil folder is named after a child: its public title names no one.
+            w.leaf("offentligTittel", &public_title(title, ev));
             external_key(&mut w, "referanseEksternNoekkel", &opts.system, &folder_key);
             w.close("mappe");
         }
@@ -282,6 +285,10 @@ pub fn build(input: &DocumentInput<'_>, opts: &BuildOptions) -> Result<Arkivmeld
     w.close("dokumentobjekt");
     w.close("dokumentbeskrivelse");
     w.leaf("tittel", input.title);
+    if legal_basis.is_some() {
+        // The public journal must not name the pupil or the guardians (DOMAIN.md §9).
+        w.leaf("offentligTittel", &public_title(input.title, ev));
+    }
     w.leaf("forfatter", &ev.sender.name);
     correspondents(&mut w, ev, d);
     external_key(&mut w, "referanseEksternNoekkel", &opts.system, &event_key);
@@ -307,17 +314,22 @@ pub fn build(input: &DocumentInput<'_>, opts: &BuildOptions) -> Result<Arkivmeld
     })
 }
 
-/// Korrespondanseparter: the recipients for U (EM), the submitter for I (EA), the
+/// Korrespondanseparter: the receivers for U (EM), the submitter for I (EA), the
 /// school's case handler (IA/IM). Names only, plus the national id as `personid`
 /// when given. Addresses are never written: a protected address must not travel,
-/// and the archive looks up the others itself. For channel `svarut_archive` each
-/// recipient is marked for dispatch by SvarUt from the archive (`forsendelsesmaate`).
+/// and the archive looks up the others itself. The receivers of an outgoing
+/// document are exactly those of [`recipient_policy`]: a guardian without parental
+/// responsibility is not named at all. For channel `svarut_archive` each receiver is
+/// marked for dispatch from the archive (`forsendelsesmaate`): `SvarUt`, or
+/// `SvarUtKunDigital` for a protected address (digital delivery only, never print),
+/// or `Manuell` when the policy holds the letter for a person (protected address
+/// without a digital mailbox): the archive must not send that copy itself.
 fn correspondents(w: &mut XmlWriter, ev: &IncomingEvent, d: &RoutingDecision) {
     let jpt = d.journal_post_type;
     let dispatch_from_archive = d.channel == Channel::SvarutArchive;
     match jpt {
         JournalPostType::U => {
-            for r in &ev.recipients {
+            for (r, decision) in recipient_policy::receivers(d.channel, &ev.recipients) {
                 w.open("korrespondansepart");
                 kode(w, "korrespondanseparttype", "EM", Some("Mottaker"));
                 w.leaf("korrespondansepartNavn", &r.name);
@@ -328,12 +340,8 @@ fn correspondents(w: &mut XmlWriter, ev: &IncomingEvent, d: &RoutingDecision) {
                     w.leaf("erSkjermet", "true");
                 }
                 if dispatch_from_archive {
-                    kode(
-                        w,
-                        "forsendelsesmaate",
-                        "SvarUt",
-                        Some("Sendes fra arkivet med SvarUt"),
-                    );
+                    let (code, description) = dispatch_marking(decision);
+                    kode(w, "forsendelsesmaate", code, Some(description));
                 }
                 w.close("korrespondansepart");
             }
@@ -377,6 +385,74 @@ fn correspondents(w: &mut XmlWriter, ev: &IncomingEvent, d: &RoutingDecision) {
     w.leaf("n5mdk:initialer", &ev.sender.initials);
     w.close("saksbehandler");
     w.close("korrespondansepart");
+}
+
+/// The `forsendelsesmaate` of one receiver of a `svarut_archive` letter.
+fn dispatch_marking(decision: recipient_policy::Decision) -> (&'static str, &'static str) {
+    use recipient_policy::Decision;
+    match decision {
+        Decision::Receive {
+            digital_only: false,
+        } => ("SvarUt", "Sendes fra arkivet med SvarUt"),
+        Decision::Receive { digital_only: true } => (
+            "SvarUtKunDigital",
+            "Sendes fra arkivet med SvarUt, kun digital levering (fortrolig adresse)",
+        ),
+        Decision::Held(_) | Decision::Excluded(_) => (
+            "Manuell",
+            "Sendes ikke automatisk: fortrolig adresse uten digital postkasse; skolen håndterer brevet",
+        ),
+    }
+}
+
+/// The public title (`offentligTittel`): `title` with every part of every person's
+/// name in the event (pupil and recipients) replaced by `*****`, as Noark does for
+/// screened words, and any run of 11 digits (a national id) too.
+pub fn public_title(title: &str, ev: &IncomingEvent) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let names = ev
+        .pupil
+        .iter()
+        .map(|p| p.name.as_str())
+        .chain(ev.recipients.iter().map(|r| r.name.as_str()));
+    for name in names {
+        for part in name.split(|c: char| !c.is_alphanumeric()) {
+            if part.chars().count() >= 2 {
+                parts.push(part.to_lowercase());
+            }
+        }
+    }
+    mask_words(title, &parts)
+}
+
+/// Replaces each alphanumeric word of `text` that is in `words` (lowercase), or
+/// is 11 digits long, by `*****`; everything between words is kept.
+fn mask_words(text: &str, words: &[String]) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        if word.is_empty() {
+            return;
+        }
+        let lower = word.to_lowercase();
+        let id_like = word.len() == 11 && word.bytes().all(|b| b.is_ascii_digit());
+        if id_like || words.contains(&lower) {
+            out.push_str("*****");
+        } else {
+            out.push_str(word);
+        }
+        word.clear();
+    };
+    for c in text.chars() {
+        if c.is_alphanumeric() {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
 }
 
 fn journal_post_type_code(t: JournalPostType) -> &'static str {
@@ -487,6 +563,33 @@ mod tests {
         let xml = format!("<a>{}</a>", escape(nasty));
         let doc = roxmltree::Document::parse(&xml).expect("well-formed");
         assert_eq!(doc.root_element().text(), Some("<&>\"' ]]> æøå  \u{1F600}"));
+    }
+
+    #[test]
+    fn every_part_of_every_name_is_masked_in_the_public_title() {
+        let ev: IncomingEvent =
+            serde_json::from_str(include_str!("../../examples/events/conduct_warning.json"))
+                .expect("example");
+        let pupil = ev.pupil.as_ref().expect("pupil").name.clone();
+        let mut parts = pupil.split_whitespace();
+        let (first, last) = (parts.next().expect("first"), parts.last().expect("last"));
+        let title = format!(
+            "Varsel for {} ({pupil}), {first} og {}; fnr 01011234567",
+            last.to_uppercase(),
+            ev.recipients[0].name
+        );
+        let public = public_title(&title, &ev);
+        assert!(!public.contains(first), "{public}");
+        assert!(
+            !public.to_lowercase().contains(&last.to_lowercase()),
+            "{public}"
+        );
+        for part in ev.recipients[0].name.split_whitespace() {
+            assert!(!public.contains(part), "{public}");
+        }
+        assert!(!public.contains("01011234567"), "{public}");
+        assert!(public.starts_with("Varsel for *****"), "{public}");
+        assert!(public.contains("*****"), "{public}");
     }
 
     #[test]

@@ -19,6 +19,7 @@ use super::{
     content_policy, ChannelError, ChannelSender, DeliverySettings, Job, JournalRef, Outcome,
 };
 use crate::event::IncomingEvent;
+use crate::pipeline::recipient_policy;
 use crate::rules::{Channel, RoutingDecision};
 
 /// The knobs of the dispatcher (from [`DeliverySettings`]).
@@ -291,34 +292,39 @@ async fn deliver_one(
         event,
         decision,
     };
-    // Defence in depth: the channel refuses again what the router should have refused.
-    let outcome = match content_policy(
-        channel,
-        job.event.sensitive,
-        job.decision.access,
-        job.pdf.is_some(),
-    ) {
-        Err(refusal) => {
-            tracing::error!(
-                delivery_id = id,
-                event_id = %job.event_id,
-                channel = channel.as_str(),
-                "a sensitive document reached a message channel; refused by the channel layer"
-            );
-            Outcome::Failed {
-                class: refusal.class,
-                explanation: refusal.explanation,
-                answer: None,
+    // The recipient policy again, at the moment of sending: a row planned under an
+    // older rule (or written by hand) never reaches someone the policy excludes.
+    // Then, defence in depth: the channel refuses what the router should have refused.
+    let outcome = match recipient_gate(&job) {
+        Some(o) => o,
+        None => match content_policy(
+            channel,
+            job.event.sensitive,
+            job.decision.access,
+            job.pdf.is_some(),
+        ) {
+            Err(refusal) => {
+                tracing::error!(
+                    delivery_id = id,
+                    event_id = %job.event_id,
+                    channel = channel.as_str(),
+                    "a sensitive document reached a message channel; refused by the channel layer"
+                );
+                Outcome::Failed {
+                    class: refusal.class,
+                    explanation: refusal.explanation,
+                    answer: None,
+                }
             }
-        }
-        Ok(content) => {
-            let attempt = Attempt {
-                pool: pool.clone(),
-                run_id,
-                delivery_id: id,
-            };
-            sender.send(&job, content, &attempt).await?
-        }
+            Ok(content) => {
+                let attempt = Attempt {
+                    pool: pool.clone(),
+                    run_id,
+                    delivery_id: id,
+                };
+                sender.send(&job, content, &attempt).await?
+            }
+        },
     };
     match &outcome {
         Outcome::Sent { .. } => {
@@ -352,6 +358,25 @@ async fn deliver_one(
     }
     let key = job.idempotency_key();
     record(pool, run_id, id, &outcome, job.attempt, Some(&key), opts).await
+}
+
+/// The recipient policy's verdict on a job's person, when it forbids the send.
+fn recipient_gate(job: &Job) -> Option<Outcome> {
+    if job.channel == Channel::Internal {
+        return None; // the receiving school, not a person
+    }
+    match recipient_policy::decide(job.channel, job.recipient()?) {
+        recipient_policy::Decision::Receive { .. } => None,
+        recipient_policy::Decision::Held(hold) => Some(Outcome::Held {
+            class: hold.code(),
+            explanation: hold.explanation_nb().into(),
+        }),
+        recipient_policy::Decision::Excluded(why) => Some(Outcome::Failed {
+            class: why.code(),
+            explanation: why.explanation_nb().into(),
+            answer: None,
+        }),
+    }
 }
 
 /// Records `outcome` for a claimed row, with its history row, in one statement.

@@ -15,9 +15,12 @@
 //! that is in doubt, `GET ...forsendelser?eksternRef=` is asked first and an existing
 //! forsendelse is adopted instead of sending again.
 //!
-//! Protected address (fortrolig/strengt fortrolig): no address at all in the
+//! Who may receive it, and how, is `pipeline::recipient_policy`'s decision:
+//! protected address (fortrolig/strengt fortrolig): no address at all in the
 //! forsendelse and `kunDigitalLevering`; a recipient who cannot receive digital mail
-//! (or has no national id) is `held` for manual handling, never printed.
+//! (or has no national id) is `held` for manual handling, never printed. A guardian
+//! without parental responsibility is never sent anything (`failed`).
+//! UO or sensitive letters get a neutral `tittel` (the document type's name).
 //! UO or sensitive documents: `krevNiva4Innlogging`, `inneholderPersonsensitivInformasjon`
 //! and `kryptert`: the PDF is encrypted to SvarUt's certificate (CMS, [`super::cms`]),
 //! as the API requires; without a configured certificate such a letter is `held`.
@@ -37,6 +40,7 @@ use sqlx::PgPool;
 
 use super::settings::SvarUtSettings;
 use super::{Attempt, ChannelError, ChannelSender, ContentPolicy, Job, Outcome};
+use crate::pipeline::recipient_policy;
 use crate::rules::{Access, Channel};
 
 #[derive(Debug, thiserror::Error)]
@@ -376,6 +380,17 @@ const TERMINAL: [&str; 5] = [
     "IKKE_LEVERT",
 ];
 
+/// The title SvarUt shows (and notifies by): the author's title for a public
+/// letter; for a UO or sensitive one the document type's Norwegian name, which
+/// names no one (the pupil's name in a title would travel in the clear).
+pub fn svarut_title(job: &Job) -> String {
+    if job.decision.access == Access::Uo || job.event.sensitive {
+        job.decision.document_type.name_nb().to_string()
+    } else {
+        job.title.clone()
+    }
+}
+
 /// The forsendelse JSON for a job, or why it must not be sent.
 pub fn forsendelse(
     job: &Job,
@@ -393,21 +408,32 @@ pub fn forsendelse(
         .national_id
         .as_deref()
         .filter(|n| crate::event::is_valid_national_id(n));
+    // The recipient policy decides; this function only writes down what it says.
+    let digital_only = match recipient_policy::decide(Channel::Svarut, r) {
+        recipient_policy::Decision::Receive { digital_only } => digital_only,
+        recipient_policy::Decision::Held(hold) => {
+            return Err(Outcome::Held {
+                class: hold.code(),
+                explanation: hold.explanation_nb().into(),
+            })
+        }
+        recipient_policy::Decision::Excluded(why) => {
+            return Err(Outcome::Failed {
+                class: why.code(),
+                explanation: why.explanation_nb().into(),
+                answer: None,
+            })
+        }
+    };
     let mut mottaker = serde_json::Map::new();
     mottaker.insert("navn".into(), json!(r.name));
     if let Some(n) = national_id {
         mottaker.insert("digitalId".into(), json!(n));
     }
-    let kun_digital = if r.protected_address {
-        if !r.digital_mail || national_id.is_none() {
-            return Err(Outcome::Held {
-                class: "protected_address_not_digital",
-                explanation: "Mottakeren har fortrolig adresse og kan ikke motta digital post. Brevet skrives aldri ut med adresse; det må håndteres manuelt av skolen.".into(),
-            });
-        }
+    let kun_digital = if digital_only {
         true
     } else {
-        match &r.address {
+        match recipient_policy::postal_address(r) {
             Some(a) => {
                 mottaker.insert("adresselinje1".into(), json!(a.street));
                 mottaker.insert("postnummer".into(), json!(a.postal_code));
@@ -429,8 +455,9 @@ pub fn forsendelse(
     };
     let protected = job.decision.access == Access::Uo || job.event.sensitive;
     let file_name = format!("{}.pdf", job.decision.document_type.key());
+    let title = svarut_title(job);
     let mut f = json!({
-        "tittel": job.title,
+        "tittel": title,
         "mottaker": Value::Object(mottaker),
         "avgivendeSystem": client_settings.avgivende_system,
         "avgivendeSystemAktor": job.event.sender.user_id,
@@ -465,7 +492,7 @@ pub fn forsendelse(
         if let Some(v) = &j.status {
             m.insert("journalstatus".into(), json!(v));
         }
-        m.insert("tittel".into(), json!(job.title));
+        m.insert("tittel".into(), json!(title));
         f["metadataFraAvleverendeSystem"] = Value::Object(m);
     }
     Ok(f)

@@ -8,14 +8,16 @@
 //! Failure: a letter with nobody allowed to receive it (no guardian with parental
 //! responsibility) is refused with `no_recipient`; it is never silently dropped.
 //!
-//! Who receives what (DOMAIN.md §3): letters (`svarut`) and login notices go to
-//! guardians **with parental responsibility** only; a guardian without it gets
-//! nothing about the pupil. Messages go to those guardians and to staff/pupil
-//! recipients named in the event. `svarut_archive` is sent by the archive system,
-//! `internal` goes to the receiving school, `none` goes nowhere, and an emergency
-//! SMS goes to the school's roster (not to the event's recipients).
+//! Who receives what is decided by [`recipient_policy`] alone (DOMAIN.md §3, §9):
+//! letters (`svarut`) and login notices go to guardians **with parental
+//! responsibility** only; a guardian without it gets nothing about the pupil.
+//! Messages go to those guardians and to staff/pupil recipients named in the
+//! event. `svarut_archive` is sent by the archive system (its receivers are marked
+//! in the arkivmelding by the same policy), `internal` goes to the receiving
+//! school, `none` goes nowhere, and an emergency SMS goes to the school's roster
+//! (not to the event's recipients).
 
-use crate::event::RecipientKind;
+use crate::pipeline::recipient_policy;
 use crate::pipeline::render::RenderedDocument;
 use crate::rules::Channel;
 
@@ -59,28 +61,18 @@ pub fn plan(document: RenderedDocument) -> Result<DeliveryPlan, DeliverError> {
     let routed = document.routed();
     let event = routed.event().event();
     let channel = routed.decision().channel;
-    let guardians_with_responsibility = || {
-        event
-            .recipients
-            .iter()
-            .filter(|r| r.kind == RecipientKind::Guardian && r.parental_responsibility)
-    };
     let intents: Vec<DeliveryIntent> = match channel {
-        Channel::Svarut | Channel::Notification => guardians_with_responsibility()
-            .map(|r| DeliveryIntent {
-                recipient_id: r.id.clone(),
-                channel,
-            })
-            .collect(),
-        Channel::MessageEmail => event
-            .recipients
-            .iter()
-            .filter(|r| r.kind != RecipientKind::Guardian || r.parental_responsibility)
-            .map(|r| DeliveryIntent {
-                recipient_id: r.id.clone(),
-                channel,
-            })
-            .collect(),
+        // Persons: exactly those the recipient policy makes receivers. A held one
+        // (protected address, no digital mailbox) is planned too: its channel
+        // worker records it `held` for a person, so the school sees it.
+        Channel::Svarut | Channel::Notification | Channel::MessageEmail => {
+            recipient_policy::receivers(channel, &event.recipients)
+                .map(|(r, _)| DeliveryIntent {
+                    recipient_id: r.id.clone(),
+                    channel,
+                })
+                .collect()
+        }
         Channel::Internal => event
             .fields
             .get("receiving_school")
@@ -92,13 +84,23 @@ pub fn plan(document: RenderedDocument) -> Result<DeliveryPlan, DeliverError> {
             })
             .into_iter()
             .collect(),
+        // `svarut_archive`: the archive dispatches; its receivers are marked in the
+        // arkivmelding by the same policy. `sms`: the roster. `none`: nobody.
         Channel::SvarutArchive | Channel::Sms | Channel::None => Vec::new(),
     };
     let must_reach_someone = matches!(
         channel,
         Channel::Svarut | Channel::Notification | Channel::MessageEmail | Channel::Internal
     );
-    if must_reach_someone && intents.is_empty() {
+    // The archive dispatches `svarut_archive` letters to the persons the event
+    // names (a moving notice to another municipality names none): when it names
+    // some, at least one must be a receiver, or the letter would reach nobody.
+    let archive_reaches_nobody = channel == Channel::SvarutArchive
+        && !event.recipients.is_empty()
+        && recipient_policy::receivers(channel, &event.recipients)
+            .next()
+            .is_none();
+    if (must_reach_someone && intents.is_empty()) || archive_reaches_nobody {
         return Err(DeliverError::NoRecipient(
             "Dokumentet har ingen mottaker som kan få det (ingen foresatte med foreldreansvar eller andre mottakere)",
         ));

@@ -4,7 +4,8 @@
 //! 2. [`validate`] — bytes → `ValidatedEvent`.
 //! 3. [`route`] — `ValidatedEvent` → `RoutedDocument` (the routing table decides).
 //! 4. [`render`] — `RoutedDocument` → `RenderedDocument` (PDF where needed).
-//! 5. [`deliver`] — `RenderedDocument` → `DeliveryPlan` (who gets it, on which channel).
+//! 5. [`deliver`] — `RenderedDocument` → `DeliveryPlan` (who gets it, on which channel,
+//!    as [`recipient_policy`] decides for every output).
 //! 6. [`enqueue_archive`] — `DeliveryPlan` → one committed transaction (archive row `klar`).
 //!
 //! [`process`] runs stages 2–6 for one message body and turns every failure into
@@ -15,6 +16,7 @@
 pub mod consume;
 pub mod deliver;
 pub mod enqueue_archive;
+pub mod recipient_policy;
 pub mod render;
 pub mod route;
 pub mod validate;

@@ -213,9 +213,18 @@ fn check_fields(e: &IncomingEvent) -> Result<(), ValidationError> {
             return Err(invalid("pupil.grade_level", "must be 0–10"));
         }
     }
+    let mut seen_ids = std::collections::HashSet::with_capacity(e.recipients.len());
     for (i, r) in e.recipients.iter().enumerate() {
         let at = |f: &str| format!("recipients[{i}].{f}");
         non_empty(&r.id, &at("id"))?;
+        // Two entries for one person would make "who receives it" ambiguous (the
+        // first one used to win, whatever the second said about responsibility).
+        if !seen_ids.insert(r.id.as_str()) {
+            return Err(invalid(
+                at("id"),
+                "the same recipient id appears more than once",
+            ));
+        }
         non_empty(&r.name, &at("name"))?;
         if let Some(id) = &r.national_id {
             if !is_valid_national_id(id) {
@@ -265,6 +274,32 @@ mod tests {
         // A quote inside a value is escaped by serde and must not end the redaction.
         let m = redact_values(r#"invalid type: string "Kari \"Kx\" Nordmann", expected u8"#);
         assert_eq!(m, "invalid type: string \"…\", expected u8");
+    }
+
+    #[test]
+    fn a_duplicate_recipient_id_is_refused_naming_the_field_not_the_value() {
+        let mut v: serde_json::Value =
+            serde_json::from_str(include_str!("../../examples/events/grade_warning.json"))
+                .expect("example");
+        let body = serde_json::to_vec(&v).expect("json");
+        assert!(validate(&body, 1 << 20).is_ok(), "the example is valid");
+        let first_id = v["recipients"][0]["id"].clone();
+        v["recipients"][1]["id"] = first_id.clone();
+        let body = serde_json::to_vec(&v).expect("json");
+        let err = validate(&body, 1 << 20).expect_err("duplicate refused");
+        assert_eq!(err.code(), "invalid_field");
+        assert_eq!(
+            err,
+            ValidationError::InvalidField {
+                field: "recipients[1].id".into(),
+                problem: "the same recipient id appears more than once",
+            }
+        );
+        let text = err.to_string();
+        assert!(!text.contains(first_id.as_str().expect("id")), "{text}");
+        for r in v["recipients"].as_array().expect("recipients") {
+            assert!(!text.contains(r["name"].as_str().expect("name")), "{text}");
+        }
     }
 
     #[test]

@@ -5,13 +5,15 @@
 //! Failure: none. Privacy is enforced here by omission: national ids
 //! (fødselsnummer) are never put into the context, and neither is the address of a
 //! recipient with a protected address (fortrolig / strengt fortrolig adresse), nor
-//! anything about a guardian without parental responsibility. A template therefore
-//! cannot print them, whatever it says.
+//! anything about a guardian without parental responsibility: the recipients are
+//! those `pipeline::recipient_policy` makes receivers. A template therefore cannot
+//! print them, whatever it says.
 
 use chrono::{Datelike, NaiveDate};
 use serde_json::{json, Map, Value};
 
 use crate::event::{DocumentType, IncomingEvent, RecipientKind};
+use crate::pipeline::recipient_policy;
 use crate::rules::{Access, RoutingDecision};
 
 const MONTHS: [&str; 12] = [
@@ -276,15 +278,13 @@ pub fn build(ev: &IncomingEvent, t: DocumentType, decision: &RoutingDecision) ->
     });
     c.insert("pupil", &pupil.unwrap_or(Value::Null));
 
-    // Recipients: a guardian without parental responsibility receives nothing
-    // about the pupil, so is not named; a protected address is never included.
-    let recipients: Vec<Value> = ev
-        .recipients
-        .iter()
-        .filter(|r| r.kind != RecipientKind::Guardian || r.parental_responsibility)
-        .map(|r| {
-            let address_lines: Vec<String> = match (&r.address, r.protected_address) {
-                (Some(a), false) => {
+    // Recipients: exactly the receivers of the recipient policy (a guardian without
+    // parental responsibility receives nothing about the pupil, so is not named),
+    // and only the address the policy lets be written (never a protected one).
+    let recipients: Vec<Value> = recipient_policy::receivers(decision.channel, &ev.recipients)
+        .map(|(r, _)| {
+            let address_lines: Vec<String> = match recipient_policy::postal_address(r) {
+                Some(a) => {
                     let mut lines = vec![a.street.clone(), format!("{} {}", a.postal_code, a.city)];
                     if let Some(country) = a.country.as_ref().filter(|c| {
                         let c = c.trim().to_lowercase();
@@ -294,7 +294,7 @@ pub fn build(ev: &IncomingEvent, t: DocumentType, decision: &RoutingDecision) ->
                     }
                     lines
                 }
-                _ => Vec::new(),
+                None => Vec::new(),
             };
             json!({
                 "name": r.name,

@@ -17,7 +17,14 @@
 //! archive = "always"
 //! folder = "pupil"
 //! access = "UO"
+//! if_sensitive = "uo"
 //! ```
+//!
+//! `if_sensitive` (`"uo"` or `"refuse"`) says what an event with `sensitive: true`
+//! means for the type; it is required on every rule whose channel may carry a
+//! sensitive document, unless the rule only matches `when = { sensitive = false }`.
+//! `sensitive_legal_basis` overrides the legal basis such a document gets when the
+//! event gives none.
 
 use serde::Deserialize;
 
@@ -70,6 +77,25 @@ pub struct RuleSpec {
     /// Only senders with one of these roles may send it (e.g. emergency SMS: rektor, skoleeier).
     #[serde(default)]
     pub allowed_sender_roles: Vec<String>,
+    /// What `sensitive: true` on an event of this type means (DOMAIN.md §9): UO on
+    /// every path, or refused. Required where the channel may carry sensitive content.
+    #[serde(default)]
+    pub if_sensitive: Option<IfSensitive>,
+    /// The exemption basis of a sensitive document when the event gives none;
+    /// defaults to the rule's `legal_basis`, else the municipality's standard basis.
+    #[serde(default)]
+    pub sensitive_legal_basis: Option<String>,
+}
+
+/// The per-type answer to `sensitive: true` (`if_sensitive = "uo"` or `"refuse"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IfSensitive {
+    /// Exempt from public access with a legal basis: UO-marked PDF, skjerming and a
+    /// masked public title in the archive, a neutral SvarUt title, UO preview rules.
+    Uo,
+    /// The event is dead-lettered (`sensitive_not_allowed`).
+    Refuse,
 }
 
 fn default_access() -> Access {

@@ -16,7 +16,7 @@ use std::sync::{Arc, RwLock};
 use sha2::{Digest, Sha256};
 
 pub use decision::*;
-use file::{line_of, Precondition, RuleSpec, RulesFile};
+use file::{line_of, IfSensitive, Precondition, RuleSpec, RulesFile};
 
 use crate::event::{Direction, DocumentType, IncomingEvent};
 use crate::pipeline::validate::ValidatedEvent;
@@ -266,6 +266,16 @@ impl RoutingTable {
                 ),
             ));
         }
+        // DOMAIN.md §9: sensitive is UO on every path, or refused; the rule says which.
+        if e.sensitive && spec.if_sensitive != Some(IfSensitive::Uo) {
+            return Err(reject(
+                "sensitive_not_allowed",
+                format!(
+                    "Dokumentet er merket sensitivt, men «{}» skal etter rutetabellen ikke inneholde sensitive opplysninger. Bruk en dokumenttype som arkiveres i elevmappen og unntas offentlighet",
+                    t.name_nb()
+                ),
+            ));
+        }
         if !spec.allowed_sender_roles.is_empty()
             && !spec
                 .allowed_sender_roles
@@ -313,6 +323,20 @@ impl RoutingTable {
                 ),
             ),
             (_, Access::Public) => (Access::Public, None),
+        };
+        // A sensitive document is never public: UO with the event's basis, else the
+        // rule's basis for sensitive documents, else the rule's, else the standard one.
+        let (access, legal_basis) = if e.sensitive {
+            let basis = e
+                .legal_basis
+                .clone()
+                .filter(|b| !b.trim().is_empty())
+                .or_else(|| spec.sensitive_legal_basis.clone())
+                .or_else(|| spec.legal_basis.clone())
+                .unwrap_or_else(|| DEFAULT_LEGAL_BASIS.to_string());
+            (Access::Uo, Some(basis))
+        } else {
+            (access, legal_basis)
         };
         let journal_post_type = match spec.direction {
             Direction::In => JournalPostType::I,
@@ -418,6 +442,27 @@ fn check_rule(spec: &RuleSpec) -> Vec<String> {
                 "`grade_levels = [{lo}, {hi}]` is not a range of grade levels"
             ));
         }
+    }
+    let may_be_sensitive = spec.when.sensitive != Some(false);
+    match spec.if_sensitive {
+        None if may_be_sensitive && spec.channel.may_carry_sensitive() => out.push(
+            "`if_sensitive` is missing: say what `sensitive: true` means for this type, \"uo\" (exempt from public access) or \"refuse\" (DOMAIN.md §9)"
+            .into(),
+        ),
+        Some(IfSensitive::Uo) if !spec.channel.may_carry_sensitive() => out.push(format!(
+            "`if_sensitive = \"uo\"` cannot hold: a sensitive document may never be sent by `{}` (DOMAIN.md §3)",
+            spec.channel.as_str()
+        )),
+        Some(_) if !may_be_sensitive => out.push(
+            "`if_sensitive` never applies to a rule that matches only `sensitive = false`".into(),
+        ),
+        Some(IfSensitive::Refuse) if spec.when.sensitive == Some(true) => out.push(
+            "a rule for sensitive documents cannot refuse them: use `if_sensitive = \"uo\"`".into(),
+        ),
+        _ => {}
+    }
+    if spec.sensitive_legal_basis.is_some() && spec.if_sensitive != Some(IfSensitive::Uo) {
+        out.push("`sensitive_legal_basis` is only used with `if_sensitive = \"uo\"`".into());
     }
     if spec.access == Access::Public && spec.legal_basis.is_some() {
         out.push("`legal_basis` is only used with `access = \"UO\"`".into());
@@ -677,6 +722,97 @@ mod tests {
             .to_string();
         assert!(err.contains("no rule routes `conduct_warning`"), "{err}");
         assert!(!err.contains("no rule routes `consent`"), "{err}");
+    }
+
+    fn event(name: &str, edit: impl FnOnce(&mut serde_json::Value)) -> ValidatedEvent {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("examples/events")
+            .join(format!("{name}.json"));
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(path).expect("example")).expect("json");
+        edit(&mut v);
+        crate::pipeline::validate::validate(&serde_json::to_vec(&v).expect("json"), 1 << 20)
+            .expect("valid")
+    }
+
+    #[test]
+    fn a_sensitive_transport_application_becomes_uo_with_the_standard_basis() {
+        let t = RoutingTable::load_dir(&dir()).expect("valid table");
+        let plain = t
+            .decide(&event("school_transport_application", |v| {
+                v["sensitive"] = false.into()
+            }))
+            .expect("routed");
+        assert_eq!(plain.access, Access::Public);
+        let d = t
+            .decide(&event("school_transport_application", |v| {
+                v["sensitive"] = true.into()
+            }))
+            .expect("routed");
+        assert_eq!(d.access, Access::Uo);
+        assert_eq!(d.legal_basis.as_deref(), Some(DEFAULT_LEGAL_BASIS));
+        // The author's own basis wins.
+        let d = t
+            .decide(&event("school_transport_application", |v| {
+                v["sensitive"] = true.into();
+                v["legal_basis"] = "Offl. § 13 jf. fvl. § 13 første ledd nr. 2".into();
+            }))
+            .expect("routed");
+        assert_eq!(
+            d.legal_basis.as_deref(),
+            Some("Offl. § 13 jf. fvl. § 13 første ledd nr. 2")
+        );
+    }
+
+    #[test]
+    fn the_rule_says_whether_sensitive_is_uo_or_refused() {
+        let t = RoutingTable::load_dir(&dir()).expect("valid table");
+        let r = t
+            .decide(&event("group_overview", |v| v["sensitive"] = true.into()))
+            .expect_err("school-folder documents refuse sensitive content");
+        assert_eq!(r.code, "sensitive_not_allowed");
+        assert!(r.reason.contains("Gruppeoversikt"), "{}", r.reason);
+        // A rule's own basis for sensitive documents is used when the event has none.
+        let basis = "Offl. § 13 jf. fvl. § 13 første ledd nr. 2";
+        let t = table_with(&format!(
+            "[[rule]]\nid = \"x\"\ndocument_type = \"consent\"\nwhen = {{ sensitive = true }}\ndirection = \"in\"\nchannel = \"none\"\narchive = \"always\"\nfolder = \"pupil\"\nif_sensitive = \"uo\"\nsensitive_legal_basis = \"{basis}\"\n"
+        ))
+        .expect("valid");
+        let d = t
+            .decide(&event("consent", |v| v["sensitive"] = true.into()))
+            .expect("routed");
+        assert_eq!(
+            (d.access, d.legal_basis.as_deref()),
+            (Access::Uo, Some(basis))
+        );
+    }
+
+    #[test]
+    fn if_sensitive_is_required_and_checked_at_load() {
+        let rule = |extra: &str| {
+            format!("[[rule]]\nid = \"s\"\ndocument_type = \"consent\"\nwhen = {{ sensitive = true }}\ndirection = \"in\"\n{extra}")
+        };
+        let cases = [
+            (rule("channel = \"none\"\narchive = \"always\"\nfolder = \"pupil\"\n"), "`if_sensitive` is missing"),
+            (rule("channel = \"none\"\narchive = \"always\"\nfolder = \"pupil\"\nif_sensitive = \"refuse\"\n"), "cannot refuse them"),
+            (rule("channel = \"none\"\narchive = \"always\"\nfolder = \"pupil\"\nif_sensitive = \"maybe\"\n"), "unknown variant `maybe`"),
+            (rule("channel = \"none\"\narchive = \"always\"\nfolder = \"pupil\"\nif_sensitive = \"refuse\"\nsensitive_legal_basis = \"x\"\n"), "only used with `if_sensitive = \"uo\"`"),
+            ("[[rule]]\nid = \"m\"\ndocument_type = \"general_information\"\nwhen = { sensitive = false }\ndirection = \"out\"\nchannel = \"message_email\"\narchive = \"never\"\nif_sensitive = \"uo\"\n".to_string(), "cannot hold: a sensitive document may never be sent by `message_email`"),
+        ];
+        for (text, want) in cases {
+            let err = table_with(&text).expect_err(want).to_string();
+            assert!(err.contains(want), "want {want:?} in:\n{err}");
+            assert!(err.contains("extra.toml:"), "names the file: {err}");
+        }
+        // Every shipped rule that could carry a sensitive document says which.
+        let t = RoutingTable::load_dir(&dir()).expect("valid table");
+        for k in DocumentType::ALL {
+            for r in t.rules_for(*k) {
+                if r.spec.channel.may_carry_sensitive() {
+                    assert!(r.spec.if_sensitive.is_some(), "{}", r.spec.id);
+                }
+            }
+        }
     }
 
     #[test]
