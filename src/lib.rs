@@ -36,8 +36,8 @@
 
 pub mod access;
 pub mod app;
-pub mod assurance;
 pub mod archive;
+pub mod assurance;
 pub mod audit;
 pub mod bench;
 pub mod bench_archive;
