@@ -274,15 +274,16 @@ fn routes(doc: Uuid, school: &str) -> Vec<(Kind, &'static str, String)> {
     ]
 }
 
-/// The level a route needs (with the default `[assurance.required]`): both
-/// documents are UO, so previewing them and every action on them need
+/// The level a route needs (with the default `[assurance.required]`):
+/// previewing a UO (`protected`) document and every action on one need
 /// substantial; sending an emergency SMS needs high; everything else, lists.
-fn needs(method: &str, path: &str) -> Level {
+fn needs(method: &str, path: &str, protected: bool) -> Level {
     if path.contains("/sms/send") {
         Level::High
-    } else if path.ends_with("/pdf")
-        || path.contains("/bekreft/")
-        || (method == "POST" && path.contains("/dashboard/dokument/"))
+    } else if protected
+        && (path.ends_with("/pdf")
+            || path.contains("/bekreft/")
+            || (method == "POST" && path.contains("/dashboard/dokument/")))
     {
         Level::Substantial
     } else {
@@ -297,7 +298,9 @@ fn expected_at(role: Role, own: bool, method: &str, path: &str, level: Level) ->
     if !expected(role, own, path) {
         return Got::Refused;
     }
-    let need = needs(method, path);
+    // The own school's document is UO (conduct_warning), the other's public
+    // (leave_decision).
+    let need = needs(method, path, own);
     if level < need {
         Got::StepUp(need)
     } else {
@@ -326,7 +329,7 @@ fn expected(role: Role, own: bool, path: &str) -> bool {
         };
     }
     if path.ends_with("/pdf") {
-        // Both documents are UO: school teams see the log, not the content.
+        // The own school's document is UO: school teams see the log, not the content.
         return covered && role != Role::Team;
     }
     covered
@@ -340,6 +343,14 @@ async fn every_route_checks_role_school_and_level_on_the_server() {
     transfer(&app, vec![Action::Ugyldig, Action::Ugyldig]).await;
     assert_eq!(status_of(&app, own).await, "feilet");
     assert_eq!(status_of(&app, other).await, "feilet");
+    for (doc, access) in [(own, "UO"), (other, "public")] {
+        let got: String = sqlx::query_scalar("SELECT access FROM documents WHERE event_id = $1")
+            .bind(doc)
+            .fetch_one(&app.pool)
+            .await
+            .expect("access");
+        assert_eq!(got, access, "the matrix's documents");
+    }
 
     let roles = [
         Role::Kommuneadmin,
@@ -419,9 +430,9 @@ async fn every_route_checks_role_school_and_level_on_the_server() {
                 AND details ->> 'missing_level' = 'substantial' AND details ->> 'session_level' = 'low'",
         )
         .await;
-    // kommuneadmin (two schools), skoleadmin and rektor (own) at low.
+    // kommuneadmin, skoleadmin and rektor at low, on the own school's UO document.
     assert_eq!(
-        preview_step_ups, 4,
+        preview_step_ups, 3,
         "previews at low are audited with the missing level"
     );
     app.stop_and_clean().await;

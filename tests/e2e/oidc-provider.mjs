@@ -206,7 +206,9 @@ function createProvider(issuer) {
       acr: null,
       amr: null,
       auth_time: null,
-      openid: ['sub'],
+      // Like ID-porten, every ID token says how the person signed in (oidc-provider
+      // otherwise includes acr only when acr_values was sent, amr only on request).
+      openid: ['sub', 'acr', 'amr', 'auth_time'],
       profile: ['name'],
       dokflyt: ['dokflyt_role', 'dokflyt_schools'],
     },
