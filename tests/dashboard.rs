@@ -1093,6 +1093,12 @@ async fn demo_sign_in(
         page.contains(&format!("value=\"{button}\"")),
         "the demo page offers {button}"
     );
+    // Asked for a level, the demo page says so.
+    assert_eq!(
+        page.contains("id=\"krav\""),
+        params.iter().any(|(k, _)| k == "acr_values"),
+        "the demo page shows the level asked for"
+    );
     let mut form = params.clone();
     form.push(("login".into(), button.into()));
     let mut submit = authorize.clone();
@@ -1244,6 +1250,16 @@ async fn a_step_up_keeps_the_form_and_a_too_weak_answer_is_explained_without_a_l
     assert!(
         body.contains("ikke sterk nok") && body.contains("betydelig"),
         "{body}"
+    );
+    let too_weak = app
+        .count(
+            "SELECT count(*) FROM audit_log WHERE action = 'dashboard.step_up' AND outcome = 'refused'
+                AND details ->> 'missing_level' = 'substantial' AND details ->> 'session_level' = 'low'",
+        )
+        .await;
+    assert_eq!(
+        too_weak, 1,
+        "a too-weak step-up is audited with the missing level"
     );
 
     // Now MinID: back on the same confirmation, with her reason kept server-side.

@@ -787,7 +787,31 @@ async fn callback(
     // A step-up that did not reach the level: say so, and do not send the person
     // round again (no loop); they are signed in at the level they proved.
     let mut resp = match login.wanted.filter(|w| achieved < *w) {
-        Some(wanted) => stepup::still_too_low(&state, wanted, achieved, &login.return_to),
+        Some(wanted) => {
+            let reason = format!(
+                "Innloggingen ga nivå {}, handlingen krever {}.",
+                achieved.norwegian(),
+                wanted.norwegian()
+            );
+            let _ = audit::record(
+                state.pool(),
+                &Entry {
+                    actor: &user.actor,
+                    school_id: None,
+                    action: "dashboard.step_up",
+                    target: None,
+                    outcome: Outcome::Refused,
+                    reason: Some(&reason),
+                    details: json!({
+                        "required_level": wanted,
+                        "session_level": achieved,
+                        "missing_level": wanted,
+                    }),
+                },
+            )
+            .await;
+            stepup::still_too_low(&state, wanted, achieved, &login.return_to)
+        }
         None => Redirect::to(&login.return_to).into_response(),
     };
     let h = resp.headers_mut();
