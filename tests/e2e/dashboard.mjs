@@ -152,6 +152,7 @@ async function smsStepUp(page) {
   const numbers = (await page.locator('#antall-numre').innerText()).trim();
   await shot(page, '10-sms-bekreft');
   // Send at substantial: a page explaining that high is needed, with the way up.
+  expect((await page.locator('#innloggingsniva').innerText()).includes('betydelig'), 'the header shows the level');
   await page.locator('#send').click();
   await page.getByRole('heading', { name: 'Sterkere innlogging kreves' }).waitFor();
   expect((await page.locator('#niva-kreves').innerText()).trim() === 'høy', 'high is required');
@@ -171,6 +172,7 @@ async function smsStepUp(page) {
     page.waitForURL((u) => u.toString().startsWith(`${BASE}/dashboard/fortsett`), { timeout: 15000 }),
     page.getByRole('button', { name: 'Logg inn' }).click(),
   ]);
+  expect((await page.locator('#innloggingsniva').innerText()).includes('høy'), 'the header shows the new level');
   // The same confirmation: same text, same cost, same numbers.
   await page.getByRole('heading', { name: 'Bekreft beredskapsmeldingen' }).waitFor();
   expect((await page.locator('blockquote.sms').innerText()).trim() === text, 'the same message');
