@@ -156,6 +156,7 @@ impl App {
             http_state.clone(),
             sms_ctx.clone(),
             self.settings.dashboard.clone(),
+            self.settings.assurance.clone(),
         )
         .context("cannot set up the dashboard")?;
         let router = crate::http::router(http_state)

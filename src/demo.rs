@@ -246,6 +246,14 @@ pub async fn run(settings: &Settings, pool: &PgPool, addr: SocketAddr) -> anyhow
     for u in crate::dashboard::demo_idp::USERS {
         println!("  {:<14} {}", u.name, u.what);
     }
+    println!(
+        "  each at three strengths: {} (UO documents need betydelig, emergency SMS høy)",
+        crate::dashboard::demo_idp::LEVELS
+            .iter()
+            .map(|l| l.button)
+            .collect::<Vec<_>>()
+            .join(" / ")
+    );
     println!("dokflyt keeps running; Ctrl-C stops it gracefully.");
     Ok(())
 }

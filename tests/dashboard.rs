@@ -1,12 +1,18 @@
 //! The staff dashboard on a running dokflyt: who may open and do what (role ×
-//! own/other school × read/act, on every route), CSRF on every form, sign-in
-//! required, no personal data in URLs; and, in headless Chromium, a school team
-//! member signing in through a real OpenID Connect provider (`oidc-provider` from
-//! npm, `tests/e2e/oidc-provider.mjs`), retrying a failed document and seeing it
-//! archived after a transfer, while a member of another school gets 403.
+//! own/other school × read/act × the session's assurance level, on every route),
+//! CSRF on every form, sign-in required, idle timeout, CSP, no personal data in
+//! URLs; step-up sign-in through the demo provider (a form kept in the session,
+//! a too-weak answer explained, no loop); and, in headless Chromium, a school
+//! team member signing in through a real OpenID Connect provider
+//! (`oidc-provider` from npm, `tests/e2e/oidc-provider.mjs`) at substantial,
+//! retrying a failed document and seeing it archived after a transfer, while a
+//! member of another school gets 403; a school administrator at substantial
+//! previewing a UO document; a principal at substantial sent to step up when
+//! pressing Send on an emergency SMS, coming back to the same confirmation, and
+//! sending.
 //!
 //! Sessions for the matrix are created with the product's own session store (the
-//! sign-in itself is covered by the browser test).
+//! sign-in itself is covered by the demo-provider and browser tests).
 
 mod common;
 
@@ -18,6 +24,7 @@ use common::archive_standin::Action;
 use common::flow::{queue, status_of, transfer};
 use common::{spawn_app, spawn_app_with, Spawn, TestApp};
 use dokflyt::access::{Actor, Role};
+use dokflyt::assurance::{Level, Proven};
 use dokflyt::dashboard::session;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use uuid::Uuid;
@@ -37,18 +44,33 @@ struct User {
     csrf: String,
 }
 
+/// A session at level high (the tests that are not about levels).
 async fn sign_in(app: &TestApp, role: Role, schools: &[&str]) -> User {
+    sign_in_at(app, role, schools, Level::High).await
+}
+
+/// A session whose sign-in proved `level` just now.
+async fn sign_in_at(app: &TestApp, role: Role, schools: &[&str], level: Level) -> User {
     let actor = Actor::new(
-        &format!("test:{role}"),
+        &format!("test:{role}:{level}"),
         role,
         schools.iter().map(|s| s.to_string()).collect(),
     )
     .expect("actor");
-    let token = session::create(
+    let token = session::create_with(
         &app.pool,
-        &actor,
-        "Test Testesen",
-        Duration::from_secs(3600),
+        &session::NewSession {
+            actor: &actor,
+            display_name: "Test Testesen",
+            ttl: Duration::from_secs(3600),
+            idle: session::DEFAULT_IDLE,
+            proven: Proven {
+                level,
+                at: chrono::Utc::now(),
+            },
+            search_text: None,
+            pending: None,
+        },
     )
     .await
     .expect("session");
@@ -73,13 +95,97 @@ async fn get(app: &TestApp, user: Option<&User>, path: &str) -> (u16, String) {
 }
 
 async fn post(app: &TestApp, user: Option<&User>, path: &str, form: &[(&str, &str)]) -> u16 {
+    post_full(app, user, path, form).await.0
+}
+
+/// Status, `Location` and body of a form post.
+async fn post_full(
+    app: &TestApp,
+    user: Option<&User>,
+    path: &str,
+    form: &[(&str, &str)],
+) -> (u16, String, String) {
     let mut r = client()
         .post(format!("http://{}{path}", app.http))
         .form(form);
     if let Some(u) = user {
         r = r.header("cookie", &u.cookie);
     }
-    r.send().await.expect("POST").status().as_u16()
+    let resp = r.send().await.expect("POST");
+    let code = resp.status().as_u16();
+    let location = location(&resp);
+    (code, location, resp.text().await.unwrap_or_default())
+}
+
+/// Status, `Location` and body of a GET.
+async fn get_full(app: &TestApp, user: Option<&User>, path: &str) -> (u16, String, String) {
+    let mut r = client().get(format!("http://{}{path}", app.http));
+    if let Some(u) = user {
+        r = r.header("cookie", &u.cookie);
+    }
+    let resp = r.send().await.expect("GET");
+    let code = resp.status().as_u16();
+    let location = location(&resp);
+    (code, location, resp.text().await.unwrap_or_default())
+}
+
+fn location(resp: &reqwest::Response) -> String {
+    resp.headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// The step-up link on a page (`id="steg-opp"`), HTML entities undone.
+fn step_up_link(body: &str) -> Option<String> {
+    let start = body.find("id=\"steg-opp\" href=\"")? + "id=\"steg-opp\" href=\"".len();
+    let end = body[start..].find('"')? + start;
+    Some(
+        body[start..end]
+            .replace("&amp;", "&")
+            .replace("&#x2F;", "/")
+            .replace("&#x3D;", "="),
+    )
+}
+
+/// What the server answered, classified.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Got {
+    /// Let through (not 401/403, not a step-up, not a server error).
+    Through,
+    /// 403 (or 401) without a way up: the role or school may not.
+    Refused,
+    /// Sent to a stronger sign-in for this level.
+    StepUp(Level),
+    Other(u16),
+}
+
+fn classify(method: &str, code: u16, location: &str, body: &str) -> Got {
+    let wanted = |href: &str| {
+        Level::ALL
+            .into_iter()
+            .find(|l| href.contains(&format!("niva={}", l.as_str())))
+    };
+    if method == "GET" && code == 303 && location.starts_with("/dashboard/logg-inn?") {
+        return wanted(location)
+            .map(Got::StepUp)
+            .unwrap_or(Got::Other(code));
+    }
+    if code == 403 {
+        return match step_up_link(body) {
+            Some(href) => wanted(&href).map(Got::StepUp).unwrap_or(Got::Other(code)),
+            None => Got::Refused,
+        };
+    }
+    if code == 401 {
+        return Got::Refused;
+    }
+    if code < 500 {
+        Got::Through
+    } else {
+        Got::Other(code)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -168,6 +274,40 @@ fn routes(doc: Uuid, school: &str) -> Vec<(Kind, &'static str, String)> {
     ]
 }
 
+/// The level a route needs (with the default `[assurance.required]`):
+/// previewing a UO (`protected`) document and every action on one need
+/// substantial; sending an emergency SMS needs high; everything else, lists.
+fn needs(method: &str, path: &str, protected: bool) -> Level {
+    if path.contains("/sms/send") {
+        Level::High
+    } else if protected
+        && (path.ends_with("/pdf")
+            || path.contains("/bekreft/")
+            || (method == "POST" && path.contains("/dashboard/dokument/")))
+    {
+        Level::Substantial
+    } else {
+        Level::Low
+    }
+}
+
+/// What the server must decide for `role` at `level` on `path`: the role and
+/// school decide first (a refusal is a refusal at any level); then a level below
+/// what the route needs is a step-up to that level.
+fn expected_at(role: Role, own: bool, method: &str, path: &str, level: Level) -> Got {
+    if !expected(role, own, path) {
+        return Got::Refused;
+    }
+    // The own school's document is UO (conduct_warning), the other's public
+    // (leave_decision).
+    let need = needs(method, path, own);
+    if level < need {
+        Got::StepUp(need)
+    } else {
+        Got::Through
+    }
+}
+
 /// What the server must decide: may `role` (member of `OWN`) use `path` on a
 /// document of the own school (`own`) or of another?
 fn expected(role: Role, own: bool, path: &str) -> bool {
@@ -189,20 +329,28 @@ fn expected(role: Role, own: bool, path: &str) -> bool {
         };
     }
     if path.ends_with("/pdf") {
-        // Both documents are UO: school teams see the log, not the content.
+        // The own school's document is UO: school teams see the log, not the content.
         return covered && role != Role::Team;
     }
     covered
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_route_checks_role_and_school_on_the_server() {
+async fn every_route_checks_role_school_and_level_on_the_server() {
     let app = spawn_app().await;
     let own = queue(&app, "conduct_warning").await;
     let other = queue(&app, "leave_decision").await;
     transfer(&app, vec![Action::Ugyldig, Action::Ugyldig]).await;
     assert_eq!(status_of(&app, own).await, "feilet");
     assert_eq!(status_of(&app, other).await, "feilet");
+    for (doc, access) in [(own, "UO"), (other, "public")] {
+        let got: String = sqlx::query_scalar("SELECT access FROM documents WHERE event_id = $1")
+            .bind(doc)
+            .fetch_one(&app.pool)
+            .await
+            .expect("access");
+        assert_eq!(got, access, "the matrix's documents");
+    }
 
     let roles = [
         Role::Kommuneadmin,
@@ -215,51 +363,78 @@ async fn every_route_checks_role_and_school_on_the_server() {
         Role::Skoleeier,
     ];
     let mut checked = 0;
-    for role in roles {
-        let schools: &[&str] = if role.is_municipal() { &[] } else { &[OWN] };
-        let user = sign_in(&app, role, schools).await;
-        for (own_school, doc, school) in [(true, own, OWN), (false, other, OTHER)] {
-            for (kind, method, path) in routes(doc, school) {
-                let code = if method == "GET" {
-                    get(&app, Some(&user), &path).await.0
-                } else {
-                    let school_field = ("school", school);
-                    post(
-                        &app,
-                        Some(&user),
-                        &path,
-                        &[
-                            ("_csrf", user.csrf.as_str()),
-                            school_field,
-                            ("begrunnelse", "Feilregistrert, rettes i fagsystemet"),
-                            ("tekst", "Skolen er stengt i dag."),
-                            ("token", &Uuid::new_v4().to_string()),
-                        ],
-                    )
-                    .await
-                };
-                let want = expected(role, own_school, &path);
-                if want {
-                    assert!(
-                        code != 403 && code != 401 && code < 500,
-                        "{role} ({kind:?}, own school: {own_school}) should be let through {method} {path}, got {code}"
-                    );
-                } else {
+    let mut seen = std::collections::BTreeMap::<String, usize>::new();
+    for level in Level::ALL {
+        for role in roles {
+            let schools: &[&str] = if role.is_municipal() { &[] } else { &[OWN] };
+            let user = sign_in_at(&app, role, schools, level).await;
+            for (own_school, doc, school) in [(true, own, OWN), (false, other, OTHER)] {
+                for (kind, method, path) in routes(doc, school) {
+                    let (code, location, body) = if method == "GET" {
+                        get_full(&app, Some(&user), &path).await
+                    } else {
+                        let school_field = ("school", school);
+                        post_full(
+                            &app,
+                            Some(&user),
+                            &path,
+                            &[
+                                ("_csrf", user.csrf.as_str()),
+                                school_field,
+                                ("begrunnelse", "Feilregistrert, rettes i fagsystemet"),
+                                ("tekst", "Skolen er stengt i dag."),
+                                ("token", &Uuid::new_v4().to_string()),
+                            ],
+                        )
+                        .await
+                    };
+                    let got = classify(method, code, &location, &body);
+                    let want = expected_at(role, own_school, method, &path, level);
                     assert_eq!(
-                        code, 403,
-                        "{role} ({kind:?}, own school: {own_school}) must be refused {method} {path}"
+                        got, want,
+                        "{role} at {level} ({kind:?}, own school: {own_school}) {method} {path}: got {code} {location}"
                     );
+                    *seen.entry(format!("{want:?}")).or_default() += 1;
+                    checked += 1;
                 }
-                checked += 1;
             }
         }
     }
-    assert_eq!(checked, roles.len() * 2 * 17);
-    // Refusals are in the audit log.
+    assert_eq!(checked, 3 * roles.len() * 2 * 17);
+    // Every outcome occurs (the matrix does not only test refusals).
+    for outcome in ["Through", "Refused", "StepUp(Substantial)", "StepUp(High)"] {
+        assert!(
+            seen.get(outcome).copied().unwrap_or(0) > 0,
+            "{outcome}: {seen:?}"
+        );
+    }
+    // Refusals are in the audit log, step-ups with the level that was missing.
     let refused = app
         .count("SELECT count(*) FROM audit_log WHERE outcome = 'refused'")
         .await;
     assert!(refused > 50, "refusals are audited ({refused})");
+    let sms_step_up = app
+        .count(
+            "SELECT count(*) FROM audit_log WHERE action = 'sms.send' AND outcome = 'refused'
+                AND details ->> 'required_level' = 'high'
+                AND details ->> 'session_level' = 'substantial'",
+        )
+        .await;
+    assert_eq!(
+        sms_step_up, 1,
+        "the principal at substantial pressing Send is audited"
+    );
+    let preview_step_ups = app
+        .count(
+            "SELECT count(*) FROM audit_log WHERE action = 'archive.preview' AND outcome = 'refused'
+                AND details ->> 'missing_level' = 'substantial' AND details ->> 'session_level' = 'low'",
+        )
+        .await;
+    // kommuneadmin, skoleadmin and rektor at low, on the own school's UO document.
+    assert_eq!(
+        preview_step_ups, 3,
+        "previews at low are audited with the missing level"
+    );
     app.stop_and_clean().await;
 }
 
@@ -480,6 +655,7 @@ async fn browser(step: &str, base: &str, doc: Uuid, artifacts: &Path, chromium: 
         .env("DOC_ID", doc.to_string())
         .env("ARTIFACTS", artifacts)
         .env("CHROMIUM", chromium)
+        .env("SCHOOL", OWN)
         .kill_on_drop(true)
         .output()
         .await
@@ -506,12 +682,91 @@ async fn a_team_member_signs_in_retries_a_failed_document_and_sees_it_archived()
     let accounts = serde_json::json!({
         "team.fjellvik": { "name": "Tone Team", "role": "team", "schools": [OWN] },
         "team.bakken": { "name": "Bjørn Bakken", "role": "team", "schools": [OTHER] },
+        "admin.fjellvik": { "name": "Siri Skoleadmin", "role": "skoleadmin", "schools": [OWN] },
     });
+    let (provider, issuer) = start_provider(&public_url, &secret, &accounts).await;
+
+    let app = spawn_app_with(Spawn {
+        http_addr: Some(format!("127.0.0.1:{port}")),
+        dashboard: Some(e2e_dashboard(&issuer, &secret, &public_url)),
+        ..Spawn::default()
+    })
+    .await;
+    let doc = queue(&app, "conduct_warning").await;
+    transfer(&app, vec![Action::Ugyldig]).await;
+    assert_eq!(status_of(&app, doc).await, "feilet");
+
+    let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/e2e-artifacts");
+    std::fs::create_dir_all(&artifacts).expect("artifacts dir");
+    // Sign in at substantial, open Feilet, see the receipt, press «Prøv igjen» and confirm.
+    browser("retry", &public_url, doc, &artifacts, &chromium).await;
+    assert_eq!(status_of(&app, doc).await, "klar");
+    // The next transfer archives it; the same browser session sees Arkivert.
+    transfer(&app, vec![Action::Normal]).await;
+    assert_eq!(status_of(&app, doc).await, "arkivert");
+    browser("verify", &public_url, doc, &artifacts, &chromium).await;
+    // A team member of another school is refused by the server.
+    browser("other-school", &public_url, doc, &artifacts, &chromium).await;
+    // The school administrator previews the UO document at substantial (school
+    // teams never see UO content; see `may_preview`), and at low is offered a step-up.
+    browser("preview-uo", &public_url, doc, &artifacts, &chromium).await;
+
+    let signins = app
+        .count("SELECT count(*) FROM audit_log WHERE action = 'dashboard.sign_in'")
+        .await;
+    assert!(signins >= 4, "sign-ins are audited");
+    let substantial = app
+        .count(
+            "SELECT count(*) FROM audit_log WHERE action = 'dashboard.sign_in'
+                AND details ->> 'level' = 'substantial'",
+        )
+        .await;
+    assert_eq!(
+        substantial, 2,
+        "the provider's acr is read from the ID token"
+    );
+    let refused = app
+        .count(&format!(
+            "SELECT count(*) FROM audit_log WHERE action = 'archive.show' AND outcome = 'refused' AND target = '{doc}'"
+        ))
+        .await;
+    assert!(refused >= 1, "the other school's attempt is audited");
+    let previewed = app
+        .count(&format!(
+            "SELECT count(*) FROM audit_log WHERE action = 'archive.preview' AND outcome = 'granted' AND target = '{doc}'"
+        ))
+        .await;
+    assert!(previewed >= 1, "the preview is audited");
+    drop(provider);
+    app.stop_and_clean().await;
+}
+
+/// The dashboard's settings against the test provider.
+fn e2e_dashboard(
+    issuer: &str,
+    secret: &str,
+    public_url: &str,
+) -> dokflyt::dashboard::DashboardSettings {
+    dokflyt::dashboard::DashboardSettings {
+        oidc_issuer: issuer.to_string(),
+        oidc_client_id: "dokflyt-e2e".into(),
+        oidc_client_secret: dokflyt::config::Secret::new(secret),
+        public_url: public_url.to_string(),
+        ..Default::default()
+    }
+}
+
+/// Starts `tests/e2e/oidc-provider.mjs` for `accounts`; returns it and its issuer.
+async fn start_provider(
+    public_url: &str,
+    secret: &str,
+    accounts: &serde_json::Value,
+) -> (tokio::process::Child, String) {
     let mut provider = tokio::process::Command::new("node")
         .arg(e2e_dir().join("oidc-provider.mjs"))
         .env("OIDC_PORT", "0")
         .env("OIDC_CLIENT_ID", "dokflyt-e2e")
-        .env("OIDC_CLIENT_SECRET", &secret)
+        .env("OIDC_CLIENT_SECRET", secret)
         .env(
             "OIDC_REDIRECT_URIS",
             format!("{public_url}/dashboard/callback"),
@@ -531,45 +786,70 @@ async fn a_team_member_signs_in_retries_a_failed_document_and_sees_it_archived()
         .expect("read")
         .and_then(|l| l.strip_prefix("OIDC_ISSUER=").map(str::to_string))
         .expect("OIDC_ISSUER=… on stdout");
+    // Keep reading its stdout so the pipe never fills.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (provider, issuer)
+}
 
-    let app = spawn_app_with(Spawn {
-        http_addr: Some(format!("127.0.0.1:{port}")),
-        dashboard: Some(dokflyt::dashboard::DashboardSettings {
-            oidc_issuer: issuer,
-            oidc_client_id: "dokflyt-e2e".into(),
-            oidc_client_secret: dokflyt::config::Secret::new(secret),
-            public_url: public_url.clone(),
-            ..Default::default()
-        }),
-        ..Spawn::default()
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_principal_at_substantial_steps_up_to_send_an_emergency_sms() {
+    use common::sms_gateway::{generate_school, load_roster, spawn_sms_app, GatewayStandIn};
+    ensure_node_modules();
+    let chromium = chromium();
+    let port = free_port();
+    let public_url = format!("http://localhost:{port}");
+    let secret = format!("e2e-{}", Uuid::new_v4().simple());
+    let accounts = serde_json::json!({
+        "rektor.fjellvik": { "name": "Rita Rektor", "role": "rektor", "schools": [OWN] },
+    });
+    let (provider, issuer) = start_provider(&public_url, &secret, &accounts).await;
+    let gw = GatewayStandIn::start().await;
+    let dashboard = e2e_dashboard(&issuer, &secret, &public_url);
+    let app = spawn_sms_app(&gw, |s| {
+        s.http.addr = format!("127.0.0.1:{port}");
+        s.dashboard = dashboard;
     })
     .await;
-    let doc = queue(&app, "conduct_warning").await;
-    transfer(&app, vec![Action::Ugyldig]).await;
-    assert_eq!(status_of(&app, doc).await, "feilet");
+    let school = generate_school(OWN, "4601", 12, 20, 4);
+    load_roster(&app.pool, &school.events).await;
 
     let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/e2e-artifacts");
     std::fs::create_dir_all(&artifacts).expect("artifacts dir");
-    // Sign in, open Feilet, see the receipt, press «Prøv igjen» and confirm.
-    browser("retry", &public_url, doc, &artifacts, &chromium).await;
-    assert_eq!(status_of(&app, doc).await, "klar");
-    // The next transfer archives it; the same browser session sees Arkivert.
-    transfer(&app, vec![Action::Normal]).await;
-    assert_eq!(status_of(&app, doc).await, "arkivert");
-    browser("verify", &public_url, doc, &artifacts, &chromium).await;
-    // A team member of another school is refused by the server.
-    browser("other-school", &public_url, doc, &artifacts, &chromium).await;
+    browser(
+        "sms-step-up",
+        &public_url,
+        Uuid::nil(),
+        &artifacts,
+        &chromium,
+    )
+    .await;
 
-    let signins = app
-        .count("SELECT count(*) FROM audit_log WHERE action = 'dashboard.sign_in'")
-        .await;
-    assert!(signins >= 2, "sign-ins are audited");
-    let refused = app
+    let sent = app
         .count(&format!(
-            "SELECT count(*) FROM audit_log WHERE action = 'archive.show' AND outcome = 'refused' AND target = '{doc}'"
+            "SELECT count(*) FROM sms_messages WHERE school_id = '{OWN}'"
         ))
         .await;
-    assert!(refused >= 1, "the other school's attempt is audited");
+    assert_eq!(sent, 1, "one emergency SMS, sent after the step-up");
+    let stepped = app
+        .count(
+            "SELECT count(*) FROM audit_log WHERE action = 'sms.send' AND outcome = 'refused'
+                AND details ->> 'required_level' = 'high' AND details ->> 'session_level' = 'substantial'",
+        )
+        .await;
+    assert_eq!(
+        stepped, 1,
+        "the Send at substantial is audited with the missing level"
+    );
+    let levels: Vec<Option<String>> = sqlx::query_scalar(
+        "SELECT details ->> 'level' FROM audit_log WHERE action = 'dashboard.sign_in' ORDER BY id",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .expect("sign-ins");
+    assert_eq!(
+        levels,
+        vec![Some("substantial".into()), Some("high".into())]
+    );
     drop(provider);
     app.stop_and_clean().await;
 }
@@ -601,5 +881,444 @@ async fn actions_are_rate_limited_per_user() {
         post(&app, Some(&calm), "/dashboard/arkivlogg/sok", &f).await,
         303
     );
+    app.stop_and_clean().await;
+}
+
+// ------------------------------------------------- levels, idle timeout, CSP
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proven_level_is_remembered_only_for_its_max_age() {
+    let app = spawn_app().await;
+    let doc = queue(&app, "conduct_warning").await;
+    let rektor = sign_in_at(&app, Role::Rektor, &[OWN], Level::High).await;
+    let pdf = format!("/dashboard/dokument/{doc}/pdf");
+    let send = [
+        ("_csrf", rektor.csrf.as_str()),
+        ("school", OWN),
+        ("token", &Uuid::new_v4().to_string()),
+    ];
+    let (code, ..) = get_full(&app, Some(&rektor), &pdf).await;
+    assert_eq!(code, 200, "high: the preview shows");
+    let (code, loc, body) = post_full(&app, Some(&rektor), "/dashboard/sms/send", &send).await;
+    assert_eq!(
+        classify("POST", code, &loc, &body),
+        Got::Through,
+        "high: Send goes through to the SMS rules"
+    );
+
+    // 16 minutes after the sign-in, high (15 min) has lapsed; substantial (8 h) holds.
+    sqlx::query("UPDATE dashboard_sessions SET assurance_at = now() - interval '16 minutes'")
+        .execute(&app.pool)
+        .await
+        .expect("age the sign-in");
+    let (code, ..) = get_full(&app, Some(&rektor), &pdf).await;
+    assert_eq!(code, 200, "substantial still holds for the preview");
+    let (code, loc, body) = post_full(&app, Some(&rektor), "/dashboard/sms/send", &send).await;
+    assert_eq!(
+        classify("POST", code, &loc, &body),
+        Got::StepUp(Level::High)
+    );
+    assert!(
+        body.contains("betydelig") && body.contains("høy"),
+        "the page names both levels"
+    );
+
+    // Nine hours on, only low is left: the preview asks for substantial again.
+    sqlx::query("UPDATE dashboard_sessions SET assurance_at = now() - interval '9 hours'")
+        .execute(&app.pool)
+        .await
+        .expect("age the sign-in");
+    let (code, loc, body) = get_full(&app, Some(&rektor), &pdf).await;
+    assert_eq!(
+        classify("GET", code, &loc, &body),
+        Got::StepUp(Level::Substantial)
+    );
+    let (_, page) = get(&app, Some(&rektor), &format!("/dashboard/dokument/{doc}")).await;
+    assert!(
+        !page.contains("<iframe") && page.contains("id=\"steg-opp\""),
+        "the document page offers a stronger sign-in instead of the preview"
+    );
+    app.stop_and_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_end_after_the_idle_timeout() {
+    let app = spawn_app().await;
+    let team = sign_in_at(&app, Role::Team, &[OWN], Level::Low).await;
+    let busy = sign_in_at(&app, Role::Skoleadmin, &[OWN], Level::Low).await;
+    assert_eq!(get(&app, Some(&team), "/dashboard/arkivlogg").await.0, 200);
+    // The clock is the database's: both sessions were last used 29 or 31 minutes
+    // ago (the idle timeout of these sessions is 30 minutes).
+    sqlx::query(
+        "UPDATE dashboard_sessions SET last_seen_at = now() - interval '31 minutes'
+          WHERE user_id = 'test:team:low'",
+    )
+    .execute(&app.pool)
+    .await
+    .expect("idle");
+    sqlx::query(
+        "UPDATE dashboard_sessions SET last_seen_at = now() - interval '29 minutes'
+          WHERE user_id = 'test:skoleadmin:low'",
+    )
+    .execute(&app.pool)
+    .await
+    .expect("nearly idle");
+    let (code, loc, _) = get_full(&app, Some(&team), "/dashboard/arkivlogg").await;
+    assert_eq!(code, 303, "an idle session is signed out");
+    assert!(loc.starts_with("/dashboard/logg-inn?til="), "{loc}");
+    assert_eq!(
+        post(
+            &app,
+            Some(&team),
+            "/dashboard/arkivlogg/sok",
+            &[("_csrf", team.csrf.as_str())]
+        )
+        .await,
+        401,
+        "and cannot post"
+    );
+    // Using a session keeps it alive.
+    assert_eq!(get(&app, Some(&busy), "/dashboard/arkivlogg").await.0, 200);
+    let idle_for: f64 = sqlx::query_scalar(
+        "SELECT extract(epoch FROM now() - last_seen_at)::float8 FROM dashboard_sessions
+          WHERE user_id = 'test:skoleadmin:low'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .expect("last seen");
+    assert!(idle_for < 60.0, "a request counts as use ({idle_for} s)");
+    app.stop_and_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forms_may_post_only_to_dokflyt() {
+    let app = spawn_app().await;
+    let team = sign_in(&app, Role::Team, &[OWN]).await;
+    for user in [None, Some(&team)] {
+        let resp = client()
+            .get(format!("http://{}/dashboard/arkivlogg", app.http))
+            .header("cookie", user.map(|u| u.cookie.as_str()).unwrap_or(""))
+            .send()
+            .await
+            .expect("GET");
+        let csp = resp
+            .headers()
+            .get("content-security-policy")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let form_action: Vec<&str> = csp
+            .split(';')
+            .map(str::trim)
+            .filter(|d| d.starts_with("form-action"))
+            .collect();
+        assert_eq!(form_action, vec!["form-action 'self'"], "{csp}");
+        assert!(csp.contains("frame-ancestors 'self'") && csp.contains("script-src 'self'"));
+    }
+    app.stop_and_clean().await;
+}
+
+// ------------------------------------------------ step-up via the demo provider
+
+/// A browser's cookies for dokflyt, by hand (the demo provider sets none).
+#[derive(Default)]
+struct Jar(std::collections::BTreeMap<String, String>);
+
+impl Jar {
+    fn header(&self) -> String {
+        self.0
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn take(&mut self, resp: &reqwest::Response) {
+        for c in resp.headers().get_all("set-cookie") {
+            let Some((kv, attrs)) = c
+                .to_str()
+                .ok()
+                .map(|c| c.split_once(';').unwrap_or((c, "")))
+            else {
+                continue;
+            };
+            let Some((k, v)) = kv.split_once('=') else {
+                continue;
+            };
+            if attrs.contains("Max-Age=0") || v.is_empty() {
+                self.0.remove(k.trim());
+            } else {
+                self.0.insert(k.trim().to_string(), v.trim().to_string());
+            }
+        }
+    }
+
+    fn user(&self) -> User {
+        User {
+            cookie: self.header(),
+            csrf: String::new(),
+        }
+    }
+}
+
+/// Follows a dokflyt sign-in link through the demo provider, pressing the button
+/// `<login>:<level>`; returns the authorize URL's query and the callback's answer.
+async fn demo_sign_in(
+    app: &TestApp,
+    jar: &mut Jar,
+    link: &str,
+    button: &str,
+) -> (Vec<(String, String)>, (u16, String, String)) {
+    let c = client();
+    let resp = c
+        .get(format!("http://{}{link}", app.http))
+        .header("cookie", jar.header())
+        .send()
+        .await
+        .expect("sign-in");
+    assert_eq!(resp.status().as_u16(), 303, "to the provider");
+    jar.take(&resp);
+    let authorize = url::Url::parse(&location(&resp)).expect("authorize URL");
+    let params: Vec<(String, String)> = authorize.query_pairs().into_owned().collect();
+    // The demo provider's page has one button per user and level.
+    let page = c
+        .get(authorize.as_str())
+        .send()
+        .await
+        .expect("provider page")
+        .text()
+        .await
+        .expect("page");
+    assert!(
+        page.contains(&format!("value=\"{button}\"")),
+        "the demo page offers {button}"
+    );
+    // Asked for a level, the demo page says so.
+    assert_eq!(
+        page.contains("id=\"krav\""),
+        params.iter().any(|(k, _)| k == "acr_values"),
+        "the demo page shows the level asked for"
+    );
+    let mut form = params.clone();
+    form.push(("login".into(), button.into()));
+    let mut submit = authorize.clone();
+    submit.set_query(None);
+    let resp = c.post(submit).form(&form).send().await.expect("choose");
+    assert_eq!(resp.status().as_u16(), 303, "back to dokflyt");
+    let callback = url::Url::parse(&location(&resp)).expect("callback URL");
+    let resp = c
+        .get(format!(
+            "http://{}{}?{}",
+            app.http,
+            callback.path(),
+            callback.query().unwrap_or("")
+        ))
+        .header("cookie", jar.header())
+        .send()
+        .await
+        .expect("callback");
+    jar.take(&resp);
+    let code = resp.status().as_u16();
+    let loc = location(&resp);
+    (params, (code, loc, resp.text().await.unwrap_or_default()))
+}
+
+fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn form_value(body: &str, name: &str) -> String {
+    let key = format!("name=\"{name}\" value=\"");
+    body.find(&key)
+        .map(|i| &body[i + key.len()..])
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or("")
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_up_keeps_the_form_and_a_too_weak_answer_is_explained_without_a_loop() {
+    let port = free_port();
+    let public_url = format!("http://localhost:{port}");
+    let idp = dokflyt::dashboard::demo_idp::DemoIdp::start(
+        "127.0.0.1:0",
+        &format!("{public_url}/dashboard/callback"),
+    )
+    .await
+    .expect("demo provider");
+    let app = spawn_app_with(Spawn {
+        http_addr: Some(format!("127.0.0.1:{port}")),
+        dashboard: Some(dokflyt::dashboard::DashboardSettings {
+            oidc_issuer: idp.issuer.clone(),
+            oidc_client_id: idp.client_id.clone(),
+            oidc_client_secret: dokflyt::config::Secret::new(idp.client_secret.clone()),
+            public_url: public_url.clone(),
+            idle_minutes: 7,
+            ..Default::default()
+        }),
+        ..Spawn::default()
+    })
+    .await;
+    let doc = queue(&app, "conduct_warning").await;
+    transfer(&app, vec![Action::Ugyldig]).await;
+    assert_eq!(status_of(&app, doc).await, "feilet");
+
+    // Ingrid (rektor) signs in with a password: low.
+    let mut jar = Jar::default();
+    let (params, (code, loc, _)) = demo_sign_in(
+        &app,
+        &mut jar,
+        "/dashboard/logg-inn?til=%2Fdashboard%2Farkivlogg",
+        "ingrid:low",
+    )
+    .await;
+    assert_eq!((code, loc.as_str()), (303, "/dashboard/arkivlogg"));
+    assert_eq!(
+        param(&params, "acr_values"),
+        None,
+        "an ordinary sign-in asks for no level"
+    );
+    assert_eq!(param(&params, "prompt"), None);
+    let (level, idle): (String, i32) = sqlx::query_as(
+        "SELECT assurance_level, idle_secs FROM dashboard_sessions WHERE user_id = 'oidc:ingrid'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .expect("session");
+    assert_eq!(
+        (level.as_str(), idle),
+        ("low", 7 * 60),
+        "level and idle timeout from the sign-in"
+    );
+
+    // She removes the failed UO document from the list, with a reason: too low.
+    let (_, confirm) = get(
+        &app,
+        Some(&jar.user()),
+        &format!("/dashboard/dokument/{doc}"),
+    )
+    .await;
+    assert!(confirm.contains("Fjern fra feilet-listen"));
+    let (_, _, page) = get_full(&app, Some(&jar.user()), "/dashboard/arkivlogg").await;
+    let csrf = form_value(&page, "_csrf");
+    let reason = "Feilført i fagsystemet, rettet der";
+    let (code, loc, body) = post_full(
+        &app,
+        Some(&jar.user()),
+        &format!("/dashboard/dokument/{doc}/fjern"),
+        &[("_csrf", csrf.as_str()), ("begrunnelse", reason)],
+    )
+    .await;
+    assert_eq!(
+        classify("POST", code, &loc, &body),
+        Got::StepUp(Level::Substantial)
+    );
+    assert!(
+        !body.contains(reason),
+        "the reason is not echoed into a link"
+    );
+    let link = step_up_link(&body).expect("a step-up link");
+    assert!(
+        !link.contains("Feilf"),
+        "the form's values stay out of the URL: {link}"
+    );
+    assert_eq!(status_of(&app, doc).await, "feilet", "nothing happened");
+    let audited = app
+        .count(
+            "SELECT count(*) FROM audit_log WHERE action = 'archive.remove_failed'
+                AND outcome = 'refused' AND details ->> 'missing_level' = 'substantial'",
+        )
+        .await;
+    assert_eq!(audited, 1, "the refusal is audited with the missing level");
+
+    // At the provider she picks a password again: signed in, but told why not, no loop.
+    let (params, (code, loc, body)) = demo_sign_in(&app, &mut jar, &link, "ingrid:low").await;
+    assert_eq!(
+        param(&params, "acr_values"),
+        Some("idporten-loa-substantial")
+    );
+    assert_eq!(
+        param(&params, "prompt"),
+        Some("login"),
+        "she is signed in: authenticate again"
+    );
+    assert_eq!(code, 403);
+    assert_eq!(loc, "", "no redirect: no loop");
+    assert!(
+        body.contains("ikke sterk nok") && body.contains("betydelig"),
+        "{body}"
+    );
+    let too_weak = app
+        .count(
+            "SELECT count(*) FROM audit_log WHERE action = 'dashboard.step_up' AND outcome = 'refused'
+                AND details ->> 'missing_level' = 'substantial' AND details ->> 'session_level' = 'low'",
+        )
+        .await;
+    assert_eq!(
+        too_weak, 1,
+        "a too-weak step-up is audited with the missing level"
+    );
+
+    // Now MinID: back on the same confirmation, with her reason kept server-side.
+    let (_, (code, loc, _)) = demo_sign_in(&app, &mut jar, &link, "ingrid:substantial").await;
+    assert_eq!(code, 303);
+    assert_eq!(loc, format!("/dashboard/dokument/{doc}/bekreft/fjern"));
+    let sessions: Vec<String> = sqlx::query_scalar(
+        "SELECT assurance_level FROM dashboard_sessions WHERE user_id = 'oidc:ingrid'",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .expect("sessions");
+    assert_eq!(
+        sessions,
+        vec!["substantial".to_string()],
+        "one session, replaced at each sign-in"
+    );
+    let (code, _, page) = get_full(&app, Some(&jar.user()), &loc).await;
+    assert_eq!(code, 200);
+    assert!(
+        page.contains(&format!(">{reason}</textarea>")),
+        "the reason is kept"
+    );
+    let csrf = form_value(&page, "_csrf");
+    let code = post(
+        &app,
+        Some(&jar.user()),
+        &format!("/dashboard/dokument/{doc}/fjern"),
+        &[("_csrf", csrf.as_str()), ("begrunnelse", reason)],
+    )
+    .await;
+    assert_eq!(code, 303, "done at substantial");
+    let done = app
+        .count(
+            "SELECT count(*) FROM audit_log WHERE action = 'archive.remove_failed' AND outcome = 'granted'",
+        )
+        .await;
+    assert_eq!(done, 1);
+    let pending: Option<serde_json::Value> =
+        sqlx::query_scalar("SELECT pending FROM dashboard_sessions WHERE user_id = 'oidc:ingrid'")
+            .fetch_one(&app.pool)
+            .await
+            .expect("pending");
+    assert_eq!(pending, None, "the kept form is forgotten once used");
+    let signins: Vec<(Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT details ->> 'level', details ->> 'wanted_level' FROM audit_log
+          WHERE action = 'dashboard.sign_in' ORDER BY id",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .expect("sign-ins");
+    assert_eq!(
+        signins,
+        vec![
+            (Some("low".into()), None),
+            (Some("low".into()), Some("substantial".into())),
+            (Some("substantial".into()), Some("substantial".into())),
+        ]
+    );
+    drop(idp);
     app.stop_and_clean().await;
 }

@@ -199,12 +199,42 @@ impl ListItem {
 }
 
 /// `title` with the pupil's `name` replaced by initials (school systems put the
-/// name in titles; staff pages show initials).
+/// name in titles; staff pages show initials). Every part of the name is masked,
+/// wherever it stands: the whole name becomes its initials ("Kari Anne Nordmann
+/// Berg" → "K.A.N.B."), and any part on its own ("Berg", "Anne" of "Anne-Lise",
+/// in any case) becomes its initial, as a whole word only.
 pub fn mask_name(title: String, name: Option<&str>) -> String {
-    match name.map(str::trim).filter(|n| !n.is_empty()) {
-        Some(n) => title.replace(n, &initials(n)),
-        None => title,
+    let Some(n) = name.map(str::trim).filter(|n| !n.is_empty()) else {
+        return title;
+    };
+    let whole = n.split_whitespace().collect::<Vec<_>>().join(" ");
+    let title = title.replace(&whole, &initials(&whole));
+    // Parts of two letters or more (a single letter already is an initial).
+    let parts: Vec<String> = n
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|p| p.chars().count() > 1)
+        .map(str::to_lowercase)
+        .collect();
+    let mut out = String::with_capacity(title.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        if parts.contains(&word.to_lowercase()) {
+            out.push_str(&initials(word));
+        } else {
+            out.push_str(word);
+        }
+        word.clear();
+    };
+    for c in title.chars() {
+        if c.is_alphanumeric() {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
     }
+    flush(&mut word, &mut out);
+    out
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -664,6 +694,42 @@ mod tests {
         assert_eq!(Cursor::decode(&c.encode()).expect("decodes"), c);
         assert!(Cursor::decode("x_y").is_err());
         assert!(Cursor::decode("123").is_err());
+    }
+
+    #[test]
+    fn every_part_of_a_name_is_masked() {
+        let name = "Kari Anne Nordmann Berg";
+        for (title, want) in [
+            (
+                "Varsel om fare for nedsatt orden – Kari Anne Nordmann Berg",
+                "Varsel om fare for nedsatt orden – K.A.N.B.",
+            ),
+            // Parts on their own, in another order or case.
+            ("Fravær for Kari Berg (8B)", "Fravær for K. B. (8B)"),
+            ("Melding til NORDMANN BERG, Anne", "Melding til N. B., A."),
+            ("Bergen kommune – vurdering", "Bergen kommune – vurdering"),
+        ] {
+            let masked = mask_name(title.to_string(), Some(name));
+            assert_eq!(masked, want);
+            for part in name.split_whitespace() {
+                assert!(
+                    !masked
+                        .to_lowercase()
+                        .split(|c: char| !c.is_alphanumeric())
+                        .any(|w| w == part.to_lowercase()),
+                    "{part} left in {masked}"
+                );
+            }
+        }
+        assert_eq!(
+            mask_name("Til Anne-Lise Øvre".into(), Some("Anne-Lise  Øvre")),
+            "Til A.Ø."
+        );
+        assert_eq!(
+            mask_name("Brev om Lise".into(), Some("Anne-Lise Øvre")),
+            "Brev om L."
+        );
+        assert_eq!(mask_name("Uten navn".into(), None), "Uten navn");
     }
 
     #[test]

@@ -5,8 +5,12 @@
 //! authorization code with PKCE (S256 required), client authentication with
 //! HTTP Basic, an ID token signed with a fresh Ed25519 key (JWKS published),
 //! userinfo — so the demo signs in through exactly the code path Feide would.
-//! Input: a browser choosing one of the demo users on its page. Output: codes,
-//! tokens and claims (`dokflyt_role`, `dokflyt_schools`, `name`). Failure: OAuth
+//! Input: a browser choosing one of the demo users at one of three sign-in
+//! strengths ([`LEVELS`]: password = low, MinID = substantial, BankID = high) on
+//! its page; `acr_values` in the request (a step-up) is shown as the level
+//! dokflyt asks for, so a newcomer can see step-up happen. Output: codes,
+//! tokens and claims (`dokflyt_role`, `dokflyt_schools`, `name`, and in the ID
+//! token `acr`, `amr`, `auth_time` of the chosen strength). Failure: OAuth
 //! error answers (`invalid_grant`, `invalid_client`, …). Not for production: the
 //! users are fixed and anyone who can reach the port can pick one; it binds to
 //! 127.0.0.1 (unless `DOKFLYT_DEMO_IDP_ADDR` says otherwise, as in
@@ -70,8 +74,40 @@ pub const USERS: &[DemoUser] = &[
     },
 ];
 
+/// A sign-in strength the demo offers: the button's words and the `acr`/`amr`
+/// it puts in the ID token (ID-porten's names, which `[assurance]` maps by default).
+pub struct DemoLevel {
+    pub key: &'static str,
+    pub button: &'static str,
+    pub acr: &'static str,
+    pub amr: &'static [&'static str],
+}
+
+/// Low, substantial, high.
+pub const LEVELS: &[DemoLevel] = &[
+    DemoLevel {
+        key: "low",
+        button: "Logg inn med passord (lav)",
+        acr: "idporten-loa-low",
+        amr: &["pwd"],
+    },
+    DemoLevel {
+        key: "substantial",
+        button: "MinID (betydelig)",
+        acr: "idporten-loa-substantial",
+        amr: &["otp"],
+    },
+    DemoLevel {
+        key: "high",
+        button: "BankID (høy)",
+        acr: "idporten-loa-high",
+        amr: &["BankID"],
+    },
+];
+
 struct Grant {
     login: &'static str,
+    level: &'static DemoLevel,
     nonce: Option<String>,
     challenge: String,
     issued: Instant,
@@ -85,6 +121,12 @@ struct Inner {
     key: Ed25519KeyPair,
     codes: Mutex<HashMap<String, Grant>>,
     tokens: Mutex<HashMap<String, &'static str>>,
+}
+
+/// The strongest of the demo's levels whose `acr` is among `acr_values`.
+fn requested_level(acr_values: Option<&str>) -> Option<&'static DemoLevel> {
+    let asked: Vec<&str> = acr_values.unwrap_or("").split_whitespace().collect();
+    LEVELS.iter().rev().find(|l| asked.contains(&l.acr))
 }
 
 /// The running demo provider; stops when dropped.
@@ -184,6 +226,9 @@ struct AuthorizeParams {
     nonce: Option<String>,
     code_challenge: Option<String>,
     code_challenge_method: Option<String>,
+    acr_values: Option<String>,
+    prompt: Option<String>,
+    /// The button pressed: `<login>:<level key>`.
     login: Option<String>,
 }
 
@@ -221,14 +266,44 @@ async fn authorize_page(State(s): State<Arc<Inner>>, Query(p): Query<AuthorizePa
         hidden("nonce", &p.nonce),
         hidden("code_challenge", &p.code_challenge),
         hidden("code_challenge_method", &p.code_challenge_method),
+        hidden("acr_values", &p.acr_values),
+        hidden("prompt", &p.prompt),
     ]
     .concat();
+    let asked = requested_level(p.acr_values.as_deref());
+    let asked_index = asked.and_then(|a| LEVELS.iter().position(|l| l.acr == a.acr));
+    let notice = match asked {
+        Some(l) => format!(
+            "<p id=\"krav\" style=\"border:2px solid #00509e;padding:.5rem\">dokflyt ber om sterkere innlogging: \
+             <strong>{}</strong> (<code>acr_values={}</code>). Velger du et lavere nivå, \
+             får du logget inn, men handlingen blir ikke utført.</p>",
+            crate::xml::escape(l.button),
+            crate::xml::escape(l.acr)
+        ),
+        None => String::new(),
+    };
     let buttons: String = USERS
         .iter()
         .map(|u| {
+            let per_level: String = LEVELS
+                .iter()
+                .enumerate()
+                .map(|(i, l)| {
+                    // Below what dokflyt asks for: shown, but faded.
+                    let weak = asked_index.is_some_and(|a| i < a);
+                    format!(
+                        " <button type=\"submit\" name=\"login\" value=\"{}:{}\" data-user=\"{}\" data-level=\"{}\"{}>{}</button>",
+                        u.login,
+                        l.key,
+                        u.login,
+                        l.key,
+                        if weak { " style=\"opacity:.6\"" } else { "" },
+                        crate::xml::escape(l.button),
+                    )
+                })
+                .collect();
             format!(
-                "<li><button type=\"submit\" name=\"login\" value=\"{}\">{} — {}</button></li>",
-                u.login,
+                "<li style=\"margin:.6rem 0\"><strong>{}</strong> — {}<br>{per_level}</li>",
                 crate::xml::escape(u.name),
                 crate::xml::escape(u.what)
             )
@@ -238,7 +313,8 @@ async fn authorize_page(State(s): State<Arc<Inner>>, Query(p): Query<AuthorizePa
         "<!doctype html><html lang=\"nb\"><head><meta charset=\"utf-8\"><title>Demo-innlogging</title></head>\
          <body style=\"font-family:sans-serif;max-width:40rem;margin:2rem auto\">\
          <h1>Demo-innlogging</h1><p>Dette er dokflyts innebygde OpenID Connect-tjener for demoen. \
-         I drift logger brukerne inn med Feide eller ID-porten.</p>\
+         I drift logger brukerne inn med Feide eller ID-porten. Hver bruker kan logge inn på tre nivåer; \
+         å se dokumenter unntatt offentlighet krever betydelig, beredskaps-SMS krever høy.</p>{notice}\
          <form method=\"post\" action=\"/authorize\">{fields}<ul style=\"list-style:none;padding:0\">{buttons}</ul></form>\
          </body></html>"
     ))
@@ -249,14 +325,23 @@ async fn authorize_submit(State(s): State<Arc<Inner>>, Form(p): Form<AuthorizePa
     if let Err(e) = check(&s, &p) {
         return (StatusCode::BAD_REQUEST, e).into_response();
     }
-    let Some(user) = USERS.iter().find(|u| Some(u.login) == p.login.as_deref()) else {
+    let (login, level) = p
+        .login
+        .as_deref()
+        .and_then(|v| v.split_once(':'))
+        .unwrap_or((p.login.as_deref().unwrap_or(""), "low"));
+    let Some(user) = USERS.iter().find(|u| u.login == login) else {
         return (StatusCode::BAD_REQUEST, "ukjent bruker").into_response();
+    };
+    let Some(level) = LEVELS.iter().find(|l| l.key == level) else {
+        return (StatusCode::BAD_REQUEST, "ukjent nivå").into_response();
     };
     let code = random_token(24);
     lock(&s.codes).insert(
         code.clone(),
         Grant {
             login: user.login,
+            level,
             nonce: p.nonce.clone(),
             challenge: p.code_challenge.clone().unwrap_or_default(),
             issued: Instant::now(),
@@ -330,6 +415,9 @@ async fn token(
     claims.insert("aud".into(), json!(s.client_id));
     claims.insert("iat".into(), json!(now));
     claims.insert("exp".into(), json!(now + 300));
+    claims.insert("acr".into(), json!(grant.level.acr));
+    claims.insert("amr".into(), json!(grant.level.amr));
+    claims.insert("auth_time".into(), json!(now));
     if let Some(n) = grant.nonce {
         claims.insert("nonce".into(), json!(n));
     }
@@ -359,5 +447,43 @@ async fn userinfo(State(s): State<Arc<Inner>>, headers: HeaderMap) -> Response {
     match login.and_then(|l| USERS.iter().find(|u| u.login == l)) {
         Some(u) => Json(Value::Object(claims_of(u))).into_response(),
         None => oauth_error(StatusCode::UNAUTHORIZED, "invalid_token"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_levels_map_to_low_substantial_high() {
+        let s = crate::assurance::AssuranceSettings::default();
+        let levels: Vec<crate::assurance::Level> = LEVELS
+            .iter()
+            .map(|l| {
+                let amr: Vec<String> = l.amr.iter().map(|a| a.to_string()).collect();
+                s.level_of(Some(l.acr), &amr)
+            })
+            .collect();
+        assert_eq!(levels, crate::assurance::Level::ALL.to_vec());
+        for l in LEVELS {
+            assert_eq!(
+                l.key.parse::<crate::assurance::Level>().ok(),
+                Some(s.level_of(Some(l.acr), &[]))
+            );
+        }
+    }
+
+    #[test]
+    fn acr_values_pick_the_strongest_known_level() {
+        assert_eq!(
+            requested_level(Some("idporten-loa-high")).map(|l| l.key),
+            Some("high")
+        );
+        assert_eq!(
+            requested_level(Some("idporten-loa-substantial idporten-loa-high")).map(|l| l.key),
+            Some("high")
+        );
+        assert!(requested_level(Some("something-else")).is_none());
+        assert!(requested_level(None).is_none());
     }
 }

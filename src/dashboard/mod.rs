@@ -8,7 +8,10 @@
 //! (`archive::staff`, `archive::deadlines`, `audit`, `sms::request`).
 //! Failure: not signed in → 303 to sign-in (GET) or 401 (POST); a role or school
 //! the user may not see → a 403 page (and an audit-log entry); a form without
-//! the session's CSRF token → 403; too many attempts → 429; database down → 503.
+//! the session's CSRF token → 403; too many attempts → 429; database down → 503;
+//! a session whose sign-in was too weak for an action → a step-up sign-in
+//! ([`stepup`]: the identity provider is asked for the level, then the person
+//! comes back to the confirmation they started).
 //! Access is decided on the server for every page and every action; the pages
 //! only hide what the server would refuse anyway.
 //!
@@ -20,6 +23,7 @@ pub mod oidc;
 pub mod pages;
 pub mod session;
 pub mod sms_pages;
+pub mod stepup;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -35,6 +39,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::access::Role;
+use crate::assurance::{AssuranceSettings, Level, Proven};
 use crate::audit::{self, Entry, Outcome};
 use crate::config::Secret;
 use crate::http::HttpState;
@@ -63,6 +68,8 @@ pub struct DashboardSettings {
     /// localhost may this be false. Env: `DOKFLYT_DASHBOARD_SECURE_COOKIES`.
     pub secure_cookies: bool,
     pub session_minutes: u64,
+    /// A session unused for this many minutes is signed out.
+    pub idle_minutes: u64,
     /// Sign-in attempts per client address per minute.
     pub signins_per_minute: u32,
     /// Actions (forms) per user per minute.
@@ -83,6 +90,7 @@ impl Default for DashboardSettings {
             public_url: "http://localhost:8080".into(),
             secure_cookies: true,
             session_minutes: 8 * 60,
+            idle_minutes: 30,
             signins_per_minute: 20,
             actions_per_minute: 60,
             trust_proxy_headers: false,
@@ -107,6 +115,8 @@ pub struct DashboardState {
     pub oidc: Option<Arc<OidcClient>>,
     pub views: Arc<tera::Tera>,
     pub settings: Arc<DashboardSettings>,
+    /// `[assurance]`: the level each action needs and how a provider's words map.
+    pub assurance: Arc<AssuranceSettings>,
     pub signin_limit: Arc<session::RateLimiter>,
     pub action_limit: Arc<session::RateLimiter>,
 }
@@ -116,7 +126,11 @@ impl DashboardState {
         http: HttpState,
         sms: crate::sms::SmsContext,
         settings: DashboardSettings,
+        assurance: AssuranceSettings,
     ) -> anyhow::Result<DashboardState> {
+        assurance
+            .validate()
+            .map_err(|e| anyhow::anyhow!("[assurance]: {e}"))?;
         let oidc = if settings.oidc_issuer.trim().is_empty() {
             None
         } else {
@@ -143,6 +157,7 @@ impl DashboardState {
                 Duration::from_secs(60),
             )),
             settings: Arc::new(settings),
+            assurance: Arc::new(assurance),
         })
     }
 
@@ -222,6 +237,10 @@ fn views() -> anyhow::Result<tera::Tera> {
             "sms_message.html",
             include_str!("../../templates/dashboard/sms_message.html"),
         ),
+        (
+            "steg_opp.html",
+            include_str!("../../templates/dashboard/steg_opp.html"),
+        ),
     ])?;
     Ok(t)
 }
@@ -240,6 +259,7 @@ pub fn routes<S: Clone + Send + Sync + 'static>(state: DashboardState) -> Router
         .route("/dashboard/callback", get(callback))
         .route("/dashboard/logg-ut", post(sign_out))
         .route("/dashboard/logget-ut", get(signed_out))
+        .route("/dashboard/fortsett", get(stepup::resume))
         .route("/dashboard/static/app.css", get(css))
         .route("/dashboard/static/app.js", get(js))
         .merge(pages::routes())
@@ -248,6 +268,14 @@ pub fn routes<S: Clone + Send + Sync + 'static>(state: DashboardState) -> Router
         .with_state(state)
 }
 
+/// The dashboard's Content-Security-Policy. Forms post only to dokflyt itself
+/// (`form-action 'self'`): a step-up after a form therefore shows a page with a
+/// link to the sign-in, rather than redirecting a form post to the provider.
+pub const CSP: &str =
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+     object-src 'self'; frame-src 'self'; frame-ancestors 'self'; form-action 'self'; \
+     base-uri 'none'";
+
 /// Headers on every dashboard response: no caching of personal data, no framing
 /// by other sites, no inline scripts, no referrer leaking paths.
 async fn security_headers(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
@@ -255,11 +283,7 @@ async fn security_headers(req: axum::extract::Request, next: axum::middleware::N
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-             object-src 'self'; frame-src 'self'; frame-ancestors 'self'; form-action 'self' http: https:; \
-             base-uri 'none'",
-        ),
+        HeaderValue::from_static(CSP),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(
@@ -450,6 +474,7 @@ pub fn page(
 ) -> Response {
     ctx.insert("user_name", &session.display_name);
     ctx.insert("user_role", session.actor.role.as_str());
+    ctx.insert("user_level", session.level(&state.assurance).norwegian());
     ctx.insert("user_schools", &session.actor.schools);
     ctx.insert("csrf", &session.csrf);
     ctx.insert("nav", nav);
@@ -519,6 +544,8 @@ fn local_return(raw: Option<&str>) -> String {
 #[derive(Deserialize)]
 struct SignInQuery {
     til: Option<String>,
+    /// A step-up: the level to ask the identity provider for.
+    niva: Option<String>,
 }
 
 /// The connected client's address, when the server was started with connect info.
@@ -572,7 +599,24 @@ async fn sign_in(
     if let Some(r) = signin_refused(&state, &headers, addr) {
         return r;
     }
-    let start = match client.begin().await {
+    // A step-up asks for the level's `acr_values`; someone already signed in is
+    // made to authenticate again (`prompt=login`), so the provider cannot answer
+    // from the session that proved the lower level.
+    let wanted: Option<Level> = q
+        .niva
+        .as_deref()
+        .and_then(|n| n.parse().ok())
+        .filter(|l| *l > Level::Low);
+    let acr = wanted.and_then(|l| state.assurance.acr_value_for(l));
+    let signed_in = match session::cookie(&headers, SESSION_COOKIE) {
+        Some(t) if !t.is_empty() => session::load(state.pool(), &t)
+            .await
+            .ok()
+            .flatten()
+            .is_some(),
+        _ => false,
+    };
+    let start = match client.begin(acr, wanted.is_some() && signed_in).await {
         Ok(s) => s,
         Err(e) => {
             tracing::warn!(error = %e, "dashboard: cannot start a sign-in");
@@ -591,6 +635,7 @@ async fn sign_in(
         &start.nonce,
         &start.pkce_verifier,
         &back,
+        wanted,
     )
     .await
     {
@@ -661,8 +706,10 @@ async fn callback(
             return unavailable(&state);
         }
     };
-    let (nonce, verifier, back) = login;
-    let user = match client.finish(&code, &verifier, &nonce).await {
+    let user = match client
+        .finish(&code, &login.pkce_verifier, &login.nonce)
+        .await
+    {
         Ok(u) => u,
         Err(oidc::OidcError::NoRole) => {
             return problem(
@@ -678,7 +725,32 @@ async fn callback(
         }
     };
     let ttl = Duration::from_secs(state.settings.session_minutes.max(1) * 60);
-    let token = match session::create(state.pool(), &user.actor, &user.display_name, ttl).await {
+    let proven = Proven {
+        level: state.assurance.level_of(user.acr.as_deref(), &user.amr),
+        at: user.auth_time,
+    };
+    let achieved = proven.effective(&state.assurance, chrono::Utc::now());
+    // A step-up by the same person keeps their search and the confirmation they
+    // were on; the session itself is new (a new token for a new level).
+    let previous = match session::cookie(&headers, SESSION_COOKIE) {
+        Some(t) if !t.is_empty() => session::load(state.pool(), &t).await.ok().flatten(),
+        _ => None,
+    }
+    .filter(|s| s.actor.user == user.actor.user);
+    let token = match session::create_with(
+        state.pool(),
+        &session::NewSession {
+            actor: &user.actor,
+            display_name: &user.display_name,
+            ttl,
+            idle: Duration::from_secs(state.settings.idle_minutes.max(1) * 60),
+            proven,
+            search_text: previous.as_ref().and_then(|p| p.search_text.as_deref()),
+            pending: previous.as_ref().and_then(|p| p.pending.as_ref()),
+        },
+    )
+    .await
+    {
         Ok(t) => t,
         Err(e) => {
             tracing::warn!(error = %e, "dashboard: cannot create a session");
@@ -698,12 +770,50 @@ async fn callback(
                 Outcome::Refused
             },
             reason: None,
-            details: json!({ "schools": user.actor.schools }),
+            details: json!({
+                "schools": user.actor.schools,
+                "level": proven.level,
+                "wanted_level": login.wanted,
+            }),
         },
     )
     .await;
+    if let Some(old) = &previous {
+        if let Err(e) = session::destroy(state.pool(), old).await {
+            tracing::warn!(error = %e, "dashboard: cannot end the session a step-up replaced");
+        }
+    }
     let secure = state.settings.secure_cookies;
-    let mut resp = Redirect::to(&back).into_response();
+    // A step-up that did not reach the level: say so, and do not send the person
+    // round again (no loop); they are signed in at the level they proved.
+    let mut resp = match login.wanted.filter(|w| achieved < *w) {
+        Some(wanted) => {
+            let reason = format!(
+                "Innloggingen ga nivå {}, handlingen krever {}.",
+                achieved.norwegian(),
+                wanted.norwegian()
+            );
+            let _ = audit::record(
+                state.pool(),
+                &Entry {
+                    actor: &user.actor,
+                    school_id: None,
+                    action: "dashboard.step_up",
+                    target: None,
+                    outcome: Outcome::Refused,
+                    reason: Some(&reason),
+                    details: json!({
+                        "required_level": wanted,
+                        "session_level": achieved,
+                        "missing_level": wanted,
+                    }),
+                },
+            )
+            .await;
+            stepup::still_too_low(&state, wanted, achieved, &login.return_to)
+        }
+        None => Redirect::to(&login.return_to).into_response(),
+    };
     let h = resp.headers_mut();
     for c in [
         session::set_cookie(SESSION_COOKIE, &token, ttl, secure),

@@ -4,8 +4,12 @@
 //! Input: the provider's issuer URL and our client registration (settings), then
 //! per sign-in the `code` the provider hands back to `/dashboard/callback`.
 //! Output: a [`SignedInUser`] — the provider's `sub` (never a national id; ID-porten's
-//! `pid` is ignored), a display name, and an [`Actor`] whose role and schools come
-//! from claims mapped by configuration ([`ClaimMapping`]).
+//! `pid` is ignored), a display name, an [`Actor`] whose role and schools come
+//! from claims mapped by configuration ([`ClaimMapping`]), and the validated ID
+//! token's `acr`, `amr` and `auth_time` (how strongly and when the person
+//! authenticated; `crate::assurance` maps them to a level). A step-up sign-in
+//! asks for a level with `acr_values` and, for someone already signed in,
+//! `prompt=login` ([`OidcClient::begin`]).
 //! Failure: an [`OidcError`]; the callback shows a Norwegian page and signs nobody
 //! in. The ID token must be signed with an asymmetric algorithm by a key in the
 //! provider's JWKS, for our client id, by the configured issuer, unexpired, and
@@ -130,6 +134,12 @@ struct ProviderMetadata {
 pub struct SignedInUser {
     pub actor: Actor,
     pub display_name: String,
+    /// The ID token's `acr` (never userinfo's: only the signed token counts).
+    pub acr: Option<String>,
+    /// The ID token's `amr` values.
+    pub amr: Vec<String>,
+    /// When the person authenticated: the ID token's `auth_time`, else its `iat`.
+    pub auth_time: chrono::DateTime<chrono::Utc>,
 }
 
 /// One sign-in's secrets, kept on the server until the callback.
@@ -246,8 +256,14 @@ impl OidcClient {
     }
 
     /// Starts a sign-in: fresh state, nonce and PKCE verifier, and the URL to send
-    /// the browser to.
-    pub async fn begin(&self) -> Result<LoginStart, OidcError> {
+    /// the browser to. `acr_values` asks the provider for an assurance level;
+    /// `prompt_login` makes it authenticate the person again even when it has a
+    /// session (a step-up for someone already signed in).
+    pub async fn begin(
+        &self,
+        acr_values: Option<&str>,
+        prompt_login: bool,
+    ) -> Result<LoginStart, OidcError> {
         let meta = self.metadata().await?;
         let state = random_token(24);
         let nonce = random_token(24);
@@ -263,6 +279,12 @@ impl OidcClient {
             .append_pair("nonce", &nonce)
             .append_pair("code_challenge", &pkce_challenge(&pkce_verifier))
             .append_pair("code_challenge_method", "S256");
+        if let Some(acr) = acr_values.map(str::trim).filter(|a| !a.is_empty()) {
+            url.query_pairs_mut().append_pair("acr_values", acr);
+        }
+        if prompt_login {
+            url.query_pairs_mut().append_pair("prompt", "login");
+        }
         Ok(LoginStart {
             state,
             nonce,
@@ -313,6 +335,9 @@ impl OidcClient {
             .await
             .map_err(|e| OidcError::Protocol(format!("token response: {}", e.without_url())))?;
         let mut claims = self.verify_id_token(&meta, &tokens.id_token, nonce).await?;
+        // How strongly the person signed in comes from the signed ID token only,
+        // before userinfo can add anything.
+        let strength = assurance_claims(&claims)?;
         if let (Some(endpoint), Some(access)) = (&meta.userinfo_endpoint, &tokens.access_token) {
             let info = self.userinfo(endpoint, access).await?;
             if info.get("sub") != claims.get("sub") {
@@ -322,7 +347,9 @@ impl OidcClient {
                 claims.entry(k).or_insert(v);
             }
         }
-        self.map_claims(&claims)
+        let mut user = self.map_claims(&claims)?;
+        (user.acr, user.amr, user.auth_time) = strength;
+        Ok(user)
     }
 
     async fn userinfo(
@@ -411,8 +438,35 @@ impl OidcClient {
         Ok(SignedInUser {
             actor,
             display_name,
+            acr: None,
+            amr: Vec::new(),
+            auth_time: chrono::Utc::now(),
         })
     }
+}
+
+/// The `acr`, `amr` and authentication time of a validated ID token. An
+/// `auth_time` in the future (beyond a minute's clock skew) is refused; without
+/// one, the token's `iat` counts.
+type Strength = (Option<String>, Vec<String>, chrono::DateTime<chrono::Utc>);
+
+fn assurance_claims(claims: &serde_json::Map<String, Value>) -> Result<Strength, OidcError> {
+    let acr = claims
+        .get("acr")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let amr = strings(claims.get("amr"));
+    let secs = claims
+        .get("auth_time")
+        .or_else(|| claims.get("iat"))
+        .and_then(Value::as_i64)
+        .ok_or_else(|| OidcError::Token("no auth_time or iat".into()))?;
+    let at = chrono::DateTime::from_timestamp(secs, 0)
+        .ok_or_else(|| OidcError::Token("auth_time out of range".into()))?;
+    if at > chrono::Utc::now() + chrono::Duration::seconds(60) {
+        return Err(OidcError::Token("auth_time is in the future".into()));
+    }
+    Ok((acr, amr, at))
 }
 
 #[cfg(test)]
@@ -436,6 +490,23 @@ mod tests {
     fn random_tokens_differ() {
         assert_ne!(random_token(16), random_token(16));
         assert_eq!(random_token(32).len(), 43);
+    }
+
+    #[test]
+    fn assurance_claims_come_from_the_token() {
+        let now = chrono::Utc::now().timestamp();
+        let (acr, amr, at) = assurance_claims(&map(json!({
+            "acr": "idporten-loa-high", "amr": ["BankID"], "auth_time": now - 30, "iat": now
+        })))
+        .expect("claims");
+        assert_eq!(acr.as_deref(), Some("idporten-loa-high"));
+        assert_eq!(amr, vec!["BankID".to_string()]);
+        assert_eq!(at.timestamp(), now - 30);
+        // Without auth_time, iat; a single amr string counts too.
+        let (acr, amr, at) =
+            assurance_claims(&map(json!({"amr": "pwd", "iat": now}))).expect("claims");
+        assert_eq!((acr, amr, at.timestamp()), (None, vec!["pwd".into()], now));
+        assert!(assurance_claims(&map(json!({"auth_time": now + 3600, "iat": now}))).is_err());
     }
 
     #[test]

@@ -8,9 +8,13 @@
 //! pages from `archive::staff`'s decisions (refusals are audited there), 503 when
 //! the database is down. Every action needs the session's CSRF token and a
 //! confirmation step (`…/bekreft/{handling}`), and lands in the audit log.
+//! Previewing a UO/sensitive document, and acting on one, also needs the
+//! assurance level `[assurance.required]` names (preview_protected,
+//! act_on_protected); below it the person is sent to a step-up sign-in
+//! ([`super::stepup`]) and comes back to the page or confirmation they started.
 
 use axum::extract::{Path, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
@@ -20,10 +24,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
+use super::session::Pending;
+use super::stepup::{require_level, signin_href, step_up};
 use super::{guard_action, page, problem, refuse, unavailable, DashboardState, SignedIn};
 use crate::access::{Actor, Role};
 use crate::archive::staff::{self, Cursor, ListQuery, StaffError};
 use crate::archive::ArchiveStatus;
+use crate::assurance::Action;
 use crate::audit::{self, Entry, Outcome};
 use crate::event::DocumentType;
 
@@ -317,6 +324,12 @@ pub fn may_preview(actor: &Actor, school: &str, access: &str) -> bool {
             ))
 }
 
+/// Whether a document with `access` is protected (UO, which sensitive documents
+/// always are): previewing it or acting on it needs a stronger sign-in.
+pub fn is_protected(access: &str) -> bool {
+    access != "public"
+}
+
 /// An archive answer made readable: its leaf elements as name → value.
 fn readable_receipt(raw: &str) -> Vec<(String, String)> {
     let Ok(doc) = roxmltree::Document::parse(raw) else {
@@ -418,10 +431,23 @@ async fn document(
     ctx.insert("reproduced", &d.reproduced);
     ctx.insert("attempts", &attempts);
     ctx.insert("flash", &flash);
-    ctx.insert(
-        "may_preview",
-        &may_preview(&session.actor, &d.item.school_id, &d.access),
-    );
+    let may = may_preview(&session.actor, &d.item.school_id, &d.access);
+    // A role that may see the content, but signed in too weakly: a link to a
+    // stronger sign-in instead of the embedded preview.
+    let step_up_href = (may && is_protected(&d.access))
+        .then(|| require_level(&state, &session, Action::PreviewProtected).err())
+        .flatten()
+        .map(|need| {
+            (
+                signin_href(
+                    need.required,
+                    &format!("/dashboard/dokument/{}", d.item.event_id),
+                ),
+                need.required.norwegian(),
+            )
+        });
+    ctx.insert("may_preview", &(may && step_up_href.is_none()));
+    ctx.insert("preview_step_up", &step_up_href);
     page(&state, &session, "arkivlogg", "dokument.html", ctx)
 }
 
@@ -449,6 +475,24 @@ async fn pdf(
     };
     let allowed = may_preview(&session.actor, &school, &access);
     let target = id.to_string();
+    if allowed && is_protected(&access) {
+        if let Err(need) = require_level(&state, &session, Action::PreviewProtected) {
+            return step_up(
+                &state,
+                &session,
+                &Method::GET,
+                need,
+                &super::stepup::Refused {
+                    audit_action: "archive.preview",
+                    school: Some(&school),
+                    target: Some(&target),
+                    return_to: &format!("/dashboard/dokument/{id}"),
+                    pending: None,
+                },
+            )
+            .await;
+        }
+    }
     let reason = (!allowed).then(|| {
         if session.actor.covers_school(&school) {
             "Dokumentet er unntatt offentlighet; rollen din kan ikke se innholdet.".to_string()
@@ -522,6 +566,16 @@ fn action_text(action: &str) -> Option<(&'static str, &'static str, bool)> {
     }
 }
 
+/// The audit-log name of an action (`archive.<name>`, as `archive::staff` writes it).
+fn audit_name(action: &str) -> &'static str {
+    match action {
+        "prov-igjen" => "retry",
+        "produser-pa-nytt" => "reproduce",
+        "fjern" => "remove_failed",
+        _ => "action",
+    }
+}
+
 async fn confirm(
     State(state): State<DashboardState>,
     SignedIn(session): SignedIn,
@@ -538,7 +592,36 @@ async fn confirm(
         Ok(d) => d,
         Err(e) => return staff_error(&state, e),
     };
+    let here = format!("/dashboard/dokument/{}/bekreft/{action}", d.item.event_id);
+    if is_protected(&d.access) {
+        if let Err(need) = require_level(&state, &session, Action::ActOnProtected) {
+            let target = d.item.event_id.to_string();
+            return step_up(
+                &state,
+                &session,
+                &Method::GET,
+                need,
+                &super::stepup::Refused {
+                    audit_action: &format!("archive.{}", audit_name(&action)),
+                    school: Some(&d.item.school_id),
+                    target: Some(&target),
+                    return_to: &here,
+                    pending: None,
+                },
+            )
+            .await;
+        }
+    }
+    // Back from a step-up: the reason typed before it, kept in the session.
+    let kept_reason = session
+        .pending
+        .as_ref()
+        .filter(|p| p.return_to == here)
+        .and_then(|p| p.context.get("begrunnelse"))
+        .and_then(|v| v.as_str())
+        .unwrap_or("");
     let mut ctx = tera::Context::new();
+    ctx.insert("begrunnelse", kept_reason);
     ctx.insert("id", &d.item.event_id.to_string());
     ctx.insert("title", &d.item.title);
     ctx.insert("action", &action);
@@ -567,6 +650,53 @@ async fn act(
     let Ok(id) = staff::parse_event_id(&id) else {
         return staff_error(&state, StaffError::NotFound);
     };
+    if action_text(&action).is_none() {
+        return staff_error(&state, StaffError::NotFound);
+    }
+    // Acting on a protected document needs the level; the school and role are
+    // decided (and refusals audited) by `archive::staff` as before.
+    let doc: Result<Option<(String, String)>, _> =
+        sqlx::query_as("SELECT school_id, access FROM documents WHERE event_id = $1")
+            .bind(id)
+            .fetch_optional(state.pool())
+            .await;
+    let doc = match doc {
+        Ok(d) => d,
+        Err(e) => return staff_error(&state, StaffError::Db(e)),
+    };
+    let here = format!("/dashboard/dokument/{id}/bekreft/{action}");
+    if let Some((school, access)) = &doc {
+        let may_act = super::may_use(session.actor.role) && session.actor.covers_school(school);
+        if may_act && is_protected(access) {
+            if let Err(need) = require_level(&state, &session, Action::ActOnProtected) {
+                let mut context = serde_json::Map::new();
+                if let Some(r) = f.begrunnelse.as_deref().filter(|r| !r.trim().is_empty()) {
+                    context.insert("begrunnelse".into(), json!(r));
+                }
+                let pending = Pending {
+                    return_to: here.clone(),
+                    template: None,
+                    nav: "arkivlogg".into(),
+                    context,
+                };
+                let target = id.to_string();
+                return step_up(
+                    &state,
+                    &session,
+                    &Method::POST,
+                    need,
+                    &super::stepup::Refused {
+                        audit_action: &format!("archive.{}", audit_name(&action)),
+                        school: Some(school),
+                        target: Some(&target),
+                        return_to: &here,
+                        pending: Some(&pending),
+                    },
+                )
+                .await;
+            }
+        }
+    }
     let done = match action.as_str() {
         "prov-igjen" => staff::retry(state.pool(), &session.actor, id).await,
         "produser-pa-nytt" => staff::reproduce(&state.http.ctx, &session.actor, id).await,
@@ -582,6 +712,14 @@ async fn act(
     };
     match done {
         Ok(()) => {
+            if session
+                .pending
+                .as_ref()
+                .is_some_and(|p| p.return_to == here)
+            {
+                // Done: the kept confirmation is not needed any more.
+                let _ = super::session::set_pending(state.pool(), &session, None).await;
+            }
             Redirect::to(&format!("/dashboard/dokument/{id}?melding={action}")).into_response()
         }
         Err(e) => staff_error(&state, e),

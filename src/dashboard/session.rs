@@ -2,8 +2,11 @@
 //!
 //! Input: a signed-in user from [`super::oidc`] (create), the session cookie of a
 //! request (load), a form's `_csrf` field (check). Output: a [`Session`] — the
-//! [`Actor`], the display name, the session's CSRF token and its server-side
-//! search text. The cookie holds a random 256-bit token; the database holds only
+//! [`Actor`], the display name, the session's CSRF token, its server-side
+//! search text, the assurance level the sign-in proved and when
+//! ([`crate::assurance::Proven`]; the level in force decays after its max age),
+//! and the confirmation page kept while the person steps up ([`Pending`]).
+//! A session ends at its expiry or after `idle_secs` without a request. The cookie holds a random 256-bit token; the database holds only
 //! its SHA-256 (`dashboard_sessions`). Cookies are `HttpOnly`, `SameSite=Lax`
 //! (the provider's redirect back is a cross-site top-level navigation) and
 //! `Secure` unless configured off for plain-http development.
@@ -21,6 +24,7 @@ use sqlx::PgPool;
 
 use super::oidc::random_token;
 use crate::access::{Actor, Role};
+use crate::assurance::{Level, Proven};
 use crate::http::auth::same;
 
 /// The session cookie's name.
@@ -35,34 +39,99 @@ pub struct Session {
     pub csrf: String,
     pub search_text: Option<String>,
     pub expires_at: DateTime<Utc>,
+    /// The level the sign-in proved, and when (see [`Proven::effective`]).
+    pub proven: Proven,
+    /// The confirmation page kept while the person steps up, if any.
+    pub pending: Option<Pending>,
     token_sha256: Vec<u8>,
+}
+
+/// A confirmation page to come back to after a step-up sign-in: where, and the
+/// values its form held (kept in the session, never in a URL).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Pending {
+    /// The dashboard path that shows the confirmation again.
+    pub return_to: String,
+    /// The template to render at `/dashboard/fortsett` (pages rendered from a
+    /// POST, e.g. the SMS confirmation); `None` when `return_to` renders itself.
+    #[serde(default)]
+    pub template: Option<String>,
+    #[serde(default)]
+    pub nav: String,
+    /// The page's values (form fields, or the template's context).
+    #[serde(default)]
+    pub context: serde_json::Map<String, serde_json::Value>,
+}
+
+/// What a new session holds.
+pub struct NewSession<'a> {
+    pub actor: &'a Actor,
+    pub display_name: &'a str,
+    pub ttl: Duration,
+    /// Signed out after this long without a request.
+    pub idle: Duration,
+    pub proven: Proven,
+    pub search_text: Option<&'a str>,
+    pub pending: Option<&'a Pending>,
 }
 
 fn digest(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
-/// Creates a session and returns the token for the cookie.
+/// The idle timeout of sessions made by [`create`].
+pub const DEFAULT_IDLE: Duration = Duration::from_secs(30 * 60);
+
+/// Creates a session at level `low` (idle timeout [`DEFAULT_IDLE`]) and returns
+/// the token for the cookie.
 pub async fn create(
     pool: &PgPool,
     actor: &Actor,
     display_name: &str,
     ttl: Duration,
 ) -> sqlx::Result<String> {
+    create_with(
+        pool,
+        &NewSession {
+            actor,
+            display_name,
+            ttl,
+            idle: DEFAULT_IDLE,
+            proven: Proven {
+                level: Level::Low,
+                at: Utc::now(),
+            },
+            search_text: None,
+            pending: None,
+        },
+    )
+    .await
+}
+
+/// Creates a session and returns the token for the cookie.
+pub async fn create_with(pool: &PgPool, new: &NewSession<'_>) -> sqlx::Result<String> {
     let token = random_token(32);
-    let ttl = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::hours(8));
+    let ttl = chrono::Duration::from_std(new.ttl).unwrap_or(chrono::Duration::hours(8));
+    let idle = i32::try_from(new.idle.as_secs().max(1)).unwrap_or(i32::MAX);
+    let pending = new.pending.and_then(|p| serde_json::to_value(p).ok());
     sqlx::query(
         "INSERT INTO dashboard_sessions
-                (token_sha256, user_id, display_name, role, schools, csrf, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, now() + $7)",
+                (token_sha256, user_id, display_name, role, schools, csrf, expires_at,
+                 assurance_level, assurance_at, idle_secs, search_text, pending)
+         VALUES ($1, $2, $3, $4, $5, $6, now() + $7, $8, $9, $10, $11, $12)",
     )
     .bind(digest(&token))
-    .bind(&actor.user)
-    .bind(display_name)
-    .bind(actor.role.as_str())
-    .bind(&actor.schools)
+    .bind(&new.actor.user)
+    .bind(new.display_name)
+    .bind(new.actor.role.as_str())
+    .bind(&new.actor.schools)
     .bind(random_token(32))
     .bind(ttl)
+    .bind(new.proven.level.as_str())
+    .bind(new.proven.at)
+    .bind(idle)
+    .bind(new.search_text)
+    .bind(pending)
     .execute(pool)
     .await?;
     // Expired sessions and abandoned sign-ins go on the way.
@@ -75,40 +144,68 @@ pub async fn create(
     Ok(token)
 }
 
-type SessionRow = (
-    String,
-    String,
-    String,
-    Vec<String>,
-    String,
-    Option<String>,
-    DateTime<Utc>,
-);
+#[derive(sqlx::FromRow)]
+struct SessionRow {
+    user_id: String,
+    display_name: String,
+    role: String,
+    schools: Vec<String>,
+    csrf: String,
+    search_text: Option<String>,
+    expires_at: DateTime<Utc>,
+    assurance_level: String,
+    assurance_at: DateTime<Utc>,
+    pending: Option<serde_json::Value>,
+}
 
-/// The live session behind `token`, if any (an unknown stored role is no session).
+/// The live session behind `token`, if any: not expired and used within its idle
+/// timeout (an unknown stored role or level is no session). Loading it counts as
+/// using it.
 pub async fn load(pool: &PgPool, token: &str) -> sqlx::Result<Option<Session>> {
     let hash = digest(token);
     let row: Option<SessionRow> = sqlx::query_as(
         "UPDATE dashboard_sessions SET last_seen_at = now()
           WHERE token_sha256 = $1 AND expires_at > now()
-          RETURNING user_id, display_name, role, schools, csrf, search_text, expires_at",
+            AND last_seen_at > now() - make_interval(secs => idle_secs)
+          RETURNING user_id, display_name, role, schools, csrf, search_text, expires_at,
+                    assurance_level, assurance_at, pending",
     )
     .bind(&hash)
     .fetch_optional(pool)
     .await?;
-    Ok(
-        row.and_then(|(user, name, role, schools, csrf, search, expires)| {
-            let role: Role = role.parse().ok()?;
-            Some(Session {
-                actor: Actor::new(&user, role, schools).ok()?,
-                display_name: name,
-                csrf,
-                search_text: search,
-                expires_at: expires,
-                token_sha256: hash,
-            })
-        }),
-    )
+    Ok(row.and_then(|r| {
+        let role: Role = r.role.parse().ok()?;
+        let level: Level = r.assurance_level.parse().ok()?;
+        Some(Session {
+            actor: Actor::new(&r.user_id, role, r.schools).ok()?,
+            display_name: r.display_name,
+            csrf: r.csrf,
+            search_text: r.search_text,
+            expires_at: r.expires_at,
+            proven: Proven {
+                level,
+                at: r.assurance_at,
+            },
+            // A pending page that no longer parses is simply forgotten.
+            pending: r.pending.and_then(|p| serde_json::from_value(p).ok()),
+            token_sha256: hash,
+        })
+    }))
+}
+
+/// Keeps (or, with `None`, forgets) the confirmation page to come back to.
+pub async fn set_pending(
+    pool: &PgPool,
+    session: &Session,
+    pending: Option<&Pending>,
+) -> sqlx::Result<()> {
+    let value = pending.and_then(|p| serde_json::to_value(p).ok());
+    sqlx::query("UPDATE dashboard_sessions SET pending = $2 WHERE token_sha256 = $1")
+        .bind(&session.token_sha256)
+        .bind(value)
+        .execute(pool)
+        .await?;
+    Ok(())
 }
 
 pub async fn destroy(pool: &PgPool, session: &Session) -> sqlx::Result<()> {
@@ -134,45 +231,68 @@ pub async fn set_search_text(
     Ok(())
 }
 
-/// Records a sign-in under way (found again by `state` at the callback).
+/// Records a sign-in under way (found again by `state` at the callback);
+/// `wanted` is the level a step-up asked the identity provider for.
 pub async fn store_login(
     pool: &PgPool,
     state: &str,
     nonce: &str,
     verifier: &str,
     return_to: &str,
+    wanted: Option<Level>,
 ) -> sqlx::Result<()> {
     sqlx::query(
-        "INSERT INTO dashboard_logins (state, nonce, pkce_verifier, return_to) VALUES ($1, $2, $3, $4)",
+        "INSERT INTO dashboard_logins (state, nonce, pkce_verifier, return_to, wanted_level)
+         VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(state)
     .bind(nonce)
     .bind(verifier)
     .bind(return_to)
+    .bind(wanted.map(Level::as_str))
     .execute(pool)
     .await?;
     Ok(())
 }
 
+/// A sign-in under way, as the callback finds it.
+#[derive(Debug, Clone)]
+pub struct Login {
+    pub nonce: String,
+    pub pkce_verifier: String,
+    pub return_to: String,
+    /// The level a step-up asked for (`None`: an ordinary sign-in).
+    pub wanted: Option<Level>,
+}
+
 /// Takes (deletes and returns) the sign-in of `state` if it is under ten minutes
-/// old: nonce, PKCE verifier, where to go afterwards. A state is usable once.
-pub async fn take_login(
-    pool: &PgPool,
-    state: &str,
-) -> sqlx::Result<Option<(String, String, String)>> {
-    sqlx::query_as(
+/// old. A state is usable once.
+pub async fn take_login(pool: &PgPool, state: &str) -> sqlx::Result<Option<Login>> {
+    type Row = (String, String, String, Option<String>, bool);
+    let row: Option<Row> = sqlx::query_as(
         "DELETE FROM dashboard_logins WHERE state = $1
-          RETURNING nonce, pkce_verifier, return_to, created_at > now() - interval '10 minutes'",
+          RETURNING nonce, pkce_verifier, return_to, wanted_level,
+                    created_at > now() - interval '10 minutes'",
     )
     .bind(state)
     .fetch_optional(pool)
-    .await
-    .map(|r: Option<(String, String, String, bool)>| {
-        r.filter(|x| x.3).map(|(n, v, to, _)| (n, v, to))
-    })
+    .await?;
+    Ok(row
+        .filter(|r| r.4)
+        .map(|(nonce, pkce_verifier, return_to, wanted, _)| Login {
+            nonce,
+            pkce_verifier,
+            return_to,
+            wanted: wanted.and_then(|w| w.parse().ok()),
+        }))
 }
 
 impl Session {
+    /// The assurance level in force now (the proven level, decayed by its max age).
+    pub fn level(&self, settings: &crate::assurance::AssuranceSettings) -> Level {
+        self.proven.effective(settings, Utc::now())
+    }
+
     /// Whether a form's `_csrf` value is this session's token.
     pub fn csrf_ok(&self, given: Option<&str>) -> bool {
         given.is_some_and(|g| !g.is_empty() && same(g.as_bytes(), self.csrf.as_bytes()))

@@ -7,10 +7,13 @@
 //! text is posted, never put in a URL. Output: HTML pages; a small JSON status
 //! for the progress (`app.js` polls it). Failure: the decisions and Norwegian
 //! reasons of `sms::request` (who may send, preview token, hourly limit, daily
-//! cap) as 403/409/422/429 pages; every decision is audited there.
+//! cap) as 403/409/422/429 pages; every decision is audited there. Sending
+//! needs the assurance level `[assurance.required] sms_send` (approving:
+//! `sms_approve`, via [`super::stepup::require_level`]); below it the principal
+//! steps up and comes back to the same confirmation (kept in the session).
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
@@ -21,6 +24,7 @@ use uuid::Uuid;
 use super::pages::oslo;
 use super::{guard_action, page, problem, unavailable, DashboardState, SignedIn};
 use crate::access::{Actor, Role};
+use crate::assurance::Action;
 use crate::sms::authz::RequestedBy;
 use crate::sms::request::{self, PreviewRequest, SendRequest};
 use crate::sms::{cost, SmsError};
@@ -194,6 +198,8 @@ async fn preview(
     ctx.insert("reason", &f.begrunnelse);
     ctx.insert("p", &p);
     ctx.insert("expires", &oslo(p.expires_at));
+    // Kept server-side, so a step-up at «Send» comes back to this confirmation.
+    super::stepup::keep_confirmation(&state, &session, "sms", "sms_preview.html", &ctx).await;
     page(&state, &session, "sms", "sms_preview.html", ctx)
 }
 
@@ -213,12 +219,36 @@ async fn send(
     if let Some(r) = guard_action(&state, &session, f.csrf.as_deref()) {
         return r;
     }
+    if session.actor.role == Role::Rektor && session.actor.covers_school(&f.school) {
+        let check = super::stepup::require_level(&state, &session, Action::SmsSend);
+        if let Err(need) = check {
+            let to = super::stepup::confirmation_of(&session, "token", &f.token.to_string());
+            let target = f.token.to_string();
+            return super::stepup::step_up(
+                &state,
+                &session,
+                &Method::POST,
+                need,
+                &super::stepup::Refused {
+                    audit_action: "sms.send",
+                    school: Some(&f.school),
+                    target: Some(&target),
+                    return_to: to,
+                    pending: None,
+                },
+            )
+            .await;
+        }
+    }
     let req = SendRequest {
         requested_by: requested_by(&session.actor),
         preview_token: f.token,
     };
     match request::send(&state.sms, &f.school, &req).await {
         Ok(sent) => {
+            if session.pending.is_some() {
+                let _ = super::session::set_pending(state.pool(), &session, None).await;
+            }
             let school: String =
                 url::form_urlencoded::byte_serialize(f.school.as_bytes()).collect();
             Redirect::to(&format!(

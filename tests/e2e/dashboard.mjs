@@ -2,15 +2,24 @@
 // The dashboard in headless Chromium, driven by playwright-core (tests/dashboard.rs
 // runs the steps against a real dokflyt and a real OIDC provider):
 //
-//   node dashboard.mjs retry         sign in as team.fjellvik, open Feilet, open the
-//                                    failed document, see its receipt, «Prøv igjen»,
-//                                    confirm, see it Klar; keeps the browser session
+//   node dashboard.mjs retry         sign in as team.fjellvik at substantial, open
+//                                    Feilet, open the failed (UO) document, see its
+//                                    receipt, «Prøv igjen», confirm, see it Klar;
+//                                    keeps the browser session
 //   node dashboard.mjs verify        same session: the document is under Arkivert
 //   node dashboard.mjs other-school  sign in as team.bakken: the document is 403
+//   node dashboard.mjs preview-uo    sign in as admin.fjellvik (skoleadmin) at
+//                                    substantial: the UO document's PDF shows; the
+//                                    same user at low is offered a step-up instead
+//   node dashboard.mjs sms-step-up   sign in as rektor.fjellvik at substantial,
+//                                    compose and preview an emergency SMS, press
+//                                    Send: sent to step up (acr_values high,
+//                                    prompt=login), sign in with high, back on the
+//                                    same confirmation, Send: the message page
 //
-// Env: BASE (http://localhost:<port>), DOC_ID, ARTIFACTS (screenshots, session),
-// CHROMIUM (default /usr/bin/chromium). Exit 0 on success, 1 with a message and a
-// screenshot on failure.
+// Env: BASE (http://localhost:<port>), DOC_ID, SCHOOL (sms-step-up), ARTIFACTS
+// (screenshots, session), CHROMIUM (default /usr/bin/chromium). Exit 0 on
+// success, 1 with a message and a screenshot on failure.
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -20,24 +29,34 @@ const BASE = process.env.BASE;
 const DOC = process.env.DOC_ID;
 const ARTIFACTS = process.env.ARTIFACTS || 'artifacts';
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const SCHOOL = process.env.SCHOOL;
 const STATE = path.join(ARTIFACTS, 'dashboard-session.json');
+const LOW = 'idporten-loa-low';
+const SUBSTANTIAL = 'idporten-loa-substantial';
+const HIGH = 'idporten-loa-high';
 const step = process.argv[2];
 
 class Failure extends Error {}
 const expect = (cond, msg) => { if (!cond) throw new Failure(msg); };
 const log = (msg) => process.stdout.write(`- ${msg}\n`);
 
-async function signIn(page, login) {
-  await page.goto(`${BASE}/dashboard`);
-  // Redirected to the provider's login page.
+// On the provider's login page: the user, a password, the assurance level (acr).
+async function provide(page, login, acr) {
   await page.getByLabel('Brukernavn').waitFor({ timeout: 15000 });
   await page.getByLabel('Brukernavn').fill(login);
   await page.locator('#password').fill('hva-som-helst');
+  await page.locator('#acr').selectOption(acr);
+}
+
+async function signIn(page, login, acr = LOW) {
+  await page.goto(`${BASE}/dashboard`);
+  // Redirected to the provider's login page.
+  await provide(page, login, acr);
   await Promise.all([
     page.waitForURL((u) => u.toString().startsWith(`${BASE}/dashboard/arkivlogg`), { timeout: 15000 }),
     page.getByRole('button', { name: 'Logg inn' }).click(),
   ]);
-  log(`signed in as ${login}: ${new URL(page.url()).pathname}`);
+  log(`signed in as ${login} at ${acr}: ${new URL(page.url()).pathname}`);
 }
 
 async function shot(page, name) {
@@ -45,7 +64,8 @@ async function shot(page, name) {
 }
 
 async function retry(page) {
-  await signIn(page, 'team.fjellvik');
+  // Acting on a UO document needs substantial.
+  await signIn(page, 'team.fjellvik', SUBSTANTIAL);
   // The session cookie is HttpOnly and SameSite=Lax.
   const cookies = await page.context().cookies();
   const session = cookies.find((c) => c.name === 'dokflyt_okt');
@@ -100,6 +120,74 @@ async function otherSchool(page) {
   expect(pdf.status() === 403, `its PDF: ${pdf.status()}`);
 }
 
+async function previewUo(page) {
+  // At low, the UO document's page offers a stronger sign-in instead of the preview.
+  await signIn(page, 'admin.fjellvik', LOW);
+  await page.goto(`${BASE}/dashboard/dokument/${DOC}`);
+  await page.locator('#steg-opp').waitFor();
+  expect(await page.locator('iframe.pdf').count() === 0, 'no preview at low');
+  await shot(page, '8-uo-krever-betydelig');
+  await page.context().clearCookies();
+  await signIn(page, 'admin.fjellvik', SUBSTANTIAL);
+  await page.goto(`${BASE}/dashboard/dokument/${DOC}`);
+  await page.locator('iframe.pdf').waitFor();
+  const pdf = await page.request.get(`${BASE}/dashboard/dokument/${DOC}/pdf`);
+  expect(pdf.status() === 200, `the UO document's PDF at substantial: ${pdf.status()}`);
+  expect((pdf.headers()['content-type'] || '').startsWith('application/pdf'), 'a PDF');
+  const bytes = await pdf.body();
+  expect(bytes.subarray(0, 5).toString() === '%PDF-', 'PDF bytes');
+  await shot(page, '9-uo-forhandsvisning');
+}
+
+async function smsStepUp(page) {
+  expect(SCHOOL, 'SCHOOL is required');
+  await signIn(page, 'rektor.fjellvik', SUBSTANTIAL);
+  await page.goto(`${BASE}/dashboard/sms?school=${encodeURIComponent(SCHOOL)}`);
+  const text = 'Skolen er stengt i dag pga. strømbrudd. Ny info i appen kl. 12.';
+  await page.locator('#tekst').fill(text);
+  await page.locator('#begrunnelse').fill('Strømbrudd');
+  await page.getByRole('button', { name: 'Forhåndsvis' }).click();
+  await page.getByRole('heading', { name: 'Bekreft beredskapsmeldingen' }).waitFor();
+  const cost = (await page.locator('#kostnad').innerText()).trim();
+  const numbers = (await page.locator('#antall-numre').innerText()).trim();
+  await shot(page, '10-sms-bekreft');
+  // Send at substantial: a page explaining that high is needed, with the way up.
+  expect((await page.locator('#innloggingsniva').innerText()).includes('betydelig'), 'the header shows the level');
+  await page.locator('#send').click();
+  await page.getByRole('heading', { name: 'Sterkere innlogging kreves' }).waitFor();
+  expect((await page.locator('#niva-kreves').innerText()).trim() === 'høy', 'high is required');
+  expect((await page.locator('#niva-na').innerText()).trim() === 'betydelig', 'the session has substantial');
+  expect(!page.url().includes('Str%C3%B8mbrudd') && !page.url().includes('stengt'), 'no message text in the URL');
+  await shot(page, '11-sms-steg-opp');
+  await page.locator('#steg-opp').click();
+  // The provider is asked for high and, as she is signed in there, to authenticate again.
+  await page.getByLabel('Brukernavn').waitFor({ timeout: 15000 });
+  const asked = new URL(page.url());
+  log(`step-up at the provider: ${asked.pathname}`);
+  expect((await page.locator('#requested-acr').innerText()).includes(HIGH), 'the provider was asked for high');
+  expect(await page.locator('#acr').inputValue() === HIGH, 'high is preselected');
+  await shot(page, '12-idp-hoy');
+  await provide(page, 'rektor.fjellvik', HIGH);
+  await Promise.all([
+    page.waitForURL((u) => u.toString().startsWith(`${BASE}/dashboard/fortsett`), { timeout: 15000 }),
+    page.getByRole('button', { name: 'Logg inn' }).click(),
+  ]);
+  expect((await page.locator('#innloggingsniva').innerText()).includes('høy'), 'the header shows the new level');
+  // The same confirmation: same text, same cost, same numbers.
+  await page.getByRole('heading', { name: 'Bekreft beredskapsmeldingen' }).waitFor();
+  expect((await page.locator('blockquote.sms').innerText()).trim() === text, 'the same message');
+  expect((await page.locator('#kostnad').innerText()).trim() === cost, 'the same cost');
+  expect((await page.locator('#antall-numre').innerText()).trim() === numbers, 'the same numbers');
+  await shot(page, '13-sms-bekreft-igjen');
+  await Promise.all([
+    page.waitForURL((u) => u.toString().includes('/dashboard/sms/melding/'), { timeout: 15000 }),
+    page.locator('#send').click(),
+  ]);
+  await page.getByRole('heading', { name: 'Beredskapsmelding' }).waitFor();
+  await shot(page, '14-sms-sendt');
+  log(`sent: ${new URL(page.url()).pathname}`);
+}
+
 async function main() {
   expect(BASE && DOC, 'BASE and DOC_ID are required');
   fs.mkdirSync(ARTIFACTS, { recursive: true });
@@ -111,6 +199,8 @@ async function main() {
     if (step === 'retry') await retry(page);
     else if (step === 'verify') await verify(page);
     else if (step === 'other-school') await otherSchool(page);
+    else if (step === 'preview-uo') await previewUo(page);
+    else if (step === 'sms-step-up') await smsStepUp(page);
     else throw new Failure(`unknown step ${step}`);
     log(`${step}: ok`);
   } catch (e) {

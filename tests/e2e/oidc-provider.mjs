@@ -13,6 +13,14 @@
 //   OIDC_POST_LOGOUT_REDIRECT_URIS  comma-separated post_logout_redirect_uris (optional)
 //   OIDC_TOKEN_AUTH_METHOD  client_secret_basic (default) or client_secret_post
 //   OIDC_ACCOUNTS        JSON: { "<login>": { "name": "...", "role": "...", "schools": ["..."] } }
+//   OIDC_ACR_VALUES      comma-separated acr values the provider can issue, weakest first
+//                        (default idporten-loa-low,idporten-loa-substantial,idporten-loa-high)
+//
+// Assurance: the login page has a «Sikkerhetsnivå» choice (#acr) of those acr
+// values, preselected with the strongest one the client asked for in
+// `acr_values` (else the weakest). The ID token carries the chosen `acr`, an
+// `amr` to match (pwd / otp / BankID) and `auth_time`. `prompt=login` (a
+// step-up) always shows the login page again, also within a provider session.
 //
 // stdout: exactly one line, `OIDC_ISSUER=http://localhost:<port>`, once listening.
 // Everything else (logs, library notices) goes to stderr.
@@ -51,6 +59,15 @@ const clientSecret = process.env.OIDC_CLIENT_SECRET || 'dokflyt-secret';
 const redirectUris = list(process.env.OIDC_REDIRECT_URIS);
 if (redirectUris.length === 0) fail('OIDC_REDIRECT_URIS must list at least one redirect URI');
 const postLogoutRedirectUris = list(process.env.OIDC_POST_LOGOUT_REDIRECT_URIS);
+const acrValues = list(process.env.OIDC_ACR_VALUES
+  || 'idporten-loa-low,idporten-loa-substantial,idporten-loa-high');
+const AMR = ['pwd', 'otp', 'BankID'];
+const amrFor = (acr) => [AMR[Math.min(acrValues.indexOf(acr), AMR.length - 1)]];
+// The strongest known acr the client asked for (space-separated acr_values).
+function requestedAcr(params) {
+  const asked = String(params.acr_values || '').split(/\s+/).filter(Boolean);
+  return [...acrValues].reverse().find((a) => asked.includes(a));
+}
 const tokenAuthMethod = process.env.OIDC_TOKEN_AUTH_METHOD || 'client_secret_basic';
 if (!['client_secret_basic', 'client_secret_post'].includes(tokenAuthMethod)) {
   fail(`invalid OIDC_TOKEN_AUTH_METHOD: ${tokenAuthMethod}`);
@@ -91,7 +108,9 @@ ${body}
 `;
 }
 
-function loginPage(uid, { error, login = '', clientId: cid } = {}) {
+function loginPage(uid, { error, login = '', clientId: cid, acr } = {}) {
+  const chosen = acr || acrValues[0];
+  const options = acrValues.map((a) => `<option value="${esc(a)}"${a === chosen ? ' selected' : ''}>${esc(a)}</option>`).join('');
   return page('Logg inn', `<h1>Logg inn</h1>
 <p>Test-identitetsleverandør for <code>${esc(cid || '')}</code></p>
 ${error ? `<p class="error" role="alert" id="login-error">${esc(error)}</p>` : ''}
@@ -100,6 +119,9 @@ ${error ? `<p class="error" role="alert" id="login-error">${esc(error)}</p>` : '
   <input id="login" name="login" value="${esc(login)}" autofocus>
   <label for="password">Passord</label>
   <input id="password" name="password" type="password">
+  <label for="acr">Sikkerhetsnivå</label>
+  <select id="acr" name="acr">${options}</select>
+  ${acr ? `<p id="requested-acr">Tjenesten ber om ${esc(acr)}</p>` : ''}
   <button type="submit">Logg inn</button>
 </form>
 <form method="post" action="/interaction/${esc(uid)}/abort">
@@ -170,6 +192,7 @@ function createProvider(issuer) {
     response_types: ['code'],
     token_endpoint_auth_method: tokenAuthMethod,
     id_token_signed_response_alg: 'RS256',
+    require_auth_time: true,
   };
   if (postLogoutRedirectUris.length) client.post_logout_redirect_uris = postLogoutRedirectUris;
 
@@ -178,8 +201,14 @@ function createProvider(issuer) {
     jwks: { keys: [signingKey] },
     cookies: { keys: [crypto.randomBytes(32).toString('hex')] },
     scopes: ['openid', 'profile', 'dokflyt'],
+    acrValues,
     claims: {
-      openid: ['sub'],
+      acr: null,
+      amr: null,
+      auth_time: null,
+      // Like ID-porten, every ID token says how the person signed in (oidc-provider
+      // otherwise includes acr only when acr_values was sent, amr only on request).
+      openid: ['sub', 'acr', 'amr', 'auth_time'],
       profile: ['name'],
       dokflyt: ['dokflyt_role', 'dokflyt_schools'],
     },
@@ -246,7 +275,7 @@ async function handleInteraction(provider, req, res, url) {
 
   if (req.method === 'GET' && !action) {
     if (prompt.name === 'login') {
-      return send(res, 200, loginPage(uid, { clientId: params.client_id }));
+      return send(res, 200, loginPage(uid, { clientId: params.client_id, acr: requestedAcr(params) }));
     }
     if (prompt.name === 'consent') {
       // Normally unreachable (loadExistingGrant grants everything); grant anyway.
@@ -275,11 +304,18 @@ async function handleInteraction(provider, req, res, url) {
       return send(res, 200, loginPage(uid, {
         clientId: params.client_id,
         login,
+        acr: requestedAcr(params),
         error: login ? `Ukjent bruker: ${login}` : 'Skriv inn brukernavn',
       }));
     }
-    process.stderr.write(`oidc-provider.mjs: login "${login}"\n`);
-    return provider.interactionFinished(req, res, { login: { accountId: login } }, { mergeWithLastSubmission: false });
+    const acr = form.get('acr') || acrValues[0];
+    if (!acrValues.includes(acr)) {
+      return send(res, 400, page('Feil', `<h1>Feil</h1><p id="error">ukjent sikkerhetsnivå ${esc(acr)}</p>`));
+    }
+    process.stderr.write(`oidc-provider.mjs: login "${login}" at ${acr}\n`);
+    return provider.interactionFinished(req, res, {
+      login: { accountId: login, acr, amr: amrFor(acr) },
+    }, { mergeWithLastSubmission: false });
   }
 
   if (req.method === 'POST' && action === 'abort') {
