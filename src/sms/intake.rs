@@ -97,6 +97,7 @@ pub async fn intake_one(ctx: &SmsContext, event_id: Uuid) -> Result<(), SmsError
         user: user.to_string(),
         role: role.unwrap_or(Role::System),
         schools: vec![school_id.clone()],
+        municipality_number: None,
     };
     let price = cost::price_on(&ctx.settings.prices, Utc::now().date_naive())?;
     let set = recipients::for_school(&mut *tx, &school_id).await?;

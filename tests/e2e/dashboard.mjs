@@ -7,7 +7,7 @@
 //                                    receipt, «Prøv igjen», confirm, see it Klar;
 //                                    keeps the browser session
 //   node dashboard.mjs verify        same session: the document is under Arkivert
-//   node dashboard.mjs other-school  sign in as team.bakken: the document is 403
+//   node dashboard.mjs other-school  sign in as team.bakken: the document is 404 (as if missing)
 //   node dashboard.mjs preview-uo    sign in as admin.fjellvik (skoleadmin) at
 //                                    substantial: the UO document's PDF shows; the
 //                                    same user at low is offered a step-up instead
@@ -113,9 +113,9 @@ async function verify(page) {
 async function otherSchool(page) {
   await signIn(page, 'team.bakken');
   const resp = await page.goto(`${BASE}/dashboard/dokument/${DOC}`);
-  expect(resp.status() === 403, `another school's document: ${resp.status()}`);
-  await page.getByRole('heading', { name: 'Ingen tilgang' }).waitFor();
-  await shot(page, '7-annen-skole-403');
+  expect(resp.status() === 404, `another school's document: ${resp.status()}`);
+  await page.getByRole('heading', { name: 'Fant ikke dokumentet' }).waitFor();
+  await shot(page, '7-annen-skole-404');
   const pdf = await page.request.get(`${BASE}/dashboard/dokument/${DOC}/pdf`);
   expect(pdf.status() === 403, `its PDF: ${pdf.status()}`);
 }
