@@ -157,10 +157,9 @@ fn a_template_error_names_template_line_and_variable() {
     let o = render(&example("grade_warning"), &out, &templates);
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{o:?}");
-    // The template, the line and the variable; never the event's data.
     assert!(
         stderr.contains(
-            "letters/grade_warning.tera, linje 3: variabelen «f.grade_now» finnes ikke i dataene"
+            "letters/grade_warning.tera, line 3: variable `f.grade_now` is not in the context"
         ),
         "{stderr}"
     );
