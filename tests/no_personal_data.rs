@@ -542,3 +542,45 @@ async fn no_personal_data_in_logs_dead_letters_or_headers() {
         findings.join("\n")
     );
 }
+
+/// The reproduce error (the dashboard's «Produser på nytt» page and the JSON
+/// API show the same text): a stored event that no longer renders because a
+/// template filter fails on its data names the template line, never the data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reproduce_error_names_the_template_not_the_data() {
+    let app = common::spawn_app().await;
+    let id = common::flow::queue(&app, "school_transport_application").await;
+    // The stored event as an older producer might have sent it: a string where
+    // the template expects a list (tera's `join` then quotes the string).
+    sqlx::query(
+        "UPDATE events SET payload = jsonb_set(payload, '{fields,attachments}', to_jsonb($2::text))
+          WHERE event_id = $1",
+    )
+    .bind(id)
+    .bind("Kari Nordmann, tlf. 91234567")
+    .execute(&app.pool)
+    .await
+    .expect("update");
+    let school = common::flow::example("school_transport_application", id)["school"]["id"]
+        .as_str()
+        .expect("school")
+        .to_string();
+    let r = reqwest::Client::new()
+        .post(format!("http://{}/api/archive/documents/{id}/reproduce", app.http))
+        .bearer_auth(dokflyt::config::DEV_API_TOKEN)
+        .header("X-Dokflyt-User", "k.admin")
+        .header("X-Dokflyt-Role", "kommuneadmin")
+        .header("X-Dokflyt-Schools", school)
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(r.status().as_u16(), 422);
+    let body: Value = r.json().await.expect("json");
+    let text = body.to_string();
+    assert!(text.contains("filteret «join» feilet"), "{text}");
+    let names: BTreeSet<String> = ["Kari Nordmann".to_string()].into();
+    let found = scan("the reproduce error", &text, &names);
+    assert!(found.is_empty(), "{found:?}");
+    app.stop_and_clean().await;
+}
