@@ -566,7 +566,10 @@ async fn the_reproduce_error_names_the_template_not_the_data() {
         .expect("school")
         .to_string();
     let r = reqwest::Client::new()
-        .post(format!("http://{}/api/archive/documents/{id}/reproduce", app.http))
+        .post(format!(
+            "http://{}/api/archive/documents/{id}/reproduce",
+            app.http
+        ))
         .bearer_auth(dokflyt::config::DEV_API_TOKEN)
         .header("X-Dokflyt-User", "k.admin")
         .header("X-Dokflyt-Role", "kommuneadmin")

@@ -204,7 +204,8 @@ pub enum RosterError {
     Oversize { limit: usize },
     #[error("meldingen er ikke en gyldig rosterhendelse: {0}")]
     Malformed(String),
-    #[error("roster-schema_version {0} støttes ikke (denne arbeideren godtar 1)")]
+    /// The version is kept for callers, never printed (a producer's number).
+    #[error("roster-schema_version støttes ikke (denne arbeideren godtar 1)")]
     UnsupportedVersion(u32),
     #[error("ugyldig rosterhendelse: {0}")]
     Invalid(String),
