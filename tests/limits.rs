@@ -377,3 +377,22 @@ async fn the_app_refuses_an_insecure_remote_archive() {
     settings.archive.url = Secret::new("http://archive.example.no/arkivmelding");
     assert!(dokflyt::archive::client::from_settings(&settings.archive, Some(dir.path())).is_ok());
 }
+
+/// mTLS: a remote https archive with a client certificate and key builds (the
+/// identity is loaded into rustls); a key that is not one stops start-up.
+#[test]
+fn an_https_archive_with_a_client_certificate_is_accepted() {
+    let mut s = ArchiveSettings {
+        url: Secret::new("https://archive.example.no/arkivmelding"),
+        ..ArchiveSettings::default()
+    };
+    s.auth.client_certificate = dokflyt::channels::svarut_standin::DEMO_CERT.into();
+    s.auth.client_key = Secret::new(include_str!("../examples/svarut-standin/demo-key.pem"));
+    assert!(HttpArchiveClient::from_settings(&s).is_ok());
+    s.auth.client_key =
+        Secret::new("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n");
+    match HttpArchiveClient::from_settings(&s) {
+        Err(e) => assert_eq!(e.class(), "config", "{e}"),
+        Ok(_) => panic!("a broken key must stop start-up"),
+    }
+}
