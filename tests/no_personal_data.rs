@@ -51,15 +51,22 @@ impl Buffer {
     }
 }
 
-/// Every log line of the process at TRACE, into `buf`. Must run before anything
-/// else installs a subscriber (the harness's own `try_init` then does nothing).
-fn capture_logs(buf: &Buffer) {
-    let b = buf.clone();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("trace"))
-        .with_ansi(false)
-        .with_writer(move || b.clone())
-        .init();
+/// Every log line of the process at TRACE, into one buffer, installed by the
+/// first test that asks (before the harness's own `try_init`, which then does
+/// nothing). Every test of this binary calls it first.
+fn captured_logs() -> Buffer {
+    static LOGS: std::sync::OnceLock<Buffer> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buf = Buffer::default();
+        let b = buf.clone();
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("trace"))
+            .with_ansi(false)
+            .with_writer(move || b.clone())
+            .init();
+        buf
+    })
+    .clone()
 }
 
 // ---- the scanner -----------------------------------------------------------------
@@ -303,8 +310,7 @@ async fn drain(app: &TestApp, queue: &str) -> Vec<Vec<(String, String)>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_personal_data_in_logs_dead_letters_or_headers() {
-    let logs = Buffer::default();
-    capture_logs(&logs);
+    let logs = captured_logs();
     let gw = GatewayStandIn::start().await;
     let app = spawn_sms_app(&gw, |s| {
         s.archive.schedule.enabled = false;
@@ -384,6 +390,47 @@ async fn no_personal_data_in_logs_dead_letters_or_headers() {
             v["recipients"][1]["parental_responsibility"] = json!(false);
         })),
     ];
+    // The other refusals of the routing table, from the examples.
+    let example = |t: &str, f: &dyn Fn(&mut Value)| {
+        let mut v = examples()
+            .into_iter()
+            .find(|e| e["document_type"] == t)
+            .expect("an example of the type");
+        v["event_id"] = json!(Uuid::new_v4().to_string());
+        f(&mut v);
+        serde_json::to_vec(&v).expect("json")
+    };
+    bad.push((
+        "not_authorised",
+        example("emergency_sms", &|v| {
+            v["sender"]["role"] = json!("kontaktlaerer")
+        }),
+    ));
+    bad.push((
+        "precondition_failed",
+        example("term_grades", &|v| {
+            v["fields"]["data_checked"] = json!(false)
+        }),
+    ));
+    bad.push((
+        "no_rule",
+        example("moving_notice", &|v| {
+            v["fields"]
+                .as_object_mut()
+                .expect("fields")
+                .remove("receiving_school");
+        }),
+    ));
+    bad.push((
+        "missing_pupil",
+        with(&|v| {
+            v.as_object_mut()
+                .expect("object")
+                .remove("pupil")
+                .map(|_| ())
+                .unwrap_or(())
+        }),
+    ));
     // A template filter that fails on the producer's data (tera's `join` on a string).
     let mut meeting = examples()
         .into_iter()
@@ -548,6 +595,7 @@ async fn no_personal_data_in_logs_dead_letters_or_headers() {
 /// template filter fails on its data names the template line, never the data.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_reproduce_error_names_the_template_not_the_data() {
+    let _ = captured_logs();
     let app = common::spawn_app().await;
     let id = common::flow::queue(&app, "school_transport_application").await;
     // The stored event as an older producer might have sent it: a string where
