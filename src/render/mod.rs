@@ -4,7 +4,12 @@
 //! Input: a [`RoutedDocument`]. Output: a [`RenderedPdf`] (bytes, SHA-256, page count).
 //! Failure: a [`RenderError`]; template errors are caught at start-up, when every
 //! template is compiled and test-rendered, so at run time a failure is a bug or bad
-//! data and the event is dead-lettered with the reason.
+//! data and the event is dead-lettered with the reason. That reason never quotes the
+//! data: our own filters (`line`, `cell`, `month`, `nbdate`, `nbdatetime`) cannot
+//! fail (anything unexpected passes through unchanged), and the errors of tera's
+//! built-ins, which quote the value they fail on, are reduced to the template, the
+//! line and what failed ([`redacted_tera_error`]). The start-up self-test, which
+//! renders a built-in sample and no real data, keeps tera's whole message.
 //!
 //! The steps, one module each:
 //! 1. [`context`] — the document → a tera context (never a national id, never a
