@@ -239,11 +239,13 @@ impl Renderer {
         let (what, token) = redacted_tera_error(e);
         // The line is looked up only for a name that is in the templates: the
         // template's own text is safe to show, the data is not.
+        // tera names the top template only; the line may be in a partial it
+        // includes, so those are searched next, in the order they are included.
         let place = token.and_then(|tok| {
-            std::iter::once(top)
-                .chain(self.sources.keys().map(String::as_str))
+            self.template_and_includes(top)
+                .into_iter()
                 .find_map(|name| {
-                    let src = self.sources.get(name)?;
+                    let src = self.sources.get(&name)?;
                     let (n, line) = src.lines().enumerate().find(|(_, l)| {
                         l.contains(tok.as_str()) && (l.contains("{{") || l.contains("{%"))
                     })?;
@@ -251,6 +253,27 @@ impl Renderer {
                 })
         });
         place.unwrap_or_else(|| format!("{top}: {what}"))
+    }
+
+    /// `top` and the templates it includes (and they include), each once, in
+    /// the order of their `{% include "…" %}`.
+    fn template_and_includes(&self, top: &str) -> Vec<String> {
+        let mut out: Vec<String> = vec![top.to_string()];
+        let mut i = 0;
+        while i < out.len() {
+            if let Some(src) = self.sources.get(&out[i]) {
+                for part in src.split("include \"").skip(1) {
+                    if let Some(end) = part.find('"') {
+                        let name = part[..end].to_string();
+                        if !out.contains(&name) {
+                            out.push(name);
+                        }
+                    }
+                }
+            }
+            i += 1;
+        }
+        out
     }
 
     /// Renders every letter template once with a sample document.
