@@ -33,6 +33,8 @@
 //! - [`sms`] — emergency SMS: preview, authorization, cost ledger, fan-out, gateway, delivery reports.
 //! - [`dashboard`] — the archive staff's pages (OpenID Connect sign-in, sessions, CSRF).
 //! - [`app`] — builds the whole service and runs it until shutdown.
+//! - [`redact`] — `Debug` that hides personal fields (`redacted_debug!`).
+//! - [`capped`] — reading HTTP answers (archive, SvarUt) with a size cap.
 
 pub mod access;
 pub mod app;
