@@ -4,7 +4,7 @@
 //! a phone number, an email address or document text (the event and its parts,
 //! roster records, delivery jobs, outgoing letters and archive messages).
 //! Input: a struct. Output: its `Debug` with those fields shown as `‹skjult›`.
-//! Failure: none at run time; at compile time [`redacted_debug!`] destructures
+//! Failure: none at run time; at compile time [`redacted_debug!`](crate::redacted_debug) destructures
 //! the whole struct, so a field added later does not compile until it is listed
 //! as shown or hidden — nobody can add a `mobile` and forget it.
 //!
