@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
+use axum::extract::DefaultBodyLimit;
 use tokio_util::sync::CancellationToken;
 
 use crate::archive::client::ArchiveClient;
@@ -106,6 +107,7 @@ impl App {
         let roster = crate::roster::consume::RosterConsumer::new(
             self.ctx.pool.clone(),
             self.settings.amqp.clone(),
+            self.settings.limits.roster_message_bytes,
         );
         let side_workers = tokio::spawn({
             let shutdown = shutdown.clone();
@@ -166,9 +168,18 @@ impl App {
             self.settings.assurance.clone(),
         )
         .context("cannot set up the dashboard")?;
-        let router = crate::http::router(http_state)
-            .merge(crate::http::sms::routes(sms_ctx, &auth))
-            .merge(crate::dashboard::routes(dashboard));
+        // Explicit body limits per router (`[limits]`): small JSON on the API,
+        // small forms on the dashboard. `RequestBodyLimitLayer` answers 413 on
+        // the declared Content-Length before any handler, extractor or sign-in
+        // check runs, and stops a chunked body at the limit; `DefaultBodyLimit`
+        // sets the same number for axum's own extractors.
+        let api = self.settings.limits.api_body_bytes;
+        let router = limited(crate::http::router(http_state), api)
+            .merge(limited(crate::http::sms::routes(sms_ctx, &auth), api))
+            .merge(limited(
+                crate::dashboard::routes(dashboard),
+                self.settings.limits.dashboard_body_bytes,
+            ));
         let http_shutdown = shutdown.clone();
         // The client's address keys the dashboard's sign-in rate limit.
         let server = axum::serve(
@@ -265,4 +276,14 @@ pub fn install_signal_handlers(token: CancellationToken, rules: SharedRules) {
         tracing::info!("shutting down: no new events, finishing in-flight work");
         token.cancel();
     });
+}
+
+/// `router` with a body limit of `max` bytes (see `[limits]`).
+fn limited<S: Clone + Send + Sync + 'static>(
+    router: axum::Router<S>,
+    max: usize,
+) -> axum::Router<S> {
+    router
+        .layer(DefaultBodyLimit::max(max))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(max))
 }

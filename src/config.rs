@@ -25,7 +25,7 @@ pub enum ConfigError {
 }
 
 /// A value that must not be printed (connection strings with passwords, tokens).
-#[derive(Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(transparent)]
 pub struct Secret(String);
 
@@ -78,6 +78,110 @@ pub struct Settings {
     /// How strongly a person must have signed in for each action, and how a
     /// provider's `acr`/`amr` words map to levels (see `crate::assurance`).
     pub assurance: crate::assurance::AssuranceSettings,
+    /// Size limits on what comes in, checked before anything is parsed.
+    pub limits: LimitSettings,
+}
+
+/// `[limits]`: the largest input of each kind, in bytes. Every one is checked
+/// before the input is parsed; what is larger is refused (HTTP 413) or
+/// dead-lettered as `oversize` without its content being read further.
+/// (Document events: `amqp.max_message_bytes`; answers of the archive and of
+/// SvarUt: `archive.max_response_bytes`, `delivery.svarut.max_response_bytes`.)
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitSettings {
+    /// A roster event on `{prefix}.roster` (one person or school: a few KiB).
+    /// Env: `DOKFLYT_MAX_ROSTER_MESSAGE_BYTES`.
+    pub roster_message_bytes: usize,
+    /// A request body on the JSON API (`/api/*`).
+    pub api_body_bytes: usize,
+    /// A form posted to the dashboard (`/dashboard/*`).
+    pub dashboard_body_bytes: usize,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        LimitSettings {
+            roster_message_bytes: 64 * 1024,
+            api_body_bytes: 64 * 1024,
+            dashboard_body_bytes: 16 * 1024,
+        }
+    }
+}
+
+/// `[archive.auth]`: how dokflyt authenticates to the archive. Outside loopback
+/// the archive URL must be `https` and one of the two must be configured (UO
+/// documents travel over this connection); `serve` refuses to start otherwise.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ArchiveAuthSettings {
+    /// A Maskinporten bearer token on every call, as Fiks Arkiv expects
+    /// (`[archive.auth.maskinporten]`, the same settings as SvarUt's; the scope
+    /// is the archive's, e.g. `ks:fiks`).
+    pub maskinporten: crate::channels::maskinporten::MaskinportenSettings,
+    /// mTLS instead: the client certificate (PEM path or PEM) ...
+    pub client_certificate: String,
+    /// ... and its private key (PKCS#8 PEM path or PEM). Env: `DOKFLYT_ARCHIVE_CLIENT_KEY`.
+    pub client_key: Secret,
+}
+
+impl ArchiveAuthSettings {
+    /// Whether a client certificate and key are configured (mTLS).
+    pub fn mtls(&self) -> bool {
+        !self.client_certificate.trim().is_empty() && !self.client_key.expose().trim().is_empty()
+    }
+}
+
+/// Why the archive transport is refused (see [`ArchiveSettings::check_transport`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransportError {
+    #[error("the archive URL is not a valid URL")]
+    BadUrl,
+    #[error("the archive {host} is not on this machine, so its URL must use https (UO documents travel over it)")]
+    PlainHttp { host: String },
+    #[error("the archive {host} is not on this machine, so dokflyt must authenticate to it: configure [archive.auth.maskinporten] (a bearer token, as Fiks Arkiv) or [archive.auth] client_certificate and client_key (mTLS)")]
+    NoAuthentication { host: String },
+    #[error("[archive.auth] client_certificate and client_key must be given together")]
+    HalfMtls,
+}
+
+/// True for `localhost` and loopback addresses (127.0.0.0/8, ::1).
+pub fn is_loopback_host(host: &url::Host<&str>) -> bool {
+    match host {
+        url::Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
+        url::Host::Ipv4(a) => a.is_loopback(),
+        url::Host::Ipv6(a) => a.is_loopback(),
+    }
+}
+
+impl ArchiveSettings {
+    /// The transport rule: on loopback (tests, the demo, a local stand-in) plain
+    /// http without authentication is allowed; anywhere else the URL must be
+    /// https and a Maskinporten client or a client certificate must be configured.
+    /// Only for target `http`; the offline package has no transport.
+    pub fn check_transport(&self) -> Result<(), TransportError> {
+        if self.target != ArchiveTarget::Http {
+            return Ok(());
+        }
+        let has_cert = !self.auth.client_certificate.trim().is_empty();
+        let has_key = !self.auth.client_key.expose().trim().is_empty();
+        if has_cert != has_key {
+            return Err(TransportError::HalfMtls);
+        }
+        let url = url::Url::parse(self.url.expose()).map_err(|_| TransportError::BadUrl)?;
+        let host = url.host().ok_or(TransportError::BadUrl)?;
+        if is_loopback_host(&host) {
+            return Ok(());
+        }
+        let host = host.to_string();
+        if url.scheme() != "https" {
+            return Err(TransportError::PlainHttp { host });
+        }
+        if !self.auth.maskinporten.enabled() && !self.auth.mtls() {
+            return Err(TransportError::NoAuthentication { host });
+        }
+        Ok(())
+    }
 }
 
 /// One SMS price and the day it takes effect (the latest `valid_from` on or before
@@ -215,6 +319,14 @@ pub struct ArchiveSettings {
     pub outage_after: u32,
     /// When the worker transfers on its own (`[archive.schedule]`).
     pub schedule: ScheduleSettings,
+    /// The largest answer read from the archive (a receipt or a Fiks Arkiv
+    /// error message, a few KiB); reading stops past it. A 2xx answer that is
+    /// larger cannot be a receipt and is a permanent error (check the archive);
+    /// a larger 4xx/5xx answer is classified by its status alone.
+    pub max_response_bytes: usize,
+    /// How dokflyt authenticates to the archive (`[archive.auth]`); required
+    /// when the archive is not on loopback (see [`ArchiveSettings::check_transport`]).
+    pub auth: ArchiveAuthSettings,
 }
 
 /// The transfer windows: twice a day by default, in the municipality's time zone.
@@ -268,6 +380,8 @@ impl Default for ArchiveSettings {
             claim_ttl_secs: 900,
             outage_after: 3,
             schedule: ScheduleSettings::default(),
+            max_response_bytes: 1024 * 1024,
+            auth: ArchiveAuthSettings::default(),
         }
     }
 }
@@ -486,6 +600,12 @@ impl Settings {
         if let Some(v) = get("DOKFLYT_ARCHIVE_URL") {
             self.archive.url = Secret::new(v);
         }
+        if let Some(v) = get("DOKFLYT_ARCHIVE_CLIENT_KEY") {
+            self.archive.auth.client_key = Secret::new(v);
+        }
+        if let Some(v) = get("DOKFLYT_MAX_ROSTER_MESSAGE_BYTES") {
+            self.limits.roster_message_bytes = num("DOKFLYT_MAX_ROSTER_MESSAGE_BYTES", v)?;
+        }
         if let Some(v) = get("DOKFLYT_ARCHIVE_DIRECTORY") {
             self.archive.directory = v.into();
         }
@@ -605,6 +725,77 @@ mod tests {
         assert_eq!(s.archive.uo_access_code, "UO");
         assert_eq!(s.archive.timeout_ms, 5);
         assert!(Settings::from_toml("[archive]\nuo_code = \"x\"\n").is_err());
+    }
+
+    fn archive(url: &str) -> ArchiveSettings {
+        ArchiveSettings {
+            url: Secret::new(url),
+            ..ArchiveSettings::default()
+        }
+    }
+
+    #[test]
+    fn the_archive_transport_outside_loopback_needs_https_and_authentication() {
+        // Loopback: plain http without authentication, for tests and the demo.
+        for url in [
+            "http://127.0.0.1:8090/fiks-arkiv/arkivmelding",
+            "http://localhost:8090/a",
+            "http://[::1]:8090/a",
+        ] {
+            assert_eq!(archive(url).check_transport(), Ok(()), "{url}");
+        }
+        assert!(matches!(
+            archive("http://archive.example.no/arkivmelding").check_transport(),
+            Err(TransportError::PlainHttp { .. })
+        ));
+        assert!(matches!(
+            archive("http://10.0.0.5/arkivmelding").check_transport(),
+            Err(TransportError::PlainHttp { .. })
+        ));
+        let e = archive("https://archive.example.no/arkivmelding")
+            .check_transport()
+            .expect_err("https alone is not enough");
+        assert!(matches!(e, TransportError::NoAuthentication { .. }));
+        assert!(e.to_string().contains("archive.example.no"), "{e}");
+        // With Maskinporten (as Fiks Arkiv) it is accepted ...
+        let mut s = archive("https://archive.example.no/arkivmelding");
+        s.auth.maskinporten.token_endpoint = "https://test.maskinporten.no/token".into();
+        assert_eq!(s.check_transport(), Ok(()));
+        // ... and plain http is still refused with it.
+        s.url = Secret::new("http://archive.example.no/arkivmelding");
+        assert!(matches!(
+            s.check_transport(),
+            Err(TransportError::PlainHttp { .. })
+        ));
+        // mTLS: a certificate and a key, both.
+        let mut s = archive("https://archive.example.no/arkivmelding");
+        s.auth.client_certificate = "/etc/dokflyt/arkiv.crt".into();
+        assert_eq!(s.check_transport(), Err(TransportError::HalfMtls));
+        s.auth.client_key = Secret::new("/etc/dokflyt/arkiv.key");
+        assert_eq!(s.check_transport(), Ok(()));
+        // The offline package has no transport to check.
+        let mut s = archive("http://archive.example.no/arkivmelding");
+        s.target = ArchiveTarget::Directory;
+        assert_eq!(s.check_transport(), Ok(()));
+        // The same rule from a configuration file.
+        let s = Settings::from_toml(
+            "[archive]\nurl = \"https://arkiv.kommune.no/a\"\n[archive.auth.maskinporten]\ntoken_endpoint = \"https://maskinporten.no/token\"\nclient_id = \"x\"\n",
+        )
+        .expect("toml");
+        assert_eq!(s.archive.check_transport(), Ok(()));
+    }
+
+    #[test]
+    fn limits_have_defaults_and_can_be_set() {
+        let d = Settings::default();
+        assert_eq!(d.limits.roster_message_bytes, 64 * 1024);
+        let s = Settings::from_toml("[limits]\nroster_message_bytes = 100\napi_body_bytes = 5\n")
+            .expect("toml");
+        assert_eq!(
+            (s.limits.roster_message_bytes, s.limits.api_body_bytes),
+            (100, 5)
+        );
+        assert!(Settings::from_toml("[limits]\nroster_bytes = 1\n").is_err());
     }
 
     #[test]

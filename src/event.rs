@@ -22,7 +22,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 /// A document event exactly as the producer sent it. Unknown top-level fields are
 /// rejected so that a typo in a producer (`sensitiv`) is caught, not ignored.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct IncomingEvent {
     /// Idempotency key for everything downstream (document, archive row, sends).
@@ -78,7 +78,7 @@ pub struct School {
     pub org_number: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Pupil {
     pub id: String,
@@ -91,7 +91,7 @@ pub struct Pupil {
     pub class: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Recipient {
     pub kind: RecipientKind,
@@ -127,7 +127,7 @@ pub enum RecipientKind {
     Staff,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Address {
     pub street: String,
@@ -137,7 +137,7 @@ pub struct Address {
     pub country: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Sender {
     pub user_id: String,
@@ -147,6 +147,49 @@ pub struct Sender {
     /// Case-handler initials as in the archive (saksbehandler).
     pub initials: String,
 }
+
+// Debug without personal data (names, national ids, addresses, contact
+// details, the title and the template fields, which hold the letter's text).
+crate::redacted_debug!(IncomingEvent {
+    show: [
+        event_id,
+        schema_version,
+        occurred_at,
+        municipality,
+        school,
+        document_type,
+        direction,
+        sensitive,
+        archive_opt_in,
+        legal_basis,
+        pupil,
+        recipients,
+        sender
+    ],
+    hide: [title, fields],
+});
+crate::redacted_debug!(Pupil {
+    show: [id, grade_level, class],
+    hide: [name, birth_date],
+});
+crate::redacted_debug!(Recipient {
+    show: [
+        kind,
+        id,
+        parental_responsibility,
+        digital_mail,
+        protected_address
+    ],
+    hide: [name, national_id, address, email, mobile],
+});
+crate::redacted_debug!(Address {
+    show: [],
+    hide: [street, postal_code, city, country],
+});
+crate::redacted_debug!(Sender {
+    show: [user_id, role],
+    hide: [name, initials],
+});
 
 /// Direction of the document relative to the school (journal post type I/U/N).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]

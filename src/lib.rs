@@ -34,6 +34,8 @@
 //! - [`sms`] — emergency SMS: preview, authorization, cost ledger, fan-out, gateway, delivery reports.
 //! - [`dashboard`] — the archive staff's pages (OpenID Connect sign-in, sessions, CSRF).
 //! - [`app`] — builds the whole service and runs it until shutdown.
+//! - [`redact`] — `Debug` that hides personal fields (`redacted_debug!`).
+//! - [`capped`] — reading HTTP answers (archive, SvarUt) with a size cap.
 
 pub mod access;
 pub mod app;
@@ -44,6 +46,7 @@ pub mod bench;
 pub mod bench_archive;
 pub mod bench_render;
 pub mod broker;
+pub mod capped;
 pub mod channels;
 pub mod cli;
 pub mod cli_clients;
@@ -55,6 +58,7 @@ pub mod demo;
 pub mod event;
 pub mod http;
 pub mod pipeline;
+pub mod redact;
 pub mod render;
 pub mod roster;
 pub mod rules;

@@ -169,7 +169,7 @@ pub fn build_school_folder(f: &SchoolFolder, opts: &BuildOptions) -> String {
 }
 
 /// The message and the name under which the PDF travels with it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Arkivmelding {
     pub xml: String,
     /// `referanseDokumentfil`: the name of the file part (ASCII, no spaces).
@@ -177,6 +177,11 @@ pub struct Arkivmelding {
     /// The folder's external key (`noekkel`).
     pub folder_key: String,
 }
+
+crate::redacted_debug!(Arkivmelding {
+    show: [file_name, folder_key],
+    hide: [xml],
+});
 
 /// The school year (Norwegian, starting 1 August) a date belongs to, as (2026, 2027).
 pub fn school_year(date: chrono::NaiveDate) -> (i32, i32) {

@@ -9,7 +9,13 @@
 //!
 //! - [`HttpArchiveClient`]: POSTs `multipart/form-data` with the part
 //!   `arkivmelding` (`arkivmelding.xml`) and one part per file, named by its
-//!   `referanseDokumentfil`, to the configured endpoint.
+//!   `referanseDokumentfil`, to the configured endpoint. Outside loopback it
+//!   refuses to be built without https and authentication (a Maskinporten bearer
+//!   as Fiks Arkiv, or mTLS with a client certificate): see
+//!   `ArchiveSettings::check_transport`. Answers are read with a cap
+//!   (`archive.max_response_bytes`): a larger 2xx answer is `too_large`
+//!   (permanent, like an unreadable receipt); a larger 4xx/5xx is classified by
+//!   its status alone.
 //! - [`DirectoryArchive`]: the offline package, `<dir>/<event_id>/arkivmelding.xml`
 //!   plus the PDF, for municipalities that deliver by file and for the demo.
 //!
@@ -27,7 +33,7 @@ use super::receipt::{
 };
 
 /// One document on its way to the archive.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Outgoing {
     pub event_id: Uuid,
     pub xml: String,
@@ -35,6 +41,12 @@ pub struct Outgoing {
     pub file_name: String,
     pub pdf: Vec<u8>,
 }
+
+// The arkivmelding names the pupil and the recipients; the PDF is the letter.
+crate::redacted_debug!(Outgoing {
+    show: [event_id, file_name],
+    hide: [xml, pdf],
+});
 
 /// The archive registered the journal post.
 #[derive(Debug, Clone)]
@@ -66,6 +78,16 @@ pub enum TransferError {
     WrongDocument { got: String, body: String },
     #[error("cannot write the offline package: {0}")]
     Directory(String),
+    #[error("the archive's answer (HTTP {status}) is larger than {limit} bytes; it was not read")]
+    TooLarge { status: u16, limit: usize },
+    #[error("the archive refused dokflyt's access token (HTTP 401)")]
+    Unauthorized,
+    #[error("no Maskinporten token for the archive: {0}")]
+    Token(String),
+    #[error("the archive transport is not allowed: {0}")]
+    Insecure(crate::config::TransportError),
+    #[error("the archive client cannot be built: {0}")]
+    Config(String),
 }
 
 impl TransferError {
@@ -77,6 +99,9 @@ impl TransferError {
                 | TransferError::Timeout(_)
                 | TransferError::Http5xx { .. }
                 | TransferError::ServerFault { .. }
+                // The cached token is dropped; the next attempt fetches a new one.
+                | TransferError::Unauthorized
+                | TransferError::Token(_)
         )
     }
 
@@ -93,6 +118,11 @@ impl TransferError {
             TransferError::Malformed { .. } => "malformed_receipt",
             TransferError::WrongDocument { .. } => "wrong_document",
             TransferError::Directory(_) => "directory",
+            TransferError::TooLarge { .. } => "too_large",
+            TransferError::Unauthorized => "unauthorized",
+            TransferError::Token(_) => "maskinporten",
+            TransferError::Insecure(_) => "insecure_transport",
+            TransferError::Config(_) => "config",
         }
     }
 
@@ -106,9 +136,14 @@ impl TransferError {
             | TransferError::Http4xx { body, .. }
             | TransferError::Malformed { body, .. }
             | TransferError::WrongDocument { body, .. } => Some(body),
-            TransferError::Connect(_) | TransferError::Timeout(_) | TransferError::Directory(_) => {
-                None
-            }
+            TransferError::Connect(_)
+            | TransferError::Timeout(_)
+            | TransferError::Directory(_)
+            | TransferError::TooLarge { .. }
+            | TransferError::Unauthorized
+            | TransferError::Token(_)
+            | TransferError::Insecure(_)
+            | TransferError::Config(_) => None,
         }
     }
 
@@ -160,6 +195,16 @@ impl TransferError {
             TransferError::Directory(_) => "Kunne ikke skrive arkivpakken til katalogen (full \
                  disk eller manglende tilgang). Meld fra til driftsansvarlig og sett status \
                  tilbake til «klar» når det er rettet."
+                .to_string(),
+            TransferError::TooLarge { .. } => "Arkivet svarte med et svar som er større enn \
+                 grensen dokflyt leser, så kvitteringen kunne ikke leses. Sjekk i arkivet om \
+                 journalposten finnes før dokumentet sendes på nytt, og meld fra til kommuneadmin."
+                .to_string(),
+            TransferError::Unauthorized | TransferError::Token(_) => {
+                format!("Arkivet godtok ikke dokflyts tilgang (Maskinporten). {RETRY}")
+            }
+            TransferError::Insecure(_) | TransferError::Config(_) => "Arkivtilkoblingen er \
+                 feil satt opp. Meld fra til driftsansvarlig."
                 .to_string(),
         }
     }
@@ -256,20 +301,105 @@ pub struct HttpArchiveClient {
     http: reqwest::Client,
     url: String,
     timeout: Duration,
+    /// Maskinporten, when configured: a bearer token on every call.
+    tokens: Option<crate::channels::maskinporten::TokenSource>,
+    /// The largest answer read (`archive.max_response_bytes`).
+    max_response: usize,
 }
 
 impl HttpArchiveClient {
+    /// A client for `url` without authentication: allowed only on loopback
+    /// (tests, the demo, a local stand-in); elsewhere it is refused.
     pub fn new(url: &str, timeout: Duration) -> Result<HttpArchiveClient, TransferError> {
-        let http = reqwest::Client::builder()
+        HttpArchiveClient::from_settings(&crate::config::ArchiveSettings {
+            url: crate::config::Secret::new(url),
+            timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+            ..crate::config::ArchiveSettings::default()
+        })
+    }
+
+    /// The client `[archive]` describes, after the transport check: https and
+    /// authentication outside loopback; the Maskinporten token source or the
+    /// client certificate (mTLS, rustls) when configured.
+    pub fn from_settings(
+        s: &crate::config::ArchiveSettings,
+    ) -> Result<HttpArchiveClient, TransferError> {
+        s.check_transport().map_err(TransferError::Insecure)?;
+        let timeout = Duration::from_millis(s.timeout_ms);
+        let mut builder = reqwest::Client::builder()
             .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .connect_timeout(timeout.min(Duration::from_secs(10)));
+        if s.auth.mtls() {
+            let mut pem = read_pem(&s.auth.client_certificate)?;
+            pem.extend_from_slice(b"\n");
+            pem.extend_from_slice(&read_pem(s.auth.client_key.expose())?);
+            let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
+                TransferError::Config(format!(
+                    "the client certificate or key: {}",
+                    e.without_url()
+                ))
+            })?;
+            builder = builder.identity(identity);
+        }
+        let http = builder
             .build()
-            .map_err(|e| TransferError::Connect(e.to_string()))?;
+            .map_err(|e| TransferError::Config(e.without_url().to_string()))?;
+        let tokens = if s.auth.maskinporten.enabled() {
+            Some(
+                crate::channels::maskinporten::TokenSource::new(&s.auth.maskinporten)
+                    .map_err(|e| TransferError::Config(format!("Maskinporten: {e}")))?,
+            )
+        } else {
+            None
+        };
         Ok(HttpArchiveClient {
             http,
-            url: url.to_string(),
+            url: s.url.expose().to_string(),
             timeout,
+            tokens,
+            max_response: s.max_response_bytes,
         })
+    }
+
+    /// The request with the bearer token, when Maskinporten is configured.
+    async fn authorised(
+        &self,
+        rb: reqwest::RequestBuilder,
+    ) -> Result<reqwest::RequestBuilder, TransferError> {
+        match &self.tokens {
+            Some(t) => {
+                let token = t
+                    .token()
+                    .await
+                    .map_err(|e| TransferError::Token(e.to_string()))?;
+                Ok(rb.bearer_auth(token.expose()))
+            }
+            None => Ok(rb),
+        }
+    }
+
+    /// The status and the body, read with the cap. A 401 with a token drops it.
+    async fn answer(&self, resp: reqwest::Response) -> Result<(u16, String), TransferError> {
+        let status = resp.status().as_u16();
+        if status == 401 {
+            if let Some(t) = &self.tokens {
+                t.invalidate();
+                return Err(TransferError::Unauthorized);
+            }
+        }
+        let limit = self.max_response;
+        match crate::capped::read_capped(resp, limit).await {
+            Ok(body) => Ok((status, body)),
+            Err(crate::capped::CappedError::Http(e)) => Err(self.classify(e)),
+            Err(crate::capped::CappedError::TooLarge) if status < 400 => {
+                Err(TransferError::TooLarge { status, limit })
+            }
+            // An error status decides on its own: 5xx transient, 4xx not.
+            Err(crate::capped::CappedError::TooLarge) => Ok((
+                status,
+                format!("(svaret var større enn {limit} byte og ble ikke lest)"),
+            )),
+        }
     }
 
     async fn post(&self, msg: &Outgoing) -> Result<Delivered, TransferError> {
@@ -286,14 +416,13 @@ impl HttpArchiveClient {
             .part("arkivmelding", xml)
             .part(msg.file_name.clone(), pdf);
         let resp = self
-            .http
-            .post(&self.url)
+            .authorised(self.http.post(&self.url))
+            .await?
             .multipart(form)
             .send()
             .await
             .map_err(|e| self.classify(e))?;
-        let status = resp.status().as_u16();
-        let body = resp.text().await.map_err(|e| self.classify(e))?;
+        let (status, body) = self.answer(resp).await?;
         interpret(msg.event_id, status, body)
     }
 
@@ -304,14 +433,13 @@ impl HttpArchiveClient {
             .mime_str("application/xml")
             .map_err(|e| TransferError::Connect(e.to_string()))?;
         let resp = self
-            .http
-            .post(&self.url)
+            .authorised(self.http.post(&self.url))
+            .await?
             .multipart(Form::new().part("arkivmelding", part))
             .send()
             .await
             .map_err(|e| self.classify(e))?;
-        let status = resp.status().as_u16();
-        let body = resp.text().await.map_err(|e| self.classify(e))?;
+        let (status, body) = self.answer(resp).await?;
         interpret_folder(key, status, body)
     }
 
@@ -396,6 +524,16 @@ impl DirectoryArchive {
     }
 }
 
+/// A PEM given inline or as a file's path.
+fn read_pem(v: &str) -> Result<Vec<u8>, TransferError> {
+    let v = v.trim();
+    if v.starts_with("-----BEGIN") {
+        Ok(v.as_bytes().to_vec())
+    } else {
+        std::fs::read(v).map_err(|e| TransferError::Config(format!("{v}: {e}")))
+    }
+}
+
 /// A stable id for a folder in an offline package (derived from its key).
 fn folder_system_id(key: &str) -> Uuid {
     use sha2::{Digest, Sha256};
@@ -461,10 +599,7 @@ pub fn from_settings(
         (None, ArchiveTarget::Directory) => {
             std::sync::Arc::new(DirectoryArchive::new(&s.directory, &s.system))
         }
-        (None, ArchiveTarget::Http) => std::sync::Arc::new(HttpArchiveClient::new(
-            s.url.expose(),
-            Duration::from_millis(s.timeout_ms),
-        )?),
+        (None, ArchiveTarget::Http) => std::sync::Arc::new(HttpArchiveClient::from_settings(s)?),
     })
 }
 

@@ -6,8 +6,17 @@
 //! libraries make it (`ks-no/kryptering`): the content encrypted with a fresh
 //! AES-256-CBC key, that key encrypted to the certificate's RSA key with RSAES-OAEP
 //! (SHA-256, MGF1-SHA-256, empty label), the recipient named by issuer and serial
-//! number. Failure: a [`CmsError`] — a certificate that cannot be read or is not
-//! RSA is a configuration error found when the client is built, not per letter.
+//! number. Failure: a [`CmsError`] — a certificate that cannot be read, is not
+//! RSA, has a key shorter than 2048 bits or is outside its validity period is a
+//! configuration error found when the client is built; validity is checked again
+//! before every encryption, so a certificate that expires while the worker runs
+//! stops sends with a clear error instead of encrypting to a dead key.
+//!
+//! DER rules kept by hand: a field whose value is its DEFAULT is omitted (X.690
+//! §11.5), so the RSAES-OAEP parameters carry the hash and MGF (not the defaults
+//! SHA-1 / MGF1-SHA-1) but no `pSourceAlgorithm` (its default, an empty label, is
+//! what we use). The content-encryption key lives in a [`Zeroizing`] buffer and is
+//! wiped from memory when it goes out of scope, on both sides.
 //!
 //! [`decrypt`] is the other side, for the SvarUt stand-in (which decrypts what it
 //! receives, as SvarUt does when the recipient downloads) and the tests; OpenSSL
@@ -15,7 +24,12 @@
 
 use aes::cipher::{block_padding::Pkcs7, BlockDecryptMut, BlockEncryptMut, KeyIvInit};
 use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
+use rsa::traits::PublicKeyParts;
 use rsa::{Oaep, RsaPrivateKey, RsaPublicKey};
+use zeroize::Zeroizing;
+
+/// The shortest RSA key this side encrypts to (NSM / ENISA: 2048 bits at least).
+pub const MIN_RSA_BITS: usize = 2048;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CmsError {
@@ -23,6 +37,15 @@ pub enum CmsError {
     Certificate(String),
     #[error("the certificate's key is not an RSA key: {0}")]
     NotRsa(String),
+    #[error("the certificate's RSA key has {bits} bits; at least {MIN_RSA_BITS} are required")]
+    KeyTooShort { bits: usize },
+    #[error(
+        "the certificate is not valid now: it is valid from {not_before} to {not_after} (UTC)"
+    )]
+    OutsideValidity {
+        not_before: chrono::DateTime<chrono::Utc>,
+        not_after: chrono::DateTime<chrono::Utc>,
+    },
     #[error("encryption failed: {0}")]
     Encrypt(String),
     #[error("not a CMS EnvelopedData this side can decrypt: {0}")]
@@ -37,6 +60,9 @@ pub struct RecipientCert {
     /// The serial number's INTEGER content octets.
     serial: Vec<u8>,
     key: RsaPublicKey,
+    /// The validity period (notBefore, notAfter), checked before each use.
+    not_before: chrono::DateTime<chrono::Utc>,
+    not_after: chrono::DateTime<chrono::Utc>,
 }
 
 impl std::fmt::Debug for RecipientCert {
@@ -46,7 +72,31 @@ impl std::fmt::Debug for RecipientCert {
 }
 
 impl RecipientCert {
+    /// Reads a PEM certificate and checks it for use now (see [`Self::check_at`]).
     pub fn from_pem(pem: &[u8]) -> Result<RecipientCert, CmsError> {
+        let cert = Self::read_pem(pem)?;
+        cert.check_at(chrono::Utc::now())?;
+        Ok(cert)
+    }
+
+    /// Whether the certificate may be encrypted to at `now`: inside its validity
+    /// period, with an RSA key of at least [`MIN_RSA_BITS`] bits.
+    pub fn check_at(&self, now: chrono::DateTime<chrono::Utc>) -> Result<(), CmsError> {
+        let bits = self.key.size() * 8;
+        if bits < MIN_RSA_BITS {
+            return Err(CmsError::KeyTooShort { bits });
+        }
+        if now < self.not_before || now > self.not_after {
+            return Err(CmsError::OutsideValidity {
+                not_before: self.not_before,
+                not_after: self.not_after,
+            });
+        }
+        Ok(())
+    }
+
+    /// Parses without the checks of [`Self::check_at`].
+    fn read_pem(pem: &[u8]) -> Result<RecipientCert, CmsError> {
         let (_, pem) = x509_parser::pem::parse_x509_pem(pem)
             .map_err(|e| CmsError::Certificate(e.to_string()))?;
         let cert = pem
@@ -55,10 +105,16 @@ impl RecipientCert {
         let tbs = &cert.tbs_certificate;
         let key = RsaPublicKey::from_public_key_der(tbs.subject_pki.raw)
             .map_err(|e| CmsError::NotRsa(e.to_string()))?;
+        let time = |t: x509_parser::time::ASN1Time| {
+            chrono::DateTime::from_timestamp(t.timestamp(), 0)
+                .ok_or_else(|| CmsError::Certificate("a validity date out of range".into()))
+        };
         Ok(RecipientCert {
             issuer: tbs.issuer.as_raw().to_vec(),
             serial: tbs.raw_serial().to_vec(),
             key,
+            not_before: time(tbs.validity.not_before)?,
+            not_after: time(tbs.validity.not_after)?,
         })
     }
 }
@@ -106,6 +162,8 @@ const ID_DATA: &[u64] = &[1, 2, 840, 113549, 1, 7, 1];
 const ID_ENVELOPED_DATA: &[u64] = &[1, 2, 840, 113549, 1, 7, 3];
 const ID_RSAES_OAEP: &[u64] = &[1, 2, 840, 113549, 1, 1, 7];
 const ID_MGF1: &[u64] = &[1, 2, 840, 113549, 1, 1, 8];
+/// id-pSpecified: only the test that checks it is *not* encoded needs it.
+#[cfg(test)]
 const ID_P_SPECIFIED: &[u64] = &[1, 2, 840, 113549, 1, 1, 9];
 const ID_SHA256: &[u64] = &[2, 16, 840, 1, 101, 3, 4, 2, 1];
 const ID_AES256_CBC: &[u64] = &[2, 16, 840, 1, 101, 3, 4, 1, 42];
@@ -114,11 +172,13 @@ fn sha256_alg() -> Vec<u8> {
     seq(&[oid(ID_SHA256), vec![0x05, 0x00]])
 }
 
+/// RSAES-OAEP-params (RFC 8017 A.2.1) with SHA-256 and MGF1-SHA-256. The third
+/// field, `pSourceAlgorithm`, is left out: its value (id-pSpecified with an empty
+/// label) is the DEFAULT, and DER forbids encoding a default value.
 fn oaep_alg() -> Vec<u8> {
     let params = seq(&[
         tlv(0xa0, &sha256_alg()),
         tlv(0xa1, &seq(&[oid(ID_MGF1), sha256_alg()])),
-        tlv(0xa2, &seq(&[oid(ID_P_SPECIFIED), tlv(0x04, &[])])),
     ]);
     seq(&[oid(ID_RSAES_OAEP), params])
 }
@@ -127,19 +187,25 @@ type Aes256CbcEnc = cbc::Encryptor<aes::Aes256>;
 type Aes256CbcDec = cbc::Decryptor<aes::Aes256>;
 
 /// Encrypts `content` to `cert`: a DER `ContentInfo` holding `EnvelopedData`.
+/// The certificate is checked first ([`RecipientCert::check_at`]).
 pub fn encrypt(content: &[u8], cert: &RecipientCert) -> Result<Vec<u8>, CmsError> {
     use ring::rand::SecureRandom;
+    cert.check_at(chrono::Utc::now())?;
     let rng = ring::rand::SystemRandom::new();
-    let mut cek = [0u8; 32];
+    let mut cek = Zeroizing::new([0u8; 32]);
     let mut iv = [0u8; 16];
-    rng.fill(&mut cek)
+    rng.fill(&mut cek[..])
         .and_then(|_| rng.fill(&mut iv))
         .map_err(|_| CmsError::Encrypt("no randomness from the operating system".into()))?;
     let ciphertext =
-        Aes256CbcEnc::new(&cek.into(), &iv.into()).encrypt_padded_vec_mut::<Pkcs7>(content);
+        Aes256CbcEnc::new(cek.as_ref().into(), &iv.into()).encrypt_padded_vec_mut::<Pkcs7>(content);
     let encrypted_key = cert
         .key
-        .encrypt(&mut rand::rngs::OsRng, Oaep::new::<sha2::Sha256>(), &cek)
+        .encrypt(
+            &mut rand::rngs::OsRng,
+            Oaep::new::<sha2::Sha256>(),
+            &cek[..],
+        )
         .map_err(|e| CmsError::Encrypt(e.to_string()))?;
     let recipient = seq(&[
         tlv(0x02, &[0]),
@@ -211,9 +277,10 @@ pub fn decrypt(der: &[u8], private_key_pem: &str) -> Result<Vec<u8>, CmsError> {
     let (_, _, r) = read(r)?;
     let (_, r) = expect(r, 0x30)?;
     let (encrypted_key, _) = expect(r, 0x04)?;
-    let cek = key
-        .decrypt(Oaep::new::<sha2::Sha256>(), encrypted_key)
-        .map_err(|e| CmsError::Decrypt(format!("key transport: {e}")))?;
+    let cek = Zeroizing::new(
+        key.decrypt(Oaep::new::<sha2::Sha256>(), encrypted_key)
+            .map_err(|e| CmsError::Decrypt(format!("key transport: {e}")))?,
+    );
     let (_, r) = expect(eci, 0x06)?;
     let (alg, r) = expect(r, 0x30)?;
     let (_, alg_rest) = expect(alg, 0x06)?;
@@ -241,11 +308,11 @@ pub fn decrypt(der: &[u8], private_key_pem: &str) -> Result<Vec<u8>, CmsError> {
     if cek.len() != 32 || iv.len() != 16 {
         return Err(CmsError::Decrypt("not AES-256-CBC".into()));
     }
-    let mut key_bytes = [0u8; 32];
+    let mut key_bytes = Zeroizing::new([0u8; 32]);
     key_bytes.copy_from_slice(&cek);
     let mut iv_bytes = [0u8; 16];
     iv_bytes.copy_from_slice(iv);
-    Aes256CbcDec::new(&key_bytes.into(), &iv_bytes.into())
+    Aes256CbcDec::new(key_bytes.as_ref().into(), &iv_bytes.into())
         .decrypt_padded_vec_mut::<Pkcs7>(&ciphertext)
         .map_err(|_| CmsError::Decrypt("bad padding".into()))
 }
@@ -266,6 +333,62 @@ mod tests {
         assert_eq!(decrypt(&der, KEY).expect("decrypt"), pdf);
         // A fresh content key each time.
         assert_ne!(encrypt(&pdf, &cert).expect("encrypt"), der);
+    }
+
+    /// X.690 §11.5: no DEFAULT value is encoded. The OAEP parameters name the
+    /// hash and the MGF (not their defaults) and no pSourceAlgorithm (its value
+    /// would be the default); OpenSSL's strict DER parser reads it back.
+    #[test]
+    fn oaep_parameters_are_der() {
+        let params = oaep_alg();
+        let p_specified = oid(ID_P_SPECIFIED);
+        assert!(
+            !params.windows(p_specified.len()).any(|w| w == p_specified),
+            "pSourceAlgorithm (id-pSpecified) must not be encoded"
+        );
+        assert!(!params.windows(3).any(|w| w == [0xa2, 0x0f, 0x30]));
+        // SEQUENCE { oid, SEQUENCE { [0] hash, [1] mgf } } and nothing else.
+        let (alg, rest) = expect(&params, 0x30).expect("sequence");
+        assert!(rest.is_empty());
+        let (_, rest) = expect(alg, 0x06).expect("oid");
+        let (fields, rest) = expect(rest, 0x30).expect("params");
+        assert!(rest.is_empty());
+        let (_, rest) = expect(fields, 0xa0).expect("hashAlgorithm");
+        let (_, rest) = expect(rest, 0xa1).expect("maskGenAlgorithm");
+        assert!(rest.is_empty(), "no third field");
+    }
+
+    #[test]
+    fn validity_and_key_size_are_checked() {
+        let cert = RecipientCert::from_pem(CERT.as_bytes()).expect("valid now");
+        let before = cert.not_before - chrono::Duration::seconds(1);
+        let after = cert.not_after + chrono::Duration::seconds(1);
+        for t in [before, after] {
+            let e = cert.check_at(t).expect_err("outside its validity");
+            assert!(matches!(e, CmsError::OutsideValidity { .. }), "{e}");
+            assert!(e.to_string().contains("not valid now"), "{e}");
+        }
+        assert!(cert.check_at(cert.not_before).is_ok());
+        // A real 1024-bit certificate, made by OpenSSL, is refused when read.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let status = std::process::Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:1024", "-nodes", "-days", "2",
+            ])
+            .args(["-subj", "/CN=short"])
+            .arg("-keyout")
+            .arg(dir.path().join("k.pem"))
+            .arg("-out")
+            .arg(dir.path().join("c.pem"))
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("openssl runs (Debian: openssl)");
+        assert!(status.success());
+        let short = std::fs::read(dir.path().join("c.pem")).expect("read");
+        match RecipientCert::from_pem(&short) {
+            Err(CmsError::KeyTooShort { bits: 1024 }) => {}
+            other => panic!("a 1024-bit key must be refused, got {other:?}"),
+        }
     }
 
     #[test]

@@ -78,7 +78,7 @@ impl MailError {
 }
 
 /// One email to one recipient.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Email {
     pub from: String,
     pub reply_to: Option<String>,
@@ -91,6 +91,11 @@ pub struct Email {
     /// Without angle brackets, e.g. `<key>@dokflyt`.
     pub message_id: String,
 }
+
+crate::redacted_debug!(Email {
+    show: [from, reply_to, message_id],
+    hide: [to_name, to_address, subject, text, attachment],
+});
 
 /// The SMTP transport built once from the settings.
 pub struct Mailer {

@@ -27,7 +27,7 @@ use super::{Attempt, ChannelError, ChannelSender, ContentPolicy, Job, Outcome};
 use crate::rules::Channel;
 
 /// What the message (and its email) says.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Composed {
     /// `message` or `notice`.
     pub kind: &'static str,
@@ -37,6 +37,11 @@ pub struct Composed {
     pub attachment: Option<(String, Vec<u8>)>,
     pub has_document: bool,
 }
+
+crate::redacted_debug!(Composed {
+    show: [kind, has_document],
+    hide: [subject, body, attachment],
+});
 
 /// What the message and notification senders share.
 pub struct MessageDeps {

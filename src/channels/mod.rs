@@ -105,7 +105,7 @@ pub struct JournalRef {
 }
 
 /// One claimed delivery with everything a sender needs. Built only by the dispatcher.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Job {
     pub delivery_id: i64,
     pub event_id: Uuid,
@@ -121,6 +121,22 @@ pub struct Job {
     pub pdf: Option<Vec<u8>>,
     pub journal: Option<JournalRef>,
 }
+
+// The event's own Debug hides its personal data; the title and the PDF are hidden.
+crate::redacted_debug!(Job {
+    show: [
+        delivery_id,
+        event_id,
+        recipient_id,
+        channel,
+        attempt,
+        in_doubt,
+        event,
+        decision,
+        journal
+    ],
+    hide: [title, pdf],
+});
 
 impl Job {
     /// The recipient as the event named them (None for `internal`'s school recipient).

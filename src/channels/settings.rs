@@ -85,6 +85,10 @@ pub struct SvarUtSettings {
     /// Fetch the bearer token from Maskinporten (JWT grant) instead of using
     /// `maskinporten_token`.
     pub maskinporten: super::maskinporten::MaskinportenSettings,
+    /// The largest answer read from SvarUt, bytes; reading stops past it. A
+    /// larger 2xx answer after a send is a retry *in doubt* (the forsendelse may
+    /// exist and is looked up first); a larger 4xx/5xx is classified by status.
+    pub max_response_bytes: usize,
 }
 
 impl Default for SvarUtSettings {
@@ -103,6 +107,7 @@ impl Default for SvarUtSettings {
             poll_max_age_days: 60,
             encryption_certificate: String::new(),
             maskinporten: super::maskinporten::MaskinportenSettings::default(),
+            max_response_bytes: 256 * 1024,
         }
     }
 }

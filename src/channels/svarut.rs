@@ -59,6 +59,8 @@ pub enum SvarUtError {
     Request(String),
     #[error("no Maskinporten token: {0}")]
     Token(String),
+    #[error("SvarUt's answer (HTTP {status}) is larger than {limit} bytes; it was not read")]
+    TooLarge { status: u16, limit: usize },
 }
 
 impl SvarUtError {
@@ -76,6 +78,7 @@ impl SvarUtError {
             SvarUtError::BadAnswer(_) => "svarut_bad_answer",
             SvarUtError::Request(_) => "svarut_request",
             SvarUtError::Token(_) => "maskinporten",
+            SvarUtError::TooLarge { .. } => "svarut_too_large",
         }
     }
 
@@ -205,10 +208,19 @@ impl SvarUtClient {
                 t.invalidate();
             }
         }
-        let body = resp
-            .text()
-            .await
-            .map_err(|e| SvarUtError::from_reqwest(&e))?;
+        let limit = self.s.max_response_bytes;
+        let body = match crate::capped::read_capped(resp, limit).await {
+            Ok(b) => b,
+            Err(crate::capped::CappedError::Http(e)) => return Err(SvarUtError::from_reqwest(&e)),
+            // An error status is decided by the status; a success we cannot read
+            // is in doubt (after a send the forsendelse may exist).
+            Err(crate::capped::CappedError::TooLarge) if (200..300).contains(&status) => {
+                return Err(SvarUtError::TooLarge { status, limit })
+            }
+            Err(crate::capped::CappedError::TooLarge) => {
+                format!("(svaret var større enn {limit} byte og ble ikke lest)")
+            }
+        };
         if (200..300).contains(&status) {
             Ok(body)
         } else {

@@ -486,14 +486,9 @@ pub fn page(
     match state.views.render(template, &ctx) {
         Ok(html) => Html(html).into_response(),
         Err(e) => {
-            // Tera's error chain names the template and the variable, never data.
-            let mut msg = e.to_string();
-            let mut src = std::error::Error::source(&e);
-            while let Some(s) = src {
-                msg.push_str(": ");
-                msg.push_str(&s.to_string());
-                src = s.source();
-            }
+            // Tera's messages can quote the page's data (names, titles); only
+            // what failed in the template is logged.
+            let (msg, _) = crate::render::redacted_tera_error(&e);
             tracing::error!(template, error = %msg, "dashboard: page does not render");
             problem(
                 state,

@@ -122,6 +122,16 @@ pub fn transfer_pool(settings: &DatabaseSettings) -> Result<PgPool, DbError> {
         .connect_lazy_with(opts))
 }
 
+/// The SQLSTATE of a database refusal, for reasons and logs: PostgreSQL's own
+/// message can quote the value it refused (`invalid input syntax ... "Kari"`),
+/// so a permanent refusal is reported by its code only.
+pub fn sqlstate(e: &sqlx::Error) -> String {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .map(|c| c.into_owned())
+        .unwrap_or_else(|| "ukjent".to_string())
+}
+
 /// Whether a database error is worth retrying later (the database or the network
 /// is in trouble) rather than a refusal of the data itself.
 pub fn is_transient(err: &sqlx::Error) -> bool {

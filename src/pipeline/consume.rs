@@ -5,6 +5,11 @@
 //! (or it was a duplicate); dead-letter with reason headers (published with
 //! confirms to `{prefix}.dead-letter`, recorded in `dead_letters`) and then ack; or,
 //! for a transient failure, keep it unacked and try again with backoff.
+//! Size: the body's length is checked before anything else (lapin 2.5 hands a
+//! delivery over only once its body has arrived, and exposes no hook on the
+//! content header; the broker's `max_message_size` bounds that). An oversized
+//! body is never parsed: it is dead-lettered `oversize` with its size in the
+//! reason and *without its content* (an empty body), then acked.
 //! Failure: a lost connection or a consumer cancelled by the server ends the session;
 //! the loop reconnects with backoff and declares the topology again. Unacked
 //! messages return to the queue and are de-duplicated by `event_id`. A message that
@@ -198,7 +203,20 @@ impl DeliveryWorker {
     async fn handle(self, delivery: Delivery) {
         let mut backoff = FIRST_BACKOFF;
         loop {
-            let outcome = process(&self.ctx, &delivery.data).await;
+            let size = delivery.data.len();
+            let outcome = if size > self.ctx.max_message_bytes {
+                let e = crate::pipeline::validate::ValidationError::Oversize {
+                    size,
+                    limit: self.ctx.max_message_bytes,
+                };
+                Outcome::Rejected {
+                    event_id: None,
+                    code: e.code(),
+                    reason: e.to_string(),
+                }
+            } else {
+                process(&self.ctx, &delivery.data).await
+            };
             let transient = match outcome {
                 Outcome::Completed {
                     event_id,
@@ -272,11 +290,18 @@ impl DeliveryWorker {
         if let Some(id) = event_id {
             headers.push(("x-dokflyt-event-id", id.to_string()));
         }
+        // An oversized body is not copied: the dead letter carries the reason only.
+        let body: &[u8] = if code == "oversize" {
+            headers.push(("x-dokflyt-original-size", delivery.data.len().to_string()));
+            &[]
+        } else {
+            &delivery.data
+        };
         broker::publish_confirmed(
             &self.channel,
             &self.topology.dead_letter_exchange,
             delivery.routing_key.as_str(),
-            &delivery.data,
+            body,
             headers,
             false,
         )

@@ -75,7 +75,15 @@ impl Outcome {
         } else {
             // A permanent database refusal is a bug or data PostgreSQL will not
             // store; the message goes to the dead-letter queue for a human.
-            Outcome::rejected(Some(event_id), "database_rejected", err)
+            // PostgreSQL's message can quote the refused value: the code only.
+            Outcome::rejected(
+                Some(event_id),
+                "database_rejected",
+                format!(
+                    "databasen avviste hendelsen (SQLSTATE {})",
+                    crate::db::sqlstate(&err)
+                ),
+            )
         }
     }
 }
@@ -85,7 +93,12 @@ pub async fn process(ctx: &PipelineContext, body: &[u8]) -> Outcome {
     let event = match validate::validate(body, ctx.max_message_bytes) {
         Ok(e) => e,
         Err(e) => {
-            return Outcome::rejected(validate::ValidationError::event_id_of(body), e.code(), &e)
+            // An oversized body is not parsed at all, not even for its event id.
+            let event_id = match e {
+                validate::ValidationError::Oversize { .. } => None,
+                _ => validate::ValidationError::event_id_of(body),
+            };
+            return Outcome::rejected(event_id, e.code(), &e);
         }
     };
     let event_id = event.event_id();

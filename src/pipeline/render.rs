@@ -46,7 +46,9 @@ pub async fn render(
             routed,
             pdf: Some(pdf?),
         }),
-        Err(join) => Err(RenderError::Pdf(format!("the renderer panicked: {join}"))),
+        // A panic message can quote the text being laid out (e.g. a string
+        // slice), so it is logged by the panic hook only, never passed on.
+        Err(_) => Err(RenderError::Pdf("the renderer panicked".into())),
     }
 }
 

@@ -16,21 +16,26 @@ use crate::event::{
 };
 
 /// Why an event was refused before routing.
+///
+/// The text (Norwegian) goes to the `x-dokflyt-reason` header, the
+/// `dead_letters` row and the logs. It names a reason and a field path from the
+/// contract, never a value the producer sent: serde's own messages quote values
+/// (`invalid type: string "Kari", expected u8`), so they are never passed on.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ValidationError {
-    #[error("the message is {size} bytes; the limit is {limit}")]
+    #[error("meldingen er {size} byte; grensen er {limit} byte")]
     Oversize { size: usize, limit: usize },
-    #[error("the message body is not UTF-8")]
+    #[error("meldingen er ikke UTF-8")]
     NotUtf8,
-    #[error("the message body is not JSON: {0}")]
+    #[error("meldingen er ikke JSON ({0})")]
     NotJson(String),
-    #[error("schema_version {found:?} is not supported; this worker accepts {SCHEMA_VERSION}")]
+    #[error("schema_version mangler eller støttes ikke; denne arbeideren godtar {SCHEMA_VERSION}")]
     UnsupportedSchemaVersion { found: Option<i64> },
-    #[error("the event does not match the v1 contract: {0}")]
-    Schema(String),
-    #[error("unknown document_type «{0}»: not a key of the routing table")]
+    #[error("hendelsen følger ikke v1-kontrakten: feltet «{path}» {problem}")]
+    Schema { path: String, problem: String },
+    #[error("document_type er ikke en nøkkel i rutetabellen (DOMAIN.md §8)")]
     UnknownDocumentType(String),
-    #[error("field {field} is invalid: {problem}")]
+    #[error("feltet «{field}» er ugyldig: {problem}")]
     InvalidField {
         field: String,
         problem: &'static str,
@@ -46,7 +51,7 @@ impl ValidationError {
             ValidationError::NotUtf8 => "not_utf8",
             ValidationError::NotJson(_) => "not_json",
             ValidationError::UnsupportedSchemaVersion { .. } => "unsupported_schema_version",
-            ValidationError::Schema(_) => "schema_violation",
+            ValidationError::Schema { .. } => "schema_violation",
             ValidationError::UnknownDocumentType(_) => "unknown_document_type",
             ValidationError::InvalidField { .. } => "invalid_field",
         }
@@ -98,7 +103,7 @@ pub fn validate(body: &[u8], max_bytes: usize) -> Result<ValidatedEvent, Validat
     let text = std::str::from_utf8(body).map_err(|_| ValidationError::NotUtf8)?;
     // PostgreSQL cannot store U+0000 in text or jsonb; refuse it here, not at commit.
     if text.contains("\\u0000") {
-        return Err(invalid("(a string)", "contains a NUL character (\\u0000)"));
+        return Err(invalid("(en tekst)", "inneholder et NUL-tegn (\\u0000)"));
     }
     let value: serde_json::Value =
         serde_json::from_str(text).map_err(|e| ValidationError::NotJson(position_only(&e)))?;
@@ -112,8 +117,10 @@ pub fn validate(body: &[u8], max_bytes: usize) -> Result<ValidatedEvent, Validat
             return Err(ValidationError::UnknownDocumentType(key.to_string()));
         }
     }
-    let event: IncomingEvent = serde_json::from_value(value)
-        .map_err(|e| ValidationError::Schema(redact_values(&e.to_string())))?;
+    let event: IncomingEvent = serde_path_to_error::deserialize(value).map_err(|e| {
+        let (path, problem) = describe_serde_error(&e);
+        ValidationError::Schema { path, problem }
+    })?;
     let document_type = event
         .document_type
         .parse::<DocumentType>()
@@ -127,48 +134,92 @@ pub fn validate(body: &[u8], max_bytes: usize) -> Result<ValidatedEvent, Validat
 
 /// serde_json syntax errors quote no input, only a line and column.
 fn position_only(e: &serde_json::Error) -> String {
-    format!("syntax error at line {} column {}", e.line(), e.column())
+    format!("syntaksfeil på linje {}, kolonne {}", e.line(), e.column())
 }
 
-/// serde quotes offending values (`invalid type: string "Kari", expected u8`,
-/// ``unknown variant `x` ``); those may be personal data, so every quoted value is
-/// replaced by `…`. Field names (after "field") are kept: they are the contract.
-fn redact_values(msg: &str) -> String {
-    let mut out = String::with_capacity(msg.len());
-    let mut rest = msg;
-    while let Some(start) = rest.find(['"', '`']) {
-        let quote = rest[start..].chars().next().unwrap_or('"');
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 1..];
-        let Some(len) = closing_quote(after, quote) else {
-            out.push_str(&rest[start..]);
-            return out;
-        };
-        let keep =
-            out.ends_with("field ") || out.ends_with("expected one of ") || out.ends_with(", ");
-        out.push(quote);
-        out.push_str(if keep { &after[..len] } else { "…" });
-        out.push(quote);
-        rest = &after[len + 1..];
-    }
-    out.push_str(rest);
-    out
-}
-
-/// Byte offset of the quote that closes a quoted value. serde prints string values
-/// Debug-escaped (`string "Kari \"K\" N"`), so an escaped `\"` does not close one.
-fn closing_quote(s: &str, quote: char) -> Option<usize> {
-    let mut escaped = false;
-    for (i, c) in s.char_indices() {
-        if escaped {
-            escaped = false;
-        } else if c == '\\' && quote == '"' {
-            escaped = true;
-        } else if c == quote {
-            return Some(i);
+/// A serde error as (field path, Norwegian problem), with no producer value.
+///
+/// The path comes from `serde_path_to_error` (`recipients[1].kind`); each
+/// segment is kept only when it is a contract-shaped name ([`is_contract_name`])
+/// or an index. The problem is chosen by the kind of serde error; of serde's own
+/// text only contract names (the missing field, an unknown field's name, the
+/// allowed variants) are kept, never the value it quotes.
+pub fn describe_serde_error(e: &serde_path_to_error::Error<serde_json::Error>) -> (String, String) {
+    let mut path = String::new();
+    for seg in e.path().iter() {
+        use serde_path_to_error::Segment;
+        match seg {
+            Segment::Seq { index } => path.push_str(&format!("[{index}]")),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(if is_contract_name(key) { key } else { "…" });
+            }
+            Segment::Unknown => {}
         }
     }
-    None
+    let msg = e.inner().to_string();
+    let named = |prefix: &str| -> Option<String> {
+        let rest = msg.strip_prefix(prefix)?.strip_prefix('`')?;
+        let name = &rest[..rest.find('`')?];
+        is_contract_name(name).then(|| name.to_string())
+    };
+    let allowed = || -> String {
+        let Some(i) = msg.rfind("expected one of ") else {
+            return String::new();
+        };
+        let names: Vec<&str> = msg[i + "expected one of ".len()..]
+            .split(", ")
+            .map(|n| n.trim_matches('`'))
+            .filter(|n| is_contract_name(n))
+            .collect();
+        if names.is_empty() {
+            String::new()
+        } else {
+            format!(" (tillatt: {})", names.join(", "))
+        }
+    };
+    let problem = if let Some(field) = named("missing field ") {
+        if !path.is_empty() {
+            path.push('.');
+        }
+        path.push_str(&field);
+        "mangler".to_string()
+    } else if msg.starts_with("missing field") {
+        "mangler et påkrevd felt".to_string()
+    } else if msg.starts_with("unknown field") {
+        // The path ends with the unknown key itself (shown only when it is
+        // contract-shaped, else `…`).
+        format!("er ikke et felt i kontrakten{}", allowed())
+    } else if msg.starts_with("unknown variant") {
+        format!("har en verdi som ikke er tillatt{}", allowed())
+    } else if msg.starts_with("invalid type") {
+        "har feil type".to_string()
+    } else if msg.starts_with("invalid length") {
+        "har feil lengde".to_string()
+    } else if msg.starts_with("invalid value") {
+        "har en ugyldig verdi".to_string()
+    } else if msg.starts_with("duplicate field") {
+        "er oppgitt to ganger".to_string()
+    } else {
+        "har en ugyldig verdi".to_string()
+    };
+    if path.is_empty() {
+        path.push_str("(hele hendelsen)");
+    }
+    (path, problem)
+}
+
+/// A name shaped like the contract's field names and keys (`snake_case`, ASCII,
+/// at most 64 characters). Only such names are echoed in reasons: a field name is
+/// the producer's contract, not personal data, but anything else might be.
+pub fn is_contract_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.starts_with(|c: char| c.is_ascii_lowercase())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 fn invalid(field: impl Into<String>, problem: &'static str) -> ValidationError {
@@ -181,26 +232,26 @@ fn invalid(field: impl Into<String>, problem: &'static str) -> ValidationError {
 fn check_fields(e: &IncomingEvent) -> Result<(), ValidationError> {
     let non_empty = |v: &str, field: &str| {
         if v.trim().is_empty() {
-            Err(invalid(field, "must not be empty"))
+            Err(invalid(field, "må ikke være tom"))
         } else {
             Ok(())
         }
     };
     non_empty(&e.title, "title")?;
     if e.title.chars().count() > 500 {
-        return Err(invalid("title", "longer than 500 characters"));
+        return Err(invalid("title", "lengre enn 500 tegn"));
     }
     if !(e.municipality.number.len() == 4
         && e.municipality.number.bytes().all(|b| b.is_ascii_digit()))
     {
-        return Err(invalid("municipality.number", "must be four digits"));
+        return Err(invalid("municipality.number", "må være fire sifre"));
     }
     non_empty(&e.municipality.name, "municipality.name")?;
     non_empty(&e.school.id, "school.id")?;
     non_empty(&e.school.name, "school.name")?;
     if !(e.school.org_number.len() == 9 && e.school.org_number.bytes().all(|b| b.is_ascii_digit()))
     {
-        return Err(invalid("school.org_number", "must be nine digits"));
+        return Err(invalid("school.org_number", "må være ni sifre"));
     }
     non_empty(&e.sender.user_id, "sender.user_id")?;
     non_empty(&e.sender.name, "sender.name")?;
@@ -210,7 +261,7 @@ fn check_fields(e: &IncomingEvent) -> Result<(), ValidationError> {
         non_empty(&p.id, "pupil.id")?;
         non_empty(&p.name, "pupil.name")?;
         if p.grade_level > 10 {
-            return Err(invalid("pupil.grade_level", "must be 0–10"));
+            return Err(invalid("pupil.grade_level", "må være 0–10"));
         }
     }
     let mut seen_ids = std::collections::HashSet::with_capacity(e.recipients.len());
@@ -230,14 +281,14 @@ fn check_fields(e: &IncomingEvent) -> Result<(), ValidationError> {
             if !is_valid_national_id(id) {
                 return Err(invalid(
                     at("national_id"),
-                    "not a valid 11-digit national id",
+                    "ikke et gyldig fødselsnummer (11 sifre, kontrollsifre)",
                 ));
             }
         }
         if r.kind != RecipientKind::Guardian && r.parental_responsibility {
             return Err(invalid(
                 at("parental_responsibility"),
-                "only a guardian can have parental responsibility",
+                "bare en foresatt kan ha foreldreansvar",
             ));
         }
         if let Some(email) = &r.email {
@@ -245,14 +296,14 @@ fn check_fields(e: &IncomingEvent) -> Result<(), ValidationError> {
                 .split_once('@')
                 .is_some_and(|(l, d)| !l.is_empty() && d.contains('.'));
             if !ok {
-                return Err(invalid(at("email"), "not an email address"));
+                return Err(invalid(at("email"), "ikke en e-postadresse"));
             }
         }
         if let Some(m) = &r.mobile {
             let digits = m.chars().filter(|c| c.is_ascii_digit()).count();
             let allowed = m.chars().all(|c| c.is_ascii_digit() || " +-".contains(c));
             if !allowed || !(8..=15).contains(&digits) {
-                return Err(invalid(at("mobile"), "not a phone number"));
+                return Err(invalid(at("mobile"), "ikke et telefonnummer"));
             }
         }
     }
@@ -263,17 +314,52 @@ fn check_fields(e: &IncomingEvent) -> Result<(), ValidationError> {
 mod tests {
     use super::*;
 
+    fn schema_error(json: &str) -> (String, String) {
+        let value: serde_json::Value = serde_json::from_str(json).expect("json");
+        let e = serde_path_to_error::deserialize::<_, IncomingEvent>(value).expect_err("bad");
+        describe_serde_error(&e)
+    }
+
     #[test]
-    fn redaction_keeps_field_names_and_drops_values() {
-        let m = redact_values("invalid type: string \"Kari Nordmann\", expected u8 at line 1");
-        assert_eq!(m, "invalid type: string \"…\", expected u8 at line 1");
-        let m = redact_values("unknown field `sensitiv`, expected one of `event_id`, `title`");
-        assert!(m.contains("`sensitiv`") && m.contains("`title`"), "{m}");
-        let m = redact_values("unknown variant `Ola`, expected one of `in`, `out`");
-        assert!(!m.contains("Ola"), "{m}");
-        // A quote inside a value is escaped by serde and must not end the redaction.
-        let m = redact_values(r#"invalid type: string "Kari \"Kx\" Nordmann", expected u8"#);
-        assert_eq!(m, "invalid type: string \"…\", expected u8");
+    fn serde_errors_become_a_path_and_a_problem_without_the_value() {
+        let base = crate::render::SAMPLE_EVENT;
+        let mut v: serde_json::Value = serde_json::from_str(base).expect("sample");
+        v["pupil"]["grade_level"] = "Kari \"Kx\" Nordmann".into();
+        let (path, problem) = schema_error(&v.to_string());
+        assert_eq!(
+            (path.as_str(), problem.as_str()),
+            ("pupil.grade_level", "har feil type")
+        );
+        let mut v: serde_json::Value = serde_json::from_str(base).expect("sample");
+        v["recipients"][0]["kind"] = "Ola Nordmann".into();
+        let (path, problem) = schema_error(&v.to_string());
+        assert_eq!(path, "recipients[0].kind");
+        assert!(
+            problem.contains("tillatt: guardian, pupil, staff"),
+            "{problem}"
+        );
+        assert!(!problem.contains("Ola"), "{problem}");
+        let mut v: serde_json::Value = serde_json::from_str(base).expect("sample");
+        v["sensitiv"] = true.into();
+        v["Kari Nordmann"] = true.into();
+        let (path, problem) = schema_error(&v.to_string());
+        assert!(
+            !problem.contains("Kari") && !path.contains("Kari"),
+            "{path} {problem}"
+        );
+        let mut v: serde_json::Value = serde_json::from_str(base).expect("sample");
+        v.as_object_mut().expect("object").remove("school");
+        assert_eq!(schema_error(&v.to_string()).0, "school");
+        let mut v: serde_json::Value = serde_json::from_str(base).expect("sample");
+        v["recipients"][0]["address"]
+            .as_object_mut()
+            .expect("address")
+            .remove("city");
+        let (path, problem) = schema_error(&v.to_string());
+        assert_eq!(
+            (path.as_str(), problem.as_str()),
+            ("recipients[0].address.city", "mangler")
+        );
     }
 
     #[test]

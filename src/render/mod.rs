@@ -4,7 +4,12 @@
 //! Input: a [`RoutedDocument`]. Output: a [`RenderedPdf`] (bytes, SHA-256, page count).
 //! Failure: a [`RenderError`]; template errors are caught at start-up, when every
 //! template is compiled and test-rendered, so at run time a failure is a bug or bad
-//! data and the event is dead-lettered with the reason.
+//! data and the event is dead-lettered with the reason. That reason never quotes the
+//! data: our own filters (`line`, `cell`, `month`, `nbdate`, `nbdatetime`) cannot
+//! fail (anything unexpected passes through unchanged), and the errors of tera's
+//! built-ins, which quote the value they fail on, are reduced to the template, the
+//! line and what failed ([`redacted_tera_error`]). The start-up self-test, which
+//! renders a built-in sample and no real data, keeps tera's whole message.
 //!
 //! The steps, one module each:
 //! 1. [`context`] — the document → a tera context (never a national id, never a
@@ -175,10 +180,12 @@ impl Renderer {
     ) -> Result<String, RenderError> {
         let ctx = context::build(ev, t, decision);
         let name = self.template_for(t);
+        // The document's own data: the error names the template and the line,
+        // never a value (see `describe_error_redacted`).
         let text = self
             .tera
             .render(&name, &ctx)
-            .map_err(|e| RenderError::Template(self.describe_error(&name, &e)))?;
+            .map_err(|e| RenderError::Template(self.describe_error_redacted(&name, &e)))?;
         Ok(scrub(text, ev))
     }
 
@@ -189,8 +196,15 @@ impl Renderer {
         decision: &RoutingDecision,
     ) -> Result<RenderedPdf, RenderError> {
         let text = self.markup_for(ev, t, decision)?;
-        let blocks = markup::parse(&text)
-            .map_err(|e| RenderError::Template(format!("{}: {e}", self.template_for(t))))?;
+        // The markup holds the document's text, so only the line number is
+        // passed on; the start-up self-test reports the whole problem.
+        let blocks = markup::parse(&text).map_err(|e| {
+            RenderError::Template(format!(
+                "{}: linje {} i brevets markering er ugyldig (detaljene kan inneholde dokumentdata og er utelatt)",
+                self.template_for(t),
+                e.line
+            ))
+        })?;
         let pages = layout::layout(&blocks, &self.metrics);
         let identifier = ev.event_id.to_string();
         let info = pdf::DocInfo {
@@ -214,6 +228,52 @@ impl Renderer {
             Some(place) => format!("{place} ({top}: {chain})"),
             None => format!("{top}: {chain}"),
         }
+    }
+
+    /// A render error of a producer's document, safe for dead-letter reasons,
+    /// headers, logs and error pages: the template, what failed (the variable,
+    /// filter, function or test named in the template) and the template line,
+    /// but none of tera's own messages that quote values (a filter's
+    /// ``got `"Kari"` but expected ...``, math on a string ...).
+    fn describe_error_redacted(&self, top: &str, e: &tera::Error) -> String {
+        let (what, token) = redacted_tera_error(e);
+        // The line is looked up only for a name that is in the templates: the
+        // template's own text is safe to show, the data is not.
+        // tera names the top template only; the line may be in a partial it
+        // includes, so those are searched next, in the order they are included.
+        let place = token.and_then(|tok| {
+            self.template_and_includes(top)
+                .into_iter()
+                .find_map(|name| {
+                    let src = self.sources.get(&name)?;
+                    let (n, line) = src.lines().enumerate().find(|(_, l)| {
+                        l.contains(tok.as_str()) && (l.contains("{{") || l.contains("{%"))
+                    })?;
+                    Some(format!("{name}, linje {}: {what}: {}", n + 1, line.trim()))
+                })
+        });
+        place.unwrap_or_else(|| format!("{top}: {what}"))
+    }
+
+    /// `top` and the templates it includes (and they include), each once, in
+    /// the order of their `{% include "…" %}`.
+    fn template_and_includes(&self, top: &str) -> Vec<String> {
+        let mut out: Vec<String> = vec![top.to_string()];
+        let mut i = 0;
+        while i < out.len() {
+            if let Some(src) = self.sources.get(&out[i]) {
+                for part in src.split("include \"").skip(1) {
+                    if let Some(end) = part.find('"') {
+                        let name = part[..end].to_string();
+                        if !out.contains(&name) {
+                            out.push(name);
+                        }
+                    }
+                }
+            }
+            i += 1;
+        }
+        out
     }
 
     /// Renders every letter template once with a sample document.
@@ -477,6 +537,74 @@ fn locate_error(
     ))
 }
 
+/// What failed in a tera error, in Norwegian, without any value from the data:
+/// only the error kinds that name something of the template (a missing
+/// variable, a failing filter / function / test) are read, and the name is
+/// returned so the caller can look the line up. Every other message tera or a
+/// filter makes may quote the data and is left out. Public for the dashboard,
+/// whose pages show staff data.
+pub fn redacted_tera_error(e: &tera::Error) -> (String, Option<String>) {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    let mut found: Option<(String, Option<String>)> = None;
+    while let Some(err) = cur {
+        if let Some(t) = err.downcast_ref::<tera::Error>() {
+            let hit = match &t.kind {
+                tera::ErrorKind::CallFilter(n) => Some((
+                    format!("filteret «{n}» feilet på dokumentets data"),
+                    n.clone(),
+                )),
+                tera::ErrorKind::CallFunction(n) => Some((
+                    format!("funksjonen «{n}» feilet på dokumentets data"),
+                    n.clone(),
+                )),
+                tera::ErrorKind::CallTest(n) => Some((
+                    format!("testen «{n}» feilet på dokumentets data"),
+                    n.clone(),
+                )),
+                tera::ErrorKind::FilterNotFound(n) => {
+                    Some((format!("filteret «{n}» finnes ikke"), n.clone()))
+                }
+                tera::ErrorKind::FunctionNotFound(n) => {
+                    Some((format!("funksjonen «{n}» finnes ikke"), n.clone()))
+                }
+                tera::ErrorKind::TestNotFound(n) => {
+                    Some((format!("testen «{n}» finnes ikke"), n.clone()))
+                }
+                tera::ErrorKind::Msg(m) => m
+                    .strip_prefix("Variable `")
+                    .and_then(|rest| rest.split_once("` not found in context"))
+                    .filter(|(v, _)| {
+                        v.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"_.[]".contains(&b))
+                    })
+                    .map(|(v, _)| {
+                        (
+                            format!("variabelen «{v}» finnes ikke i dataene"),
+                            v.to_string(),
+                        )
+                    }),
+                _ => None,
+            };
+            // The innermost named cause is the most precise.
+            if let Some((what, name)) = hit {
+                found = Some((what, Some(name)));
+            }
+        }
+        cur = err.source();
+    }
+    match found {
+        Some((what, name)) => (
+            format!("{what} (detaljene kan inneholde dokumentdata og er utelatt)"),
+            name,
+        ),
+        None => (
+            "malen kunne ikke fylles ut (detaljene kan inneholde dokumentdata og er utelatt)"
+                .to_string(),
+            None,
+        ),
+    }
+}
+
 /// tera's errors keep the useful part in their sources.
 fn tera_error_chain(e: &tera::Error) -> String {
     let mut msg = e.to_string();
@@ -575,7 +703,7 @@ fn sample_decision(t: DocumentType) -> RoutingDecision {
 }
 
 /// A complete event used to test-render every template at start-up.
-const SAMPLE_EVENT: &str = r#"{
+pub(crate) const SAMPLE_EVENT: &str = r#"{
   "event_id": "00000000-0000-4000-8000-000000000000",
   "schema_version": 1,
   "occurred_at": "2026-11-23T10:00:00+01:00",

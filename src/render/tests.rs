@@ -1136,3 +1136,30 @@ fn a_long_message_report_prints_every_message_with_the_header_on_every_page() {
     assert!(all.contains("1. januar 2027 kl. 08.05"), "{all}");
     assert!(all.contains("Rapporten viser 400 melding(er)"), "{all}");
 }
+
+/// Issue 16: a filter that fails on the producer's data (tera's `join` on a
+/// string) must not quote the data in the error, which becomes a dead-letter
+/// reason, a broker header and the reproduce page's text.
+#[test]
+fn a_filter_failing_on_producer_data_does_not_quote_it() {
+    let r = renderer();
+    let mut ev: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/examples/events/meeting_invitation.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    ev["fields"]["meeting"]["participants"] = json!("Kari Nordmann, tlf. 91234567");
+    let err = r.render_pdf(&routed(&ev)).unwrap_err().to_string();
+    assert!(!err.contains("Kari") && !err.contains("91234567"), "{err}");
+    assert!(err.contains("filteret «join» feilet"), "{err}");
+    assert!(err.contains("partials/meeting.tera, linje 8: "), "{err}");
+    // tera's own message quotes it: the redaction is what keeps it out.
+    let ctx = tera::Context::from_serialize(json!({"x": "Kari Nordmann"})).unwrap();
+    let raw = tera::Tera::one_off("{{ x | join(sep=',') }}", &ctx, false).unwrap_err();
+    assert!(tera_error_chain(&raw).contains("Kari"), "{raw:?}");
+    let (what, _) = redacted_tera_error(&raw);
+    assert!(!what.contains("Kari"), "{what}");
+}

@@ -5,6 +5,10 @@
 //! that is not a valid roster event — a row in `dead_letters`, a confirmed publish
 //! to `{prefix}.roster.dead-letter` with the reason headers
 //! (`x-dokflyt-reason-code`, `x-dokflyt-reason`, `x-dokflyt-event-id`), then an ack.
+//! Size: a body over `limits.roster_message_bytes` is dead-lettered `oversize`
+//! before any parsing, without its content (an empty body; its size in a header).
+//! Reasons name a field path and what is wrong, never a value (see [`super::RosterError`]);
+//! a database refusal is recorded by its SQLSTATE only.
 //! Failure: a transient database error keeps the delivery unacked and retries with
 //! backoff; a lost connection reconnects with backoff. Redeliveries are harmless:
 //! the version check makes applying a change twice a no-op.
@@ -29,15 +33,18 @@ pub struct RosterConsumer {
     pool: sqlx::PgPool,
     settings: AmqpSettings,
     topology: Topology,
+    /// The largest accepted body (`limits.roster_message_bytes`).
+    max_bytes: usize,
 }
 
 impl RosterConsumer {
-    pub fn new(pool: sqlx::PgPool, settings: AmqpSettings) -> RosterConsumer {
+    pub fn new(pool: sqlx::PgPool, settings: AmqpSettings, max_bytes: usize) -> RosterConsumer {
         let topology = Topology::new(&settings.prefix, settings.delivery_limit);
         RosterConsumer {
             pool,
             settings,
             topology,
+            max_bytes,
         }
     }
 
@@ -105,9 +112,13 @@ impl RosterConsumer {
     async fn handle(&self, channel: &Channel, d: &Delivery, shutdown: &CancellationToken) -> bool {
         let mut backoff = FIRST_BACKOFF;
         loop {
-            let outcome = match RosterChange::parse(&d.data) {
+            let outcome = match RosterChange::parse_limited(&d.data, self.max_bytes) {
                 Err(e) => {
-                    let id = super::RosterError::event_id_of(&d.data);
+                    // An oversized body is not parsed, not even for its event id.
+                    let id = match e {
+                        super::RosterError::Oversize { .. } => None,
+                        _ => super::RosterError::event_id_of(&d.data),
+                    };
                     self.dead_letter(channel, d, id, e.code(), &e.to_string())
                         .await
                 }
@@ -119,12 +130,15 @@ impl RosterConsumer {
                     }
                     Err(e) if e.is_transient() => Err(e.to_string()),
                     Err(e) => {
+                        // PostgreSQL's message can quote the value it refused.
+                        let state = e.sqlstate();
+                        let reason = format!("databasen avviste endringen (SQLSTATE {state})");
                         self.dead_letter(
                             channel,
                             d,
                             Some(change.event_id),
                             "database_rejected",
-                            &e.to_string(),
+                            &reason,
                         )
                         .await
                     }
@@ -160,11 +174,18 @@ impl RosterConsumer {
         if let Some(id) = event_id {
             headers.push(("x-dokflyt-event-id", id.to_string()));
         }
+        // An oversized body is not copied: the dead letter carries the reason only.
+        let body: &[u8] = if code == "oversize" {
+            headers.push(("x-dokflyt-original-size", d.data.len().to_string()));
+            &[]
+        } else {
+            &d.data
+        };
         broker::publish_confirmed(
             channel,
             &self.topology.roster_dead_letter_exchange,
             d.routing_key.as_str(),
-            &d.data,
+            body,
             headers,
             false,
         )

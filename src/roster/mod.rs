@@ -88,7 +88,7 @@ pub struct SchoolRecord {
     pub principal_staff_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct PupilRecord {
     pub school_id: String,
@@ -107,7 +107,7 @@ pub struct PupilRecord {
     pub protected_address: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct GuardianRecord {
     pub name: String,
@@ -131,7 +131,7 @@ pub struct ChildLink {
     pub parental_responsibility: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct StaffRecord {
     pub name: String,
@@ -152,6 +152,26 @@ pub struct StaffSchool {
     pub school_id: String,
     pub role: String,
 }
+
+// Debug without personal data (names, birth dates, contact details).
+crate::redacted_debug!(PupilRecord {
+    show: [
+        school_id,
+        class,
+        grade_level,
+        digital_mail,
+        protected_address
+    ],
+    hide: [name, birth_date, mobile, email],
+});
+crate::redacted_debug!(GuardianRecord {
+    show: [digital_mail, protected_address, children],
+    hide: [name, mobile, email],
+});
+crate::redacted_debug!(StaffRecord {
+    show: [digital_mail, schools],
+    hide: [name, mobile, email],
+});
 
 /// The record an upsert carries, one per entity.
 #[derive(Debug, Clone, PartialEq)]
@@ -174,13 +194,20 @@ pub struct RosterChange {
     pub record: Option<Record>,
 }
 
+/// Why a roster event was refused. The text (Norwegian) goes to the dead-letter
+/// row, the `x-dokflyt-reason` header and the logs: a field path from the
+/// contract and what is wrong, never a value the producer sent (serde's own
+/// messages, which quote values, are never passed on).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RosterError {
-    #[error("the message is not valid JSON for a roster event: {0}")]
+    #[error("meldingen er større enn grensen på {limit} byte for rosterhendelser")]
+    Oversize { limit: usize },
+    #[error("meldingen er ikke en gyldig rosterhendelse: {0}")]
     Malformed(String),
-    #[error("unsupported roster schema_version {0} (this worker accepts 1)")]
+    /// The version is kept for callers, never printed (a producer's number).
+    #[error("roster-schema_version støttes ikke (denne arbeideren godtar 1)")]
     UnsupportedVersion(u32),
-    #[error("invalid roster event: {0}")]
+    #[error("ugyldig rosterhendelse: {0}")]
     Invalid(String),
 }
 
@@ -188,6 +215,7 @@ impl RosterError {
     /// The stable reason code in the dead-letter headers.
     pub fn code(&self) -> &'static str {
         match self {
+            RosterError::Oversize { .. } => "oversize",
             RosterError::Malformed(_) => "malformed_roster_event",
             RosterError::UnsupportedVersion(_) => "unsupported_schema_version",
             RosterError::Invalid(_) => "invalid_roster_event",
@@ -206,17 +234,37 @@ impl RosterError {
 }
 
 impl RosterChange {
+    /// Checks one body. The size limit is the caller's (the consumer checks it
+    /// before calling; see [`RosterChange::parse_limited`]).
     pub fn parse(body: &[u8]) -> Result<RosterChange, RosterError> {
-        let value: serde_json::Value =
-            serde_json::from_slice(body).map_err(|e| RosterError::Malformed(e.to_string()))?;
+        let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+            RosterError::Malformed(format!(
+                "ikke JSON (syntaksfeil på linje {}, kolonne {})",
+                e.line(),
+                e.column()
+            ))
+        })?;
         if let Some(v) = value.get("schema_version").and_then(|v| v.as_u64()) {
             if v != u64::from(ROSTER_SCHEMA_VERSION) {
-                return Err(RosterError::UnsupportedVersion(v as u32));
+                // Only small numbers are echoed: a large one is not a version.
+                return Err(RosterError::UnsupportedVersion(
+                    u32::try_from(v).unwrap_or(0).min(999),
+                ));
             }
         }
-        let event: RosterEvent =
-            serde_json::from_value(value).map_err(|e| RosterError::Malformed(e.to_string()))?;
+        let event: RosterEvent = serde_path_to_error::deserialize(value).map_err(|e| {
+            let (path, problem) = crate::pipeline::validate::describe_serde_error(&e);
+            RosterError::Malformed(format!("feltet «{path}» {problem}"))
+        })?;
         Self::from_event(event)
+    }
+
+    /// [`RosterChange::parse`] after the size check, which comes before any parsing.
+    pub fn parse_limited(body: &[u8], limit: usize) -> Result<RosterChange, RosterError> {
+        if body.len() > limit {
+            return Err(RosterError::Oversize { limit });
+        }
+        Self::parse(body)
     }
 
     pub fn from_event(e: RosterEvent) -> Result<RosterChange, RosterError> {
@@ -225,10 +273,10 @@ impl RosterChange {
             return Err(RosterError::UnsupportedVersion(e.schema_version));
         }
         if e.id.trim().is_empty() || e.id.len() > 200 || e.id.contains('\0') {
-            return invalid("`id` must be 1–200 characters");
+            return invalid("feltet «id» må være 1–200 tegn uten NUL");
         }
         if e.version < 0 {
-            return invalid("`version` must not be negative");
+            return invalid("feltet «version» kan ikke være negativt");
         }
         let given = [
             e.school.is_some(),
@@ -242,47 +290,48 @@ impl RosterChange {
         let record = match e.op {
             Op::Delete => {
                 if given != 0 {
-                    return invalid("a delete carries no record");
+                    return invalid("en sletting har ingen post");
                 }
                 None
             }
             Op::Upsert => {
                 if given != 1 {
-                    return invalid("an upsert carries exactly the record of its entity");
+                    return invalid("en oppdatering har nøyaktig én post, for sin entity");
                 }
                 let r = match (e.entity, e.school, e.pupil, e.guardian, e.staff) {
                     (Entity::School, Some(s), ..) => {
                         if s.municipality_number.len() != 4
                             || !s.municipality_number.bytes().all(|b| b.is_ascii_digit())
                         {
-                            return invalid("`school.municipality_number` must be four digits");
+                            return invalid(
+                                "feltet «school.municipality_number» må være fire sifre",
+                            );
                         }
                         Record::School(s)
                     }
                     (Entity::Pupil, _, Some(p), ..) => {
                         if p.grade_level > 13 {
-                            return invalid("`pupil.grade_level` must be 0–13");
+                            return invalid("feltet «pupil.grade_level» må være 0–13");
                         }
                         if p.school_id.trim().is_empty() {
-                            return invalid("`pupil.school_id` is empty");
+                            return invalid("feltet «pupil.school_id» er tomt");
                         }
                         Record::Pupil(p)
                     }
                     (Entity::Guardian, _, _, Some(g), _) => Record::Guardian(g),
                     (Entity::Staff, .., Some(s)) => {
-                        if let Some(bad) = s
+                        if let Some(i) = s
                             .schools
                             .iter()
-                            .find(|x| x.role.parse::<crate::access::Role>().is_err())
+                            .position(|x| x.role.parse::<crate::access::Role>().is_err())
                         {
                             return Err(RosterError::Invalid(format!(
-                                "unknown staff role `{}`",
-                                bad.role
+                                "feltet «staff.schools[{i}].role» er ikke en kjent rolle"
                             )));
                         }
                         Record::Staff(s)
                     }
-                    _ => return invalid("the record does not match `entity`"),
+                    _ => return invalid("posten passer ikke med «entity»"),
                 };
                 Some(r)
             }

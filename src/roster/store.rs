@@ -26,6 +26,13 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The SQLSTATE of a refusal (see [`crate::db::sqlstate`]).
+    pub fn sqlstate(&self) -> String {
+        match self {
+            StoreError::Db(e) => crate::db::sqlstate(e),
+        }
+    }
+
     pub fn is_transient(&self) -> bool {
         match self {
             StoreError::Db(e) => crate::db::is_transient(e),

@@ -8,8 +8,15 @@
 
 use std::fmt;
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct MobileNumber(String);
+
+/// A phone number is personal data: `Debug` never prints it.
+impl fmt::Debug for MobileNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MobileNumber({})", crate::redact::HIDDEN)
+    }
+}
 
 impl MobileNumber {
     pub fn parse(raw: &str) -> Option<MobileNumber> {

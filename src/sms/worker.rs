@@ -96,7 +96,7 @@ pub struct SmsWorker {
     pub stats: Arc<SmsStats>,
 }
 
-#[derive(Debug, sqlx::FromRow)]
+#[derive(sqlx::FromRow)]
 struct Claimed {
     id: i64,
     number: String,
@@ -104,6 +104,11 @@ struct Claimed {
     attempts: i32,
     text: String,
 }
+
+crate::redacted_debug!(Claimed {
+    show: [id, idempotency_key, attempts],
+    hide: [number, text],
+});
 
 impl SmsWorker {
     pub fn new(

@@ -181,6 +181,11 @@ pub struct StandIn {
     pub delay: Duration,
     /// Validate every request with xmllint (off only for the throughput measurement).
     pub validate: bool,
+    /// When set, every request must carry `Authorization: Bearer <this>` (as Fiks
+    /// Arkiv behind Maskinporten); others get 401 and are counted.
+    pub bearer: Arc<Mutex<Option<String>>>,
+    /// Requests refused for a missing or wrong bearer token.
+    pub unauthorised: Arc<Mutex<u32>>,
 }
 
 impl StandIn {
@@ -203,6 +208,8 @@ impl StandIn {
             state,
             delay,
             validate,
+            bearer: Arc::default(),
+            unauthorised: Arc::default(),
         };
         let app = axum::Router::new()
             .route("/arkivmelding", post(handle))
@@ -215,6 +222,11 @@ impl StandIn {
 
     pub fn url(&self) -> String {
         format!("http://{}/arkivmelding", self.addr)
+    }
+
+    /// Requires `Authorization: Bearer <token>` from now on.
+    pub fn require_bearer(&self, token: &str) {
+        *self.bearer.lock().expect("lock") = Some(token.to_string());
     }
 
     pub fn with<T>(&self, f: impl FnOnce(&Archive) -> T) -> T {
@@ -315,6 +327,16 @@ pub async fn handle(
         id: Uuid::new_v4().to_string(),
         message: m.to_string(),
     };
+    let wanted = s.bearer.lock().expect("lock").clone();
+    if let Some(token) = wanted {
+        let got = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        if got != Some(format!("Bearer {token}").as_str()) {
+            *s.unauthorised.lock().expect("lock") += 1;
+            return (StatusCode::UNAUTHORIZED, String::new());
+        }
+    }
     let parts = match multipart(&headers, &body) {
         Ok(p) => p,
         Err(e) => {

@@ -11,6 +11,7 @@
 pub mod archive_standin;
 pub mod flow;
 pub mod maskinporten;
+pub mod scan;
 pub mod svarut;
 
 use std::net::SocketAddr;
@@ -130,13 +131,26 @@ pub async fn spawn_app_with(opts: Spawn) -> TestApp {
     start(app, settings, database, false).await
 }
 
-/// Test logs to the test's output (`DOKFLYT_TEST_LOG`), once per process.
+/// Test logs to the test's output (`DOKFLYT_TEST_LOG`), once per process; and
+/// everything the `dokflyt` crate logs, at TRACE, into the capture buffer that
+/// `stop_and_clean` scans for personal data (issue 16).
 pub fn init_test_logging() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            std::env::var("DOKFLYT_TEST_LOG").unwrap_or_else(|_| "warn,lapin=error".into()),
-        )
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{EnvFilter, Layer};
+    let human = tracing_subscriber::fmt::layer()
         .with_test_writer()
+        .with_filter(EnvFilter::new(
+            std::env::var("DOKFLYT_TEST_LOG").unwrap_or_else(|_| "warn,lapin=error".into()),
+        ));
+    let buffer = scan::buffer();
+    let capture = tracing_subscriber::fmt::layer()
+        .with_ansi(false)
+        .with_writer(move || buffer.clone())
+        .with_filter(EnvFilter::new("dokflyt=trace"));
+    let _ = tracing_subscriber::registry()
+        .with(human)
+        .with(capture)
         .try_init();
 }
 
@@ -291,6 +305,8 @@ impl TestApp {
             .execute(&mut admin)
             .await;
         }
+        // Nothing the worker logged may be personal data (issue 16).
+        scan::assert_log_clean("the worker's log");
     }
 }
 
