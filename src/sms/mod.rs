@@ -16,7 +16,8 @@
 //! ```
 //!
 //! Modules: [`segments`] (GSM 03.38 counting), [`number`] (E.164), [`recipients`],
-//! [`cost`] (prices, ledger), [`authz`], [`message`], [`request`] (the API path),
+//! [`cost`] (prices, ledger), [`authz`], [`sender`] (the event sender against the
+//! roster), [`message`], [`request`] (the API path),
 //! [`intake`] (the document-event path), [`gateway`] (HTTP client), [`worker`]
 //! (fan-out and sending), [`dlr`] (delivery reports).
 
@@ -31,6 +32,7 @@ pub mod number;
 pub mod recipients;
 pub mod request;
 pub mod segments;
+pub mod sender;
 pub mod worker;
 
 use std::sync::Arc;
