@@ -133,6 +133,9 @@ pub struct SmsSettings {
     pub max_messages_per_hour: i64,
     /// Per-school daily cost cap; above it a second authorised person must approve.
     pub daily_cost_cap_nok: f64,
+    /// A message to more numbers than this needs a second authorised person's
+    /// approval even under the cost cap.
+    pub approval_over_recipients: i64,
     /// How often the SMS worker looks for work it was not told about, milliseconds.
     pub poll_interval_ms: u64,
 }
@@ -164,6 +167,7 @@ impl Default for SmsSettings {
             preview_ttl_secs: 900,
             max_messages_per_hour: 3,
             daily_cost_cap_nok: 10_000.0,
+            approval_over_recipients: 500,
             poll_interval_ms: 1_000,
         }
     }

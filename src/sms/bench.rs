@@ -74,6 +74,7 @@ pub async fn run(mut settings: Settings, recipients: usize) -> anyhow::Result<()
     settings.sms.rate_per_second = 1_000_000;
     settings.sms.daily_cost_cap_nok = 1e12;
     settings.sms.max_messages_per_hour = 1_000_000;
+    settings.sms.approval_over_recipients = i64::MAX;
     settings.sms.concurrency = settings.sms.concurrency.max(64);
 
     // 1. Baseline: direct posts.

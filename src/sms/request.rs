@@ -9,8 +9,9 @@
 //! Rules: only the school's principal or its owner (see [`super::authz`]); the
 //! send must quote an unexpired, unused preview of the same user, school and text,
 //! and the recipients and cost must still be what the preview showed; at most
-//! `max_messages_per_hour` per school; over the daily cost cap the message waits
-//! for a second authorised person's approval before anything is sent.
+//! `max_messages_per_hour` per school; over the daily cost cap, or to more than
+//! `approval_over_recipients` numbers, the message waits for a second authorised
+//! person's approval before anything is sent.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -70,8 +71,9 @@ pub struct Preview {
     pub price_nok: String,
     pub cost_ore: i64,
     pub cost_nok: String,
-    /// True when this message would exceed today's cost cap: a second authorised
-    /// person must approve it before it is sent.
+    /// True when this message would exceed today's cost cap or goes to more than
+    /// `approval_over_recipients` numbers: a second authorised person must approve
+    /// it before it is sent.
     pub needs_approval: bool,
     pub expires_at: DateTime<Utc>,
 }
@@ -151,14 +153,33 @@ fn cap_ore(ctx: &SmsContext) -> i64 {
     (ctx.settings.daily_cost_cap_nok * 100.0).round() as i64
 }
 
-/// Serialises sends per school and applies the rate limit; returns whether the
-/// cost cap requires a second approval. Refusals are Norwegian `RateLimited`.
+/// Why a message waits for a second person's approval (recorded as its
+/// `status_reason`), or `None` when it may be sent at once.
+pub fn approval_reason(
+    ctx: &SmsContext,
+    booked_ore: i64,
+    cost_ore: i64,
+    numbers: i64,
+) -> Option<&'static str> {
+    if numbers > ctx.settings.approval_over_recipients {
+        Some("over the recipient limit for sending without approval")
+    } else if booked_ore + cost_ore > cap_ore(ctx) {
+        Some("over the daily cost cap")
+    } else {
+        None
+    }
+}
+
+/// Serialises sends per school and applies the rate limit; returns why a second
+/// approval is needed (the cost cap, or more than `approval_over_recipients`
+/// numbers), if it is. Refusals are Norwegian `RateLimited`.
 pub async fn limits(
     ctx: &SmsContext,
     tx: &mut Transaction<'_, Postgres>,
     school_id: &str,
     cost_ore: i64,
-) -> Result<bool, SmsError> {
+    numbers: i64,
+) -> Result<Option<&'static str>, SmsError> {
     sqlx::query("SELECT pg_advisory_xact_lock(hashtext('dokflyt.sms:' || $1))")
         .bind(school_id)
         .execute(&mut **tx)
@@ -177,7 +198,7 @@ pub async fn limits(
         )));
     }
     let booked = cost::booked_today(&mut **tx, school_id).await?;
-    Ok(booked + cost_ore > cap_ore(ctx))
+    Ok(approval_reason(ctx, booked, cost_ore, numbers))
 }
 
 pub async fn preview(
@@ -250,7 +271,7 @@ pub async fn preview(
         price_nok: cost::nok(price.ore),
         cost_ore,
         cost_nok: cost::nok(cost_ore),
-        needs_approval: booked + cost_ore > cap_ore(ctx),
+        needs_approval: approval_reason(ctx, booked, cost_ore, numbers).is_some(),
         expires_at,
     })
 }
@@ -311,7 +332,7 @@ pub async fn send(ctx: &SmsContext, school_id: &str, req: &SendRequest) -> Resul
                 .into(),
         ));
     }
-    let needs_approval = match limits(ctx, &mut tx, school_id, cost_ore).await {
+    let approval = match limits(ctx, &mut tx, school_id, cost_ore, numbers).await {
         Ok(n) => n,
         Err(SmsError::RateLimited(why)) => {
             tx.rollback().await?;
@@ -333,7 +354,7 @@ pub async fn send(ctx: &SmsContext, school_id: &str, req: &SendRequest) -> Resul
         Err(e) => return Err(e),
     };
     let message_id = Uuid::new_v4();
-    let status = if needs_approval {
+    let status = if approval.is_some() {
         Status::AwaitingApproval
     } else {
         Status::Approved
@@ -355,7 +376,7 @@ pub async fn send(ctx: &SmsContext, school_id: &str, req: &SendRequest) -> Resul
             segments: count.segments as i64,
             price,
             status,
-            status_reason: needs_approval.then_some("over the daily cost cap"),
+            status_reason: approval,
         },
         &set,
     )
