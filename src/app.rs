@@ -58,6 +58,8 @@ impl App {
                 "the API token is the development default; set DOKFLYT_API_TOKEN in production"
             );
         }
+        crate::broker::permissions::check_credentials(settings.amqp.url.expose())
+            .context("the broker account is not acceptable; the worker does not start")?;
         let pool = crate::db::connect_and_migrate(&settings.database)
             .await
             .with_context(|| {

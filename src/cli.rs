@@ -88,6 +88,9 @@ pub enum Command {
     /// The roster (schools, pupils, guardians, staff).
     #[command(subcommand)]
     Roster(RosterCommand),
+    /// Broker accounts: the producer and worker users and their permissions.
+    #[command(subcommand)]
+    Broker(crate::cli_person::BrokerCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -377,6 +380,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::bench_archive::archive(settings, documents).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Broker(cmd) => crate::cli_person::run_broker(&settings, cmd),
         Command::Sms(SmsCommand::Count { text }) => {
             println!(
                 "{}",

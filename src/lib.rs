@@ -36,8 +36,8 @@
 
 pub mod access;
 pub mod app;
-pub mod assurance;
 pub mod archive;
+pub mod assurance;
 pub mod audit;
 pub mod bench;
 pub mod bench_archive;
@@ -45,12 +45,14 @@ pub mod bench_render;
 pub mod broker;
 pub mod channels;
 pub mod cli;
+pub mod cli_person;
 pub mod config;
 pub mod dashboard;
 pub mod db;
 pub mod demo;
 pub mod event;
 pub mod http;
+pub mod jwt;
 pub mod pipeline;
 pub mod render;
 pub mod roster;
