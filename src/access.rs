@@ -122,6 +122,11 @@ pub struct Actor {
     pub role: Role,
     /// The schools the user acts for (ignored for municipal roles).
     pub schools: Vec<String>,
+    /// The municipality (kommunenummer) the user acts in. API actors always have
+    /// their client's; `None` is a deployment-wide actor (the CLI operator, and
+    /// dashboard sessions until the sign-in carries a municipality).
+    #[serde(default)]
+    pub municipality_number: Option<String>,
 }
 
 impl Actor {
@@ -134,7 +139,14 @@ impl Actor {
             user: user.to_string(),
             role,
             schools,
+            municipality_number: None,
         })
+    }
+
+    /// The same actor, bounded to municipality `number`.
+    pub fn in_municipality(mut self, number: &str) -> Actor {
+        self.municipality_number = Some(number.to_string());
+        self
     }
 
     /// The operator running a command on the server (`cli:<os user>`).
@@ -146,13 +158,76 @@ impl Actor {
             user: format!("cli:{who}"),
             role: Role::System,
             schools: Vec::new(),
+            municipality_number: None,
         }
     }
 
-    /// Whether the actor's scope covers `school_id` (municipal roles cover all).
+    /// Whether the actor's role and school list cover `school_id` (municipal roles
+    /// cover every school; their municipality is checked by [`Actor::covers`]).
     pub fn covers_school(&self, school_id: &str) -> bool {
         self.role.is_municipal() || self.schools.iter().any(|s| s == school_id)
     }
+
+    /// Whether the actor covers `school_id` of municipality `school_municipality`
+    /// (`None` = unknown): its schools or municipal role, and its own municipality.
+    /// An actor bound to a municipality never covers a school not known to be in it.
+    pub fn covers(&self, school_id: &str, school_municipality: Option<&str>) -> bool {
+        self.covers_school(school_id)
+            && match self.municipality_number.as_deref() {
+                None => true,
+                Some(m) => school_municipality == Some(m),
+            }
+    }
+}
+
+/// The municipality (kommunenummer) of a school: the roster's, else the one its
+/// latest event names; `None` when neither knows the school.
+pub async fn school_municipality(
+    pool: &sqlx::PgPool,
+    school_id: &str,
+) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar::<_, Option<String>>(
+        "SELECT COALESCE(
+            (SELECT municipality_number FROM roster_schools
+              WHERE school_id = $1 AND NOT deleted),
+            (SELECT payload #>> '{municipality,number}' FROM events
+              WHERE school_id = $1 ORDER BY received_at DESC LIMIT 1))",
+    )
+    .bind(school_id)
+    .fetch_one(pool)
+    .await
+}
+
+/// The schools dokflyt knows in municipality `number` (roster and events).
+pub async fn schools_of_municipality(
+    pool: &sqlx::PgPool,
+    number: &str,
+) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar(
+        "SELECT school_id FROM roster_schools WHERE municipality_number = $1 AND NOT deleted
+         UNION
+         SELECT DISTINCT school_id FROM events WHERE payload #>> '{municipality,number}' = $1",
+    )
+    .bind(number)
+    .fetch_all(pool)
+    .await
+}
+
+/// [`Actor::covers`] with the school's municipality read from the database
+/// (skipped for actors not bound to a municipality).
+pub async fn covers_in_db(
+    pool: &sqlx::PgPool,
+    actor: &Actor,
+    school_id: &str,
+) -> sqlx::Result<bool> {
+    if !actor.covers_school(school_id) {
+        return Ok(false);
+    }
+    if actor.municipality_number.is_none() {
+        return Ok(true);
+    }
+    let muni = school_municipality(pool, school_id).await?;
+    Ok(actor.covers(school_id, muni.as_deref()))
 }
 
 #[cfg(test)]
@@ -184,5 +259,22 @@ mod tests {
             Actor::new("  ", Role::Team, vec![]),
             Err(AccessError::EmptyUser)
         );
+    }
+
+    #[test]
+    fn municipal_roles_stay_in_their_municipality() {
+        let eier = Actor::new("u3", Role::Skoleeier, vec![])
+            .expect("actor")
+            .in_municipality("4601");
+        assert!(eier.covers("s1", Some("4601")));
+        assert!(!eier.covers("s1", Some("0301")));
+        assert!(!eier.covers("s1", None));
+        let rektor = Actor::new("u1", Role::Rektor, vec!["s1".into()])
+            .expect("actor")
+            .in_municipality("4601");
+        assert!(rektor.covers("s1", Some("4601")));
+        assert!(!rektor.covers("s1", Some("0301")));
+        let cli = Actor::cli();
+        assert!(cli.covers("s9", None));
     }
 }

@@ -53,11 +53,6 @@ impl App {
             .context("the archive transfer schedule is invalid; the worker does not start")?;
         let archive = crate::archive::client::from_settings(&settings.archive, None)
             .context("cannot set up the archive client")?;
-        if settings.http.api_token.expose() == crate::config::DEV_API_TOKEN {
-            tracing::warn!(
-                "the API token is the development default; set DOKFLYT_API_TOKEN in production"
-            );
-        }
         crate::broker::permissions::check_credentials(settings.amqp.url.expose())
             .context("the broker account is not acceptable; the worker does not start")?;
         let pool = crate::db::connect_and_migrate(&settings.database)
@@ -73,6 +68,7 @@ impl App {
         let listener = tokio::net::TcpListener::bind(&settings.http.addr)
             .await
             .with_context(|| format!("cannot listen on {}", settings.http.addr))?;
+        dev_token_rule(&settings.http, listener.local_addr()?)?;
         let ctx = PipelineContext {
             pool,
             rules,
@@ -146,10 +142,21 @@ impl App {
         } else {
             None
         };
+        let auth = crate::http::auth::ApiAuth {
+            pool: self.ctx.pool.clone(),
+            // The start rule (`dev_token_rule`) has already refused a non-loopback
+            // listener outside the demo.
+            dev_token: Some(self.settings.http.dev_token.clone())
+                .filter(|t| !t.expose().is_empty()),
+            limits: Arc::new(crate::http::auth::ApiLimits::from_settings(
+                &self.settings.http,
+            )),
+            trust_proxy_headers: self.settings.http.trust_proxy_headers,
+        };
         let http_state = crate::http::HttpState {
             ctx: self.ctx.clone(),
             stats: self.stats.clone(),
-            api_token: self.settings.http.api_token.clone(),
+            auth: auth.clone(),
             archive: self.archive.clone(),
             archive_pool: self.archive_pool.clone(),
             transfer,
@@ -161,10 +168,7 @@ impl App {
         )
         .context("cannot set up the dashboard")?;
         let router = crate::http::router(http_state)
-            .merge(crate::http::sms::routes(
-                sms_ctx,
-                self.settings.http.api_token.clone(),
-            ))
+            .merge(crate::http::sms::routes(sms_ctx, &auth))
             .merge(crate::dashboard::routes(dashboard));
         let http_shutdown = shutdown.clone();
         // The client's address keys the dashboard's sign-in rate limit.
@@ -189,6 +193,42 @@ impl App {
         self.archive_pool.close().await;
         Ok(())
     }
+}
+
+/// Why the server must not start with its development token, if it must not.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum StartError {
+    #[error(
+        "the development token (http.dev_token / DOKFLYT_DEV_TOKEN) is set and the HTTP \
+         listener is on {0}, not a loopback address: anyone who can reach it could act as \
+         any user. Register clients with `dokflyt clients add` and set \
+         DOKFLYT_DEV_TOKEN=\"\" (or dev_token = \"\" under [http]), bind 127.0.0.1, or run `serve --demo`"
+    )]
+    DevTokenOffLoopback(std::net::IpAddr),
+    #[error(
+        "the development token is set and http.trust_proxy_headers says a reverse proxy \
+         forwards requests here, which makes the loopback listener reachable from \
+         outside; turn the development token off (DOKFLYT_DEV_TOKEN=\"\")"
+    )]
+    DevTokenBehindProxy,
+}
+
+/// The development token exists only for `serve --demo` or on a loopback listener
+/// (and never behind a proxy that forwards outside requests to that listener).
+pub fn dev_token_rule(
+    http: &crate::config::HttpSettings,
+    bound: SocketAddr,
+) -> Result<(), StartError> {
+    if http.dev_token.expose().is_empty() || http.demo_mode {
+        return Ok(());
+    }
+    if !bound.ip().is_loopback() {
+        return Err(StartError::DevTokenOffLoopback(bound.ip()));
+    }
+    if http.trust_proxy_headers {
+        return Err(StartError::DevTokenBehindProxy);
+    }
+    Ok(())
 }
 
 /// Cancels `token` on SIGTERM or Ctrl-C; reloads the routing table on SIGHUP.

@@ -264,7 +264,11 @@ pub struct Proven {
 
 impl Proven {
     /// The level still in force at `now` (a proven level decays to `low` after its max age).
-    pub fn effective(&self, settings: &AssuranceSettings, now: chrono::DateTime<chrono::Utc>) -> Level {
+    pub fn effective(
+        &self,
+        settings: &AssuranceSettings,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Level {
         match settings.max_age(self.level) {
             None => self.level,
             Some(age) => {
@@ -280,8 +284,8 @@ impl Proven {
                         .find(|l| match settings.max_age(*l) {
                             None => true,
                             Some(a) => {
-                                let a = chrono::Duration::from_std(a)
-                                    .unwrap_or(chrono::Duration::MAX);
+                                let a =
+                                    chrono::Duration::from_std(a).unwrap_or(chrono::Duration::MAX);
                                 now.signed_duration_since(self.at) <= a
                             }
                         })
@@ -336,7 +340,10 @@ mod tests {
             level: Level::High,
             at,
         };
-        assert_eq!(p.effective(&s, at + chrono::Duration::minutes(14)), Level::High);
+        assert_eq!(
+            p.effective(&s, at + chrono::Duration::minutes(14)),
+            Level::High
+        );
         // After 15 minutes, high is gone but substantial (8 h) still holds.
         assert_eq!(
             p.effective(&s, at + chrono::Duration::minutes(16)),

@@ -1,4 +1,4 @@
-//! The command line: `dokflyt serve | publish | status | render | bench ...`.
+//! The command line: `dokflyt serve | publish | status | render | bench | clients ...`.
 //!
 //! Thin: each command builds what it needs from [`Settings`] and calls into the
 //! library. Errors are reported with `anyhow` context at this top level only.
@@ -91,6 +91,9 @@ pub enum Command {
     /// Broker accounts: the producer and worker users and their permissions.
     #[command(subcommand)]
     Broker(crate::cli_person::BrokerCommand),
+    /// Registered API clients: add, list, rotate, revoke.
+    #[command(subcommand)]
+    Clients(crate::cli_clients::ClientsCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -291,6 +294,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             markup,
         )),
         Command::Serve { demo } => serve(settings, demo).await,
+        Command::Clients(cmd) => {
+            let pool = crate::db::connect_and_migrate(&settings.database).await?;
+            let overlap = std::time::Duration::from_secs(settings.http.rotation_overlap_secs);
+            crate::cli_clients::run(&pool, overlap, cmd, &mut std::io::stdout()).await
+        }
         Command::Publish { files } => publish(&settings, &files).await,
         Command::Status { json } => status(&settings, json).await,
         Command::Bench(BenchCommand::Render {
@@ -424,6 +432,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 async fn serve(mut settings: Settings, demo: bool) -> anyhow::Result<ExitCode> {
     if demo {
+        // The development token is allowed on any address only for the demo.
+        settings.http.demo_mode = true;
         // No archive on this machine: the demo archives into an offline package.
         settings.archive.target = crate::config::ArchiveTarget::Directory;
         settings.archive.directory = PathBuf::from("out/demo/arkiv");

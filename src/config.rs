@@ -317,10 +317,29 @@ pub struct DatabaseSettings {
 pub struct HttpSettings {
     /// Listen address of the health/API server. Env: `DOKFLYT_HTTP_ADDR`.
     pub addr: String,
-    /// The bearer token the school system (and other trusted callers) present on
-    /// `/api/*` calls made on behalf of a user. Env: `DOKFLYT_API_TOKEN`. The
-    /// default is for this machine only; set a long random one in production.
-    pub api_token: Secret,
+    /// The development token: a bearer that acts as the built-in demo client
+    /// (every scope, every school of municipality 4699). It is accepted only by
+    /// `serve --demo` or on a loopback listener; `serve` on any other address with
+    /// it set refuses to start. Empty turns it off (production: register clients
+    /// with `dokflyt clients add`). Env: `DOKFLYT_DEV_TOKEN`.
+    pub dev_token: Secret,
+    /// How long a rotated-out client secret keeps working (`dokflyt clients rotate`).
+    pub rotation_overlap_secs: u64,
+    /// API requests per minute per client (a burst of this many, then evenly).
+    pub requests_per_minute_per_client: u32,
+    /// API requests per minute per acting user of a client.
+    pub requests_per_minute_per_user: u32,
+    /// API requests with no or a bad secret per minute per address; over it they
+    /// get 429 and are no longer written to the audit log one by one.
+    pub failed_requests_per_minute_per_address: u32,
+    /// dokflyt runs behind a reverse proxy that appends the client's address to
+    /// `X-Forwarded-For`; the right-most entry is then the address the API's rate
+    /// limits count. Off, the header is ignored. Env: `DOKFLYT_TRUST_PROXY_HEADERS`.
+    pub trust_proxy_headers: bool,
+    /// Set by `serve --demo` (never from a file): the development token may be
+    /// used on any address.
+    #[serde(skip)]
+    pub demo_mode: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -360,14 +379,20 @@ impl Default for DatabaseSettings {
     }
 }
 
-/// The API token of a fresh checkout (README); `serve` warns when it is in use.
+/// The development token of a fresh checkout (README): loopback or `--demo` only.
 pub const DEV_API_TOKEN: &str = "dokflyt-lokal-utvikling";
 
 impl Default for HttpSettings {
     fn default() -> Self {
         HttpSettings {
             addr: "127.0.0.1:8080".into(),
-            api_token: Secret::new(DEV_API_TOKEN),
+            dev_token: Secret::new(DEV_API_TOKEN),
+            rotation_overlap_secs: 24 * 3600,
+            requests_per_minute_per_client: 1200,
+            requests_per_minute_per_user: 120,
+            failed_requests_per_minute_per_address: 30,
+            trust_proxy_headers: false,
+            demo_mode: false,
         }
     }
 }
@@ -441,8 +466,20 @@ impl Settings {
         if let Some(v) = get("DOKFLYT_HTTP_ADDR") {
             self.http.addr = v;
         }
-        if let Some(v) = get("DOKFLYT_API_TOKEN") {
-            self.http.api_token = Secret::new(v);
+        if get("DOKFLYT_API_TOKEN").is_some() {
+            // The shared token is gone (issue 16); failing beats silently ignoring it.
+            return Err(ConfigError::Env {
+                name: "DOKFLYT_API_TOKEN",
+                message: "the shared API token no longer exists: register each integration \
+                          with `dokflyt clients add` (DOKFLYT_DEV_TOKEN is the development token)"
+                    .into(),
+            });
+        }
+        if let Some(v) = get("DOKFLYT_DEV_TOKEN") {
+            self.http.dev_token = Secret::new(v);
+        }
+        if let Some(v) = get("DOKFLYT_TRUST_PROXY_HEADERS") {
+            self.http.trust_proxy_headers = matches!(v.trim(), "1" | "true" | "yes");
         }
         if let Some(v) = get("DOKFLYT_RULES_DIR") {
             self.paths.rules_dir = v.into();

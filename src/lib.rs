@@ -28,6 +28,7 @@
 //! - [`http`] — health, readiness and the JSON API.
 //! - [`config`] — settings: defaults, then a TOML file, then `DOKFLYT_*` variables.
 //! - [`access`] — who is asking: roles (§6) and the acting user.
+//! - [`clients`] — registered API clients: municipality, schools, scopes, secrets.
 //! - [`audit`] — the audit log of staff actions and authorization decisions.
 //! - [`roster`] — schools, pupils, guardians, staff from roster events (own queue, bulk import).
 //! - [`sms`] — emergency SMS: preview, authorization, cost ledger, fan-out, gateway, delivery reports.
@@ -45,7 +46,9 @@ pub mod bench_render;
 pub mod broker;
 pub mod channels;
 pub mod cli;
+pub mod cli_clients;
 pub mod cli_person;
+pub mod clients;
 pub mod config;
 pub mod dashboard;
 pub mod db;

@@ -485,6 +485,7 @@ async fn a_bad_reload_is_refused_while_traffic_flows_and_a_good_one_takes_over()
     let reload = || async {
         client
             .post(format!("http://{}/api/admin/rules/reload", app.http))
+            .bearer_auth(&app.api_secret)
             .send()
             .await
             .expect("reload answers")
@@ -614,6 +615,7 @@ async fn a_committed_event_redelivered_after_a_table_change_is_a_duplicate() {
     .expect("write");
     let r = reqwest::Client::new()
         .post(format!("http://{}/api/admin/rules/reload", app.http))
+        .bearer_auth(&app.api_secret)
         .send()
         .await
         .expect("reload");

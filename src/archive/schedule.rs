@@ -278,6 +278,7 @@ impl Scheduler {
             user: "dokflyt:planlagt".into(),
             role: crate::access::Role::System,
             schools: Vec::new(),
+            municipality_number: None,
         };
         match super::folders::rollover(
             &self.pool,

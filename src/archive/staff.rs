@@ -9,8 +9,10 @@
 //! `Invalid` (a missing reason), `Reproduce` (the stored event no longer routes or
 //! renders: the message says why, in Norwegian), `Db`.
 //!
-//! Who may: `kommuneadmin` (all schools), `skoleadmin`, `team` and `rektor` (their
-//! schools), `system` (commands on the server). Everyone else: nothing here.
+//! Who may: `kommuneadmin` (all schools of its municipality), `skoleadmin`, `team`
+//! and `rektor` (their schools), `system` (commands on the server). Everyone else:
+//! nothing here. A document of a school outside the actor's answers like a
+//! missing one (404), so ids of other schools' documents reveal nothing.
 //! The HTTP API (`http::archive`) and the dashboard call these functions; access
 //! is checked here, on the server, whatever the caller shows.
 
@@ -88,9 +90,12 @@ async fn authorize(
             actor.role
         ))
     } else {
-        school_id
-            .filter(|s| !actor.covers_school(s))
-            .map(|s| format!("Du har ikke tilgang til skolen «{s}»."))
+        match school_id {
+            Some(s) if !crate::access::covers_in_db(pool, actor, s).await? => {
+                Some(format!("Du har ikke tilgang til skolen «{s}»."))
+            }
+            _ => None,
+        }
     };
     match why {
         None => Ok(()),
@@ -162,7 +167,8 @@ macro_rules! list_item_select {
     () => {
         "SELECT q.event_id, q.status, q.school_id, q.document_type, d.title, q.queued_at,
                 q.updated_at, q.attempts, q.journal_year, q.journal_sequence, q.error_class,
-                q.error_explanation, q.dismissed_at, e.payload #>> '{pupil,name}' AS pupil_name
+                q.error_explanation, q.dismissed_at, e.payload #>> '{pupil,name}' AS pupil_name,
+                e.payload #>> '{municipality,number}' AS municipality_number
            FROM archive_queue q JOIN documents d ON d.event_id = q.event_id
            JOIN events e ON e.event_id = q.event_id"
     };
@@ -187,6 +193,9 @@ pub struct ListItem {
     /// Only to mask the title: never serialised.
     #[serde(skip)]
     pub pupil_name: Option<String>,
+    /// The event's municipality: whose the document is (never serialised).
+    #[serde(skip)]
+    pub municipality_number: Option<String>,
 }
 
 impl ListItem {
@@ -252,6 +261,7 @@ pub async fn list(pool: &PgPool, actor: &Actor, q: &ListQuery) -> Result<Page, S
             AND ($6::text IS NULL OR d.title ILIKE $6)
             AND ($7 OR q.dismissed_at IS NULL)
             AND ($8::timestamptz IS NULL OR (q.queued_at, q.event_id) < ($8, $9))
+            AND ($11::text IS NULL OR e.payload #>> '{municipality,number}' = $11)
           ORDER BY q.queued_at DESC, q.event_id DESC
           LIMIT $10"
     ))
@@ -265,6 +275,7 @@ pub async fn list(pool: &PgPool, actor: &Actor, q: &ListQuery) -> Result<Page, S
     .bind(q.cursor.map(|c| c.queued_at))
     .bind(q.cursor.map(|c| c.event_id))
     .bind(limit + 1)
+    .bind(&actor.municipality_number)
     .fetch_all(pool)
     .await?;
     let next = if items.len() as i64 > limit {
@@ -291,11 +302,13 @@ pub async fn counts(
 ) -> Result<serde_json::Value, StaffError> {
     authorize(pool, actor, school_id, "archive.counts", None).await?;
     let rows: Vec<(ArchiveStatus, i64)> = sqlx::query_as(
-        "SELECT status, count(*) FROM archive_queue
-          WHERE ($1::text[] IS NULL OR school_id = ANY($1)) AND dismissed_at IS NULL
-          GROUP BY status",
+        "SELECT q.status, count(*) FROM archive_queue q JOIN events e ON e.event_id = q.event_id
+          WHERE ($1::text[] IS NULL OR q.school_id = ANY($1)) AND q.dismissed_at IS NULL
+            AND ($2::text IS NULL OR e.payload #>> '{municipality,number}' = $2)
+          GROUP BY q.status",
     )
     .bind(school_scope(actor, school_id))
+    .bind(&actor.municipality_number)
     .fetch_all(pool)
     .await?;
     let mut out = serde_json::json!({ "klar": 0, "arkivert": 0, "feilet": 0 });
@@ -363,16 +376,7 @@ type DetailRow = (
 );
 
 pub async fn show(pool: &PgPool, actor: &Actor, event_id: Uuid) -> Result<Detail, StaffError> {
-    let item = load_item(pool, event_id).await?;
-    let target = event_id.to_string();
-    authorize(
-        pool,
-        actor,
-        Some(&item.school_id),
-        "archive.show",
-        Some(&target),
-    )
-    .await?;
+    let item = load_authorized(pool, actor, event_id, "archive.show").await?;
     let row: DetailRow = sqlx::query_as(
         "SELECT e.payload #>> '{pupil,name}', d.access, d.legal_basis, q.folder,
                 q.journal_post_number, q.archive_journal_status, q.receipt_existing, q.receipt,
@@ -408,6 +412,38 @@ pub async fn show(pool: &PgPool, actor: &Actor, event_id: Uuid) -> Result<Detail
     })
 }
 
+/// The document `event_id` if `actor` may act on it. A role without access is
+/// refused (403) before anything is read; a document of a school (or
+/// municipality) outside the actor's answers exactly like a missing one (404),
+/// and that refusal is audited.
+async fn load_authorized(
+    pool: &PgPool,
+    actor: &Actor,
+    event_id: Uuid,
+    action: &str,
+) -> Result<ListItem, StaffError> {
+    let target = event_id.to_string();
+    authorize(pool, actor, None, action, Some(&target)).await?;
+    let item = load_item(pool, event_id).await?;
+    if !actor.covers(&item.school_id, item.municipality_number.as_deref()) {
+        audit::record(
+            pool,
+            &Entry {
+                actor,
+                school_id: Some(&item.school_id),
+                action,
+                target: Some(&target),
+                outcome: Outcome::Refused,
+                reason: Some("Dokumentet hører til en skole brukeren ikke har tilgang til."),
+                details: serde_json::json!({}),
+            },
+        )
+        .await?;
+        return Err(StaffError::NotFound);
+    }
+    Ok(item)
+}
+
 async fn load_item(pool: &PgPool, event_id: Uuid) -> Result<ListItem, StaffError> {
     sqlx::query_as(concat!(list_item_select!(), " WHERE q.event_id = $1"))
         .bind(event_id)
@@ -418,16 +454,7 @@ async fn load_item(pool: &PgPool, event_id: Uuid) -> Result<ListItem, StaffError
 
 /// «Prøv igjen»: a `feilet` row back to `klar` for the next transfer.
 pub async fn retry(pool: &PgPool, actor: &Actor, event_id: Uuid) -> Result<(), StaffError> {
-    let item = load_item(pool, event_id).await?;
-    let target = event_id.to_string();
-    authorize(
-        pool,
-        actor,
-        Some(&item.school_id),
-        "archive.retry",
-        Some(&target),
-    )
-    .await?;
+    let item = load_authorized(pool, actor, event_id, "archive.retry").await?;
     let mut tx = pool.begin().await?;
     let changed = sqlx::query(
         "UPDATE archive_queue SET status = 'klar', claimed_by = NULL, claimed_until = NULL,
@@ -466,16 +493,7 @@ pub async fn remove_from_failed(
     event_id: Uuid,
     reason: Option<&str>,
 ) -> Result<(), StaffError> {
-    let item = load_item(pool, event_id).await?;
-    let target = event_id.to_string();
-    authorize(
-        pool,
-        actor,
-        Some(&item.school_id),
-        "archive.remove_failed",
-        Some(&target),
-    )
-    .await?;
+    let item = load_authorized(pool, actor, event_id, "archive.remove_failed").await?;
     let reason = reason.map(str::trim).filter(|r| !r.is_empty());
     match (item.status, reason) {
         (ArchiveStatus::Klar, _) => {
@@ -530,16 +548,7 @@ pub async fn reproduce(
     event_id: Uuid,
 ) -> Result<(), StaffError> {
     let pool = &ctx.pool;
-    let item = load_item(pool, event_id).await?;
-    let target = event_id.to_string();
-    authorize(
-        pool,
-        actor,
-        Some(&item.school_id),
-        "archive.reproduce",
-        Some(&target),
-    )
-    .await?;
+    let item = load_authorized(pool, actor, event_id, "archive.reproduce").await?;
     if item.status == ArchiveStatus::Arkivert {
         return Err(StaffError::Conflict(
             "Dokumentet er allerede arkivert og kan ikke produseres på nytt her.".into(),

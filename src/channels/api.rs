@@ -5,9 +5,12 @@
 //! - `GET /api/deliveries?event_id=<uuid>` — each delivery of an event with its
 //!   status, SvarUt status, reason and history (what the school sees).
 //!
-//! Input: query parameters, and the school system's API token (checked by
-//! `http::auth::require_token` around these routes: 401 without it). Output: JSON. Failure: 400 with a Norwegian message
-//! for a missing or bad parameter, 503 when the database does not answer.
+//! Input: query parameters, from a registered client with `documents:read`
+//! (`http::auth::with_scope` around these routes: 401/403 otherwise). Only what
+//! belongs to the client's schools (and municipality) is shown: messages of other
+//! schools are left out, and another school's event answers exactly like a
+//! missing one (404). Output: JSON. Failure: 400 with a Norwegian message for a
+//! missing or bad parameter, 503 when the database does not answer.
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -18,6 +21,17 @@ use serde::Deserialize;
 use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
+
+use crate::clients::{Client, SchoolScope};
+use crate::http::auth::ApiClient;
+
+/// The client's schools as a query filter: `None` = every school of its municipality.
+fn school_filter(client: &Client) -> Option<Vec<String>> {
+    match &client.schools {
+        SchoolScope::All => None,
+        SchoolScope::Only(list) => Some(list.clone()),
+    }
+}
 
 /// The routes, with their own state, ready to merge into the main router.
 pub fn routes<S: Clone + Send + Sync + 'static>(pool: PgPool) -> Router<S> {
@@ -56,15 +70,26 @@ type MessageRow = (
     chrono::DateTime<chrono::Utc>,
 );
 
-async fn messages(State(pool): State<PgPool>, Query(q): Query<MessagesQuery>) -> Response {
+async fn messages(
+    State(pool): State<PgPool>,
+    ApiClient(client): ApiClient,
+    Query(q): Query<MessagesQuery>,
+) -> Response {
     let Some(recipient) = q.recipient.filter(|r| !r.trim().is_empty()) else {
         return bad_request("Oppgi mottakeren: ?recipient=<person-id>");
     };
     let rows: Result<Vec<MessageRow>, _> = sqlx::query_as(
-        "SELECT id, event_id, school_id, kind, subject, body, has_document, created_at
-         FROM messages WHERE recipient_id = $1 ORDER BY created_at DESC, id LIMIT 500",
+        "SELECT m.id, m.event_id, m.school_id, m.kind, m.subject, m.body, m.has_document,
+                m.created_at
+           FROM messages m JOIN events e ON e.event_id = m.event_id
+          WHERE m.recipient_id = $1
+            AND ($2::text[] IS NULL OR m.school_id = ANY($2))
+            AND e.payload #>> '{municipality,number}' = $3
+          ORDER BY m.created_at DESC, m.id LIMIT 500",
     )
     .bind(&recipient)
+    .bind(school_filter(&client))
+    .bind(&client.municipality_number)
     .fetch_all(&pool)
     .await;
     match rows {
@@ -113,10 +138,50 @@ type HistoryRow = (
     chrono::DateTime<chrono::Utc>,
 );
 
-async fn deliveries(State(pool): State<PgPool>, Query(q): Query<DeliveriesQuery>) -> Response {
+async fn deliveries(
+    State(pool): State<PgPool>,
+    ApiClient(client): ApiClient,
+    Query(q): Query<DeliveriesQuery>,
+) -> Response {
     let Some(event_id) = q.event_id.and_then(|e| e.parse::<Uuid>().ok()) else {
         return bad_request("Oppgi hendelsen: ?event_id=<uuid>");
     };
+    let owner: Result<Option<(String, Option<String>)>, _> = sqlx::query_as(
+        "SELECT school_id, payload #>> '{municipality,number}' FROM events WHERE event_id = $1",
+    )
+    .bind(event_id)
+    .fetch_optional(&pool)
+    .await;
+    let missing = || {
+        (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "error": "Fant ikke hendelsen." })),
+        )
+            .into_response()
+    };
+    match owner {
+        Err(e) => return unavailable(e),
+        Ok(None) => return missing(),
+        Ok(Some((school, muni))) if !client.covers_school(&school, muni.as_deref()) => {
+            // Another school's event answers like a missing one; the refusal is audited.
+            let r = sqlx::query(
+                "INSERT INTO audit_log (actor, role, school_id, action, target, outcome, reason, details)
+                 VALUES ($1, 'klient', $2, 'deliveries.read', $3, 'refused', $4, $5)",
+            )
+            .bind(format!("klient:{}", client.name))
+            .bind(&school)
+            .bind(event_id.to_string())
+            .bind("Hendelsen hører til en skole klienten ikke har tilgang til.")
+            .bind(json!({ "client_id": client.id }))
+            .execute(&pool)
+            .await;
+            if let Err(e) = r {
+                return unavailable(e);
+            }
+            return missing();
+        }
+        Ok(Some(_)) => {}
+    }
     let rows: Result<Vec<DeliveryRow>, _> = sqlx::query_as(
         "SELECT id, recipient_id, channel, status, provider_ref, provider_status, error_class,
                 error_explanation, attempts

@@ -67,8 +67,8 @@ pub struct DashboardSettings {
     pub signins_per_minute: u32,
     /// Actions (forms) per user per minute.
     pub actions_per_minute: u32,
-    /// dokflyt runs behind a reverse proxy that sets `X-Forwarded-For` (the
-    /// sign-in rate limit then keys on that address, not the proxy's).
+    /// dokflyt runs behind a reverse proxy that appends to `X-Forwarded-For` (the
+    /// sign-in rate limit then keys on its right-most entry, not the proxy's address).
     pub trust_proxy_headers: bool,
 }
 
@@ -542,17 +542,8 @@ fn client_key(
     addr: Option<std::net::SocketAddr>,
     trust_proxy: bool,
 ) -> String {
-    // Behind a trusted proxy the first X-Forwarded-For address is the client;
-    // otherwise the header is the client's own claim and the socket address counts.
-    let forwarded = trust_proxy
-        .then(|| headers.get("x-forwarded-for"))
-        .flatten()
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .map(|s| s.trim().to_string());
-    forwarded
-        .or_else(|| addr.map(|a| a.ip().to_string()))
-        .unwrap_or_else(|| "ukjent".into())
+    // Behind a trusted proxy the right-most X-Forwarded-For hop (see http::limit).
+    crate::http::limit::client_address(headers, addr, trust_proxy)
 }
 
 async fn sign_in(

@@ -10,9 +10,7 @@
 //! Failure: an unknown, expired or missing session is "not signed in" (the
 //! caller redirects to sign-in); a database error is a 503 for the caller.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::http::HeaderMap;
 use chrono::{DateTime, Utc};
@@ -22,6 +20,7 @@ use sqlx::PgPool;
 use super::oidc::random_token;
 use crate::access::{Actor, Role};
 use crate::http::auth::same;
+use crate::http::limit::{KeyedLimiter, DEFAULT_MAX_KEYS};
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "dokflyt_okt";
@@ -200,39 +199,19 @@ pub fn set_cookie(name: &str, value: &str, max_age: Duration, secure: bool) -> S
     )
 }
 
-/// A fixed-window limit per key (a client address for sign-in, a user for actions).
-pub struct RateLimiter {
-    max: u32,
-    window: Duration,
-    seen: Mutex<HashMap<String, (Instant, u32)>>,
-}
+/// The dashboard's rate limit per key (a client address for sign-in, a user for
+/// actions): `governor` through [`crate::http::limit::KeyedLimiter`], so memory
+/// stays bounded however many keys arrive.
+pub struct RateLimiter(KeyedLimiter);
 
 impl RateLimiter {
     pub fn new(max: u32, window: Duration) -> RateLimiter {
-        RateLimiter {
-            max,
-            window,
-            seen: Mutex::new(HashMap::new()),
-        }
+        RateLimiter(KeyedLimiter::new(max, window, DEFAULT_MAX_KEYS))
     }
 
     /// Counts one attempt by `key`; false when the key is over its limit.
     pub fn allow(&self, key: &str) -> bool {
-        let now = Instant::now();
-        let mut seen = match self.seen.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        if seen.len() > 10_000 {
-            let window = self.window;
-            seen.retain(|_, (start, _)| now.duration_since(*start) < window);
-        }
-        let entry = seen.entry(key.to_string()).or_insert((now, 0));
-        if now.duration_since(entry.0) >= self.window {
-            *entry = (now, 0);
-        }
-        entry.1 += 1;
-        entry.1 <= self.max
+        self.0.allow(key)
     }
 }
 

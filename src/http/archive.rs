@@ -23,17 +23,22 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::auth::ApiActor;
+use super::auth::{with_scope, ApiActor, ApiAuth};
 use super::HttpState;
 use crate::access::Role;
 use crate::archive::staff::{self, Cursor, ListQuery, StaffError};
 use crate::archive::ArchiveStatus;
+use crate::clients::Scope;
 
-pub fn routes() -> Router<HttpState> {
-    Router::new()
+/// The routes: reading needs a client with `archive:read`, acting `archive:act`.
+pub fn routes(auth: &ApiAuth) -> Router<HttpState> {
+    let read = Router::new()
         .route("/api/archive/documents", get(list))
         .route("/api/archive/counts", get(counts))
         .route("/api/archive/documents/{event_id}", get(show))
+        .route("/api/archive/deadlines", get(deadlines))
+        .route("/api/audit", get(audit_log));
+    let act = Router::new()
         .route("/api/archive/documents/{event_id}/retry", post(retry))
         .route(
             "/api/archive/documents/{event_id}/reproduce",
@@ -43,9 +48,8 @@ pub fn routes() -> Router<HttpState> {
             "/api/archive/documents/{event_id}/remove-from-failed",
             post(remove_from_failed),
         )
-        .route("/api/archive/run-now", post(run_now))
-        .route("/api/archive/deadlines", get(deadlines))
-        .route("/api/audit", get(audit_log))
+        .route("/api/archive/run-now", post(run_now));
+    with_scope(read, auth, Scope::ArchiveRead).merge(with_scope(act, auth, Scope::ArchiveAct))
 }
 
 impl IntoResponse for StaffError {
@@ -99,7 +103,7 @@ fn parse_status(s: Option<&str>) -> Result<Option<ArchiveStatus>, StaffError> {
 
 async fn list(
     State(s): State<HttpState>,
-    ApiActor(actor): ApiActor,
+    ApiActor { actor, .. }: ApiActor,
     Query(p): Query<ListParams>,
 ) -> Result<Json<staff::Page>, StaffError> {
     let q = ListQuery {
@@ -123,7 +127,7 @@ struct SchoolParam {
 
 async fn counts(
     State(s): State<HttpState>,
-    ApiActor(actor): ApiActor,
+    ApiActor { actor, .. }: ApiActor,
     Query(p): Query<SchoolParam>,
 ) -> Result<Json<serde_json::Value>, StaffError> {
     let school = p.school.filter(|s| !s.is_empty());
@@ -134,7 +138,7 @@ async fn counts(
 
 async fn show(
     State(s): State<HttpState>,
-    ApiActor(actor): ApiActor,
+    ApiActor { actor, .. }: ApiActor,
     Path(id): Path<String>,
 ) -> Result<Json<staff::Detail>, StaffError> {
     Ok(Json(
@@ -144,7 +148,7 @@ async fn show(
 
 async fn retry(
     State(s): State<HttpState>,
-    ApiActor(actor): ApiActor,
+    ApiActor { actor, .. }: ApiActor,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, StaffError> {
     let id = staff::parse_event_id(&id)?;
@@ -154,7 +158,7 @@ async fn retry(
 
 async fn reproduce(
     State(s): State<HttpState>,
-    ApiActor(actor): ApiActor,
+    ApiActor { actor, .. }: ApiActor,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, StaffError> {
     let id = staff::parse_event_id(&id)?;
@@ -169,7 +173,7 @@ struct RemoveBody {
 
 async fn remove_from_failed(
     State(s): State<HttpState>,
-    ApiActor(actor): ApiActor,
+    ApiActor { actor, .. }: ApiActor,
     Path(id): Path<String>,
     body: Option<Json<RemoveBody>>,
 ) -> Result<Json<serde_json::Value>, StaffError> {
@@ -181,7 +185,7 @@ async fn remove_from_failed(
 
 async fn run_now(
     State(s): State<HttpState>,
-    ApiActor(actor): ApiActor,
+    ApiActor { actor, .. }: ApiActor,
 ) -> Result<Json<serde_json::Value>, StaffError> {
     if !matches!(actor.role, Role::Kommuneadmin) {
         let reason = "Bare kommuneadmin kan starte en overføring utenom tidsvinduene.";
@@ -240,27 +244,30 @@ struct AuditParams {
 
 async fn audit_log(
     State(s): State<HttpState>,
-    ApiActor(actor): ApiActor,
+    ApiActor { actor, .. }: ApiActor,
     Query(p): Query<AuditParams>,
 ) -> Result<Json<Vec<crate::audit::AuditRow>>, StaffError> {
     // The audit log: kommuneadmin sees all; school roles that watch the archive see
     // their schools' entries (a school must be named unless municipal).
     let school = p.school.filter(|s| !s.is_empty());
-    if !staff::may_read(&actor, school.as_deref()) {
-        return Err(StaffError::Forbidden(
-            "Du har ikke tilgang til denne delen av revisjonsloggen.".into(),
-        ));
-    }
+    let schools = read_scope(
+        &s,
+        &actor,
+        school.as_deref(),
+        "audit.list",
+        "Du har ikke tilgang til denne delen av revisjonsloggen.",
+    )
+    .await?;
     let rows = crate::audit::list(
         &s.ctx.pool,
         &crate::audit::Filter {
             school_id: school,
+            schools,
             action_prefix: p.action,
             actor: p.actor,
             target: p.target,
             before_id: p.before,
             limit: p.limit.unwrap_or(100),
-            ..crate::audit::Filter::default()
         },
     )
     .await?;
@@ -275,22 +282,66 @@ struct DeadlineParams {
 
 async fn deadlines(
     State(s): State<HttpState>,
-    ApiActor(actor): ApiActor,
+    ApiActor { actor, .. }: ApiActor,
     Query(p): Query<DeadlineParams>,
 ) -> Result<Json<Vec<crate::archive::deadlines::DeadlineRow>>, StaffError> {
     let school = p.school.filter(|s| !s.is_empty());
-    if !staff::may_read(&actor, school.as_deref()) {
-        return Err(StaffError::Forbidden(
-            "Du har ikke tilgang til fristene for denne skolen.".into(),
-        ));
-    }
+    let schools = read_scope(
+        &s,
+        &actor,
+        school.as_deref(),
+        "archive.deadlines",
+        "Du har ikke tilgang til fristene for denne skolen.",
+    )
+    .await?;
     let today = crate::archive::folders::today_in_oslo();
     let year = crate::archive::folders::school_year_or_current(
         p.school_year.as_deref().filter(|y| !y.is_empty()),
         today,
     )
     .map_err(|e| StaffError::Invalid(e.to_string()))?;
-    Ok(Json(
-        crate::archive::deadlines::report(&s.ctx.pool, year, school.as_deref(), today).await?,
-    ))
+    let mut rows =
+        crate::archive::deadlines::report(&s.ctx.pool, year, school.as_deref(), today).await?;
+    if let Some(schools) = schools {
+        rows.retain(|r| schools.contains(&r.school_id));
+    }
+    Ok(Json(rows))
+}
+
+/// Whether `actor` may read a report of `school` (or of all its schools), audited
+/// when not. `Ok(Some(list))`: a report across schools, limited to these (the
+/// schools of the actor's municipality); `Ok(None)`: no further limit.
+async fn read_scope(
+    s: &HttpState,
+    actor: &crate::access::Actor,
+    school: Option<&str>,
+    action: &str,
+    refusal: &str,
+) -> Result<Option<Vec<String>>, StaffError> {
+    let pool = &s.ctx.pool;
+    let ok = staff::may_read(actor, school)
+        && match school {
+            Some(sch) => crate::access::covers_in_db(pool, actor, sch).await?,
+            None => true,
+        };
+    if !ok {
+        crate::audit::record(
+            pool,
+            &crate::audit::Entry {
+                actor,
+                school_id: school,
+                action,
+                target: school,
+                outcome: crate::audit::Outcome::Refused,
+                reason: Some(refusal),
+                details: json!({}),
+            },
+        )
+        .await?;
+        return Err(StaffError::Forbidden(refusal.into()));
+    }
+    Ok(match (school, actor.municipality_number.as_deref()) {
+        (None, Some(m)) => Some(crate::access::schools_of_municipality(pool, m).await?),
+        _ => None,
+    })
 }

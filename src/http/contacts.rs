@@ -1,8 +1,9 @@
 //! The reachability report over HTTP: `GET /api/schools/{school_id}/contact-gaps`.
 //!
 //! Input: an [`ApiActor`] and the school. Output: the [`crate::roster::gaps::GapReport`]
-//! as JSON. Who may: kommuneadmin and skoleeier (all schools); rektor, skoleadmin and
-//! skoleadmin2 (contact information) of that school. Failure: 403 (audited), 503
+//! as JSON. Who may: kommuneadmin and skoleeier (the schools of their own
+//! municipality); rektor, skoleadmin and skoleadmin2 (contact information) of that
+//! school. The client must hold `contacts:read` and cover the school. Failure: 403 (audited), 503
 //! when the database does not answer.
 
 use axum::extract::{Path, State};
@@ -23,14 +24,25 @@ pub fn routes() -> Router<HttpState> {
 
 async fn gaps(
     State(s): State<HttpState>,
-    ApiActor(actor): ApiActor,
+    ApiActor { actor, .. }: ApiActor,
     Path(school_id): Path<String>,
 ) -> Response {
     let role_ok = matches!(
         actor.role,
         Role::Kommuneadmin | Role::Skoleeier | Role::Rektor | Role::Skoleadmin | Role::Skoleadmin2
     );
-    if !role_ok || !actor.covers_school(&school_id) {
+    let covered = match crate::access::covers_in_db(&s.ctx.pool, &actor, &school_id).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "contact gaps: database error");
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "error": "Databasen svarer ikke akkurat nå." })),
+            )
+                .into_response();
+        }
+    };
+    if !role_ok || !covered {
         let reason = "Du har ikke tilgang til kontaktinformasjonen ved denne skolen.";
         let _ = audit::record(
             &s.ctx.pool,

@@ -3,15 +3,21 @@
 //! - `GET /healthz` — the process is alive (always 200).
 //! - `GET /readyz` — 200 when the database answers and a consumer is attached to
 //!   the broker, 503 with what is missing otherwise.
-//! - `GET /api/status` — counts per stage and per archive status (`dokflyt status`).
+//! - `GET /api/status` — counts per stage and per archive status (`dokflyt status`);
+//!   a client with `status:read`.
 //! - `POST /api/admin/rules/reload` — loads `routing-rules/` again; a bad table is
-//!   refused (422 with the errors) and the old one keeps serving.
+//!   refused (422 with the errors) and the old one keeps serving; a client with `admin`.
 //! - `/api/archive/*`, `/api/audit` — the archive staff's API ([`archive`]), called
-//!   with the API token on behalf of a user ([`auth`]).
+//!   by a registered client on behalf of a user ([`auth`]).
+//!
+//! Every `/api/*` route is behind [`auth::with_scope`]: a registered client with
+//! the route's scope (see [`crate::clients`]); the one table of who may call what
+//! is tested in `tests/authz_matrix.rs`.
 
 pub mod archive;
 pub mod auth;
 pub mod contacts;
+pub mod limit;
 
 pub mod sms;
 
@@ -28,7 +34,7 @@ use serde_json::json;
 
 use crate::archive::client::ArchiveClient;
 use crate::archive::transfer::TransferOptions;
-use crate::config::Secret;
+use crate::clients::Scope;
 use crate::pipeline::consume::ConsumerStats;
 use crate::pipeline::PipelineContext;
 
@@ -36,7 +42,8 @@ use crate::pipeline::PipelineContext;
 pub struct HttpState {
     pub ctx: PipelineContext,
     pub stats: Arc<ConsumerStats>,
-    pub api_token: Secret,
+    /// The API's doors: registered clients, the development token, rate limits.
+    pub auth: auth::ApiAuth,
     /// The configured archive, for `POST /api/archive/run-now`.
     pub archive: Arc<dyn ArchiveClient>,
     /// The transfer's connections (`db::transfer_pool`).
@@ -44,28 +51,34 @@ pub struct HttpState {
     pub transfer: TransferOptions,
 }
 
-impl auth::HasApiToken for HttpState {
-    fn api_token(&self) -> &Secret {
-        &self.api_token
+impl auth::HasApiAuth for HttpState {
+    fn api_auth(&self) -> &auth::ApiAuth {
+        &self.auth
     }
 }
 
 pub fn router(state: HttpState) -> Router {
+    let a = &state.auth;
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .route("/api/status", get(status))
-        .route("/api/admin/rules/reload", post(reload_rules))
-        .merge(archive::routes())
-        .merge(contacts::routes())
-        .merge(
-            crate::channels::api::routes(state.ctx.pool.clone()).route_layer(
-                axum::middleware::from_fn_with_state(
-                    state.clone(),
-                    auth::require_token::<HttpState>,
-                ),
-            ),
-        )
+        .merge(auth::with_scope(
+            Router::new().route("/api/status", get(status)),
+            a,
+            Scope::StatusRead,
+        ))
+        .merge(auth::with_scope(
+            Router::new().route("/api/admin/rules/reload", post(reload_rules)),
+            a,
+            Scope::Admin,
+        ))
+        .merge(archive::routes(a))
+        .merge(auth::with_scope(contacts::routes(), a, Scope::ContactsRead))
+        .merge(auth::with_scope(
+            crate::channels::api::routes(state.ctx.pool.clone()),
+            a,
+            Scope::DocumentsRead,
+        ))
         .with_state(state)
 }
 

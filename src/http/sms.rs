@@ -9,8 +9,9 @@
 //! - `GET  /api/schools/{school}/sms-costs?month=YYYY-MM` — the cost ledger.
 //! - `POST /api/sms/dlr?token=…` — delivery reports from the gateway.
 //!
-//! Input: JSON bodies (see `crate::sms::request`) with the API token (401 without
-//! it; the delivery-report callback has its own token). Output: JSON; errors are
+//! Input: JSON bodies (see `crate::sms::request`) from a registered client with
+//! `sms:request` covering the school (401/403 otherwise; the delivery-report
+//! callback has its own token). Output: JSON; errors are
 //! `{"error": "<Norwegian text>"}` with 400/403/404/409/422/429, or 503 when the
 //! database is unavailable. Nothing personal is logged.
 
@@ -24,16 +25,16 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::auth::{require_token, same, ApiToken};
-use crate::config::Secret;
+use super::auth::{same, with_scope, ApiAuth};
+use crate::clients::Scope;
 use crate::sms::request::{self, ApproveRequest, PreviewRequest, SendRequest};
 use crate::sms::{cost, dlr, SmsContext, SmsError};
 
-/// The routes; all but the gateway's callback need the API token (the school
-/// system calls them for a signed-in user; who that user may be is decided in
-/// `sms::request`).
-pub fn routes<S: Clone + Send + Sync + 'static>(ctx: SmsContext, token: Secret) -> Router<S> {
-    Router::new()
+/// The routes; all but the gateway's callback need a registered client with
+/// `sms:request` that covers the school in the path (`http::auth::with_scope`);
+/// who the acting person may be is decided in `sms::request`.
+pub fn routes<S: Clone + Send + Sync + 'static>(ctx: SmsContext, auth: &ApiAuth) -> Router<S> {
+    let guarded = Router::new()
         .route("/api/schools/{school}/emergency-sms/preview", post(preview))
         .route("/api/schools/{school}/emergency-sms", post(send))
         .route(
@@ -41,11 +42,8 @@ pub fn routes<S: Clone + Send + Sync + 'static>(ctx: SmsContext, token: Secret) 
             post(approve),
         )
         .route("/api/schools/{school}/emergency-sms/{message}", get(status))
-        .route("/api/schools/{school}/sms-costs", get(costs))
-        .route_layer(axum::middleware::from_fn_with_state(
-            ApiToken(token),
-            require_token::<ApiToken>,
-        ))
+        .route("/api/schools/{school}/sms-costs", get(costs));
+    with_scope(guarded, auth, Scope::SmsRequest)
         .route("/api/sms/dlr", post(delivery_report))
         .with_state(ctx)
 }

@@ -91,9 +91,9 @@ pub async fn intake_one(ctx: &SmsContext, event_id: Uuid) -> Result<(), SmsError
         .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
         .map(|t| t.date_naive())
         .unwrap_or_else(|| Utc::now().date_naive());
-    let route = match sender::check(&mut *tx, &school_id, user, day).await {
-        Ok((route, _)) => Some(route),
-        Err(SenderError::NotAuthorised) => None,
+    let (route, roster_municipality) = match sender::check(&mut *tx, &school_id, user, day).await {
+        Ok((route, muni)) => (Some(route), muni),
+        Err(SenderError::NotAuthorised) => (None, None),
         Err(SenderError::Db(e)) => return Err(e.into()),
     };
 
@@ -107,6 +107,7 @@ pub async fn intake_one(ctx: &SmsContext, event_id: Uuid) -> Result<(), SmsError
         user: user.to_string(),
         role,
         schools: vec![school_id.clone()],
+        municipality_number: roster_municipality,
     };
     let role_recorded = route.map(|r| r.role().to_string());
     let price = cost::price_on(&ctx.settings.prices, Utc::now().date_naive())?;

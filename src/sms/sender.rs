@@ -128,6 +128,7 @@ pub async fn audit_refusal(
         user: event.sender.user_id.clone(),
         role: event.sender.role.parse().unwrap_or(Role::System),
         schools: vec![event.school.id.clone()],
+        municipality_number: None,
     };
     let target = event.event_id.to_string();
     crate::audit::record(

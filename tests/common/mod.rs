@@ -47,6 +47,9 @@ pub struct TestApp {
     pub publisher: lapin::Connection,
     pub channel: lapin::Channel,
     pub database: String,
+    /// The secret of a registered client with every scope for every school of
+    /// municipality 4699 (the example events'): what most API tests call with.
+    pub api_secret: String,
 }
 
 /// Options for [`spawn_app_with`].
@@ -69,6 +72,8 @@ pub struct Spawn {
     pub http_addr: Option<String>,
     /// The dashboard's settings (default: sign-in not configured).
     pub dashboard: Option<dokflyt::dashboard::DashboardSettings>,
+    /// Any other change to the settings, applied last.
+    pub tweak: Option<fn(&mut Settings)>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -115,6 +120,9 @@ pub async fn spawn_app_with(opts: Spawn) -> TestApp {
         settings.archive.url = Secret::new(url.clone());
     }
 
+    if let Some(t) = opts.tweak {
+        t(&mut settings);
+    }
     let mut app = App::build(settings.clone()).await.expect("the app builds");
     if let Some(clock) = opts.schedule_clock.clone() {
         app.clock = clock;
@@ -163,7 +171,9 @@ pub async fn start(
             .await
             .expect("roster and sms topology");
     }
+    let api_secret = register(&pool, "test-alle", "4699", &ALL_SCOPES, None).await;
     let t = TestApp {
+        api_secret,
         settings,
         http,
         pool,
@@ -282,6 +292,54 @@ impl TestApp {
             .await;
         }
     }
+}
+
+/// Every scope word.
+pub const ALL_SCOPES: [&str; 7] = [
+    "documents:read",
+    "archive:read",
+    "archive:act",
+    "sms:request",
+    "contacts:read",
+    "status:read",
+    "admin",
+];
+
+/// Registers an API client directly in `pool` and returns its secret.
+/// `schools`: `None` = all schools of `municipality`.
+pub async fn register(
+    pool: &PgPool,
+    name: &str,
+    municipality: &str,
+    scopes: &[&str],
+    schools: Option<&[&str]>,
+) -> String {
+    use dokflyt::clients::{self, NewClient, SchoolScope};
+    let (_, secret) = clients::add(
+        pool,
+        &NewClient {
+            name: name.to_string(),
+            municipality_number: municipality.to_string(),
+            schools: match schools {
+                None => SchoolScope::All,
+                Some(l) => SchoolScope::Only(l.iter().map(|s| s.to_string()).collect()),
+            },
+            scopes: scopes
+                .iter()
+                .map(|s| s.parse().expect("a scope word"))
+                .collect(),
+        },
+    )
+    .await
+    .expect("client registered");
+    secret
+}
+
+/// Registers a client of municipality 4699 with `scopes` for `schools` (`None` =
+/// all) under a fresh name and returns its secret.
+pub async fn client(app: &TestApp, scopes: &[&str], schools: Option<&[&str]>) -> String {
+    let name = format!("test-{}", Uuid::new_v4().simple());
+    register(&app.pool, &name, "4699", scopes, schools).await
 }
 
 /// A valid national id (fødselsnummer) built from a 9-digit prefix.

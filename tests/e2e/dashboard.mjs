@@ -6,7 +6,7 @@
 //                                    failed document, see its receipt, «Prøv igjen»,
 //                                    confirm, see it Klar; keeps the browser session
 //   node dashboard.mjs verify        same session: the document is under Arkivert
-//   node dashboard.mjs other-school  sign in as team.bakken: the document is 403
+//   node dashboard.mjs other-school  sign in as team.bakken: the document is 404 (as if missing)
 //
 // Env: BASE (http://localhost:<port>), DOC_ID, ARTIFACTS (screenshots, session),
 // CHROMIUM (default /usr/bin/chromium). Exit 0 on success, 1 with a message and a
@@ -93,9 +93,9 @@ async function verify(page) {
 async function otherSchool(page) {
   await signIn(page, 'team.bakken');
   const resp = await page.goto(`${BASE}/dashboard/dokument/${DOC}`);
-  expect(resp.status() === 403, `another school's document: ${resp.status()}`);
-  await page.getByRole('heading', { name: 'Ingen tilgang' }).waitFor();
-  await shot(page, '7-annen-skole-403');
+  expect(resp.status() === 404, `another school's document: ${resp.status()}`);
+  await page.getByRole('heading', { name: 'Fant ikke dokumentet' }).waitFor();
+  await shot(page, '7-annen-skole-404');
   const pdf = await page.request.get(`${BASE}/dashboard/dokument/${DOC}/pdf`);
   expect(pdf.status() === 403, `its PDF: ${pdf.status()}`);
 }
