@@ -101,7 +101,11 @@ impl App {
         );
         let worker = tokio::spawn(consumer.run(shutdown.clone()));
         // The roster consumer and the emergency-SMS worker (see src/roster, src/sms).
-        let sms_ctx = crate::sms::SmsContext::new(self.ctx.pool.clone(), self.settings.sms.clone());
+        let sms_ctx = crate::sms::SmsContext::new(self.ctx.pool.clone(), self.settings.sms.clone())
+            .with_person_verifier(
+                crate::assertion::Verifier::from_settings(self.ctx.pool.clone(), &self.settings)
+                    .context("cannot set up the person assertions' identity provider")?,
+            );
         let sms_worker =
             crate::sms::worker::SmsWorker::new(sms_ctx.clone(), self.settings.amqp.clone())
                 .context("cannot build the SMS gateway client")?;

@@ -78,6 +78,8 @@ pub struct Settings {
     /// How strongly a person must have signed in for each action, and how a
     /// provider's `acr`/`amr` words map to levels (see `crate::assurance`).
     pub assurance: crate::assurance::AssuranceSettings,
+    /// Person assertions over the API (`X-Dokflyt-Person`, see `crate::assertion`).
+    pub person_assertion: crate::assertion::AssertionSettings,
 }
 
 /// One SMS price and the day it takes effect (the latest `valid_from` on or before

@@ -38,6 +38,7 @@
 pub mod access;
 pub mod app;
 pub mod archive;
+pub mod assertion;
 pub mod assurance;
 pub mod audit;
 pub mod bench;

@@ -222,6 +222,14 @@ fn views() -> anyhow::Result<tera::Tera> {
             "sms_message.html",
             include_str!("../../templates/dashboard/sms_message.html"),
         ),
+        (
+            "sms_approvals.html",
+            include_str!("../../templates/dashboard/sms_approvals.html"),
+        ),
+        (
+            "sms_approve.html",
+            include_str!("../../templates/dashboard/sms_approve.html"),
+        ),
     ])?;
     Ok(t)
 }

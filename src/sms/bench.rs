@@ -23,8 +23,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::authz::RequestedBy;
-use super::request::{self, PreviewRequest, SendRequest};
+use super::request::{self, Channel, PreviewRequest, SendRequest};
 use super::worker::SmsWorker;
 use super::SmsContext;
 use crate::broker::Topology;
@@ -111,17 +110,18 @@ pub async fn run(mut settings: Settings, recipients: usize) -> anyhow::Result<()
     let worker = SmsWorker::new(ctx.clone(), settings.amqp.clone())?;
     let shutdown = CancellationToken::new();
     let handle = tokio::spawn(worker.run(shutdown.clone()));
-    let who = RequestedBy {
-        user_id: "bench-rektor".into(),
-        role: "rektor".into(),
-        schools: vec!["bench".into()],
-        municipality_number: None,
-    };
+    // The benchmark stands in for a signed-in principal (a dashboard session).
+    let who = crate::access::Actor::new(
+        "bench-rektor",
+        crate::access::Role::Rektor,
+        vec!["bench".into()],
+    )?;
     let preview = request::preview(
         &ctx,
         "bench",
+        &who,
+        Channel::Dashboard,
         &PreviewRequest {
-            requested_by: who.clone(),
             text: "Skolen er stengt i dag. Hilsen rektor".into(),
             reason: "benchmark".into(),
             on_owner_instruction: false,
@@ -135,8 +135,9 @@ pub async fn run(mut settings: Settings, recipients: usize) -> anyhow::Result<()
     request::send(
         &ctx,
         "bench",
+        &who,
+        Channel::Dashboard,
         &SendRequest {
-            requested_by: who,
             preview_token: preview.token,
         },
     )

@@ -48,6 +48,9 @@ pub struct SmsContext {
     pub settings: SmsSettings,
     /// Woken when a message is committed, so the fan-out starts at once.
     pub wake: Arc<Notify>,
+    /// Verifies person assertions for send and approve over the API. `None`: the
+    /// API cannot send or approve (the dashboard still can).
+    pub person: Option<Arc<crate::assertion::Verifier>>,
 }
 
 impl SmsContext {
@@ -56,7 +59,14 @@ impl SmsContext {
             pool,
             settings,
             wake: Arc::new(Notify::new()),
+            person: None,
         }
+    }
+
+    /// The same context with the person-assertion verifier the API needs.
+    pub fn with_person_verifier(mut self, v: crate::assertion::Verifier) -> SmsContext {
+        self.person = Some(Arc::new(v));
+        self
     }
 }
 

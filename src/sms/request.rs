@@ -19,16 +19,18 @@ use serde_json::json;
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
-use super::authz::{self, RequestedBy, Requester, Route};
+use super::authz::{self, Route};
 use super::message::{self, NewMessage, Status};
 use super::recipients::{self, GroupCount};
 use super::{cost, segments, SmsContext, SmsError};
+use crate::access::Actor;
 use crate::audit::{self, Entry, Outcome};
 
+/// The body of a preview. Who asks is the caller's: the dashboard session, or the
+/// API client's acting user (`http::auth::ApiActor`) — never a body field.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PreviewRequest {
-    pub requested_by: RequestedBy,
     pub text: String,
     /// Why an emergency SMS (logged in the audit log).
     pub reason: String,
@@ -37,19 +39,38 @@ pub struct PreviewRequest {
     pub on_owner_instruction: bool,
 }
 
+/// The body of a send. The person who sends is proven by the caller: the
+/// dashboard session, or a person assertion (`crate::assertion`) over the API.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SendRequest {
-    pub requested_by: RequestedBy,
     pub preview_token: Uuid,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// The body of an approval; the approver is proven as for a send.
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApproveRequest {
-    pub requested_by: RequestedBy,
     #[serde(default)]
     pub reason: Option<String>,
+}
+
+/// Who made a preview and through what, so that only the same caller can send it:
+/// a preview made through an API client is sent through the same client (by any
+/// person the client proves); one made in the dashboard, by the same person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    Dashboard,
+    Client(Uuid),
+}
+
+impl Channel {
+    fn client_id(self) -> Option<Uuid> {
+        match self {
+            Channel::Dashboard => None,
+            Channel::Client(id) => Some(id),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -86,11 +107,6 @@ pub struct Sent {
     pub cost_nok: String,
 }
 
-fn requester(r: &RequestedBy) -> Result<Requester, SmsError> {
-    r.check()
-        .map_err(|e| SmsError::Invalid(format!("Ugyldig avsender: {e}")))
-}
-
 async fn school_municipality(
     ctx: &SmsContext,
     school_id: &str,
@@ -107,7 +123,7 @@ async fn school_municipality(
 /// Checks authorization; a refusal is audited and returned as `Forbidden`.
 pub async fn authorize(
     ctx: &SmsContext,
-    who: &Requester,
+    who: &Actor,
     school_id: &str,
     action: &str,
     target: Option<&str>,
@@ -119,7 +135,7 @@ pub async fn authorize(
             audit::record(
                 &ctx.pool,
                 &Entry {
-                    actor: &who.actor,
+                    actor: who,
                     school_id: Some(school_id),
                     action,
                     target,
@@ -204,10 +220,11 @@ pub async fn limits(
 pub async fn preview(
     ctx: &SmsContext,
     school_id: &str,
+    who: &Actor,
+    channel: Channel,
     req: &PreviewRequest,
 ) -> Result<Preview, SmsError> {
-    let who = requester(&req.requested_by)?;
-    authorize(ctx, &who, school_id, "sms.preview", Some(school_id)).await?;
+    authorize(ctx, who, school_id, "sms.preview", Some(school_id)).await?;
     let count = check_text(ctx, &req.text).map_err(SmsError::Invalid)?;
     if req.reason.trim().is_empty() {
         return Err(SmsError::Invalid(
@@ -224,13 +241,13 @@ pub async fn preview(
     let mut tx = ctx.pool.begin().await?;
     sqlx::query(
         "INSERT INTO sms_previews (token, school_id, actor, role, text, reason, on_owner_instruction,
-            encoding, segments, numbers, price_ore, cost_ore, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            encoding, segments, numbers, price_ore, cost_ore, expires_at, client_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(token)
     .bind(school_id)
-    .bind(&who.actor.user)
-    .bind(who.actor.role.as_str())
+    .bind(&who.user)
+    .bind(who.role.as_str())
     .bind(&req.text)
     .bind(&req.reason)
     .bind(req.on_owner_instruction)
@@ -240,13 +257,14 @@ pub async fn preview(
     .bind(price.ore)
     .bind(cost_ore)
     .bind(expires_at)
+    .bind(channel.client_id())
     .execute(&mut *tx)
     .await?;
     let token_text = token.to_string();
     audit::record_in(
         &mut *tx,
         &Entry {
-            actor: &who.actor,
+            actor: who,
             school_id: Some(school_id),
             action: "sms.preview",
             target: Some(&token_text),
@@ -287,15 +305,24 @@ struct PreviewRow {
     cost_ore: i64,
     expires_at: DateTime<Utc>,
     used_by: Option<Uuid>,
+    client_id: Option<Uuid>,
 }
 
-pub async fn send(ctx: &SmsContext, school_id: &str, req: &SendRequest) -> Result<Sent, SmsError> {
-    let who = requester(&req.requested_by)?;
+/// Sends a previewed message. `who` is a PROVEN person (a dashboard session or a
+/// person assertion); the caller has checked their assurance level.
+pub async fn send(
+    ctx: &SmsContext,
+    school_id: &str,
+    who: &Actor,
+    channel: Channel,
+    req: &SendRequest,
+) -> Result<Sent, SmsError> {
     let token_text = req.preview_token.to_string();
-    let route = authorize(ctx, &who, school_id, "sms.send", Some(&token_text)).await?;
+    let route = authorize(ctx, who, school_id, "sms.send", Some(&token_text)).await?;
     let mut tx = ctx.pool.begin().await?;
     let p: Option<PreviewRow> = sqlx::query_as(
-        "SELECT school_id, actor, text, reason, on_owner_instruction, numbers, cost_ore, expires_at, used_by
+        "SELECT school_id, actor, text, reason, on_owner_instruction, numbers, cost_ore, expires_at,
+                used_by, client_id
            FROM sms_previews WHERE token = $1 FOR UPDATE",
     )
     .bind(req.preview_token)
@@ -306,7 +333,11 @@ pub async fn send(ctx: &SmsContext, school_id: &str, req: &SendRequest) -> Resul
             "Ukjent forhåndsvisning: forhåndsvis meldingen før den sendes".into(),
         ));
     };
-    if p.school_id != school_id || p.actor != who.actor.user {
+    let same_caller = match channel {
+        Channel::Dashboard => p.client_id.is_none() && p.actor == who.user,
+        Channel::Client(id) => p.client_id == Some(id),
+    };
+    if p.school_id != school_id || !same_caller {
         return Err(SmsError::Conflict(
             "Forhåndsvisningen gjelder en annen skole eller bruker".into(),
         ));
@@ -339,7 +370,7 @@ pub async fn send(ctx: &SmsContext, school_id: &str, req: &SendRequest) -> Resul
             audit::record(
                 &ctx.pool,
                 &Entry {
-                    actor: &who.actor,
+                    actor: who,
                     school_id: Some(school_id),
                     action: "sms.send",
                     target: Some(&token_text),
@@ -367,8 +398,8 @@ pub async fn send(ctx: &SmsContext, school_id: &str, req: &SendRequest) -> Resul
             source: "api",
             event_id: None,
             preview_token: Some(req.preview_token),
-            requested_by: &who.actor.user,
-            role: who.actor.role.as_str(),
+            requested_by: &who.user,
+            role: who.role.as_str(),
             on_owner_instruction: p.on_owner_instruction,
             reason: &p.reason,
             text: &p.text,
@@ -390,7 +421,7 @@ pub async fn send(ctx: &SmsContext, school_id: &str, req: &SendRequest) -> Resul
     audit::record_in(
         &mut *tx,
         &Entry {
-            actor: &who.actor,
+            actor: who,
             school_id: Some(school_id),
             action: "sms.send",
             target: Some(&message_text),
@@ -418,15 +449,17 @@ pub async fn send(ctx: &SmsContext, school_id: &str, req: &SendRequest) -> Resul
     })
 }
 
+/// Approves a message waiting for a second person. `who` is a PROVEN person (as
+/// for [`send`]) and must not be the person who requested it.
 pub async fn approve(
     ctx: &SmsContext,
     school_id: &str,
     message_id: Uuid,
+    who: &Actor,
     req: &ApproveRequest,
 ) -> Result<Sent, SmsError> {
-    let who = requester(&req.requested_by)?;
     let target = message_id.to_string();
-    authorize(ctx, &who, school_id, "sms.approve", Some(&target)).await?;
+    authorize(ctx, who, school_id, "sms.approve", Some(&target)).await?;
     let mut tx = ctx.pool.begin().await?;
     let row: Option<(String, String, String)> = sqlx::query_as(
         "SELECT school_id, requested_by, status FROM sms_messages WHERE message_id = $1 FOR UPDATE",
@@ -445,13 +478,13 @@ pub async fn approve(
             "Meldingen venter ikke på godkjenning".into(),
         ));
     }
-    if requested_by == who.actor.user {
+    if requested_by == who.user {
         tx.rollback().await?;
         let why = "En annen person enn den som sendte må godkjenne";
         audit::record(
             &ctx.pool,
             &Entry {
-                actor: &who.actor,
+                actor: who,
                 school_id: Some(school_id),
                 action: "sms.approve",
                 target: Some(&target),
@@ -468,14 +501,14 @@ pub async fn approve(
           WHERE message_id = $1",
     )
     .bind(message_id)
-    .bind(&who.actor.user)
+    .bind(&who.user)
     .execute(&mut *tx)
     .await?;
     message::book(&mut tx, message_id).await?;
     audit::record_in(
         &mut *tx,
         &Entry {
-            actor: &who.actor,
+            actor: who,
             school_id: Some(school_id),
             action: "sms.approve",
             target: Some(&target),
@@ -541,4 +574,125 @@ async fn status(ctx: &SmsContext, school_id: &str, message_id: Uuid) -> Result<S
         numbers: s.numbers,
         cost_nok: s.cost_nok,
     })
+}
+
+/// A message waiting for a second person's approval, as the approval page shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Awaiting {
+    pub message_id: Uuid,
+    pub school_id: String,
+    pub text: String,
+    pub reason: String,
+    pub numbers: i64,
+    pub cost_nok: String,
+    /// Why it waits, in Norwegian.
+    pub why: &'static str,
+    pub created_at: DateTime<Utc>,
+    pub requested_by: String,
+}
+
+/// The Norwegian words for a message's `status_reason` while it waits.
+pub fn approval_reason_nb(reason: Option<&str>) -> &'static str {
+    match reason {
+        Some("over the recipient limit for sending without approval") => {
+            "Går til flere mottakere enn det som kan sendes uten godkjenning"
+        }
+        Some("over the daily cost cap") => "Går over dagens kostnadstak",
+        _ => "Må godkjennes av en person til",
+    }
+}
+
+type AwaitingRow = (
+    Uuid,
+    String,
+    String,
+    String,
+    i32,
+    i64,
+    Option<String>,
+    DateTime<Utc>,
+    String,
+);
+
+fn awaiting(r: AwaitingRow) -> Awaiting {
+    let (message_id, school_id, text, reason, numbers, cost_ore, why, created_at, requested_by) = r;
+    Awaiting {
+        message_id,
+        school_id,
+        text,
+        reason,
+        numbers: i64::from(numbers),
+        cost_nok: cost::nok(cost_ore),
+        why: approval_reason_nb(why.as_deref()),
+        created_at,
+        requested_by,
+    }
+}
+
+/// Messages of `schools` waiting for approval, oldest first.
+pub async fn awaiting_approval(
+    pool: &sqlx::PgPool,
+    schools: &[String],
+) -> Result<Vec<Awaiting>, SmsError> {
+    let rows: Vec<AwaitingRow> = sqlx::query_as(
+        "SELECT message_id, school_id, text, reason, numbers, cost_ore, status_reason, created_at,
+                requested_by
+           FROM sms_messages
+          WHERE status = 'awaiting_approval' AND school_id = ANY($1)
+          ORDER BY created_at LIMIT 200",
+    )
+    .bind(schools)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(awaiting).collect())
+}
+
+/// One message of `school` waiting for approval (`NotFound` otherwise).
+pub async fn awaiting_one(
+    pool: &sqlx::PgPool,
+    school: &str,
+    message_id: Uuid,
+) -> Result<Awaiting, SmsError> {
+    let row: Option<AwaitingRow> = sqlx::query_as(
+        "SELECT message_id, school_id, text, reason, numbers, cost_ore, status_reason, created_at,
+                requested_by
+           FROM sms_messages
+          WHERE status = 'awaiting_approval' AND school_id = $1 AND message_id = $2",
+    )
+    .bind(school)
+    .bind(message_id)
+    .fetch_optional(pool)
+    .await?;
+    row.map(awaiting).ok_or(SmsError::NotFound)
+}
+
+/// Who may see a school's messages and costs ([`authz::may_read`]: its principal,
+/// the school owner and the municipal administrator of its municipality); a
+/// refusal is audited and answered `Forbidden`.
+pub async fn check_read(
+    ctx: &SmsContext,
+    who: &Actor,
+    school_id: &str,
+    action: &str,
+) -> Result<(), SmsError> {
+    let muni = school_municipality(ctx, school_id).await?;
+    match authz::may_read(who, school_id, muni.as_deref()) {
+        Ok(()) => Ok(()),
+        Err(refusal) => {
+            audit::record(
+                &ctx.pool,
+                &Entry {
+                    actor: who,
+                    school_id: Some(school_id),
+                    action,
+                    target: Some(school_id),
+                    outcome: Outcome::Refused,
+                    reason: Some(refusal.0),
+                    details: json!({}),
+                },
+            )
+            .await?;
+            Err(SmsError::Forbidden(refusal.0.to_string()))
+        }
+    }
 }
