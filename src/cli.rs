@@ -91,6 +91,9 @@ pub enum Command {
     /// Broker accounts: the producer and worker users and their permissions.
     #[command(subcommand)]
     Broker(crate::cli_person::BrokerCommand),
+    /// Person assertions: the key a registered client signs them with.
+    #[command(subcommand)]
+    PersonAssertion(crate::cli_person::PersonAssertionCommand),
     /// Registered API clients: add, list, rotate, revoke.
     #[command(subcommand)]
     Clients(crate::cli_clients::ClientsCommand),
@@ -389,6 +392,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Broker(cmd) => crate::cli_person::run_broker(&settings, cmd),
+        Command::PersonAssertion(cmd) => {
+            crate::cli_person::run_person_assertion(&settings, cmd).await
+        }
         Command::Sms(SmsCommand::Count { text }) => {
             println!(
                 "{}",

@@ -1,10 +1,12 @@
 //! The person engineer's command groups, hooked into [`crate::cli`] with a few
-//! lines: `dokflyt broker permissions` (the producer and worker accounts).
+//! lines: `dokflyt broker permissions` (the producer and worker accounts) and
+//! `dokflyt person-assertion set-key` (the public key a registered client signs
+//! person assertions with).
 //!
-//! Input: the command's arguments and the configured queue prefix. Output: the
-//! exact `rabbitmqctl` commands on stdout, or with `--apply` their effect (a
-//! password for each user created, shown once). Failure: an `anyhow` error with
-//! the reason; exit code 1.
+//! Input: the command's arguments, the configured queue prefix and database.
+//! Output: the exact `rabbitmqctl` commands on stdout, or with `--apply` their
+//! effect (a password for each user created, shown once); a key registered.
+//! Failure: an `anyhow` error with the reason; exit code 1.
 
 use std::process::ExitCode;
 
@@ -33,6 +35,38 @@ pub enum BrokerCommand {
         #[arg(long)]
         apply: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PersonAssertionCommand {
+    /// Register (or replace) the public key (PEM: RSA, EC P-256/P-384 or Ed25519)
+    /// client NAME signs person assertions with (`iss` = the client id,
+    /// `aud` = `person_assertion.audience`).
+    SetKey {
+        /// The client's name (`dokflyt clients list`).
+        #[arg(long)]
+        client: String,
+        /// The PEM file with the PUBLIC key.
+        #[arg(long)]
+        key: std::path::PathBuf,
+    },
+}
+
+pub async fn run_person_assertion(
+    settings: &Settings,
+    cmd: PersonAssertionCommand,
+) -> anyhow::Result<ExitCode> {
+    use anyhow::Context;
+    match cmd {
+        PersonAssertionCommand::SetKey { client, key } => {
+            let pem = std::fs::read_to_string(&key)
+                .with_context(|| format!("cannot read {}", key.display()))?;
+            let pool = crate::db::connect_and_migrate(&settings.database).await?;
+            let id = crate::assertion::set_client_key(&pool, &client, &pem).await?;
+            println!("assertion key registered for client {client} (iss = {id})");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }
 
 pub fn run_broker(settings: &Settings, cmd: BrokerCommand) -> anyhow::Result<ExitCode> {

@@ -727,3 +727,61 @@ async fn the_person_dimension_of_send_and_approve() {
     );
     app.stop_and_clean().await;
 }
+
+/// `dokflyt person-assertion set-key` registers a client's public key; a private
+/// key or an unknown client is refused; assertions signed with the key then work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_registers_a_clients_assertion_key() {
+    let gw = GatewayStandIn::start().await;
+    let app = spawn_sms_app(&gw, |_| {}).await;
+    load_roster(&app.pool, &generate_school("s-1", "4699", 3, 3, 1).events).await;
+    let c = ApiCaller::register(&app.pool, app.http, "4699", None).await;
+    let fresh = Signer::new();
+    let dir = tempfile::tempdir().expect("tmp");
+    let public = dir.path().join("public.pem");
+    std::fs::write(&public, fresh.public_pem()).expect("write");
+    let private = dir.path().join("private.pem");
+    std::fs::write(
+        &private,
+        "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEI\n-----END PRIVATE KEY-----\n",
+    )
+    .expect("write");
+    let run = |client: &str, key: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_dokflyt"))
+            .args(["person-assertion", "set-key", "--client", client, "--key"])
+            .arg(key)
+            .env_remove("DOKFLYT_CONFIG")
+            .env("DOKFLYT_DATABASE_URL", app.settings.database.url.expose())
+            .output()
+            .expect("runs")
+    };
+    assert!(
+        !run(&c.name, &private).status.success(),
+        "a private key is refused"
+    );
+    assert!(!run("ukjent-klient", &public).status.success());
+    let out = run(&c.name, &public);
+    assert!(out.status.success(), "{out:?}");
+    // The old key no longer works; the new one does.
+    let (_, p) = c.preview("s-1", "rektor-1", "rektor", TEXT).await;
+    let (code, _) = c
+        .send(
+            "s-1",
+            &p["token"],
+            &c.assertion("rektor-1", "rektor", &["s-1"], HIGH),
+        )
+        .await;
+    assert_eq!(code, 401);
+    let token = fresh.sign(&claims(
+        &c.client_id.to_string(),
+        "dokflyt",
+        "rektor-1",
+        "rektor",
+        &["s-1"],
+        HIGH,
+        120,
+    ));
+    let (code, body) = c.send("s-1", &p["token"], &token).await;
+    assert_eq!(code, 202, "{body}");
+    app.stop_and_clean().await;
+}
