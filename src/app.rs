@@ -54,6 +54,8 @@ impl App {
             .context("the archive transfer schedule is invalid; the worker does not start")?;
         let archive = crate::archive::client::from_settings(&settings.archive, None)
             .context("cannot set up the archive client")?;
+        crate::broker::permissions::check_credentials(settings.amqp.url.expose())
+            .context("the broker account is not acceptable; the worker does not start")?;
         let pool = crate::db::connect_and_migrate(&settings.database)
             .await
             .with_context(|| {
@@ -100,7 +102,11 @@ impl App {
         );
         let worker = tokio::spawn(consumer.run(shutdown.clone()));
         // The roster consumer and the emergency-SMS worker (see src/roster, src/sms).
-        let sms_ctx = crate::sms::SmsContext::new(self.ctx.pool.clone(), self.settings.sms.clone());
+        let sms_ctx = crate::sms::SmsContext::new(self.ctx.pool.clone(), self.settings.sms.clone())
+            .with_person_verifier(
+                crate::assertion::Verifier::from_settings(self.ctx.pool.clone(), &self.settings)
+                    .context("cannot set up the person assertions' identity provider")?,
+            );
         let sms_worker =
             crate::sms::worker::SmsWorker::new(sms_ctx.clone(), self.settings.amqp.clone())
                 .context("cannot build the SMS gateway client")?;

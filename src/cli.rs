@@ -88,6 +88,12 @@ pub enum Command {
     /// The roster (schools, pupils, guardians, staff).
     #[command(subcommand)]
     Roster(RosterCommand),
+    /// Broker accounts: the producer and worker users and their permissions.
+    #[command(subcommand)]
+    Broker(crate::cli_person::BrokerCommand),
+    /// Person assertions: the key a registered client signs them with.
+    #[command(subcommand)]
+    PersonAssertion(crate::cli_person::PersonAssertionCommand),
     /// Registered API clients: add, list, rotate, revoke.
     #[command(subcommand)]
     Clients(crate::cli_clients::ClientsCommand),
@@ -384,6 +390,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(BenchCommand::Archive { documents }) => {
             crate::bench_archive::archive(settings, documents).await?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Broker(cmd) => crate::cli_person::run_broker(&settings, cmd),
+        Command::PersonAssertion(cmd) => {
+            crate::cli_person::run_person_assertion(&settings, cmd).await
         }
         Command::Sms(SmsCommand::Count { text }) => {
             println!(

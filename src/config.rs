@@ -80,6 +80,8 @@ pub struct Settings {
     pub assurance: crate::assurance::AssuranceSettings,
     /// Size limits on what comes in, checked before anything is parsed.
     pub limits: LimitSettings,
+    /// Person assertions over the API (`X-Dokflyt-Person`, see `crate::assertion`).
+    pub person_assertion: crate::assertion::AssertionSettings,
 }
 
 /// `[limits]`: the largest input of each kind, in bytes. Every one is checked
@@ -237,6 +239,9 @@ pub struct SmsSettings {
     pub max_messages_per_hour: i64,
     /// Per-school daily cost cap; above it a second authorised person must approve.
     pub daily_cost_cap_nok: f64,
+    /// A message to more numbers than this needs a second authorised person's
+    /// approval even under the cost cap.
+    pub approval_over_recipients: i64,
     /// How often the SMS worker looks for work it was not told about, milliseconds.
     pub poll_interval_ms: u64,
 }
@@ -268,6 +273,7 @@ impl Default for SmsSettings {
             preview_ttl_secs: 900,
             max_messages_per_hour: 3,
             daily_cost_cap_nok: 10_000.0,
+            approval_over_recipients: 500,
             poll_interval_ms: 1_000,
         }
     }

@@ -93,6 +93,21 @@ pub async fn run(settings: &Settings, pool: &PgPool, addr: SocketAddr) -> anyhow
         )
         .await?;
 
+    // The school system's roster of the example school: the emergency SMS example's
+    // sender is its principal there (the roster, not the event, decides who may send).
+    let roster_dir = settings.paths.examples_dir.with_file_name("roster");
+    if roster_dir.is_dir() {
+        for file in sorted_files(&roster_dir)? {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                let change = crate::roster::RosterChange::parse(line.as_bytes())
+                    .with_context(|| format!("{} holds an invalid roster event", file.display()))?;
+                crate::roster::store::apply(pool, &change).await?;
+            }
+        }
+    }
+
     let mut published = Vec::new();
     let examples = sorted_files(&settings.paths.examples_dir)?;
     for file in &examples {

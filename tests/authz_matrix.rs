@@ -15,9 +15,13 @@
 //! `audit_log`.
 //!
 //! Codes in the table: `A` allowed; `F` 403; `M` 404 with exactly the body of a
-//! missing id; `H` 200 with the item left out; `D` the client door is passed (the
-//! emergency-SMS routes: the person behind the request is proven by the person
-//! assertion, a column to be added — [`PersonProof`]); `U` 401.
+//! missing id; `H` 200 with the item left out; `D` the client door is passed (an
+//! emergency-SMS preview with an empty body, a status of a message id that does
+//! not exist for an allowed reader); `U` 401. Emergency-SMS send and approve need a
+//! person assertion; this matrix sends none (`U` wherever the client door is
+//! passed). The person dimension — no, expired, replayed, too weak or valid
+//! assertion × role × place — is `tests/sms_person.rs`,
+//! `the_person_dimension_of_send_and_approve`.
 
 mod common;
 
@@ -119,10 +123,10 @@ const TABLE: &[Route] = &[
     r("GET", "/api/messages?recipient={recipient}", "documents:read", false,                        "AAH AAH AAH AAH AAH AAH AAH AAH AAH AAH AAH AAH AAH"),
     r("GET", "/api/deliveries?event_id={event}", "documents:read", false,                           "AAM AAM AAM AAM AAM AAM AAM AAM AAM AAM AAM AAM AAM"),
     r("POST", "/api/schools/{school}/emergency-sms/preview", "sms:request", true,                   "DDF DDF DDF DDF DDF DDF DDF DDF DDF DDF DDF DDF DDF"),
-    r("POST", "/api/schools/{school}/emergency-sms", "sms:request", true,                           "DDF DDF DDF DDF DDF DDF DDF DDF DDF DDF DDF DDF DDF"),
-    r("POST", "/api/schools/{school}/emergency-sms/{message}/approve", "sms:request", true,         "DDF DDF DDF DDF DDF DDF DDF DDF DDF DDF DDF DDF DDF"),
-    r("GET", "/api/schools/{school}/emergency-sms/{message}", "sms:request", true,                  "DDF DDF DDF DDF DDF DDF DDF DDF DDF DDF DDF DDF DDF"),
-    r("GET", "/api/schools/{school}/sms-costs?month=2026-11", "sms:request", true,                  "DDF DDF DDF DDF DDF DDF DDF DDF DDF DDF DDF DDF DDF"),
+    r("POST", "/api/schools/{school}/emergency-sms", "sms:request", true,                           "UUF UUF UUF UUF UUF UUF UUF UUF UUF UUF UUF UUF UUF"),
+    r("POST", "/api/schools/{school}/emergency-sms/{message}/approve", "sms:request", true,         "UUF UUF UUF UUF UUF UUF UUF UUF UUF UUF UUF UUF UUF"),
+    r("GET", "/api/schools/{school}/emergency-sms/{message}", "sms:request", true,                  "DDF DDF DFF FFF FFF FFF FFF FFF FFF FFF FFF FFF FFF"),
+    r("GET", "/api/schools/{school}/sms-costs?month=2026-11", "sms:request", true,                  "AAF AAF AFF FFF FFF FFF FFF FFF FFF FFF FFF FFF FFF"),
 ];
 
 const fn r(

@@ -426,6 +426,17 @@ async fn every_example_event_lands_with_its_decision() {
     let app = spawn_app().await;
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let table = dokflyt::rules::RoutingTable::load_dir(&root.join("routing-rules")).expect("table");
+    // The example school's roster (as the demo loads it): the emergency SMS
+    // example's sender must be its principal there.
+    for entry in std::fs::read_dir(root.join("examples/roster")).expect("roster examples") {
+        let text = std::fs::read_to_string(entry.expect("entry").path()).expect("read");
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let change = dokflyt::roster::RosterChange::parse(line.as_bytes()).expect("valid");
+            dokflyt::roster::store::apply(&app.pool, &change)
+                .await
+                .expect("applied");
+        }
+    }
     let mut expected = Vec::new();
     for entry in std::fs::read_dir(root.join("examples/events")).expect("examples") {
         let path = entry.expect("entry").path();

@@ -1,4 +1,5 @@
-//! AMQP adapter: connection, topology and publishing with publisher confirms.
+//! AMQP adapter: connection, topology, publishing with publisher confirms, and the
+//! broker accounts ([`permissions`]).
 //!
 //! Used by `pipeline::consume` (the consumer loop), `dokflyt publish`, the demo and the
 //! benchmark. Declarations are idempotent, so every (re)connect declares the whole
@@ -7,6 +8,7 @@
 //! pipeline (reconnect with backoff) except a `PRECONDITION_FAILED` on declare, which
 //! means an existing queue has other arguments and needs an operator.
 
+pub mod permissions;
 pub mod topology;
 
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
@@ -24,11 +26,15 @@ pub enum BrokerError {
     Nacked,
     #[error("the broker returned the message as unroutable (no queue bound for routing key {0})")]
     Unroutable(String),
+    #[error("{0}")]
+    Credentials(#[from] permissions::PermissionsError),
 }
 
 /// Opens a connection with the configured heartbeat. `url` is used as given, with
-/// `heartbeat=N` added to its query unless it already sets one.
+/// `heartbeat=N` added to its query unless it already sets one. The `guest`
+/// account is refused unless the broker is on loopback ([`permissions`]).
 pub async fn connect(url: &str, heartbeat_secs: u16) -> Result<Connection, BrokerError> {
+    permissions::check_credentials(url)?;
     let url = if url.contains("heartbeat=") {
         url.to_string()
     } else if url.contains('?') {

@@ -241,6 +241,14 @@ fn views() -> anyhow::Result<tera::Tera> {
             "steg_opp.html",
             include_str!("../../templates/dashboard/steg_opp.html"),
         ),
+        (
+            "sms_approvals.html",
+            include_str!("../../templates/dashboard/sms_approvals.html"),
+        ),
+        (
+            "sms_approve.html",
+            include_str!("../../templates/dashboard/sms_approve.html"),
+        ),
     ])?;
     Ok(t)
 }

@@ -22,7 +22,6 @@ use std::time::Duration;
 
 use base64::Engine;
 use jsonwebtoken::jwk::JwkSet;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -30,6 +29,7 @@ use tokio::sync::RwLock;
 
 use crate::access::{Actor, Role};
 use crate::config::Secret;
+use crate::jwt;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OidcError {
@@ -157,17 +157,6 @@ pub struct OidcClient {
     meta: RwLock<Option<Arc<ProviderMetadata>>>,
     jwks: RwLock<Option<Arc<JwkSet>>>,
 }
-
-/// Asymmetric algorithms only: `none` and HMAC (keyed with the client secret) are refused.
-const ALLOWED: [Algorithm; 7] = [
-    Algorithm::RS256,
-    Algorithm::RS384,
-    Algorithm::RS512,
-    Algorithm::PS256,
-    Algorithm::ES256,
-    Algorithm::ES384,
-    Algorithm::EdDSA,
-];
 
 /// `n` random bytes from the operating system, base64url without padding.
 pub fn random_token(n: usize) -> String {
@@ -381,40 +370,44 @@ impl OidcClient {
         token: &str,
         nonce: &str,
     ) -> Result<serde_json::Map<String, Value>, OidcError> {
-        let header =
-            jsonwebtoken::decode_header(token).map_err(|e| OidcError::Token(e.to_string()))?;
-        if !ALLOWED.contains(&header.alg) {
-            return Err(OidcError::Token(format!(
-                "algorithm {:?} is not accepted",
-                header.alg
-            )));
-        }
-        let find = |set: &JwkSet| match &header.kid {
-            Some(kid) => set.find(kid).cloned(),
-            None => set.keys.first().cloned(),
-        };
-        let jwk = match find(&*self.keys(false).await?) {
-            Some(k) => k,
-            // The provider may have rotated its keys since we fetched them.
-            None => find(&*self.keys(true).await?).ok_or_else(|| {
-                OidcError::Token("signed by a key the provider does not publish".into())
-            })?,
-        };
-        let key = DecodingKey::from_jwk(&jwk).map_err(|e| OidcError::Token(e.to_string()))?;
-        let mut validation = Validation::new(header.alg);
-        validation.set_audience(&[&self.cfg.client_id]);
-        validation.set_issuer(&[&meta.issuer]);
-        validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
-        validation.leeway = 60;
-        let data = jsonwebtoken::decode::<serde_json::Map<String, Value>>(token, &key, &validation)
-            .map_err(|e| OidcError::Token(e.to_string()))?;
-        let claims = data.claims;
+        let claims = self
+            .verify_token_of(meta, token, &[&self.cfg.client_id])
+            .await?;
         if claims.get("nonce").and_then(Value::as_str) != Some(nonce) {
             return Err(OidcError::Token(
                 "the nonce does not match this sign-in".into(),
             ));
         }
         Ok(claims)
+    }
+
+    /// Verifies a token the provider signed (an ID token) against its JWKS, for one
+    /// of `audiences`, by the configured issuer, unexpired (see [`crate::jwt`]).
+    /// Shared with the API's person assertions ([`crate::assertion`]).
+    pub async fn verify_token(
+        &self,
+        token: &str,
+        audiences: &[&str],
+    ) -> Result<serde_json::Map<String, Value>, OidcError> {
+        let meta = self.metadata().await?;
+        self.verify_token_of(&meta, token, audiences).await
+    }
+
+    async fn verify_token_of(
+        &self,
+        meta: &ProviderMetadata,
+        token: &str,
+        audiences: &[&str],
+    ) -> Result<serde_json::Map<String, Value>, OidcError> {
+        let header = jwt::header(token).map_err(|e| OidcError::Token(e.to_string()))?;
+        let jwk = match jwt::find_key(&*self.keys(false).await?, &header) {
+            Some(k) => k,
+            // The provider may have rotated its keys since we fetched them.
+            None => jwt::find_key(&*self.keys(true).await?, &header)
+                .ok_or_else(|| OidcError::Token(jwt::JwtError::UnknownKey.to_string()))?,
+        };
+        jwt::verify_with_jwk(token, &header, &jwk, audiences, &meta.issuer)
+            .map_err(|e| OidcError::Token(e.to_string()))
     }
 
     fn map_claims(

@@ -1,15 +1,20 @@
-//! The dashboard's Beredskaps-SMS page: a principal composes an emergency SMS,
+//! The dashboard's Beredskaps-SMS pages: a principal composes an emergency SMS,
 //! sees the preview (recipients per group, unreachable, segments, exact cost),
-//! confirms, and follows the progress; the school's cost ledger per month.
+//! confirms, and follows the progress; the school's cost ledger per month; and
+//! the approval page, where a second person approves a message that waits (over
+//! the cost cap or the recipient limit).
 //!
-//! Input: a [`SignedIn`] `rektor` (compose, for their school) or `kommuneadmin`
-//! (the ledger of any school); forms with the session's CSRF token; the message
-//! text is posted, never put in a URL. Output: HTML pages; a small JSON status
-//! for the progress (`app.js` polls it). Failure: the decisions and Norwegian
-//! reasons of `sms::request` (who may send, preview token, hourly limit, daily
-//! cap) as 403/409/422/429 pages; every decision is audited there. Sending
-//! needs the assurance level `[assurance.required] sms_send` (approving:
-//! `sms_approve`, via [`super::stepup::require_level`]); below it the principal
+//! Input: a [`SignedIn`] `rektor` (compose and approve, for their school),
+//! `skoleeier` (approve, for the schools of their municipality) or `kommuneadmin`
+//! (the ledger); forms with the session's CSRF token; the message text is posted,
+//! never put in a URL. The dashboard session is the proof of the person for send
+//! and approve (the API needs a person assertion instead). Output: HTML pages; a
+//! small JSON status for the progress (`app.js` polls it). Failure: the decisions
+//! and Norwegian reasons of `sms::request` (who may send or approve, preview
+//! token, hourly limit, daily cap, a different person to approve) as
+//! 403/404/409/422/429 pages; every decision is audited there.
+//! Sending needs the assurance level `[assurance.required] sms_send`, approving
+//! `sms_approve` (via [`super::stepup::require_level`]); below it the person
 //! steps up and comes back to the same confirmation (kept in the session).
 
 use axum::extract::{Path, Query, State};
@@ -25,8 +30,7 @@ use super::pages::oslo;
 use super::{guard_action, page, problem, unavailable, DashboardState, SignedIn};
 use crate::access::{Actor, Role};
 use crate::assurance::Action;
-use crate::sms::authz::RequestedBy;
-use crate::sms::request::{self, PreviewRequest, SendRequest};
+use crate::sms::request::{self, ApproveRequest, Channel, PreviewRequest, SendRequest};
 use crate::sms::{cost, SmsError};
 
 pub fn routes() -> Router<DashboardState> {
@@ -36,6 +40,11 @@ pub fn routes() -> Router<DashboardState> {
         .route("/dashboard/sms/send", post(send))
         .route("/dashboard/sms/melding/{id}", get(message))
         .route("/dashboard/sms/melding/{id}/status", get(message_status))
+        .route("/dashboard/sms/godkjenning", get(approvals))
+        .route(
+            "/dashboard/sms/godkjenning/{id}",
+            get(approve_page).post(approve),
+        )
 }
 
 /// Whether `actor` may open the SMS page of `school` (send: rektor; read the
@@ -83,15 +92,6 @@ fn sms_error(state: &DashboardState, e: SmsError) -> Response {
         }
     };
     problem(state, code, title, &e.to_string())
-}
-
-fn requested_by(actor: &Actor) -> RequestedBy {
-    RequestedBy {
-        user_id: actor.user.clone(),
-        role: actor.role.as_str().to_string(),
-        schools: actor.schools.clone(),
-        municipality_number: None,
-    }
 }
 
 #[derive(Deserialize)]
@@ -183,12 +183,19 @@ async fn preview(
         return r;
     }
     let req = PreviewRequest {
-        requested_by: requested_by(&session.actor),
         text: f.tekst.clone(),
         reason: f.begrunnelse.clone(),
         on_owner_instruction: f.skoleeiers_instruks.is_some(),
     };
-    let p = match request::preview(&state.sms, &f.school, &req).await {
+    let p = match request::preview(
+        &state.sms,
+        &f.school,
+        &session.actor,
+        Channel::Dashboard,
+        &req,
+    )
+    .await
+    {
         Ok(p) => p,
         Err(e) => return sms_error(&state, e),
     };
@@ -241,10 +248,17 @@ async fn send(
         }
     }
     let req = SendRequest {
-        requested_by: requested_by(&session.actor),
         preview_token: f.token,
     };
-    match request::send(&state.sms, &f.school, &req).await {
+    match request::send(
+        &state.sms,
+        &f.school,
+        &session.actor,
+        Channel::Dashboard,
+        &req,
+    )
+    .await
+    {
         Ok(sent) => {
             if session.pending.is_some() {
                 let _ = super::session::set_pending(state.pool(), &session, None).await;
@@ -272,8 +286,8 @@ async fn message(
     Path(id): Path<Uuid>,
     Query(q): Query<MessageQuery>,
 ) -> Response {
-    if !may_open(&session.actor, &q.school) {
-        return refuse(&state, &session.actor, Some(&q.school)).await;
+    if let Err(e) = request::check_read(&state.sms, &session.actor, &q.school, "sms.status").await {
+        return sms_error(&state, e);
     }
     let s = match request::message_status(&state.sms, &q.school, id).await {
         Ok(s) => s,
@@ -292,11 +306,194 @@ async fn message_status(
     Path(id): Path<Uuid>,
     Query(q): Query<MessageQuery>,
 ) -> Response {
-    if !may_open(&session.actor, &q.school) {
-        return refuse(&state, &session.actor, Some(&q.school)).await;
+    if let Err(e) = request::check_read(&state.sms, &session.actor, &q.school, "sms.status").await {
+        return sms_error(&state, e);
     }
     match request::message_status(&state.sms, &q.school, id).await {
         Ok(s) => Json(s).into_response(),
+        Err(e) => sms_error(&state, e),
+    }
+}
+
+/// The schools `actor` may approve messages for: a principal's own, a school
+/// owner's municipality's (none when the session carries no municipality).
+async fn approvable_schools(
+    state: &DashboardState,
+    actor: &Actor,
+) -> Result<Vec<String>, SmsError> {
+    Ok(match actor.role {
+        Role::Rektor => actor.schools.clone(),
+        Role::Skoleeier => match &actor.municipality_number {
+            Some(m) => crate::access::schools_of_municipality(state.pool(), m).await?,
+            None => Vec::new(),
+        },
+        _ => Vec::new(),
+    })
+}
+
+fn awaiting_json(a: &request::Awaiting, me: &Actor) -> serde_json::Value {
+    json!({
+        "message_id": a.message_id.to_string(),
+        "school_id": a.school_id,
+        "text": a.text,
+        "reason": a.reason,
+        "numbers": a.numbers,
+        "cost_nok": a.cost_nok,
+        "why": a.why,
+        "created": oslo(a.created_at),
+        "mine": a.requested_by == me.user,
+    })
+}
+
+async fn approvals(State(state): State<DashboardState>, SignedIn(session): SignedIn) -> Response {
+    let actor = &session.actor;
+    if !matches!(actor.role, Role::Rektor | Role::Skoleeier) {
+        return super::refuse(
+            &state,
+            actor,
+            None,
+            "sms.approvals",
+            "Bare rektor eller skoleeier kan godkjenne beredskapsmeldinger.",
+        )
+        .await;
+    }
+    let schools = match approvable_schools(&state, actor).await {
+        Ok(s) => s,
+        Err(e) => return sms_error(&state, e),
+    };
+    let list = match request::awaiting_approval(state.pool(), &schools).await {
+        Ok(l) => l,
+        Err(e) => return sms_error(&state, e),
+    };
+    let messages: Vec<serde_json::Value> = list.iter().map(|a| awaiting_json(a, actor)).collect();
+    let mut ctx = tera::Context::new();
+    ctx.insert("messages", &messages);
+    page(&state, &session, "sms", "sms_approvals.html", ctx)
+}
+
+/// A school the actor may approve for, else the refusal page (audited). An id
+/// from another school answers like a missing one.
+async fn may_approve(state: &DashboardState, actor: &Actor, school: &str) -> Option<Response> {
+    match approvable_schools(state, actor).await {
+        Ok(s) if s.iter().any(|x| x == school) => None,
+        Ok(_) => Some(
+            super::refuse(
+                state,
+                actor,
+                Some(school),
+                "sms.approve",
+                "Du kan ikke godkjenne beredskapsmeldinger for denne skolen.",
+            )
+            .await,
+        ),
+        Err(e) => Some(sms_error(state, e)),
+    }
+}
+
+async fn approve_page(
+    State(state): State<DashboardState>,
+    SignedIn(session): SignedIn,
+    Path(id): Path<Uuid>,
+    Query(q): Query<MessageQuery>,
+) -> Response {
+    if let Some(r) = may_approve(&state, &session.actor, &q.school).await {
+        return r;
+    }
+    let a = match request::awaiting_one(state.pool(), &q.school, id).await {
+        Ok(a) => a,
+        Err(e) => return sms_error(&state, e),
+    };
+    if a.requested_by == session.actor.user {
+        return sms_error(
+            &state,
+            SmsError::Forbidden("En annen person enn den som sendte må godkjenne".into()),
+        );
+    }
+    if let Err(need) = super::stepup::require_level(&state, &session, Action::SmsApprove) {
+        let here = approve_path(id, &q.school);
+        let target = id.to_string();
+        return super::stepup::step_up(
+            &state,
+            &session,
+            &Method::GET,
+            need,
+            &super::stepup::Refused {
+                audit_action: "sms.approve",
+                school: Some(&q.school),
+                target: Some(&target),
+                return_to: &here,
+                pending: None,
+            },
+        )
+        .await;
+    }
+    let mut ctx = tera::Context::new();
+    ctx.insert("m", &awaiting_json(&a, &session.actor));
+    page(&state, &session, "sms", "sms_approve.html", ctx)
+}
+
+#[derive(Deserialize)]
+struct ApproveForm {
+    #[serde(rename = "_csrf")]
+    csrf: Option<String>,
+    school: String,
+    #[serde(default)]
+    bekreft: Option<String>,
+    #[serde(default)]
+    begrunnelse: Option<String>,
+}
+
+/// The approval page of message `id` at `school` (where a step-up comes back to).
+fn approve_path(id: Uuid, school: &str) -> String {
+    let school: String = url::form_urlencoded::byte_serialize(school.as_bytes()).collect();
+    format!("/dashboard/sms/godkjenning/{id}?school={school}")
+}
+
+async fn approve(
+    State(state): State<DashboardState>,
+    SignedIn(session): SignedIn,
+    Path(id): Path<Uuid>,
+    Form(f): Form<ApproveForm>,
+) -> Response {
+    if let Some(r) = guard_action(&state, &session, f.csrf.as_deref()) {
+        return r;
+    }
+    if let Some(r) = may_approve(&state, &session.actor, &f.school).await {
+        return r;
+    }
+    if let Err(need) = super::stepup::require_level(&state, &session, Action::SmsApprove) {
+        let here = approve_path(id, &f.school);
+        let target = id.to_string();
+        return super::stepup::step_up(
+            &state,
+            &session,
+            &Method::POST,
+            need,
+            &super::stepup::Refused {
+                audit_action: "sms.approve",
+                school: Some(&f.school),
+                target: Some(&target),
+                return_to: &here,
+                pending: None,
+            },
+        )
+        .await;
+    }
+    if f.bekreft.as_deref() != Some("ja") {
+        return sms_error(
+            &state,
+            SmsError::Invalid("Bekreft at du har lest meldingen før du godkjenner".into()),
+        );
+    }
+    let req = ApproveRequest {
+        reason: f.begrunnelse.filter(|r| !r.trim().is_empty()),
+    };
+    match request::approve(&state.sms, &f.school, id, &session.actor, &req).await {
+        Ok(_) => {
+            let school: String =
+                url::form_urlencoded::byte_serialize(f.school.as_bytes()).collect();
+            Redirect::to(&format!("/dashboard/sms/melding/{id}?school={school}")).into_response()
+        }
         Err(e) => sms_error(&state, e),
     }
 }

@@ -1,23 +1,30 @@
 //! HTTP handlers for emergency SMS (the school system calls these on behalf of a
-//! signed-in user) and the gateway's delivery-report callback.
+//! signed-in person) and the gateway's delivery-report callback.
 //!
 //! - `POST /api/schools/{school}/emergency-sms/preview` — counts, segments, cost, token.
 //! - `POST /api/schools/{school}/emergency-sms` — send, quoting `preview_token`.
-//! - `POST /api/schools/{school}/emergency-sms/{message}/approve` — second person
-//!   approves a message over the daily cost cap.
+//! - `POST /api/schools/{school}/emergency-sms/{message}/approve` — a second person
+//!   approves a message that waits (over the daily cost cap or the recipient limit).
 //! - `GET  /api/schools/{school}/emergency-sms/{message}` — status per recipient state.
 //! - `GET  /api/schools/{school}/sms-costs?month=YYYY-MM` — the cost ledger.
 //! - `POST /api/sms/dlr?token=…` — delivery reports from the gateway.
 //!
-//! Input: JSON bodies (see `crate::sms::request`) from a registered client with
-//! `sms:request` covering the school (401/403 otherwise; the delivery-report
-//! callback has its own token). Output: JSON; errors are
-//! `{"error": "<Norwegian text>"}` with 400/403/404/409/422/429, or 503 when the
-//! database is unavailable. Nothing personal is logged.
+//! Input: a registered client with `sms:request` covering the school (401/403
+//! otherwise, `http::auth::with_scope`). Preview, status and costs act for the
+//! client's acting user (`X-Dokflyt-User/Role/Schools`, bounded by the client:
+//! `http::auth::ApiActor`); status and costs need a user who may see the school's
+//! SMS (its principal, or the school owner / municipal administrator of its
+//! municipality). **Send and approve** need proof of the person: a person
+//! assertion in `X-Dokflyt-Person` (`crate::assertion`) at the level
+//! `assurance.required.sms_send` / `sms_approve` (default high); headers and body
+//! fields are never enough. The delivery-report callback has its own token.
+//! Output: JSON; errors are `{"error": "<Norwegian text>"}` with
+//! 400/401/403/404/409/422/429, or 503 when the database is unavailable. Every
+//! refusal is audited; nothing personal is logged.
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -25,14 +32,28 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::auth::{same, with_scope, ApiAuth};
-use crate::clients::Scope;
-use crate::sms::request::{self, ApproveRequest, PreviewRequest, SendRequest};
+use super::auth::{same, with_scope, ApiActor, ApiAuth, ApiClient, HasApiAuth};
+use crate::assertion::{self, AssertionError, PersonProof};
+use crate::assurance::Action;
+use crate::clients::{Client, Scope};
+use crate::sms::request::{self, ApproveRequest, Channel, PreviewRequest, SendRequest};
 use crate::sms::{cost, dlr, SmsContext, SmsError};
 
+/// The SMS routes' state: the SMS context and the API's doors.
+#[derive(Clone)]
+pub struct SmsApi {
+    pub ctx: SmsContext,
+    pub auth: ApiAuth,
+}
+
+impl HasApiAuth for SmsApi {
+    fn api_auth(&self) -> &ApiAuth {
+        &self.auth
+    }
+}
+
 /// The routes; all but the gateway's callback need a registered client with
-/// `sms:request` that covers the school in the path (`http::auth::with_scope`);
-/// who the acting person may be is decided in `sms::request`.
+/// `sms:request` that covers the school in the path (`http::auth::with_scope`).
 pub fn routes<S: Clone + Send + Sync + 'static>(ctx: SmsContext, auth: &ApiAuth) -> Router<S> {
     let guarded = Router::new()
         .route("/api/schools/{school}/emergency-sms/preview", post(preview))
@@ -45,7 +66,10 @@ pub fn routes<S: Clone + Send + Sync + 'static>(ctx: SmsContext, auth: &ApiAuth)
         .route("/api/schools/{school}/sms-costs", get(costs));
     with_scope(guarded, auth, Scope::SmsRequest)
         .route("/api/sms/dlr", post(delivery_report))
-        .with_state(ctx)
+        .with_state(SmsApi {
+            ctx,
+            auth: auth.clone(),
+        })
 }
 
 fn error(e: SmsError) -> Response {
@@ -80,56 +104,202 @@ fn bad_body(r: JsonRejection) -> Response {
         .into_response()
 }
 
+/// Audits a refused person proof as the client (there is no proven person yet).
+async fn audit_proof_refusal(
+    pool: &sqlx::PgPool,
+    client: &Client,
+    school: &str,
+    action: &str,
+    reason: &str,
+    details: serde_json::Value,
+) {
+    let r = sqlx::query(
+        "INSERT INTO audit_log (actor, role, school_id, action, target, outcome, reason, details)
+         VALUES ($1, 'klient', $2, $3, $2, 'refused', $4, $5)",
+    )
+    .bind(format!("klient:{}", client.name))
+    .bind(school)
+    .bind(action)
+    .bind(reason)
+    .bind(details)
+    .execute(pool)
+    .await;
+    if let Err(e) = r {
+        tracing::warn!(error = %e, action, "a refused person proof could not be audited");
+    }
+}
+
+/// The proven person for `action` (send or approve), or the answer to give:
+/// 401 without a valid assertion, 403 for a person outside the client or below
+/// the required assurance level (the missing level named). Every refusal is
+/// audited.
+async fn prove(
+    api: &SmsApi,
+    client: &Client,
+    headers: &HeaderMap,
+    school: &str,
+    action: Action,
+    verb: &str,
+) -> Result<PersonProof, Response> {
+    let refused =
+        |code: StatusCode, text: String| (code, Json(json!({ "error": text }))).into_response();
+    let Some(verifier) = &api.ctx.person else {
+        return Err(refused(
+            StatusCode::UNAUTHORIZED,
+            AssertionError::Missing.to_string(),
+        ));
+    };
+    let proof = match verifier.verify(client, headers).await {
+        Ok(p) => p,
+        Err(AssertionError::Db(e)) => return Err(error(SmsError::Db(e))),
+        Err(e) => {
+            if let AssertionError::Invalid(why) = &e {
+                tracing::info!(reason = %why, "person assertion refused");
+            }
+            audit_proof_refusal(
+                &api.ctx.pool,
+                client,
+                school,
+                verb,
+                e.code(),
+                json!({ "client_id": client.id }),
+            )
+            .await;
+            let code = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::UNAUTHORIZED);
+            return Err(refused(code, e.to_string()));
+        }
+    };
+    if let Err(missing) = assertion::require_level(&verifier.assurance, &proof.proven, action) {
+        let reason = format!(
+            "Handlingen krever innlogging med sikkerhetsnivå «{}»",
+            missing.norwegian()
+        );
+        let r = crate::audit::record(
+            &api.ctx.pool,
+            &crate::audit::Entry {
+                actor: &proof.actor,
+                school_id: Some(school),
+                action: verb,
+                target: Some(school),
+                outcome: crate::audit::Outcome::Refused,
+                reason: Some(&reason),
+                details: json!({
+                    "missing_level": missing.as_str(),
+                    "proven_level": proof.proven.level.as_str(),
+                    "client_id": client.id,
+                }),
+            },
+        )
+        .await;
+        if let Err(e) = r {
+            return Err(error(SmsError::Db(e)));
+        }
+        return Err(refused(StatusCode::FORBIDDEN, format!("{reason}.")));
+    }
+    Ok(proof)
+}
+
 async fn preview(
-    State(ctx): State<SmsContext>,
+    State(api): State<SmsApi>,
     Path(school): Path<String>,
+    who: ApiActor,
     body: Result<Json<PreviewRequest>, JsonRejection>,
 ) -> Response {
     let Json(req) = match body {
         Ok(b) => b,
         Err(r) => return bad_body(r),
     };
-    match request::preview(&ctx, &school, &req).await {
+    match request::preview(
+        &api.ctx,
+        &school,
+        &who.actor,
+        Channel::Client(who.client.id),
+        &req,
+    )
+    .await
+    {
         Ok(p) => (StatusCode::OK, Json(p)).into_response(),
         Err(e) => error(e),
     }
 }
 
 async fn send(
-    State(ctx): State<SmsContext>,
+    State(api): State<SmsApi>,
     Path(school): Path<String>,
+    ApiClient(client): ApiClient,
+    headers: HeaderMap,
     body: Result<Json<SendRequest>, JsonRejection>,
 ) -> Response {
+    let person = match prove(
+        &api,
+        &client,
+        &headers,
+        &school,
+        Action::SmsSend,
+        "sms.send",
+    )
+    .await
+    {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
     let Json(req) = match body {
         Ok(b) => b,
         Err(r) => return bad_body(r),
     };
-    match request::send(&ctx, &school, &req).await {
+    match request::send(
+        &api.ctx,
+        &school,
+        &person.actor,
+        Channel::Client(client.id),
+        &req,
+    )
+    .await
+    {
         Ok(s) => (StatusCode::ACCEPTED, Json(s)).into_response(),
         Err(e) => error(e),
     }
 }
 
 async fn approve(
-    State(ctx): State<SmsContext>,
+    State(api): State<SmsApi>,
     Path((school, message)): Path<(String, Uuid)>,
+    ApiClient(client): ApiClient,
+    headers: HeaderMap,
     body: Result<Json<ApproveRequest>, JsonRejection>,
 ) -> Response {
+    let person = match prove(
+        &api,
+        &client,
+        &headers,
+        &school,
+        Action::SmsApprove,
+        "sms.approve",
+    )
+    .await
+    {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
     let Json(req) = match body {
         Ok(b) => b,
         Err(r) => return bad_body(r),
     };
-    match request::approve(&ctx, &school, message, &req).await {
+    match request::approve(&api.ctx, &school, message, &person.actor, &req).await {
         Ok(s) => (StatusCode::OK, Json(s)).into_response(),
         Err(e) => error(e),
     }
 }
 
 async fn status(
-    State(ctx): State<SmsContext>,
+    State(api): State<SmsApi>,
     Path((school, message)): Path<(String, Uuid)>,
+    who: ApiActor,
 ) -> Response {
-    match request::message_status(&ctx, &school, message).await {
+    if let Err(e) = request::check_read(&api.ctx, &who.actor, &school, "sms.status").await {
+        return error(e);
+    }
+    match request::message_status(&api.ctx, &school, message).await {
         Ok(s) => (StatusCode::OK, Json(s)).into_response(),
         Err(e) => error(e),
     }
@@ -141,11 +311,15 @@ struct MonthQuery {
 }
 
 async fn costs(
-    State(ctx): State<SmsContext>,
+    State(api): State<SmsApi>,
     Path(school): Path<String>,
+    who: ApiActor,
     Query(q): Query<MonthQuery>,
 ) -> Response {
-    match cost::month_report(&ctx.pool, &school, &q.month).await {
+    if let Err(e) = request::check_read(&api.ctx, &who.actor, &school, "sms.costs").await {
+        return error(e);
+    }
+    match cost::month_report(&api.ctx.pool, &school, &q.month).await {
         Ok(r) => (StatusCode::OK, Json(r)).into_response(),
         Err(SmsError::Cost(e)) => error(SmsError::Invalid(e.to_string())),
         Err(e) => error(e),
@@ -159,7 +333,7 @@ struct DlrQuery {
 }
 
 async fn delivery_report(
-    State(ctx): State<SmsContext>,
+    State(SmsApi { ctx, .. }): State<SmsApi>,
     Query(q): Query<DlrQuery>,
     body: Result<Json<dlr::DeliveryReport>, JsonRejection>,
 ) -> Response {

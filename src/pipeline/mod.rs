@@ -2,7 +2,9 @@
 //!
 //! 1. [`consume`] — AMQP deliveries in, acks/dead-letters out, reconnects.
 //! 2. [`validate`] — bytes → `ValidatedEvent`.
-//! 3. [`route`] — `ValidatedEvent` → `RoutedDocument` (the routing table decides).
+//! 3. [`route`] — `ValidatedEvent` → `RoutedDocument` (the routing table decides);
+//!    an emergency SMS's sender is then checked against the roster
+//!    ([`crate::sms::sender`]).
 //! 4. [`render`] — `RoutedDocument` → `RenderedDocument` (PDF where needed).
 //! 5. [`deliver`] — `RenderedDocument` → `DeliveryPlan` (who gets it, on which channel,
 //!    as [`recipient_policy`] decides for every output).
@@ -122,6 +124,31 @@ pub async fn process(ctx: &PipelineContext, body: &[u8]) -> Outcome {
             .await
         }
     };
+    // An emergency SMS goes to a whole school: the roster, not the event, says
+    // whether its sender may send it (principal on that day, deputy, school owner).
+    if routed.decision().channel == crate::rules::Channel::Sms {
+        use crate::sms::sender::{self, SenderError};
+        match sender::check_event(&ctx.pool, routed.event().event()).await {
+            Ok(_) => {}
+            Err(SenderError::NotAuthorised) => {
+                let outcome = refuse_unless_committed(
+                    ctx,
+                    event_id,
+                    &payload_hash,
+                    SenderError::CODE,
+                    &sender::NOT_AUTHORISED_NB,
+                )
+                .await;
+                if matches!(outcome, Outcome::Rejected { .. }) {
+                    if let Err(e) = sender::audit_refusal(&ctx.pool, routed.event().event()).await {
+                        return Outcome::from_db(event_id, e);
+                    }
+                }
+                return outcome;
+            }
+            Err(SenderError::Db(e)) => return Outcome::from_db(event_id, e),
+        }
+    }
     let rendered = match render::render(routed, ctx.renderer.clone()).await {
         Ok(r) => r,
         Err(e) => {

@@ -86,6 +86,28 @@ pub struct SchoolRecord {
     /// The principal's staff id.
     #[serde(default)]
     pub principal_staff_id: Option<String>,
+    /// The day the named principal took office. When absent, the day of the event
+    /// (`occurred_at`) is used the first time this principal is named. The history
+    /// of principals is kept (`roster_principal_history`) so that "the principal on
+    /// that date" can be answered.
+    #[serde(default)]
+    pub principal_since: Option<NaiveDate>,
+    /// The deputies (stedfortredere) named for the principal: they may send the
+    /// school's emergency SMS. The whole list; it replaces the old one.
+    #[serde(default)]
+    pub deputies: Vec<Deputy>,
+}
+
+/// A deputy of the principal, by staff id, optionally for a period (both days
+/// inclusive; an open end is open).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Deputy {
+    pub staff_id: String,
+    #[serde(default)]
+    pub from: Option<NaiveDate>,
+    #[serde(default)]
+    pub until: Option<NaiveDate>,
 }
 
 #[derive(Clone, Serialize, Deserialize, PartialEq)]
@@ -144,6 +166,11 @@ pub struct StaffRecord {
     /// Every school this person works at, with the role there (the whole list).
     #[serde(default)]
     pub schools: Vec<StaffSchool>,
+    /// The municipalities (four-digit kommunenummer) this person acts for as school
+    /// owner (skoleeier): they may send an emergency SMS to any of its schools. The
+    /// whole list; it replaces the old one.
+    #[serde(default)]
+    pub school_owner_for: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -169,7 +196,7 @@ crate::redacted_debug!(GuardianRecord {
     hide: [name, mobile, email],
 });
 crate::redacted_debug!(StaffRecord {
-    show: [digital_mail, schools],
+    show: [digital_mail, schools, school_owner_for],
     hide: [name, mobile, email],
 });
 
@@ -190,6 +217,9 @@ pub struct RosterChange {
     pub entity: Entity,
     pub id: String,
     pub version: i64,
+    /// The day of the change in the producer's own offset (`occurred_at`): the
+    /// default start of a newly named principal's period.
+    pub occurred_on: NaiveDate,
     /// `None` for a deletion.
     pub record: Option<Record>,
 }
@@ -307,6 +337,16 @@ impl RosterChange {
                                 "feltet «school.municipality_number» må være fire sifre",
                             );
                         }
+                        let mut named = std::collections::BTreeSet::new();
+                        if s.deputies.iter().any(|d| {
+                            d.staff_id.trim().is_empty()
+                                || !named.insert(d.staff_id.as_str())
+                                || matches!((d.from, d.until), (Some(f), Some(u)) if f > u)
+                        }) {
+                            return invalid(
+                                "`school.deputies` names each staff id once, with `from` on or before `until`",
+                            );
+                        }
                         Record::School(s)
                     }
                     (Entity::Pupil, _, Some(p), ..) => {
@@ -329,6 +369,14 @@ impl RosterChange {
                                 "feltet «staff.schools[{i}].role» er ikke en kjent rolle"
                             )));
                         }
+                        if s.school_owner_for
+                            .iter()
+                            .any(|m| m.len() != 4 || !m.bytes().all(|b| b.is_ascii_digit()))
+                        {
+                            return invalid(
+                                "`staff.school_owner_for` holds four-digit municipality numbers",
+                            );
+                        }
                         Record::Staff(s)
                     }
                     _ => return invalid("posten passer ikke med «entity»"),
@@ -341,6 +389,7 @@ impl RosterChange {
             entity: e.entity,
             id: e.id,
             version: e.version,
+            occurred_on: e.occurred_at.date_naive(),
             record,
         })
     }

@@ -9,6 +9,7 @@
 //! older upsert arriving later cannot bring the entity back.
 //! Failure: the database error; the caller decides transient or permanent.
 
+use chrono::NaiveDate;
 use sqlx::{PgPool, Postgres, Transaction};
 
 use super::{Entity, Record, RosterChange};
@@ -74,7 +75,7 @@ async fn upsert(
 ) -> Result<bool, sqlx::Error> {
     let won: Option<String> = match record {
         Record::School(s) => {
-            sqlx::query_scalar(
+            let won: Option<String> = sqlx::query_scalar(
                 "INSERT INTO roster_schools (school_id, name, municipality_number, org_number,
                     principal_staff_id, version, deleted)
                  VALUES ($1, $2, $3, $4, $5, $6, false)
@@ -93,7 +94,11 @@ async fn upsert(
             .bind(&s.principal_staff_id)
             .bind(c.version)
             .fetch_optional(&mut **tx)
-            .await?
+            .await?;
+            if won.is_some() {
+                leaders(tx, c, s).await?;
+            }
+            won
         }
         Record::Pupil(p) => {
             sqlx::query_scalar(
@@ -209,6 +214,18 @@ async fn upsert(
                 .bind(roles)
                 .execute(&mut **tx)
                 .await?;
+                sqlx::query("DELETE FROM roster_school_owners WHERE staff_id = $1")
+                    .bind(&c.id)
+                    .execute(&mut **tx)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO roster_school_owners (staff_id, municipality_number)
+                     SELECT $1, m FROM unnest($2::text[]) AS x(m) ON CONFLICT DO NOTHING",
+                )
+                .bind(&c.id)
+                .bind(&s.school_owner_for)
+                .execute(&mut **tx)
+                .await?;
             }
             won
         }
@@ -253,7 +270,10 @@ async fn delete(tx: &mut Transaction<'_, Postgres>, c: &RosterChange) -> Result<
     if won.is_some() {
         let links = match c.entity {
             Entity::Guardian => Some("DELETE FROM roster_guardian_links WHERE guardian_id = $1"),
-            Entity::Staff => Some("DELETE FROM roster_staff_schools WHERE staff_id = $1"),
+            Entity::Staff => Some(
+                "WITH a AS (DELETE FROM roster_staff_schools WHERE staff_id = $1)
+                 DELETE FROM roster_school_owners WHERE staff_id = $1",
+            ),
             // A deleted pupil's links stay: the recipient query skips deleted pupils,
             // and a pupil re-created with a newer version keeps its guardians.
             Entity::Pupil | Entity::School => None,
@@ -261,6 +281,83 @@ async fn delete(tx: &mut Transaction<'_, Postgres>, c: &RosterChange) -> Result<
         if let Some(sql) = links {
             sqlx::query(sql).bind(&c.id).execute(&mut **tx).await?;
         }
+        if c.entity == Entity::School {
+            // A deleted school has no principal from that day, and no deputies.
+            close_principal(tx, &c.id, c.occurred_on).await?;
+            sqlx::query("DELETE FROM roster_school_deputies WHERE school_id = $1")
+                .bind(&c.id)
+                .execute(&mut **tx)
+                .await?;
+        }
     }
     Ok(won.is_some())
+}
+
+/// Keeps the principal history and the deputies in step with an applied school
+/// upsert: a newly named principal closes the previous one's period on the day
+/// the new one starts (`principal_since`, else the event's day).
+async fn leaders(
+    tx: &mut Transaction<'_, Postgres>,
+    c: &RosterChange,
+    s: &super::SchoolRecord,
+) -> Result<(), sqlx::Error> {
+    let since = s.principal_since.unwrap_or(c.occurred_on);
+    let open: Option<String> = sqlx::query_scalar(
+        "SELECT staff_id FROM roster_principal_history WHERE school_id = $1 AND valid_until IS NULL",
+    )
+    .bind(&c.id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    if open.as_deref() != s.principal_staff_id.as_deref() {
+        close_principal(tx, &c.id, since).await?;
+        if let Some(p) = &s.principal_staff_id {
+            sqlx::query(
+                "INSERT INTO roster_principal_history (school_id, staff_id, valid_from)
+                 VALUES ($1, $2, $3)",
+            )
+            .bind(&c.id)
+            .bind(p)
+            .bind(since)
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    let ids: Vec<&str> = s.deputies.iter().map(|d| d.staff_id.as_str()).collect();
+    let froms: Vec<Option<NaiveDate>> = s.deputies.iter().map(|d| d.from).collect();
+    let untils: Vec<Option<NaiveDate>> = s.deputies.iter().map(|d| d.until).collect();
+    sqlx::query("DELETE FROM roster_school_deputies WHERE school_id = $1")
+        .bind(&c.id)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO roster_school_deputies (school_id, staff_id, valid_from, valid_until)
+         SELECT $1, d, f, u FROM unnest($2::text[], $3::date[], $4::date[]) AS x(d, f, u)",
+    )
+    .bind(&c.id)
+    .bind(ids)
+    .bind(froms)
+    .bind(untils)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Ends the open principal period of `school` on `day` (exclusive); a period that
+/// would end before it began ends on its first day instead.
+async fn close_principal(
+    tx: &mut Transaction<'_, Postgres>,
+    school: &str,
+    day: NaiveDate,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE roster_principal_history
+            SET valid_until = CASE WHEN valid_from IS NOT NULL AND valid_from > $2
+                                   THEN valid_from ELSE $2 END
+          WHERE school_id = $1 AND valid_until IS NULL",
+    )
+    .bind(school)
+    .bind(day)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

@@ -1,49 +1,22 @@
-//! Who may send an emergency SMS to a school (DOMAIN.md §5): the principal
-//! (`rektor`) of that school, or the school owner (`skoleeier`) of its
-//! municipality. Everyone else — other roles, other schools, other
-//! municipalities — is refused.
+//! Who may send, approve and read a school's emergency SMS (DOMAIN.md §5).
 //!
-//! Input: the [`Requester`] (an [`Actor`] plus the municipality a school owner acts
-//! for), the school id and the school's municipality from the roster. Output: the
-//! [`Route`] the message takes (recorded with the message and in the audit log:
-//! a principal's message says whether it was on the school owner's instruction),
-//! or a [`Refusal`] with a Norwegian reason for the staff. Pure; the callers write
-//! every decision, granted or refused, to the audit log.
+//! Send and approve: the principal (`rektor`) of that school, or the school owner
+//! (`skoleeier`) of its municipality. Everyone else — other roles, other schools,
+//! other municipalities — is refused. Read (status of a message, the cost ledger):
+//! the same two, and the municipal administrator (`kommuneadmin`) of the school's
+//! municipality.
+//!
+//! Input: the [`Actor`] — for send and approve a PROVEN person (a dashboard
+//! session, a person assertion over the API, or the roster's answer for an
+//! event's sender), never a claim in a header or a body — with the municipality
+//! it acts in, the school id and the school's municipality from the roster.
+//! Output: the [`Route`] the message takes (recorded with the message and in the
+//! audit log), or a [`Refusal`] with a Norwegian reason for the staff. Pure; the
+//! callers write every decision, granted or refused, to the audit log.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::access::{Actor, Role};
-
-/// Who asks, as the school system sends it on behalf of a signed-in user.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RequestedBy {
-    pub user_id: String,
-    pub role: String,
-    /// The schools the user acts for (a principal's school).
-    #[serde(default)]
-    pub schools: Vec<String>,
-    /// The municipality a school owner acts for (kommunenummer).
-    #[serde(default)]
-    pub municipality_number: Option<String>,
-}
-
-/// A checked requester: the role is a known [`Role`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Requester {
-    pub actor: Actor,
-    pub municipality_number: Option<String>,
-}
-
-impl RequestedBy {
-    pub fn check(&self) -> Result<Requester, crate::access::AccessError> {
-        let role: Role = self.role.parse()?;
-        Ok(Requester {
-            actor: Actor::new(&self.user_id, role, self.schools.clone())?,
-            municipality_number: self.municipality_number.clone(),
-        })
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -58,13 +31,26 @@ pub enum Route {
 #[error("{0}")]
 pub struct Refusal(pub &'static str);
 
+/// Whether the actor's own municipality (when it has one) is the school's.
+fn in_municipality(who: &Actor, school_municipality: Option<&str>) -> bool {
+    match who.municipality_number.as_deref() {
+        None => true,
+        Some(mine) => school_municipality == Some(mine),
+    }
+}
+
 pub fn decide(
-    who: &Requester,
+    who: &Actor,
     school_id: &str,
     school_municipality: Option<&str>,
 ) -> Result<Route, Refusal> {
-    match who.actor.role {
-        Role::Rektor if who.actor.schools.iter().any(|s| s == school_id) => Ok(Route::Rektor),
+    match who.role {
+        Role::Rektor
+            if who.schools.iter().any(|s| s == school_id)
+                && in_municipality(who, school_municipality) =>
+        {
+            Ok(Route::Rektor)
+        }
         Role::Rektor => Err(Refusal(
             "Bare rektor ved denne skolen kan sende beredskapsmelding til den",
         )),
@@ -81,14 +67,36 @@ pub fn decide(
     }
 }
 
+/// Who may see a school's messages and costs: its principal, the school owner
+/// and the municipal administrator of its municipality.
+pub fn may_read(
+    who: &Actor,
+    school_id: &str,
+    school_municipality: Option<&str>,
+) -> Result<(), Refusal> {
+    let ok = match who.role {
+        Role::Rektor => who.schools.iter().any(|s| s == school_id),
+        Role::Skoleeier | Role::Kommuneadmin => true,
+        _ => false,
+    } && in_municipality(who, school_municipality);
+    if ok {
+        Ok(())
+    } else {
+        Err(Refusal(
+            "Du har ikke tilgang til denne skolens beredskapsmeldinger",
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn who(role: Role, schools: &[&str], muni: Option<&str>) -> Requester {
-        Requester {
-            actor: Actor::new("u", role, schools.iter().map(|s| s.to_string()).collect()).unwrap(),
-            municipality_number: muni.map(str::to_string),
+    fn who(role: Role, schools: &[&str], muni: Option<&str>) -> Actor {
+        let a = Actor::new("u", role, schools.iter().map(|s| s.to_string()).collect()).unwrap();
+        match muni {
+            Some(m) => a.in_municipality(m),
+            None => a,
         }
     }
 
@@ -99,6 +107,15 @@ mod tests {
             Ok(Route::Rektor)
         );
         assert!(decide(&who(Role::Rektor, &["s2"], None), "s1", Some("4601")).is_err());
+        assert!(
+            decide(
+                &who(Role::Rektor, &["s1"], Some("4602")),
+                "s1",
+                Some("4601")
+            )
+            .is_err(),
+            "a client of another municipality cannot name the school"
+        );
         assert_eq!(
             decide(&who(Role::Skoleeier, &[], Some("4601")), "s1", Some("4601")),
             Ok(Route::Skoleeier)
@@ -112,6 +129,41 @@ mod tests {
                     "{r}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn readers_are_the_principal_and_the_municipality() {
+        assert!(may_read(
+            &who(Role::Rektor, &["s1"], Some("4601")),
+            "s1",
+            Some("4601")
+        )
+        .is_ok());
+        assert!(may_read(
+            &who(Role::Rektor, &["s2"], Some("4601")),
+            "s1",
+            Some("4601")
+        )
+        .is_err());
+        assert!(may_read(
+            &who(Role::Kommuneadmin, &[], Some("4601")),
+            "s1",
+            Some("4601")
+        )
+        .is_ok());
+        assert!(may_read(
+            &who(Role::Kommuneadmin, &[], Some("4602")),
+            "s1",
+            Some("4601")
+        )
+        .is_err());
+        assert!(may_read(&who(Role::Skoleeier, &[], Some("4602")), "s1", Some("4601")).is_err());
+        for r in [Role::Laerer, Role::Team, Role::Skoleadmin, Role::Foresatt] {
+            assert!(
+                may_read(&who(r, &["s1"], Some("4601")), "s1", Some("4601")).is_err(),
+                "{r}"
+            );
         }
     }
 }

@@ -23,8 +23,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::authz::RequestedBy;
-use super::request::{self, PreviewRequest, SendRequest};
+use super::request::{self, Channel, PreviewRequest, SendRequest};
 use super::worker::SmsWorker;
 use super::SmsContext;
 use crate::broker::Topology;
@@ -74,6 +73,7 @@ pub async fn run(mut settings: Settings, recipients: usize) -> anyhow::Result<()
     settings.sms.rate_per_second = 1_000_000;
     settings.sms.daily_cost_cap_nok = 1e12;
     settings.sms.max_messages_per_hour = 1_000_000;
+    settings.sms.approval_over_recipients = i64::MAX;
     settings.sms.concurrency = settings.sms.concurrency.max(64);
 
     // 1. Baseline: direct posts.
@@ -110,17 +110,18 @@ pub async fn run(mut settings: Settings, recipients: usize) -> anyhow::Result<()
     let worker = SmsWorker::new(ctx.clone(), settings.amqp.clone())?;
     let shutdown = CancellationToken::new();
     let handle = tokio::spawn(worker.run(shutdown.clone()));
-    let who = RequestedBy {
-        user_id: "bench-rektor".into(),
-        role: "rektor".into(),
-        schools: vec!["bench".into()],
-        municipality_number: None,
-    };
+    // The benchmark stands in for a signed-in principal (a dashboard session).
+    let who = crate::access::Actor::new(
+        "bench-rektor",
+        crate::access::Role::Rektor,
+        vec!["bench".into()],
+    )?;
     let preview = request::preview(
         &ctx,
         "bench",
+        &who,
+        Channel::Dashboard,
         &PreviewRequest {
-            requested_by: who.clone(),
             text: "Skolen er stengt i dag. Hilsen rektor".into(),
             reason: "benchmark".into(),
             on_owner_instruction: false,
@@ -134,8 +135,9 @@ pub async fn run(mut settings: Settings, recipients: usize) -> anyhow::Result<()
     request::send(
         &ctx,
         "bench",
+        &who,
+        Channel::Dashboard,
         &SendRequest {
-            requested_by: who,
             preview_token: preview.token,
         },
     )

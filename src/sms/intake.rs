@@ -6,8 +6,10 @@
 //! step loses nothing). Output: exactly one message per event — the message id IS
 //! the event id, and `sms_messages.event_id` is unique — either `approved`,
 //! `awaiting_approval` (over the daily cost cap) or `refused` with the reason, with
-//! the same authorization (the event's sender role and school), audit, rate limit
-//! and cost cap as the API path. The text is `fields.text`; the reason is
+//! the same audit, rate limit and cost cap as the API path. Who may send is the
+//! roster's answer for the event's sender at that school on the event's day
+//! ([`super::sender`]: principal, deputy or school owner), never the role the
+//! event claims. The text is `fields.text`; the reason is
 //! `fields.reason`, else the title; `fields.on_owner_instruction` is recorded.
 //! There is no preview token on this path: the producing school system shows the
 //! cost to the principal itself (see README).
@@ -17,8 +19,8 @@ use chrono::Utc;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::authz::{self, Requester};
 use super::message::{self, NewMessage, Status};
+use super::sender::{self, SenderError};
 use super::{cost, recipients, request, SmsContext, SmsError};
 use crate::access::{Actor, Role};
 use crate::audit::{self, Entry, Outcome};
@@ -82,58 +84,56 @@ pub async fn intake_one(ctx: &SmsContext, event_id: Uuid) -> Result<(), SmsError
         .and_then(|f| f.get("on_owner_instruction"))
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    let municipality = text_at(&payload, &["municipality", "number"]).map(str::to_string);
-    let school_muni: Option<String> = sqlx::query_scalar::<_, Option<String>>(
-        "SELECT municipality_number FROM roster_schools WHERE school_id = $1 AND NOT deleted",
-    )
-    .bind(&school_id)
-    .fetch_optional(&mut *tx)
-    .await?
-    .flatten();
+    // The roster, not the event, decides who may send (see `sender`); the pipeline
+    // dead-letters a refused sender, and this repeats the check for a document
+    // committed before the roster changed.
+    let day = text_at(&payload, &["occurred_at"])
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.date_naive())
+        .unwrap_or_else(|| Utc::now().date_naive());
+    let (route, roster_municipality) = match sender::check(&mut *tx, &school_id, user, day).await {
+        Ok((route, muni)) => (Some(route), muni),
+        Err(SenderError::NotAuthorised) => (None, None),
+        Err(SenderError::Db(e)) => return Err(e.into()),
+    };
 
-    // The actor as the audit log records it; an unknown role is refused below.
-    let role = role_word.parse::<Role>().ok();
+    // The actor as the audit log records it: the role the roster gives, else the
+    // role the event claims (or `system` for a word that is no role).
+    let role = match route {
+        Some(r) => r.role(),
+        None => role_word.parse::<Role>().unwrap_or(Role::System),
+    };
     let actor = Actor {
         user: user.to_string(),
-        role: role.unwrap_or(Role::System),
+        role,
         schools: vec![school_id.clone()],
-        municipality_number: None,
+        municipality_number: roster_municipality,
     };
+    let role_recorded = route.map(|r| r.role().to_string());
     let price = cost::price_on(&ctx.settings.prices, Utc::now().date_naive())?;
     let set = recipients::for_school(&mut *tx, &school_id).await?;
 
     // Each check in order; the first refusal ends it (a database error is not a refusal).
-    let decided: Result<(super::segments::SegmentCount, bool), String> = match role {
-        None => Err(format!("Ukjent rolle `{role_word}`")),
-        Some(_) => {
-            let who = Requester {
-                actor: actor.clone(),
-                municipality_number: municipality.clone(),
-            };
-            match authz::decide(&who, &school_id, school_muni.as_deref()) {
-                Err(r) => Err(r.0.to_string()),
-                Ok(_) => match request::check_text(ctx, &text) {
-                    Err(why) => Err(why),
-                    Ok(count) => {
-                        let cost_ore =
-                            cost::cost_ore(set.numbers.len() as i64, count.segments as i64, price);
-                        match request::limits(ctx, &mut tx, &school_id, cost_ore).await {
-                            Ok(needs_approval) => Ok((count, needs_approval)),
-                            Err(SmsError::RateLimited(why)) => Err(why),
-                            Err(e) => return Err(e),
-                        }
-                    }
-                },
+    let decided: Result<(super::segments::SegmentCount, Option<&'static str>), String> = match route
+    {
+        None => Err(sender::NOT_AUTHORISED_NB.to_string()),
+        Some(_) => match request::check_text(ctx, &text) {
+            Err(why) => Err(why),
+            Ok(count) => {
+                let cost_ore =
+                    cost::cost_ore(set.numbers.len() as i64, count.segments as i64, price);
+                let numbers = set.numbers.len() as i64;
+                match request::limits(ctx, &mut tx, &school_id, cost_ore, numbers).await {
+                    Ok(approval) => Ok((count, approval)),
+                    Err(SmsError::RateLimited(why)) => Err(why),
+                    Err(e) => return Err(e),
+                }
             }
-        }
+        },
     };
     let (status, count, status_reason) = match &decided {
-        Ok((count, true)) => (
-            Status::AwaitingApproval,
-            *count,
-            Some("over the daily cost cap"),
-        ),
-        Ok((count, false)) => (Status::Approved, *count, None),
+        Ok((count, Some(why))) => (Status::AwaitingApproval, *count, Some(*why)),
+        Ok((count, None)) => (Status::Approved, *count, None),
         Err(why) => (
             Status::Refused,
             super::segments::count(&text),
@@ -149,7 +149,7 @@ pub async fn intake_one(ctx: &SmsContext, event_id: Uuid) -> Result<(), SmsError
             event_id: Some(event_id),
             preview_token: None,
             requested_by: user,
-            role: role_word,
+            role: role_recorded.as_deref().unwrap_or(role_word),
             on_owner_instruction,
             reason: &reason,
             text: &text,

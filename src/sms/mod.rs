@@ -16,7 +16,8 @@
 //! ```
 //!
 //! Modules: [`segments`] (GSM 03.38 counting), [`number`] (E.164), [`recipients`],
-//! [`cost`] (prices, ledger), [`authz`], [`message`], [`request`] (the API path),
+//! [`cost`] (prices, ledger), [`authz`], [`sender`] (the event sender against the
+//! roster), [`message`], [`request`] (the API path),
 //! [`intake`] (the document-event path), [`gateway`] (HTTP client), [`worker`]
 //! (fan-out and sending), [`dlr`] (delivery reports).
 
@@ -31,6 +32,7 @@ pub mod number;
 pub mod recipients;
 pub mod request;
 pub mod segments;
+pub mod sender;
 pub mod worker;
 
 use std::sync::Arc;
@@ -46,6 +48,9 @@ pub struct SmsContext {
     pub settings: SmsSettings,
     /// Woken when a message is committed, so the fan-out starts at once.
     pub wake: Arc<Notify>,
+    /// Verifies person assertions for send and approve over the API. `None`: the
+    /// API cannot send or approve (the dashboard still can).
+    pub person: Option<Arc<crate::assertion::Verifier>>,
 }
 
 impl SmsContext {
@@ -54,7 +59,14 @@ impl SmsContext {
             pool,
             settings,
             wake: Arc::new(Notify::new()),
+            person: None,
         }
+    }
+
+    /// The same context with the person-assertion verifier the API needs.
+    pub fn with_person_verifier(mut self, v: crate::assertion::Verifier) -> SmsContext {
+        self.person = Some(Arc::new(v));
+        self
     }
 }
 

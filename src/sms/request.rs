@@ -9,8 +9,9 @@
 //! Rules: only the school's principal or its owner (see [`super::authz`]); the
 //! send must quote an unexpired, unused preview of the same user, school and text,
 //! and the recipients and cost must still be what the preview showed; at most
-//! `max_messages_per_hour` per school; over the daily cost cap the message waits
-//! for a second authorised person's approval before anything is sent.
+//! `max_messages_per_hour` per school; over the daily cost cap, or to more than
+//! `approval_over_recipients` numbers, the message waits for a second authorised
+//! person's approval before anything is sent.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -18,16 +19,18 @@ use serde_json::json;
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
-use super::authz::{self, RequestedBy, Requester, Route};
+use super::authz::{self, Route};
 use super::message::{self, NewMessage, Status};
 use super::recipients::{self, GroupCount};
 use super::{cost, segments, SmsContext, SmsError};
+use crate::access::Actor;
 use crate::audit::{self, Entry, Outcome};
 
+/// The body of a preview. Who asks is the caller's: the dashboard session, or the
+/// API client's acting user (`http::auth::ApiActor`) — never a body field.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PreviewRequest {
-    pub requested_by: RequestedBy,
     pub text: String,
     /// Why an emergency SMS (logged in the audit log).
     pub reason: String,
@@ -36,19 +39,38 @@ pub struct PreviewRequest {
     pub on_owner_instruction: bool,
 }
 
+/// The body of a send. The person who sends is proven by the caller: the
+/// dashboard session, or a person assertion (`crate::assertion`) over the API.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SendRequest {
-    pub requested_by: RequestedBy,
     pub preview_token: Uuid,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// The body of an approval; the approver is proven as for a send.
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApproveRequest {
-    pub requested_by: RequestedBy,
     #[serde(default)]
     pub reason: Option<String>,
+}
+
+/// Who made a preview and through what, so that only the same caller can send it:
+/// a preview made through an API client is sent through the same client (by any
+/// person the client proves); one made in the dashboard, by the same person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    Dashboard,
+    Client(Uuid),
+}
+
+impl Channel {
+    fn client_id(self) -> Option<Uuid> {
+        match self {
+            Channel::Dashboard => None,
+            Channel::Client(id) => Some(id),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -70,8 +92,9 @@ pub struct Preview {
     pub price_nok: String,
     pub cost_ore: i64,
     pub cost_nok: String,
-    /// True when this message would exceed today's cost cap: a second authorised
-    /// person must approve it before it is sent.
+    /// True when this message would exceed today's cost cap or goes to more than
+    /// `approval_over_recipients` numbers: a second authorised person must approve
+    /// it before it is sent.
     pub needs_approval: bool,
     pub expires_at: DateTime<Utc>,
 }
@@ -82,11 +105,6 @@ pub struct Sent {
     pub status: String,
     pub numbers: i64,
     pub cost_nok: String,
-}
-
-fn requester(r: &RequestedBy) -> Result<Requester, SmsError> {
-    r.check()
-        .map_err(|e| SmsError::Invalid(format!("Ugyldig avsender: {e}")))
 }
 
 async fn school_municipality(
@@ -105,7 +123,7 @@ async fn school_municipality(
 /// Checks authorization; a refusal is audited and returned as `Forbidden`.
 pub async fn authorize(
     ctx: &SmsContext,
-    who: &Requester,
+    who: &Actor,
     school_id: &str,
     action: &str,
     target: Option<&str>,
@@ -117,7 +135,7 @@ pub async fn authorize(
             audit::record(
                 &ctx.pool,
                 &Entry {
-                    actor: &who.actor,
+                    actor: who,
                     school_id: Some(school_id),
                     action,
                     target,
@@ -151,14 +169,33 @@ fn cap_ore(ctx: &SmsContext) -> i64 {
     (ctx.settings.daily_cost_cap_nok * 100.0).round() as i64
 }
 
-/// Serialises sends per school and applies the rate limit; returns whether the
-/// cost cap requires a second approval. Refusals are Norwegian `RateLimited`.
+/// Why a message waits for a second person's approval (recorded as its
+/// `status_reason`), or `None` when it may be sent at once.
+pub fn approval_reason(
+    ctx: &SmsContext,
+    booked_ore: i64,
+    cost_ore: i64,
+    numbers: i64,
+) -> Option<&'static str> {
+    if numbers > ctx.settings.approval_over_recipients {
+        Some("over the recipient limit for sending without approval")
+    } else if booked_ore + cost_ore > cap_ore(ctx) {
+        Some("over the daily cost cap")
+    } else {
+        None
+    }
+}
+
+/// Serialises sends per school and applies the rate limit; returns why a second
+/// approval is needed (the cost cap, or more than `approval_over_recipients`
+/// numbers), if it is. Refusals are Norwegian `RateLimited`.
 pub async fn limits(
     ctx: &SmsContext,
     tx: &mut Transaction<'_, Postgres>,
     school_id: &str,
     cost_ore: i64,
-) -> Result<bool, SmsError> {
+    numbers: i64,
+) -> Result<Option<&'static str>, SmsError> {
     sqlx::query("SELECT pg_advisory_xact_lock(hashtext('dokflyt.sms:' || $1))")
         .bind(school_id)
         .execute(&mut **tx)
@@ -177,16 +214,17 @@ pub async fn limits(
         )));
     }
     let booked = cost::booked_today(&mut **tx, school_id).await?;
-    Ok(booked + cost_ore > cap_ore(ctx))
+    Ok(approval_reason(ctx, booked, cost_ore, numbers))
 }
 
 pub async fn preview(
     ctx: &SmsContext,
     school_id: &str,
+    who: &Actor,
+    channel: Channel,
     req: &PreviewRequest,
 ) -> Result<Preview, SmsError> {
-    let who = requester(&req.requested_by)?;
-    authorize(ctx, &who, school_id, "sms.preview", Some(school_id)).await?;
+    authorize(ctx, who, school_id, "sms.preview", Some(school_id)).await?;
     let count = check_text(ctx, &req.text).map_err(SmsError::Invalid)?;
     if req.reason.trim().is_empty() {
         return Err(SmsError::Invalid(
@@ -203,13 +241,13 @@ pub async fn preview(
     let mut tx = ctx.pool.begin().await?;
     sqlx::query(
         "INSERT INTO sms_previews (token, school_id, actor, role, text, reason, on_owner_instruction,
-            encoding, segments, numbers, price_ore, cost_ore, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            encoding, segments, numbers, price_ore, cost_ore, expires_at, client_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(token)
     .bind(school_id)
-    .bind(&who.actor.user)
-    .bind(who.actor.role.as_str())
+    .bind(&who.user)
+    .bind(who.role.as_str())
     .bind(&req.text)
     .bind(&req.reason)
     .bind(req.on_owner_instruction)
@@ -219,13 +257,14 @@ pub async fn preview(
     .bind(price.ore)
     .bind(cost_ore)
     .bind(expires_at)
+    .bind(channel.client_id())
     .execute(&mut *tx)
     .await?;
     let token_text = token.to_string();
     audit::record_in(
         &mut *tx,
         &Entry {
-            actor: &who.actor,
+            actor: who,
             school_id: Some(school_id),
             action: "sms.preview",
             target: Some(&token_text),
@@ -250,7 +289,7 @@ pub async fn preview(
         price_nok: cost::nok(price.ore),
         cost_ore,
         cost_nok: cost::nok(cost_ore),
-        needs_approval: booked + cost_ore > cap_ore(ctx),
+        needs_approval: approval_reason(ctx, booked, cost_ore, numbers).is_some(),
         expires_at,
     })
 }
@@ -266,15 +305,24 @@ struct PreviewRow {
     cost_ore: i64,
     expires_at: DateTime<Utc>,
     used_by: Option<Uuid>,
+    client_id: Option<Uuid>,
 }
 
-pub async fn send(ctx: &SmsContext, school_id: &str, req: &SendRequest) -> Result<Sent, SmsError> {
-    let who = requester(&req.requested_by)?;
+/// Sends a previewed message. `who` is a PROVEN person (a dashboard session or a
+/// person assertion); the caller has checked their assurance level.
+pub async fn send(
+    ctx: &SmsContext,
+    school_id: &str,
+    who: &Actor,
+    channel: Channel,
+    req: &SendRequest,
+) -> Result<Sent, SmsError> {
     let token_text = req.preview_token.to_string();
-    let route = authorize(ctx, &who, school_id, "sms.send", Some(&token_text)).await?;
+    let route = authorize(ctx, who, school_id, "sms.send", Some(&token_text)).await?;
     let mut tx = ctx.pool.begin().await?;
     let p: Option<PreviewRow> = sqlx::query_as(
-        "SELECT school_id, actor, text, reason, on_owner_instruction, numbers, cost_ore, expires_at, used_by
+        "SELECT school_id, actor, text, reason, on_owner_instruction, numbers, cost_ore, expires_at,
+                used_by, client_id
            FROM sms_previews WHERE token = $1 FOR UPDATE",
     )
     .bind(req.preview_token)
@@ -285,7 +333,11 @@ pub async fn send(ctx: &SmsContext, school_id: &str, req: &SendRequest) -> Resul
             "Ukjent forhåndsvisning: forhåndsvis meldingen før den sendes".into(),
         ));
     };
-    if p.school_id != school_id || p.actor != who.actor.user {
+    let same_caller = match channel {
+        Channel::Dashboard => p.client_id.is_none() && p.actor == who.user,
+        Channel::Client(id) => p.client_id == Some(id),
+    };
+    if p.school_id != school_id || !same_caller {
         return Err(SmsError::Conflict(
             "Forhåndsvisningen gjelder en annen skole eller bruker".into(),
         ));
@@ -311,14 +363,14 @@ pub async fn send(ctx: &SmsContext, school_id: &str, req: &SendRequest) -> Resul
                 .into(),
         ));
     }
-    let needs_approval = match limits(ctx, &mut tx, school_id, cost_ore).await {
+    let approval = match limits(ctx, &mut tx, school_id, cost_ore, numbers).await {
         Ok(n) => n,
         Err(SmsError::RateLimited(why)) => {
             tx.rollback().await?;
             audit::record(
                 &ctx.pool,
                 &Entry {
-                    actor: &who.actor,
+                    actor: who,
                     school_id: Some(school_id),
                     action: "sms.send",
                     target: Some(&token_text),
@@ -333,7 +385,7 @@ pub async fn send(ctx: &SmsContext, school_id: &str, req: &SendRequest) -> Resul
         Err(e) => return Err(e),
     };
     let message_id = Uuid::new_v4();
-    let status = if needs_approval {
+    let status = if approval.is_some() {
         Status::AwaitingApproval
     } else {
         Status::Approved
@@ -346,8 +398,8 @@ pub async fn send(ctx: &SmsContext, school_id: &str, req: &SendRequest) -> Resul
             source: "api",
             event_id: None,
             preview_token: Some(req.preview_token),
-            requested_by: &who.actor.user,
-            role: who.actor.role.as_str(),
+            requested_by: &who.user,
+            role: who.role.as_str(),
             on_owner_instruction: p.on_owner_instruction,
             reason: &p.reason,
             text: &p.text,
@@ -355,7 +407,7 @@ pub async fn send(ctx: &SmsContext, school_id: &str, req: &SendRequest) -> Resul
             segments: count.segments as i64,
             price,
             status,
-            status_reason: needs_approval.then_some("over the daily cost cap"),
+            status_reason: approval,
         },
         &set,
     )
@@ -369,7 +421,7 @@ pub async fn send(ctx: &SmsContext, school_id: &str, req: &SendRequest) -> Resul
     audit::record_in(
         &mut *tx,
         &Entry {
-            actor: &who.actor,
+            actor: who,
             school_id: Some(school_id),
             action: "sms.send",
             target: Some(&message_text),
@@ -397,15 +449,17 @@ pub async fn send(ctx: &SmsContext, school_id: &str, req: &SendRequest) -> Resul
     })
 }
 
+/// Approves a message waiting for a second person. `who` is a PROVEN person (as
+/// for [`send`]) and must not be the person who requested it.
 pub async fn approve(
     ctx: &SmsContext,
     school_id: &str,
     message_id: Uuid,
+    who: &Actor,
     req: &ApproveRequest,
 ) -> Result<Sent, SmsError> {
-    let who = requester(&req.requested_by)?;
     let target = message_id.to_string();
-    authorize(ctx, &who, school_id, "sms.approve", Some(&target)).await?;
+    authorize(ctx, who, school_id, "sms.approve", Some(&target)).await?;
     let mut tx = ctx.pool.begin().await?;
     let row: Option<(String, String, String)> = sqlx::query_as(
         "SELECT school_id, requested_by, status FROM sms_messages WHERE message_id = $1 FOR UPDATE",
@@ -424,13 +478,13 @@ pub async fn approve(
             "Meldingen venter ikke på godkjenning".into(),
         ));
     }
-    if requested_by == who.actor.user {
+    if requested_by == who.user {
         tx.rollback().await?;
         let why = "En annen person enn den som sendte må godkjenne";
         audit::record(
             &ctx.pool,
             &Entry {
-                actor: &who.actor,
+                actor: who,
                 school_id: Some(school_id),
                 action: "sms.approve",
                 target: Some(&target),
@@ -447,14 +501,14 @@ pub async fn approve(
           WHERE message_id = $1",
     )
     .bind(message_id)
-    .bind(&who.actor.user)
+    .bind(&who.user)
     .execute(&mut *tx)
     .await?;
     message::book(&mut tx, message_id).await?;
     audit::record_in(
         &mut *tx,
         &Entry {
-            actor: &who.actor,
+            actor: who,
             school_id: Some(school_id),
             action: "sms.approve",
             target: Some(&target),
@@ -520,4 +574,125 @@ async fn status(ctx: &SmsContext, school_id: &str, message_id: Uuid) -> Result<S
         numbers: s.numbers,
         cost_nok: s.cost_nok,
     })
+}
+
+/// A message waiting for a second person's approval, as the approval page shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Awaiting {
+    pub message_id: Uuid,
+    pub school_id: String,
+    pub text: String,
+    pub reason: String,
+    pub numbers: i64,
+    pub cost_nok: String,
+    /// Why it waits, in Norwegian.
+    pub why: &'static str,
+    pub created_at: DateTime<Utc>,
+    pub requested_by: String,
+}
+
+/// The Norwegian words for a message's `status_reason` while it waits.
+pub fn approval_reason_nb(reason: Option<&str>) -> &'static str {
+    match reason {
+        Some("over the recipient limit for sending without approval") => {
+            "Går til flere mottakere enn det som kan sendes uten godkjenning"
+        }
+        Some("over the daily cost cap") => "Går over dagens kostnadstak",
+        _ => "Må godkjennes av en person til",
+    }
+}
+
+type AwaitingRow = (
+    Uuid,
+    String,
+    String,
+    String,
+    i32,
+    i64,
+    Option<String>,
+    DateTime<Utc>,
+    String,
+);
+
+fn awaiting(r: AwaitingRow) -> Awaiting {
+    let (message_id, school_id, text, reason, numbers, cost_ore, why, created_at, requested_by) = r;
+    Awaiting {
+        message_id,
+        school_id,
+        text,
+        reason,
+        numbers: i64::from(numbers),
+        cost_nok: cost::nok(cost_ore),
+        why: approval_reason_nb(why.as_deref()),
+        created_at,
+        requested_by,
+    }
+}
+
+/// Messages of `schools` waiting for approval, oldest first.
+pub async fn awaiting_approval(
+    pool: &sqlx::PgPool,
+    schools: &[String],
+) -> Result<Vec<Awaiting>, SmsError> {
+    let rows: Vec<AwaitingRow> = sqlx::query_as(
+        "SELECT message_id, school_id, text, reason, numbers, cost_ore, status_reason, created_at,
+                requested_by
+           FROM sms_messages
+          WHERE status = 'awaiting_approval' AND school_id = ANY($1)
+          ORDER BY created_at LIMIT 200",
+    )
+    .bind(schools)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(awaiting).collect())
+}
+
+/// One message of `school` waiting for approval (`NotFound` otherwise).
+pub async fn awaiting_one(
+    pool: &sqlx::PgPool,
+    school: &str,
+    message_id: Uuid,
+) -> Result<Awaiting, SmsError> {
+    let row: Option<AwaitingRow> = sqlx::query_as(
+        "SELECT message_id, school_id, text, reason, numbers, cost_ore, status_reason, created_at,
+                requested_by
+           FROM sms_messages
+          WHERE status = 'awaiting_approval' AND school_id = $1 AND message_id = $2",
+    )
+    .bind(school)
+    .bind(message_id)
+    .fetch_optional(pool)
+    .await?;
+    row.map(awaiting).ok_or(SmsError::NotFound)
+}
+
+/// Who may see a school's messages and costs ([`authz::may_read`]: its principal,
+/// the school owner and the municipal administrator of its municipality); a
+/// refusal is audited and answered `Forbidden`.
+pub async fn check_read(
+    ctx: &SmsContext,
+    who: &Actor,
+    school_id: &str,
+    action: &str,
+) -> Result<(), SmsError> {
+    let muni = school_municipality(ctx, school_id).await?;
+    match authz::may_read(who, school_id, muni.as_deref()) {
+        Ok(()) => Ok(()),
+        Err(refusal) => {
+            audit::record(
+                &ctx.pool,
+                &Entry {
+                    actor: who,
+                    school_id: Some(school_id),
+                    action,
+                    target: Some(school_id),
+                    outcome: Outcome::Refused,
+                    reason: Some(refusal.0),
+                    details: json!({}),
+                },
+            )
+            .await?;
+            Err(SmsError::Forbidden(refusal.0.to_string()))
+        }
+    }
 }

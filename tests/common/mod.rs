@@ -500,4 +500,5 @@ impl Drop for TcpProxy {
         self.stop.cancel();
     }
 }
+pub mod person;
 pub mod sms_gateway;
