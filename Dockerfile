@@ -1,9 +1,13 @@
 # Build: docker build -t dokflyt .   Run: see docker-compose.yml.
-FROM rust:1-bookworm AS build
+# The toolchain is pinned to the one the project is built and tested with.
+FROM rust:1.95.0-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY migrations ./migrations
+# src/ includes templates and example files at compile time (include_str!).
+COPY templates ./templates
+COPY examples ./examples
 RUN cargo build --release --locked --bin dokflyt
 
 FROM debian:bookworm-slim
