@@ -1352,3 +1352,58 @@ async fn a_step_up_keeps_the_form_and_a_too_weak_answer_is_explained_without_a_l
     drop(idp);
     app.stop_and_clean().await;
 }
+
+/// A municipal role is bound to the municipality its sign-in names
+/// (`dokflyt_municipality`, or `[dashboard.claims] default_municipality`): a
+/// kommuneadmin of another municipality neither opens nor lists this one's
+/// documents (issue 16: municipal roles are scoped to their own municipality).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn municipal_roles_see_only_their_own_municipality() {
+    let app = spawn_app().await;
+    let doc = queue(&app, "leave_decision").await; // an example of municipality 4699
+    for (muni, own) in [("4699", true), ("4602", false)] {
+        let actor = Actor::new(
+            &format!("test:kommuneadmin:{muni}"),
+            Role::Kommuneadmin,
+            vec![],
+        )
+        .expect("actor")
+        .in_municipality(muni);
+        let token = session::create_with(
+            &app.pool,
+            &session::NewSession {
+                actor: &actor,
+                display_name: "Test Testesen",
+                ttl: Duration::from_secs(3600),
+                idle: session::DEFAULT_IDLE,
+                proven: Proven {
+                    level: Level::High,
+                    at: chrono::Utc::now(),
+                },
+                search_text: None,
+                pending: None,
+            },
+        )
+        .await
+        .expect("session");
+        let s = session::load(&app.pool, &token)
+            .await
+            .expect("load")
+            .expect("live session");
+        assert_eq!(s.actor.municipality_number.as_deref(), Some(muni));
+        let user = User {
+            cookie: format!("{}={token}", session::SESSION_COOKIE),
+            csrf: s.csrf,
+        };
+        let (code, _) = get(&app, Some(&user), &format!("/dashboard/dokument/{doc}")).await;
+        assert_eq!(code, if own { 200 } else { 404 }, "kommuneadmin of {muni}");
+        let (code, html) = get(&app, Some(&user), "/dashboard/arkivlogg?status=klar").await;
+        assert_eq!(code, 200);
+        assert_eq!(
+            html.contains(&doc.to_string()),
+            own,
+            "the list of the kommuneadmin of {muni}"
+        );
+    }
+    app.stop_and_clean().await;
+}

@@ -376,6 +376,8 @@ fn claims_of(user: &DemoUser) -> serde_json::Map<String, Value> {
     m.insert("name".into(), json!(user.name));
     m.insert("dokflyt_role".into(), json!(user.role));
     m.insert("dokflyt_schools".into(), json!(user.schools));
+    // The example events' municipality (Fjellvik kommune).
+    m.insert("dokflyt_municipality".into(), json!("4699"));
     m
 }
 

@@ -53,6 +53,12 @@ pub struct ClaimMapping {
     pub schools_claim: String,
     pub name_claim: String,
     pub role_map: HashMap<String, String>,
+    /// The claim with the municipality (kommunenummer) the user acts in.
+    pub municipality_claim: String,
+    /// The municipality of this identity provider's users when the token has no
+    /// municipality claim (a municipality's own IdP). With neither, a session is
+    /// not bound to a municipality: only for an installation that serves one.
+    pub default_municipality: Option<String>,
 }
 
 impl Default for ClaimMapping {
@@ -62,6 +68,8 @@ impl Default for ClaimMapping {
             schools_claim: "dokflyt_schools".into(),
             name_claim: "name".into(),
             role_map: HashMap::new(),
+            municipality_claim: "dokflyt_municipality".into(),
+            default_municipality: None,
         }
     }
 }
@@ -78,6 +86,16 @@ impl ClaimMapping {
                 None => None,
             })
             .find(|r| *r != Role::System)
+    }
+
+    /// The municipality the user acts in: the claim's (four digits), else the
+    /// configured default. A claim that is not four digits is no municipality.
+    pub fn municipality(&self, claims: &serde_json::Map<String, Value>) -> Option<String> {
+        strings(claims.get(&self.municipality_claim))
+            .into_iter()
+            .map(|m| m.trim().to_string())
+            .find(|m| m.len() == 4 && m.bytes().all(|b| b.is_ascii_digit()))
+            .or_else(|| self.default_municipality.clone())
     }
 
     pub fn schools(&self, claims: &serde_json::Map<String, Value>) -> Vec<String> {
@@ -421,8 +439,11 @@ impl OidcClient {
             .ok_or_else(|| OidcError::Token("no subject".into()))?;
         let role = self.cfg.claims.role(claims).ok_or(OidcError::NoRole)?;
         let schools = self.cfg.claims.schools(claims);
-        let actor = Actor::new(&format!("oidc:{sub}"), role, schools)
+        let mut actor = Actor::new(&format!("oidc:{sub}"), role, schools)
             .map_err(|e| OidcError::Token(e.to_string()))?;
+        if let Some(m) = self.cfg.claims.municipality(claims) {
+            actor = actor.in_municipality(&m);
+        }
         let display_name = claims
             .get(&self.cfg.claims.name_claim)
             .and_then(Value::as_str)
@@ -476,6 +497,26 @@ mod tests {
         assert_eq!(
             pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+    }
+
+    #[test]
+    fn the_municipality_comes_from_the_claim_or_the_default() {
+        let mut m = ClaimMapping::default();
+        assert_eq!(
+            m.municipality(&map(json!({"dokflyt_municipality": "4601"}))),
+            Some("4601".into())
+        );
+        assert_eq!(
+            m.municipality(&map(json!({"dokflyt_municipality": "Bergen"}))),
+            None
+        );
+        assert_eq!(m.municipality(&map(json!({}))), None);
+        m.default_municipality = Some("4699".into());
+        assert_eq!(m.municipality(&map(json!({}))), Some("4699".into()));
+        assert_eq!(
+            m.municipality(&map(json!({"dokflyt_municipality": ["4601"]}))),
+            Some("4601".into())
         );
     }
 

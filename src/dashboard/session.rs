@@ -116,8 +116,9 @@ pub async fn create_with(pool: &PgPool, new: &NewSession<'_>) -> sqlx::Result<St
     sqlx::query(
         "INSERT INTO dashboard_sessions
                 (token_sha256, user_id, display_name, role, schools, csrf, expires_at,
-                 assurance_level, assurance_at, idle_secs, search_text, pending)
-         VALUES ($1, $2, $3, $4, $5, $6, now() + $7, $8, $9, $10, $11, $12)",
+                 assurance_level, assurance_at, idle_secs, search_text, pending,
+                 municipality_number)
+         VALUES ($1, $2, $3, $4, $5, $6, now() + $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(digest(&token))
     .bind(&new.actor.user)
@@ -131,6 +132,7 @@ pub async fn create_with(pool: &PgPool, new: &NewSession<'_>) -> sqlx::Result<St
     .bind(idle)
     .bind(new.search_text)
     .bind(pending)
+    .bind(&new.actor.municipality_number)
     .execute(pool)
     .await?;
     // Expired sessions and abandoned sign-ins go on the way.
@@ -155,6 +157,7 @@ struct SessionRow {
     assurance_level: String,
     assurance_at: DateTime<Utc>,
     pending: Option<serde_json::Value>,
+    municipality_number: Option<String>,
 }
 
 /// The live session behind `token`, if any: not expired and used within its idle
@@ -167,7 +170,7 @@ pub async fn load(pool: &PgPool, token: &str) -> sqlx::Result<Option<Session>> {
           WHERE token_sha256 = $1 AND expires_at > now()
             AND last_seen_at > now() - make_interval(secs => idle_secs)
           RETURNING user_id, display_name, role, schools, csrf, search_text, expires_at,
-                    assurance_level, assurance_at, pending",
+                    assurance_level, assurance_at, pending, municipality_number",
     )
     .bind(&hash)
     .fetch_optional(pool)
@@ -176,7 +179,13 @@ pub async fn load(pool: &PgPool, token: &str) -> sqlx::Result<Option<Session>> {
         let role: Role = r.role.parse().ok()?;
         let level: Level = r.assurance_level.parse().ok()?;
         Some(Session {
-            actor: Actor::new(&r.user_id, role, r.schools).ok()?,
+            actor: {
+                let a = Actor::new(&r.user_id, role, r.schools).ok()?;
+                match &r.municipality_number {
+                    Some(m) => a.in_municipality(m),
+                    None => a,
+                }
+            },
             display_name: r.display_name,
             csrf: r.csrf,
             search_text: r.search_text,
