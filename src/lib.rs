@@ -67,3 +67,89 @@ pub mod roster;
 pub mod rules;
 pub mod sms;
 pub mod xml;
+
+#[cfg(test)]
+mod build_inputs {
+    //! The Docker image's build stage must copy every file that `src/` includes at
+    //! compile time (`include_str!` / `include_bytes!`); there is no Docker engine
+    //! here to find out by building.
+
+    use std::path::Path;
+
+    /// The top-level entries the Dockerfile's build stage copies (`COPY x ./x`).
+    fn copied_by_dockerfile(dockerfile: &str) -> Vec<String> {
+        // The lines of the first stage: from the first `FROM` to the next.
+        dockerfile
+            .lines()
+            .skip_while(|l| !l.starts_with("FROM "))
+            .enumerate()
+            .take_while(|(i, l)| *i == 0 || !l.starts_with("FROM "))
+            .map(|(_, l)| l)
+            .filter_map(|l| l.trim().strip_prefix("COPY "))
+            .filter(|l| !l.starts_with("--from"))
+            .flat_map(|l| {
+                let parts: Vec<&str> = l.split_whitespace().collect();
+                parts[..parts.len().saturating_sub(1)]
+                    .iter()
+                    .map(|p| p.trim_end_matches('/').to_string())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    fn included_paths(dir: &Path, out: &mut Vec<(String, String)>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                included_paths(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                let text = std::fs::read_to_string(&p).unwrap_or_default();
+                for macro_name in ["include_str!(", "include_bytes!("] {
+                    for piece in text.split(macro_name).skip(1) {
+                        let Some(lit) = piece.trim_start().strip_prefix('"') else {
+                            continue;
+                        };
+                        let Some(end) = lit.find('"') else { continue };
+                        // This test's own mention of the macro names is no path.
+                        if lit[..end].is_empty() || lit[..end].contains(' ') {
+                            continue;
+                        }
+                        let resolved = p.parent().unwrap_or(Path::new(".")).join(&lit[..end]);
+                        out.push((p.display().to_string(), resolved.display().to_string()));
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_dockerfile_copies_everything_src_includes() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let dockerfile = std::fs::read_to_string(root.join("Dockerfile")).expect("Dockerfile");
+        let copied = copied_by_dockerfile(&dockerfile);
+        assert!(copied.iter().any(|c| c == "src"), "{copied:?}");
+        let mut included = Vec::new();
+        included_paths(&root.join("src"), &mut included);
+        assert!(included.len() > 10, "found the include_str! uses");
+        let root = root.canonicalize().expect("root");
+        for (file, path) in included {
+            let abs = Path::new(&path)
+                .canonicalize()
+                .unwrap_or_else(|_| panic!("{file} includes {path}, which does not exist"));
+            let rel = abs.strip_prefix(&root).expect("inside the repository");
+            let top = rel
+                .components()
+                .next()
+                .map(|c| c.as_os_str().to_string_lossy().to_string())
+                .unwrap_or_default();
+            assert!(
+                copied.contains(&top),
+                "{file} includes {}, but the Dockerfile's build stage does not copy {top}/",
+                rel.display()
+            );
+        }
+    }
+}
