@@ -15,11 +15,10 @@
 //! 3. a privacy scrub of that text (national ids, protected addresses);
 //! 4. [`layout`] — markup → positioned runs on A4 pages, wrapped by glyph widths,
 //!    with the exemption marking and «Side N av M» on every page;
-//! 5. [`pdf`] — the single place the PDF is assembled, with each face embedded
-//!    as a per-document subset built by [`font`].
+//! 5. [`pdf`] — the single place the PDF is assembled: krilla writes a tagged
+//!    PDF/A-2a + PDF/UA-1 file, with the structure taken from the markup blocks.
 
 pub mod context;
-pub mod font;
 pub mod layout;
 pub mod markup;
 pub mod pdf;
@@ -64,19 +63,21 @@ impl RenderedPdf {
     }
 }
 
-/// The regular and bold faces, relative to the templates directory.
-const FONT_REGULAR: &str = "fonts/DejaVuSans.ttf";
-const FONT_BOLD: &str = "fonts/DejaVuSans-Bold.ttf";
-/// The sRGB profile of the PDF/A output intent, relative to the templates directory.
-const ICC_PROFILE: &str = "icc/sRGB.icc";
+/// The regular and bold faces, relative to the templates directory: the full
+/// fonts and the reduced ones (`fonts/reduce.sh`, fontTools) used first.
+const FONT_FILES: pdf::FontFiles<'static> = pdf::FontFiles {
+    regular: "fonts/DejaVuSans.ttf",
+    regular_reduced: "fonts/DejaVuSans-letters.ttf",
+    bold: "fonts/DejaVuSans-Bold.ttf",
+    bold_reduced: "fonts/DejaVuSans-Bold-letters.ttf",
+};
 /// The template used for a document type without its own.
 const DEFAULT_TEMPLATE: &str = "letters/_default.tera";
 
 /// Compiled templates and loaded fonts; cheap to share between threads.
 pub struct Renderer {
     tera: tera::Tera,
-    fonts: pdf::Fonts,
-    icc: pdf::IccProfile,
+    fonts: std::sync::Arc<pdf::Fonts>,
     metrics: layout::Metrics,
     /// Template name → source text, to point an error at its line.
     sources: std::collections::HashMap<String, String>,
@@ -112,20 +113,11 @@ impl Renderer {
             )));
         }
 
-        let regular = load_font(&templates_dir.join(FONT_REGULAR))?;
-        let bold = load_font(&templates_dir.join(FONT_BOLD))?;
-        let metrics = layout::Metrics {
-            regular: face_metrics(&regular),
-            bold: face_metrics(&bold),
-        };
-        let icc_path = templates_dir.join(ICC_PROFILE);
-        let icc_bytes = std::fs::read(&icc_path)
-            .map_err(|e| RenderError::Pdf(format!("{}: {e}", icc_path.display())))?;
-        let icc = pdf::IccProfile::load(&icc_bytes, &icc_path.display().to_string())?;
+        let fonts = pdf::Fonts::load(templates_dir, &FONT_FILES)?;
+        let metrics = fonts.metrics();
         let renderer = Renderer {
             tera,
-            fonts: pdf::Fonts { regular, bold },
-            icc,
+            fonts,
             metrics,
             sources: source_texts,
             templates_dir: templates_dir.to_path_buf(),
@@ -199,8 +191,9 @@ impl Renderer {
             subject: t.name_nb(),
             identifier: &identifier,
             created: ev.occurred_at,
+            language: "nb-NO",
         };
-        let bytes = pdf::assemble(&pages, &self.fonts, &self.icc, &info)?;
+        let bytes = pdf::assemble(&pages, &blocks, &self.fonts, &info)?;
         let count = u32::try_from(pages.len()).unwrap_or(u32::MAX);
         Ok(RenderedPdf::new(bytes, count))
     }
@@ -372,18 +365,6 @@ fn refuse_get_env(
     Err(tera::Error::msg(
         "get_env is disabled: a template can read only the document's data",
     ))
-}
-
-fn load_font(path: &Path) -> Result<font::Face, RenderError> {
-    let bytes =
-        std::fs::read(path).map_err(|e| RenderError::Font(format!("{}: {e}", path.display())))?;
-    font::Face::parse(&bytes, &path.display().to_string())
-}
-
-fn face_metrics(face: &font::Face) -> layout::FaceMetrics {
-    layout::FaceMetrics::build(face.units_per_em, |c| {
-        face.glyph(c).map(|gid| face.advance(gid))
-    })
 }
 
 /// Reads every `*.tera` below `dir`, named by its path relative to `root`
