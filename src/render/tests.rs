@@ -1208,3 +1208,32 @@ fn a_long_message_report_prints_every_message_with_the_header_on_every_page() {
     assert!(all.contains("1. januar 2027 kl. 08.05"), "{all}");
     assert!(all.contains("Rapporten viser 400 melding(er)"), "{all}");
 }
+
+#[test]
+fn a_passage_in_another_language_is_tagged_with_it() {
+    let dir = templates_with_grade_warning(
+        "{% include \"partials/letterhead.tera\" %}\n# Varsel\nNorsk tekst.\n\n@lang se\nSámegiel teaksta.\n@lang\nNorsk igjen.\n",
+    );
+    let r = Renderer::load(dir.path()).unwrap();
+    let mut ev = conduct_warning(default_body());
+    ev["document_type"] = json!("grade_warning");
+    let pdf = r.render_pdf(&routed(&ev)).unwrap();
+    let doc = lopdf::Document::load_mem(&pdf.bytes).unwrap();
+    let mut langs = Vec::new();
+    for object in doc.objects.values() {
+        let Ok(d) = object.as_dict() else { continue };
+        if d.get(b"S").is_ok() {
+            if let Ok(l) = d.get(b"Lang") {
+                langs.push(lopdf::decode_text_string(l).unwrap());
+            }
+        }
+    }
+    assert_eq!(langs.iter().filter(|l| *l == "se").count(), 1, "{langs:?}");
+    let catalog = doc.catalog().unwrap();
+    assert_eq!(
+        lopdf::decode_text_string(catalog.get(b"Lang").unwrap()).unwrap(),
+        "nb-NO"
+    );
+    let text = poppler("pdftotext", &pdf.bytes, &[]);
+    assert!(text.contains("Sámegiel teaksta."), "{text}");
+}
