@@ -78,6 +78,9 @@ pub struct Settings {
     /// How strongly a person must have signed in for each action, and how a
     /// provider's `acr`/`amr` words map to levels (see `crate::assurance`).
     pub assurance: crate::assurance::AssuranceSettings,
+    /// Each municipality's and school's written standard (and Sámi language)
+    /// for letters: `[letters]`, see `crate::render::language`.
+    pub letters: crate::render::language::LetterSettings,
 }
 
 /// One SMS price and the day it takes effect (the latest `valid_from` on or before

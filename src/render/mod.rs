@@ -19,6 +19,7 @@
 //!    PDF/A-2a + PDF/UA-1 file, with the structure taken from the markup blocks.
 
 pub mod context;
+pub mod language;
 pub mod layout;
 pub mod markup;
 pub mod pdf;
@@ -29,6 +30,7 @@ use sha2::{Digest, Sha256};
 
 use crate::event::{is_valid_national_id, DocumentType, IncomingEvent};
 use crate::pipeline::route::RoutedDocument;
+use crate::render::language::{Language, LetterSettings};
 use crate::rules::{
     Access, ArchivePolicy, Channel, Folder, JournalPostType, JournalStatus, RoutingDecision,
 };
@@ -82,6 +84,8 @@ pub struct Renderer {
     /// Template name → source text, to point an error at its line.
     sources: std::collections::HashMap<String, String>,
     templates_dir: PathBuf,
+    /// Which written standard (and Sámi language) each municipality and school uses.
+    letters: LetterSettings,
 }
 
 impl std::fmt::Debug for Renderer {
@@ -96,9 +100,18 @@ impl std::fmt::Debug for Renderer {
 }
 
 impl Renderer {
+    /// [`Renderer::load_with`] with every letter in bokmål.
+    pub fn load(templates_dir: &Path) -> Result<Renderer, RenderError> {
+        Renderer::load_with(templates_dir, LetterSettings::default())
+    }
+
     /// Compiles every `*.tera` under `templates_dir`, loads the fonts, and
     /// test-renders every letter template, so a broken template stops start-up.
-    pub fn load(templates_dir: &Path) -> Result<Renderer, RenderError> {
+    /// `letters` says which municipality and school writes nynorsk.
+    pub fn load_with(
+        templates_dir: &Path,
+        letters: LetterSettings,
+    ) -> Result<Renderer, RenderError> {
         let mut sources = Vec::new();
         collect_templates(templates_dir, templates_dir, &mut sources)?;
         let mut tera = sandboxed_tera();
@@ -121,6 +134,7 @@ impl Renderer {
             metrics,
             sources: source_texts,
             templates_dir: templates_dir.to_path_buf(),
+            letters,
         };
         renderer.self_test()?;
         Ok(renderer)
@@ -151,12 +165,45 @@ impl Renderer {
     }
 
     fn template_for(&self, t: DocumentType) -> String {
-        let own = format!("letters/{}.tera", t.key());
-        if self.tera.get_template_names().any(|n| n == own) {
-            own
-        } else {
-            DEFAULT_TEMPLATE.to_string()
+        self.template_in(t, Language::Bokmal)
+            .unwrap_or_else(|| DEFAULT_TEMPLATE.to_string())
+    }
+
+    fn has_template(&self, name: &str) -> bool {
+        self.tera.get_template_names().any(|n| n == name)
+    }
+
+    /// The template for `t` written in `language`: its own, else that
+    /// language's `_default.tera`; `None` when the language has neither (then a
+    /// letter falls back to bokmål, see [`Renderer::template_choice`]).
+    pub fn template_in(&self, t: DocumentType, language: Language) -> Option<String> {
+        let dir = match language.template_dir() {
+            Some(d) => format!("letters/{d}/"),
+            None => "letters/".to_string(),
+        };
+        [
+            format!("{dir}{}.tera", t.key()),
+            format!("{dir}_default.tera"),
+        ]
+        .into_iter()
+        .find(|n| self.has_template(n))
+    }
+
+    /// The template a letter of type `t` in `language` is rendered with, and
+    /// whether that is a fallback to bokmål (a template not yet written in
+    /// nynorsk: the letter still goes out, in bokmål, and a warning is logged).
+    pub fn template_choice(&self, t: DocumentType, language: Language) -> (String, bool) {
+        match self.template_in(t, language) {
+            Some(name) => (name, false),
+            None => (self.template_for(t), language != Language::Bokmal),
         }
+    }
+
+    /// The written standard of `ev`'s letters under the settings.
+    pub fn language_of(&self, ev: &IncomingEvent) -> Language {
+        self.letters
+            .resolve(&ev.municipality.number, &ev.school.id)
+            .language
     }
 
     fn markup_for(
@@ -165,13 +212,22 @@ impl Renderer {
         t: DocumentType,
         decision: &RoutingDecision,
     ) -> Result<String, RenderError> {
-        let ctx = context::build(ev, t, decision);
-        let name = self.template_for(t);
+        let language = self.language_of(ev);
+        let (name, fallback) = self.template_choice(t, language);
+        if fallback {
+            tracing::warn!(
+                document_type = t.key(),
+                language = language.code(),
+                "no template in the municipality's written standard; the letter is in bokmål"
+            );
+        }
+        let language = if fallback { Language::Bokmal } else { language };
+        let ctx = context::build(ev, t, decision, language);
         let text = self
             .tera
             .render(&name, &ctx)
             .map_err(|e| RenderError::Template(self.describe_error(&name, &e)))?;
-        Ok(scrub(text, ev))
+        Ok(scrub(text, ev, language))
     }
 
     fn render_parts(
@@ -181,8 +237,11 @@ impl Renderer {
         decision: &RoutingDecision,
     ) -> Result<RenderedPdf, RenderError> {
         let text = self.markup_for(ev, t, decision)?;
-        let blocks = markup::parse(&text)
-            .map_err(|e| RenderError::Template(format!("{}: {e}", self.template_for(t))))?;
+        let language = self.language_of(ev);
+        let (name, fallback) = self.template_choice(t, language);
+        let language = if fallback { Language::Bokmal } else { language };
+        let blocks =
+            markup::parse(&text).map_err(|e| RenderError::Template(format!("{name}: {e}")))?;
         let pages = layout::layout(&blocks, &self.metrics);
         let identifier = ev.event_id.to_string();
         let info = pdf::DocInfo {
@@ -191,7 +250,7 @@ impl Renderer {
             subject: t.name_nb(),
             identifier: &identifier,
             created: ev.occurred_at,
-            language: "nb-NO",
+            language: language.tag(),
         };
         let bytes = pdf::assemble(&pages, &blocks, &self.fonts, &info)?;
         let count = u32::try_from(pages.len()).unwrap_or(u32::MAX);
@@ -221,12 +280,20 @@ impl Renderer {
             .collect();
         names.sort();
         for name in names {
-            let key = name
-                .trim_start_matches("letters/")
-                .trim_end_matches(".tera");
+            let rest = name.trim_start_matches("letters/");
+            let (language, key) = match rest.split_once('/') {
+                Some(("nn", key)) => (Language::Nynorsk, key),
+                Some((dir, _)) => {
+                    return Err(RenderError::Template(format!(
+                        "{name}: «{dir}» is not a written standard (nn)"
+                    )))
+                }
+                None => (Language::Bokmal, rest),
+            };
+            let key = key.trim_end_matches(".tera");
             let t = match key.parse::<DocumentType>() {
                 Ok(t) => t,
-                Err(_) if name == DEFAULT_TEMPLATE => DocumentType::GeneralInformation,
+                Err(_) if key == "_default" => DocumentType::GeneralInformation,
                 Err(_) => {
                     return Err(RenderError::Template(format!(
                         "{name}: «{key}» is not a document type (DOMAIN.md §8)"
@@ -235,7 +302,7 @@ impl Renderer {
             };
             let decision = sample_decision(t);
             // Render the named template itself (not the fallback choice).
-            let ctx = context::build(&sample, t, &decision);
+            let ctx = context::build(&sample, t, &decision, language);
             let text = self
                 .tera
                 .render(&name, &ctx)
@@ -493,7 +560,11 @@ fn line_filter(
 
 /// Last line of defence: whatever a template or a producer's free text says, no
 /// valid national id and no protected recipient's street address is printed.
-fn scrub(mut text: String, ev: &IncomingEvent) -> String {
+fn scrub(mut text: String, ev: &IncomingEvent, language: Language) -> String {
+    let (id_removed, address_hidden) = match language {
+        Language::Bokmal => ("[fødselsnummer fjernet]", "[adresse skjermet]"),
+        Language::Nynorsk => ("[fødselsnummer fjerna]", "[adresse skjerma]"),
+    };
     // 11-digit runs (also with a space after the birth date) with valid check digits.
     let bytes = text.as_bytes();
     let mut hits: Vec<(usize, usize)> = Vec::new();
@@ -525,13 +596,13 @@ fn scrub(mut text: String, ev: &IncomingEvent) -> String {
         }
     }
     for (start, end) in hits.into_iter().rev() {
-        text.replace_range(start..end, "[fødselsnummer fjernet]");
+        text.replace_range(start..end, id_removed);
     }
     for r in ev.recipients.iter().filter(|r| r.protected_address) {
         if let Some(a) = &r.address {
             let street = a.street.trim();
             if street.len() >= 3 && text.contains(street) {
-                text = text.replace(street, "[adresse skjermet]");
+                text = text.replace(street, address_hidden);
             }
         }
     }

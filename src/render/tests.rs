@@ -930,6 +930,7 @@ fn sandbox_html_templates_are_autoescaped_whatever_the_name() {
             doc.event().event(),
             doc.event().document_type(),
             doc.decision(),
+            crate::render::language::Language::Bokmal,
         )
     });
     assert!(letter.unwrap().contains("Åsmund Ødegård Særheim"));

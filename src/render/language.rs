@@ -1,0 +1,162 @@
+//! The written standard of a letter (målform) and the Sámi language beside it.
+//!
+//! Stage: configuration, read by `render` for every document.
+//! Input: `[letters]` in the settings file: a default, then per municipality
+//! (by number) and per school (by id), each overriding the one before:
+//!
+//! ```toml
+//! [letters]
+//! language = "nb"                 # "nb" (bokmål) or "nn" (nynorsk)
+//! [letters.municipalities."4640"] # Sogndal writes nynorsk
+//! language = "nn"
+//! [letters.municipalities."5430"] # Kautokeino: Sámi beside Norwegian
+//! sami = "se"                     # "se" North, "smj" Lule, "sma" South Sámi
+//! [letters.schools."sogndal-ungdomsskule"]
+//! language = "nb"                 # a school may override its municipality
+//! ```
+//!
+//! Output: a [`Choice`] (written standard and optional Sámi language) for one
+//! event. Failure: an unknown code is a settings error at start-up (serde).
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// Bokmål or nynorsk (DOMAIN.md §10).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize)]
+pub enum Language {
+    #[default]
+    #[serde(rename = "nb")]
+    Bokmal,
+    #[serde(rename = "nn")]
+    Nynorsk,
+}
+
+impl Language {
+    /// The BCP 47 tag in the PDF (`/Lang`, `dc:language`).
+    pub fn tag(self) -> &'static str {
+        match self {
+            Language::Bokmal => "nb-NO",
+            Language::Nynorsk => "nn-NO",
+        }
+    }
+
+    /// The short code (`nb`, `nn`).
+    pub fn code(self) -> &'static str {
+        match self {
+            Language::Bokmal => "nb",
+            Language::Nynorsk => "nn",
+        }
+    }
+
+    /// The template subdirectory: bokmål templates are at the top of
+    /// `letters/` and `partials/`, nynorsk ones in `letters/nn/`, `partials/nn/`.
+    pub fn template_dir(self) -> Option<&'static str> {
+        match self {
+            Language::Bokmal => None,
+            Language::Nynorsk => Some("nn"),
+        }
+    }
+}
+
+/// North, Lule or South Sámi.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+pub enum Sami {
+    #[serde(rename = "se")]
+    North,
+    #[serde(rename = "smj")]
+    Lule,
+    #[serde(rename = "sma")]
+    South,
+}
+
+impl Sami {
+    /// The BCP 47 code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Sami::North => "se",
+            Sami::Lule => "smj",
+            Sami::South => "sma",
+        }
+    }
+}
+
+/// One level's choice; an absent field inherits.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Override {
+    pub language: Option<Language>,
+    pub sami: Option<Sami>,
+}
+
+/// `[letters]`: the default and the overrides.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LetterSettings {
+    pub language: Language,
+    pub sami: Option<Sami>,
+    /// By municipality number ("4640").
+    pub municipalities: BTreeMap<String, Override>,
+    /// By school id, as in the events' `school.id`.
+    pub schools: BTreeMap<String, Override>,
+}
+
+/// The languages of one letter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Choice {
+    pub language: Language,
+    pub sami: Option<Sami>,
+}
+
+impl LetterSettings {
+    /// The school's choice, else its municipality's, else the default.
+    pub fn resolve(&self, municipality: &str, school: &str) -> Choice {
+        let mut choice = Choice {
+            language: self.language,
+            sami: self.sami,
+        };
+        for level in [
+            self.municipalities.get(municipality),
+            self.schools.get(school),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if let Some(l) = level.language {
+                choice.language = l;
+            }
+            if let Some(s) = level.sami {
+                choice.sami = Some(s);
+            }
+        }
+        choice
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_school_overrides_its_municipality_which_overrides_the_default() {
+        let s: LetterSettings = toml::from_str(
+            r#"
+language = "nb"
+[municipalities."4640"]
+language = "nn"
+[municipalities."5430"]
+sami = "se"
+[schools."s-nb"]
+language = "nb"
+"#,
+        )
+        .unwrap();
+        assert_eq!(s.resolve("0301", "x").language, Language::Bokmal);
+        assert_eq!(s.resolve("4640", "x").language, Language::Nynorsk);
+        assert_eq!(s.resolve("4640", "s-nb").language, Language::Bokmal);
+        let k = s.resolve("5430", "x");
+        assert_eq!((k.language, k.sami), (Language::Bokmal, Some(Sami::North)));
+        assert!(toml::from_str::<LetterSettings>("language = \"sv\"").is_err());
+        assert!(toml::from_str::<LetterSettings>("sami = \"fi\"").is_err());
+    }
+}
