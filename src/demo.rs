@@ -22,16 +22,27 @@ use crate::db::status::{fate, EventFate};
 
 /// The municipality of the nynorsk example event (Sogndal).
 pub const DEMO_NYNORSK_MUNICIPALITY: &str = "4640";
+/// The municipality of the Sámi-area example event (Kautokeino, North Sámi).
+pub const DEMO_SAMI_MUNICIPALITY: &str = "5430";
 
 /// The nynorsk example (`conduct_warning_nynorsk`, Sogndal) is written in
-/// nynorsk unless the settings already say otherwise for that municipality.
+/// nynorsk, and the Sámi-area example (`general_information_sami`, Kautokeino)
+/// carries North Sámi, unless the settings already say otherwise for them.
 pub fn demo_languages(letters: &mut crate::render::language::LetterSettings) {
+    use crate::render::language::{Language, Override, Sami};
     letters
         .municipalities
         .entry(DEMO_NYNORSK_MUNICIPALITY.to_string())
-        .or_insert(crate::render::language::Override {
-            language: Some(crate::render::language::Language::Nynorsk),
+        .or_insert(Override {
+            language: Some(Language::Nynorsk),
             sami: None,
+        });
+    letters
+        .municipalities
+        .entry(DEMO_SAMI_MUNICIPALITY.to_string())
+        .or_insert(Override {
+            language: None,
+            sami: Some(Sami::North),
         });
 }
 
@@ -383,5 +394,13 @@ mod language_tests {
             .render_markup(&routed)
             .expect("markup")
             .contains("Med vennlig hilsen"));
+        // The Sámi-area example carries its North Sámi text, tagged `se`.
+        let body = std::fs::read(root.join("examples/events/general_information_sami.json"))
+            .expect("the Sámi-area example");
+        let ev = crate::pipeline::validate::validate(&body, 1 << 20).expect("valid");
+        let routed = crate::pipeline::route::route(ev, &table).expect("routed");
+        let markup = renderer.render_markup(&routed).expect("markup");
+        assert!(markup.contains("@lang se\n"), "{markup}");
+        assert!(markup.contains("SFO lea rabas"), "{markup}");
     }
 }

@@ -31,6 +31,8 @@ const VARIANTS: &[(&str, &str)] = &[
     ("moving_notice_other_municipality", "moving_notice"),
     // A nynorsk municipality (Sogndal): the demo renders it in nynorsk.
     ("conduct_warning_nynorsk", "conduct_warning"),
+    // A municipality in the Sámi administrative area (Kautokeino): North Sámi text beside the Norwegian.
+    ("general_information_sami", "general_information"),
 ];
 
 fn root() -> PathBuf {

@@ -421,3 +421,42 @@ fn a_table_over_many_pages_has_its_header_once_in_the_structure() {
     let pages = check("300-row report", &pdf.bytes, &blocks, "nb-NO", &title);
     assert!(pages >= 5, "{pages} pages");
 }
+
+#[test]
+fn a_sami_passage_is_tagged_with_its_language() {
+    use dokflyt::render::language::{LetterSettings, Override, Sami};
+    let table = RoutingTable::load_dir(&root().join("routing-rules")).expect("table");
+    let body =
+        std::fs::read(root().join("examples/events/general_information_sami.json")).expect("read");
+    let mut letters = LetterSettings::default();
+    letters.municipalities.insert(
+        "5430".into(),
+        Override {
+            language: None,
+            sami: Some(Sami::North),
+        },
+    );
+    for (letters, with_sami) in [(letters, true), (LetterSettings::default(), false)] {
+        let renderer = Renderer::load_with(&root().join("templates"), letters).expect("templates");
+        let routed = route(validate(&body, 1 << 20).expect("valid"), &table).expect("routed");
+        let blocks =
+            markup::parse(&renderer.render_markup(&routed).expect("markup")).expect("parses");
+        assert_eq!(
+            blocks.contains(&Block::Lang("se".into())),
+            with_sami,
+            "Sámi text exactly where the municipality has a Sámi setting"
+        );
+        let pdf = renderer.render_pdf(&routed).expect("renders");
+        let title = routed.event().event().title.clone();
+        // check() compares the tagged passage languages with the markup's.
+        check("Sámi-area letter", &pdf.bytes, &blocks, "nb-NO", &title);
+        let doc = Document::load_mem(&pdf.bytes).expect("parses");
+        let tagged_se = doc.objects.values().any(|o| {
+            o.as_dict().is_ok_and(|d| {
+                d.get(b"S").is_ok()
+                    && d.get(b"Lang").map(|l| text(&doc, l)).ok().as_deref() == Some("se")
+            })
+        });
+        assert_eq!(tagged_se, with_sami);
+    }
+}

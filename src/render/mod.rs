@@ -222,7 +222,17 @@ impl Renderer {
             );
         }
         let language = if fallback { Language::Bokmal } else { language };
-        let ctx = context::build(ev, t, decision, language);
+        let mut ctx = context::build(ev, t, decision, language);
+        // In the Sámi administrative area: the Sámi language whose text (from the
+        // event, `fields.sami_text`) is printed beside the Norwegian.
+        let sami = self
+            .letters
+            .resolve(&ev.municipality.number, &ev.school.id)
+            .sami;
+        ctx.insert(
+            "sami",
+            &sami.map(|s| serde_json::json!({ "code": s.code() })),
+        );
         let text = self
             .tera
             .render(&name, &ctx)
