@@ -36,6 +36,7 @@ pub fn demo_languages(letters: &mut crate::render::language::LetterSettings) {
         .or_insert(Override {
             language: Some(Language::Nynorsk),
             sami: None,
+            ..Override::default()
         });
     letters
         .municipalities
@@ -43,6 +44,7 @@ pub fn demo_languages(letters: &mut crate::render::language::LetterSettings) {
         .or_insert(Override {
             language: None,
             sami: Some(Sami::North),
+            ..Override::default()
         });
 }
 

@@ -225,6 +225,7 @@ fn a_school_overrides_its_municipality_and_a_missing_template_falls_back_visibly
         Override {
             language: Some(Language::Nynorsk),
             sami: None,
+            ..Override::default()
         },
     );
     let r = Renderer::load_with(&root().join("templates"), letters.clone()).expect("templates");
@@ -238,6 +239,7 @@ fn a_school_overrides_its_municipality_and_a_missing_template_falls_back_visibly
         Override {
             language: Some(Language::Bokmal),
             sami: None,
+            ..Override::default()
         },
     );
     let r = Renderer::load_with(&root().join("templates"), letters).expect("templates");

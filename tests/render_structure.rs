@@ -434,6 +434,7 @@ fn a_sami_passage_is_tagged_with_its_language() {
         Override {
             language: None,
             sami: Some(Sami::North),
+            ..Override::default()
         },
     );
     for (letters, with_sami) in [(letters, true), (LetterSettings::default(), false)] {
@@ -458,5 +459,67 @@ fn a_sami_passage_is_tagged_with_its_language() {
             })
         });
         assert_eq!(tagged_se, with_sami);
+    }
+}
+
+#[test]
+fn a_logo_letterhead_is_a_figure_with_alternative_text() {
+    use dokflyt::render::language::{LetterSettings, Override};
+    let table = RoutingTable::load_dir(&root().join("routing-rules")).expect("table");
+    let body = std::fs::read(root().join("examples/events/conduct_warning.json")).expect("read");
+    let alt = "Fjellvik kommune, kommunevåpen";
+    let with_logo = |alt: Option<&str>| {
+        let mut letters = LetterSettings::default();
+        letters.municipalities.insert(
+            "4699".into(),
+            Override {
+                logo: Some(root().join("tests/fixtures/logo.png")),
+                logo_alt: alt.map(str::to_string),
+                ..Override::default()
+            },
+        );
+        letters
+    };
+    // A logo without alternative text stops start-up.
+    assert!(Renderer::load_with(&root().join("templates"), with_logo(None)).is_err());
+
+    for (letters, logo) in [
+        (with_logo(Some(alt)), true),
+        (LetterSettings::default(), false),
+    ] {
+        let renderer = Renderer::load_with(&root().join("templates"), letters).expect("templates");
+        let routed = route(validate(&body, 1 << 20).expect("valid"), &table).expect("routed");
+        let blocks =
+            markup::parse(&renderer.render_markup(&routed).expect("markup")).expect("parses");
+        let pdf = renderer
+            .render_pdf(&routed)
+            .expect("renders under PDF/A-2a + UA-1");
+        let title = routed.event().event().title.clone();
+        check("logo letter", &pdf.bytes, &blocks, "nb-NO", &title);
+        assert_eq!(pdf.pages, 1, "the letter still fits one page");
+
+        let doc = Document::load_mem(&pdf.bytes).expect("parses");
+        let images = doc
+            .objects
+            .values()
+            .filter(|o| {
+                o.as_stream().is_ok_and(|s| {
+                    s.dict.get(b"Subtype").and_then(Object::as_name).ok() == Some(b"Image")
+                        && s.dict.get(b"SMask").is_ok()
+                })
+            })
+            .count();
+        assert_eq!(images, usize::from(logo), "the logo (with its soft mask)");
+        let catalog = doc.catalog().expect("catalog");
+        let root_dict = dict(&doc, catalog.get(b"StructTreeRoot").expect("tagged")).expect("root");
+        let tree = walk(&doc, root_dict, &BTreeMap::new(), None);
+        let mut all = Vec::new();
+        tree.all(&mut all);
+        let figures: Vec<&&Elem> = all.iter().filter(|e| e.role == "Figure").collect();
+        assert_eq!(figures.len(), usize::from(logo));
+        if logo {
+            assert_eq!(figures[0].alt.as_deref(), Some(alt));
+            assert!(figures[0].has_content());
+        }
     }
 }

@@ -13,6 +13,8 @@
 //! sami = "se"                     # "se" North, "smj" Lule, "sma" South Sámi
 //! [letters.schools."sogndal-ungdomsskule"]
 //! language = "nb"                 # a school may override its municipality
+//! logo = "logos/sogndal.png"      # letterhead logo (PNG/JPEG), with its
+//! logo_alt = "Sogndal kommune, kommunevåpen"  # text for screen readers
 //! ```
 //!
 //! Output: a [`Choice`] (written standard and optional Sámi language) for one
@@ -87,6 +89,10 @@ impl Sami {
 pub struct Override {
     pub language: Option<Language>,
     pub sami: Option<Sami>,
+    /// A PNG or JPEG for the letterhead (relative paths: to the working directory).
+    pub logo: Option<std::path::PathBuf>,
+    /// The logo's alternative text (required with a logo).
+    pub logo_alt: Option<String>,
 }
 
 /// `[letters]`: the default and the overrides.
@@ -95,6 +101,8 @@ pub struct Override {
 pub struct LetterSettings {
     pub language: Language,
     pub sami: Option<Sami>,
+    pub logo: Option<std::path::PathBuf>,
+    pub logo_alt: Option<String>,
     /// By municipality number ("4640").
     pub municipalities: BTreeMap<String, Override>,
     /// By school id, as in the events' `school.id`.
@@ -103,17 +111,43 @@ pub struct LetterSettings {
 
 /// The languages of one letter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Choice {
+pub struct Choice<'a> {
     pub language: Language,
     pub sami: Option<Sami>,
+    /// The letterhead logo and its alternative text; `None`: the text letterhead.
+    pub logo: Option<(&'a std::path::Path, &'a str)>,
+}
+
+/// A configured logo with its alternative text.
+fn logo_of<'a>(
+    path: &'a Option<std::path::PathBuf>,
+    alt: &'a Option<String>,
+) -> Option<(&'a std::path::Path, &'a str)> {
+    path.as_deref()
+        .map(|p| (p, alt.as_deref().unwrap_or_default()))
 }
 
 impl LetterSettings {
+    /// Every configured logo with its alternative text (to load them at start-up).
+    pub fn logos(&self) -> Vec<(&std::path::Path, Option<&str>)> {
+        let mut out = Vec::new();
+        if let Some(p) = &self.logo {
+            out.push((p.as_path(), self.logo_alt.as_deref()));
+        }
+        for o in self.municipalities.values().chain(self.schools.values()) {
+            if let Some(p) = &o.logo {
+                out.push((p.as_path(), o.logo_alt.as_deref()));
+            }
+        }
+        out
+    }
+
     /// The school's choice, else its municipality's, else the default.
-    pub fn resolve(&self, municipality: &str, school: &str) -> Choice {
+    pub fn resolve(&self, municipality: &str, school: &str) -> Choice<'_> {
         let mut choice = Choice {
             language: self.language,
             sami: self.sami,
+            logo: logo_of(&self.logo, &self.logo_alt),
         };
         for level in [
             self.municipalities.get(municipality),
@@ -127,6 +161,9 @@ impl LetterSettings {
             }
             if let Some(s) = level.sami {
                 choice.sami = Some(s);
+            }
+            if let Some(logo) = logo_of(&level.logo, &level.logo_alt) {
+                choice.logo = Some(logo);
             }
         }
         choice
@@ -152,6 +189,7 @@ language = "nb"
         )
         .unwrap();
         assert_eq!(s.resolve("0301", "x").language, Language::Bokmal);
+        assert_eq!(s.resolve("0301", "x").logo, None);
         assert_eq!(s.resolve("4640", "x").language, Language::Nynorsk);
         assert_eq!(s.resolve("4640", "s-nb").language, Language::Bokmal);
         let k = s.resolve("5430", "x");

@@ -141,6 +141,18 @@ pub enum Leaf {
     },
 }
 
+/// Where the letterhead logo goes (bottom left corner and size, in points).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ImageBox {
+    pub x: f32,
+    pub y: f32,
+    pub w: f32,
+    pub h: f32,
+}
+
+/// Height of the letterhead logo, in points.
+pub const LOGO_H: f32 = 36.0;
+
 /// A horizontal hairline from `x1` to `x2` at height `y`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rule {
@@ -153,17 +165,34 @@ pub struct Rule {
 pub struct PageLayout {
     pub runs: Vec<Run>,
     pub rules: Vec<Rule>,
+    /// The logo, on the first page only.
+    pub logo: Option<ImageBox>,
 }
 
 /// Lays the blocks out; adds the marking header and the «Side N av M» footer to
 /// every page.
-pub fn layout(blocks: &[Block], metrics: &Metrics) -> Vec<PageLayout> {
+pub fn layout(blocks: &[Block], metrics: &Metrics, logo: Option<f32>) -> Vec<PageLayout> {
     let mut l = Layouter {
         metrics,
         pages: vec![PageLayout::default()],
         y: PAGE_H - TOP,
         leaf: Leaf::Artifact,
     };
+    // `logo` is the logo's width / height: it goes top right, beside the
+    // school and municipality lines (which then wrap short of it), so the
+    // letter keeps its length.
+    let mut head_w = TEXT_W;
+    if let Some(aspect) = logo {
+        let w = (LOGO_H * aspect).clamp(1.0, TEXT_W / 3.0);
+        let h = w / aspect.max(0.01);
+        l.pages[0].logo = Some(ImageBox {
+            x: PAGE_W - RIGHT - w,
+            y: PAGE_H - TOP - h,
+            w,
+            h,
+        });
+        head_w = TEXT_W - w - 12.0;
+    }
     let mut marking: Option<(usize, &str)> = None;
     let mut running: Option<&str> = None;
     let mut after_fact = false;
@@ -182,9 +211,9 @@ pub fn layout(blocks: &[Block], metrics: &Metrics) -> Vec<PageLayout> {
             Block::Marking(t) => marking = Some((index, t)),
             Block::Lang(_) => {}
             Block::Running(t) => running = Some(t),
-            Block::School(t) => l.text_lines(t, FontKind::Bold, 16.0, 20.0, LEFT, TEXT_W, false),
+            Block::School(t) => l.text_lines(t, FontKind::Bold, 16.0, 20.0, LEFT, head_w, false),
             Block::Municipality(t) => {
-                l.text_lines(t, FontKind::Regular, 10.0, 14.0, LEFT, TEXT_W, true);
+                l.text_lines(t, FontKind::Regular, 10.0, 14.0, LEFT, head_w, true);
                 l.y -= 4.0;
                 let y = l.y;
                 l.page().rules.push(Rule {
@@ -390,7 +419,7 @@ struct Layouter<'a> {
 fn cell_leaf(leaf: Leaf, row: usize, col: usize) -> Leaf {
     match leaf {
         Leaf::Block { block, .. } => Leaf::Block { block, row, col },
-        Leaf::Artifact => Leaf::Artifact,
+        other => other,
     }
 }
 
@@ -583,7 +612,7 @@ impl Layouter<'_> {
             if let Some(text) = line {
                 let leaf = match leaf {
                     Leaf::Block { block, row, .. } => Leaf::Block { block, row, col },
-                    Leaf::Artifact => Leaf::Artifact,
+                    other => other,
                 };
                 let x = if right {
                     x + w - CELL_PAD - face.width(text, TABLE_SIZE)

@@ -86,6 +86,8 @@ pub struct Renderer {
     templates_dir: PathBuf,
     /// Which written standard (and Sámi language) each municipality and school uses.
     letters: LetterSettings,
+    /// The configured letterhead logos, decoded once: path → image, width / height.
+    logos: std::collections::HashMap<PathBuf, (krilla::image::Image, f32)>,
 }
 
 impl std::fmt::Debug for Renderer {
@@ -127,6 +129,7 @@ impl Renderer {
         }
 
         let fonts = pdf::Fonts::load(templates_dir, &FONT_FILES)?;
+        let logos = load_logos(&letters)?;
         let metrics = fonts.metrics();
         let renderer = Renderer {
             tera,
@@ -135,6 +138,7 @@ impl Renderer {
             sources: source_texts,
             templates_dir: templates_dir.to_path_buf(),
             letters,
+            logos,
         };
         renderer.self_test()?;
         Ok(renderer)
@@ -252,7 +256,13 @@ impl Renderer {
         let language = if fallback { Language::Bokmal } else { language };
         let blocks =
             markup::parse(&text).map_err(|e| RenderError::Template(format!("{name}: {e}")))?;
-        let pages = layout::layout(&blocks, &self.metrics);
+        let choice = self.letters.resolve(&ev.municipality.number, &ev.school.id);
+        let logo = choice.logo.and_then(|(path, alt)| {
+            self.logos
+                .get(path)
+                .map(|(image, aspect)| (image, *aspect, alt))
+        });
+        let pages = layout::layout(&blocks, &self.metrics, logo.map(|(_, aspect, _)| aspect));
         let identifier = ev.event_id.to_string();
         let info = pdf::DocInfo {
             title: &ev.title,
@@ -261,6 +271,7 @@ impl Renderer {
             identifier: &identifier,
             created: ev.occurred_at,
             language: language.tag(),
+            logo: logo.map(|(image, _, alt)| (image, alt)),
         };
         let bytes = pdf::assemble(&pages, &blocks, &self.fonts, &info)?;
         let count = u32::try_from(pages.len()).unwrap_or(u32::MAX);
@@ -327,6 +338,36 @@ impl Renderer {
         )?;
         Ok(())
     }
+}
+
+/// Decodes every configured logo (PNG or JPEG); a logo that cannot be read or
+/// has no alternative text stops start-up.
+fn load_logos(
+    letters: &LetterSettings,
+) -> Result<std::collections::HashMap<PathBuf, (krilla::image::Image, f32)>, RenderError> {
+    let mut out = std::collections::HashMap::new();
+    for (path, alt) in letters.logos() {
+        let what = path.display();
+        if alt.is_none_or(|a| a.trim().is_empty()) {
+            return Err(RenderError::Pdf(format!(
+                "{what}: a logo needs logo_alt (its text for screen readers)"
+            )));
+        }
+        let bytes = std::fs::read(path).map_err(|e| RenderError::Pdf(format!("{what}: {e}")))?;
+        // No interpolation: PDF/A forbids it (krilla refuses the file otherwise).
+        let image = if bytes.starts_with(b"\x89PNG") {
+            krilla::image::Image::from_png(bytes.into(), false)
+        } else if bytes.starts_with(&[0xFF, 0xD8]) {
+            krilla::image::Image::from_jpeg(bytes.into(), false)
+        } else {
+            Err("neither PNG nor JPEG".to_string())
+        }
+        .map_err(|e| RenderError::Pdf(format!("{what}: {e}")))?;
+        let (w, h) = image.size();
+        let aspect = w.max(1) as f32 / h.max(1) as f32;
+        out.insert(path.to_path_buf(), (image, aspect));
+    }
+    Ok(out)
 }
 
 /// Suffixes of templates that tera HTML-escapes every `{{ }}` in. tera's own

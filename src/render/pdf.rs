@@ -230,6 +230,8 @@ pub struct DocInfo<'a> {
     pub created: DateTime<FixedOffset>,
     /// The document's language (BCP 47: `nb-NO`, `nn-NO`).
     pub language: &'a str,
+    /// The letterhead logo and its alternative text.
+    pub logo: Option<(&'a krilla::image::Image, &'a str)>,
 }
 
 /// Info /Creator and xmp:CreatorTool.
@@ -325,9 +327,23 @@ pub fn assemble(
     // Where each block starts (page, top left in krilla's top-down coordinates),
     // for the outline.
     let mut starts: HashMap<usize, (usize, Point)> = HashMap::new();
+    let mut logo_id: Option<Identifier> = None;
     for (p, layout) in pages.iter().enumerate() {
         let mut page = doc.start_page_with(PageSettings::new(size));
         let mut surface = page.surface();
+        if let (Some(b), Some((image, _))) = (layout.logo, info.logo) {
+            if let Some(image_size) = Size::from_wh(b.w, b.h) {
+                let id = surface.start_tagged(ContentTag::Other);
+                surface.push_transform(&krilla::geom::Transform::from_translate(
+                    b.x,
+                    PAGE_H - b.y - b.h,
+                ));
+                surface.draw_image(image.clone(), image_size);
+                surface.pop();
+                surface.end_tagged();
+                logo_id = Some(id);
+            }
+        }
         for (r, run) in layout.runs.iter().enumerate() {
             let continues = run.leaf != Leaf::Artifact
                 && !run.text.is_empty()
@@ -389,7 +405,14 @@ pub fn assemble(
         page.finish();
     }
 
-    doc.set_tag_tree(tag_tree(blocks, &mut leaves, info.language));
+    let mut tree = tag_tree(blocks, &mut leaves, info.language);
+    if let (Some(id), Some((_, alt))) = (logo_id, info.logo) {
+        // First in reading order: the letterhead starts with it.
+        let figure =
+            TagGroup::with_children(Tag::Figure(Some(alt.to_string())), vec![Node::Leaf(id)]);
+        tree.children.insert(0, figure.into());
+    }
+    doc.set_tag_tree(tree);
     doc.set_outline(outline(blocks, &starts));
     doc.set_metadata(
         Metadata::new()

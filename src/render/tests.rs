@@ -375,11 +375,11 @@ fn timing() {
     let start = std::time::Instant::now();
     for _ in 0..n {
         let blocks = markup::parse(&text).unwrap();
-        layout::layout(&blocks, &r.metrics);
+        layout::layout(&blocks, &r.metrics, None);
     }
     let t_layout = start.elapsed() / n;
     let blocks = markup::parse(&text).unwrap();
-    let pages = layout::layout(&blocks, &r.metrics);
+    let pages = layout::layout(&blocks, &r.metrics, None);
     let info = pdf::DocInfo {
         title: "t",
         author: "a",
@@ -387,6 +387,7 @@ fn timing() {
         identifier: "i",
         created: doc.event().event().occurred_at,
         language: "nb-NO",
+        logo: None,
     };
     let start = std::time::Instant::now();
     for _ in 0..n {
