@@ -44,12 +44,13 @@ impl App {
                 settings.paths.rules_dir.display()
             )
         })?;
-        let renderer = Renderer::load(&settings.paths.templates_dir).with_context(|| {
-            format!(
-                "the templates in {} are invalid; the worker does not start",
-                settings.paths.templates_dir.display()
-            )
-        })?;
+        let renderer = Renderer::load_with(&settings.paths.templates_dir, settings.letters.clone())
+            .with_context(|| {
+                format!(
+                    "the templates in {} are invalid; the worker does not start",
+                    settings.paths.templates_dir.display()
+                )
+            })?;
         let schedule = Schedule::from_settings(&settings.archive.schedule)
             .context("the archive transfer schedule is invalid; the worker does not start")?;
         let archive = crate::archive::client::from_settings(&settings.archive, None)

@@ -105,7 +105,9 @@ pub fn run(templates_dir: &Path, rules_dir: &Path, n: usize) -> anyhow::Result<(
         Ok(())
     })?;
 
-    println!("render bench: {n} renders each, one thread, PDF/A-2b output");
+    println!(
+        "render bench: {n} renders each, one thread, tagged PDF/A-2a + PDF/UA-1 output (krilla)"
+    );
     println!(
         "  one-page letter (conduct_warning): {letter_ms:.3} ms/letter = {:.3} ms/page ({} page, {} bytes)",
         letter_ms / f64::from(first.pages.max(1)),
@@ -276,7 +278,7 @@ pub fn to_typst(blocks: &[Block]) -> String {
     for b in blocks {
         match b {
             Block::Marking(t) => marking = t.clone(),
-            Block::Running(_) => {}
+            Block::Running(_) | Block::Lang(_) => {}
             Block::School(t) => body.push_str(&format!(
                 "#text(size: 16pt, weight: \"bold\")[{}]\\\n",
                 lit(t)

@@ -66,6 +66,10 @@ pub enum Command {
         /// Also print the letter markup (the template's output, before layout).
         #[arg(long)]
         markup: bool,
+        /// The written standard, `nb` or `nn`, instead of the one configured
+        /// for the event's municipality and school (`[letters]`).
+        #[arg(long, value_parser = ["nb", "nn"])]
+        language: Option<String>,
     },
     /// Benchmarks that print throughput and a ratio against a baseline.
     #[command(subcommand)]
@@ -289,13 +293,34 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             rules,
             templates,
             markup,
-        } => Ok(render(
-            &event,
-            &output,
-            &rules.unwrap_or_else(|| settings.paths.rules_dir.clone()),
-            &templates.unwrap_or_else(|| settings.paths.templates_dir.clone()),
-            markup,
-        )),
+            language,
+        } => {
+            let mut letters = settings.letters.clone();
+            if let Some(code) = language {
+                // Every municipality and school: this language.
+                let language = if code == "nn" {
+                    crate::render::language::Language::Nynorsk
+                } else {
+                    crate::render::language::Language::Bokmal
+                };
+                letters.language = language;
+                for o in letters
+                    .municipalities
+                    .values_mut()
+                    .chain(letters.schools.values_mut())
+                {
+                    o.language = None;
+                }
+            }
+            Ok(render(
+                &event,
+                &output,
+                &rules.unwrap_or_else(|| settings.paths.rules_dir.clone()),
+                &templates.unwrap_or_else(|| settings.paths.templates_dir.clone()),
+                markup,
+                letters,
+            ))
+        }
         Command::Serve { demo } => serve(settings, demo).await,
         Command::Clients(cmd) => {
             let pool = crate::db::connect_and_migrate(&settings.database).await?;
@@ -584,11 +609,12 @@ fn render(
     rules_dir: &Path,
     templates_dir: &Path,
     show_markup: bool,
+    letters: crate::render::language::LetterSettings,
 ) -> ExitCode {
     let Some(table) = load_table(rules_dir) else {
         return ExitCode::FAILURE;
     };
-    let renderer = match crate::render::Renderer::load(templates_dir) {
+    let renderer = match crate::render::Renderer::load_with(templates_dir, letters) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("the templates in {} do not load:", templates_dir.display());

@@ -82,6 +82,9 @@ pub struct Settings {
     pub limits: LimitSettings,
     /// Person assertions over the API (`X-Dokflyt-Person`, see `crate::assertion`).
     pub person_assertion: crate::assertion::AssertionSettings,
+    /// Each municipality's and school's written standard (and Sámi language)
+    /// for letters: `[letters]`, see `crate::render::language`.
+    pub letters: crate::render::language::LetterSettings,
 }
 
 /// `[limits]`: the largest input of each kind, in bytes. Every one is checked

@@ -20,6 +20,34 @@ use crate::broker::{self, Topology};
 use crate::config::Settings;
 use crate::db::status::{fate, EventFate};
 
+/// The municipality of the nynorsk example event (Sogndal).
+pub const DEMO_NYNORSK_MUNICIPALITY: &str = "4640";
+/// The municipality of the Sámi-area example event (Kautokeino, North Sámi).
+pub const DEMO_SAMI_MUNICIPALITY: &str = "5430";
+
+/// The nynorsk example (`conduct_warning_nynorsk`, Sogndal) is written in
+/// nynorsk, and the Sámi-area example (`general_information_sami`, Kautokeino)
+/// carries North Sámi, unless the settings already say otherwise for them.
+pub fn demo_languages(letters: &mut crate::render::language::LetterSettings) {
+    use crate::render::language::{Language, Override, Sami};
+    letters
+        .municipalities
+        .entry(DEMO_NYNORSK_MUNICIPALITY.to_string())
+        .or_insert(Override {
+            language: Some(Language::Nynorsk),
+            sami: None,
+            ..Override::default()
+        });
+    letters
+        .municipalities
+        .entry(DEMO_SAMI_MUNICIPALITY.to_string())
+        .or_insert(Override {
+            language: None,
+            sami: Some(Sami::North),
+            ..Override::default()
+        });
+}
+
 /// Local services the demo starts; dropped when the server stops.
 pub struct DemoServices {
     pub svarut: crate::channels::svarut_standin::SvarUtStandIn,
@@ -39,6 +67,7 @@ pub async fn prepare(mut settings: Settings) -> anyhow::Result<(Settings, DemoSe
         ..svarut.client_settings()
     };
     settings.delivery.email.enabled = false;
+    demo_languages(&mut settings.letters);
     settings.delivery.idle_poll_ms = 200;
     // The dashboard signs in through a local OpenID Connect provider (Feide and
     // ID-porten are not reachable from here); the browser sees dokflyt on localhost.
@@ -352,4 +381,43 @@ async fn show_deliveries(pool: &PgPool, published: &[Published]) -> anyhow::Resu
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod language_tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_renders_the_nynorsk_example_in_nynorsk() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut letters = crate::render::language::LetterSettings::default();
+        demo_languages(&mut letters);
+        let renderer = crate::render::Renderer::load_with(&root.join("templates"), letters)
+            .expect("templates");
+        let table =
+            crate::rules::RoutingTable::load_dir(&root.join("routing-rules")).expect("rules");
+        let body = std::fs::read(root.join("examples/events/conduct_warning_nynorsk.json"))
+            .expect("the nynorsk example");
+        let ev = crate::pipeline::validate::validate(&body, 1 << 20).expect("valid");
+        let routed = crate::pipeline::route::route(ev, &table).expect("routed");
+        let markup = renderer.render_markup(&routed).expect("markup");
+        assert!(markup.contains("Med venleg helsing"), "{markup}");
+        assert!(markup.contains("Kva betyr varselet?"), "{markup}");
+        // The bokmål example stays bokmål.
+        let body = std::fs::read(root.join("examples/events/conduct_warning.json")).expect("read");
+        let ev = crate::pipeline::validate::validate(&body, 1 << 20).expect("valid");
+        let routed = crate::pipeline::route::route(ev, &table).expect("routed");
+        assert!(renderer
+            .render_markup(&routed)
+            .expect("markup")
+            .contains("Med vennlig hilsen"));
+        // The Sámi-area example carries its North Sámi text, tagged `se`.
+        let body = std::fs::read(root.join("examples/events/general_information_sami.json"))
+            .expect("the Sámi-area example");
+        let ev = crate::pipeline::validate::validate(&body, 1 << 20).expect("valid");
+        let routed = crate::pipeline::route::route(ev, &table).expect("routed");
+        let markup = renderer.render_markup(&routed).expect("markup");
+        assert!(markup.contains("@lang se\n"), "{markup}");
+        assert!(markup.contains("SFO lea rabas"), "{markup}");
+    }
 }

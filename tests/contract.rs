@@ -29,6 +29,10 @@ const LIMIT: usize = 1024 * 1024;
 const VARIANTS: &[(&str, &str)] = &[
     ("pupil_message_sensitive", "pupil_message"),
     ("moving_notice_other_municipality", "moving_notice"),
+    // A nynorsk municipality (Sogndal): the demo renders it in nynorsk.
+    ("conduct_warning_nynorsk", "conduct_warning"),
+    // A municipality in the Sámi administrative area (Kautokeino): North Sámi text beside the Norwegian.
+    ("general_information_sami", "general_information"),
 ];
 
 fn root() -> PathBuf {

@@ -199,3 +199,50 @@ fn bench_render_prints_ms_per_page_and_typst_or_why_not() {
         "{stdout}"
     );
 }
+
+#[test]
+fn renders_every_example_in_bokmal_and_nynorsk() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(root().join("examples/events"))
+        .expect("examples")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    paths.sort();
+    for path in &paths {
+        for (language, greeting, other) in [
+            ("nb", "Med vennlig hilsen", "Med venleg helsing"),
+            ("nn", "Med venleg helsing", "Med vennlig hilsen"),
+        ] {
+            let out = dir.path().join(format!("letter-{language}.pdf"));
+            let o = dokflyt(&[
+                "render".as_ref(),
+                path.as_os_str(),
+                "-o".as_ref(),
+                out.as_os_str(),
+                "--language".as_ref(),
+                language.as_ref(),
+            ]);
+            assert!(o.status.success(), "{} {language}: {o:?}", path.display());
+            let text = Command::new("pdftotext")
+                .arg(&out)
+                .arg("-")
+                .output()
+                .expect("pdftotext");
+            let text = String::from_utf8_lossy(&text.stdout);
+            assert!(!text.contains(other), "{} {language}", path.display());
+            // Every letter with a signature greets in its own standard.
+            if text.contains("Med ven") {
+                assert!(text.contains(greeting), "{} {language}", path.display());
+            }
+        }
+    }
+    let o = dokflyt(&[
+        "render".as_ref(),
+        example("conduct_warning").as_os_str(),
+        "-o".as_ref(),
+        dir.path().join("x.pdf").as_os_str(),
+        "--language".as_ref(),
+        "sv".as_ref(),
+    ]);
+    assert!(!o.status.success(), "only nb and nn");
+}

@@ -1,6 +1,6 @@
 //! Every example event that needs a PDF renders with the shipped templates, and the
 //! flagship letter (`conduct_warning`) fits on one A4 page; every PDF carries the
-//! PDF/A-2b identification and output intent, passes `qpdf --check`, and prints no
+//! PDF/A-2a + PDF/UA-1 identification and output intent, passes `qpdf --check`, and prints no
 //! national id and no protected address.
 //!
 //! Every document type that needs a PDF (its rule sends it by SvarUt or archives
@@ -189,7 +189,7 @@ fn check_letter(path: &Path, text: &str, ev: &serde_json::Value, uo: bool) -> bo
     SAMI.iter().all(|&c| printed.contains(c))
 }
 
-/// PDF/A-2b essentials, `qpdf --check`, and privacy in the extracted text.
+/// PDF/A-2a + PDF/UA-1 essentials, `qpdf --check`, and privacy in the extracted text.
 fn check_archive_copy(path: &Path, bytes: &[u8], event: &[u8], pages: u32) -> String {
     use lopdf::Object;
     let what = path.display();
@@ -204,12 +204,14 @@ fn check_archive_copy(path: &Path, bytes: &[u8], event: &[u8], pages: u32) -> St
     let xmp = String::from_utf8_lossy(&meta.content);
     assert!(
         xmp.contains("<pdfaid:part>2</pdfaid:part>")
-            && xmp.contains("<pdfaid:conformance>B</pdfaid:conformance>"),
+            && xmp.contains("<pdfaid:conformance>A</pdfaid:conformance>")
+            && xmp.contains("<pdfuaid:part>1</pdfuaid:part>"),
         "{what}: {xmp}"
     );
     let intents = catalog
         .get(b"OutputIntents")
-        .and_then(Object::as_array)
+        .and_then(|o| doc.dereference(o))
+        .and_then(|(_, o)| o.as_array())
         .unwrap_or_else(|e| panic!("{what}: no output intent: {e}"));
     assert_eq!(intents.len(), 1, "{what}");
     assert!(doc.trailer.get(b"Encrypt").is_err(), "{what}");

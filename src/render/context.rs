@@ -9,6 +9,7 @@
 //! those `pipeline::recipient_policy` makes receivers. A template therefore cannot
 //! print them, whatever it says.
 
+use crate::render::language::Language;
 use chrono::{Datelike, NaiveDate};
 use serde_json::{json, Map, Value};
 
@@ -63,6 +64,50 @@ pub fn role_name(role: &str) -> String {
         Some(first) => first.to_uppercase().chain(chars).collect(),
         None => String::new(),
     }
+}
+
+/// A role name in nynorsk (the bokmål name when both are spelt alike).
+pub fn role_name_in(role: &str, language: Language) -> String {
+    let nb = role_name(role);
+    if language == Language::Bokmal {
+        return nb;
+    }
+    let nn = match nb.as_str() {
+        "Kontaktlærer" => "Kontaktlærar",
+        "Lærer" => "Lærar",
+        "Assisterende rektor" => "Assisterande rektor",
+        "Avdelingsleder" => "Avdelingsleiar",
+        "Skoleadministrasjonen" => "Skuleadministrasjonen",
+        "Skoleeier" => "Skuleeigar",
+        "SFO-leder" => "SFO-leiar",
+        "SFO-ansatt" => "SFO-tilsett",
+        "Helsesykepleier" => "Helsesjukepleiar",
+        _ => return nb,
+    };
+    nn.to_string()
+}
+
+/// A fact label in `language`.
+fn fact_label_in(key: &str, language: Language) -> Option<&'static str> {
+    let nb = fact_label(key)?;
+    if language == Language::Bokmal {
+        return Some(nb);
+    }
+    Some(match nb {
+        "Fag/område" => "Fag/område",
+        "Begrunnelse" => "Grunngiving",
+        "Skoleår" => "Skuleår",
+        "Sted" => "Stad",
+        "Fra" => "Frå",
+        "Klagefrist (uker)" => "Klagefrist (veker)",
+        "Permisjon fra" => "Permisjon frå",
+        "Fra og med" => "Frå og med",
+        "Skyss fra" => "Skyss frå",
+        "Plasstørrelse (%)" => "Plasstorleik (%)",
+        "Plass før endring (%)" => "Plass før endring (%)",
+        "Plass etter endring (%)" => "Plass etter endring (%)",
+        other => other,
+    })
 }
 
 /// Labels for the facts the generic template lists (keys of `fields`).
@@ -198,6 +243,22 @@ fn contact_text(v: Option<&Value>) -> Value {
     }
 }
 
+/// «tre veker»: a number of weeks in words, in `language`.
+pub fn weeks_in_words_in(n: u64, language: Language) -> String {
+    if language == Language::Bokmal {
+        return weeks_in_words(n);
+    }
+    const WORDS: [&str; 13] = [
+        "null", "éi", "to", "tre", "fire", "fem", "seks", "sju", "åtte", "ni", "ti", "elleve",
+        "tolv",
+    ];
+    match (n, WORDS.get(n as usize)) {
+        (1, _) => "éi veke".to_string(),
+        (_, Some(w)) => format!("{w} veker"),
+        _ => format!("{n} veker"),
+    }
+}
+
 /// «tre uker»: a number of weeks in bokmål words.
 pub fn weeks_in_words(n: u64) -> String {
     const WORDS: [&str; 13] = [
@@ -214,7 +275,7 @@ pub fn weeks_in_words(n: u64) -> String {
 /// The decision facts (vedtak) as `d`: decision, its date, the legal basis,
 /// the appeal deadline (default three weeks, forvaltningsloven § 29) in
 /// words and the appeal body.
-fn decision_context(f: &Map<String, Value>) -> Value {
+fn decision_context(f: &Map<String, Value>, language: Language) -> Value {
     let weeks = f
         .get("appeal_deadline_weeks")
         .and_then(Value::as_u64)
@@ -225,14 +286,38 @@ fn decision_context(f: &Map<String, Value>) -> Value {
         "date": opt_text(f.get("decision_date")),
         "legal_basis": opt_text(f.get("legal_basis_text")),
         "appeal_weeks": weeks,
-        "appeal_deadline": weeks_in_words(weeks),
+        "appeal_deadline": weeks_in_words_in(weeks, language),
         "appeal_to": opt_text(f.get("appeal_to")),
     })
 }
 
+/// The document type's name in `language` (nynorsk names for the documents
+/// received from guardians, the only ones a template prints it for; the others
+/// share the bokmål name's spelling closely enough to keep it).
+fn document_type_name(t: DocumentType, language: Language) -> &'static str {
+    if language == Language::Bokmal {
+        return t.name_nb();
+    }
+    match t {
+        DocumentType::LeaveApplication => "Permisjonssøknad",
+        DocumentType::SfoApplication => "SFO-søknad",
+        DocumentType::SfoChange => "SFO-endring",
+        DocumentType::SfoTermination => "SFO-oppseiing frå føresette",
+        DocumentType::SchoolTransportApplication => "Søknad om skuleskyss",
+        DocumentType::Consent => "Samtykke (svar)",
+        other => other.name_nb(),
+    }
+}
+
 /// Builds the context for one document.
-pub fn build(ev: &IncomingEvent, t: DocumentType, decision: &RoutingDecision) -> tera::Context {
+pub fn build(
+    ev: &IncomingEvent,
+    t: DocumentType,
+    decision: &RoutingDecision,
+    language: Language,
+) -> tera::Context {
     let mut c = tera::Context::new();
+    c.insert("lang", language.code());
 
     let municipality_display = if ev.municipality.name.to_lowercase().contains("kommune") {
         ev.municipality.name.clone()
@@ -253,7 +338,7 @@ pub fn build(ev: &IncomingEvent, t: DocumentType, decision: &RoutingDecision) ->
     );
     c.insert("title", &ev.title);
     c.insert("document_type", t.key());
-    c.insert("document_type_name", t.name_nb());
+    c.insert("document_type_name", document_type_name(t, language));
     c.insert("reference", &ev.event_id.to_string());
     c.insert("date", &norwegian_date(ev.occurred_at.date_naive()));
     let uo = decision.access == Access::Uo;
@@ -311,7 +396,7 @@ pub fn build(ev: &IncomingEvent, t: DocumentType, decision: &RoutingDecision) ->
 
     c.insert(
         "sender",
-        &json!({ "name": ev.sender.name, "role": role_name(&ev.sender.role) }),
+        &json!({ "name": ev.sender.name, "role": role_name_in(&ev.sender.role, language) }),
     );
 
     // The author's paragraphs: an array of strings, or one string.
@@ -359,7 +444,7 @@ pub fn build(ev: &IncomingEvent, t: DocumentType, decision: &RoutingDecision) ->
         &f.get("totals").and_then(row_object).unwrap_or(Value::Null),
     );
 
-    c.insert("d", &decision_context(f));
+    c.insert("d", &decision_context(f, language));
     c.insert(
         "fields",
         &printable(&Value::Object(
@@ -376,9 +461,9 @@ pub fn build(ev: &IncomingEvent, t: DocumentType, decision: &RoutingDecision) ->
         if is_internal_field(key) {
             continue;
         }
-        let label = fact_label(key)
+        let label = fact_label_in(key, language)
             .map(str::to_string)
-            .unwrap_or_else(|| role_name(key));
+            .unwrap_or_else(|| role_name_in(key, language));
         let mut fact = Map::new();
         fact.insert("key".into(), Value::String(key.clone()));
         fact.insert("label".into(), Value::String(label));

@@ -35,10 +35,12 @@ pub enum FontKind {
     Bold,
 }
 
-/// Advance widths of one face for every BMP code point, in font units.
+/// Advance widths of one face, in font units: a table for every BMP code point
+/// and a map for the characters beyond it that the face has.
 #[derive(Debug)]
 pub struct FaceMetrics {
     advances: Vec<u16>,
+    astral: std::collections::HashMap<char, u16>,
     missing_advance: u16,
     units_per_em: f32,
 }
@@ -46,7 +48,12 @@ pub struct FaceMetrics {
 impl FaceMetrics {
     /// `advance(c)` gives the advance width of `c` in font units, or `None` when
     /// the face has no glyph for it.
-    pub fn build(units_per_em: u16, advance: impl Fn(char) -> Option<u16>) -> FaceMetrics {
+    /// `astral` lists the face's characters beyond the BMP.
+    pub fn build(
+        units_per_em: u16,
+        advance: impl Fn(char) -> Option<u16>,
+        astral: impl IntoIterator<Item = char>,
+    ) -> FaceMetrics {
         let missing_advance = advance('?').unwrap_or(units_per_em / 2);
         let advances = (0u32..=0xFFFF)
             .map(|cp| {
@@ -55,26 +62,34 @@ impl FaceMetrics {
                     .unwrap_or(missing_advance)
             })
             .collect();
+        let astral = astral
+            .into_iter()
+            .filter(|c| u32::from(*c) > 0xFFFF)
+            .filter_map(|c| advance(c).map(|a| (c, a)))
+            .collect();
         FaceMetrics {
             advances,
+            astral,
             missing_advance,
             units_per_em: f32::from(units_per_em.max(1)),
         }
     }
 
+    /// Advance of `c` in font units (the `?` it is drawn as when the face lacks it).
+    pub fn advance_units(&self, c: char) -> u16 {
+        match self.advances.get(c as usize) {
+            Some(a) => *a,
+            None => self.astral.get(&c).copied().unwrap_or(self.missing_advance),
+        }
+    }
+
+    pub fn units_per_em(&self) -> f32 {
+        self.units_per_em
+    }
+
     /// Width of `text` at `size` points.
     pub fn width(&self, text: &str, size: f32) -> f32 {
-        let units: u32 = text
-            .chars()
-            .map(|c| {
-                u32::from(
-                    self.advances
-                        .get(c as usize)
-                        .copied()
-                        .unwrap_or(self.missing_advance),
-                )
-            })
-            .sum();
+        let units: u32 = text.chars().map(|c| u32::from(self.advance_units(c))).sum();
         units as f32 * size / self.units_per_em
     }
 }
@@ -87,7 +102,7 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    fn face(&self, kind: FontKind) -> &FaceMetrics {
+    pub fn face(&self, kind: FontKind) -> &FaceMetrics {
         match kind {
             FontKind::Regular => &self.regular,
             FontKind::Bold => &self.bold,
@@ -105,7 +120,38 @@ pub struct Run {
     pub text: String,
     /// Grey rather than black (letterhead details, footer, small print).
     pub grey: bool,
+    /// Where the run belongs in the document's logical structure.
+    pub leaf: Leaf,
 }
+
+/// The place of a run in the logical structure (the tagged PDF's structure tree,
+/// built from the markup blocks by `pdf`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Leaf {
+    /// Not part of the content: page numbers, the running footer, and the
+    /// copies of the marking and of table headers repeated on later pages.
+    Artifact,
+    /// Part of markup block `block`. Tables: `row` 0 is the header, data rows
+    /// count from 1, `col` is the column. Bullets: `col` 0 is the bullet sign,
+    /// 1 the text. Facts: `col` 0 the label, 1 the value. Otherwise 0, 0.
+    Block {
+        block: usize,
+        row: usize,
+        col: usize,
+    },
+}
+
+/// Where the letterhead logo goes (bottom left corner and size, in points).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ImageBox {
+    pub x: f32,
+    pub y: f32,
+    pub w: f32,
+    pub h: f32,
+}
+
+/// Height of the letterhead logo, in points.
+pub const LOGO_H: f32 = 36.0;
 
 /// A horizontal hairline from `x1` to `x2` at height `y`.
 #[derive(Debug, Clone, PartialEq)]
@@ -119,31 +165,55 @@ pub struct Rule {
 pub struct PageLayout {
     pub runs: Vec<Run>,
     pub rules: Vec<Rule>,
+    /// The logo, on the first page only.
+    pub logo: Option<ImageBox>,
 }
 
 /// Lays the blocks out; adds the marking header and the «Side N av M» footer to
 /// every page.
-pub fn layout(blocks: &[Block], metrics: &Metrics) -> Vec<PageLayout> {
+pub fn layout(blocks: &[Block], metrics: &Metrics, logo: Option<f32>) -> Vec<PageLayout> {
     let mut l = Layouter {
         metrics,
         pages: vec![PageLayout::default()],
         y: PAGE_H - TOP,
+        leaf: Leaf::Artifact,
     };
-    let mut marking: Option<&str> = None;
+    // `logo` is the logo's width / height: it goes top right, beside the
+    // school and municipality lines (which then wrap short of it), so the
+    // letter keeps its length.
+    let mut head_w = TEXT_W;
+    if let Some(aspect) = logo {
+        let w = (LOGO_H * aspect).clamp(1.0, TEXT_W / 3.0);
+        let h = w / aspect.max(0.01);
+        l.pages[0].logo = Some(ImageBox {
+            x: PAGE_W - RIGHT - w,
+            y: PAGE_H - TOP - h,
+            w,
+            h,
+        });
+        head_w = TEXT_W - w - 12.0;
+    }
+    let mut marking: Option<(usize, &str)> = None;
     let mut running: Option<&str> = None;
     let mut after_fact = false;
-    for block in blocks {
+    for (index, block) in blocks.iter().enumerate() {
+        l.leaf = Leaf::Block {
+            block: index,
+            row: 0,
+            col: 0,
+        };
         let is_fact = matches!(block, Block::Fact { .. });
         if after_fact && !is_fact {
             l.gap(PARA_GAP);
         }
         after_fact = is_fact;
         match block {
-            Block::Marking(t) => marking = Some(t),
+            Block::Marking(t) => marking = Some((index, t)),
+            Block::Lang(_) => {}
             Block::Running(t) => running = Some(t),
-            Block::School(t) => l.text_lines(t, FontKind::Bold, 16.0, 20.0, LEFT, TEXT_W, false),
+            Block::School(t) => l.text_lines(t, FontKind::Bold, 16.0, 20.0, LEFT, head_w, false),
             Block::Municipality(t) => {
-                l.text_lines(t, FontKind::Regular, 10.0, 14.0, LEFT, TEXT_W, true);
+                l.text_lines(t, FontKind::Regular, 10.0, 14.0, LEFT, head_w, true);
                 l.y -= 4.0;
                 let y = l.y;
                 l.page().rules.push(Rule {
@@ -189,6 +259,7 @@ pub fn layout(blocks: &[Block], metrics: &Metrics) -> Vec<PageLayout> {
                     if i == 0 {
                         l.new_page_if_needed(BODY_LEAD);
                         let y = l.baseline(BODY_LEAD);
+                        let leaf = l.leaf;
                         l.page().runs.push(Run {
                             x: LEFT + 3.0,
                             y,
@@ -196,7 +267,9 @@ pub fn layout(blocks: &[Block], metrics: &Metrics) -> Vec<PageLayout> {
                             size: BODY,
                             text: "•".into(),
                             grey: false,
+                            leaf,
                         });
+                        l.leaf = cell_leaf(leaf, 0, 1);
                     }
                     l.line(
                         BODY_LEAD,
@@ -217,24 +290,31 @@ pub fn layout(blocks: &[Block], metrics: &Metrics) -> Vec<PageLayout> {
                 for i in 0..rows {
                     l.new_page_if_needed(13.5);
                     let y = l.baseline(13.5);
-                    if let Some(t) = labels.get(i) {
+                    // An empty label or value is still a (blank) cell.
+                    let label = labels.get(i).cloned().or((i == 0).then(String::new));
+                    if let Some(t) = label {
+                        let leaf = cell_leaf(l.leaf, 0, 0);
                         l.page().runs.push(Run {
                             x: LEFT,
                             y,
                             font: FontKind::Bold,
                             size: 10.0,
-                            text: t.clone(),
+                            text: t,
                             grey: false,
+                            leaf,
                         });
                     }
-                    if let Some(t) = values.get(i) {
+                    let value = values.get(i).cloned().or((i == 0).then(String::new));
+                    if let Some(t) = value {
+                        let leaf = cell_leaf(l.leaf, 0, 1);
                         l.page().runs.push(Run {
                             x: LEFT + FACT_LABEL_W,
                             y,
                             font: FontKind::Regular,
                             size: 10.0,
-                            text: t.clone(),
+                            text: t,
                             grey: false,
+                            leaf,
                         });
                     }
                     l.y -= 13.5;
@@ -269,18 +349,31 @@ pub fn layout(blocks: &[Block], metrics: &Metrics) -> Vec<PageLayout> {
     let mut pages = l.pages;
     let total = pages.len();
     for (i, page) in pages.iter_mut().enumerate() {
-        if let Some(m) = marking {
+        if let Some((index, m)) = marking {
+            // Read once, on the first page, before everything else on it.
+            let leaf = if i == 0 {
+                Leaf::Block {
+                    block: index,
+                    row: 0,
+                    col: 0,
+                }
+            } else {
+                Leaf::Artifact
+            };
+            let mut lines = Vec::new();
             for (j, line) in wrap(m, &metrics.bold, 8.5, TEXT_W).into_iter().enumerate() {
                 let w = metrics.bold.width(&line, 8.5);
-                page.runs.push(Run {
+                lines.push(Run {
                     x: PAGE_W - RIGHT - w,
                     y: PAGE_H - 34.0 - 11.0 * j as f32,
                     font: FontKind::Bold,
                     size: 8.5,
                     text: line,
                     grey: false,
+                    leaf,
                 });
             }
+            page.runs.splice(0..0, lines);
         }
         if let (Some(t), true) = (running, i > 0) {
             // In the footer, left of the page number; cut to one line.
@@ -295,6 +388,7 @@ pub fn layout(blocks: &[Block], metrics: &Metrics) -> Vec<PageLayout> {
                 size: 8.5,
                 text: line,
                 grey: true,
+                leaf: Leaf::Artifact,
             });
         }
         let footer = format!("Side {} av {}", i + 1, total);
@@ -306,6 +400,7 @@ pub fn layout(blocks: &[Block], metrics: &Metrics) -> Vec<PageLayout> {
             size: 8.5,
             text: footer,
             grey: true,
+            leaf: Leaf::Artifact,
         });
     }
     pages
@@ -316,6 +411,16 @@ struct Layouter<'a> {
     pages: Vec<PageLayout>,
     /// Top of the next line box, from the bottom of the page.
     y: f32,
+    /// The structure leaf of the runs being laid out.
+    leaf: Leaf,
+}
+
+/// `leaf` with its row and column replaced (an artifact stays one).
+fn cell_leaf(leaf: Leaf, row: usize, col: usize) -> Leaf {
+    match leaf {
+        Leaf::Block { block, .. } => Leaf::Block { block, row, col },
+        other => other,
+    }
 }
 
 impl Layouter<'_> {
@@ -361,6 +466,7 @@ impl Layouter<'_> {
     fn line(&mut self, lead: f32, x: f32, font: FontKind, size: f32, text: String, grey: bool) {
         self.new_page_if_needed(lead);
         let y = self.baseline(lead);
+        let leaf = self.leaf;
         self.page().runs.push(Run {
             x,
             y,
@@ -368,6 +474,7 @@ impl Layouter<'_> {
             size,
             text,
             grey,
+            leaf,
         });
         self.y -= lead;
     }
@@ -434,16 +541,18 @@ impl Layouter<'_> {
             .map_or(0.0, |h| h.lines as f32 * TABLE_LEAD + 3.0);
         let first_h = rows.first().map_or(0.0, |r| r.lines as f32 * TABLE_LEAD);
         self.keep_space(header_h + first_h);
+        let table_leaf = self.leaf;
         if let Some(h) = &header {
-            self.table_header(h, &xs);
+            self.table_header(h, &xs, table_leaf);
         }
         let content_h = PAGE_H - TOP - BOTTOM;
-        for row in &rows {
+        // Repeated headers are artifacts: the structure has the header once.
+        for (r, row) in rows.iter().enumerate() {
             let h = row.lines as f32 * TABLE_LEAD;
             if self.y - h < BOTTOM && h <= content_h - header_h {
                 self.new_page();
                 if let Some(hd) = &header {
-                    self.table_header(hd, &xs);
+                    self.table_header(hd, &xs, Leaf::Artifact);
                 }
             }
             for i in 0..row.lines {
@@ -451,12 +560,14 @@ impl Layouter<'_> {
                     // Only a row taller than a page gets here.
                     self.new_page();
                     if let Some(hd) = &header {
-                        self.table_header(hd, &xs);
+                        self.table_header(hd, &xs, Leaf::Artifact);
                     }
                 }
-                self.table_line(row, i, &xs, FontKind::Regular);
+                let leaf = cell_leaf(table_leaf, r + 1, 0);
+                self.table_line(row, i, &xs, FontKind::Regular, leaf);
             }
         }
+        self.leaf = table_leaf;
         let y = self.y - 2.0;
         self.page().rules.push(Rule {
             x1: LEFT,
@@ -466,9 +577,9 @@ impl Layouter<'_> {
         self.y -= 4.0;
     }
 
-    fn table_header(&mut self, h: &TableRow, xs: &[(f32, f32, bool)]) {
+    fn table_header(&mut self, h: &TableRow, xs: &[(f32, f32, bool)], leaf: Leaf) {
         for i in 0..h.lines {
-            self.table_line(h, i, xs, FontKind::Bold);
+            self.table_line(h, i, xs, FontKind::Bold, leaf);
         }
         let y = self.y - 1.5;
         self.page().rules.push(Rule {
@@ -479,13 +590,30 @@ impl Layouter<'_> {
         self.y -= 3.0;
     }
 
-    /// Line `i` of every cell of a row, then one line down.
-    fn table_line(&mut self, row: &TableRow, i: usize, xs: &[(f32, f32, bool)], font: FontKind) {
+    /// Line `i` of every cell of a row, then one line down. `leaf` is the row's
+    /// (its column is set per cell); an empty cell gets an empty run on the
+    /// row's first line, so the structure still has the cell.
+    fn table_line(
+        &mut self,
+        row: &TableRow,
+        i: usize,
+        xs: &[(f32, f32, bool)],
+        font: FontKind,
+        leaf: Leaf,
+    ) {
         let y = self.baseline(TABLE_LEAD);
         let face = self.metrics.face(font);
         let mut runs = Vec::new();
-        for (cell, &(x, w, right)) in row.cells.iter().zip(xs) {
-            if let Some(text) = cell.get(i) {
+        let empty = String::new();
+        for (col, (cell, &(x, w, right))) in row.cells.iter().zip(xs).enumerate() {
+            let line = cell
+                .get(i)
+                .or((i == 0 && cell.is_empty()).then_some(&empty));
+            if let Some(text) = line {
+                let leaf = match leaf {
+                    Leaf::Block { block, row, .. } => Leaf::Block { block, row, col },
+                    other => other,
+                };
                 let x = if right {
                     x + w - CELL_PAD - face.width(text, TABLE_SIZE)
                 } else {
@@ -498,6 +626,7 @@ impl Layouter<'_> {
                     size: TABLE_SIZE,
                     text: text.clone(),
                     grey: false,
+                    leaf,
                 });
             }
         }
@@ -554,7 +683,7 @@ mod tests {
 
     fn mono() -> FaceMetrics {
         // Every glyph 500 units wide, "i" narrow: 1 em = 1000 units.
-        FaceMetrics::build(1000, |c| Some(if c == 'i' { 200 } else { 500 }))
+        FaceMetrics::build(1000, |c| Some(if c == 'i' { 200 } else { 500 }), [])
     }
 
     #[test]

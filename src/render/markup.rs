@@ -16,6 +16,7 @@
 //! | `@right text` | a right-aligned line (date, reference) |
 //! | `@small text` | a paragraph in small type |
 //! | `@space` | one empty line of vertical space |
+//! | `@lang se` | the following blocks are in another language (BCP 47 code; tagged as such); `@lang` alone returns to the document's |
 //! | `# text` | document title |
 //! | `## text` | section heading |
 //! | `- text` | bullet item |
@@ -56,6 +57,9 @@ pub enum Block {
     Lines(Vec<String>),
     Paragraph(String),
     Table(Table),
+    /// The language of the following blocks (a BCP 47 code); empty: the
+    /// document's own. Not drawn: it is tagged on the blocks.
+    Lang(String),
 }
 
 /// One table column: its relative width and alignment.
@@ -235,6 +239,14 @@ pub fn parse(text: &str) -> Result<Vec<Block>, MarkupError> {
                 "@right" => Block::Right(arg),
                 "@small" => Block::Small(arg),
                 "@space" => Block::Space,
+                "@lang" if is_language_code(&arg) => Block::Lang(arg),
+                "@lang" => {
+                    return Err(MarkupError {
+                        line: i + 1,
+                        directive: "@lang".into(),
+                        problem: format!("«{arg}» is not a language code like se or nn-NO"),
+                    })
+                }
                 other => {
                     return Err(MarkupError {
                         line: i + 1,
@@ -251,6 +263,16 @@ pub fn parse(text: &str) -> Result<Vec<Block>, MarkupError> {
         blocks.push(Block::Table(t));
     }
     Ok(blocks)
+}
+
+/// Empty, or a BCP 47 tag of letters and digits in parts of 1–8 (`se`, `nn-NO`, `smj`).
+fn is_language_code(code: &str) -> bool {
+    code.is_empty()
+        || (code.len() <= 35
+            && code.split('-').all(|part| {
+                (1..=8).contains(&part.len()) && part.chars().all(|c| c.is_ascii_alphanumeric())
+            })
+            && code.chars().next().is_some_and(|c| c.is_ascii_alphabetic()))
 }
 
 fn starts_with_marker(line: &str) -> bool {
@@ -322,6 +344,37 @@ mod tests {
         assert_eq!(e.line, 2);
         assert!(e.to_string().contains("3 cells in a table of 2 columns"));
         assert!(parse("@columns 1 x\n").is_err());
+    }
+
+    #[test]
+    fn a_passage_language_is_a_block_and_checked() {
+        let blocks = parse(
+            "@lang se
+Buorre beaivi.
+@lang
+God dag.
+",
+        )
+        .unwrap();
+        assert_eq!(
+            blocks,
+            vec![
+                Block::Lang("se".into()),
+                Block::Paragraph("Buorre beaivi.".into()),
+                Block::Lang(String::new()),
+                Block::Paragraph("God dag.".into()),
+            ]
+        );
+        assert!(parse(
+            "@lang s e x
+"
+        )
+        .is_err());
+        assert!(parse(
+            "@lang <x>
+"
+        )
+        .is_err());
     }
 
     #[test]

@@ -20,11 +20,11 @@
 //! 3. a privacy scrub of that text (national ids, protected addresses);
 //! 4. [`layout`] — markup → positioned runs on A4 pages, wrapped by glyph widths,
 //!    with the exemption marking and «Side N av M» on every page;
-//! 5. [`pdf`] — the single place the PDF is assembled, with each face embedded
-//!    as a per-document subset built by [`font`].
+//! 5. [`pdf`] — the single place the PDF is assembled: krilla writes a tagged
+//!    PDF/A-2a + PDF/UA-1 file, with the structure taken from the markup blocks.
 
 pub mod context;
-pub mod font;
+pub mod language;
 pub mod layout;
 pub mod markup;
 pub mod pdf;
@@ -35,6 +35,7 @@ use sha2::{Digest, Sha256};
 
 use crate::event::{is_valid_national_id, DocumentType, IncomingEvent};
 use crate::pipeline::route::RoutedDocument;
+use crate::render::language::{Language, LetterSettings};
 use crate::rules::{
     Access, ArchivePolicy, Channel, Folder, JournalPostType, JournalStatus, RoutingDecision,
 };
@@ -69,23 +70,29 @@ impl RenderedPdf {
     }
 }
 
-/// The regular and bold faces, relative to the templates directory.
-const FONT_REGULAR: &str = "fonts/DejaVuSans.ttf";
-const FONT_BOLD: &str = "fonts/DejaVuSans-Bold.ttf";
-/// The sRGB profile of the PDF/A output intent, relative to the templates directory.
-const ICC_PROFILE: &str = "icc/sRGB.icc";
+/// The regular and bold faces, relative to the templates directory: the full
+/// fonts and the reduced ones (`fonts/reduce.sh`, fontTools) used first.
+const FONT_FILES: pdf::FontFiles<'static> = pdf::FontFiles {
+    regular: "fonts/DejaVuSans.ttf",
+    regular_reduced: "fonts/DejaVuSans-letters.ttf",
+    bold: "fonts/DejaVuSans-Bold.ttf",
+    bold_reduced: "fonts/DejaVuSans-Bold-letters.ttf",
+};
 /// The template used for a document type without its own.
 const DEFAULT_TEMPLATE: &str = "letters/_default.tera";
 
 /// Compiled templates and loaded fonts; cheap to share between threads.
 pub struct Renderer {
     tera: tera::Tera,
-    fonts: pdf::Fonts,
-    icc: pdf::IccProfile,
+    fonts: std::sync::Arc<pdf::Fonts>,
     metrics: layout::Metrics,
     /// Template name → source text, to point an error at its line.
     sources: std::collections::HashMap<String, String>,
     templates_dir: PathBuf,
+    /// Which written standard (and Sámi language) each municipality and school uses.
+    letters: LetterSettings,
+    /// The configured letterhead logos, decoded once: path → image, width / height.
+    logos: std::collections::HashMap<PathBuf, (krilla::image::Image, f32)>,
 }
 
 impl std::fmt::Debug for Renderer {
@@ -100,9 +107,18 @@ impl std::fmt::Debug for Renderer {
 }
 
 impl Renderer {
+    /// [`Renderer::load_with`] with every letter in bokmål.
+    pub fn load(templates_dir: &Path) -> Result<Renderer, RenderError> {
+        Renderer::load_with(templates_dir, LetterSettings::default())
+    }
+
     /// Compiles every `*.tera` under `templates_dir`, loads the fonts, and
     /// test-renders every letter template, so a broken template stops start-up.
-    pub fn load(templates_dir: &Path) -> Result<Renderer, RenderError> {
+    /// `letters` says which municipality and school writes nynorsk.
+    pub fn load_with(
+        templates_dir: &Path,
+        letters: LetterSettings,
+    ) -> Result<Renderer, RenderError> {
         let mut sources = Vec::new();
         collect_templates(templates_dir, templates_dir, &mut sources)?;
         let mut tera = sandboxed_tera();
@@ -117,23 +133,17 @@ impl Renderer {
             )));
         }
 
-        let regular = load_font(&templates_dir.join(FONT_REGULAR))?;
-        let bold = load_font(&templates_dir.join(FONT_BOLD))?;
-        let metrics = layout::Metrics {
-            regular: face_metrics(&regular),
-            bold: face_metrics(&bold),
-        };
-        let icc_path = templates_dir.join(ICC_PROFILE);
-        let icc_bytes = std::fs::read(&icc_path)
-            .map_err(|e| RenderError::Pdf(format!("{}: {e}", icc_path.display())))?;
-        let icc = pdf::IccProfile::load(&icc_bytes, &icc_path.display().to_string())?;
+        let fonts = pdf::Fonts::load(templates_dir, &FONT_FILES)?;
+        let logos = load_logos(&letters)?;
+        let metrics = fonts.metrics();
         let renderer = Renderer {
             tera,
-            fonts: pdf::Fonts { regular, bold },
-            icc,
+            fonts,
             metrics,
             sources: source_texts,
             templates_dir: templates_dir.to_path_buf(),
+            letters,
+            logos,
         };
         renderer.self_test()?;
         Ok(renderer)
@@ -164,12 +174,45 @@ impl Renderer {
     }
 
     fn template_for(&self, t: DocumentType) -> String {
-        let own = format!("letters/{}.tera", t.key());
-        if self.tera.get_template_names().any(|n| n == own) {
-            own
-        } else {
-            DEFAULT_TEMPLATE.to_string()
+        self.template_in(t, Language::Bokmal)
+            .unwrap_or_else(|| DEFAULT_TEMPLATE.to_string())
+    }
+
+    fn has_template(&self, name: &str) -> bool {
+        self.tera.get_template_names().any(|n| n == name)
+    }
+
+    /// The template for `t` written in `language`: its own, else that
+    /// language's `_default.tera`; `None` when the language has neither (then a
+    /// letter falls back to bokmål, see [`Renderer::template_choice`]).
+    pub fn template_in(&self, t: DocumentType, language: Language) -> Option<String> {
+        let dir = match language.template_dir() {
+            Some(d) => format!("letters/{d}/"),
+            None => "letters/".to_string(),
+        };
+        [
+            format!("{dir}{}.tera", t.key()),
+            format!("{dir}_default.tera"),
+        ]
+        .into_iter()
+        .find(|n| self.has_template(n))
+    }
+
+    /// The template a letter of type `t` in `language` is rendered with, and
+    /// whether that is a fallback to bokmål (a template not yet written in
+    /// nynorsk: the letter still goes out, in bokmål, and a warning is logged).
+    pub fn template_choice(&self, t: DocumentType, language: Language) -> (String, bool) {
+        match self.template_in(t, language) {
+            Some(name) => (name, false),
+            None => (self.template_for(t), language != Language::Bokmal),
         }
+    }
+
+    /// The written standard of `ev`'s letters under the settings.
+    pub fn language_of(&self, ev: &IncomingEvent) -> Language {
+        self.letters
+            .resolve(&ev.municipality.number, &ev.school.id)
+            .language
     }
 
     fn markup_for(
@@ -178,15 +221,34 @@ impl Renderer {
         t: DocumentType,
         decision: &RoutingDecision,
     ) -> Result<String, RenderError> {
-        let ctx = context::build(ev, t, decision);
-        let name = self.template_for(t);
-        // The document's own data: the error names the template and the line,
-        // never a value (see `describe_error_redacted`).
+        let language = self.language_of(ev);
+        let (name, fallback) = self.template_choice(t, language);
+        if fallback {
+            tracing::warn!(
+                document_type = t.key(),
+                language = language.code(),
+                "no template in the municipality's written standard; the letter is in bokmål"
+            );
+        }
+        let language = if fallback { Language::Bokmal } else { language };
+        let mut ctx = context::build(ev, t, decision, language);
+        // In the Sámi administrative area: the Sámi language whose text (from the
+        // event, `fields.sami_text`) is printed beside the Norwegian.
+        let sami = self
+            .letters
+            .resolve(&ev.municipality.number, &ev.school.id)
+            .sami;
+        ctx.insert(
+            "sami",
+            &sami.map(|s| serde_json::json!({ "code": s.code() })),
+        );
         let text = self
             .tera
             .render(&name, &ctx)
+            // The document's own data: the error names the template and the line,
+            // never a value (see `describe_error_redacted`).
             .map_err(|e| RenderError::Template(self.describe_error_redacted(&name, &e)))?;
-        Ok(scrub(text, ev))
+        Ok(scrub(text, ev, language))
     }
 
     fn render_parts(
@@ -196,16 +258,24 @@ impl Renderer {
         decision: &RoutingDecision,
     ) -> Result<RenderedPdf, RenderError> {
         let text = self.markup_for(ev, t, decision)?;
+        let language = self.language_of(ev);
+        let (name, fallback) = self.template_choice(t, language);
+        let language = if fallback { Language::Bokmal } else { language };
         // The markup holds the document's text, so only the line number is
         // passed on; the start-up self-test reports the whole problem.
         let blocks = markup::parse(&text).map_err(|e| {
             RenderError::Template(format!(
-                "{}: linje {} i brevets markering er ugyldig (detaljene kan inneholde dokumentdata og er utelatt)",
-                self.template_for(t),
+                "{name}: linje {} i brevets markering er ugyldig (detaljene kan inneholde dokumentdata og er utelatt)",
                 e.line
             ))
         })?;
-        let pages = layout::layout(&blocks, &self.metrics);
+        let choice = self.letters.resolve(&ev.municipality.number, &ev.school.id);
+        let logo = choice.logo.and_then(|(path, alt)| {
+            self.logos
+                .get(path)
+                .map(|(image, aspect)| (image, *aspect, alt))
+        });
+        let pages = layout::layout(&blocks, &self.metrics, logo.map(|(_, aspect, _)| aspect));
         let identifier = ev.event_id.to_string();
         let info = pdf::DocInfo {
             title: &ev.title,
@@ -213,8 +283,10 @@ impl Renderer {
             subject: t.name_nb(),
             identifier: &identifier,
             created: ev.occurred_at,
+            language: language.tag(),
+            logo: logo.map(|(image, _, alt)| (image, alt)),
         };
-        let bytes = pdf::assemble(&pages, &self.fonts, &self.icc, &info)?;
+        let bytes = pdf::assemble(&pages, &blocks, &self.fonts, &info)?;
         let count = u32::try_from(pages.len()).unwrap_or(u32::MAX);
         Ok(RenderedPdf::new(bytes, count))
     }
@@ -288,12 +360,20 @@ impl Renderer {
             .collect();
         names.sort();
         for name in names {
-            let key = name
-                .trim_start_matches("letters/")
-                .trim_end_matches(".tera");
+            let rest = name.trim_start_matches("letters/");
+            let (language, key) = match rest.split_once('/') {
+                Some(("nn", key)) => (Language::Nynorsk, key),
+                Some((dir, _)) => {
+                    return Err(RenderError::Template(format!(
+                        "{name}: «{dir}» is not a written standard (nn)"
+                    )))
+                }
+                None => (Language::Bokmal, rest),
+            };
+            let key = key.trim_end_matches(".tera");
             let t = match key.parse::<DocumentType>() {
                 Ok(t) => t,
-                Err(_) if name == DEFAULT_TEMPLATE => DocumentType::GeneralInformation,
+                Err(_) if key == "_default" => DocumentType::GeneralInformation,
                 Err(_) => {
                     return Err(RenderError::Template(format!(
                         "{name}: «{key}» is not a document type (DOMAIN.md §8)"
@@ -302,7 +382,7 @@ impl Renderer {
             };
             let decision = sample_decision(t);
             // Render the named template itself (not the fallback choice).
-            let ctx = context::build(&sample, t, &decision);
+            let ctx = context::build(&sample, t, &decision, language);
             let text = self
                 .tera
                 .render(&name, &ctx)
@@ -317,6 +397,36 @@ impl Renderer {
         )?;
         Ok(())
     }
+}
+
+/// Decodes every configured logo (PNG or JPEG); a logo that cannot be read or
+/// has no alternative text stops start-up.
+fn load_logos(
+    letters: &LetterSettings,
+) -> Result<std::collections::HashMap<PathBuf, (krilla::image::Image, f32)>, RenderError> {
+    let mut out = std::collections::HashMap::new();
+    for (path, alt) in letters.logos() {
+        let what = path.display();
+        if alt.is_none_or(|a| a.trim().is_empty()) {
+            return Err(RenderError::Pdf(format!(
+                "{what}: a logo needs logo_alt (its text for screen readers)"
+            )));
+        }
+        let bytes = std::fs::read(path).map_err(|e| RenderError::Pdf(format!("{what}: {e}")))?;
+        // No interpolation: PDF/A forbids it (krilla refuses the file otherwise).
+        let image = if bytes.starts_with(b"\x89PNG") {
+            krilla::image::Image::from_png(bytes.into(), false)
+        } else if bytes.starts_with(&[0xFF, 0xD8]) {
+            krilla::image::Image::from_jpeg(bytes.into(), false)
+        } else {
+            Err("neither PNG nor JPEG".to_string())
+        }
+        .map_err(|e| RenderError::Pdf(format!("{what}: {e}")))?;
+        let (w, h) = image.size();
+        let aspect = w.max(1) as f32 / h.max(1) as f32;
+        out.insert(path.to_path_buf(), (image, aspect));
+    }
+    Ok(out)
 }
 
 /// Suffixes of templates that tera HTML-escapes every `{{ }}` in. tera's own
@@ -432,18 +542,6 @@ fn refuse_get_env(
     Err(tera::Error::msg(
         "get_env is disabled: a template can read only the document's data",
     ))
-}
-
-fn load_font(path: &Path) -> Result<font::Face, RenderError> {
-    let bytes =
-        std::fs::read(path).map_err(|e| RenderError::Font(format!("{}: {e}", path.display())))?;
-    font::Face::parse(&bytes, &path.display().to_string())
-}
-
-fn face_metrics(face: &font::Face) -> layout::FaceMetrics {
-    layout::FaceMetrics::build(face.units_per_em, |c| {
-        face.glyph(c).map(|gid| face.advance(gid))
-    })
 }
 
 /// Reads every `*.tera` below `dir`, named by its path relative to `root`
@@ -640,7 +738,11 @@ fn line_filter(
 
 /// Last line of defence: whatever a template or a producer's free text says, no
 /// valid national id and no protected recipient's street address is printed.
-fn scrub(mut text: String, ev: &IncomingEvent) -> String {
+fn scrub(mut text: String, ev: &IncomingEvent, language: Language) -> String {
+    let (id_removed, address_hidden) = match language {
+        Language::Bokmal => ("[fødselsnummer fjernet]", "[adresse skjermet]"),
+        Language::Nynorsk => ("[fødselsnummer fjerna]", "[adresse skjerma]"),
+    };
     // 11-digit runs (also with a space after the birth date) with valid check digits.
     let bytes = text.as_bytes();
     let mut hits: Vec<(usize, usize)> = Vec::new();
@@ -672,13 +774,13 @@ fn scrub(mut text: String, ev: &IncomingEvent) -> String {
         }
     }
     for (start, end) in hits.into_iter().rev() {
-        text.replace_range(start..end, "[fødselsnummer fjernet]");
+        text.replace_range(start..end, id_removed);
     }
     for r in ev.recipients.iter().filter(|r| r.protected_address) {
         if let Some(a) = &r.address {
             let street = a.street.trim();
             if street.len() >= 3 && text.contains(street) {
-                text = text.replace(street, "[adresse skjermet]");
+                text = text.replace(street, address_hidden);
             }
         }
     }
