@@ -266,14 +266,8 @@ pub async fn list(pool: &PgPool, actor: &Actor, q: &ListQuery) -> Result<Page, S
     authorize(pool, actor, q.school_id.as_deref(), "archive.list", None).await?;
     let limit = if q.limit <= 0 { 50 } else { q.limit.min(500) };
     let schools = school_scope(actor, q.school_id.as_deref());
-    let from = q
-        .from
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|d| d.and_utc());
-    let to =
-        q.to.and_then(|d| d.succ_opt())
-            .and_then(|d| d.and_hms_opt(0, 0, 0))
-            .map(|d| d.and_utc());
+    // The days staff type are Oslo days (DOMAIN: dates are local).
+    let (from, to) = super::folders::oslo_day_range(q.from, q.to);
     let text = q
         .text
         .as_deref()
