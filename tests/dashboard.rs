@@ -626,6 +626,196 @@ async fn the_search_text_stays_out_of_urls_and_pages_show_initials_only() {
     app.stop_and_clean().await;
 }
 
+/// Books one SMS message of `school` at the instant `at` (RFC 3339).
+async fn book_sms(app: &TestApp, school: &str, at: &str) -> Uuid {
+    let id = Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO sms_messages (message_id, school_id, source, requested_by, role, reason, text,
+                                   encoding, segments, numbers, price_ore, price_valid_from,
+                                   cost_ore, status)
+         VALUES ($1, $2, 'api', 'test', 'rektor', 'Test', 'Test', 'gsm7', 1, 3, 69, '2020-01-01',
+                 207, 'completed')",
+    )
+    .bind(id)
+    .bind(school)
+    .execute(&app.pool)
+    .await
+    .expect("message");
+    sqlx::query(
+        "INSERT INTO sms_cost_ledger (school_id, message_id, booked_at, sms_count, price_ore,
+                                      price_valid_from, cost_ore)
+         VALUES ($1, $2, $3::timestamptz, 3, 69, '2020-01-01', 207)",
+    )
+    .bind(school)
+    .bind(id)
+    .bind(at)
+    .execute(&app.pool)
+    .await
+    .expect("ledger row");
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sms_ledger_and_the_date_filters_use_oslo_days() {
+    let app = spawn_app().await;
+    // 01.12.2026 00:01 Oslo time is 30.11 23:01 UTC; 30.11 23:59 Oslo is 22:59 UTC.
+    let december = book_sms(&app, OWN, "2026-11-30T23:01:00Z").await;
+    let november = book_sms(&app, OWN, "2026-11-30T22:59:00Z").await;
+    let rektor = sign_in(&app, Role::Rektor, &[OWN]).await;
+    let (code, dec) = get(
+        &app,
+        Some(&rektor),
+        &format!("/dashboard/sms?school={OWN}&month=2026-12"),
+    )
+    .await;
+    assert_eq!(code, 200);
+    assert!(
+        dec.contains(&december.to_string()),
+        "00:01 on 1 December is December"
+    );
+    assert!(
+        dec.contains("01.12.2026 00:01"),
+        "booked shown in Oslo time"
+    );
+    assert!(!dec.contains(&november.to_string()));
+    let (_, nov) = get(
+        &app,
+        Some(&rektor),
+        &format!("/dashboard/sms?school={OWN}&month=2026-11"),
+    )
+    .await;
+    assert!(
+        nov.contains(&november.to_string()),
+        "23:59 on 30 November is November"
+    );
+    assert!(!nov.contains(&december.to_string()));
+
+    // The archive log's day filter, on the day the clocks go forward (23 hours).
+    let doc = queue(&app, "conduct_warning").await;
+    let team = sign_in(&app, Role::Team, &[OWN]).await;
+    let list = |from: &'static str, to: &'static str| {
+        let (app, team) = (&app, &team);
+        async move {
+            get(
+                app,
+                Some(team),
+                &format!("/dashboard/arkivlogg?status=klar&from={from}&to={to}"),
+            )
+            .await
+            .1
+        }
+    };
+    for (queued, day, other) in [
+        // 00:30 Oslo (CET) on 29 March.
+        ("2026-03-28T23:30:00Z", "2026-03-29", "2026-03-28"),
+        // 23:59 Oslo (CEST) on 29 March.
+        ("2026-03-29T21:59:00Z", "2026-03-29", "2026-03-30"),
+        // 00:30 Oslo (CEST) on 25 October, and 23:30 (CET) the same, 25-hour day.
+        ("2026-10-24T22:30:00Z", "2026-10-25", "2026-10-24"),
+        ("2026-10-25T22:30:00Z", "2026-10-25", "2026-10-26"),
+    ] {
+        sqlx::query("UPDATE archive_queue SET queued_at = $2::timestamptz WHERE event_id = $1")
+            .bind(doc)
+            .bind(queued)
+            .execute(&app.pool)
+            .await
+            .expect("queued_at");
+        assert!(
+            list(day, day).await.contains(&doc.to_string()),
+            "{queued} is on {day}"
+        );
+        assert!(
+            !list(other, other).await.contains(&doc.to_string()),
+            "{queued} is not on {other}"
+        );
+    }
+    app.stop_and_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_user_picks_every_school_in_scope_by_name() {
+    let app = spawn_app().await;
+    for (id, name) in [(OWN, "Fjellvik ungdomsskole"), (OTHER, "Bakken skole")] {
+        sqlx::query("INSERT INTO roster_schools (school_id, name, version) VALUES ($1, $2, 1)")
+            .bind(id)
+            .bind(name)
+            .execute(&app.pool)
+            .await
+            .expect("roster school");
+    }
+    let doc = queue(&app, "conduct_warning").await;
+    let option = |id: &str, name: &str, selected: bool| {
+        format!(
+            "<option value=\"{id}\" {}>{name}</option>",
+            if selected { "selected" } else { "" }
+        )
+    };
+    let admin = sign_in(&app, Role::Kommuneadmin, &[]).await;
+    for page in [
+        "/dashboard/arkivlogg",
+        "/dashboard/frister",
+        "/dashboard/utsendinger",
+        "/dashboard/revisjonslogg",
+        "/dashboard/sms",
+    ] {
+        let (code, body) = get(&app, Some(&admin), page).await;
+        assert_eq!(code, 200, "{page}");
+        for (id, name) in [(OWN, "Fjellvik ungdomsskole"), (OTHER, "Bakken skole")] {
+            assert!(
+                body.contains(&option(id, name, false)),
+                "{page}: {name} to pick"
+            );
+        }
+        let sep = if page.contains('?') { '&' } else { '?' };
+        let (code, body) = get(&app, Some(&admin), &format!("{page}{sep}school={OTHER}")).await;
+        assert_eq!(code, 200, "{page}?school=");
+        assert!(
+            body.contains(&option(OTHER, "Bakken skole", true)),
+            "{page}: the choice shows"
+        );
+    }
+    // The ledger is reachable from the page, and names the school.
+    let (_, sms) = get(&app, Some(&admin), &format!("/dashboard/sms?school={OWN}")).await;
+    assert!(
+        sms.contains("for Fjellvik ungdomsskole"),
+        "the ledger names the school"
+    );
+    // A school's own team: their school by name, one word for "all".
+    let team = sign_in(&app, Role::Team, &[OWN]).await;
+    for page in [
+        "/dashboard/arkivlogg?status=klar",
+        "/dashboard/frister",
+        "/dashboard/utsendinger",
+    ] {
+        let (_, body) = get(&app, Some(&team), page).await;
+        assert!(
+            body.contains(&option(OWN, "Fjellvik ungdomsskole", false)),
+            "{page}"
+        );
+        assert!(
+            body.contains(">Alle mine skoler<"),
+            "{page}: one word for all of mine"
+        );
+        assert!(!body.contains(">Mine skoler<"));
+        assert!(!body.contains(OTHER), "{page}: no other school offered");
+        // The slug appears only inside URLs and form values, never as text.
+        assert!(
+            !body.contains(&format!(">{OWN}<")),
+            "{page}: a slug as text"
+        );
+        assert!(
+            !body.contains(&format!(": {OWN}")),
+            "{page}: a slug in the header"
+        );
+    }
+    let (_, d) = get(&app, Some(&team), &format!("/dashboard/dokument/{doc}")).await;
+    assert!(
+        d.contains("<dd>Fjellvik ungdomsskole</dd>"),
+        "the document names its school"
+    );
+    app.stop_and_clean().await;
+}
+
 // ---------------------------------------------------------------- browser test
 
 fn e2e_dir() -> PathBuf {

@@ -119,6 +119,39 @@ pub struct DashboardState {
     pub assurance: Arc<AssuranceSettings>,
     pub signin_limit: Arc<session::RateLimiter>,
     pub action_limit: Arc<session::RateLimiter>,
+    /// School id → name (the roster's), read by the templates' `skole` filter so
+    /// people read names and only URLs carry ids. Refreshed on every signed-in request.
+    pub school_names: SchoolNames,
+}
+
+/// See [`DashboardState::school_names`].
+pub type SchoolNames = Arc<std::sync::RwLock<HashMap<String, String>>>;
+
+/// Reloads the school names from the roster (a small table). A failure keeps the
+/// names already known: pages then show ids where a name is missing.
+pub async fn refresh_school_names(state: &DashboardState) {
+    let rows: Result<Vec<(String, String)>, _> = sqlx::query_as(
+        "SELECT school_id, name FROM roster_schools WHERE name IS NOT NULL AND name <> ''",
+    )
+    .fetch_all(state.pool())
+    .await;
+    match rows {
+        Ok(rows) => {
+            if let Ok(mut names) = state.school_names.write() {
+                *names = rows.into_iter().collect();
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "dashboard: cannot read the school names"),
+    }
+}
+
+/// The name of school `id`, or the id when the roster has no name for it.
+pub fn school_name(names: &SchoolNames, id: &str) -> String {
+    names
+        .read()
+        .ok()
+        .and_then(|n| n.get(id).cloned())
+        .unwrap_or_else(|| id.to_string())
 }
 
 impl DashboardState {
@@ -143,11 +176,13 @@ impl DashboardState {
                 claims: settings.claims.clone(),
             })?))
         };
+        let school_names = SchoolNames::default();
         Ok(DashboardState {
             http,
             sms,
             oidc,
-            views: Arc::new(views()?),
+            views: Arc::new(views(school_names.clone())?),
+            school_names,
             signin_limit: Arc::new(session::RateLimiter::new(
                 settings.signins_per_minute,
                 Duration::from_secs(60),
@@ -168,9 +203,19 @@ impl DashboardState {
 
 /// The page templates, compiled into the binary (the dashboard does not depend on
 /// the working directory) and autoescaped.
-fn views() -> anyhow::Result<tera::Tera> {
+fn views(names: SchoolNames) -> anyhow::Result<tera::Tera> {
     let mut t = tera::Tera::default();
     t.autoescape_on(vec![".html"]);
+    // `{{ id | skole }}`: the school's name (the id when the roster has none).
+    t.register_filter(
+        "skole",
+        move |v: &tera::Value, _: &HashMap<String, tera::Value>| {
+            Ok(tera::Value::String(match v.as_str() {
+                Some(id) => school_name(&names, id),
+                None => String::new(),
+            }))
+        },
+    );
     // tera's own `urlencode` needs its `builtins` feature (and its dependencies).
     t.register_filter(
         "urlencode",
@@ -400,6 +445,7 @@ impl FromRequestParts<DashboardState> for SignedIn {
                 &reason,
             ));
         }
+        refresh_school_names(state).await;
         Ok(SignedIn(session))
     }
 }
@@ -886,7 +932,7 @@ mod tests {
 
     #[test]
     fn the_views_compile() {
-        views().expect("dashboard templates");
+        views(SchoolNames::default()).expect("dashboard templates");
     }
 
     #[test]

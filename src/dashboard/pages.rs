@@ -53,6 +53,31 @@ pub fn oslo(t: DateTime<Utc>) -> String {
     t.with_timezone(&Oslo).format("%d.%m.%Y %H:%M").to_string()
 }
 
+/// `2026-12` → `desember 2026` (the input itself when it is not a month).
+pub fn month_nb(month: &str) -> String {
+    const NAMES: [&str; 12] = [
+        "januar",
+        "februar",
+        "mars",
+        "april",
+        "mai",
+        "juni",
+        "juli",
+        "august",
+        "september",
+        "oktober",
+        "november",
+        "desember",
+    ];
+    month
+        .split_once('-')
+        .and_then(|(y, m)| {
+            let i: usize = m.parse().ok()?;
+            Some(format!("{} {y}", NAMES.get(i.checked_sub(1)?)?))
+        })
+        .unwrap_or_else(|| month.to_string())
+}
+
 /// The response for a refused or failed staff call.
 fn staff_error(state: &DashboardState, e: StaffError) -> Response {
     match e {
@@ -83,34 +108,41 @@ fn type_name(key: &str) -> String {
         .unwrap_or_else(|_| key.to_string())
 }
 
-/// The schools a user can pick in a filter: their own, or the roster's for
-/// municipal roles.
-pub(crate) async fn school_choices(state: &DashboardState, actor: &Actor) -> Vec<(String, String)> {
-    let rows: Vec<(String, Option<String>)> = if actor.role.is_municipal() {
-        sqlx::query_as(
-            "SELECT school_id, name FROM roster_schools WHERE NOT deleted ORDER BY name, school_id",
+/// The schools a user can pick in a filter, by name: their own, or for municipal
+/// roles every school the roster or the archive log knows. `selected` (a school
+/// in the user's scope) is always among them, so the dropdown shows the choice.
+pub(crate) async fn school_choices(
+    state: &DashboardState,
+    actor: &Actor,
+    selected: Option<&str>,
+) -> Vec<(String, String)> {
+    let mut ids: Vec<String> = if actor.role.is_municipal() {
+        sqlx::query_scalar(
+            "SELECT school_id FROM roster_schools WHERE NOT deleted
+             UNION SELECT DISTINCT school_id FROM archive_queue
+             UNION SELECT DISTINCT school_id FROM sms_messages",
         )
         .fetch_all(state.pool())
         .await
         .unwrap_or_default()
     } else {
-        sqlx::query_as(
-            "SELECT s.id, r.name FROM unnest($1::text[]) AS s(id)
-               LEFT JOIN roster_schools r ON r.school_id = s.id ORDER BY s.id",
-        )
-        .bind(&actor.schools)
-        .fetch_all(state.pool())
-        .await
-        .unwrap_or_default()
+        actor.schools.clone()
     };
-    rows.into_iter()
-        .map(|(id, name)| {
-            let label = name
-                .map(|n| format!("{n} ({id})"))
-                .unwrap_or_else(|| id.clone());
-            (id, label)
+    if let Some(s) = selected.filter(|s| !s.is_empty() && actor.covers_school(s)) {
+        if !ids.iter().any(|i| i == s) {
+            ids.push(s.to_string());
+        }
+    }
+    let mut choices: Vec<(String, String)> = ids
+        .into_iter()
+        .map(|id| {
+            let name = super::school_name(&state.school_names, &id);
+            (id, name)
         })
-        .collect()
+        .collect();
+    choices.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+    choices.dedup_by(|a, b| a.0 == b.0);
+    choices
 }
 
 #[derive(Debug, Deserialize, Default, Serialize, Clone)]
@@ -251,7 +283,11 @@ async fn archive_log(
     ctx.insert("first_page", &first_page);
     ctx.insert("q", &q);
     ctx.insert("search_text", &session.search_text);
-    ctx.insert("schools", &school_choices(&state, &session.actor).await);
+    ctx.insert("school", &q.school);
+    ctx.insert(
+        "schools",
+        &school_choices(&state, &session.actor, q.school.as_deref()).await,
+    );
     let types: Vec<(&str, &str)> = DocumentType::ALL
         .iter()
         .map(|t| (t.key(), t.name_nb()))
@@ -784,7 +820,10 @@ async fn deadlines(
     ctx.insert("rows", &view);
     ctx.insert("school_year", &format!("{}/{}", year.0, year.1));
     ctx.insert("school", &school);
-    ctx.insert("schools", &school_choices(&state, actor).await);
+    ctx.insert(
+        "schools",
+        &school_choices(&state, actor, school.as_deref()).await,
+    );
     page(&state, &session, "frister", "frister.html", ctx)
 }
 
@@ -892,7 +931,10 @@ async fn deliveries(
     ctx.insert("next", &next);
     ctx.insert("school", &school);
     ctx.insert("status", &status);
-    ctx.insert("schools", &school_choices(&state, actor).await);
+    ctx.insert(
+        "schools",
+        &school_choices(&state, actor, school.as_deref()).await,
+    );
     page(&state, &session, "utsendinger", "utsendinger.html", ctx)
 }
 
@@ -968,7 +1010,10 @@ async fn audit_log(
     ctx.insert("school", &school);
     ctx.insert("action", &q.action);
     ctx.insert("actor", &q.actor);
-    ctx.insert("schools", &school_choices(&state, actor).await);
+    ctx.insert(
+        "schools",
+        &school_choices(&state, actor, school.as_deref()).await,
+    );
     page(&state, &session, "revisjonslogg", "revisjonslogg.html", ctx)
 }
 

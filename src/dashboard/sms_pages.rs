@@ -116,7 +116,7 @@ async fn sms_page(
             ctx.insert("school", &Option::<String>::None);
             ctx.insert(
                 "schools",
-                &super::pages::school_choices(&state, actor).await,
+                &super::pages::school_choices(&state, actor, None).await,
             );
             return page(&state, &session, "sms", "sms.html", ctx);
         }
@@ -152,10 +152,11 @@ async fn sms_page(
     ctx.insert("school", &Some(&school));
     ctx.insert(
         "schools",
-        &super::pages::school_choices(&state, actor).await,
+        &super::pages::school_choices(&state, actor, Some(&school)).await,
     );
     ctx.insert("may_compose", &(actor.role == Role::Rektor));
     ctx.insert("month", &month);
+    ctx.insert("month_name", &super::pages::month_nb(&month));
     ctx.insert("ledger", &ledger);
     ctx.insert("ledger_messages", &report.messages);
     ctx.insert("ledger_sms", &report.sms_count);
