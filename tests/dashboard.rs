@@ -816,6 +816,142 @@ async fn every_user_picks_every_school_in_scope_by_name() {
     app.stop_and_clean().await;
 }
 
+/// `body` without the support details: every `<span class="raw" …>…</span>`
+/// (the raw value's detail line) and `<pre>…</pre>` (the archive's answer verbatim).
+fn without_raw(body: &str) -> String {
+    let mut out = body.to_string();
+    for (open, close) in [("<span class=\"raw\"", "</span>"), ("<pre>", "</pre>")] {
+        let mut kept = String::new();
+        let mut rest = out.as_str();
+        while let Some(i) = rest.find(open) {
+            kept.push_str(&rest[..i]);
+            match rest[i..].find(close) {
+                Some(j) => rest = &rest[i + j + close.len()..],
+                None => {
+                    rest = "";
+                    break;
+                }
+            }
+        }
+        kept.push_str(rest);
+        out = kept;
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_read_norwegian_with_the_raw_value_on_a_detail_line() {
+    let app = spawn_app().await;
+    let failed = queue(&app, "conduct_warning").await;
+    transfer(&app, vec![Action::Ugyldig]).await;
+    let archived = queue(&app, "conduct_warning").await;
+    transfer(&app, vec![Action::Normal]).await;
+    assert_eq!(status_of(&app, archived).await, "arkivert");
+    let admin = sign_in(&app, Role::Kommuneadmin, &[]).await;
+    let (code, doc) = get(
+        &app,
+        Some(&admin),
+        &format!("/dashboard/dokument/{archived}"),
+    )
+    .await;
+    assert_eq!(code, 200);
+    let shown = without_raw(&doc);
+    assert!(
+        shown.contains(">Arkivert</span>"),
+        "the status in Norwegian"
+    );
+    assert!(
+        shown.contains("Elevmappe") || shown.contains("Skolemappe"),
+        "the folder"
+    );
+    assert!(!shown.contains("<dd>pupil") && !shown.contains("<dd>school"));
+    assert!(shown.contains("<dt>Journalår"), "receipt fields translated");
+    assert!(!shown.contains("<dt>journalaar"));
+    assert!(
+        doc.contains("<span class=\"raw\" title=\"Verdien i systemet\">journalaar</span>"),
+        "raw on a detail line"
+    );
+    assert!(
+        shown.contains("Arkivet (Fiks Arkiv over HTTP)"),
+        "the target in Norwegian"
+    );
+    let (_, doc) = get(&app, Some(&admin), &format!("/dashboard/dokument/{failed}")).await;
+    let shown = without_raw(&doc);
+    assert!(
+        shown.contains("Arkivet avviste meldingen"),
+        "the error class in Norwegian"
+    );
+    assert!(!shown.contains("ugyldigforespoersel"));
+    // The audit log: actions and roles in Norwegian.
+    // The actions the issue saw in English, as the dashboard and API record them.
+    let rektor = Actor::new("test:rektor", Role::Rektor, vec![OWN.into()]).expect("actor");
+    for action in [
+        "archive.preview",
+        "dashboard.sign_in",
+        "sms.send",
+        "archive.retry",
+    ] {
+        dokflyt::audit::record(
+            &app.pool,
+            &dokflyt::audit::Entry {
+                actor: &rektor,
+                school_id: Some(OWN),
+                action,
+                target: None,
+                outcome: dokflyt::audit::Outcome::Granted,
+                reason: None,
+                details: serde_json::json!({}),
+            },
+        )
+        .await
+        .expect("audit entry");
+    }
+    let (_, log) = get(&app, Some(&admin), "/dashboard/revisjonslogg").await;
+    let shown = without_raw(&log);
+    let actions: Vec<String> = sqlx::query_scalar("SELECT DISTINCT action FROM audit_log")
+        .fetch_all(&app.pool)
+        .await
+        .expect("actions");
+    assert!(!actions.is_empty());
+    for raw in &actions {
+        let nb = dokflyt::dashboard::words::action(raw);
+        assert_ne!(nb, raw, "{raw} has a Norwegian name");
+        assert!(shown.contains(nb), "{raw} as «{nb}»");
+        assert!(!shown.contains(raw.as_str()), "{raw} shown to a person");
+        assert!(
+            log.contains(&format!(">{raw}</span>")),
+            "{raw} on the detail line"
+        );
+    }
+    assert!(!shown.contains(">kommuneadmin<"));
+    assert!(shown.contains("kommuneadministrator"));
+    // Deliveries: statuses in Norwegian.
+    sqlx::query("UPDATE deliveries SET status = 'delivered'")
+        .execute(&app.pool)
+        .await
+        .expect("delivered");
+    let (_, sent) = get(&app, Some(&admin), "/dashboard/utsendinger").await;
+    let shown = without_raw(&sent);
+    assert!(shown.contains("<td>Levert"), "delivered in Norwegian");
+    assert!(
+        !shown.contains(">delivered<"),
+        "no English status outside the detail line"
+    );
+    // Amounts the Norwegian way.
+    book_sms(&app, OWN, "2026-12-01T10:00:00Z").await;
+    let (_, sms) = get(
+        &app,
+        Some(&admin),
+        &format!("/dashboard/sms?school={OWN}&month=2026-12"),
+    )
+    .await;
+    assert!(sms.contains("2,07\u{a0}kr"), "0,69 × 3 as 2,07 kr");
+    assert!(sms.contains("0,69\u{a0}kr"));
+    assert!(!sms.contains("0.69") && !sms.contains("2.07"));
+    assert!(sms.contains("Kostnader desember 2026"), "the month by name");
+    app.stop_and_clean().await;
+}
+
 // ---------------------------------------------------------------- browser test
 
 fn e2e_dir() -> PathBuf {

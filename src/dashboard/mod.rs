@@ -24,6 +24,7 @@ pub mod pages;
 pub mod session;
 pub mod sms_pages;
 pub mod stepup;
+pub mod words;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -229,6 +230,38 @@ fn views(names: SchoolNames) -> anyhow::Result<tera::Tera> {
             ))
         },
     );
+    // `{{ v | ord(som="status") }}`: the Norwegian word (plain text).
+    // `{{ v | nb(som="status") | safe }}`: the word, and the raw value on a detail
+    // line for support (both escaped here). `{{ "0.69" | kr }}`: `0,69 kr`.
+    t.register_filter(
+        "ord",
+        |v: &tera::Value, args: &HashMap<String, tera::Value>| {
+            let raw = v.as_str().unwrap_or_default();
+            Ok(tera::Value::String(word(args, raw).to_string()))
+        },
+    );
+    t.register_filter(
+        "nb",
+        |v: &tera::Value, args: &HashMap<String, tera::Value>| {
+            let raw = v.as_str().unwrap_or_default();
+            let nb = word(args, raw);
+            let mut html = tera::escape_html(nb);
+            if nb != raw {
+                html.push_str(&format!(
+                    "<span class=\"raw\" title=\"Verdien i systemet\">{}</span>",
+                    tera::escape_html(raw)
+                ));
+            }
+            Ok(tera::Value::String(html))
+        },
+    );
+    t.register_filter("kr", |v: &tera::Value, _: &HashMap<String, tera::Value>| {
+        let raw = match v {
+            tera::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        Ok(tera::Value::String(words::kroner(&raw)))
+    });
     t.add_raw_templates(vec![
         (
             "layout.html",
@@ -296,6 +329,19 @@ fn views(names: SchoolNames) -> anyhow::Result<tera::Tera> {
         ),
     ])?;
     Ok(t)
+}
+
+/// The Norwegian word for `raw` of the kind the filter's `som` names.
+fn word<'a>(args: &HashMap<String, tera::Value>, raw: &'a str) -> &'a str {
+    match args.get("som").and_then(|v| v.as_str()).unwrap_or("status") {
+        "handling" => words::action(raw),
+        "rolle" => words::role(raw),
+        "mappe" => words::folder(raw),
+        "mal" => words::target(raw),
+        "feilklasse" => words::error_class(raw),
+        "felt" => words::receipt_field(raw),
+        _ => words::status(raw),
+    }
 }
 
 pub fn routes<S: Clone + Send + Sync + 'static>(state: DashboardState) -> Router<S> {

@@ -311,7 +311,26 @@ async fn message_status(
         return sms_error(&state, e);
     }
     match request::message_status(&state.sms, &q.school, id).await {
-        Ok(s) => Json(s).into_response(),
+        Ok(s) => {
+            // The page's script shows the Norwegian words; the raw values stay.
+            let mut v = serde_json::to_value(&s).unwrap_or_else(|_| json!({}));
+            if let Some(o) = v.as_object_mut() {
+                let status = o.get("status").and_then(|x| x.as_str()).unwrap_or("");
+                let status_nb = super::words::status(status).to_string();
+                let labels: serde_json::Map<String, serde_json::Value> = o
+                    .get("recipients")
+                    .and_then(|r| r.as_object())
+                    .map(|r| {
+                        r.keys()
+                            .map(|k| (k.clone(), json!(super::words::status(k))))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                o.insert("status_nb".into(), json!(status_nb));
+                o.insert("labels".into(), serde_json::Value::Object(labels));
+            }
+            Json(v).into_response()
+        }
         Err(e) => sms_error(&state, e),
     }
 }

@@ -87,14 +87,14 @@ async function retry(page) {
   await page.getByText('Vis svaret', { exact: true }).first().click();
   const raw = await page.locator('.attempts pre').first().innerText();
   expect(raw.length > 0, 'the raw answer shows');
-  expect((await page.locator('#dokument-status').innerText()).trim() === 'feilet', 'status feilet');
+  expect((await page.locator('#dokument-status').innerText()).trim() === 'Feilet', 'status feilet');
   await shot(page, '2-dokument-feilet');
   await page.getByRole('link', { name: 'Prøv igjen' }).click();
   await page.getByRole('heading', { name: 'Prøv igjen?' }).waitFor();
   await shot(page, '3-bekreft');
   await page.locator('#bekreft').click();
   await page.getByRole('status').filter({ hasText: 'satt til Klar' }).waitFor();
-  expect((await page.locator('#dokument-status').innerText()).trim() === 'klar', 'status klar');
+  expect((await page.locator('#dokument-status').innerText()).trim() === 'Klar', 'status klar');
   await shot(page, '4-klar');
   await page.context().storageState({ path: STATE });
 }
@@ -105,7 +105,7 @@ async function verify(page) {
   await link.waitFor({ timeout: 15000 });
   await shot(page, '5-arkivert');
   await link.click();
-  expect((await page.locator('#dokument-status').innerText()).trim() === 'arkivert', 'status arkivert');
+  expect((await page.locator('#dokument-status').innerText()).trim() === 'Arkivert', 'status arkivert');
   await page.getByRole('heading', { name: 'Arkivets siste svar' }).waitFor();
   await shot(page, '6-dokument-arkivert');
 }

@@ -31,14 +31,16 @@
     var timer = setInterval(function () {
       refresh(url, function (s) {
         var st = progress.querySelector("[data-field=status]");
-        if (st) st.textContent = s.status;
+        if (st) st.textContent = s.status_nb || s.status;
+        var raw = progress.querySelector("[data-field=status-raw]");
+        if (raw) raw.textContent = s.status;
         var list = progress.querySelector(".progress");
         Object.keys(s.recipients).forEach(function (k) {
           var el = progress.querySelector('[data-recipients="' + k + '"]');
           if (!el && list) {
             var li = document.createElement("li");
             var name = document.createElement("span");
-            name.textContent = k;
+            name.textContent = (s.labels && s.labels[k]) || k;
             el = document.createElement("span");
             el.setAttribute("data-recipients", k);
             li.appendChild(name);
@@ -49,7 +51,7 @@
           if (el) el.textContent = String(s.recipients[k]);
         });
         var open = (s.recipients.queued || 0) + (s.recipients.sending || 0);
-        if (open === 0 && s.status !== "pending_approval" && s.status !== "approved") clearInterval(timer);
+        if (open === 0 && s.status !== "awaiting_approval" && s.status !== "approved") clearInterval(timer);
       });
     }, 2000);
   }
