@@ -952,6 +952,291 @@ async fn people_read_norwegian_with_the_raw_value_on_a_detail_line() {
     app.stop_and_clean().await;
 }
 
+/// An error page a person can leave: the menu, «Logg ut», a Norwegian text.
+fn assert_error_page(body: &str, what: &str) {
+    assert!(
+        body.contains("aria-label=\"Hovedmeny\""),
+        "{what}: the menu"
+    );
+    assert!(body.contains(">Logg ut</button>"), "{what}: sign-out");
+    assert!(
+        body.contains("class=\"problem\""),
+        "{what}: the explanation"
+    );
+    assert!(
+        body.contains("<html lang=\"nb\">"),
+        "{what}: a Norwegian page"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_dead_ends_actions_error_pages_search_and_return_paths() {
+    let app = spawn_app().await;
+    let failed = queue(&app, "conduct_warning").await;
+    transfer(&app, vec![Action::Ugyldig]).await;
+    let archived = queue(&app, "conduct_warning").await;
+    transfer(&app, vec![Action::Normal]).await;
+    let ready = queue(&app, "conduct_warning").await;
+    let admin = sign_in(&app, Role::Kommuneadmin, &[]).await;
+
+    // Only the actions that can apply are offered; the others explain why.
+    let (_, doc) = get(
+        &app,
+        Some(&admin),
+        &format!("/dashboard/dokument/{archived}"),
+    )
+    .await;
+    assert!(
+        !doc.contains("Handlinger"),
+        "no empty Handlinger on an archived document"
+    );
+    let (_, doc) = get(&app, Some(&admin), &format!("/dashboard/dokument/{ready}")).await;
+    assert!(
+        !doc.contains("bekreft/prov-igjen"),
+        "no «Prøv igjen» on a klar document"
+    );
+    let (_, doc) = get(&app, Some(&admin), &format!("/dashboard/dokument/{failed}")).await;
+    assert!(doc.contains("bekreft/prov-igjen"));
+    let (code, _) = get(
+        &app,
+        Some(&admin),
+        &format!("/dashboard/dokument/{failed}/bekreft/prov-igjen"),
+    )
+    .await;
+    assert_eq!(code, 200);
+    for (doc, action) in [
+        (archived, "prov-igjen"),
+        (archived, "produser-pa-nytt"),
+        (archived, "fjern"),
+        (ready, "prov-igjen"),
+        (ready, "fjern"),
+    ] {
+        let (code, body) = get(
+            &app,
+            Some(&admin),
+            &format!("/dashboard/dokument/{doc}/bekreft/{action}"),
+        )
+        .await;
+        assert_eq!(code, 409, "{action} on {doc}");
+        assert!(
+            !body.contains("id=\"bekreft\""),
+            "no confirm button for {action}"
+        );
+        assert!(body.contains("kan ikke brukes nå"), "why, for {action}");
+        assert_error_page(&body, action);
+    }
+
+    // Error pages have the menu, a Norwegian text and a way back.
+    let (code, body) = get(&app, Some(&admin), "/dashboard/finnes-ikke").await;
+    assert_eq!(code, 404);
+    assert_error_page(&body, "404");
+    let (code, body) = get(&app, Some(&admin), "/dashboard/revisjonslogg?before=tja").await;
+    assert_eq!(code, 400);
+    assert_error_page(&body, "400");
+    let (code, body) = get(&app, Some(&admin), "/dashboard/logg-ut").await;
+    assert_eq!(code, 405);
+    assert_error_page(&body, "405");
+    let team = sign_in(&app, Role::Team, &[OWN]).await;
+    let (code, body) = get(&app, Some(&team), "/dashboard/sms").await;
+    assert_eq!(code, 403);
+    assert_error_page(&body, "403");
+    let (code, body) = get(
+        &app,
+        Some(&admin),
+        &format!("/dashboard/dokument/{}", Uuid::new_v4()),
+    )
+    .await;
+    assert_eq!(code, 404);
+    assert_error_page(&body, "404 document");
+    // Without a session: a way to sign in.
+    let (code, _, body) =
+        post_full(&app, None, "/dashboard/arkivlogg/sok", &[("tekst", "x")]).await;
+    assert_eq!(code, 401);
+    assert!(
+        body.contains("href=\"/dashboard/logg-inn\""),
+        "401: a way to sign in"
+    );
+
+    // GET after POST lands on a page.
+    for (path, to) in [
+        (
+            "/dashboard/arkivlogg/sok",
+            "/dashboard/arkivlogg".to_string(),
+        ),
+        (
+            &format!("/dashboard/dokument/{failed}/prov-igjen") as &str,
+            format!("/dashboard/dokument/{failed}"),
+        ),
+    ] {
+        let (code, location, _) = get_full(&app, Some(&admin), path).await;
+        assert_eq!((code, location), (303, to), "GET {path}");
+    }
+
+    // A long search is refused with a message, not cut.
+    let long = "a".repeat(201);
+    let (code, _, body) = post_full(
+        &app,
+        Some(&admin),
+        "/dashboard/arkivlogg/sok",
+        &[("_csrf", &admin.csrf), ("tekst", &long)],
+    )
+    .await;
+    assert_eq!(code, 422);
+    assert!(body.contains("Søket er for langt"));
+    assert_error_page(&body, "422");
+    let ok = "a".repeat(200);
+    let (code, _, _) = post_full(
+        &app,
+        Some(&admin),
+        "/dashboard/arkivlogg/sok",
+        &[("_csrf", &admin.csrf), ("tekst", &ok)],
+    )
+    .await;
+    assert_eq!(code, 303, "200 characters are a search");
+
+    // tilbake= is normalised before it is checked.
+    for (back, to) in [
+        (
+            "/dashboard/arkivlogg/../../../api/status",
+            "/dashboard/arkivlogg",
+        ),
+        (
+            "/dashboard/arkivlogg/%2e%2e/%2e%2e/api/status",
+            "/dashboard/arkivlogg",
+        ),
+        (
+            "/dashboard/arkivlogg?status=klar",
+            "/dashboard/arkivlogg?status=klar",
+        ),
+    ] {
+        let (code, location, _) = post_full(
+            &app,
+            Some(&admin),
+            "/dashboard/arkivlogg/sok",
+            &[("_csrf", &admin.csrf), ("tekst", ""), ("tilbake", back)],
+        )
+        .await;
+        assert_eq!((code, location.as_str()), (303, to), "tilbake={back}");
+    }
+    app.stop_and_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sms_flow_refuses_nobody_uses_a_preview_once_and_lands_on_pages() {
+    use common::sms_gateway::{generate_school, load_roster, spawn_sms_app, GatewayStandIn};
+    let gw = GatewayStandIn::start().await;
+    let app = spawn_sms_app(&gw, |_| {}).await;
+    load_roster(&app.pool, &generate_school(OWN, "4601", 3, 4, 2).events).await;
+    load_roster(&app.pool, &generate_school(OTHER, "4601", 0, 0, 0).events).await;
+    let messages = |school: &'static str| {
+        let app = &app;
+        async move {
+            app.count(&format!(
+                "SELECT count(*) FROM sms_messages WHERE school_id = '{school}'"
+            ))
+            .await
+        }
+    };
+
+    // Nobody to reach: the preview says so and offers no Send; a send is refused.
+    let empty = sign_in(&app, Role::Rektor, &[OTHER]).await;
+    let (code, _, body) = post_full(
+        &app,
+        Some(&empty),
+        "/dashboard/sms/forhandsvis",
+        &[
+            ("_csrf", &empty.csrf),
+            ("school", OTHER),
+            ("tekst", "Skolen er stengt i dag."),
+            ("begrunnelse", "Stenging"),
+        ],
+    )
+    .await;
+    assert_eq!(code, 200);
+    assert!(
+        body.contains("id=\"ingen-mottakere\""),
+        "the reason on the preview"
+    );
+    assert!(!body.contains("id=\"send\""), "no Send to 0 numbers");
+    let token = form_value(&body, "token");
+    let (code, _, body) = post_full(
+        &app,
+        Some(&empty),
+        "/dashboard/sms/send",
+        &[("_csrf", &empty.csrf), ("school", OTHER), ("token", &token)],
+    )
+    .await;
+    assert_eq!(code, 422, "sending to nobody is refused");
+    assert!(body.contains("ville ikke nådd noen"));
+    assert_eq!(messages(OTHER).await, 0);
+
+    // A preview token sends once.
+    let rektor = sign_in(&app, Role::Rektor, &[OWN]).await;
+    let (_, _, body) = post_full(
+        &app,
+        Some(&rektor),
+        "/dashboard/sms/forhandsvis",
+        &[
+            ("_csrf", &rektor.csrf),
+            ("school", OWN),
+            ("tekst", "Skolen er stengt i dag."),
+            ("begrunnelse", "Stenging"),
+        ],
+    )
+    .await;
+    assert!(body.contains("id=\"send\""));
+    let token = form_value(&body, "token");
+    // A reload of the preview: the kept confirmation, not a bare 405.
+    let (code, location, _) = get_full(&app, Some(&rektor), "/dashboard/sms/forhandsvis").await;
+    assert_eq!((code, location.as_str()), (303, "/dashboard/fortsett"));
+    let (code, again) = get(&app, Some(&rektor), "/dashboard/fortsett").await;
+    assert_eq!(code, 200);
+    assert!(again.contains(&token), "the same confirmation");
+    let send = [
+        ("_csrf", rektor.csrf.as_str()),
+        ("school", OWN),
+        ("token", token.as_str()),
+    ];
+    let (code, first, _) = post_full(&app, Some(&rektor), "/dashboard/sms/send", &send).await;
+    assert_eq!(code, 303);
+    assert!(first.starts_with("/dashboard/sms/melding/"));
+    let (code, second, _) = post_full(&app, Some(&rektor), "/dashboard/sms/send", &send).await;
+    assert_eq!(
+        (code, second.as_str()),
+        (303, first.as_str()),
+        "the same token shows the same message"
+    );
+    assert_eq!(messages(OWN).await, 1, "one message for one preview token");
+    let used: Option<Uuid> =
+        sqlx::query_scalar("SELECT used_by FROM sms_previews WHERE token = $1::uuid")
+            .bind(&token)
+            .fetch_one(&app.pool)
+            .await
+            .expect("preview");
+    assert!(used.is_some(), "the token is marked used");
+    // After the send, a reload of the preview or the send lands on the SMS page.
+    let (code, location, _) = get_full(&app, Some(&rektor), "/dashboard/sms/forhandsvis").await;
+    assert_eq!((code, location.as_str()), (303, "/dashboard/sms"));
+    let (code, location, _) = get_full(&app, Some(&rektor), "/dashboard/sms/send").await;
+    assert_eq!((code, location.as_str()), (303, "/dashboard/sms"));
+    let (code, _) = get(&app, Some(&rektor), "/dashboard/sms").await;
+    assert_eq!(code, 200);
+    // The message page without ?school= finds its school (or answers 404).
+    let id = first
+        .trim_start_matches("/dashboard/sms/melding/")
+        .split('?')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let (code, location, _) =
+        get_full(&app, Some(&rektor), &format!("/dashboard/sms/melding/{id}")).await;
+    assert_eq!((code, location), (303, first.clone()));
+    let (code, body) = get(&app, Some(&empty), &format!("/dashboard/sms/melding/{id}")).await;
+    assert_eq!(code, 404, "another school's message");
+    assert_error_page(&body, "sms 404");
+    app.stop_and_clean().await;
+}
+
 // ---------------------------------------------------------------- browser test
 
 fn e2e_dir() -> PathBuf {

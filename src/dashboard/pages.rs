@@ -37,12 +37,15 @@ use crate::event::DocumentType;
 pub fn routes() -> Router<DashboardState> {
     Router::new()
         .route("/dashboard/arkivlogg", get(archive_log))
-        .route("/dashboard/arkivlogg/sok", post(search))
+        .route("/dashboard/arkivlogg/sok", post(search).get(back_to_log))
         .route("/dashboard/arkivlogg/antall", get(live_counts))
         .route("/dashboard/dokument/{id}", get(document))
         .route("/dashboard/dokument/{id}/pdf", get(pdf))
         .route("/dashboard/dokument/{id}/bekreft/{action}", get(confirm))
-        .route("/dashboard/dokument/{id}/{action}", post(act))
+        .route(
+            "/dashboard/dokument/{id}/{action}",
+            post(act).get(back_to_document),
+        )
         .route("/dashboard/frister", get(deadlines))
         .route("/dashboard/utsendinger", get(deliveries))
         .route("/dashboard/revisjonslogg", get(audit_log))
@@ -296,6 +299,48 @@ async fn archive_log(
     page(&state, &session, "arkivlogg", "arkivlogg.html", ctx)
 }
 
+/// The longest free-text search, in characters.
+pub const SEARCH_MAX: usize = 200;
+
+/// A GET on the search's form address (a reload, the back button): the log.
+async fn back_to_log() -> Response {
+    Redirect::to("/dashboard/arkivlogg").into_response()
+}
+
+/// A GET on an action's form address: the document, where the action is offered.
+async fn back_to_document(Path((id, _)): Path<(String, String)>) -> Response {
+    match staff::parse_event_id(&id) {
+        Ok(id) => Redirect::to(&format!("/dashboard/dokument/{id}")).into_response(),
+        Err(_) => Redirect::to("/dashboard/arkivlogg").into_response(),
+    }
+}
+
+/// The actions that can apply to a document with `status` (`dismissed`: taken
+/// off the failed list): only these are offered and linked, and a confirmation
+/// page for another one explains why instead of showing a form.
+pub fn applicable_actions(status: ArchiveStatus, dismissed: bool) -> Vec<&'static str> {
+    match status {
+        ArchiveStatus::Feilet if dismissed => vec!["prov-igjen", "produser-pa-nytt"],
+        ArchiveStatus::Feilet => vec!["prov-igjen", "produser-pa-nytt", "fjern"],
+        ArchiveStatus::Klar => vec!["produser-pa-nytt"],
+        ArchiveStatus::Arkivert => Vec::new(),
+    }
+}
+
+/// Why `action` cannot apply to a document with `status`.
+fn not_applicable(action: &str, status: ArchiveStatus, dismissed: bool) -> String {
+    let label = action_text(action).map(|a| a.0).unwrap_or(action);
+    let why = match (status, dismissed) {
+        (ArchiveStatus::Arkivert, _) => "Dokumentet er arkivert, og det er ingenting å rette.",
+        (ArchiveStatus::Klar, _) => {
+            "Dokumentet står allerede i kø (Klar) og sendes ved neste overføring."
+        }
+        (ArchiveStatus::Feilet, true) => "Dokumentet er allerede fjernet fra feilet-listen.",
+        (ArchiveStatus::Feilet, false) => "Handlingen gjelder ikke dette dokumentet.",
+    };
+    format!("«{label}» kan ikke brukes nå. {why}")
+}
+
 #[derive(Deserialize)]
 struct SearchForm {
     #[serde(rename = "_csrf")]
@@ -314,17 +359,30 @@ async fn search(
     if let Some(r) = guard_action(&state, &session, f.csrf.as_deref()) {
         return r;
     }
-    let text = f
-        .tekst
+    // A search longer than the limit is refused with a message, never cut silently.
+    if f.tekst
         .as_deref()
-        .map(|t| t.chars().take(200).collect::<String>());
+        .is_some_and(|t| t.chars().count() > SEARCH_MAX)
+    {
+        return problem(
+            &state,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Søket er for langt",
+            &format!(
+                "Søketeksten kan være på høyst {SEARCH_MAX} tegn. Søk på et kortere stykke av tittelen."
+            ),
+        );
+    }
+    let text = f.tekst.clone();
     if let Err(e) = super::session::set_search_text(state.pool(), &session, text.as_deref()).await {
         tracing::warn!(error = %e, "dashboard: cannot store the search text");
         return unavailable(&state);
     }
+    // Normalised before it is checked (`…/arkivlogg/../../api` stays out).
     let back = f
         .tilbake
-        .filter(|b| b.starts_with("/dashboard/arkivlogg"))
+        .as_deref()
+        .and_then(|b| super::inside(b, "/dashboard/arkivlogg"))
         .unwrap_or_else(|| "/dashboard/arkivlogg".into());
     Redirect::to(&back).into_response()
 }
@@ -467,6 +525,10 @@ async fn document(
     ctx.insert("reproduced", &d.reproduced);
     ctx.insert("attempts", &attempts);
     ctx.insert("flash", &flash);
+    ctx.insert(
+        "actions",
+        &applicable_actions(d.item.status, d.item.dismissed_at.is_some()),
+    );
     let may = may_preview(&session.actor, &d.item.school_id, &d.access);
     // A role that may see the content, but signed in too weakly: a link to a
     // stronger sign-in instead of the embedded preview.
@@ -628,6 +690,15 @@ async fn confirm(
         Ok(d) => d,
         Err(e) => return staff_error(&state, e),
     };
+    let dismissed = d.item.dismissed_at.is_some();
+    if !applicable_actions(d.item.status, dismissed).contains(&action.as_str()) {
+        return problem(
+            &state,
+            StatusCode::CONFLICT,
+            "Kan ikke gjøres nå",
+            &not_applicable(&action, d.item.status, dismissed),
+        );
+    }
     let here = format!("/dashboard/dokument/{}/bekreft/{action}", d.item.event_id);
     if is_protected(&d.access) {
         if let Err(need) = require_level(&state, &session, Action::ActOnProtected) {

@@ -36,8 +36,11 @@ use crate::sms::{cost, SmsError};
 pub fn routes() -> Router<DashboardState> {
     Router::new()
         .route("/dashboard/sms", get(sms_page))
-        .route("/dashboard/sms/forhandsvis", post(preview))
-        .route("/dashboard/sms/send", post(send))
+        .route(
+            "/dashboard/sms/forhandsvis",
+            post(preview).get(back_to_preview),
+        )
+        .route("/dashboard/sms/send", post(send).get(back_to_sms))
         .route("/dashboard/sms/melding/{id}", get(message))
         .route("/dashboard/sms/melding/{id}/status", get(message_status))
         .route("/dashboard/sms/godkjenning", get(approvals))
@@ -92,6 +95,26 @@ fn sms_error(state: &DashboardState, e: SmsError) -> Response {
         }
     };
     problem(state, code, title, &e.to_string())
+}
+
+/// A GET on the preview's form address (a reload, the back button): the kept
+/// confirmation while it is there (its token still unused), else the SMS page.
+async fn back_to_preview(SignedIn(session): SignedIn) -> Response {
+    let kept = session
+        .pending
+        .as_ref()
+        .is_some_and(|p| p.return_to == "/dashboard/fortsett");
+    Redirect::to(if kept {
+        "/dashboard/fortsett"
+    } else {
+        "/dashboard/sms"
+    })
+    .into_response()
+}
+
+/// A GET on the send form's address: the SMS page.
+async fn back_to_sms() -> Response {
+    Redirect::to("/dashboard/sms").into_response()
 }
 
 #[derive(Deserialize)]
@@ -281,12 +304,34 @@ struct MessageQuery {
     school: String,
 }
 
+#[derive(Deserialize)]
+struct MaybeSchool {
+    school: Option<String>,
+}
+
 async fn message(
     State(state): State<DashboardState>,
     SignedIn(session): SignedIn,
     Path(id): Path<Uuid>,
-    Query(q): Query<MessageQuery>,
+    Query(q): Query<MaybeSchool>,
 ) -> Response {
+    // Without `?school=` (a shortened link): the message's own school, when the
+    // person may read it; otherwise the same answer as a missing message.
+    let Some(school) = q.school.filter(|s| !s.is_empty()) else {
+        let found: Result<Option<String>, _> =
+            sqlx::query_scalar("SELECT school_id FROM sms_messages WHERE message_id = $1")
+                .bind(id)
+                .fetch_optional(state.pool())
+                .await;
+        return match found {
+            Ok(Some(s)) if may_open(&session.actor, &s) => {
+                Redirect::to(&message_path(id, &s)).into_response()
+            }
+            Ok(_) => sms_error(&state, SmsError::NotFound),
+            Err(e) => sms_error(&state, SmsError::Db(e)),
+        };
+    };
+    let q = MessageQuery { school };
     if let Err(e) = request::check_read(&state.sms, &session.actor, &q.school, "sms.status").await {
         return sms_error(&state, e);
     }
@@ -461,6 +506,12 @@ struct ApproveForm {
     bekreft: Option<String>,
     #[serde(default)]
     begrunnelse: Option<String>,
+}
+
+/// The progress page of message `id` at `school`.
+fn message_path(id: Uuid, school: &str) -> String {
+    let school: String = url::form_urlencoded::byte_serialize(school.as_bytes()).collect();
+    format!("/dashboard/sms/melding/{id}?school={school}")
 }
 
 /// The approval page of message `id` at `school` (where a step-up comes back to).
