@@ -1277,6 +1277,17 @@ fn free_port() -> u16 {
 
 /// Runs `dashboard.mjs <step>`; panics with its output when it fails.
 async fn browser(step: &str, base: &str, doc: Uuid, artifacts: &Path, chromium: &str) {
+    browser_as(step, base, doc, artifacts, chromium, "").await
+}
+
+async fn browser_as(
+    step: &str,
+    base: &str,
+    doc: Uuid,
+    artifacts: &Path,
+    chromium: &str,
+    login: &str,
+) {
     let out = tokio::process::Command::new("node")
         .arg(e2e_dir().join("dashboard.mjs"))
         .arg(step)
@@ -1285,6 +1296,7 @@ async fn browser(step: &str, base: &str, doc: Uuid, artifacts: &Path, chromium: 
         .env("ARTIFACTS", artifacts)
         .env("CHROMIUM", chromium)
         .env("SCHOOL", OWN)
+        .env("LOGIN", login)
         .kill_on_drop(true)
         .output()
         .await
@@ -1479,6 +1491,44 @@ async fn a_principal_at_substantial_steps_up_to_send_an_emergency_sms() {
         levels,
         vec![Some("substantial".into()), Some("high".into())]
     );
+    drop(provider);
+    app.stop_and_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_reflows_at_phone_width() {
+    use common::sms_gateway::{generate_school, load_roster, spawn_sms_app, GatewayStandIn};
+    ensure_node_modules();
+    let chromium = chromium();
+    let port = free_port();
+    let public_url = format!("http://localhost:{port}");
+    let secret = format!("e2e-{}", Uuid::new_v4().simple());
+    let accounts = serde_json::json!({
+        "rektor.fjellvik": { "name": "Rita Rektor", "role": "rektor", "schools": [OWN] },
+        "admin.kommune": { "name": "Kari Kommuneadministrator", "role": "kommuneadmin", "schools": [] },
+        "team.fjellvik": { "name": "Tone Team", "role": "team", "schools": [OWN] },
+    });
+    let (provider, issuer) = start_provider(&public_url, &secret, &accounts).await;
+    let gw = GatewayStandIn::start().await;
+    let dashboard = e2e_dashboard(&issuer, &secret, &public_url);
+    let app = spawn_sms_app(&gw, |s| {
+        s.http.addr = format!("127.0.0.1:{port}");
+        s.dashboard = dashboard;
+    })
+    .await;
+    load_roster(&app.pool, &generate_school(OWN, "4601", 12, 20, 4).events).await;
+    // One document in each tab, the failed one with the archive's refusal.
+    let doc = queue(&app, "conduct_warning").await;
+    transfer(&app, vec![Action::Ugyldig]).await;
+    queue(&app, "conduct_warning").await;
+    transfer(&app, vec![Action::Normal]).await;
+    queue(&app, "conduct_warning").await;
+    assert_eq!(status_of(&app, doc).await, "feilet");
+    let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/e2e-artifacts");
+    std::fs::create_dir_all(&artifacts).expect("artifacts dir");
+    for login in ["rektor.fjellvik", "admin.kommune", "team.fjellvik"] {
+        browser_as("reflow", &public_url, doc, &artifacts, &chromium, login).await;
+    }
     drop(provider);
     app.stop_and_clean().await;
 }

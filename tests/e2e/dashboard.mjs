@@ -16,6 +16,11 @@
 //                                    Send: sent to step up (acr_values high,
 //                                    prompt=login), sign in with high, back on the
 //                                    same confirmation, Send: the message page
+//   node dashboard.mjs reflow        as LOGIN (at high): every page at 320 and 390 px
+//                                    wide has a scroll width equal to the viewport
+//                                    (tables scroll in their own container), the
+//                                    menu is collapsed behind «Meny» and opens;
+//                                    screenshots at 390 and 1280 px
 //
 // Env: BASE (http://localhost:<port>), DOC_ID, SCHOOL (sms-step-up), ARTIFACTS
 // (screenshots, session), CHROMIUM (default /usr/bin/chromium). Exit 0 on
@@ -188,6 +193,77 @@ async function smsStepUp(page) {
   log(`sent: ${new URL(page.url()).pathname}`);
 }
 
+// The pages a person can reach, for reflow (DOC: a failed document of SCHOOL).
+function pagesFor() {
+  const school = encodeURIComponent(SCHOOL);
+  return [
+    '/dashboard/arkivlogg?status=feilet',
+    '/dashboard/arkivlogg?status=klar',
+    '/dashboard/arkivlogg?status=arkivert',
+    `/dashboard/dokument/${DOC}`,
+    `/dashboard/dokument/${DOC}/bekreft/prov-igjen`,
+    `/dashboard/dokument/${DOC}/bekreft/fjern`,
+    '/dashboard/frister',
+    '/dashboard/utsendinger',
+    '/dashboard/revisjonslogg',
+    `/dashboard/sms?school=${school}`,
+    '/dashboard/sms/godkjenning',
+    '/dashboard/finnes-ikke',
+    '/dashboard/logg-ut',
+  ];
+}
+
+async function fits(page, what) {
+  const m = await page.evaluate(() => ({
+    scroll: document.documentElement.scrollWidth,
+    body: document.body.scrollWidth,
+    viewport: window.innerWidth,
+  }));
+  expect(m.scroll === m.viewport && m.body <= m.viewport, `${what}: scroll width ${m.scroll}/${m.body} at viewport ${m.viewport}`);
+}
+
+async function reflow(page) {
+  const login = process.env.LOGIN;
+  await signIn(page, login, HIGH);
+  const pages = pagesFor();
+  for (const width of [320, 390]) {
+    await page.setViewportSize({ width, height: 800 });
+    for (const p of pages) {
+      await page.goto(`${BASE}${p}`);
+      await fits(page, `${login} ${width}px ${p}`);
+      // The menu is collapsed, and opens.
+      const nav = page.locator('#hovedmeny');
+      if (await nav.count()) {
+        expect(!(await nav.isVisible()), `${width}px ${p}: the menu is collapsed`);
+        await page.locator('#meny-knapp').click();
+        expect(await nav.isVisible(), `${width}px ${p}: the menu opens`);
+        await fits(page, `${login} ${width}px ${p} (menu open)`);
+      }
+    }
+    // The SMS preview (a principal composes), from a phone.
+    if (await page.locator('#tekst').count() === 0) {
+      await page.goto(`${BASE}/dashboard/sms?school=${encodeURIComponent(SCHOOL)}`);
+    }
+    if (await page.locator('#tekst').count()) {
+      await page.locator('#tekst').fill('Skolen er stengt i dag på grunn av uvær. Hold barna hjemme.');
+      await page.locator('#begrunnelse').fill('Uvær');
+      await page.getByRole('button', { name: 'Forhåndsvis' }).click();
+      await page.getByRole('heading', { name: 'Bekreft beredskapsmeldingen' }).waitFor();
+      await fits(page, `${login} ${width}px SMS preview`);
+      if (width === 390) await shot(page, `reflow-${login}-390-sms-preview`);
+    }
+    await page.goto(`${BASE}/dashboard/arkivlogg?status=feilet`);
+    if (width === 390) await shot(page, `reflow-${login}-390-arkivlogg`);
+  }
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await page.goto(`${BASE}/dashboard/arkivlogg?status=feilet`);
+  expect(await page.locator('#hovedmeny').isVisible(), 'the menu shows at 1280 px');
+  await shot(page, `reflow-${login}-1280-arkivlogg`);
+  await page.goto(`${BASE}/dashboard/sms?school=${encodeURIComponent(SCHOOL)}`);
+  await shot(page, `reflow-${login}-1280-sms`);
+  log(`${login}: ${pages.length} pages fit at 320 and 390 px`);
+}
+
 async function main() {
   expect(BASE && DOC, 'BASE and DOC_ID are required');
   fs.mkdirSync(ARTIFACTS, { recursive: true });
@@ -201,6 +277,7 @@ async function main() {
     else if (step === 'other-school') await otherSchool(page);
     else if (step === 'preview-uo') await previewUo(page);
     else if (step === 'sms-step-up') await smsStepUp(page);
+    else if (step === 'reflow') await reflow(page);
     else throw new Failure(`unknown step ${step}`);
     log(`${step}: ok`);
   } catch (e) {

@@ -2,6 +2,18 @@
 // the pages work without this script (it only refreshes numbers).
 (function () {
   "use strict";
+  document.documentElement.classList.add("js");
+
+  // The menu collapses at phone width behind «Meny» (see app.css).
+  var toggle = document.getElementById("meny-knapp");
+  var header = document.querySelector("header.top");
+  if (toggle && header) {
+    toggle.hidden = false;
+    toggle.addEventListener("click", function () {
+      var open = header.classList.toggle("open");
+      toggle.setAttribute("aria-expanded", open ? "true" : "false");
+    });
+  }
 
   function refresh(url, apply) {
     fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
