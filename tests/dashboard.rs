@@ -1122,6 +1122,113 @@ async fn no_dead_ends_actions_error_pages_search_and_return_paths() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_compose_page_counts_segments_and_cost_as_sms_count_does() {
+    use common::sms_gateway::{generate_school, load_roster, spawn_sms_app, GatewayStandIn};
+    use dokflyt::sms::segments::count;
+    let gw = GatewayStandIn::start().await;
+    let app = spawn_sms_app(&gw, |_| {}).await;
+    load_roster(&app.pool, &generate_school(OWN, "4601", 3, 4, 2).events).await;
+    let numbers = dokflyt::sms::recipients::for_school(&app.pool, OWN)
+        .await
+        .expect("recipients")
+        .numbers
+        .len() as i64;
+    assert!(numbers > 0);
+    let rektor = sign_in(&app, Role::Rektor, &[OWN]).await;
+    let (code, page) = get(&app, Some(&rektor), &format!("/dashboard/sms?school={OWN}")).await;
+    assert_eq!(code, 200);
+    assert!(
+        page.contains("data-count=\"/dashboard/sms/telling\""),
+        "the page's script counts"
+    );
+    let ask = |text: String| {
+        let (app, rektor) = (&app, &rektor);
+        async move {
+            let resp = client()
+                .post(format!("http://{}/dashboard/sms/telling", app.http))
+                .header("cookie", &rektor.cookie)
+                .form(&[
+                    ("_csrf", rektor.csrf.as_str()),
+                    ("school", OWN),
+                    ("tekst", text.as_str()),
+                ])
+                .send()
+                .await
+                .expect("count");
+            assert_eq!(resp.status().as_u16(), 200);
+            resp.json::<serde_json::Value>().await.expect("json")
+        }
+    };
+    for text in [
+        "Hei alle".to_string(),
+        "a".repeat(160),
+        "a".repeat(161),
+        format!("{}–", "a".repeat(69)),
+        format!("{}–", "a".repeat(70)),
+        "Møte – i dag «her»".to_string(),
+    ] {
+        let c = ask(text.clone()).await;
+        let expected = count(&text);
+        assert_eq!(
+            c["segments"],
+            serde_json::json!(expected.segments),
+            "{text}"
+        );
+        assert_eq!(
+            c["characters"],
+            serde_json::json!(expected.characters),
+            "{text}"
+        );
+        assert_eq!(
+            c["encoding"],
+            serde_json::json!(expected.encoding.as_str()),
+            "{text}"
+        );
+        assert_eq!(c["numbers"], serde_json::json!(numbers));
+        let cost = dokflyt::dashboard::words::kroner(&dokflyt::sms::cost::nok(
+            numbers * expected.segments as i64 * 69,
+        ));
+        assert_eq!(c["cost"], serde_json::json!(cost), "{text}");
+    }
+    // One «–» makes 160 GSM characters two UCS-2 SMS; it is named, with its stand-in.
+    let c = ask(format!("{}–", "a".repeat(70))).await;
+    assert_eq!(c["segments"], 2);
+    assert_eq!(
+        c["ucs2"],
+        serde_json::json!([{ "char": "–", "replacement": "-" }])
+    );
+    assert_eq!(ask("a".repeat(71)).await["segments"], 1);
+    // Another school's principal, a school team and a missing token are refused.
+    let team = sign_in(&app, Role::Team, &[OWN]).await;
+    let code = post(
+        &app,
+        Some(&team),
+        "/dashboard/sms/telling",
+        &[("_csrf", &team.csrf), ("school", OWN), ("tekst", "x")],
+    )
+    .await;
+    assert_eq!(code, 403);
+    let code = post(
+        &app,
+        Some(&rektor),
+        "/dashboard/sms/telling",
+        &[("school", OWN), ("tekst", "x")],
+    )
+    .await;
+    assert_eq!(code, 403);
+    let elsewhere = sign_in_at(&app, Role::Rektor, &[OTHER], Level::Substantial).await;
+    let code = post(
+        &app,
+        Some(&elsewhere),
+        "/dashboard/sms/telling",
+        &[("_csrf", &elsewhere.csrf), ("school", OWN), ("tekst", "x")],
+    )
+    .await;
+    assert_eq!(code, 403);
+    app.stop_and_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sms_flow_refuses_nobody_uses_a_preview_once_and_lands_on_pages() {
     use common::sms_gateway::{generate_school, load_roster, spawn_sms_app, GatewayStandIn};
     let gw = GatewayStandIn::start().await;

@@ -41,6 +41,7 @@ pub fn routes() -> Router<DashboardState> {
             post(preview).get(back_to_preview),
         )
         .route("/dashboard/sms/send", post(send).get(back_to_sms))
+        .route("/dashboard/sms/telling", post(live_count))
         .route("/dashboard/sms/melding/{id}", get(message))
         .route("/dashboard/sms/melding/{id}/status", get(message_status))
         .route("/dashboard/sms/godkjenning", get(approvals))
@@ -232,6 +233,73 @@ async fn preview(
     // Kept server-side, so a step-up at «Send» comes back to this confirmation.
     super::stepup::keep_confirmation(&state, &session, "sms", "sms_preview.html", &ctx).await;
     page(&state, &session, "sms", "sms_preview.html", ctx)
+}
+
+#[derive(Deserialize)]
+struct CountForm {
+    #[serde(rename = "_csrf")]
+    csrf: Option<String>,
+    school: String,
+    #[serde(default)]
+    tekst: String,
+}
+
+/// The compose page's live count (`app.js` posts the text as it is typed; the
+/// text is never put in a URL): the same counter as `dokflyt sms count` and the
+/// preview, the reachable numbers, the cost, and the characters that force
+/// UCS-2 with their GSM stand-ins. Needs the CSRF token, not the action limit
+/// (typing is not an action); nothing is stored or audited.
+async fn live_count(
+    State(state): State<DashboardState>,
+    SignedIn(session): SignedIn,
+    Form(f): Form<CountForm>,
+) -> Response {
+    if !session.csrf_ok(f.csrf.as_deref()) {
+        return problem(
+            &state,
+            StatusCode::FORBIDDEN,
+            "Skjemaet kunne ikke sendes",
+            "Skjemaet mangler en gyldig sikkerhetsnøkkel (CSRF). Last siden på nytt og prøv igjen.",
+        );
+    }
+    if !(session.actor.role == Role::Rektor && session.actor.covers_school(&f.school)) {
+        return refuse(&state, &session.actor, Some(&f.school)).await;
+    }
+    let count = crate::sms::segments::count(&f.tekst);
+    let numbers = match crate::sms::recipients::for_school(state.pool(), &f.school).await {
+        Ok(set) => set.numbers.len() as i64,
+        Err(e) => return sms_error(&state, SmsError::Db(e)),
+    };
+    let price = match cost::price_on(
+        &state.sms.settings.prices,
+        crate::archive::folders::today_in_oslo(),
+    ) {
+        Ok(p) => p,
+        Err(e) => return sms_error(&state, SmsError::Cost(e)),
+    };
+    let max = state.sms.settings.max_segments;
+    let cost_ore = cost::cost_ore(numbers, count.segments as i64, price);
+    let ucs2: Vec<serde_json::Value> = crate::sms::segments::ucs2_characters(&f.tekst)
+        .into_iter()
+        .map(|(c, r)| json!({ "char": c.to_string(), "replacement": r }))
+        .collect();
+    Json(json!({
+        "characters": count.characters,
+        "segments": count.segments,
+        "encoding": count.encoding,
+        "per_segment": if count.segments <= 1 {
+            match count.encoding { crate::sms::segments::Encoding::Gsm7 => 160, _ => 70 }
+        } else {
+            match count.encoding { crate::sms::segments::Encoding::Gsm7 => 153, _ => 67 }
+        },
+        "max_segments": max,
+        "too_long": count.segments > max,
+        "numbers": numbers,
+        "cost": super::words::kroner(&cost::nok(cost_ore)),
+        "price": super::words::kroner(&cost::nok(price.ore)),
+        "ucs2": ucs2,
+    }))
+    .into_response()
 }
 
 #[derive(Deserialize)]

@@ -245,6 +245,15 @@ async function reflow(page) {
       await page.goto(`${BASE}/dashboard/sms?school=${encodeURIComponent(SCHOOL)}`);
     }
     if (await page.locator('#tekst').count()) {
+      // The live counter: one «–» makes it UCS-2; the offered stand-in makes it GSM again.
+      await page.locator('#tekst').fill('Møte – i dag');
+      await page.locator('#ucs2').waitFor({ timeout: 5000 });
+      expect((await page.locator('#telling-linje').innerText()).includes('UCS-2'), 'the counter says UCS-2');
+      await page.getByRole('button', { name: 'Bytt «–» med «-»' }).click();
+      expect((await page.locator('#tekst').inputValue()) === 'Møte - i dag', 'the dash is replaced');
+      await page.waitForFunction(() => !document.getElementById('ucs2') && document.getElementById('telling-linje').innerText.startsWith('12 tegn · 1 SMS'));
+      expect(!(await page.locator('#telling-linje').innerText()).includes('UCS-2'), 'GSM after the replacement');
+      await fits(page, `${login} ${width}px SMS counter`);
       await page.locator('#tekst').fill('Skolen er stengt i dag på grunn av uvær. Hold barna hjemme.');
       await page.locator('#begrunnelse').fill('Uvær');
       await page.getByRole('button', { name: 'Forhåndsvis' }).click();

@@ -68,12 +68,67 @@
     }, 2000);
   }
 
-  // Message length as the principal types (segments are counted on the server).
+  // Beredskaps-SMS: segments and cost as the principal types, counted by the
+  // server with the same counter as `dokflyt sms count` (the text is posted,
+  // never put in a URL); characters that force UCS-2 can be replaced.
   var text = document.querySelector("textarea[data-segments]");
-  var out = document.getElementById("tegn");
+  var out = document.getElementById("telling");
   if (text && out) {
+    var form = text.form;
+    var pending = null;
+    var show = function (c) {
+      out.textContent = "";
+      var line = document.createElement("p");
+      line.id = "telling-linje";
+      line.textContent = c.characters + " tegn · " + c.segments + " SMS per mottaker (" +
+        (c.encoding === "ucs2" ? "UCS-2, " : "") + c.per_segment + " tegn per SMS) · " +
+        c.numbers + " mobilnumre · " + c.cost + " (" + c.price + " per SMS)";
+      if (c.too_long) line.className = "alarm";
+      out.appendChild(line);
+      if (c.too_long) {
+        var warn = document.createElement("p");
+        warn.className = "alarm";
+        warn.textContent = "Meldingen er for lang: høyst " + c.max_segments + " SMS er tillatt.";
+        out.appendChild(warn);
+      }
+      if (c.ucs2.length > 0) {
+        var p = document.createElement("p");
+        p.id = "ucs2";
+        p.textContent = "Disse tegnene gjør at hver SMS rommer bare 70 tegn: " +
+          c.ucs2.map(function (u) { return "«" + u.char + "»"; }).join(" ") + ". ";
+        c.ucs2.forEach(function (u) {
+          if (!u.replacement) return;
+          var b = document.createElement("button");
+          b.type = "button";
+          b.className = "secondary replace";
+          b.textContent = "Bytt «" + u.char + "» med «" + u.replacement + "»";
+          b.addEventListener("click", function () {
+            text.value = text.value.split(u.char).join(u.replacement);
+            text.dispatchEvent(new Event("input"));
+            text.focus();
+          });
+          p.appendChild(b);
+        });
+        out.appendChild(p);
+      }
+    };
+    var ask = function () {
+      var body = new URLSearchParams();
+      body.set("_csrf", form.elements._csrf.value);
+      body.set("school", form.elements.school.value);
+      body.set("tekst", text.value);
+      fetch(out.getAttribute("data-count"), {
+        method: "POST", credentials: "same-origin", body: body,
+        headers: { Accept: "application/json" }
+      })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (c) { if (c) show(c); })
+        .catch(function () { /* the preview counts anyway */ });
+    };
     text.addEventListener("input", function () {
-      out.textContent = text.value.length + " tegn";
+      if (pending) clearTimeout(pending);
+      pending = setTimeout(ask, 250);
     });
+    if (text.value) ask();
   }
 })();
