@@ -952,6 +952,92 @@ async fn people_read_norwegian_with_the_raw_value_on_a_detail_line() {
     app.stop_and_clean().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_titles_mask_every_part_of_every_name_in_the_event() {
+    let app = spawn_app().await;
+    let mut names: Vec<String> = Vec::new();
+    for example in ["meeting_invitation", "leave_decision"] {
+        let id = queue(&app, example).await;
+        let n: Vec<String> = sqlx::query_scalar(
+            "SELECT payload #>> '{pupil,name}' FROM events WHERE event_id = $1
+             UNION ALL
+             SELECT r ->> 'name' FROM events e, jsonb_array_elements(e.payload -> 'recipients') r
+              WHERE e.event_id = $1",
+        )
+        .bind(id)
+        .fetch_all(&app.pool)
+        .await
+        .expect("names");
+        names.extend(n);
+    }
+    assert!(names.iter().any(|n| n == "Jonas Berg Nilsen"));
+    assert!(names.iter().any(|n| n == "Marianne Berg"));
+    let parts: Vec<String> = names
+        .iter()
+        .flat_map(|n| {
+            n.split(|c: char| !c.is_alphanumeric())
+                .map(str::to_lowercase)
+                .collect::<Vec<_>>()
+        })
+        .filter(|p| p.chars().count() > 1)
+        .collect();
+    // A school system's title with the guardians' names, one in the genitive.
+    sqlx::query(
+        "UPDATE documents d SET title = 'Samtale med Marianne om Kristoffers ønske'
+           FROM events e WHERE e.event_id = d.event_id
+            AND e.payload ->> 'document_type' = 'meeting_invitation'",
+    )
+    .execute(&app.pool)
+    .await
+    .expect("title");
+    let admin = sign_in(&app, Role::Kommuneadmin, &[]).await;
+    let (_, list) = get(&app, Some(&admin), "/dashboard/arkivlogg?status=klar").await;
+    assert!(
+        list.contains("Samtale med M. om K. ønske"),
+        "guardians' names masked"
+    );
+    assert!(
+        list.contains("Svar på søknad om permisjon – S.L."),
+        "the title, masked"
+    );
+    let (_, sent) = get(&app, Some(&admin), "/dashboard/utsendinger").await;
+    // A search by a guardian's surname finds the document, and shows it masked.
+    let code = post(
+        &app,
+        Some(&admin),
+        "/dashboard/arkivlogg/sok",
+        &[("_csrf", &admin.csrf), ("tekst", "Kristoffer")],
+    )
+    .await;
+    assert_eq!(code, 303);
+    let (_, found) = get(&app, Some(&admin), "/dashboard/arkivlogg?status=klar").await;
+    assert!(
+        found.contains("Samtale med M. om K. ønske"),
+        "found, masked"
+    );
+    // The search box echoes what the person typed; nothing else names anyone.
+    let found = found.replace("value=\"Kristoffer\"", "");
+    for (what, page) in [
+        ("Arkivlogg", &list),
+        ("Utsendinger", &sent),
+        ("søk", &found),
+    ] {
+        let words: Vec<String> = page
+            .split(|c: char| !c.is_alphanumeric())
+            .map(str::to_lowercase)
+            .collect();
+        for p in &parts {
+            assert!(
+                !words
+                    .iter()
+                    .any(|w| w == p || w.strip_suffix('s') == Some(p.as_str())),
+                "{what}: a part of a name ({p}) is shown"
+            );
+        }
+    }
+    app.stop_and_clean().await;
+}
+
 /// An error page a person can leave: the menu, «Logg ut», a Norwegian text.
 fn assert_error_page(body: &str, what: &str) {
     assert!(

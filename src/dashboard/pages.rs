@@ -919,6 +919,7 @@ type DeliveryRow = (
     DateTime<Utc>,
     Option<String>,
     Option<String>,
+    Option<Vec<String>>,
 );
 
 /// Utsendinger: SvarUt and email deliveries with their latest status.
@@ -942,7 +943,10 @@ async fn deliveries(
                 dl.provider_status, dl.provider_status_at, dl.error_explanation, dl.updated_at,
                 e.payload #>> '{pupil,name}',
                 (SELECT r ->> 'name' FROM jsonb_array_elements(e.payload -> 'recipients') r
-                  WHERE r ->> 'id' = dl.recipient_id LIMIT 1)
+                  WHERE r ->> 'id' = dl.recipient_id LIMIT 1),
+                (SELECT array_agg(r ->> 'name') FILTER (WHERE r ->> 'name' IS NOT NULL)
+                   FROM jsonb_array_elements(CASE jsonb_typeof(e.payload -> 'recipients')
+                        WHEN 'array' THEN e.payload -> 'recipients' ELSE '[]'::jsonb END) r)
            FROM deliveries dl JOIN documents d ON d.event_id = dl.event_id
            JOIN events e ON e.event_id = dl.event_id
           WHERE dl.channel IN ('svarut', 'svarut_archive', 'message_email')
@@ -967,7 +971,10 @@ async fn deliveries(
     let view: Vec<serde_json::Value> = rows
         .into_iter()
         .map(|r| {
-            let title = staff::mask_name(r.4, r.11.as_deref());
+            // Every part of every name in the event: the pupil's and the guardians'.
+            let mut names: Vec<String> = r.11.clone().into_iter().collect();
+            names.extend(r.13.clone().unwrap_or_default());
+            let title = staff::mask_names(r.4, &names);
             let provider = r.7.clone().unwrap_or_default();
             json!({
                 "id": r.0,
