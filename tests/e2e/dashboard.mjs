@@ -20,7 +20,8 @@
 //                                    wide has a scroll width equal to the viewport
 //                                    (tables scroll in their own container), the
 //                                    menu is collapsed behind «Meny» and opens;
-//                                    screenshots at 390 and 1280 px
+//                                    axe-core finds no WCAG 2.1 A/AA violation at
+//                                    390 and 1280 px; screenshots at 390 and 1280 px
 //
 // Env: BASE (http://localhost:<port>), DOC_ID, SCHOOL (sms-step-up), ARTIFACTS
 // (screenshots, session), CHROMIUM (default /usr/bin/chromium). Exit 0 on
@@ -213,6 +214,18 @@ function pagesFor() {
   ];
 }
 
+// axe-core, evaluated through the DevTools protocol (the page's CSP stays on).
+const AXE = fs.readFileSync(new URL('./node_modules/axe-core/axe.min.js', import.meta.url), 'utf8');
+
+async function accessible(page, what) {
+  await page.evaluate(AXE);
+  const r = await page.evaluate(() => window.axe.run(document, {
+    runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
+  }));
+  const found = r.violations.map((v) => `${v.id} (${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')})`);
+  expect(found.length === 0, `${what}: axe finds ${found.join('; ')}`);
+}
+
 async function fits(page, what) {
   const m = await page.evaluate(() => ({
     scroll: document.documentElement.scrollWidth,
@@ -231,6 +244,7 @@ async function reflow(page) {
     for (const p of pages) {
       await page.goto(`${BASE}${p}`);
       await fits(page, `${login} ${width}px ${p}`);
+      if (width === 390) await accessible(page, `${login} 390px ${p}`);
       // The menu is collapsed, and opens.
       const nav = page.locator('#hovedmeny');
       if (await nav.count()) {
@@ -259,6 +273,7 @@ async function reflow(page) {
       await page.getByRole('button', { name: 'Forhåndsvis' }).click();
       await page.getByRole('heading', { name: 'Bekreft beredskapsmeldingen' }).waitFor();
       await fits(page, `${login} ${width}px SMS preview`);
+      if (width === 390) await accessible(page, `${login} 390px SMS preview`);
       if (width === 390) await shot(page, `reflow-${login}-390-sms-preview`);
     }
     await page.goto(`${BASE}/dashboard/arkivlogg?status=feilet`);
@@ -267,6 +282,11 @@ async function reflow(page) {
   await page.setViewportSize({ width: 1280, height: 900 });
   await page.goto(`${BASE}/dashboard/arkivlogg?status=feilet`);
   expect(await page.locator('#hovedmeny').isVisible(), 'the menu shows at 1280 px');
+  for (const p of pages) {
+    await page.goto(`${BASE}${p}`);
+    await accessible(page, `${login} 1280px ${p}`);
+  }
+  await page.goto(`${BASE}/dashboard/arkivlogg?status=feilet`);
   await shot(page, `reflow-${login}-1280-arkivlogg`);
   await page.goto(`${BASE}/dashboard/sms?school=${encodeURIComponent(SCHOOL)}`);
   await shot(page, `reflow-${login}-1280-sms`);
