@@ -6,7 +6,8 @@
 //                                    Feilet, open the failed (UO) document, see its
 //                                    receipt, «Prøv igjen», confirm, see it Klar;
 //                                    keeps the browser session
-//   node dashboard.mjs verify        same session: the document is under Arkivert
+//   node dashboard.mjs verify        same session: the document is under Arkivert,
+//                                    then Frister
 //   node dashboard.mjs other-school  sign in as team.bakken: the document is 404 (as if missing)
 //   node dashboard.mjs preview-uo    sign in as admin.fjellvik (skoleadmin) at
 //                                    substantial: the UO document's PDF shows; the
@@ -15,7 +16,8 @@
 //                                    compose and preview an emergency SMS, press
 //                                    Send: sent to step up (acr_values high,
 //                                    prompt=login), sign in with high, back on the
-//                                    same confirmation, Send: the message page
+//                                    same confirmation, Send: the message page,
+//                                    whose progress ends «Ferdig sendt»; all at 390 px
 //   node dashboard.mjs reflow        as LOGIN (at high): every page at 320 and 390 px
 //                                    wide has a scroll width equal to the viewport
 //                                    (tables scroll in their own container), the
@@ -114,6 +116,10 @@ async function verify(page) {
   expect((await page.locator('#dokument-status').innerText()).trim() === 'Arkivert', 'status arkivert');
   await page.getByRole('heading', { name: 'Arkivets siste svar' }).waitFor();
   await shot(page, '6-dokument-arkivert');
+  // The day ends on Frister: the school year's deadlines, counts per status.
+  await page.getByRole('link', { name: 'Frister' }).click();
+  await page.getByRole('heading', { name: /^Frister \d{4}\/\d{4}$/ }).waitFor();
+  await shot(page, '7-frister');
 }
 
 async function otherSchool(page) {
@@ -190,6 +196,10 @@ async function smsStepUp(page) {
     page.locator('#send').click(),
   ]);
   await page.getByRole('heading', { name: 'Beredskapsmelding' }).waitFor();
+  // The progress, refreshed by the page's script, ends «Ferdig sendt» (on a phone).
+  await page.locator('[data-field=status]', { hasText: 'Ferdig sendt' }).waitFor({ timeout: 30000 });
+  const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+  expect(wide === 390, `the message page fits 390 px: ${wide}`);
   await shot(page, '14-sms-sendt');
   log(`sent: ${new URL(page.url()).pathname}`);
 }
@@ -298,7 +308,9 @@ async function main() {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
   const contextOptions = step === 'verify' ? { storageState: STATE } : {};
-  const context = await browser.newContext({ ...contextOptions, locale: 'nb-NO' });
+  // The principal's SMS flow runs on a phone-sized screen.
+  const viewport = step === 'sms-step-up' ? { viewport: { width: 390, height: 844 } } : {};
+  const context = await browser.newContext({ ...contextOptions, ...viewport, locale: 'nb-NO' });
   const page = await context.newPage();
   try {
     if (step === 'retry') await retry(page);
