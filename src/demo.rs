@@ -1,7 +1,8 @@
 //! `serve --demo`: shows a newcomer the pipeline working on the local services.
 //!
-//! Publishes every example event in `examples/events/` (with a fresh `event_id`
-//! each run, so they are really processed), one of them twice (to show that a
+//! Publishes every example event in `examples/events/` (with an `event_id` of
+//! its own, the same in every run: a second run on the same database keeps what
+//! the first processed, says so, and never doubles the documents), one of them twice (to show that a
 //! duplicate has its effects once), and the invalid examples in `examples/invalid/`
 //! (to show dead-lettering with a reason); then waits for each and prints its fate.
 //! [`prepare`] starts a local SvarUt stand-in and points the SvarUt channel at it
@@ -138,17 +139,31 @@ pub async fn run(settings: &Settings, pool: &PgPool, addr: SocketAddr) -> anyhow
     }
 
     let mut published = Vec::new();
+    let mut kept = 0;
     let examples = sorted_files(&settings.paths.examples_dir)?;
     for file in &examples {
         let text =
             std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
         let mut value: serde_json::Value = serde_json::from_str(&text)
             .with_context(|| format!("{} is not JSON", file.display()))?;
-        let id = Uuid::new_v4();
+        let label = stem(file);
+        let id = demo_event_id(&label);
         value["event_id"] = serde_json::Value::String(id.to_string());
         let body = serde_json::to_vec(&value)?;
+        let seen: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events WHERE event_id = $1)")
+                .bind(id)
+                .fetch_one(pool)
+                .await?;
+        if seen {
+            kept += 1;
+            published.push(Published {
+                label: format!("{label} (kept from an earlier run)"),
+                event_id: Some(id),
+            });
+            continue;
+        }
         broker::publish_event(&channel, &topology, &body).await?;
-        let label = stem(file);
         if label == "conduct_warning" {
             // The producer publishing the same event twice: one document, one archive row.
             broker::publish_event(&channel, &topology, &body).await?;
@@ -177,8 +192,15 @@ pub async fn run(settings: &Settings, pool: &PgPool, addr: SocketAddr) -> anyhow
     println!();
     println!(
         "dokflyt demo: published {} example events and {invalid_count} invalid ones",
-        published.len()
+        published.len() - kept
     );
+    if kept > 0 {
+        println!(
+            "dokflyt demo: {kept} example events were already processed by an earlier demo run \
+             on this database; they are kept as they are, not published again \
+             (drop the database to start clean)"
+        );
+    }
     println!(
         "{:<46} {:<15} {:<10} archive",
         "example", "channel", "pdf pages"
@@ -302,6 +324,17 @@ pub async fn run(settings: &Settings, pool: &PgPool, addr: SocketAddr) -> anyhow
     Ok(())
 }
 
+/// The demo's `event_id` for the example `label`: the same in every run (so a
+/// second run finds the first one's documents instead of doubling them), and
+/// different per example.
+pub fn demo_event_id(label: &str) -> Uuid {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("dokflyt-demo-event:{label}").as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_random_bytes(bytes).into_uuid()
+}
+
 fn sorted_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("reading {}", dir.display()))?
@@ -419,5 +452,20 @@ mod language_tests {
         let markup = renderer.render_markup(&routed).expect("markup");
         assert!(markup.contains("@lang se\n"), "{markup}");
         assert!(markup.contains("SFO lea rabas"), "{markup}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_event_ids_are_stable_per_example() {
+        assert_eq!(
+            demo_event_id("conduct_warning"),
+            demo_event_id("conduct_warning")
+        );
+        assert_ne!(demo_event_id("conduct_warning"), demo_event_id("diploma"));
+        assert_eq!(demo_event_id("diploma").get_version_num(), 4);
     }
 }

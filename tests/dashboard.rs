@@ -626,6 +626,810 @@ async fn the_search_text_stays_out_of_urls_and_pages_show_initials_only() {
     app.stop_and_clean().await;
 }
 
+/// Books one SMS message of `school` at the instant `at` (RFC 3339).
+async fn book_sms(app: &TestApp, school: &str, at: &str) -> Uuid {
+    let id = Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO sms_messages (message_id, school_id, source, requested_by, role, reason, text,
+                                   encoding, segments, numbers, price_ore, price_valid_from,
+                                   cost_ore, status)
+         VALUES ($1, $2, 'api', 'test', 'rektor', 'Test', 'Test', 'gsm7', 1, 3, 69, '2020-01-01',
+                 207, 'completed')",
+    )
+    .bind(id)
+    .bind(school)
+    .execute(&app.pool)
+    .await
+    .expect("message");
+    sqlx::query(
+        "INSERT INTO sms_cost_ledger (school_id, message_id, booked_at, sms_count, price_ore,
+                                      price_valid_from, cost_ore)
+         VALUES ($1, $2, $3::timestamptz, 3, 69, '2020-01-01', 207)",
+    )
+    .bind(school)
+    .bind(id)
+    .bind(at)
+    .execute(&app.pool)
+    .await
+    .expect("ledger row");
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sms_ledger_and_the_date_filters_use_oslo_days() {
+    let app = spawn_app().await;
+    // 01.12.2026 00:01 Oslo time is 30.11 23:01 UTC; 30.11 23:59 Oslo is 22:59 UTC.
+    let december = book_sms(&app, OWN, "2026-11-30T23:01:00Z").await;
+    let november = book_sms(&app, OWN, "2026-11-30T22:59:00Z").await;
+    let rektor = sign_in(&app, Role::Rektor, &[OWN]).await;
+    let (code, dec) = get(
+        &app,
+        Some(&rektor),
+        &format!("/dashboard/sms?school={OWN}&month=2026-12"),
+    )
+    .await;
+    assert_eq!(code, 200);
+    assert!(
+        dec.contains(&december.to_string()),
+        "00:01 on 1 December is December"
+    );
+    assert!(
+        dec.contains("01.12.2026 00:01"),
+        "booked shown in Oslo time"
+    );
+    assert!(!dec.contains(&november.to_string()));
+    let (_, nov) = get(
+        &app,
+        Some(&rektor),
+        &format!("/dashboard/sms?school={OWN}&month=2026-11"),
+    )
+    .await;
+    assert!(
+        nov.contains(&november.to_string()),
+        "23:59 on 30 November is November"
+    );
+    assert!(!nov.contains(&december.to_string()));
+
+    // The archive log's day filter, on the day the clocks go forward (23 hours).
+    let doc = queue(&app, "conduct_warning").await;
+    let team = sign_in(&app, Role::Team, &[OWN]).await;
+    let list = |from: &'static str, to: &'static str| {
+        let (app, team) = (&app, &team);
+        async move {
+            get(
+                app,
+                Some(team),
+                &format!("/dashboard/arkivlogg?status=klar&from={from}&to={to}"),
+            )
+            .await
+            .1
+        }
+    };
+    for (queued, day, other) in [
+        // 00:30 Oslo (CET) on 29 March.
+        ("2026-03-28T23:30:00Z", "2026-03-29", "2026-03-28"),
+        // 23:59 Oslo (CEST) on 29 March.
+        ("2026-03-29T21:59:00Z", "2026-03-29", "2026-03-30"),
+        // 00:30 Oslo (CEST) on 25 October, and 23:30 (CET) the same, 25-hour day.
+        ("2026-10-24T22:30:00Z", "2026-10-25", "2026-10-24"),
+        ("2026-10-25T22:30:00Z", "2026-10-25", "2026-10-26"),
+    ] {
+        sqlx::query("UPDATE archive_queue SET queued_at = $2::timestamptz WHERE event_id = $1")
+            .bind(doc)
+            .bind(queued)
+            .execute(&app.pool)
+            .await
+            .expect("queued_at");
+        assert!(
+            list(day, day).await.contains(&doc.to_string()),
+            "{queued} is on {day}"
+        );
+        assert!(
+            !list(other, other).await.contains(&doc.to_string()),
+            "{queued} is not on {other}"
+        );
+    }
+    app.stop_and_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_user_picks_every_school_in_scope_by_name() {
+    let app = spawn_app().await;
+    for (id, name) in [(OWN, "Fjellvik ungdomsskole"), (OTHER, "Bakken skole")] {
+        sqlx::query("INSERT INTO roster_schools (school_id, name, version) VALUES ($1, $2, 1)")
+            .bind(id)
+            .bind(name)
+            .execute(&app.pool)
+            .await
+            .expect("roster school");
+    }
+    let doc = queue(&app, "conduct_warning").await;
+    let option = |id: &str, name: &str, selected: bool| {
+        format!(
+            "<option value=\"{id}\" {}>{name}</option>",
+            if selected { "selected" } else { "" }
+        )
+    };
+    let admin = sign_in(&app, Role::Kommuneadmin, &[]).await;
+    for page in [
+        "/dashboard/arkivlogg",
+        "/dashboard/frister",
+        "/dashboard/utsendinger",
+        "/dashboard/revisjonslogg",
+        "/dashboard/sms",
+    ] {
+        let (code, body) = get(&app, Some(&admin), page).await;
+        assert_eq!(code, 200, "{page}");
+        for (id, name) in [(OWN, "Fjellvik ungdomsskole"), (OTHER, "Bakken skole")] {
+            assert!(
+                body.contains(&option(id, name, false)),
+                "{page}: {name} to pick"
+            );
+        }
+        let sep = if page.contains('?') { '&' } else { '?' };
+        let (code, body) = get(&app, Some(&admin), &format!("{page}{sep}school={OTHER}")).await;
+        assert_eq!(code, 200, "{page}?school=");
+        assert!(
+            body.contains(&option(OTHER, "Bakken skole", true)),
+            "{page}: the choice shows"
+        );
+    }
+    // The ledger is reachable from the page, and names the school.
+    let (_, sms) = get(&app, Some(&admin), &format!("/dashboard/sms?school={OWN}")).await;
+    assert!(
+        sms.contains("for Fjellvik ungdomsskole"),
+        "the ledger names the school"
+    );
+    // A school's own team: their school by name, one word for "all".
+    let team = sign_in(&app, Role::Team, &[OWN]).await;
+    for page in [
+        "/dashboard/arkivlogg?status=klar",
+        "/dashboard/frister",
+        "/dashboard/utsendinger",
+    ] {
+        let (_, body) = get(&app, Some(&team), page).await;
+        assert!(
+            body.contains(&option(OWN, "Fjellvik ungdomsskole", false)),
+            "{page}"
+        );
+        assert!(
+            body.contains(">Alle mine skoler<"),
+            "{page}: one word for all of mine"
+        );
+        assert!(!body.contains(">Mine skoler<"));
+        assert!(!body.contains(OTHER), "{page}: no other school offered");
+        // The slug appears only inside URLs and form values, never as text.
+        assert!(
+            !body.contains(&format!(">{OWN}<")),
+            "{page}: a slug as text"
+        );
+        assert!(
+            !body.contains(&format!(": {OWN}")),
+            "{page}: a slug in the header"
+        );
+    }
+    let (_, d) = get(&app, Some(&team), &format!("/dashboard/dokument/{doc}")).await;
+    assert!(
+        d.contains("<dd>Fjellvik ungdomsskole</dd>"),
+        "the document names its school"
+    );
+    app.stop_and_clean().await;
+}
+
+/// `body` without the support details: every `<span class="raw" …>…</span>`
+/// (the raw value's detail line) and `<pre>…</pre>` (the archive's answer verbatim).
+fn without_raw(body: &str) -> String {
+    let mut out = body.to_string();
+    for (open, close) in [("<span class=\"raw\"", "</span>"), ("<pre>", "</pre>")] {
+        let mut kept = String::new();
+        let mut rest = out.as_str();
+        while let Some(i) = rest.find(open) {
+            kept.push_str(&rest[..i]);
+            match rest[i..].find(close) {
+                Some(j) => rest = &rest[i + j + close.len()..],
+                None => {
+                    rest = "";
+                    break;
+                }
+            }
+        }
+        kept.push_str(rest);
+        out = kept;
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_read_norwegian_with_the_raw_value_on_a_detail_line() {
+    let app = spawn_app().await;
+    let failed = queue(&app, "conduct_warning").await;
+    transfer(&app, vec![Action::Ugyldig]).await;
+    let archived = queue(&app, "conduct_warning").await;
+    transfer(&app, vec![Action::Normal]).await;
+    assert_eq!(status_of(&app, archived).await, "arkivert");
+    let admin = sign_in(&app, Role::Kommuneadmin, &[]).await;
+    let (code, doc) = get(
+        &app,
+        Some(&admin),
+        &format!("/dashboard/dokument/{archived}"),
+    )
+    .await;
+    assert_eq!(code, 200);
+    let shown = without_raw(&doc);
+    assert!(
+        shown.contains(">Arkivert</span>"),
+        "the status in Norwegian"
+    );
+    assert!(
+        shown.contains("Elevmappe") || shown.contains("Skolemappe"),
+        "the folder"
+    );
+    assert!(!shown.contains("<dd>pupil") && !shown.contains("<dd>school"));
+    assert!(shown.contains("<dt>Journalår"), "receipt fields translated");
+    assert!(!shown.contains("<dt>journalaar"));
+    assert!(
+        doc.contains("<span class=\"raw\" title=\"Verdien i systemet\">journalaar</span>"),
+        "raw on a detail line"
+    );
+    assert!(
+        shown.contains("Arkivet (Fiks Arkiv over HTTP)"),
+        "the target in Norwegian"
+    );
+    let (_, doc) = get(&app, Some(&admin), &format!("/dashboard/dokument/{failed}")).await;
+    let shown = without_raw(&doc);
+    assert!(
+        shown.contains("Arkivet avviste meldingen"),
+        "the error class in Norwegian"
+    );
+    assert!(!shown.contains("ugyldigforespoersel"));
+    // The audit log: actions and roles in Norwegian.
+    // The actions the issue saw in English, as the dashboard and API record them.
+    let rektor = Actor::new("test:rektor", Role::Rektor, vec![OWN.into()]).expect("actor");
+    for action in [
+        "archive.preview",
+        "dashboard.sign_in",
+        "sms.send",
+        "archive.retry",
+    ] {
+        dokflyt::audit::record(
+            &app.pool,
+            &dokflyt::audit::Entry {
+                actor: &rektor,
+                school_id: Some(OWN),
+                action,
+                target: None,
+                outcome: dokflyt::audit::Outcome::Granted,
+                reason: None,
+                details: serde_json::json!({}),
+            },
+        )
+        .await
+        .expect("audit entry");
+    }
+    let (_, log) = get(&app, Some(&admin), "/dashboard/revisjonslogg").await;
+    let shown = without_raw(&log);
+    let actions: Vec<String> = sqlx::query_scalar("SELECT DISTINCT action FROM audit_log")
+        .fetch_all(&app.pool)
+        .await
+        .expect("actions");
+    assert!(!actions.is_empty());
+    for raw in &actions {
+        let nb = dokflyt::dashboard::words::action(raw);
+        assert_ne!(nb, raw, "{raw} has a Norwegian name");
+        assert!(shown.contains(nb), "{raw} as «{nb}»");
+        assert!(!shown.contains(raw.as_str()), "{raw} shown to a person");
+        assert!(
+            log.contains(&format!(">{raw}</span>")),
+            "{raw} on the detail line"
+        );
+    }
+    assert!(!shown.contains(">kommuneadmin<"));
+    assert!(shown.contains("kommuneadministrator"));
+    // Deliveries: statuses in Norwegian.
+    sqlx::query("UPDATE deliveries SET status = 'delivered'")
+        .execute(&app.pool)
+        .await
+        .expect("delivered");
+    let (_, sent) = get(&app, Some(&admin), "/dashboard/utsendinger").await;
+    let shown = without_raw(&sent);
+    assert!(shown.contains("<td>Levert"), "delivered in Norwegian");
+    assert!(
+        !shown.contains(">delivered<"),
+        "no English status outside the detail line"
+    );
+    // Amounts the Norwegian way.
+    book_sms(&app, OWN, "2026-12-01T10:00:00Z").await;
+    let (_, sms) = get(
+        &app,
+        Some(&admin),
+        &format!("/dashboard/sms?school={OWN}&month=2026-12"),
+    )
+    .await;
+    assert!(sms.contains("2,07\u{a0}kr"), "0,69 × 3 as 2,07 kr");
+    assert!(sms.contains("0,69\u{a0}kr"));
+    assert!(!sms.contains("0.69") && !sms.contains("2.07"));
+    assert!(sms.contains("Kostnader desember 2026"), "the month by name");
+    app.stop_and_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_titles_mask_every_part_of_every_name_in_the_event() {
+    let app = spawn_app().await;
+    let mut names: Vec<String> = Vec::new();
+    for example in ["meeting_invitation", "leave_decision"] {
+        let id = queue(&app, example).await;
+        let n: Vec<String> = sqlx::query_scalar(
+            "SELECT payload #>> '{pupil,name}' FROM events WHERE event_id = $1
+             UNION ALL
+             SELECT r ->> 'name' FROM events e, jsonb_array_elements(e.payload -> 'recipients') r
+              WHERE e.event_id = $1",
+        )
+        .bind(id)
+        .fetch_all(&app.pool)
+        .await
+        .expect("names");
+        names.extend(n);
+    }
+    assert!(names.iter().any(|n| n == "Jonas Berg Nilsen"));
+    assert!(names.iter().any(|n| n == "Marianne Berg"));
+    let parts: Vec<String> = names
+        .iter()
+        .flat_map(|n| {
+            n.split(|c: char| !c.is_alphanumeric())
+                .map(str::to_lowercase)
+                .collect::<Vec<_>>()
+        })
+        .filter(|p| p.chars().count() > 1)
+        .collect();
+    // A school system's title with the guardians' names, one in the genitive.
+    sqlx::query(
+        "UPDATE documents d SET title = 'Samtale med Marianne om Kristoffers ønske'
+           FROM events e WHERE e.event_id = d.event_id
+            AND e.payload ->> 'document_type' = 'meeting_invitation'",
+    )
+    .execute(&app.pool)
+    .await
+    .expect("title");
+    let admin = sign_in(&app, Role::Kommuneadmin, &[]).await;
+    let (_, list) = get(&app, Some(&admin), "/dashboard/arkivlogg?status=klar").await;
+    assert!(
+        list.contains("Samtale med M. om K. ønske"),
+        "guardians' names masked"
+    );
+    assert!(
+        list.contains("Svar på søknad om permisjon – S.L."),
+        "the title, masked"
+    );
+    let (_, sent) = get(&app, Some(&admin), "/dashboard/utsendinger").await;
+    // A search by a guardian's surname finds the document, and shows it masked.
+    let code = post(
+        &app,
+        Some(&admin),
+        "/dashboard/arkivlogg/sok",
+        &[("_csrf", &admin.csrf), ("tekst", "Kristoffer")],
+    )
+    .await;
+    assert_eq!(code, 303);
+    let (_, found) = get(&app, Some(&admin), "/dashboard/arkivlogg?status=klar").await;
+    assert!(
+        found.contains("Samtale med M. om K. ønske"),
+        "found, masked"
+    );
+    // The search box echoes what the person typed; nothing else names anyone.
+    let found = found.replace("value=\"Kristoffer\"", "");
+    for (what, page) in [
+        ("Arkivlogg", &list),
+        ("Utsendinger", &sent),
+        ("søk", &found),
+    ] {
+        let words: Vec<String> = page
+            .split(|c: char| !c.is_alphanumeric())
+            .map(str::to_lowercase)
+            .collect();
+        for p in &parts {
+            assert!(
+                !words
+                    .iter()
+                    .any(|w| w == p || w.strip_suffix('s') == Some(p.as_str())),
+                "{what}: a part of a name ({p}) is shown"
+            );
+        }
+    }
+    app.stop_and_clean().await;
+}
+
+/// An error page a person can leave: the menu, «Logg ut», a Norwegian text.
+fn assert_error_page(body: &str, what: &str) {
+    assert!(
+        body.contains("aria-label=\"Hovedmeny\""),
+        "{what}: the menu"
+    );
+    assert!(body.contains(">Logg ut</button>"), "{what}: sign-out");
+    assert!(
+        body.contains("class=\"problem\""),
+        "{what}: the explanation"
+    );
+    assert!(
+        body.contains("<html lang=\"nb\">"),
+        "{what}: a Norwegian page"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_dead_ends_actions_error_pages_search_and_return_paths() {
+    let app = spawn_app().await;
+    let failed = queue(&app, "conduct_warning").await;
+    transfer(&app, vec![Action::Ugyldig]).await;
+    let archived = queue(&app, "conduct_warning").await;
+    transfer(&app, vec![Action::Normal]).await;
+    let ready = queue(&app, "conduct_warning").await;
+    let admin = sign_in(&app, Role::Kommuneadmin, &[]).await;
+
+    // Only the actions that can apply are offered; the others explain why.
+    let (_, doc) = get(
+        &app,
+        Some(&admin),
+        &format!("/dashboard/dokument/{archived}"),
+    )
+    .await;
+    assert!(
+        !doc.contains("Handlinger"),
+        "no empty Handlinger on an archived document"
+    );
+    let (_, doc) = get(&app, Some(&admin), &format!("/dashboard/dokument/{ready}")).await;
+    assert!(
+        !doc.contains("bekreft/prov-igjen"),
+        "no «Prøv igjen» on a klar document"
+    );
+    let (_, doc) = get(&app, Some(&admin), &format!("/dashboard/dokument/{failed}")).await;
+    assert!(doc.contains("bekreft/prov-igjen"));
+    let (code, _) = get(
+        &app,
+        Some(&admin),
+        &format!("/dashboard/dokument/{failed}/bekreft/prov-igjen"),
+    )
+    .await;
+    assert_eq!(code, 200);
+    for (doc, action) in [
+        (archived, "prov-igjen"),
+        (archived, "produser-pa-nytt"),
+        (archived, "fjern"),
+        (ready, "prov-igjen"),
+        (ready, "fjern"),
+    ] {
+        let (code, body) = get(
+            &app,
+            Some(&admin),
+            &format!("/dashboard/dokument/{doc}/bekreft/{action}"),
+        )
+        .await;
+        assert_eq!(code, 409, "{action} on {doc}");
+        assert!(
+            !body.contains("id=\"bekreft\""),
+            "no confirm button for {action}"
+        );
+        assert!(body.contains("kan ikke brukes nå"), "why, for {action}");
+        assert_error_page(&body, action);
+    }
+
+    // Error pages have the menu, a Norwegian text and a way back.
+    let (code, body) = get(&app, Some(&admin), "/dashboard/finnes-ikke").await;
+    assert_eq!(code, 404);
+    assert_error_page(&body, "404");
+    let (code, body) = get(&app, Some(&admin), "/dashboard/revisjonslogg?before=tja").await;
+    assert_eq!(code, 400);
+    assert_error_page(&body, "400");
+    let (code, body) = get(&app, Some(&admin), "/dashboard/logg-ut").await;
+    assert_eq!(code, 405);
+    assert_error_page(&body, "405");
+    let team = sign_in(&app, Role::Team, &[OWN]).await;
+    let (code, body) = get(&app, Some(&team), "/dashboard/sms").await;
+    assert_eq!(code, 403);
+    assert_error_page(&body, "403");
+    let (code, body) = get(
+        &app,
+        Some(&admin),
+        &format!("/dashboard/dokument/{}", Uuid::new_v4()),
+    )
+    .await;
+    assert_eq!(code, 404);
+    assert_error_page(&body, "404 document");
+    // Without a session: a way to sign in.
+    let (code, _, body) =
+        post_full(&app, None, "/dashboard/arkivlogg/sok", &[("tekst", "x")]).await;
+    assert_eq!(code, 401);
+    assert!(
+        body.contains("href=\"/dashboard/logg-inn\""),
+        "401: a way to sign in"
+    );
+
+    // GET after POST lands on a page.
+    for (path, to) in [
+        (
+            "/dashboard/arkivlogg/sok",
+            "/dashboard/arkivlogg".to_string(),
+        ),
+        (
+            &format!("/dashboard/dokument/{failed}/prov-igjen") as &str,
+            format!("/dashboard/dokument/{failed}"),
+        ),
+    ] {
+        let (code, location, _) = get_full(&app, Some(&admin), path).await;
+        assert_eq!((code, location), (303, to), "GET {path}");
+    }
+
+    // A long search is refused with a message, not cut.
+    let long = "a".repeat(201);
+    let (code, _, body) = post_full(
+        &app,
+        Some(&admin),
+        "/dashboard/arkivlogg/sok",
+        &[("_csrf", &admin.csrf), ("tekst", &long)],
+    )
+    .await;
+    assert_eq!(code, 422);
+    assert!(body.contains("Søket er for langt"));
+    assert_error_page(&body, "422");
+    let ok = "a".repeat(200);
+    let (code, _, _) = post_full(
+        &app,
+        Some(&admin),
+        "/dashboard/arkivlogg/sok",
+        &[("_csrf", &admin.csrf), ("tekst", &ok)],
+    )
+    .await;
+    assert_eq!(code, 303, "200 characters are a search");
+
+    // tilbake= is normalised before it is checked.
+    for (back, to) in [
+        (
+            "/dashboard/arkivlogg/../../../api/status",
+            "/dashboard/arkivlogg",
+        ),
+        (
+            "/dashboard/arkivlogg/%2e%2e/%2e%2e/api/status",
+            "/dashboard/arkivlogg",
+        ),
+        (
+            "/dashboard/arkivlogg?status=klar",
+            "/dashboard/arkivlogg?status=klar",
+        ),
+    ] {
+        let (code, location, _) = post_full(
+            &app,
+            Some(&admin),
+            "/dashboard/arkivlogg/sok",
+            &[("_csrf", &admin.csrf), ("tekst", ""), ("tilbake", back)],
+        )
+        .await;
+        assert_eq!((code, location.as_str()), (303, to), "tilbake={back}");
+    }
+    app.stop_and_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_compose_page_counts_segments_and_cost_as_sms_count_does() {
+    use common::sms_gateway::{generate_school, load_roster, spawn_sms_app, GatewayStandIn};
+    use dokflyt::sms::segments::count;
+    let gw = GatewayStandIn::start().await;
+    let app = spawn_sms_app(&gw, |_| {}).await;
+    load_roster(&app.pool, &generate_school(OWN, "4601", 3, 4, 2).events).await;
+    let numbers = dokflyt::sms::recipients::for_school(&app.pool, OWN)
+        .await
+        .expect("recipients")
+        .numbers
+        .len() as i64;
+    assert!(numbers > 0);
+    let rektor = sign_in(&app, Role::Rektor, &[OWN]).await;
+    let (code, page) = get(&app, Some(&rektor), &format!("/dashboard/sms?school={OWN}")).await;
+    assert_eq!(code, 200);
+    assert!(
+        page.contains("data-count=\"/dashboard/sms/telling\""),
+        "the page's script counts"
+    );
+    let ask = |text: String| {
+        let (app, rektor) = (&app, &rektor);
+        async move {
+            let resp = client()
+                .post(format!("http://{}/dashboard/sms/telling", app.http))
+                .header("cookie", &rektor.cookie)
+                .form(&[
+                    ("_csrf", rektor.csrf.as_str()),
+                    ("school", OWN),
+                    ("tekst", text.as_str()),
+                ])
+                .send()
+                .await
+                .expect("count");
+            assert_eq!(resp.status().as_u16(), 200);
+            resp.json::<serde_json::Value>().await.expect("json")
+        }
+    };
+    for text in [
+        "Hei alle".to_string(),
+        "a".repeat(160),
+        "a".repeat(161),
+        format!("{}–", "a".repeat(69)),
+        format!("{}–", "a".repeat(70)),
+        "Møte – i dag «her»".to_string(),
+    ] {
+        let c = ask(text.clone()).await;
+        let expected = count(&text);
+        assert_eq!(
+            c["segments"],
+            serde_json::json!(expected.segments),
+            "{text}"
+        );
+        assert_eq!(
+            c["characters"],
+            serde_json::json!(expected.characters),
+            "{text}"
+        );
+        assert_eq!(
+            c["encoding"],
+            serde_json::json!(expected.encoding.as_str()),
+            "{text}"
+        );
+        assert_eq!(c["numbers"], serde_json::json!(numbers));
+        let cost = dokflyt::dashboard::words::kroner(&dokflyt::sms::cost::nok(
+            numbers * expected.segments as i64 * 69,
+        ));
+        assert_eq!(c["cost"], serde_json::json!(cost), "{text}");
+    }
+    // One «–» makes 160 GSM characters two UCS-2 SMS; it is named, with its stand-in.
+    let c = ask(format!("{}–", "a".repeat(70))).await;
+    assert_eq!(c["segments"], 2);
+    assert_eq!(
+        c["ucs2"],
+        serde_json::json!([{ "char": "–", "replacement": "-" }])
+    );
+    assert_eq!(ask("a".repeat(71)).await["segments"], 1);
+    // Another school's principal, a school team and a missing token are refused.
+    let team = sign_in(&app, Role::Team, &[OWN]).await;
+    let code = post(
+        &app,
+        Some(&team),
+        "/dashboard/sms/telling",
+        &[("_csrf", &team.csrf), ("school", OWN), ("tekst", "x")],
+    )
+    .await;
+    assert_eq!(code, 403);
+    let code = post(
+        &app,
+        Some(&rektor),
+        "/dashboard/sms/telling",
+        &[("school", OWN), ("tekst", "x")],
+    )
+    .await;
+    assert_eq!(code, 403);
+    let elsewhere = sign_in_at(&app, Role::Rektor, &[OTHER], Level::Substantial).await;
+    let code = post(
+        &app,
+        Some(&elsewhere),
+        "/dashboard/sms/telling",
+        &[("_csrf", &elsewhere.csrf), ("school", OWN), ("tekst", "x")],
+    )
+    .await;
+    assert_eq!(code, 403);
+    app.stop_and_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sms_flow_refuses_nobody_uses_a_preview_once_and_lands_on_pages() {
+    use common::sms_gateway::{generate_school, load_roster, spawn_sms_app, GatewayStandIn};
+    let gw = GatewayStandIn::start().await;
+    let app = spawn_sms_app(&gw, |_| {}).await;
+    load_roster(&app.pool, &generate_school(OWN, "4601", 3, 4, 2).events).await;
+    load_roster(&app.pool, &generate_school(OTHER, "4601", 0, 0, 0).events).await;
+    let messages = |school: &'static str| {
+        let app = &app;
+        async move {
+            app.count(&format!(
+                "SELECT count(*) FROM sms_messages WHERE school_id = '{school}'"
+            ))
+            .await
+        }
+    };
+
+    // Nobody to reach: the preview says so and offers no Send; a send is refused.
+    let empty = sign_in(&app, Role::Rektor, &[OTHER]).await;
+    let (code, _, body) = post_full(
+        &app,
+        Some(&empty),
+        "/dashboard/sms/forhandsvis",
+        &[
+            ("_csrf", &empty.csrf),
+            ("school", OTHER),
+            ("tekst", "Skolen er stengt i dag."),
+            ("begrunnelse", "Stenging"),
+        ],
+    )
+    .await;
+    assert_eq!(code, 200);
+    assert!(
+        body.contains("id=\"ingen-mottakere\""),
+        "the reason on the preview"
+    );
+    assert!(!body.contains("id=\"send\""), "no Send to 0 numbers");
+    let token = form_value(&body, "token");
+    let (code, _, body) = post_full(
+        &app,
+        Some(&empty),
+        "/dashboard/sms/send",
+        &[("_csrf", &empty.csrf), ("school", OTHER), ("token", &token)],
+    )
+    .await;
+    assert_eq!(code, 422, "sending to nobody is refused");
+    assert!(body.contains("ville ikke nådd noen"));
+    assert_eq!(messages(OTHER).await, 0);
+
+    // A preview token sends once.
+    let rektor = sign_in(&app, Role::Rektor, &[OWN]).await;
+    let (_, _, body) = post_full(
+        &app,
+        Some(&rektor),
+        "/dashboard/sms/forhandsvis",
+        &[
+            ("_csrf", &rektor.csrf),
+            ("school", OWN),
+            ("tekst", "Skolen er stengt i dag."),
+            ("begrunnelse", "Stenging"),
+        ],
+    )
+    .await;
+    assert!(body.contains("id=\"send\""));
+    let token = form_value(&body, "token");
+    // A reload of the preview: the kept confirmation, not a bare 405.
+    let (code, location, _) = get_full(&app, Some(&rektor), "/dashboard/sms/forhandsvis").await;
+    assert_eq!((code, location.as_str()), (303, "/dashboard/fortsett"));
+    let (code, again) = get(&app, Some(&rektor), "/dashboard/fortsett").await;
+    assert_eq!(code, 200);
+    assert!(again.contains(&token), "the same confirmation");
+    let send = [
+        ("_csrf", rektor.csrf.as_str()),
+        ("school", OWN),
+        ("token", token.as_str()),
+    ];
+    let (code, first, _) = post_full(&app, Some(&rektor), "/dashboard/sms/send", &send).await;
+    assert_eq!(code, 303);
+    assert!(first.starts_with("/dashboard/sms/melding/"));
+    let (code, second, _) = post_full(&app, Some(&rektor), "/dashboard/sms/send", &send).await;
+    assert_eq!(
+        (code, second.as_str()),
+        (303, first.as_str()),
+        "the same token shows the same message"
+    );
+    assert_eq!(messages(OWN).await, 1, "one message for one preview token");
+    let used: Option<Uuid> =
+        sqlx::query_scalar("SELECT used_by FROM sms_previews WHERE token = $1::uuid")
+            .bind(&token)
+            .fetch_one(&app.pool)
+            .await
+            .expect("preview");
+    assert!(used.is_some(), "the token is marked used");
+    // After the send, a reload of the preview or the send lands on the SMS page.
+    let (code, location, _) = get_full(&app, Some(&rektor), "/dashboard/sms/forhandsvis").await;
+    assert_eq!((code, location.as_str()), (303, "/dashboard/sms"));
+    let (code, location, _) = get_full(&app, Some(&rektor), "/dashboard/sms/send").await;
+    assert_eq!((code, location.as_str()), (303, "/dashboard/sms"));
+    let (code, _) = get(&app, Some(&rektor), "/dashboard/sms").await;
+    assert_eq!(code, 200);
+    // The message page without ?school= finds its school (or answers 404).
+    let id = first
+        .trim_start_matches("/dashboard/sms/melding/")
+        .split('?')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let (code, location, _) =
+        get_full(&app, Some(&rektor), &format!("/dashboard/sms/melding/{id}")).await;
+    assert_eq!((code, location), (303, first.clone()));
+    let (code, body) = get(&app, Some(&empty), &format!("/dashboard/sms/melding/{id}")).await;
+    assert_eq!(code, 404, "another school's message");
+    assert_error_page(&body, "sms 404");
+    app.stop_and_clean().await;
+}
+
 // ---------------------------------------------------------------- browser test
 
 fn e2e_dir() -> PathBuf {
@@ -666,6 +1470,17 @@ fn free_port() -> u16 {
 
 /// Runs `dashboard.mjs <step>`; panics with its output when it fails.
 async fn browser(step: &str, base: &str, doc: Uuid, artifacts: &Path, chromium: &str) {
+    browser_as(step, base, doc, artifacts, chromium, "").await
+}
+
+async fn browser_as(
+    step: &str,
+    base: &str,
+    doc: Uuid,
+    artifacts: &Path,
+    chromium: &str,
+    login: &str,
+) {
     let out = tokio::process::Command::new("node")
         .arg(e2e_dir().join("dashboard.mjs"))
         .arg(step)
@@ -674,6 +1489,7 @@ async fn browser(step: &str, base: &str, doc: Uuid, artifacts: &Path, chromium: 
         .env("ARTIFACTS", artifacts)
         .env("CHROMIUM", chromium)
         .env("SCHOOL", OWN)
+        .env("LOGIN", login)
         .kill_on_drop(true)
         .output()
         .await
@@ -868,6 +1684,44 @@ async fn a_principal_at_substantial_steps_up_to_send_an_emergency_sms() {
         levels,
         vec![Some("substantial".into()), Some("high".into())]
     );
+    drop(provider);
+    app.stop_and_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_reflows_at_phone_width() {
+    use common::sms_gateway::{generate_school, load_roster, spawn_sms_app, GatewayStandIn};
+    ensure_node_modules();
+    let chromium = chromium();
+    let port = free_port();
+    let public_url = format!("http://localhost:{port}");
+    let secret = format!("e2e-{}", Uuid::new_v4().simple());
+    let accounts = serde_json::json!({
+        "rektor.fjellvik": { "name": "Rita Rektor", "role": "rektor", "schools": [OWN] },
+        "admin.kommune": { "name": "Kari Kommuneadministrator", "role": "kommuneadmin", "schools": [] },
+        "team.fjellvik": { "name": "Tone Team", "role": "team", "schools": [OWN] },
+    });
+    let (provider, issuer) = start_provider(&public_url, &secret, &accounts).await;
+    let gw = GatewayStandIn::start().await;
+    let dashboard = e2e_dashboard(&issuer, &secret, &public_url);
+    let app = spawn_sms_app(&gw, |s| {
+        s.http.addr = format!("127.0.0.1:{port}");
+        s.dashboard = dashboard;
+    })
+    .await;
+    load_roster(&app.pool, &generate_school(OWN, "4601", 12, 20, 4).events).await;
+    // One document in each tab, the failed one with the archive's refusal.
+    let doc = queue(&app, "conduct_warning").await;
+    transfer(&app, vec![Action::Ugyldig]).await;
+    queue(&app, "conduct_warning").await;
+    transfer(&app, vec![Action::Normal]).await;
+    queue(&app, "conduct_warning").await;
+    assert_eq!(status_of(&app, doc).await, "feilet");
+    let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/e2e-artifacts");
+    std::fs::create_dir_all(&artifacts).expect("artifacts dir");
+    for login in ["rektor.fjellvik", "admin.kommune", "team.fjellvik"] {
+        browser_as("reflow", &public_url, doc, &artifacts, &chromium, login).await;
+    }
     drop(provider);
     app.stop_and_clean().await;
 }

@@ -168,6 +168,10 @@ macro_rules! list_item_select {
         "SELECT q.event_id, q.status, q.school_id, q.document_type, d.title, q.queued_at,
                 q.updated_at, q.attempts, q.journal_year, q.journal_sequence, q.error_class,
                 q.error_explanation, q.dismissed_at, e.payload #>> '{pupil,name}' AS pupil_name,
+                (SELECT array_agg(r ->> 'name') FILTER (WHERE r ->> 'name' IS NOT NULL)
+                   FROM jsonb_array_elements(CASE jsonb_typeof(e.payload -> 'recipients')
+                        WHEN 'array' THEN e.payload -> 'recipients' ELSE '[]'::jsonb END) r)
+                  AS recipient_names,
                 e.payload #>> '{municipality,number}' AS municipality_number
            FROM archive_queue q JOIN documents d ON d.event_id = q.event_id
            JOIN events e ON e.event_id = q.event_id"
@@ -193,6 +197,9 @@ pub struct ListItem {
     /// Only to mask the title: never serialised.
     #[serde(skip)]
     pub pupil_name: Option<String>,
+    /// The recipients' (guardians') names, also only to mask the title.
+    #[serde(skip)]
+    pub recipient_names: Option<Vec<String>>,
     /// The event's municipality: whose the document is (never serialised).
     #[serde(skip)]
     pub municipality_number: Option<String>,
@@ -201,8 +208,9 @@ pub struct ListItem {
 impl ListItem {
     /// School systems put the pupil's name in titles; staff lists show initials.
     fn masked(mut self) -> ListItem {
-        let name = self.pupil_name.take();
-        self.title = mask_name(self.title, name.as_deref());
+        let mut names: Vec<String> = self.pupil_name.take().into_iter().collect();
+        names.extend(self.recipient_names.take().unwrap_or_default());
+        self.title = mask_names(self.title, &names);
         self
     }
 }
@@ -212,6 +220,15 @@ impl ListItem {
 /// wherever it stands: the whole name becomes its initials ("Kari Anne Nordmann
 /// Berg" → "K.A.N.B."), and any part on its own ("Berg", "Anne" of "Anne-Lise",
 /// in any case) becomes its initial, as a whole word only.
+/// `title` with every part of every one of `names` (the pupil's and the
+/// guardians' in the event) masked as [`mask_name`] does, also in the genitive
+/// ("Sofies", "Jonas’").
+pub fn mask_names<S: AsRef<str>>(title: String, names: &[S]) -> String {
+    names
+        .iter()
+        .fold(title, |t, n| mask_name(t, Some(n.as_ref())))
+}
+
 pub fn mask_name(title: String, name: Option<&str>) -> String {
     let Some(n) = name.map(str::trim).filter(|n| !n.is_empty()) else {
         return title;
@@ -227,7 +244,12 @@ pub fn mask_name(title: String, name: Option<&str>) -> String {
     let mut out = String::with_capacity(title.len());
     let mut word = String::new();
     let flush = |word: &mut String, out: &mut String| {
-        if parts.contains(&word.to_lowercase()) {
+        let lower = word.to_lowercase();
+        // The genitive: «Sofies», «Bergs».
+        let genitive = lower
+            .strip_suffix('s')
+            .is_some_and(|stem| parts.iter().any(|p| p == stem));
+        if parts.contains(&lower) || genitive {
             out.push_str(&initials(word));
         } else {
             out.push_str(word);
@@ -266,14 +288,8 @@ pub async fn list(pool: &PgPool, actor: &Actor, q: &ListQuery) -> Result<Page, S
     authorize(pool, actor, q.school_id.as_deref(), "archive.list", None).await?;
     let limit = if q.limit <= 0 { 50 } else { q.limit.min(500) };
     let schools = school_scope(actor, q.school_id.as_deref());
-    let from = q
-        .from
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|d| d.and_utc());
-    let to =
-        q.to.and_then(|d| d.succ_opt())
-            .and_then(|d| d.and_hms_opt(0, 0, 0))
-            .map(|d| d.and_utc());
+    // The days staff type are Oslo days (DOMAIN: dates are local).
+    let (from, to) = super::folders::oslo_day_range(q.from, q.to);
     let text = q
         .text
         .as_deref()
@@ -739,6 +755,27 @@ mod tests {
             "Brev om L."
         );
         assert_eq!(mask_name("Uten navn".into(), None), "Uten navn");
+        // The example events' names: the pupil's and the guardians', any part,
+        // in the genitive too.
+        let names = ["Jonas Berg Nilsen", "Marianne Berg", "Kristoffer Nilsen"];
+        for (title, want) in [
+            (
+                "Innkalling til møte om Jonas’ skolehverdag",
+                "Innkalling til møte om J.’ skolehverdag",
+            ),
+            ("Samtale med Marianne om Jonas", "Samtale med M. om J."),
+            ("Kristoffers søknad", "K. søknad"),
+            ("Bergen kommune", "Bergen kommune"),
+        ] {
+            assert_eq!(mask_names(title.to_string(), &names), want);
+        }
+        assert_eq!(
+            mask_names(
+                "Glemt gymtøy – Sofie".to_string(),
+                &["Sofie Lie", "Silje Lie"]
+            ),
+            "Glemt gymtøy – S."
+        );
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub mod pages;
 pub mod session;
 pub mod sms_pages;
 pub mod stepup;
+pub mod words;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -119,6 +120,39 @@ pub struct DashboardState {
     pub assurance: Arc<AssuranceSettings>,
     pub signin_limit: Arc<session::RateLimiter>,
     pub action_limit: Arc<session::RateLimiter>,
+    /// School id → name (the roster's), read by the templates' `skole` filter so
+    /// people read names and only URLs carry ids. Refreshed on every signed-in request.
+    pub school_names: SchoolNames,
+}
+
+/// See [`DashboardState::school_names`].
+pub type SchoolNames = Arc<std::sync::RwLock<HashMap<String, String>>>;
+
+/// Reloads the school names from the roster (a small table). A failure keeps the
+/// names already known: pages then show ids where a name is missing.
+pub async fn refresh_school_names(state: &DashboardState) {
+    let rows: Result<Vec<(String, String)>, _> = sqlx::query_as(
+        "SELECT school_id, name FROM roster_schools WHERE name IS NOT NULL AND name <> ''",
+    )
+    .fetch_all(state.pool())
+    .await;
+    match rows {
+        Ok(rows) => {
+            if let Ok(mut names) = state.school_names.write() {
+                *names = rows.into_iter().collect();
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "dashboard: cannot read the school names"),
+    }
+}
+
+/// The name of school `id`, or the id when the roster has no name for it.
+pub fn school_name(names: &SchoolNames, id: &str) -> String {
+    names
+        .read()
+        .ok()
+        .and_then(|n| n.get(id).cloned())
+        .unwrap_or_else(|| id.to_string())
 }
 
 impl DashboardState {
@@ -143,11 +177,13 @@ impl DashboardState {
                 claims: settings.claims.clone(),
             })?))
         };
+        let school_names = SchoolNames::default();
         Ok(DashboardState {
             http,
             sms,
             oidc,
-            views: Arc::new(views()?),
+            views: Arc::new(views(school_names.clone())?),
+            school_names,
             signin_limit: Arc::new(session::RateLimiter::new(
                 settings.signins_per_minute,
                 Duration::from_secs(60),
@@ -168,9 +204,19 @@ impl DashboardState {
 
 /// The page templates, compiled into the binary (the dashboard does not depend on
 /// the working directory) and autoescaped.
-fn views() -> anyhow::Result<tera::Tera> {
+fn views(names: SchoolNames) -> anyhow::Result<tera::Tera> {
     let mut t = tera::Tera::default();
     t.autoescape_on(vec![".html"]);
+    // `{{ id | skole }}`: the school's name (the id when the roster has none).
+    t.register_filter(
+        "skole",
+        move |v: &tera::Value, _: &HashMap<String, tera::Value>| {
+            Ok(tera::Value::String(match v.as_str() {
+                Some(id) => school_name(&names, id),
+                None => String::new(),
+            }))
+        },
+    );
     // tera's own `urlencode` needs its `builtins` feature (and its dependencies).
     t.register_filter(
         "urlencode",
@@ -184,6 +230,38 @@ fn views() -> anyhow::Result<tera::Tera> {
             ))
         },
     );
+    // `{{ v | ord(som="status") }}`: the Norwegian word (plain text).
+    // `{{ v | nb(som="status") | safe }}`: the word, and the raw value on a detail
+    // line for support (both escaped here). `{{ "0.69" | kr }}`: `0,69 kr`.
+    t.register_filter(
+        "ord",
+        |v: &tera::Value, args: &HashMap<String, tera::Value>| {
+            let raw = v.as_str().unwrap_or_default();
+            Ok(tera::Value::String(word(args, raw).to_string()))
+        },
+    );
+    t.register_filter(
+        "nb",
+        |v: &tera::Value, args: &HashMap<String, tera::Value>| {
+            let raw = v.as_str().unwrap_or_default();
+            let nb = word(args, raw);
+            let mut html = tera::escape_html(nb);
+            if nb != raw {
+                html.push_str(&format!(
+                    "<span class=\"raw\" title=\"Verdien i systemet\">{}</span>",
+                    tera::escape_html(raw)
+                ));
+            }
+            Ok(tera::Value::String(html))
+        },
+    );
+    t.register_filter("kr", |v: &tera::Value, _: &HashMap<String, tera::Value>| {
+        let raw = match v {
+            tera::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        Ok(tera::Value::String(words::kroner(&raw)))
+    });
     t.add_raw_templates(vec![
         (
             "layout.html",
@@ -253,6 +331,19 @@ fn views() -> anyhow::Result<tera::Tera> {
     Ok(t)
 }
 
+/// The Norwegian word for `raw` of the kind the filter's `som` names.
+fn word<'a>(args: &HashMap<String, tera::Value>, raw: &'a str) -> &'a str {
+    match args.get("som").and_then(|v| v.as_str()).unwrap_or("status") {
+        "handling" => words::action(raw),
+        "rolle" => words::role(raw),
+        "mappe" => words::folder(raw),
+        "mal" => words::target(raw),
+        "feilklasse" => words::error_class(raw),
+        "felt" => words::receipt_field(raw),
+        _ => words::status(raw),
+    }
+}
+
 pub fn routes<S: Clone + Send + Sync + 'static>(state: DashboardState) -> Router<S> {
     Router::new()
         .route(
@@ -272,8 +363,142 @@ pub fn routes<S: Clone + Send + Sync + 'static>(state: DashboardState) -> Router
         .route("/dashboard/static/app.js", get(js))
         .merge(pages::routes())
         .merge(sms_pages::routes())
+        // Any other path under /dashboard: the 404 page, with the menu.
+        .route("/dashboard/{*rest}", get(not_found).post(not_found))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            error_pages,
+        ))
         .layer(axum::middleware::from_fn(security_headers))
         .with_state(state)
+}
+
+tokio::task_local! {
+    /// The signed-in person of the request being answered (set by [`SignedIn`]),
+    /// so an error page drawn anywhere has the menu and «Logg ut».
+    static MENU: Arc<std::sync::Mutex<Option<Menu>>>;
+}
+
+/// What the layout's header needs about the person.
+#[derive(Clone)]
+struct Menu {
+    name: String,
+    role: &'static str,
+    level: &'static str,
+    schools: Vec<String>,
+    csrf: String,
+    is_municipal: bool,
+    may_sms: bool,
+    /// False for a role without dashboard access: only «Logg ut» is offered.
+    may_use: bool,
+}
+
+impl Menu {
+    fn of(state: &DashboardState, session: &Session) -> Menu {
+        Menu {
+            name: session.display_name.clone(),
+            role: session.actor.role.as_str(),
+            level: session.level(&state.assurance).norwegian(),
+            schools: session.actor.schools.clone(),
+            csrf: session.csrf.clone(),
+            is_municipal: session.actor.role.is_municipal(),
+            may_sms: matches!(session.actor.role, Role::Rektor | Role::Kommuneadmin),
+            may_use: may_use(session.actor.role),
+        }
+    }
+
+    fn insert(&self, ctx: &mut tera::Context) {
+        ctx.insert("user_name", &self.name);
+        ctx.insert("user_role", self.role);
+        ctx.insert("user_level", self.level);
+        ctx.insert("user_schools", &self.schools);
+        ctx.insert("csrf", &self.csrf);
+        ctx.insert("is_municipal", &self.is_municipal);
+        ctx.insert("may_sms", &self.may_sms);
+        ctx.insert("show_nav", &self.may_use);
+    }
+}
+
+fn remember_menu(menu: Menu) {
+    let _ = MENU.try_with(|m| {
+        if let Ok(mut slot) = m.lock() {
+            *slot = Some(menu);
+        }
+    });
+}
+
+fn current_menu() -> Option<Menu> {
+    MENU.try_with(|m| m.lock().ok().and_then(|s| s.clone()))
+        .ok()
+        .flatten()
+}
+
+/// Every dashboard error is a page: the menu, a Norwegian explanation and a way
+/// back. Handlers draw their own ([`problem`]); what axum answers by itself (a
+/// method the path does not take, a query or form that does not parse, a body
+/// too large) comes without HTML and is replaced here.
+async fn error_pages(
+    State(state): State<DashboardState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let cookie = session::cookie(req.headers(), SESSION_COOKIE);
+    let slot = Arc::new(std::sync::Mutex::new(None));
+    let resp = MENU.scope(slot.clone(), next.run(req)).await;
+    let status = resp.status();
+    let is_html = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if !status.is_client_error() || is_html {
+        return resp;
+    }
+    let (title, message) = match status {
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "Siden kan ikke åpnes slik",
+            "Denne adressen tar imot et skjema og kan ikke åpnes direkte (for eksempel etter å ha lastet siden på nytt eller gått tilbake). Gå til siden du kom fra og prøv igjen.",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "Skjemaet er for stort",
+            "Det du sendte er større enn dashbordet tar imot. Kort ned teksten og prøv igjen.",
+        ),
+        StatusCode::NOT_FOUND => ("Fant ikke siden", "Adressen finnes ikke i dashbordet."),
+        _ => (
+            "Adressen er ikke gyldig",
+            "Adressen eller skjemaet inneholder verdier dashbordet ikke forstår. Bruk menyen og filtrene på sidene i stedet for å skrive adressen selv.",
+        ),
+    };
+    // The handler did not run (or did not sign the person in): look them up
+    // so the page still has the menu.
+    let mut menu = slot.lock().ok().and_then(|s| s.clone());
+    if menu.is_none() {
+        if let Some(t) = cookie.filter(|t| !t.is_empty()) {
+            if let Ok(Some(s)) = session::load(state.pool(), &t).await {
+                menu = Some(Menu::of(&state, &s));
+            }
+        }
+    }
+    let slot = Arc::new(std::sync::Mutex::new(menu));
+    MENU.scope(slot, async { problem(&state, status, title, message) })
+        .await
+}
+
+async fn not_found(
+    State(state): State<DashboardState>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    if let Some(t) = session::cookie(&headers, SESSION_COOKIE).filter(|t| !t.is_empty()) {
+        if let Ok(Some(s)) = session::load(state.pool(), &t).await {
+            remember_menu(Menu::of(&state, &s));
+        }
+    }
+    problem(
+        &state,
+        StatusCode::NOT_FOUND,
+        "Fant ikke siden",
+        "Adressen finnes ikke i dashbordet. Kanskje lenken er gammel, eller adressen er skrevet feil.",
+    )
 }
 
 /// The dashboard's Content-Security-Policy. Forms post only to dokflyt itself
@@ -375,6 +600,7 @@ impl FromRequestParts<DashboardState> for SignedIn {
                 )
             });
         };
+        remember_menu(Menu::of(state, &session));
         if !may_use(session.actor.role) {
             let reason = format!(
                 "Rollen «{}» har ikke tilgang til dashbordet.",
@@ -400,6 +626,7 @@ impl FromRequestParts<DashboardState> for SignedIn {
                 &reason,
             ));
         }
+        refresh_school_names(state).await;
         Ok(SignedIn(session))
     }
 }
@@ -409,6 +636,11 @@ pub fn problem(state: &DashboardState, status: StatusCode, title: &str, message:
     let mut ctx = tera::Context::new();
     ctx.insert("title", title);
     ctx.insert("message", message);
+    ctx.insert("code", &status.as_u16());
+    if let Some(menu) = current_menu() {
+        menu.insert(&mut ctx);
+        ctx.insert("nav", "");
+    }
     match state.views.render("problem.html", &ctx) {
         Ok(html) => (status, Html(html)).into_response(),
         Err(e) => {
@@ -480,17 +712,8 @@ pub fn page(
     template: &str,
     mut ctx: tera::Context,
 ) -> Response {
-    ctx.insert("user_name", &session.display_name);
-    ctx.insert("user_role", session.actor.role.as_str());
-    ctx.insert("user_level", session.level(&state.assurance).norwegian());
-    ctx.insert("user_schools", &session.actor.schools);
-    ctx.insert("csrf", &session.csrf);
+    Menu::of(state, session).insert(&mut ctx);
     ctx.insert("nav", nav);
-    ctx.insert("is_municipal", &session.actor.role.is_municipal());
-    ctx.insert(
-        "may_sms",
-        &matches!(session.actor.role, Role::Rektor | Role::Kommuneadmin),
-    );
     match state.views.render(template, &ctx) {
         Ok(html) => Html(html).into_response(),
         Err(e) => {
@@ -536,12 +759,29 @@ pub fn guard_action(
 
 /// A path inside the dashboard to come back to after sign-in (never another site).
 fn local_return(raw: Option<&str>) -> String {
-    match raw {
-        Some(p) if p.starts_with("/dashboard") && !p.starts_with("//") && !p.contains('\\') => {
-            p.to_string()
-        }
-        _ => "/dashboard/arkivlogg".to_string(),
+    raw.and_then(|p| inside(p, "/dashboard/"))
+        .unwrap_or_else(|| "/dashboard/arkivlogg".to_string())
+}
+
+/// `raw` as a path and query on dokflyt itself, normalised first (`..`, `.`,
+/// their percent-encoded forms, backslashes), if that path lies under `prefix`;
+/// else `None`. Checking before normalising would let
+/// `/dashboard/arkivlogg/../../api/status` out of the dashboard.
+pub fn inside(raw: &str, prefix: &str) -> Option<String> {
+    if !raw.starts_with('/') || raw.starts_with("//") || raw.contains('\\') {
+        return None;
     }
+    let base = url::Url::parse("http://dokflyt.invalid/").ok()?;
+    let u = base.join(raw).ok()?;
+    if u.origin() != base.origin() || u.fragment().is_some() {
+        return None;
+    }
+    let path = u.path();
+    let under = path == prefix.trim_end_matches('/') || path.starts_with(prefix);
+    under.then(|| match u.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_string(),
+    })
 }
 
 #[derive(Deserialize)]
@@ -882,11 +1122,35 @@ mod tests {
         );
         assert_eq!(local_return(Some("//evil.example")), "/dashboard/arkivlogg");
         assert_eq!(local_return(None), "/dashboard/arkivlogg");
+        // Normalised before the check.
+        for out in [
+            "/dashboard/arkivlogg/../../../api/status",
+            "/dashboard/%2e%2e/api/status",
+            "/dashboard/./../api/status",
+            "/dashboardx",
+            "/dashboard\\..\\api",
+        ] {
+            assert_eq!(local_return(Some(out)), "/dashboard/arkivlogg", "{out}");
+        }
+        assert_eq!(
+            inside(
+                "/dashboard/arkivlogg/./x/../?status=klar",
+                "/dashboard/arkivlogg"
+            ),
+            Some("/dashboard/arkivlogg/?status=klar".to_string())
+        );
+        assert_eq!(
+            inside(
+                "/dashboard/arkivlogg/../../api/status",
+                "/dashboard/arkivlogg"
+            ),
+            None
+        );
     }
 
     #[test]
     fn the_views_compile() {
-        views().expect("dashboard templates");
+        views(SchoolNames::default()).expect("dashboard templates");
     }
 
     #[test]

@@ -37,12 +37,15 @@ use crate::event::DocumentType;
 pub fn routes() -> Router<DashboardState> {
     Router::new()
         .route("/dashboard/arkivlogg", get(archive_log))
-        .route("/dashboard/arkivlogg/sok", post(search))
+        .route("/dashboard/arkivlogg/sok", post(search).get(back_to_log))
         .route("/dashboard/arkivlogg/antall", get(live_counts))
         .route("/dashboard/dokument/{id}", get(document))
         .route("/dashboard/dokument/{id}/pdf", get(pdf))
         .route("/dashboard/dokument/{id}/bekreft/{action}", get(confirm))
-        .route("/dashboard/dokument/{id}/{action}", post(act))
+        .route(
+            "/dashboard/dokument/{id}/{action}",
+            post(act).get(back_to_document),
+        )
         .route("/dashboard/frister", get(deadlines))
         .route("/dashboard/utsendinger", get(deliveries))
         .route("/dashboard/revisjonslogg", get(audit_log))
@@ -51,6 +54,31 @@ pub fn routes() -> Router<DashboardState> {
 /// A time as staff read it: Oslo time, `dd.mm.åååå tt:mm`.
 pub fn oslo(t: DateTime<Utc>) -> String {
     t.with_timezone(&Oslo).format("%d.%m.%Y %H:%M").to_string()
+}
+
+/// `2026-12` → `desember 2026` (the input itself when it is not a month).
+pub fn month_nb(month: &str) -> String {
+    const NAMES: [&str; 12] = [
+        "januar",
+        "februar",
+        "mars",
+        "april",
+        "mai",
+        "juni",
+        "juli",
+        "august",
+        "september",
+        "oktober",
+        "november",
+        "desember",
+    ];
+    month
+        .split_once('-')
+        .and_then(|(y, m)| {
+            let i: usize = m.parse().ok()?;
+            Some(format!("{} {y}", NAMES.get(i.checked_sub(1)?)?))
+        })
+        .unwrap_or_else(|| month.to_string())
 }
 
 /// The response for a refused or failed staff call.
@@ -83,34 +111,41 @@ fn type_name(key: &str) -> String {
         .unwrap_or_else(|_| key.to_string())
 }
 
-/// The schools a user can pick in a filter: their own, or the roster's for
-/// municipal roles.
-pub(crate) async fn school_choices(state: &DashboardState, actor: &Actor) -> Vec<(String, String)> {
-    let rows: Vec<(String, Option<String>)> = if actor.role.is_municipal() {
-        sqlx::query_as(
-            "SELECT school_id, name FROM roster_schools WHERE NOT deleted ORDER BY name, school_id",
+/// The schools a user can pick in a filter, by name: their own, or for municipal
+/// roles every school the roster or the archive log knows. `selected` (a school
+/// in the user's scope) is always among them, so the dropdown shows the choice.
+pub(crate) async fn school_choices(
+    state: &DashboardState,
+    actor: &Actor,
+    selected: Option<&str>,
+) -> Vec<(String, String)> {
+    let mut ids: Vec<String> = if actor.role.is_municipal() {
+        sqlx::query_scalar(
+            "SELECT school_id FROM roster_schools WHERE NOT deleted
+             UNION SELECT DISTINCT school_id FROM archive_queue
+             UNION SELECT DISTINCT school_id FROM sms_messages",
         )
         .fetch_all(state.pool())
         .await
         .unwrap_or_default()
     } else {
-        sqlx::query_as(
-            "SELECT s.id, r.name FROM unnest($1::text[]) AS s(id)
-               LEFT JOIN roster_schools r ON r.school_id = s.id ORDER BY s.id",
-        )
-        .bind(&actor.schools)
-        .fetch_all(state.pool())
-        .await
-        .unwrap_or_default()
+        actor.schools.clone()
     };
-    rows.into_iter()
-        .map(|(id, name)| {
-            let label = name
-                .map(|n| format!("{n} ({id})"))
-                .unwrap_or_else(|| id.clone());
-            (id, label)
+    if let Some(s) = selected.filter(|s| !s.is_empty() && actor.covers_school(s)) {
+        if !ids.iter().any(|i| i == s) {
+            ids.push(s.to_string());
+        }
+    }
+    let mut choices: Vec<(String, String)> = ids
+        .into_iter()
+        .map(|id| {
+            let name = super::school_name(&state.school_names, &id);
+            (id, name)
         })
-        .collect()
+        .collect();
+    choices.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+    choices.dedup_by(|a, b| a.0 == b.0);
+    choices
 }
 
 #[derive(Debug, Deserialize, Default, Serialize, Clone)]
@@ -251,13 +286,59 @@ async fn archive_log(
     ctx.insert("first_page", &first_page);
     ctx.insert("q", &q);
     ctx.insert("search_text", &session.search_text);
-    ctx.insert("schools", &school_choices(&state, &session.actor).await);
+    ctx.insert("school", &q.school);
+    ctx.insert(
+        "schools",
+        &school_choices(&state, &session.actor, q.school.as_deref()).await,
+    );
     let types: Vec<(&str, &str)> = DocumentType::ALL
         .iter()
         .map(|t| (t.key(), t.name_nb()))
         .collect();
     ctx.insert("types", &types);
     page(&state, &session, "arkivlogg", "arkivlogg.html", ctx)
+}
+
+/// The longest free-text search, in characters.
+pub const SEARCH_MAX: usize = 200;
+
+/// A GET on the search's form address (a reload, the back button): the log.
+async fn back_to_log() -> Response {
+    Redirect::to("/dashboard/arkivlogg").into_response()
+}
+
+/// A GET on an action's form address: the document, where the action is offered.
+async fn back_to_document(Path((id, _)): Path<(String, String)>) -> Response {
+    match staff::parse_event_id(&id) {
+        Ok(id) => Redirect::to(&format!("/dashboard/dokument/{id}")).into_response(),
+        Err(_) => Redirect::to("/dashboard/arkivlogg").into_response(),
+    }
+}
+
+/// The actions that can apply to a document with `status` (`dismissed`: taken
+/// off the failed list): only these are offered and linked, and a confirmation
+/// page for another one explains why instead of showing a form.
+pub fn applicable_actions(status: ArchiveStatus, dismissed: bool) -> Vec<&'static str> {
+    match status {
+        ArchiveStatus::Feilet if dismissed => vec!["prov-igjen", "produser-pa-nytt"],
+        ArchiveStatus::Feilet => vec!["prov-igjen", "produser-pa-nytt", "fjern"],
+        ArchiveStatus::Klar => vec!["produser-pa-nytt"],
+        ArchiveStatus::Arkivert => Vec::new(),
+    }
+}
+
+/// Why `action` cannot apply to a document with `status`.
+fn not_applicable(action: &str, status: ArchiveStatus, dismissed: bool) -> String {
+    let label = action_text(action).map(|a| a.0).unwrap_or(action);
+    let why = match (status, dismissed) {
+        (ArchiveStatus::Arkivert, _) => "Dokumentet er arkivert, og det er ingenting å rette.",
+        (ArchiveStatus::Klar, _) => {
+            "Dokumentet står allerede i kø (Klar) og sendes ved neste overføring."
+        }
+        (ArchiveStatus::Feilet, true) => "Dokumentet er allerede fjernet fra feilet-listen.",
+        (ArchiveStatus::Feilet, false) => "Handlingen gjelder ikke dette dokumentet.",
+    };
+    format!("«{label}» kan ikke brukes nå. {why}")
 }
 
 #[derive(Deserialize)]
@@ -278,17 +359,30 @@ async fn search(
     if let Some(r) = guard_action(&state, &session, f.csrf.as_deref()) {
         return r;
     }
-    let text = f
-        .tekst
+    // A search longer than the limit is refused with a message, never cut silently.
+    if f.tekst
         .as_deref()
-        .map(|t| t.chars().take(200).collect::<String>());
+        .is_some_and(|t| t.chars().count() > SEARCH_MAX)
+    {
+        return problem(
+            &state,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Søket er for langt",
+            &format!(
+                "Søketeksten kan være på høyst {SEARCH_MAX} tegn. Søk på et kortere stykke av tittelen."
+            ),
+        );
+    }
+    let text = f.tekst.clone();
     if let Err(e) = super::session::set_search_text(state.pool(), &session, text.as_deref()).await {
         tracing::warn!(error = %e, "dashboard: cannot store the search text");
         return unavailable(&state);
     }
+    // Normalised before it is checked (`…/arkivlogg/../../api` stays out).
     let back = f
         .tilbake
-        .filter(|b| b.starts_with("/dashboard/arkivlogg"))
+        .as_deref()
+        .and_then(|b| super::inside(b, "/dashboard/arkivlogg"))
         .unwrap_or_else(|| "/dashboard/arkivlogg".into());
     Redirect::to(&back).into_response()
 }
@@ -431,6 +525,10 @@ async fn document(
     ctx.insert("reproduced", &d.reproduced);
     ctx.insert("attempts", &attempts);
     ctx.insert("flash", &flash);
+    ctx.insert(
+        "actions",
+        &applicable_actions(d.item.status, d.item.dismissed_at.is_some()),
+    );
     let may = may_preview(&session.actor, &d.item.school_id, &d.access);
     // A role that may see the content, but signed in too weakly: a link to a
     // stronger sign-in instead of the embedded preview.
@@ -592,6 +690,15 @@ async fn confirm(
         Ok(d) => d,
         Err(e) => return staff_error(&state, e),
     };
+    let dismissed = d.item.dismissed_at.is_some();
+    if !applicable_actions(d.item.status, dismissed).contains(&action.as_str()) {
+        return problem(
+            &state,
+            StatusCode::CONFLICT,
+            "Kan ikke gjøres nå",
+            &not_applicable(&action, d.item.status, dismissed),
+        );
+    }
     let here = format!("/dashboard/dokument/{}/bekreft/{action}", d.item.event_id);
     if is_protected(&d.access) {
         if let Err(need) = require_level(&state, &session, Action::ActOnProtected) {
@@ -784,7 +891,10 @@ async fn deadlines(
     ctx.insert("rows", &view);
     ctx.insert("school_year", &format!("{}/{}", year.0, year.1));
     ctx.insert("school", &school);
-    ctx.insert("schools", &school_choices(&state, actor).await);
+    ctx.insert(
+        "schools",
+        &school_choices(&state, actor, school.as_deref()).await,
+    );
     page(&state, &session, "frister", "frister.html", ctx)
 }
 
@@ -809,6 +919,7 @@ type DeliveryRow = (
     DateTime<Utc>,
     Option<String>,
     Option<String>,
+    Option<Vec<String>>,
 );
 
 /// Utsendinger: SvarUt and email deliveries with their latest status.
@@ -832,7 +943,10 @@ async fn deliveries(
                 dl.provider_status, dl.provider_status_at, dl.error_explanation, dl.updated_at,
                 e.payload #>> '{pupil,name}',
                 (SELECT r ->> 'name' FROM jsonb_array_elements(e.payload -> 'recipients') r
-                  WHERE r ->> 'id' = dl.recipient_id LIMIT 1)
+                  WHERE r ->> 'id' = dl.recipient_id LIMIT 1),
+                (SELECT array_agg(r ->> 'name') FILTER (WHERE r ->> 'name' IS NOT NULL)
+                   FROM jsonb_array_elements(CASE jsonb_typeof(e.payload -> 'recipients')
+                        WHEN 'array' THEN e.payload -> 'recipients' ELSE '[]'::jsonb END) r)
            FROM deliveries dl JOIN documents d ON d.event_id = dl.event_id
            JOIN events e ON e.event_id = dl.event_id
           WHERE dl.channel IN ('svarut', 'svarut_archive', 'message_email')
@@ -857,7 +971,10 @@ async fn deliveries(
     let view: Vec<serde_json::Value> = rows
         .into_iter()
         .map(|r| {
-            let title = staff::mask_name(r.4, r.11.as_deref());
+            // Every part of every name in the event: the pupil's and the guardians'.
+            let mut names: Vec<String> = r.11.clone().into_iter().collect();
+            names.extend(r.13.clone().unwrap_or_default());
+            let title = staff::mask_names(r.4, &names);
             let provider = r.7.clone().unwrap_or_default();
             json!({
                 "id": r.0,
@@ -892,7 +1009,10 @@ async fn deliveries(
     ctx.insert("next", &next);
     ctx.insert("school", &school);
     ctx.insert("status", &status);
-    ctx.insert("schools", &school_choices(&state, actor).await);
+    ctx.insert(
+        "schools",
+        &school_choices(&state, actor, school.as_deref()).await,
+    );
     page(&state, &session, "utsendinger", "utsendinger.html", ctx)
 }
 
@@ -968,7 +1088,10 @@ async fn audit_log(
     ctx.insert("school", &school);
     ctx.insert("action", &q.action);
     ctx.insert("actor", &q.actor);
-    ctx.insert("schools", &school_choices(&state, actor).await);
+    ctx.insert(
+        "schools",
+        &school_choices(&state, actor, school.as_deref()).await,
+    );
     page(&state, &session, "revisjonslogg", "revisjonslogg.html", ctx)
 }
 

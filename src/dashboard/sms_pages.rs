@@ -36,8 +36,12 @@ use crate::sms::{cost, SmsError};
 pub fn routes() -> Router<DashboardState> {
     Router::new()
         .route("/dashboard/sms", get(sms_page))
-        .route("/dashboard/sms/forhandsvis", post(preview))
-        .route("/dashboard/sms/send", post(send))
+        .route(
+            "/dashboard/sms/forhandsvis",
+            post(preview).get(back_to_preview),
+        )
+        .route("/dashboard/sms/send", post(send).get(back_to_sms))
+        .route("/dashboard/sms/telling", post(live_count))
         .route("/dashboard/sms/melding/{id}", get(message))
         .route("/dashboard/sms/melding/{id}/status", get(message_status))
         .route("/dashboard/sms/godkjenning", get(approvals))
@@ -94,6 +98,26 @@ fn sms_error(state: &DashboardState, e: SmsError) -> Response {
     problem(state, code, title, &e.to_string())
 }
 
+/// A GET on the preview's form address (a reload, the back button): the kept
+/// confirmation while it is there (its token still unused), else the SMS page.
+async fn back_to_preview(SignedIn(session): SignedIn) -> Response {
+    let kept = session
+        .pending
+        .as_ref()
+        .is_some_and(|p| p.return_to == "/dashboard/fortsett");
+    Redirect::to(if kept {
+        "/dashboard/fortsett"
+    } else {
+        "/dashboard/sms"
+    })
+    .into_response()
+}
+
+/// A GET on the send form's address: the SMS page.
+async fn back_to_sms() -> Response {
+    Redirect::to("/dashboard/sms").into_response()
+}
+
 #[derive(Deserialize)]
 struct SmsQuery {
     school: Option<String>,
@@ -116,7 +140,7 @@ async fn sms_page(
             ctx.insert("school", &Option::<String>::None);
             ctx.insert(
                 "schools",
-                &super::pages::school_choices(&state, actor).await,
+                &super::pages::school_choices(&state, actor, None).await,
             );
             return page(&state, &session, "sms", "sms.html", ctx);
         }
@@ -152,10 +176,11 @@ async fn sms_page(
     ctx.insert("school", &Some(&school));
     ctx.insert(
         "schools",
-        &super::pages::school_choices(&state, actor).await,
+        &super::pages::school_choices(&state, actor, Some(&school)).await,
     );
     ctx.insert("may_compose", &(actor.role == Role::Rektor));
     ctx.insert("month", &month);
+    ctx.insert("month_name", &super::pages::month_nb(&month));
     ctx.insert("ledger", &ledger);
     ctx.insert("ledger_messages", &report.messages);
     ctx.insert("ledger_sms", &report.sms_count);
@@ -208,6 +233,73 @@ async fn preview(
     // Kept server-side, so a step-up at «Send» comes back to this confirmation.
     super::stepup::keep_confirmation(&state, &session, "sms", "sms_preview.html", &ctx).await;
     page(&state, &session, "sms", "sms_preview.html", ctx)
+}
+
+#[derive(Deserialize)]
+struct CountForm {
+    #[serde(rename = "_csrf")]
+    csrf: Option<String>,
+    school: String,
+    #[serde(default)]
+    tekst: String,
+}
+
+/// The compose page's live count (`app.js` posts the text as it is typed; the
+/// text is never put in a URL): the same counter as `dokflyt sms count` and the
+/// preview, the reachable numbers, the cost, and the characters that force
+/// UCS-2 with their GSM stand-ins. Needs the CSRF token, not the action limit
+/// (typing is not an action); nothing is stored or audited.
+async fn live_count(
+    State(state): State<DashboardState>,
+    SignedIn(session): SignedIn,
+    Form(f): Form<CountForm>,
+) -> Response {
+    if !session.csrf_ok(f.csrf.as_deref()) {
+        return problem(
+            &state,
+            StatusCode::FORBIDDEN,
+            "Skjemaet kunne ikke sendes",
+            "Skjemaet mangler en gyldig sikkerhetsnøkkel (CSRF). Last siden på nytt og prøv igjen.",
+        );
+    }
+    if !(session.actor.role == Role::Rektor && session.actor.covers_school(&f.school)) {
+        return refuse(&state, &session.actor, Some(&f.school)).await;
+    }
+    let count = crate::sms::segments::count(&f.tekst);
+    let numbers = match crate::sms::recipients::for_school(state.pool(), &f.school).await {
+        Ok(set) => set.numbers.len() as i64,
+        Err(e) => return sms_error(&state, SmsError::Db(e)),
+    };
+    let price = match cost::price_on(
+        &state.sms.settings.prices,
+        crate::archive::folders::today_in_oslo(),
+    ) {
+        Ok(p) => p,
+        Err(e) => return sms_error(&state, SmsError::Cost(e)),
+    };
+    let max = state.sms.settings.max_segments;
+    let cost_ore = cost::cost_ore(numbers, count.segments as i64, price);
+    let ucs2: Vec<serde_json::Value> = crate::sms::segments::ucs2_characters(&f.tekst)
+        .into_iter()
+        .map(|(c, r)| json!({ "char": c.to_string(), "replacement": r }))
+        .collect();
+    Json(json!({
+        "characters": count.characters,
+        "segments": count.segments,
+        "encoding": count.encoding,
+        "per_segment": if count.segments <= 1 {
+            match count.encoding { crate::sms::segments::Encoding::Gsm7 => 160, _ => 70 }
+        } else {
+            match count.encoding { crate::sms::segments::Encoding::Gsm7 => 153, _ => 67 }
+        },
+        "max_segments": max,
+        "too_long": count.segments > max,
+        "numbers": numbers,
+        "cost": super::words::kroner(&cost::nok(cost_ore)),
+        "price": super::words::kroner(&cost::nok(price.ore)),
+        "ucs2": ucs2,
+    }))
+    .into_response()
 }
 
 #[derive(Deserialize)]
@@ -280,12 +372,34 @@ struct MessageQuery {
     school: String,
 }
 
+#[derive(Deserialize)]
+struct MaybeSchool {
+    school: Option<String>,
+}
+
 async fn message(
     State(state): State<DashboardState>,
     SignedIn(session): SignedIn,
     Path(id): Path<Uuid>,
-    Query(q): Query<MessageQuery>,
+    Query(q): Query<MaybeSchool>,
 ) -> Response {
+    // Without `?school=` (a shortened link): the message's own school, when the
+    // person may read it; otherwise the same answer as a missing message.
+    let Some(school) = q.school.filter(|s| !s.is_empty()) else {
+        let found: Result<Option<String>, _> =
+            sqlx::query_scalar("SELECT school_id FROM sms_messages WHERE message_id = $1")
+                .bind(id)
+                .fetch_optional(state.pool())
+                .await;
+        return match found {
+            Ok(Some(s)) if may_open(&session.actor, &s) => {
+                Redirect::to(&message_path(id, &s)).into_response()
+            }
+            Ok(_) => sms_error(&state, SmsError::NotFound),
+            Err(e) => sms_error(&state, SmsError::Db(e)),
+        };
+    };
+    let q = MessageQuery { school };
     if let Err(e) = request::check_read(&state.sms, &session.actor, &q.school, "sms.status").await {
         return sms_error(&state, e);
     }
@@ -310,7 +424,26 @@ async fn message_status(
         return sms_error(&state, e);
     }
     match request::message_status(&state.sms, &q.school, id).await {
-        Ok(s) => Json(s).into_response(),
+        Ok(s) => {
+            // The page's script shows the Norwegian words; the raw values stay.
+            let mut v = serde_json::to_value(&s).unwrap_or_else(|_| json!({}));
+            if let Some(o) = v.as_object_mut() {
+                let status = o.get("status").and_then(|x| x.as_str()).unwrap_or("");
+                let status_nb = super::words::status(status).to_string();
+                let labels: serde_json::Map<String, serde_json::Value> = o
+                    .get("recipients")
+                    .and_then(|r| r.as_object())
+                    .map(|r| {
+                        r.keys()
+                            .map(|k| (k.clone(), json!(super::words::status(k))))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                o.insert("status_nb".into(), json!(status_nb));
+                o.insert("labels".into(), serde_json::Value::Object(labels));
+            }
+            Json(v).into_response()
+        }
         Err(e) => sms_error(&state, e),
     }
 }
@@ -441,6 +574,12 @@ struct ApproveForm {
     bekreft: Option<String>,
     #[serde(default)]
     begrunnelse: Option<String>,
+}
+
+/// The progress page of message `id` at `school`.
+fn message_path(id: Uuid, school: &str) -> String {
+    let school: String = url::form_urlencoded::byte_serialize(school.as_bytes()).collect();
+    format!("/dashboard/sms/melding/{id}?school={school}")
 }
 
 /// The approval page of message `id` at `school` (where a step-up comes back to).

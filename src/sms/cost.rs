@@ -58,14 +58,16 @@ pub fn nok(ore: i64) -> String {
     format!("{sign}{}.{:02}", ore.abs() / 100, ore.abs() % 100)
 }
 
-/// What the school has booked today (Europe/Oslo is close enough to UTC+1 here:
-/// the day boundary is the database's `current_date`).
+/// What the school has booked today, the day as it is in Norway (from midnight
+/// Europe/Oslo, not the database's UTC `current_date`).
 pub async fn booked_today<'e, E: PgExecutor<'e>>(e: E, school_id: &str) -> sqlx::Result<i64> {
+    let since = crate::archive::folders::oslo_midnight(crate::archive::folders::today_in_oslo());
     sqlx::query_scalar(
         "SELECT COALESCE(sum(cost_ore), 0)::bigint FROM sms_cost_ledger
-          WHERE school_id = $1 AND booked_at >= current_date",
+          WHERE school_id = $1 AND booked_at >= $2",
     )
     .bind(school_id)
+    .bind(since)
     .fetch_one(e)
     .await
 }
@@ -109,11 +111,16 @@ pub async fn month_report(
     school_id: &str,
     month: &str,
 ) -> Result<MonthReport, super::SmsError> {
-    let (from, to) = month_bounds(month)?;
+    let (first, next) = month_bounds(month)?;
+    // A month is booked as it is in Norway: from midnight Oslo time on the 1st.
+    let (from, to) = (
+        crate::archive::folders::oslo_midnight(first),
+        crate::archive::folders::oslo_midnight(next),
+    );
     let rows: Vec<LedgerRow> = sqlx::query_as(
         "SELECT booked_at, message_id, sms_count, price_ore, price_valid_from, cost_ore
            FROM sms_cost_ledger
-          WHERE school_id = $1 AND booked_at >= $2::date AND booked_at < $3::date
+          WHERE school_id = $1 AND booked_at >= $2 AND booked_at < $3
           ORDER BY booked_at, id",
     )
     .bind(school_id)

@@ -80,6 +80,11 @@ pub struct Groups {
     pub staff: GroupCount,
 }
 
+/// Why a message with no reachable recipient is not sent (a message to nobody
+/// would end «completed» and tell the principal nothing).
+pub const NO_RECIPIENTS: &str = "Ingen elever, foresatte eller ansatte ved skolen har mobilnummer i \
+     elevregisteret, så meldingen ville ikke nådd noen. Oppdater kontaktinformasjonen og forhåndsvis på nytt";
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Preview {
     pub token: Uuid,
@@ -232,7 +237,10 @@ pub async fn preview(
         ));
     }
     let set = recipients::for_school(&ctx.pool, school_id).await?;
-    let price = cost::price_on(&ctx.settings.prices, Utc::now().date_naive())?;
+    let price = cost::price_on(
+        &ctx.settings.prices,
+        crate::archive::folders::today_in_oslo(),
+    )?;
     let numbers = set.numbers.len() as i64;
     let cost_ore = cost::cost_ore(numbers, count.segments as i64, price);
     let booked = cost::booked_today(&ctx.pool, school_id).await?;
@@ -354,8 +362,14 @@ pub async fn send(
     }
     let count = check_text(ctx, &p.text).map_err(SmsError::Invalid)?;
     let set = recipients::for_school(&mut *tx, school_id).await?;
-    let price = cost::price_on(&ctx.settings.prices, Utc::now().date_naive())?;
+    let price = cost::price_on(
+        &ctx.settings.prices,
+        crate::archive::folders::today_in_oslo(),
+    )?;
     let numbers = set.numbers.len() as i64;
+    if numbers == 0 {
+        return Err(SmsError::Invalid(NO_RECIPIENTS.into()));
+    }
     let cost_ore = cost::cost_ore(numbers, count.segments as i64, price);
     if numbers != i64::from(p.numbers) || cost_ore != p.cost_ore {
         return Err(SmsError::Conflict(

@@ -36,6 +36,31 @@ impl Encoding {
     }
 }
 
+/// The characters of `text` that force UCS-2 (not in the GSM 03.38 tables), each
+/// once in order of appearance, with a GSM replacement where a usual one exists.
+pub fn ucs2_characters(text: &str) -> Vec<(char, Option<&'static str>)> {
+    let mut seen: Vec<(char, Option<&'static str>)> = Vec::new();
+    for c in text.chars() {
+        if septets(c).is_none() && !seen.iter().any(|(s, _)| *s == c) {
+            seen.push((c, gsm_replacement(c)));
+        }
+    }
+    seen
+}
+
+/// A GSM 03.38 stand-in for a character that would force UCS-2.
+pub fn gsm_replacement(c: char) -> Option<&'static str> {
+    Some(match c {
+        '\u{2013}' | '\u{2014}' | '\u{2212}' | '\u{2010}' | '\u{2011}' => "-",
+        '\u{2018}' | '\u{2019}' | '\u{201a}' | '\u{b4}' | '`' => "'",
+        '\u{201c}' | '\u{201d}' | '\u{201e}' | '\u{ab}' | '\u{bb}' => "\"",
+        '\u{2026}' => "...",
+        '\u{a0}' | '\u{2009}' | '\u{202f}' => " ",
+        '\u{2022}' => "-",
+        _ => return None,
+    })
+}
+
 /// What `dokflyt sms count` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct SegmentCount {
@@ -99,6 +124,31 @@ pub fn count(text: &str) -> SegmentCount {
         encoding,
         characters: text.chars().count(),
         segments,
+    }
+}
+
+#[cfg(test)]
+mod ucs2_tests {
+    use super::*;
+
+    #[test]
+    fn the_characters_that_force_ucs2_and_their_stand_ins() {
+        assert_eq!(
+            ucs2_characters("Hei – alle «her»"),
+            vec![('–', Some("-")), ('«', Some("\"")), ('»', Some("\""))]
+        );
+        assert!(ucs2_characters("Hei alle, æøå ÆØÅ").is_empty());
+        assert_eq!(ucs2_characters("😀"), vec![('😀', None)]);
+        // Replacing gives a GSM-7 text.
+        let fixed: String = "Møte – i dag"
+            .chars()
+            .map(|c| {
+                gsm_replacement(c)
+                    .map(str::to_string)
+                    .unwrap_or(c.to_string())
+            })
+            .collect();
+        assert_eq!(count(&fixed).encoding, Encoding::Gsm7);
     }
 }
 

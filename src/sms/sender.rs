@@ -113,7 +113,10 @@ pub async fn check_event(
         pool,
         &event.school.id,
         &event.sender.user_id,
-        event.occurred_at.date_naive(),
+        event
+            .occurred_at
+            .with_timezone(&chrono_tz::Europe::Oslo)
+            .date_naive(),
     )
     .await
 }

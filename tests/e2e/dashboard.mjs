@@ -6,7 +6,8 @@
 //                                    Feilet, open the failed (UO) document, see its
 //                                    receipt, «Prøv igjen», confirm, see it Klar;
 //                                    keeps the browser session
-//   node dashboard.mjs verify        same session: the document is under Arkivert
+//   node dashboard.mjs verify        same session: the document is under Arkivert,
+//                                    then Frister
 //   node dashboard.mjs other-school  sign in as team.bakken: the document is 404 (as if missing)
 //   node dashboard.mjs preview-uo    sign in as admin.fjellvik (skoleadmin) at
 //                                    substantial: the UO document's PDF shows; the
@@ -15,7 +16,14 @@
 //                                    compose and preview an emergency SMS, press
 //                                    Send: sent to step up (acr_values high,
 //                                    prompt=login), sign in with high, back on the
-//                                    same confirmation, Send: the message page
+//                                    same confirmation, Send: the message page,
+//                                    whose progress ends «Ferdig sendt»; all at 390 px
+//   node dashboard.mjs reflow        as LOGIN (at high): every page at 320 and 390 px
+//                                    wide has a scroll width equal to the viewport
+//                                    (tables scroll in their own container), the
+//                                    menu is collapsed behind «Meny» and opens;
+//                                    axe-core finds no WCAG 2.1 A/AA violation at
+//                                    390 and 1280 px; screenshots at 390 and 1280 px
 //
 // Env: BASE (http://localhost:<port>), DOC_ID, SCHOOL (sms-step-up), ARTIFACTS
 // (screenshots, session), CHROMIUM (default /usr/bin/chromium). Exit 0 on
@@ -87,14 +95,14 @@ async function retry(page) {
   await page.getByText('Vis svaret', { exact: true }).first().click();
   const raw = await page.locator('.attempts pre').first().innerText();
   expect(raw.length > 0, 'the raw answer shows');
-  expect((await page.locator('#dokument-status').innerText()).trim() === 'feilet', 'status feilet');
+  expect((await page.locator('#dokument-status').innerText()).trim() === 'Feilet', 'status feilet');
   await shot(page, '2-dokument-feilet');
   await page.getByRole('link', { name: 'Prøv igjen' }).click();
   await page.getByRole('heading', { name: 'Prøv igjen?' }).waitFor();
   await shot(page, '3-bekreft');
   await page.locator('#bekreft').click();
   await page.getByRole('status').filter({ hasText: 'satt til Klar' }).waitFor();
-  expect((await page.locator('#dokument-status').innerText()).trim() === 'klar', 'status klar');
+  expect((await page.locator('#dokument-status').innerText()).trim() === 'Klar', 'status klar');
   await shot(page, '4-klar');
   await page.context().storageState({ path: STATE });
 }
@@ -105,9 +113,13 @@ async function verify(page) {
   await link.waitFor({ timeout: 15000 });
   await shot(page, '5-arkivert');
   await link.click();
-  expect((await page.locator('#dokument-status').innerText()).trim() === 'arkivert', 'status arkivert');
+  expect((await page.locator('#dokument-status').innerText()).trim() === 'Arkivert', 'status arkivert');
   await page.getByRole('heading', { name: 'Arkivets siste svar' }).waitFor();
   await shot(page, '6-dokument-arkivert');
+  // The day ends on Frister: the school year's deadlines, counts per status.
+  await page.getByRole('link', { name: 'Frister' }).click();
+  await page.getByRole('heading', { name: /^Frister \d{4}\/\d{4}$/ }).waitFor();
+  await shot(page, '7-frister');
 }
 
 async function otherSchool(page) {
@@ -184,8 +196,111 @@ async function smsStepUp(page) {
     page.locator('#send').click(),
   ]);
   await page.getByRole('heading', { name: 'Beredskapsmelding' }).waitFor();
+  // The progress, refreshed by the page's script, ends «Ferdig sendt» (on a phone).
+  await page.locator('[data-field=status]', { hasText: 'Ferdig sendt' }).waitFor({ timeout: 30000 });
+  const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+  expect(wide === 390, `the message page fits 390 px: ${wide}`);
   await shot(page, '14-sms-sendt');
   log(`sent: ${new URL(page.url()).pathname}`);
+}
+
+// The pages a person can reach, for reflow (DOC: a failed document of SCHOOL).
+function pagesFor() {
+  const school = encodeURIComponent(SCHOOL);
+  return [
+    '/dashboard/arkivlogg?status=feilet',
+    '/dashboard/arkivlogg?status=klar',
+    '/dashboard/arkivlogg?status=arkivert',
+    `/dashboard/dokument/${DOC}`,
+    `/dashboard/dokument/${DOC}/bekreft/prov-igjen`,
+    `/dashboard/dokument/${DOC}/bekreft/fjern`,
+    '/dashboard/frister',
+    '/dashboard/utsendinger',
+    '/dashboard/revisjonslogg',
+    `/dashboard/sms?school=${school}`,
+    '/dashboard/sms/godkjenning',
+    '/dashboard/finnes-ikke',
+    '/dashboard/logg-ut',
+  ];
+}
+
+// axe-core, evaluated through the DevTools protocol (the page's CSP stays on).
+const AXE = fs.readFileSync(new URL('./node_modules/axe-core/axe.min.js', import.meta.url), 'utf8');
+
+async function accessible(page, what) {
+  await page.evaluate(AXE);
+  const r = await page.evaluate(() => window.axe.run(document, {
+    runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
+  }));
+  const found = r.violations.map((v) => `${v.id} (${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')})`);
+  expect(found.length === 0, `${what}: axe finds ${found.join('; ')}`);
+}
+
+async function fits(page, what) {
+  const m = await page.evaluate(() => ({
+    scroll: document.documentElement.scrollWidth,
+    body: document.body.scrollWidth,
+    viewport: window.innerWidth,
+  }));
+  expect(m.scroll === m.viewport && m.body <= m.viewport, `${what}: scroll width ${m.scroll}/${m.body} at viewport ${m.viewport}`);
+}
+
+async function reflow(page) {
+  const login = process.env.LOGIN;
+  await signIn(page, login, HIGH);
+  const pages = pagesFor();
+  for (const width of [320, 390]) {
+    await page.setViewportSize({ width, height: 800 });
+    for (const p of pages) {
+      await page.goto(`${BASE}${p}`);
+      await fits(page, `${login} ${width}px ${p}`);
+      if (width === 390) await accessible(page, `${login} 390px ${p}`);
+      // The menu is collapsed, and opens.
+      const nav = page.locator('#hovedmeny');
+      if (await nav.count()) {
+        expect(!(await nav.isVisible()), `${width}px ${p}: the menu is collapsed`);
+        await page.locator('#meny-knapp').click();
+        expect(await nav.isVisible(), `${width}px ${p}: the menu opens`);
+        await fits(page, `${login} ${width}px ${p} (menu open)`);
+      }
+    }
+    // The SMS preview (a principal composes), from a phone.
+    if (await page.locator('#tekst').count() === 0) {
+      await page.goto(`${BASE}/dashboard/sms?school=${encodeURIComponent(SCHOOL)}`);
+    }
+    if (await page.locator('#tekst').count()) {
+      // The live counter: one «–» makes it UCS-2; the offered stand-in makes it GSM again.
+      await page.locator('#tekst').fill('Møte – i dag');
+      await page.locator('#ucs2').waitFor({ timeout: 5000 });
+      expect((await page.locator('#telling-linje').innerText()).includes('UCS-2'), 'the counter says UCS-2');
+      await page.getByRole('button', { name: 'Bytt «–» med «-»' }).click();
+      expect((await page.locator('#tekst').inputValue()) === 'Møte - i dag', 'the dash is replaced');
+      await page.waitForFunction(() => !document.getElementById('ucs2') && document.getElementById('telling-linje').innerText.startsWith('12 tegn · 1 SMS'));
+      expect(!(await page.locator('#telling-linje').innerText()).includes('UCS-2'), 'GSM after the replacement');
+      await fits(page, `${login} ${width}px SMS counter`);
+      await page.locator('#tekst').fill('Skolen er stengt i dag på grunn av uvær. Hold barna hjemme.');
+      await page.locator('#begrunnelse').fill('Uvær');
+      await page.getByRole('button', { name: 'Forhåndsvis' }).click();
+      await page.getByRole('heading', { name: 'Bekreft beredskapsmeldingen' }).waitFor();
+      await fits(page, `${login} ${width}px SMS preview`);
+      if (width === 390) await accessible(page, `${login} 390px SMS preview`);
+      if (width === 390) await shot(page, `reflow-${login}-390-sms-preview`);
+    }
+    await page.goto(`${BASE}/dashboard/arkivlogg?status=feilet`);
+    if (width === 390) await shot(page, `reflow-${login}-390-arkivlogg`);
+  }
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await page.goto(`${BASE}/dashboard/arkivlogg?status=feilet`);
+  expect(await page.locator('#hovedmeny').isVisible(), 'the menu shows at 1280 px');
+  for (const p of pages) {
+    await page.goto(`${BASE}${p}`);
+    await accessible(page, `${login} 1280px ${p}`);
+  }
+  await page.goto(`${BASE}/dashboard/arkivlogg?status=feilet`);
+  await shot(page, `reflow-${login}-1280-arkivlogg`);
+  await page.goto(`${BASE}/dashboard/sms?school=${encodeURIComponent(SCHOOL)}`);
+  await shot(page, `reflow-${login}-1280-sms`);
+  log(`${login}: ${pages.length} pages fit at 320 and 390 px`);
 }
 
 async function main() {
@@ -193,7 +308,9 @@ async function main() {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
   const contextOptions = step === 'verify' ? { storageState: STATE } : {};
-  const context = await browser.newContext({ ...contextOptions, locale: 'nb-NO' });
+  // The principal's SMS flow runs on a phone-sized screen.
+  const viewport = step === 'sms-step-up' ? { viewport: { width: 390, height: 844 } } : {};
+  const context = await browser.newContext({ ...contextOptions, ...viewport, locale: 'nb-NO' });
   const page = await context.newPage();
   try {
     if (step === 'retry') await retry(page);
@@ -201,6 +318,7 @@ async function main() {
     else if (step === 'other-school') await otherSchool(page);
     else if (step === 'preview-uo') await previewUo(page);
     else if (step === 'sms-step-up') await smsStepUp(page);
+    else if (step === 'reflow') await reflow(page);
     else throw new Failure(`unknown step ${step}`);
     log(`${step}: ok`);
   } catch (e) {

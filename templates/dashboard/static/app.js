@@ -2,6 +2,18 @@
 // the pages work without this script (it only refreshes numbers).
 (function () {
   "use strict";
+  document.documentElement.classList.add("js");
+
+  // The menu collapses at phone width behind «Meny» (see app.css).
+  var toggle = document.getElementById("meny-knapp");
+  var header = document.querySelector("header.top");
+  if (toggle && header) {
+    toggle.hidden = false;
+    toggle.addEventListener("click", function () {
+      var open = header.classList.toggle("open");
+      toggle.setAttribute("aria-expanded", open ? "true" : "false");
+    });
+  }
 
   function refresh(url, apply) {
     fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
@@ -31,14 +43,16 @@
     var timer = setInterval(function () {
       refresh(url, function (s) {
         var st = progress.querySelector("[data-field=status]");
-        if (st) st.textContent = s.status;
+        if (st) st.textContent = s.status_nb || s.status;
+        var raw = progress.querySelector("[data-field=status-raw]");
+        if (raw) raw.textContent = s.status;
         var list = progress.querySelector(".progress");
         Object.keys(s.recipients).forEach(function (k) {
           var el = progress.querySelector('[data-recipients="' + k + '"]');
           if (!el && list) {
             var li = document.createElement("li");
             var name = document.createElement("span");
-            name.textContent = k;
+            name.textContent = (s.labels && s.labels[k]) || k;
             el = document.createElement("span");
             el.setAttribute("data-recipients", k);
             li.appendChild(name);
@@ -49,17 +63,72 @@
           if (el) el.textContent = String(s.recipients[k]);
         });
         var open = (s.recipients.queued || 0) + (s.recipients.sending || 0);
-        if (open === 0 && s.status !== "pending_approval" && s.status !== "approved") clearInterval(timer);
+        if (open === 0 && s.status !== "awaiting_approval" && s.status !== "approved") clearInterval(timer);
       });
     }, 2000);
   }
 
-  // Message length as the principal types (segments are counted on the server).
+  // Beredskaps-SMS: segments and cost as the principal types, counted by the
+  // server with the same counter as `dokflyt sms count` (the text is posted,
+  // never put in a URL); characters that force UCS-2 can be replaced.
   var text = document.querySelector("textarea[data-segments]");
-  var out = document.getElementById("tegn");
+  var out = document.getElementById("telling");
   if (text && out) {
+    var form = text.form;
+    var pending = null;
+    var show = function (c) {
+      out.textContent = "";
+      var line = document.createElement("p");
+      line.id = "telling-linje";
+      line.textContent = c.characters + " tegn · " + c.segments + " SMS per mottaker (" +
+        (c.encoding === "ucs2" ? "UCS-2, " : "") + c.per_segment + " tegn per SMS) · " +
+        c.numbers + " mobilnumre · " + c.cost + " (" + c.price + " per SMS)";
+      if (c.too_long) line.className = "alarm";
+      out.appendChild(line);
+      if (c.too_long) {
+        var warn = document.createElement("p");
+        warn.className = "alarm";
+        warn.textContent = "Meldingen er for lang: høyst " + c.max_segments + " SMS er tillatt.";
+        out.appendChild(warn);
+      }
+      if (c.ucs2.length > 0) {
+        var p = document.createElement("p");
+        p.id = "ucs2";
+        p.textContent = "Disse tegnene gjør at hver SMS rommer bare 70 tegn: " +
+          c.ucs2.map(function (u) { return "«" + u.char + "»"; }).join(" ") + ". ";
+        c.ucs2.forEach(function (u) {
+          if (!u.replacement) return;
+          var b = document.createElement("button");
+          b.type = "button";
+          b.className = "secondary replace";
+          b.textContent = "Bytt «" + u.char + "» med «" + u.replacement + "»";
+          b.addEventListener("click", function () {
+            text.value = text.value.split(u.char).join(u.replacement);
+            text.dispatchEvent(new Event("input"));
+            text.focus();
+          });
+          p.appendChild(b);
+        });
+        out.appendChild(p);
+      }
+    };
+    var ask = function () {
+      var body = new URLSearchParams();
+      body.set("_csrf", form.elements._csrf.value);
+      body.set("school", form.elements.school.value);
+      body.set("tekst", text.value);
+      fetch(out.getAttribute("data-count"), {
+        method: "POST", credentials: "same-origin", body: body,
+        headers: { Accept: "application/json" }
+      })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (c) { if (c) show(c); })
+        .catch(function () { /* the preview counts anyway */ });
+    };
     text.addEventListener("input", function () {
-      out.textContent = text.value.length + " tegn";
+      if (pending) clearTimeout(pending);
+      pending = setTimeout(ask, 250);
     });
+    if (text.value) ask();
   }
 })();
