@@ -1,5 +1,5 @@
 //! Who is asking: the [`Actor`] behind a staff action, an emergency SMS or a
-//! dashboard request, and the roles of DOMAIN.md §6.
+//! dashboard request, and the roles of docs/domain.md §6.
 //!
 //! Input: a user id, a role word and the schools the user belongs to, from the
 //! school system (API calls on behalf of a signed-in user), from OpenID Connect
@@ -16,7 +16,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-/// The roles of DOMAIN.md §6 that dokflyt knows, plus `skoleeier` (the school owner,
+/// The roles of docs/domain.md §6 that dokflyt knows, plus `skoleeier` (the school owner,
 /// i.e. the municipality acting as owner) and `system` (the worker itself or a
 /// command run on the server by an operator).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

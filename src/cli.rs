@@ -194,7 +194,7 @@ pub enum RulesCommand {
         /// Default: the configured rules directory.
         dir: Option<PathBuf>,
     },
-    /// Print the whole table as Markdown, to compare with DOMAIN.md §8.
+    /// Print the whole table as Markdown, to compare with docs/domain.md §8.
     Table { dir: Option<PathBuf> },
     /// Print the decision for one event as JSON. Exit 0 routed, 3 rejected, 2 malformed.
     Explain {

@@ -33,7 +33,7 @@ pub struct IncomingEvent {
     pub occurred_at: DateTime<FixedOffset>,
     pub municipality: Municipality,
     pub school: School,
-    /// One of the keys in DOMAIN.md §8 (see [`DocumentType`]).
+    /// One of the keys in docs/domain.md §8 (see [`DocumentType`]).
     pub document_type: String,
     pub direction: Direction,
     /// The author's statement that the content is sensitive personal data.
@@ -142,7 +142,7 @@ pub struct Address {
 pub struct Sender {
     pub user_id: String,
     pub name: String,
-    /// The sender's role (DOMAIN.md §6), e.g. `kontaktlaerer`, `rektor`.
+    /// The sender's role (docs/domain.md §6), e.g. `kontaktlaerer`, `rektor`.
     pub role: String,
     /// Case-handler initials as in the archive (saksbehandler).
     pub initials: String,
@@ -215,14 +215,14 @@ impl Direction {
 
 macro_rules! document_types {
     ($( $variant:ident => $key:literal, $name:literal; )*) => {
-        /// Every document-type key of DOMAIN.md §8: the contract with producers.
+        /// Every document-type key of docs/domain.md §8: the contract with producers.
         /// An unknown key cannot be represented, so it is rejected at validation.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(rename_all = "snake_case")]
         pub enum DocumentType { $( $variant, )* }
 
         impl DocumentType {
-            /// All keys, in the order of DOMAIN.md §8.
+            /// All keys, in the order of docs/domain.md §8.
             pub const ALL: &'static [DocumentType] = &[ $( DocumentType::$variant, )* ];
 
             /// The wire key, e.g. `conduct_warning`.
@@ -296,7 +296,7 @@ impl fmt::Display for DocumentType {
     }
 }
 
-/// A `document_type` that is not in DOMAIN.md §8.
+/// A `document_type` that is not in docs/domain.md §8.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 #[error("ukjent dokumenttype «{0}»")]
 pub struct UnknownDocumentType(pub String);

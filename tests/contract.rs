@@ -162,7 +162,7 @@ fn exactly_one_example_per_key_and_the_schema_enum_is_every_key() {
     );
 }
 
-/// `(key, direction)` for every key whose direction is not `out` (DOMAIN.md §8).
+/// `(key, direction)` for every key whose direction is not `out` (docs/domain.md §8).
 const NOT_OUT: &[(&str, &str)] = &[
     ("leave_application", "in"),
     ("sfo_application", "in"),
@@ -178,7 +178,7 @@ const NOT_OUT: &[(&str, &str)] = &[
     ("assessments", "note"),
 ];
 
-/// Keys whose archive policy is optional ("kan velges"), DOMAIN.md §8.
+/// Keys whose archive policy is optional ("kan velges"), docs/domain.md §8.
 const OPTIONAL_ARCHIVE: &[&str] = &[
     "parent_meeting_minutes",
     "form_question",

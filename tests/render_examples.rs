@@ -137,7 +137,7 @@ fn no_type_that_needs_a_pdf_falls_back_to_the_default_template() {
         }
     }
     assert!(missing.is_empty(), "no template of their own: {missing:?}");
-    // DOMAIN.md §8: every key but general_information,
+    // docs/domain.md §8: every key but general_information,
     // parent_meeting_invitation and emergency_sms (archive never, no SvarUt).
     assert_eq!(
         needing,

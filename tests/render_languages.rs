@@ -1,4 +1,4 @@
-//! Letters in the municipality's written standard (DOMAIN.md §10).
+//! Letters in the municipality's written standard (docs/domain.md §10).
 //!
 //! Every document type renders in bokmål and in nynorsk from its example event;
 //! a nynorsk letter comes from its own nynorsk template (never the bokmål one as

@@ -397,7 +397,7 @@ fn every_document_type_is_tagged_with_its_structure() {
     assert_eq!(
         types.len(),
         39,
-        "every document type of DOMAIN.md §8 has an example"
+        "every document type of docs/domain.md §8 has an example"
     );
 }
 

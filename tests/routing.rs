@@ -143,9 +143,9 @@ fn the_authors_legal_basis_overrides_the_default_and_is_recorded() {
     assert_eq!(d.rules_version, table().version());
 }
 
-/// DOMAIN.md §8, row by row (example file, direction, channel, archive, folder,
+/// docs/domain.md §8, row by row (example file, direction, channel, archive, folder,
 /// access, journal status): the expected decision for every key and variant.
-/// An example marked `sensitive: true` is UO whatever its row says (DOMAIN.md §9).
+/// An example marked `sensitive: true` is UO whatever its row says (docs/domain.md §9).
 type Row = (
     &'static str,
     &'static str,

@@ -97,7 +97,7 @@ pub struct DocumentInput<'a> {
 
 /// A school folder (skolemappe) of one school year, as the archive gets it: a case
 /// (saksmappe) in archive part `SAK`, classes `B34` and `B31`, access code `EL`,
-/// the school's access group and the principal as case owner (DOMAIN.md §4).
+/// the school's access group and the principal as case owner (docs/domain.md §4).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SchoolFolder {
     pub school_id: String,
@@ -291,7 +291,7 @@ pub fn build(input: &DocumentInput<'_>, opts: &BuildOptions) -> Result<Arkivmeld
     w.close("dokumentbeskrivelse");
     w.leaf("tittel", input.title);
     if legal_basis.is_some() {
-        // The public journal must not name the pupil or the guardians (DOMAIN.md §9).
+        // The public journal must not name the pupil or the guardians (docs/domain.md §9).
         w.leaf("offentligTittel", &public_title(input.title, ev));
     }
     w.leaf("forfatter", &ev.sender.name);

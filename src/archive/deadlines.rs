@@ -1,5 +1,5 @@
 //! The archive deadlines of the optional («kan velges») types: 25 January and
-//! 25 June (DOMAIN.md §4 table), per school, with what has reached the archive.
+//! 25 June (docs/domain.md §4 table), per school, with what has reached the archive.
 //!
 //! Stage: archive, reporting. Input: the school year, an optional school, the
 //! archive queue. Output: one [`DeadlineRow`] per school × deadline × type due, with
@@ -16,7 +16,7 @@ use chrono::NaiveDate;
 use serde::Serialize;
 use sqlx::PgPool;
 
-/// (document type, due on 25 January, due on 25 June, note) — DOMAIN.md §4.
+/// (document type, due on 25 January, due on 25 June, note) — docs/domain.md §4.
 pub const DUE: &[(&str, bool, bool, &str)] = &[
     (
         "term_grades",

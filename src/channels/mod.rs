@@ -1,4 +1,4 @@
-//! Delivery: the channel workers that send the planned deliveries (DOMAIN.md §2–§3).
+//! Delivery: the channel workers that send the planned deliveries (docs/domain.md §2–§3).
 //!
 //! Stage: after the pipeline. Input: `deliveries` rows in status `planned` (committed
 //! with the document by stage 6), the stored event and document. Output: each row

@@ -1,6 +1,6 @@
 //! The archive staff's dashboard: server-rendered pages under `/dashboard`, in
 //! Norwegian bokmål, for school teams, school administrators, principals and the
-//! municipal administrator (DOMAIN.md §1, §4, §6).
+//! municipal administrator (docs/domain.md §1, §4, §6).
 //!
 //! Input: browser requests with the session cookie (sign-in by OpenID Connect,
 //! [`oidc`]; sessions, CSRF and rate limits, [`session`]). Output: HTML pages

@@ -8,7 +8,7 @@
 //! Failure: a letter with nobody allowed to receive it (no guardian with parental
 //! responsibility) is refused with `no_recipient`; it is never silently dropped.
 //!
-//! Who receives what is decided by [`recipient_policy`] alone (DOMAIN.md §3, §9):
+//! Who receives what is decided by [`recipient_policy`] alone (docs/domain.md §3, §9):
 //! letters (`svarut`) and login notices go to guardians **with parental
 //! responsibility** only; a guardian without it gets nothing about the pupil.
 //! Messages go to those guardians and to staff/pupil recipients named in the

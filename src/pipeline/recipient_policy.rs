@@ -1,5 +1,5 @@
 //! The recipient policy: the one place that decides whether, and how, a person
-//! named in a document event may receive the document (DOMAIN.md §3, §9).
+//! named in a document event may receive the document (docs/domain.md §3, §9).
 //!
 //! Stage: used by every stage and channel that chooses or names receivers — the
 //! deliver stage (`deliveries` rows), the render context (who is named and which
@@ -30,7 +30,7 @@
 //!    a person at the school, never printed.
 //!
 //! The emergency SMS is not about a pupil: its audience is every pupil, guardian
-//! and employee of the school with a mobile number (DOMAIN.md §5), taken from the
+//! and employee of the school with a mobile number (docs/domain.md §5), taken from the
 //! roster by `sms::recipients`; rule 1 applies to documents about a pupil.
 
 use crate::event::{Address, Recipient, RecipientKind};

@@ -33,7 +33,7 @@ pub enum ValidationError {
     UnsupportedSchemaVersion { found: Option<i64> },
     #[error("hendelsen følger ikke v1-kontrakten: feltet «{path}» {problem}")]
     Schema { path: String, problem: String },
-    #[error("document_type er ikke en nøkkel i rutetabellen (DOMAIN.md §8)")]
+    #[error("document_type er ikke en nøkkel i rutetabellen (docs/domain.md §8)")]
     UnknownDocumentType(String),
     #[error("feltet «{field}» er ugyldig: {problem}")]
     InvalidField {

@@ -38,7 +38,7 @@ pub fn norwegian_date(d: NaiveDate) -> String {
     format!("{}. {} {}", d.day(), month, d.year())
 }
 
-/// The human (bokmål) name of a sender role key (DOMAIN.md §6).
+/// The human (bokmål) name of a sender role key (docs/domain.md §6).
 pub fn role_name(role: &str) -> String {
     let known = match role.trim().to_lowercase().as_str() {
         "kontaktlaerer" | "kontaktlærer" => "Kontaktlærer",

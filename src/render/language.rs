@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-/// Bokmål or nynorsk (DOMAIN.md §10).
+/// Bokmål or nynorsk (docs/domain.md §10).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize)]
 pub enum Language {
     #[default]

@@ -376,7 +376,7 @@ impl Renderer {
                 Err(_) if key == "_default" => DocumentType::GeneralInformation,
                 Err(_) => {
                     return Err(RenderError::Template(format!(
-                        "{name}: «{key}» is not a document type (DOMAIN.md §8)"
+                        "{name}: «{key}» is not a document type (docs/domain.md §8)"
                     )))
                 }
             };

@@ -1,5 +1,5 @@
 //! The reachability report: who at a school cannot be reached on which channel,
-//! to check before a mass message (DOMAIN.md §2, seed 004).
+//! to check before a mass message (docs/domain.md §2, seed 004).
 //!
 //! Stage: beside the pipeline, a read-only report on the roster. Input: a school id.
 //! Output: a [`GapReport`] — per class, the pupils and guardians with no mobile

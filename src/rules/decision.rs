@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::event::DocumentType;
 
-/// How a document leaves dokflyt (DOMAIN.md §8, "Channels").
+/// How a document leaves dokflyt (docs/domain.md §8, "Channels").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {
@@ -42,7 +42,7 @@ impl Channel {
         }
     }
 
-    /// Channels that must never carry sensitive content (DOMAIN.md §3).
+    /// Channels that must never carry sensitive content (docs/domain.md §3).
     pub fn may_carry_sensitive(self) -> bool {
         !matches!(
             self,

@@ -45,7 +45,7 @@ pub struct RulesFile {
 pub struct RuleSpec {
     /// Unique name of the rule, stored with every decision it makes.
     pub id: String,
-    /// A key from DOMAIN.md §8.
+    /// A key from docs/domain.md §8.
     pub document_type: String,
     /// Conditions on the event; a rule with conditions beats one without.
     #[serde(default)]
@@ -77,7 +77,7 @@ pub struct RuleSpec {
     /// Only senders with one of these roles may send it (e.g. emergency SMS: rektor, skoleeier).
     #[serde(default)]
     pub allowed_sender_roles: Vec<String>,
-    /// What `sensitive: true` on an event of this type means (DOMAIN.md §9): UO on
+    /// What `sensitive: true` on an event of this type means (docs/domain.md §9): UO on
     /// every path, or refused. Required where the channel may carry sensitive content.
     #[serde(default)]
     pub if_sensitive: Option<IfSensitive>,
@@ -122,7 +122,7 @@ impl When {
     }
 }
 
-/// Archive preconditions for "kan velges" documents (DOMAIN.md §4 and §8).
+/// Archive preconditions for "kan velges" documents (docs/domain.md §4 and §8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Precondition {

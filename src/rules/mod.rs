@@ -1,4 +1,4 @@
-//! The routing table: `routing-rules/*.toml` → decisions (DOMAIN.md §3, §8).
+//! The routing table: `routing-rules/*.toml` → decisions (docs/domain.md §3, §8).
 //!
 //! Stage: used by `pipeline::route`. Input: a [`ValidatedEvent`]. Output: a
 //! [`RoutingDecision`] or a [`Rejection`] (never transient: dead-lettered with the reason).
@@ -21,7 +21,7 @@ use file::{line_of, IfSensitive, Precondition, RuleSpec, RulesFile};
 use crate::event::{Direction, DocumentType, IncomingEvent};
 use crate::pipeline::validate::ValidatedEvent;
 
-/// The standard exemption basis (DOMAIN.md §8) when neither rule nor author gives one.
+/// The standard exemption basis (docs/domain.md §8) when neither rule nor author gives one.
 pub const DEFAULT_LEGAL_BASIS: &str = "Offl. § 13 jf. fvl. § 13 første ledd nr. 1";
 
 /// Why a routing table was refused. Every message names file and line (and rule).
@@ -145,7 +145,7 @@ impl RoutingTable {
                     Ok(t) => t,
                     Err(_) => {
                         problems.push(problem(format!(
-                            "unknown document_type `{}` (see DOMAIN.md §8)",
+                            "unknown document_type `{}` (see docs/domain.md §8)",
                             spec.document_type
                         )));
                         continue;
@@ -197,7 +197,7 @@ impl RoutingTable {
                     line: 1,
                     rule: None,
                     message: format!(
-                        "no rule routes `{}` ({}); every key in DOMAIN.md §8 needs one",
+                        "no rule routes `{}` ({}); every key in docs/domain.md §8 needs one",
                         t.key(),
                         t.name_nb()
                     ),
@@ -266,7 +266,7 @@ impl RoutingTable {
                 ),
             ));
         }
-        // DOMAIN.md §9: sensitive is UO on every path, or refused; the rule says which.
+        // docs/domain.md §9: sensitive is UO on every path, or refused; the rule says which.
         if e.sensitive && spec.if_sensitive != Some(IfSensitive::Uo) {
             return Err(reject(
                 "sensitive_not_allowed",
@@ -311,7 +311,7 @@ impl RoutingTable {
                 ),
             ));
         }
-        // The author may set another exemption basis on the document (DOMAIN.md §3).
+        // The author may set another exemption basis on the document (docs/domain.md §3).
         let (access, legal_basis) = match (&e.legal_basis, spec.access) {
             (Some(basis), _) if !basis.trim().is_empty() => (Access::Uo, Some(basis.clone())),
             (_, Access::Uo) => (
@@ -364,7 +364,7 @@ impl RoutingTable {
     }
 }
 
-/// The whole table as Markdown, in the column order of DOMAIN.md §8.
+/// The whole table as Markdown, in the column order of docs/domain.md §8.
 pub fn markdown_table(table: &RoutingTable) -> String {
     let mut out = String::from(
         "| key | name (nb) | when | dir | channel | archive | folder | access | journal status | preconditions / deadlines | rule |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
@@ -422,7 +422,7 @@ fn check_rule(spec: &RuleSpec) -> Vec<String> {
     let mut out = Vec::new();
     if spec.when.sensitive == Some(true) && !spec.channel.may_carry_sensitive() {
         out.push(format!(
-            "a sensitive document may never be sent by `{}` (DOMAIN.md §3)",
+            "a sensitive document may never be sent by `{}` (docs/domain.md §3)",
             spec.channel.as_str()
         ));
     }
@@ -446,11 +446,11 @@ fn check_rule(spec: &RuleSpec) -> Vec<String> {
     let may_be_sensitive = spec.when.sensitive != Some(false);
     match spec.if_sensitive {
         None if may_be_sensitive && spec.channel.may_carry_sensitive() => out.push(
-            "`if_sensitive` is missing: say what `sensitive: true` means for this type, \"uo\" (exempt from public access) or \"refuse\" (DOMAIN.md §9)"
+            "`if_sensitive` is missing: say what `sensitive: true` means for this type, \"uo\" (exempt from public access) or \"refuse\" (docs/domain.md §9)"
             .into(),
         ),
         Some(IfSensitive::Uo) if !spec.channel.may_carry_sensitive() => out.push(format!(
-            "`if_sensitive = \"uo\"` cannot hold: a sensitive document may never be sent by `{}` (DOMAIN.md §3)",
+            "`if_sensitive = \"uo\"` cannot hold: a sensitive document may never be sent by `{}` (docs/domain.md §3)",
             spec.channel.as_str()
         )),
         Some(_) if !may_be_sensitive => out.push(

@@ -1,4 +1,4 @@
-//! Who may send, approve and read a school's emergency SMS (DOMAIN.md §5).
+//! Who may send, approve and read a school's emergency SMS (docs/domain.md §5).
 //!
 //! Send and approve: the principal (`rektor`) of that school, or the school owner
 //! (`skoleeier`) of its municipality. Everyone else — other roles, other schools,

@@ -1,4 +1,4 @@
-//! Emergency SMS (beredskapsmelding, DOMAIN.md §5): everyone at a school, costed
+//! Emergency SMS (beredskapsmelding, docs/domain.md §5): everyone at a school, costed
 //! before it is sent, never twice.
 //!
 //! ```text

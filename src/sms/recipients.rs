@@ -1,5 +1,5 @@
 //! Who receives an emergency SMS: every pupil, guardian and staff member of the
-//! school with a usable mobile number (DOMAIN.md §5) — recipients cannot be chosen.
+//! school with a usable mobile number (docs/domain.md §5) — recipients cannot be chosen.
 //!
 //! Input: a school id; the roster tables. Output: a [`RecipientSet`] — persons per
 //! group (reachable and unreachable) and the distinct E.164 numbers, each with the
