@@ -66,6 +66,7 @@ pub mod render;
 pub mod roster;
 pub mod rules;
 pub mod sms;
+pub mod text;
 pub mod xml;
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ use common::archive_standin::Action;
 use common::flow::{queue, status_of, transfer};
 use common::{spawn_app, spawn_app_with, Spawn, TestApp};
 use dokflyt::access::{Actor, Role};
-use dokflyt::assurance::{Level, Proven};
+use dokflyt::assurance::Level;
 use dokflyt::dashboard::session;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use uuid::Uuid;
@@ -57,31 +57,8 @@ async fn sign_in_at(app: &TestApp, role: Role, schools: &[&str], level: Level) -
         schools.iter().map(|s| s.to_string()).collect(),
     )
     .expect("actor");
-    let token = session::create_with(
-        &app.pool,
-        &session::NewSession {
-            actor: &actor,
-            display_name: "Test Testesen",
-            ttl: Duration::from_secs(3600),
-            idle: session::DEFAULT_IDLE,
-            proven: Proven {
-                level,
-                at: chrono::Utc::now(),
-            },
-            search_text: None,
-            pending: None,
-        },
-    )
-    .await
-    .expect("session");
-    let s = session::load(&app.pool, &token)
-        .await
-        .expect("load")
-        .expect("live session");
-    User {
-        cookie: format!("{}={token}", session::SESSION_COOKIE),
-        csrf: s.csrf,
-    }
+    let (cookie, csrf) = common::dashboard_session(&app.pool, &actor, level).await;
+    User { cookie, csrf }
 }
 
 async fn get(app: &TestApp, user: Option<&User>, path: &str) -> (u16, String) {
@@ -1438,18 +1415,24 @@ fn e2e_dir() -> PathBuf {
 
 /// `npm ci` once when the test's node modules are missing (the lock file pins them).
 fn ensure_node_modules() {
-    let dir = e2e_dir();
-    if dir.join("node_modules/playwright-core").is_dir()
-        && dir.join("node_modules/oidc-provider").is_dir()
-    {
-        return;
-    }
-    let status = std::process::Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund"])
-        .current_dir(&dir)
-        .status()
-        .expect("npm is needed for the browser tests (Node.js 20+)");
-    assert!(status.success(), "npm ci in tests/e2e failed");
+    // Once per test binary (the browser tests run in parallel), and again whenever
+    // the lock file changed since the last install (`tests/run` keeps the same stamp).
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let dir = e2e_dir();
+        let lock = std::fs::read(dir.join("package-lock.json")).expect("package-lock.json");
+        let stamp = dir.join("node_modules/.dokflyt-installed-lock");
+        if std::fs::read(&stamp).ok().as_deref() == Some(lock.as_slice()) {
+            return;
+        }
+        let status = std::process::Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&dir)
+            .status()
+            .expect("npm is needed for the browser tests (Node.js 20+)");
+        assert!(status.success(), "npm ci in tests/e2e failed");
+        std::fs::write(&stamp, &lock).expect("the install stamp");
+    });
 }
 
 fn chromium() -> String {
@@ -2223,32 +2206,13 @@ async fn municipal_roles_see_only_their_own_municipality() {
         )
         .expect("actor")
         .in_municipality(muni);
-        let token = session::create_with(
-            &app.pool,
-            &session::NewSession {
-                actor: &actor,
-                display_name: "Test Testesen",
-                ttl: Duration::from_secs(3600),
-                idle: session::DEFAULT_IDLE,
-                proven: Proven {
-                    level: Level::High,
-                    at: chrono::Utc::now(),
-                },
-                search_text: None,
-                pending: None,
-            },
-        )
-        .await
-        .expect("session");
-        let s = session::load(&app.pool, &token)
+        let (cookie, csrf) = common::dashboard_session(&app.pool, &actor, Level::High).await;
+        let s = session::load(&app.pool, cookie.split('=').nth(1).expect("token"))
             .await
             .expect("load")
             .expect("live session");
         assert_eq!(s.actor.municipality_number.as_deref(), Some(muni));
-        let user = User {
-            cookie: format!("{}={token}", session::SESSION_COOKIE),
-            csrf: s.csrf,
-        };
+        let user = User { cookie, csrf };
         let (code, _) = get(&app, Some(&user), &format!("/dashboard/dokument/{doc}")).await;
         assert_eq!(code, if own { 200 } else { 404 }, "kommuneadmin of {muni}");
         let (code, html) = get(&app, Some(&user), "/dashboard/arkivlogg?status=klar").await;

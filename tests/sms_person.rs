@@ -19,8 +19,7 @@ use common::person::{claims, ApiCaller, LocalIdp, Signer};
 use common::sms_gateway::*;
 use common::TestApp;
 use dokflyt::access::{Actor, Role};
-use dokflyt::assurance::{Level, Proven};
-use dokflyt::dashboard::session;
+use dokflyt::assurance::Level;
 use serde_json::{json, Value};
 
 const T: Duration = Duration::from_secs(120);
@@ -423,31 +422,8 @@ async fn signed_in_at(
 ) -> Browser {
     let actor =
         Actor::new(user, role, schools.iter().map(|s| s.to_string()).collect()).expect("actor");
-    let token = session::create_with(
-        &app.pool,
-        &session::NewSession {
-            actor: &actor,
-            display_name: "Test Testesen",
-            ttl: Duration::from_secs(3600),
-            idle: session::DEFAULT_IDLE,
-            proven: Proven {
-                level,
-                at: chrono::Utc::now(),
-            },
-            search_text: None,
-            pending: None,
-        },
-    )
-    .await
-    .expect("session");
-    let s = session::load(&app.pool, &token)
-        .await
-        .expect("load")
-        .expect("live");
-    Browser {
-        cookie: format!("{}={token}", session::SESSION_COOKIE),
-        csrf: s.csrf,
-    }
+    let (cookie, csrf) = common::dashboard_session(&app.pool, &actor, level).await;
+    Browser { cookie, csrf }
 }
 
 fn browser() -> reqwest::Client {

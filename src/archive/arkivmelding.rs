@@ -421,11 +421,7 @@ pub fn public_title(title: &str, ev: &IncomingEvent) -> String {
         .map(|p| p.name.as_str())
         .chain(ev.recipients.iter().map(|r| r.name.as_str()));
     for name in names {
-        for part in name.split(|c: char| !c.is_alphanumeric()) {
-            if part.chars().count() >= 2 {
-                parts.push(part.to_lowercase());
-            }
-        }
+        parts.extend(crate::text::name_parts(name));
     }
     mask_words(title, &parts)
 }
@@ -433,31 +429,10 @@ pub fn public_title(title: &str, ev: &IncomingEvent) -> String {
 /// Replaces each alphanumeric word of `text` that is in `words` (lowercase), or
 /// is 11 digits long, by `*****`; everything between words is kept.
 fn mask_words(text: &str, words: &[String]) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut word = String::new();
-    let flush = |word: &mut String, out: &mut String| {
-        if word.is_empty() {
-            return;
-        }
-        let lower = word.to_lowercase();
+    crate::text::map_words(text, |word| {
         let id_like = word.len() == 11 && word.bytes().all(|b| b.is_ascii_digit());
-        if id_like || words.contains(&lower) {
-            out.push_str("*****");
-        } else {
-            out.push_str(word);
-        }
-        word.clear();
-    };
-    for c in text.chars() {
-        if c.is_alphanumeric() {
-            word.push(c);
-        } else {
-            flush(&mut word, &mut out);
-            out.push(c);
-        }
-    }
-    flush(&mut word, &mut out);
-    out
+        (id_like || words.contains(&word.to_lowercase())).then(|| "*****".to_string())
+    })
 }
 
 fn journal_post_type_code(t: JournalPostType) -> &'static str {

@@ -236,36 +236,15 @@ pub fn mask_name(title: String, name: Option<&str>) -> String {
     let whole = n.split_whitespace().collect::<Vec<_>>().join(" ");
     let title = title.replace(&whole, &initials(&whole));
     // Parts of two letters or more (a single letter already is an initial).
-    let parts: Vec<String> = n
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|p| p.chars().count() > 1)
-        .map(str::to_lowercase)
-        .collect();
-    let mut out = String::with_capacity(title.len());
-    let mut word = String::new();
-    let flush = |word: &mut String, out: &mut String| {
+    let parts: Vec<String> = crate::text::name_parts(n).collect();
+    crate::text::map_words(&title, |word| {
         let lower = word.to_lowercase();
         // The genitive: «Sofies», «Bergs».
         let genitive = lower
             .strip_suffix('s')
             .is_some_and(|stem| parts.iter().any(|p| p == stem));
-        if parts.contains(&lower) || genitive {
-            out.push_str(&initials(word));
-        } else {
-            out.push_str(word);
-        }
-        word.clear();
-    };
-    for c in title.chars() {
-        if c.is_alphanumeric() {
-            word.push(c);
-        } else {
-            flush(&mut word, &mut out);
-            out.push(c);
-        }
-    }
-    flush(&mut word, &mut out);
-    out
+        (parts.contains(&lower) || genitive).then(|| initials(word))
+    })
 }
 
 #[derive(Debug, Clone, Serialize)]

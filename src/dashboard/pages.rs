@@ -58,20 +58,7 @@ pub fn oslo(t: DateTime<Utc>) -> String {
 
 /// `2026-12` → `desember 2026` (the input itself when it is not a month).
 pub fn month_nb(month: &str) -> String {
-    const NAMES: [&str; 12] = [
-        "januar",
-        "februar",
-        "mars",
-        "april",
-        "mai",
-        "juni",
-        "juli",
-        "august",
-        "september",
-        "oktober",
-        "november",
-        "desember",
-    ];
+    const NAMES: [&str; 12] = crate::text::MONTHS_NB;
     month
         .split_once('-')
         .and_then(|(y, m)| {

@@ -542,23 +542,8 @@ async fn approve_page(
             SmsError::Forbidden("En annen person enn den som sendte må godkjenne".into()),
         );
     }
-    if let Err(need) = super::stepup::require_level(&state, &session, Action::SmsApprove) {
-        let here = approve_path(id, &q.school);
-        let target = id.to_string();
-        return super::stepup::step_up(
-            &state,
-            &session,
-            &Method::GET,
-            need,
-            &super::stepup::Refused {
-                audit_action: "sms.approve",
-                school: Some(&q.school),
-                target: Some(&target),
-                return_to: &here,
-                pending: None,
-            },
-        )
-        .await;
+    if let Err(r) = approve_level(&state, &session, &Method::GET, id, &q.school).await {
+        return r;
     }
     let mut ctx = tera::Context::new();
     ctx.insert("m", &awaiting_json(&a, &session.actor));
@@ -588,6 +573,36 @@ fn approve_path(id: Uuid, school: &str) -> String {
     format!("/dashboard/sms/godkjenning/{id}?school={school}")
 }
 
+/// Approving needs `[assurance.required] sms_approve`: below it, the person is
+/// sent to a stronger sign-in that comes back to the approval page (audited).
+async fn approve_level(
+    state: &DashboardState,
+    session: &super::session::Session,
+    method: &Method,
+    id: Uuid,
+    school: &str,
+) -> Result<(), Response> {
+    let Err(need) = super::stepup::require_level(state, session, Action::SmsApprove) else {
+        return Ok(());
+    };
+    let here = approve_path(id, school);
+    let target = id.to_string();
+    Err(super::stepup::step_up(
+        state,
+        session,
+        method,
+        need,
+        &super::stepup::Refused {
+            audit_action: "sms.approve",
+            school: Some(school),
+            target: Some(&target),
+            return_to: &here,
+            pending: None,
+        },
+    )
+    .await)
+}
+
 async fn approve(
     State(state): State<DashboardState>,
     SignedIn(session): SignedIn,
@@ -600,23 +615,8 @@ async fn approve(
     if let Some(r) = may_approve(&state, &session.actor, &f.school).await {
         return r;
     }
-    if let Err(need) = super::stepup::require_level(&state, &session, Action::SmsApprove) {
-        let here = approve_path(id, &f.school);
-        let target = id.to_string();
-        return super::stepup::step_up(
-            &state,
-            &session,
-            &Method::POST,
-            need,
-            &super::stepup::Refused {
-                audit_action: "sms.approve",
-                school: Some(&f.school),
-                target: Some(&target),
-                return_to: &here,
-                pending: None,
-            },
-        )
-        .await;
+    if let Err(r) = approve_level(&state, &session, &Method::POST, id, &f.school).await {
+        return r;
     }
     if f.bekreft.as_deref() != Some("ja") {
         return sms_error(

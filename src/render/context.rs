@@ -17,20 +17,7 @@ use crate::event::{DocumentType, IncomingEvent, RecipientKind};
 use crate::pipeline::recipient_policy;
 use crate::rules::{Access, RoutingDecision};
 
-const MONTHS: [&str; 12] = [
-    "januar",
-    "februar",
-    "mars",
-    "april",
-    "mai",
-    "juni",
-    "juli",
-    "august",
-    "september",
-    "oktober",
-    "november",
-    "desember",
-];
+const MONTHS: [&str; 12] = crate::text::MONTHS_NB;
 
 /// «23. november 2026».
 pub fn norwegian_date(d: NaiveDate) -> String {

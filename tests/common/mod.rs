@@ -502,3 +502,36 @@ impl Drop for TcpProxy {
 }
 pub mod person;
 pub mod sms_gateway;
+
+/// A dashboard session for `actor` signed in at assurance `level`, made directly in
+/// the database (the tests that are not about the sign-in itself): the cookie
+/// header value and the session's CSRF token.
+pub async fn dashboard_session(
+    pool: &PgPool,
+    actor: &dokflyt::access::Actor,
+    level: dokflyt::assurance::Level,
+) -> (String, String) {
+    use dokflyt::dashboard::session;
+    let token = session::create_with(
+        pool,
+        &session::NewSession {
+            actor,
+            display_name: "Test Testesen",
+            ttl: Duration::from_secs(3600),
+            idle: session::DEFAULT_IDLE,
+            proven: dokflyt::assurance::Proven {
+                level,
+                at: chrono::Utc::now(),
+            },
+            search_text: None,
+            pending: None,
+        },
+    )
+    .await
+    .expect("session");
+    let s = session::load(pool, &token)
+        .await
+        .expect("load")
+        .expect("live session");
+    (format!("{}={token}", session::SESSION_COOKIE), s.csrf)
+}
