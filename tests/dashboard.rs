@@ -366,10 +366,8 @@ async fn every_route_checks_role_school_and_level_on_the_server() {
                         .await
                     };
                     // A document of another school answers like a missing one (404),
-                    // to a role that may otherwise see documents (issue 16); the PDF
-                    // route keeps its 403.
-                    let document =
-                        path.starts_with("/dashboard/dokument/") && !path.ends_with("/pdf");
+                    // its PDF too (issue 16).
+                    let document = path.starts_with("/dashboard/dokument/");
                     let mut got = classify(method, code, &location, &body);
                     if document && code == 404 {
                         got = Got::Refused;

@@ -558,8 +558,34 @@ async fn pdf(
         Ok(None) => return staff_error(&state, StaffError::NotFound),
         Err(e) => return staff_error(&state, StaffError::Db(e)),
     };
-    let allowed = may_preview(&session.actor, &school, &access);
     let target = id.to_string();
+    // Another school's document answers exactly like a missing one (issue 16);
+    // the refusal is audited.
+    let covered = match crate::access::covers_in_db(state.pool(), &session.actor, &school).await {
+        Ok(c) => c,
+        Err(e) => return staff_error(&state, StaffError::Db(e)),
+    };
+    if !covered {
+        let reason = format!("Du har ikke tilgang til skolen «{school}».");
+        if let Err(e) = audit::record(
+            state.pool(),
+            &Entry {
+                actor: &session.actor,
+                school_id: Some(&school),
+                action: "archive.preview",
+                target: Some(&target),
+                outcome: Outcome::Refused,
+                reason: Some(&reason),
+                details: json!({}),
+            },
+        )
+        .await
+        {
+            return staff_error(&state, StaffError::Db(e));
+        }
+        return staff_error(&state, StaffError::NotFound);
+    }
+    let allowed = may_preview(&session.actor, &school, &access);
     if allowed && is_protected(&access) {
         if let Err(need) = require_level(&state, &session, Action::PreviewProtected) {
             return step_up(

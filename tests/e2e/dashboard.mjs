@@ -129,7 +129,7 @@ async function otherSchool(page) {
   await page.getByRole('heading', { name: 'Fant ikke dokumentet' }).waitFor();
   await shot(page, '7-annen-skole-404');
   const pdf = await page.request.get(`${BASE}/dashboard/dokument/${DOC}/pdf`);
-  expect(pdf.status() === 403, `its PDF: ${pdf.status()}`);
+  expect(pdf.status() === 404, `its PDF: ${pdf.status()}`);
 }
 
 async function previewUo(page) {
