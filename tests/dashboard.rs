@@ -1375,6 +1375,25 @@ async fn the_sms_flow_refuses_nobody_uses_a_preview_once_and_lands_on_pages() {
         "the same token shows the same message"
     );
     assert_eq!(messages(OWN).await, 1, "one message for one preview token");
+    // Another person, even the school's other principal, cannot use the token.
+    let other_person =
+        Actor::new("test:rektor-2", Role::Rektor, vec![OWN.to_string()]).expect("actor");
+    let (cookie, csrf) = common::dashboard_session(&app.pool, &other_person, Level::High).await;
+    let other_person = User { cookie, csrf };
+    let (code, _, body) = post_full(
+        &app,
+        Some(&other_person),
+        "/dashboard/sms/send",
+        &[
+            ("_csrf", other_person.csrf.as_str()),
+            ("school", OWN),
+            ("token", token.as_str()),
+        ],
+    )
+    .await;
+    assert_eq!(code, 409, "another person's preview token is refused");
+    assert!(body.contains("annen skole eller bruker"), "{body}");
+    assert_eq!(messages(OWN).await, 1, "still one message");
     let used: Option<Uuid> =
         sqlx::query_scalar("SELECT used_by FROM sms_previews WHERE token = $1::uuid")
             .bind(&token)
