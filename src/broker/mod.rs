@@ -28,6 +28,8 @@ pub enum BrokerError {
     Unroutable(String),
     #[error("{0}")]
     Credentials(#[from] permissions::PermissionsError),
+    #[error("the broker did not complete the connection handshake within {0} s")]
+    ConnectTimeout(u64),
 }
 
 /// Opens a connection with the configured heartbeat. `url` is used as given, with
@@ -44,7 +46,19 @@ pub async fn connect(url: &str, heartbeat_secs: u16) -> Result<Connection, Broke
     };
     let props = ConnectionProperties::default()
         .with_connection_name(LongString::from(format!("dokflyt-{}", std::process::id())));
-    Ok(Connection::connect(&url, props).await?)
+    // A handshake that stalls (a half-open TCP path, a paused broker) must not
+    // hold a reconnect loop, and with it a graceful shutdown, for ever: two
+    // heartbeats, at least 10 s, then it counts as a failed attempt (retried).
+    let limit = (2 * u64::from(heartbeat_secs)).max(10);
+    match tokio::time::timeout(
+        std::time::Duration::from_secs(limit),
+        Connection::connect(&url, props),
+    )
+    .await
+    {
+        Ok(conn) => Ok(conn?),
+        Err(_) => Err(BrokerError::ConnectTimeout(limit)),
+    }
 }
 
 /// A channel in confirm mode: every publish on it is awaited until the broker confirms.
