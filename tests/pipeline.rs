@@ -333,7 +333,28 @@ async fn a_consumer_cancelled_by_the_server_is_re_established() {
             .load(std::sync::atomic::Ordering::SeqCst)
     })
     .await;
-    app.publish(&conduct_warning(Uuid::new_v4())).await;
+    // RabbitMQ finishes deleting a quorum queue asynchronously: the worker's
+    // redeclare can be answered before the deletion lands, and the worker then
+    // sees a second cancel and declares again. Publish (mandatory) until the
+    // broker routes the event; an unroutable attempt reaches no queue.
+    let body = serde_json::to_vec(&conduct_warning(Uuid::new_v4())).expect("json");
+    app.wait_until("the event is routed to the redeclared queue", T, || {
+        let body = body.clone();
+        let app = &app;
+        async move {
+            dokflyt::broker::publish_confirmed(
+                &app.channel,
+                &app.topology.events_exchange,
+                "document.conduct_warning",
+                &body,
+                vec![],
+                true,
+            )
+            .await
+            .is_ok()
+        }
+    })
+    .await;
     app.wait_until("the second event is committed", T, || async {
         app.count("SELECT count(*) FROM archive_queue").await == 2
     })
