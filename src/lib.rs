@@ -33,6 +33,12 @@
 //! - [`roster`] — schools, pupils, guardians, staff from roster events (own queue, bulk import).
 //! - [`sms`] — emergency SMS: preview, authorization, cost ledger, fan-out, gateway, delivery reports.
 //! - [`dashboard`] — the archive staff's pages (OpenID Connect sign-in, sessions, CSRF).
+//! - [`assurance`] — how strongly a person signed in (acr/amr → low/substantial/high)
+//!   and the level each action requires.
+//! - [`assertion`] — proof of the person acting over the API (ID token or a JWT signed
+//!   by the client's key), single-use `jti`; [`jwt`] verifies tokens for it and the dashboard.
+//! - [`redact`] — `Debug` without personal data; [`capped`] — bounded reads of answers;
+//!   [`text`] — month names and word-by-word masking shared by titles.
 //! - [`app`] — builds the whole service and runs it until shutdown.
 //! - [`redact`] — `Debug` that hides personal fields (`redacted_debug!`).
 //! - [`capped`] — reading HTTP answers (archive, SvarUt) with a size cap.
