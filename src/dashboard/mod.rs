@@ -733,18 +733,23 @@ pub fn page(
 
 /// Checks an action's CSRF token and the user's action rate; `Some` is the
 /// refusal to answer with.
+/// The page for a form posted without the session's CSRF token (403).
+pub fn csrf_refused(state: &DashboardState) -> Response {
+    problem(
+        state,
+        StatusCode::FORBIDDEN,
+        "Skjemaet kunne ikke sendes",
+        "Skjemaet mangler en gyldig sikkerhetsnøkkel (CSRF). Last siden på nytt og prøv igjen.",
+    )
+}
+
 pub fn guard_action(
     state: &DashboardState,
     session: &Session,
     csrf: Option<&str>,
 ) -> Option<Response> {
     if !session.csrf_ok(csrf) {
-        return Some(problem(
-            state,
-            StatusCode::FORBIDDEN,
-            "Skjemaet kunne ikke sendes",
-            "Skjemaet mangler en gyldig sikkerhetsnøkkel (CSRF). Last siden på nytt og prøv igjen.",
-        ));
+        return Some(csrf_refused(state));
     }
     if !state.action_limit.allow(&session.actor.user) {
         return Some(problem(
@@ -1072,12 +1077,7 @@ async fn sign_out(
     axum::extract::Form(f): axum::extract::Form<CsrfForm>,
 ) -> Response {
     if !session.csrf_ok(f.csrf.as_deref()) {
-        return problem(
-            &state,
-            StatusCode::FORBIDDEN,
-            "Skjemaet kunne ikke sendes",
-            "Skjemaet mangler en gyldig sikkerhetsnøkkel (CSRF). Last siden på nytt og prøv igjen.",
-        );
+        return csrf_refused(&state);
     }
     if let Err(e) = session::destroy(state.pool(), &session).await {
         tracing::warn!(error = %e, "dashboard: cannot end a session");

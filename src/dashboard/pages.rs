@@ -560,32 +560,12 @@ async fn pdf(
     };
     let target = id.to_string();
     // Another school's document answers exactly like a missing one (issue 16);
-    // the refusal is audited.
+    // the refusal is audited below like every other.
     let covered = match crate::access::covers_in_db(state.pool(), &session.actor, &school).await {
         Ok(c) => c,
         Err(e) => return staff_error(&state, StaffError::Db(e)),
     };
-    if !covered {
-        let reason = format!("Du har ikke tilgang til skolen «{school}».");
-        if let Err(e) = audit::record(
-            state.pool(),
-            &Entry {
-                actor: &session.actor,
-                school_id: Some(&school),
-                action: "archive.preview",
-                target: Some(&target),
-                outcome: Outcome::Refused,
-                reason: Some(&reason),
-                details: json!({}),
-            },
-        )
-        .await
-        {
-            return staff_error(&state, StaffError::Db(e));
-        }
-        return staff_error(&state, StaffError::NotFound);
-    }
-    let allowed = may_preview(&session.actor, &school, &access);
+    let allowed = covered && may_preview(&session.actor, &school, &access);
     if allowed && is_protected(&access) {
         if let Err(need) = require_level(&state, &session, Action::PreviewProtected) {
             return step_up(
@@ -605,7 +585,7 @@ async fn pdf(
         }
     }
     let reason = (!allowed).then(|| {
-        if session.actor.covers_school(&school) {
+        if covered {
             "Dokumentet er unntatt offentlighet; rollen din kan ikke se innholdet.".to_string()
         } else {
             format!("Du har ikke tilgang til skolen «{school}».")
@@ -630,6 +610,9 @@ async fn pdf(
     .await
     {
         return staff_error(&state, StaffError::Db(e));
+    }
+    if !covered {
+        return staff_error(&state, StaffError::NotFound);
     }
     if let Some(reason) = reason {
         return problem(&state, StatusCode::FORBIDDEN, "Ingen tilgang", &reason);

@@ -255,12 +255,7 @@ async fn live_count(
     Form(f): Form<CountForm>,
 ) -> Response {
     if !session.csrf_ok(f.csrf.as_deref()) {
-        return problem(
-            &state,
-            StatusCode::FORBIDDEN,
-            "Skjemaet kunne ikke sendes",
-            "Skjemaet mangler en gyldig sikkerhetsnøkkel (CSRF). Last siden på nytt og prøv igjen.",
-        );
+        return super::csrf_refused(&state);
     }
     if !(session.actor.role == Role::Rektor && session.actor.covers_school(&f.school)) {
         return refuse(&state, &session.actor, Some(&f.school)).await;
@@ -283,15 +278,13 @@ async fn live_count(
         .into_iter()
         .map(|(c, r)| json!({ "char": c.to_string(), "replacement": r }))
         .collect();
+    let (single, part) = crate::sms::segments::capacity(count.encoding);
+    let per_segment = if count.segments <= 1 { single } else { part };
     Json(json!({
         "characters": count.characters,
         "segments": count.segments,
         "encoding": count.encoding,
-        "per_segment": if count.segments <= 1 {
-            match count.encoding { crate::sms::segments::Encoding::Gsm7 => 160, _ => 70 }
-        } else {
-            match count.encoding { crate::sms::segments::Encoding::Gsm7 => 153, _ => 67 }
-        },
+        "per_segment": per_segment,
         "max_segments": max,
         "too_long": count.segments > max,
         "numbers": numbers,

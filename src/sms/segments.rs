@@ -114,12 +114,19 @@ fn parts(units: &[usize], single: usize, part: usize) -> usize {
     count
 }
 
+/// What one SMS of `encoding` holds (septets or UTF-16 units), and what each part
+/// of a concatenated message holds.
+pub fn capacity(encoding: Encoding) -> (usize, usize) {
+    match encoding {
+        Encoding::Gsm7 => (160, 153),
+        Encoding::Ucs2 => (70, 67),
+    }
+}
+
 pub fn count(text: &str) -> SegmentCount {
     let (encoding, u) = units(text);
-    let segments = match encoding {
-        Encoding::Gsm7 => parts(&u, 160, 153),
-        Encoding::Ucs2 => parts(&u, 70, 67),
-    };
+    let (single, part) = capacity(encoding);
+    let segments = parts(&u, single, part);
     SegmentCount {
         encoding,
         characters: text.chars().count(),
