@@ -12,7 +12,7 @@
 //!
 //! Every `/api/*` route is behind [`auth::with_scope`]: a registered client with
 //! the route's scope (see [`crate::clients`]); the one table of who may call what
-//! is tested in `tests/authz_matrix.rs`.
+//! is tested in `tests/it/authz_matrix.rs`.
 
 pub mod archive;
 pub mod auth;

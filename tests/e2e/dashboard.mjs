@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The dashboard in headless Chromium, driven by playwright-core (tests/dashboard.rs
+// The dashboard in headless Chromium, driven by playwright-core (tests/it/dashboard.rs
 // runs the steps against a real dokflyt and a real OIDC provider):
 //
 //   node dashboard.mjs retry         sign in as team.fjellvik at substantial, open

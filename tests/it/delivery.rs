@@ -2,7 +2,7 @@
 //! against a real SMTP server (aiosmtpd), notices, internal events, and the channel
 //! layer's own refusal of sensitive documents. Real PostgreSQL and RabbitMQ.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -783,7 +783,7 @@ async fn svarut_calls_carry_a_maskinporten_token_fetched_by_a_signed_grant() {
                 client_id: CLIENT_ID.into(),
                 scope: SCOPE.into(),
                 private_key: dokflyt::config::Secret::new(include_str!(
-                    "../examples/svarut-standin/demo-key.pem"
+                    "../../examples/svarut-standin/demo-key.pem"
                 )),
                 certificate: dokflyt::channels::svarut_standin::DEMO_CERT.into(),
                 kid: String::new(),

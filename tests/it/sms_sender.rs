@@ -7,7 +7,7 @@
 //! everyone else, whatever role the event claims, is dead-lettered
 //! `not_authorised` with a reason that names no person, and audited.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! is not archived, closes the old folders, creates the new ones once with the
 //! archive's case numbers and the right case owner; principals; deadlines.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

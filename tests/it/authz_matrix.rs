@@ -23,7 +23,7 @@
 //! assertion × role × place — is `tests/sms_person.rs`,
 //! `the_person_dimension_of_send_and_approve`.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

@@ -11,7 +11,7 @@
 //! - status and cost calls check the acting user;
 //! - the dashboard's approval page (the session is the proof there).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -6,7 +6,7 @@
 //! `feilet` through a real transfer to the stand-in archive answering
 //! `ugyldigforespoersel`, and `arkivert` through one answering normally.
 
-mod common;
+use crate::common;
 
 use common::archive_standin::Action;
 use common::flow::{example, queue, status_of, transfer};

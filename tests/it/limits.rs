@@ -10,7 +10,7 @@
 //! - The archive transport: a Maskinporten bearer reaches the archive stand-in,
 //!   the app refuses to start with a plain-http or unauthenticated remote archive.
 
-mod common;
+use crate::common;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -342,7 +342,7 @@ async fn a_maskinporten_bearer_reaches_the_archive() {
         audience: AUDIENCE.into(),
         client_id: CLIENT_ID.into(),
         scope: SCOPE.into(),
-        private_key: Secret::new(include_str!("../examples/svarut-standin/demo-key.pem")),
+        private_key: Secret::new(include_str!("../../examples/svarut-standin/demo-key.pem")),
         certificate: dokflyt::channels::svarut_standin::DEMO_CERT.into(),
         kid: String::new(),
     };
@@ -391,7 +391,7 @@ fn an_https_archive_with_a_client_certificate_is_accepted() {
         ..ArchiveSettings::default()
     };
     s.auth.client_certificate = dokflyt::channels::svarut_standin::DEMO_CERT.into();
-    s.auth.client_key = Secret::new(include_str!("../examples/svarut-standin/demo-key.pem"));
+    s.auth.client_key = Secret::new(include_str!("../../examples/svarut-standin/demo-key.pem"));
     assert!(HttpArchiveClient::from_settings(&s).is_ok());
     s.auth.client_key =
         Secret::new("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n");

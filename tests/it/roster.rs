@@ -2,7 +2,7 @@
 //! arrival order; deletions are honoured), bad events dead-lettered with a reason,
 //! and the bulk import on the real binary.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

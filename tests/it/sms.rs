@@ -1,7 +1,7 @@
 //! Emergency SMS end to end: a real dokflyt on the real PostgreSQL and RabbitMQ,
 //! sending to a real HTTP gateway stand-in (tests/common/sms_gateway.rs).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::time::Duration;

@@ -14,7 +14,7 @@
 //! (Dead-letter *bodies* are the producer's own message, kept so a person can
 //! fix and republish it; they are not scanned. An oversized body is not kept.)
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -31,19 +31,9 @@ const T: Duration = Duration::from_secs(120);
 
 /// Every log line of the process at TRACE, every crate (not only `dokflyt`,
 /// as the harness captures elsewhere), into the harness's capture buffer.
-/// Installed by the first test that asks; the harness's own `try_init` then
-/// does nothing. Every async test of this binary calls it first.
-fn captured_logs() -> Buffer {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let b = common::scan::buffer();
-        tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("trace"))
-            .with_ansi(false)
-            .with_writer(move || b.clone())
-            .init();
-    });
-    common::scan::buffer()
+/// Every async test of this module calls it first.
+fn captured_logs() -> (common::WideCapture, Buffer) {
+    (common::capture_everything(), common::scan::buffer())
 }
 
 #[test]
@@ -128,7 +118,7 @@ async fn drain(app: &TestApp, queue: &str) -> Vec<Vec<(String, String)>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_personal_data_in_logs_dead_letters_or_headers() {
-    let logs = captured_logs();
+    let (_wide, logs) = captured_logs();
     let gw = GatewayStandIn::start().await;
     let app = spawn_sms_app(&gw, |s| {
         s.archive.schedule.enabled = false;
@@ -413,7 +403,7 @@ async fn no_personal_data_in_logs_dead_letters_or_headers() {
 /// template filter fails on its data names the template line, never the data.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_reproduce_error_names_the_template_not_the_data() {
-    let _ = captured_logs();
+    let _wide = captured_logs();
     let app = common::spawn_app().await;
     let id = common::flow::queue(&app, "school_transport_application").await;
     // The stored event as an older producer might have sent it: a string where

@@ -3,7 +3,7 @@
 //! duplicates, dead-lettering with reasons, a cut broker connection, an unreachable
 //! database, a consumer cancelled by the server, and graceful shutdown.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

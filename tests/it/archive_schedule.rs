@@ -4,7 +4,7 @@
 //! by an archive outage is tried again inside the window; and the scheduler wired
 //! into a running dokflyt archives what the pipeline queued when its window comes.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -7,7 +7,7 @@
 //! Needs `rabbitmqctl` with the right to manage users (root on the broker host, as
 //! in CI). The users get names unique to the run and are deleted afterwards.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

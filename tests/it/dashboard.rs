@@ -14,7 +14,7 @@
 //! Sessions for the matrix are created with the product's own session store (the
 //! sign-in itself is covered by the demo-provider and browser tests).
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

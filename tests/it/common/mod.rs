@@ -131,6 +131,15 @@ pub async fn spawn_app_with(opts: Spawn) -> TestApp {
     start(app, settings, database, false).await
 }
 
+/// The capture layer's filter, which `capture_everything` widens.
+type CaptureFilter =
+    tracing_subscriber::reload::Handle<tracing_subscriber::EnvFilter, tracing_subscriber::Registry>;
+
+fn capture_filter() -> &'static std::sync::OnceLock<CaptureFilter> {
+    static HANDLE: std::sync::OnceLock<CaptureFilter> = std::sync::OnceLock::new();
+    &HANDLE
+}
+
 /// Test logs to the test's output (`DOKFLYT_TEST_LOG`), once per process; and
 /// everything the `dokflyt` crate logs, at TRACE, into the capture buffer that
 /// `stop_and_clean` scans for personal data (issue 16).
@@ -138,20 +147,63 @@ pub fn init_test_logging() {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::{EnvFilter, Layer};
-    let human = tracing_subscriber::fmt::layer()
-        .with_test_writer()
-        .with_filter(EnvFilter::new(
-            std::env::var("DOKFLYT_TEST_LOG").unwrap_or_else(|_| "warn,lapin=error".into()),
-        ));
-    let buffer = scan::buffer();
-    let capture = tracing_subscriber::fmt::layer()
-        .with_ansi(false)
-        .with_writer(move || buffer.clone())
-        .with_filter(EnvFilter::new("dokflyt=trace"));
-    let _ = tracing_subscriber::registry()
-        .with(human)
-        .with(capture)
-        .try_init();
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let human = tracing_subscriber::fmt::layer()
+            .with_test_writer()
+            .with_filter(EnvFilter::new(
+                std::env::var("DOKFLYT_TEST_LOG").unwrap_or_else(|_| "warn,lapin=error".into()),
+            ));
+        let buffer = scan::buffer();
+        let (filter, handle) =
+            tracing_subscriber::reload::Layer::new(EnvFilter::new("dokflyt=trace"));
+        let capture = tracing_subscriber::fmt::layer()
+            .with_ansi(false)
+            .with_writer(move || buffer.clone())
+            .with_filter(filter);
+        let _ = capture_filter().set(handle);
+        let _ = tracing_subscriber::registry()
+            .with(capture)
+            .with(human)
+            .try_init();
+    });
+}
+
+/// While it lives, the capture buffer takes every crate's logs at TRACE, not only
+/// `dokflyt`'s (the personal-data tests: a dependency must not log a body either).
+/// All tests share the one process and its buffer: while any guard lives, every
+/// test's logs are captured this wide; when the last one drops, the capture
+/// narrows back to `dokflyt` (so the rest of the run does not buffer every crate).
+pub struct WideCapture(());
+
+static WIDE: std::sync::Mutex<usize> = std::sync::Mutex::new(0);
+
+fn set_capture(filter: &str) {
+    if let Some(handle) = capture_filter().get() {
+        handle
+            .modify(|f| *f = tracing_subscriber::EnvFilter::new(filter))
+            .expect("the capture filter reloads");
+    }
+}
+
+pub fn capture_everything() -> WideCapture {
+    init_test_logging();
+    let mut n = WIDE.lock().expect("lock");
+    *n += 1;
+    if *n == 1 {
+        set_capture("trace");
+    }
+    WideCapture(())
+}
+
+impl Drop for WideCapture {
+    fn drop(&mut self) {
+        let mut n = WIDE.lock().expect("lock");
+        *n -= 1;
+        if *n == 0 {
+            set_capture("dokflyt=trace");
+        }
+    }
 }
 
 /// Runs `app` (built from `settings`, on its own `database`) until the test stops

@@ -8,7 +8,7 @@
 //! Documents are put in status `klar` by the real pipeline (`pipeline::process`,
 //! validate → route → render → commit) on a fresh database per test.
 
-mod common;
+use crate::common;
 
 use common::archive_standin::*;
 use dokflyt::archive::client::DirectoryArchive;

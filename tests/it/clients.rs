@@ -2,7 +2,7 @@
 //! through the CLI's own functions and over HTTP, the development token's start
 //! rule, the bounds a client puts on the acting user, and the API's rate limits.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

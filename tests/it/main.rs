@@ -1,0 +1,35 @@
+//! dokflyt's integration tests, as one test binary: every module below is one
+//! area (its own doc comment says what it covers), `common` is the shared
+//! harness (the app on a fresh database, the stand-ins for SvarUt, the archive,
+//! the SMS gateway and Maskinporten, the personal-data scanner). One binary links
+//! sqlx, lapin and axum once instead of once per file.
+//!
+//! Run one area with `cargo test --test it archive::` (a module path filter), or
+//! one test by name.
+
+mod common;
+
+mod archive;
+mod archive_folders;
+mod archive_schedule;
+mod archive_staff;
+mod arkivmelding;
+mod authz_matrix;
+mod broker_permissions;
+mod clients;
+mod contract;
+mod dashboard;
+mod delivery;
+mod limits;
+mod no_personal_data;
+mod pipeline;
+mod recipient_policy;
+mod render_cli;
+mod render_examples;
+mod render_languages;
+mod render_structure;
+mod roster;
+mod routing;
+mod sms;
+mod sms_person;
+mod sms_sender;
