@@ -5,7 +5,7 @@
 //! Input: the `X-Dokflyt-Person` header — a compact JWT, either
 //! - an **ID token from the municipality's identity provider** (`iss` = the
 //!   dashboard's OIDC issuer), verified against the provider's JWKS with the
-//!   dashboard's own code ([`crate::dashboard::oidc::OidcClient::verify_token`],
+//!   dashboard's own code ([`crate::oidc::OidcClient::verify_token`],
 //!   [`crate::jwt`]); its `aud` must be one of `person_assertion.idp_audiences`
 //!   (default: the dashboard's client id); role and schools through the
 //!   dashboard's claim mapping; or
@@ -26,40 +26,18 @@
 use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
-use serde::Deserialize;
 use serde_json::Value;
 
 use crate::access::{Actor, Role};
-use crate::assurance::{Action, AssuranceSettings, Level, Proven};
+use crate::assurance::{Action, Level, Proven};
 use crate::clients::{Client, SchoolScope};
-use crate::dashboard::oidc::{ClaimMapping, OidcClient};
+use crate::config::ClaimMapping;
+use crate::config::{AssertionSettings, AssuranceSettings};
 use crate::jwt::{self, Claims};
+use crate::oidc::OidcClient;
 
 /// The header that carries the assertion.
 pub const HEADER: &str = "x-dokflyt-person";
-
-/// `[person_assertion]` in the configuration.
-#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct AssertionSettings {
-    /// Longest accepted `exp - iat`, seconds.
-    pub max_lifetime_secs: i64,
-    /// The `aud` a client-signed assertion must carry.
-    pub audience: String,
-    /// The `aud` values accepted in an identity provider's ID token (the client
-    /// ids the school systems sign in with). Empty: the dashboard's client id.
-    pub idp_audiences: Vec<String>,
-}
-
-impl Default for AssertionSettings {
-    fn default() -> Self {
-        AssertionSettings {
-            max_lifetime_secs: 300,
-            audience: "dokflyt".into(),
-            idp_audiences: Vec::new(),
-        }
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum AssertionError {
@@ -135,21 +113,19 @@ impl Verifier {
     pub fn from_settings(
         pool: sqlx::PgPool,
         s: &crate::config::Settings,
-    ) -> Result<Verifier, crate::dashboard::oidc::OidcError> {
+    ) -> Result<Verifier, crate::oidc::OidcError> {
         let d = &s.dashboard;
         let idp = if d.oidc_issuer.trim().is_empty() {
             None
         } else {
-            Some(Arc::new(OidcClient::new(
-                crate::dashboard::oidc::ClientConfig {
-                    issuer: d.oidc_issuer.clone(),
-                    client_id: d.oidc_client_id.clone(),
-                    client_secret: d.oidc_client_secret.clone(),
-                    redirect_uri: d.redirect_uri(),
-                    scopes: d.oidc_scopes.clone(),
-                    claims: d.claims.clone(),
-                },
-            )?))
+            Some(Arc::new(OidcClient::new(crate::oidc::ClientConfig {
+                issuer: d.oidc_issuer.clone(),
+                client_id: d.oidc_client_id.clone(),
+                client_secret: d.oidc_client_secret.clone(),
+                redirect_uri: d.redirect_uri(),
+                scopes: d.oidc_scopes.clone(),
+                claims: d.claims.clone(),
+            })?))
         };
         let mut settings = s.person_assertion.clone();
         if settings.idp_audiences.is_empty() && !d.oidc_client_id.is_empty() {
@@ -336,7 +312,7 @@ pub fn require_level(
     action: Action,
 ) -> Result<Level, Level> {
     let need = settings.required(action);
-    let have = proven.effective(settings, Utc::now());
+    let have = settings.effective(proven, Utc::now());
     if have >= need {
         Ok(have)
     } else {

@@ -67,6 +67,36 @@ pub async fn record(pool: &PgPool, entry: &Entry<'_>) -> sqlx::Result<i64> {
     record_in(pool, entry).await
 }
 
+/// A refusal before there is an acting user: the caller is a registered client
+/// (`klient:<name>`, role `klient`) or nobody known (`ukjent`, role `ingen`).
+pub struct ClientRefusal<'a> {
+    /// `(actor, role)`: `("klient:<name>", "klient")` or `("ukjent", "ingen")`.
+    pub who: (&'a str, &'a str),
+    pub school_id: Option<&'a str>,
+    pub action: &'a str,
+    pub target: &'a str,
+    pub reason: &'a str,
+    pub details: serde_json::Value,
+}
+
+/// Writes a [`ClientRefusal`] (outcome `refused`).
+pub async fn record_client_refusal(pool: &PgPool, r: ClientRefusal<'_>) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO audit_log (actor, role, school_id, action, target, outcome, reason, details)
+         VALUES ($1, $2, $3, $4, $5, 'refused', $6, $7)",
+    )
+    .bind(r.who.0)
+    .bind(r.who.1)
+    .bind(r.school_id)
+    .bind(r.action)
+    .bind(r.target)
+    .bind(r.reason)
+    .bind(r.details)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
 /// An audit row as the API and the dashboard show it.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct AuditRow {

@@ -25,9 +25,10 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::broker::{self, Topology};
-use crate::config::{Secret, Settings};
+use crate::config::Settings;
 use crate::pipeline::consume::{Consumer, ConsumerStats};
 use crate::pipeline::PipelineContext;
+use crate::secret::Secret;
 
 pub async fn pipeline(mut settings: Settings, events: usize) -> anyhow::Result<()> {
     let example = settings.paths.examples_dir.join("conduct_warning.json");

@@ -29,8 +29,9 @@ use uuid::Uuid;
 use crate::archive::client::{ArchiveClient, HttpArchiveClient, Outgoing};
 use crate::archive::receipt::{write_receipt, Receipt};
 use crate::archive::transfer::{self, TransferOptions};
-use crate::config::{Secret, Settings};
+use crate::config::Settings;
 use crate::pipeline::{process, Outcome, PipelineContext};
+use crate::secret::Secret;
 
 /// The stand-in's answer: a receipt for the last external key in the message
 /// (the journal post's; the folder's comes first).
@@ -116,39 +117,10 @@ async fn measure(settings: &Settings, pool: &sqlx::PgPool, n: usize) -> anyhow::
     while left > 0 {
         let chunk = left.min(10_000);
         left -= chunk;
-        seed_clones(pool, seed, chunk).await?;
+        crate::db::documents::clone_for_benchmark(pool, seed, chunk).await?;
     }
     println!("  seeded in {:.1} s", t0.elapsed().as_secs_f64());
     transfer_phase(settings, pool, seed, n).await
-}
-
-/// Clones the seed's event, document and archive row `count` times, all `klar`.
-async fn seed_clones(pool: &sqlx::PgPool, seed: Uuid, count: usize) -> anyhow::Result<()> {
-    sqlx::query(
-        "WITH ids AS (SELECT gen_random_uuid() AS id FROM generate_series(1, $2)),
-         e AS (
-            INSERT INTO events (event_id, document_type, school_id, occurred_at, payload_sha256, payload)
-            SELECT ids.id, document_type, school_id, occurred_at, payload_sha256,
-                   jsonb_set(payload, '{event_id}', to_jsonb(ids.id::text))
-            FROM events, ids WHERE event_id = $1
-            RETURNING event_id),
-         d AS (
-            INSERT INTO documents (event_id, document_type, school_id, title, rule_id, rules_version,
-                channel, archive_policy, archived, folder, access, legal_basis, journal_post_type,
-                journal_status, decision, pdf, pdf_sha256, pdf_pages)
-            SELECT e.event_id, document_type, school_id, title, rule_id, rules_version, channel,
-                archive_policy, archived, folder, access, legal_basis, journal_post_type,
-                journal_status, decision, pdf, pdf_sha256, pdf_pages
-            FROM documents, e WHERE documents.event_id = $1
-            RETURNING event_id, folder, school_id, document_type)
-         INSERT INTO archive_queue (event_id, status, folder, school_id, document_type)
-         SELECT event_id, 'klar', COALESCE(folder, 'pupil'), school_id, document_type FROM d",
-    )
-    .bind(seed)
-    .bind(count as i32)
-    .execute(pool)
-    .await?;
-    Ok(())
 }
 
 async fn transfer_phase(
@@ -187,7 +159,7 @@ async fn transfer_phase(
     .fetch_one(pool)
     .await?;
     let ev: crate::event::IncomingEvent = serde_json::from_value(stored.0)?;
-    let decision: crate::rules::RoutingDecision = serde_json::from_value(stored.1)?;
+    let decision: crate::document::RoutingDecision = serde_json::from_value(stored.1)?;
     let msg = crate::archive::arkivmelding::build(
         &crate::archive::arkivmelding::DocumentInput {
             event: &ev,

@@ -23,7 +23,8 @@ use std::time::Instant;
 use anyhow::{anyhow, Context};
 use serde_json::json;
 
-use crate::pipeline::route::{route, RoutedDocument};
+use crate::document::RoutedDocument;
+use crate::pipeline::route::route;
 use crate::pipeline::validate::validate;
 use crate::render::markup::{self, Block};
 use crate::render::Renderer;

@@ -299,9 +299,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if let Some(code) = language {
                 // Every municipality and school: this language.
                 let language = if code == "nn" {
-                    crate::render::language::Language::Nynorsk
+                    crate::config::letters::Language::Nynorsk
                 } else {
-                    crate::render::language::Language::Bokmal
+                    crate::config::letters::Language::Bokmal
                 };
                 letters.language = language;
                 for o in letters
@@ -394,7 +394,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }) => {
             use crate::archive::folders;
             let pool = crate::db::connect_and_migrate(&settings.database).await?;
-            let today = folders::today_in_oslo();
+            let today = crate::calendar::today_in_oslo();
             let actor = crate::access::Actor::cli();
             match folders::set_principal(&pool, &actor, &school, &initials, from, today).await {
                 Ok(n) => {
@@ -609,7 +609,7 @@ fn render(
     rules_dir: &Path,
     templates_dir: &Path,
     show_markup: bool,
-    letters: crate::render::language::LetterSettings,
+    letters: crate::config::letters::LetterSettings,
 ) -> ExitCode {
     let Some(table) = load_table(rules_dir) else {
         return ExitCode::FAILURE;
@@ -629,32 +629,27 @@ fn render(
             return ExitCode::from(2);
         }
     };
-    let ev = match crate::pipeline::validate::validate(&body, usize::MAX) {
-        Ok(ev) => ev,
-        Err(e) => {
-            eprintln!("{}: {e} ({})", event.display(), e.code());
-            return ExitCode::from(2);
-        }
-    };
-    let routed = match crate::pipeline::route::route(ev, &table) {
-        Ok(r) => r,
-        Err(rejection) => {
-            eprintln!(
-                "{}: rejected by the routing table: {} ({})",
-                event.display(),
-                rejection.reason,
-                rejection.code
-            );
-            return ExitCode::from(3);
-        }
-    };
-    let pdf = match renderer.render_pdf(&routed) {
-        Ok(pdf) => pdf,
-        Err(e) => {
-            eprintln!("{}: {e}", event.display());
-            return ExitCode::FAILURE;
-        }
-    };
+    let crate::pipeline::Reproduced { routed, pdf } =
+        match crate::pipeline::reproduce(&body, &table, &renderer) {
+            Ok(r) => r,
+            Err(crate::pipeline::ReproduceError::Invalid(e)) => {
+                eprintln!("{}: {e} ({})", event.display(), e.code());
+                return ExitCode::from(2);
+            }
+            Err(crate::pipeline::ReproduceError::Rejected(rejection)) => {
+                eprintln!(
+                    "{}: rejected by the routing table: {} ({})",
+                    event.display(),
+                    rejection.reason,
+                    rejection.code
+                );
+                return ExitCode::from(3);
+            }
+            Err(crate::pipeline::ReproduceError::Render(e)) => {
+                eprintln!("{}: {e}", event.display());
+                return ExitCode::FAILURE;
+            }
+        };
     if let Err(e) = std::fs::write(output, &pdf.bytes) {
         eprintln!("cannot write {}: {e}", output.display());
         return ExitCode::FAILURE;
@@ -884,7 +879,7 @@ async fn archive_deadlines(
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     use crate::archive::{deadlines, folders};
-    let today = folders::today_in_oslo();
+    let today = crate::calendar::today_in_oslo();
     let year = match folders::school_year_or_current(school_year, today) {
         Ok(y) => y,
         Err(e) => {

@@ -29,8 +29,8 @@ pub const DEMO_SAMI_MUNICIPALITY: &str = "5430";
 /// The nynorsk example (`conduct_warning_nynorsk`, Sogndal) is written in
 /// nynorsk, and the Sámi-area example (`general_information_sami`, Kautokeino)
 /// carries North Sámi, unless the settings already say otherwise for them.
-pub fn demo_languages(letters: &mut crate::render::language::LetterSettings) {
-    use crate::render::language::{Language, Override, Sami};
+pub fn demo_languages(letters: &mut crate::config::letters::LetterSettings) {
+    use crate::config::letters::{Language, Override, Sami};
     letters
         .municipalities
         .entry(DEMO_NYNORSK_MUNICIPALITY.to_string())
@@ -63,7 +63,7 @@ pub async fn prepare(mut settings: Settings) -> anyhow::Result<(Settings, DemoSe
         .await
         .context("starting the SvarUt stand-in")?;
     settings.delivery.enabled = true;
-    settings.delivery.svarut = crate::channels::settings::SvarUtSettings {
+    settings.delivery.svarut = crate::config::SvarUtSettings {
         poll_interval_secs: 2,
         ..svarut.client_settings()
     };
@@ -86,9 +86,9 @@ pub async fn prepare(mut settings: Settings) -> anyhow::Result<(Settings, DemoSe
         .context("starting the demo sign-in")?;
     settings.dashboard.oidc_issuer = idp.issuer.clone();
     settings.dashboard.oidc_client_id = idp.client_id.clone();
-    settings.dashboard.oidc_client_secret = crate::config::Secret::new(idp.client_secret.clone());
+    settings.dashboard.oidc_client_secret = crate::secret::Secret::new(idp.client_secret.clone());
     settings.dashboard.oidc_scopes = "openid profile dokflyt".into();
-    settings.dashboard.claims = crate::dashboard::oidc::ClaimMapping::default();
+    settings.dashboard.claims = crate::config::ClaimMapping::default();
     Ok((settings, DemoServices { svarut, idp }))
 }
 
@@ -423,7 +423,7 @@ mod language_tests {
     #[test]
     fn the_demo_renders_the_nynorsk_example_in_nynorsk() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let mut letters = crate::render::language::LetterSettings::default();
+        let mut letters = crate::config::letters::LetterSettings::default();
         demo_languages(&mut letters);
         let renderer = crate::render::Renderer::load_with(&root.join("templates"), letters)
             .expect("templates");

@@ -328,6 +328,76 @@ pub fn complete_national_id(prefix9: &str) -> Option<String> {
         .find(|s| is_valid_national_id(s))
 }
 
+/// A complete event used to test-render every template at start-up.
+pub(crate) const SAMPLE_EVENT: &str = r#"{
+  "event_id": "00000000-0000-4000-8000-000000000000",
+  "schema_version": 1,
+  "occurred_at": "2026-11-23T10:00:00+01:00",
+  "municipality": {"number": "4601", "name": "Bergen"},
+  "school": {"id": "s1", "name": "Prøveskolen", "org_number": "999999999"},
+  "document_type": "conduct_warning",
+  "direction": "out",
+  "title": "Varsel om fare for nedsatt karakter i orden og oppførsel",
+  "fields": {
+    "body": ["Første avsnitt.", "Andre avsnitt."],
+    "term": "1. termin 2026/2027",
+    "subject": "orden og oppførsel",
+    "reasons": ["Grunn én", "Grunn to"],
+    "measures": "Tiltak",
+    "contact": "Kontaktlærer, tlf. 55 00 00 00",
+    "school_year": "2026/2027",
+    "decision": "Innvilget",
+    "decision_date": "2026-11-20",
+    "legal_basis_text": "Opplæringslova",
+    "appeal_deadline_weeks": 3,
+    "appeal_to": "Statsforvalteren, via kommunen",
+    "rows": [{}, {"sent_at": "2026-11-20T09:12:00+01:00", "from": "Ola Lærer", "to": "Kari Nordmann",
+              "subject": "Emne", "date": "2026-11-20", "category": "Orden", "description": "Beskrivelse",
+              "month": "2026-09", "days": 1, "hours": 2, "documented_hours": 1, "group": "8B",
+              "contact_teacher": "Ola Lærer", "pupils": 20, "standpunkt": "4", "eksamen": null}],
+    "totals": {},
+    "leave_from": "2026-12-07",
+    "leave_to": "2026-12-11",
+    "place_percent": 100,
+    "place_percent_from": 100,
+    "place_percent_to": 60,
+    "starts_on": "2026-11-30",
+    "last_day": "2026-12-31",
+    "last_school_day": "2026-11-27",
+    "transport_from": "2026-09-02",
+    "transport_to": "2026-10-30",
+    "attachments": ["vedlegg.pdf"],
+    "submitted_by": {"id": "g1", "name": "Kari Nordmann", "submitted_at": "2026-11-20T20:14:00+01:00"},
+    "consents": [{"purpose": "Bilder på nettsiden", "answer": "Nei"}, {}],
+    "grades": [{"subject": "Norsk", "grade": "4"}, {}],
+    "assessments": [{"subject": "Norsk", "status": "Avsluttet", "comment": "Kommentar"}, {}],
+    "completed_on": "2027-06-19",
+    "case_reference": "2026/1",
+    "meeting": {"starts_at": "2026-11-30T14:00:00+01:00", "location": "Møterom", "participants": ["Kontaktlærer"]},
+    "letter_kind": "utviklingssamtale",
+    "deadline": "2027-01-15",
+    "school_start": "2027-08-17",
+    "week": {"from": "2027-06-08", "to": "2027-06-12", "location": "Svømmehallen"},
+    "answer_by": "2027-05-15",
+    "receiving_school": {"id": "s2", "name": "Mottakerskolen", "municipality_number": "4601"},
+    "date": "2026-11-20",
+    "lessons": ["1. time Norsk"],
+    "documented": false,
+    "rule": "Ordensreglementet punkt 1",
+    "meeting_date": "2026-09-15",
+    "meeting_kind": "FAU",
+    "question": "Blir eleven med?",
+    "kind": "yes_no",
+    "options": ["Ja", "Nei"]
+  },
+  "pupil": {"id": "p1", "name": "Åse Ærlig Øvrebø", "birth_date": "2013-03-04", "grade_level": 8, "class": "8B"},
+  "recipients": [
+    {"kind": "guardian", "id": "g1", "name": "Kari Nordmann", "parental_responsibility": true,
+     "address": {"street": "Gate 1", "postal_code": "5003", "city": "Bergen"}}
+  ],
+  "sender": {"user_id": "u1", "name": "Ola Lærer", "role": "kontaktlaerer", "initials": "OL"}
+}"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;

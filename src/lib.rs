@@ -14,34 +14,55 @@
 //!                                                          retry with backoff      (transient: nothing acked)
 //! ```
 //!
-//! Map of the crate:
+//! Map of the crate, bottom up (a module imports only modules above it in this
+//! list or in its own group; no cycle among the top-level modules):
+//!
+//! Leaves (import nothing of the crate, or only each other):
+//! - [`secret`] — `Secret`: a value that never prints; [`redact`] — `Debug` that
+//!   hides personal fields (`redacted_debug!`); [`capped`] — bounded reads of HTTP
+//!   answers; [`text`] — month names and word-by-word masking; [`xml`] — escaping;
+//!   [`calendar`] — days as Oslo counts them.
 //! - [`event`] — the wire contract (document event v1) and the §8 document-type keys.
-//! - [`pipeline`] — the stages above, one module each, and [`pipeline::Outcome`].
+//! - [`access`] — who is asking: roles (§6) and the acting user; [`audit`] — the
+//!   audit log; [`assurance`] — how strongly a person signed in (low/substantial/high);
+//!   [`jwt`] — token verification; [`clients`] — registered API clients.
+//!
+//! Vocabulary and settings:
+//! - [`config`] — every settings section: defaults, then a TOML file, then
+//!   `DOKFLYT_SECTION__KEY` variables (`config::env`).
+//! - [`document`] — the document's states (`ValidatedEvent` → `RoutedDocument` →
+//!   `RenderedDocument` → `DeliveryPlan`) and the routing decision they carry.
+//! - [`recipient_policy`] — who may receive a document, asked by every output.
+//!
+//! Adapters and the stages' engines:
 //! - [`rules`] — the routing table loaded from `routing-rules/`.
 //! - [`render`] — templates and PDF.
+//! - [`db`] — PostgreSQL pool, migrations, the `documents` writer; which module
+//!   owns which table.
 //! - [`broker`] — AMQP connection, topology and publishing with confirms.
-//! - [`db`] — PostgreSQL pool, migrations, one module per table's queries.
-//! - [`archive`] — archive statuses (`klar`, `arkivert`, `feilet`) and the transfer
-//!   to the archive (Fiks Arkiv arkivmelding, receipts, HTTP/directory clients).
-//! - [`channels`] — delivery: SvarUt letters, in-app messages and email, notices,
-//!   internal moving notices; claimed from `deliveries`, sent once, tracked.
-//! - [`http`] — health, readiness and the JSON API.
-//! - [`config`] — settings: defaults, then a TOML file, then `DOKFLYT_*` variables.
-//! - [`access`] — who is asking: roles (§6) and the acting user.
-//! - [`clients`] — registered API clients: municipality, schools, scopes, secrets.
-//! - [`audit`] — the audit log of staff actions and authorization decisions.
+//! - [`maskinporten`] — access tokens for SvarUt and the archive; [`oidc`] — the
+//!   OpenID Connect client of the dashboard's sign-in and of person assertions.
+//! - [`assertion`] — proof of the person acting over the API (ID token or a JWT
+//!   signed by the client's key), single-use `jti`.
+//!
+//! Features:
 //! - [`roster`] — schools, pupils, guardians, staff from roster events (own queue, bulk import).
 //! - [`sms`] — emergency SMS: preview, authorization, cost ledger, fan-out, gateway, delivery reports.
-//! - [`dashboard`] — the archive staff's pages (OpenID Connect sign-in, sessions, CSRF).
-//! - [`assurance`] — how strongly a person signed in (acr/amr → low/substantial/high)
-//!   and the level each action requires.
-//! - [`assertion`] — proof of the person acting over the API (ID token or a JWT signed
-//!   by the client's key), single-use `jti`; [`jwt`] verifies tokens for it and the dashboard.
-//! - [`redact`] — `Debug` without personal data; [`capped`] — bounded reads of answers;
-//!   [`text`] — month names and word-by-word masking shared by titles.
+//! - [`pipeline`] — the stages above, one module each, [`pipeline::Outcome`] and
+//!   [`pipeline::reproduce`] (validate → route → render outside the consumer).
+//! - [`archive`] — archive statuses (`klar`, `arkivert`, `feilet`) and the transfer
+//!   to the archive (Fiks Arkiv arkivmelding, receipts, HTTP/directory clients),
+//!   school folders, the staff's actions.
+//! - [`channels`] — delivery: SvarUt letters, in-app messages and email, notices,
+//!   internal moving notices; claimed from `deliveries`, sent once, tracked.
+//!
+//! Doors and the binary:
+//! - [`http`] — health, readiness and the JSON API.
+//! - [`dashboard`] — the staff's pages (OpenID Connect sign-in, sessions, CSRF).
 //! - [`app`] — builds the whole service and runs it until shutdown.
-//! - [`redact`] — `Debug` that hides personal fields (`redacted_debug!`).
-//! - [`capped`] — reading HTTP answers (archive, SvarUt) with a size cap.
+//! - [`demo`] — `serve --demo`: example events, stand-ins, the demo identity provider.
+//! - [`cli`], [`cli_clients`], [`cli_person`] — the `dokflyt` commands.
+//! - [`bench`], [`bench_archive`], [`bench_render`] — `dokflyt bench …`.
 
 pub mod access;
 pub mod app;
@@ -53,6 +74,7 @@ pub mod bench;
 pub mod bench_archive;
 pub mod bench_render;
 pub mod broker;
+pub mod calendar;
 pub mod capped;
 pub mod channels;
 pub mod cli;
@@ -63,14 +85,19 @@ pub mod config;
 pub mod dashboard;
 pub mod db;
 pub mod demo;
+pub mod document;
 pub mod event;
 pub mod http;
 pub mod jwt;
+pub mod maskinporten;
+pub mod oidc;
 pub mod pipeline;
+pub mod recipient_policy;
 pub mod redact;
 pub mod render;
 pub mod roster;
 pub mod rules;
+pub mod secret;
 pub mod sms;
 pub mod text;
 pub mod xml;

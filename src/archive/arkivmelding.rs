@@ -24,9 +24,9 @@
 
 use chrono::Datelike;
 
+use crate::document::{Access, Channel, Folder, JournalPostType, JournalStatus, RoutingDecision};
 use crate::event::{Direction, IncomingEvent};
-use crate::pipeline::recipient_policy;
-use crate::rules::{Access, Channel, Folder, JournalPostType, JournalStatus, RoutingDecision};
+use crate::recipient_policy;
 
 /// Namespace of the opprett message.
 pub const NS_OPPRETT: &str =

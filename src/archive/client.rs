@@ -302,7 +302,7 @@ pub struct HttpArchiveClient {
     url: String,
     timeout: Duration,
     /// Maskinporten, when configured: a bearer token on every call.
-    tokens: Option<crate::channels::maskinporten::TokenSource>,
+    tokens: Option<crate::maskinporten::TokenSource>,
     /// The largest answer read (`archive.max_response_bytes`).
     max_response: usize,
 }
@@ -312,7 +312,7 @@ impl HttpArchiveClient {
     /// (tests, the demo, a local stand-in); elsewhere it is refused.
     pub fn new(url: &str, timeout: Duration) -> Result<HttpArchiveClient, TransferError> {
         HttpArchiveClient::from_settings(&crate::config::ArchiveSettings {
-            url: crate::config::Secret::new(url),
+            url: crate::secret::Secret::new(url),
             timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
             ..crate::config::ArchiveSettings::default()
         })
@@ -346,7 +346,7 @@ impl HttpArchiveClient {
             .map_err(|e| TransferError::Config(e.without_url().to_string()))?;
         let tokens = if s.auth.maskinporten.enabled() {
             Some(
-                crate::channels::maskinporten::TokenSource::new(&s.auth.maskinporten)
+                crate::maskinporten::TokenSource::new(&s.auth.maskinporten)
                     .map_err(|e| TransferError::Config(format!("Maskinporten: {e}")))?,
             )
         } else {

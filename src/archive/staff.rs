@@ -24,7 +24,7 @@ use uuid::Uuid;
 use super::ArchiveStatus;
 use crate::access::{Actor, Role};
 use crate::audit::{self, Entry, Outcome};
-use crate::pipeline::PipelineContext;
+use crate::pipeline::{PipelineContext, ReproduceError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StaffError {
@@ -268,7 +268,7 @@ pub async fn list(pool: &PgPool, actor: &Actor, q: &ListQuery) -> Result<Page, S
     let limit = if q.limit <= 0 { 50 } else { q.limit.min(500) };
     let schools = school_scope(actor, q.school_id.as_deref());
     // The days staff type are Oslo days (DOMAIN: dates are local).
-    let (from, to) = super::folders::oslo_day_range(q.from, q.to);
+    let (from, to) = crate::calendar::oslo_day_range(q.from, q.to);
     let text = q
         .text
         .as_deref()
@@ -579,54 +579,38 @@ pub async fn reproduce(
             "Dokumentet er allerede arkivert og kan ikke produseres på nytt her.".into(),
         ));
     }
-    let payload: serde_json::Value =
-        sqlx::query_scalar("SELECT payload FROM events WHERE event_id = $1")
-            .bind(event_id)
-            .fetch_one(pool)
-            .await?;
+    let payload = crate::db::events::payload(pool, event_id)
+        .await?
+        .ok_or(sqlx::Error::RowNotFound)?;
     let body = serde_json::to_vec(&payload).map_err(|e| StaffError::Reproduce(e.to_string()))?;
-    let validated = crate::pipeline::validate::validate(&body, usize::MAX).map_err(|e| {
-        StaffError::Reproduce(format!("Den lagrede hendelsen er ikke gyldig lenger: {e}"))
-    })?;
     let table = ctx.rules.current();
-    let routed = crate::pipeline::route::route(validated, &table)
-        .map_err(|r| StaffError::Reproduce(format!("Rutingstabellen avviser dokumentet: {r}")))?;
-    let rendered = crate::pipeline::render::render(routed, ctx.renderer.clone())
-        .await
-        .map_err(|e| StaffError::Reproduce(format!("Dokumentet kunne ikke produseres: {e}")))?;
-    let decision = rendered.routed().decision();
+    let renderer = ctx.renderer.clone();
+    let reproduced =
+        tokio::task::spawn_blocking(move || crate::pipeline::reproduce(&body, &table, &renderer))
+            .await
+            // A panic message can quote the text being laid out: never passed on.
+            .map_err(|_| StaffError::Reproduce("Dokumentet kunne ikke produseres.".into()))?
+            .map_err(|e| {
+                StaffError::Reproduce(match e {
+                    ReproduceError::Invalid(e) => {
+                        format!("Den lagrede hendelsen er ikke gyldig lenger: {e}")
+                    }
+                    ReproduceError::Rejected(r) => {
+                        format!("Rutingstabellen avviser dokumentet: {r}")
+                    }
+                    ReproduceError::Render(e) => format!("Dokumentet kunne ikke produseres: {e}"),
+                })
+            })?;
+    let decision = reproduced.routed.decision();
     if !decision.archived {
         return Err(StaffError::Reproduce(
             "Etter dagens rutingstabell skal dokumentet ikke arkiveres; det er ikke endret.".into(),
         ));
     }
-    let pdf = rendered.pdf();
-    let decision_json =
-        serde_json::to_value(decision).map_err(|e| StaffError::Reproduce(e.to_string()))?;
+    // Archived, so the pipeline makes its PDF too (`RoutedDocument::needs_pdf`).
+    let pdf = Some(&reproduced.pdf);
     let mut tx = pool.begin().await?;
-    sqlx::query(
-        "UPDATE documents SET rule_id = $2, rules_version = $3, channel = $4, archive_policy = $5,
-                archived = $6, folder = $7, access = $8, legal_basis = $9, journal_post_type = $10,
-                journal_status = $11, decision = $12, pdf = $13, pdf_sha256 = $14, pdf_pages = $15
-          WHERE event_id = $1",
-    )
-    .bind(event_id)
-    .bind(&decision.rule)
-    .bind(&decision.rules_version)
-    .bind(decision.channel.as_str())
-    .bind(decision.archive.as_str())
-    .bind(decision.archived)
-    .bind(decision.folder.map(|f| f.as_str()))
-    .bind(decision.access.as_str())
-    .bind(&decision.legal_basis)
-    .bind(format!("{:?}", decision.journal_post_type))
-    .bind(format!("{:?}", decision.journal_status))
-    .bind(decision_json)
-    .bind(pdf.map(|p| p.bytes.as_slice()))
-    .bind(pdf.map(|p| p.sha256.as_str()))
-    .bind(pdf.map(|p| p.pages as i32))
-    .execute(&mut *tx)
-    .await?;
+    crate::db::documents::replace(&mut tx, event_id, decision, pdf).await?;
     let changed = sqlx::query(
         "UPDATE archive_queue SET status = 'klar', claimed_by = NULL, claimed_until = NULL,
                 folder = COALESCE($2, folder), error_class = NULL, error_explanation = NULL,

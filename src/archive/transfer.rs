@@ -38,8 +38,8 @@ use uuid::Uuid;
 use super::arkivmelding::{self, BuildOptions, DocumentInput, PdfRef};
 use super::client::{ArchiveClient, Delivered, Outgoing, TransferError};
 use crate::config::ArchiveSettings;
+use crate::document::RoutingDecision;
 use crate::event::IncomingEvent;
-use crate::rules::RoutingDecision;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TransferRunError {

@@ -15,12 +15,11 @@ use futures::StreamExt;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::{
-    content_policy, ChannelError, ChannelSender, DeliverySettings, Job, JournalRef, Outcome,
-};
+use super::{content_policy, ChannelError, ChannelSender, Job, JournalRef, Outcome};
+use crate::config::DeliverySettings;
+use crate::document::{Channel, RoutingDecision};
 use crate::event::IncomingEvent;
-use crate::pipeline::recipient_policy;
-use crate::rules::{Channel, RoutingDecision};
+use crate::recipient_policy;
 
 /// The knobs of the dispatcher (from [`DeliverySettings`]).
 #[derive(Debug, Clone)]

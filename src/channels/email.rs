@@ -20,7 +20,7 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use super::settings::{EmailSettings, SmtpTls};
+use crate::config::{EmailSettings, SmtpTls};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {

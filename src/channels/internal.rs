@@ -19,7 +19,7 @@ use serde_json::json;
 
 use super::outbound::{internal_routing_key, Outbound};
 use super::{Attempt, ChannelError, ChannelSender, ContentPolicy, Job, Outcome};
-use crate::rules::Channel;
+use crate::document::Channel;
 
 pub struct InternalSender {
     pub outbound: Arc<Outbound>,

@@ -24,7 +24,7 @@ use uuid::Uuid;
 use super::email::{Email, Mailer};
 use super::outbound::Outbound;
 use super::{Attempt, ChannelError, ChannelSender, ContentPolicy, Job, Outcome};
-use crate::rules::Channel;
+use crate::document::Channel;
 
 /// What the message (and its email) says.
 #[derive(Clone)]

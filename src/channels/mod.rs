@@ -28,16 +28,14 @@
 //! Logs carry delivery ids, event ids, classes and counts; never names, national
 //! ids, addresses, email addresses or document text.
 
-pub mod api;
 pub mod cms;
 pub mod dispatch;
 pub mod email;
 pub mod internal;
-pub mod maskinporten;
 pub mod message;
 pub mod notification;
 pub mod outbound;
-pub mod settings;
+pub mod status;
 pub mod svarut;
 pub mod svarut_standin;
 pub mod worker;
@@ -46,11 +44,10 @@ use futures::future::BoxFuture;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::document::{Access, Channel, RoutingDecision};
 use crate::event::{IncomingEvent, Recipient};
-use crate::rules::{Access, Channel, RoutingDecision};
 
 pub use dispatch::{Attempt, DispatchOptions, DispatchSummary};
-pub use settings::DeliverySettings;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChannelError {

@@ -12,7 +12,7 @@ use futures::future::BoxFuture;
 
 use super::message::{self, Composed, MessageDeps};
 use super::{Attempt, ChannelError, ChannelSender, ContentPolicy, Job, Outcome};
-use crate::rules::Channel;
+use crate::document::Channel;
 
 /// The notice for a job: subject and text, no content.
 pub fn compose(job: &Job, portal_url: &str) -> Composed {

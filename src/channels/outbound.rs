@@ -16,7 +16,7 @@ use lapin::ExchangeKind;
 use tokio::sync::Mutex;
 
 use crate::broker::{self, BrokerError};
-use crate::config::Secret;
+use crate::secret::Secret;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutboundError {

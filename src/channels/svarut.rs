@@ -15,7 +15,7 @@
 //! that is in doubt, `GET ...forsendelser?eksternRef=` is asked first and an existing
 //! forsendelse is adopted instead of sending again.
 //!
-//! Who may receive it, and how, is `pipeline::recipient_policy`'s decision:
+//! Who may receive it, and how, is `crate::recipient_policy`'s decision:
 //! protected address (fortrolig/strengt fortrolig): no address at all in the
 //! forsendelse and `kunDigitalLevering`; a recipient who cannot receive digital mail
 //! (or has no national id) is `held` for manual handling, never printed. A guardian
@@ -26,7 +26,7 @@
 //! as the API requires; without a configured certificate such a letter is `held`.
 //!
 //! Auth: `Authorization: Bearer <Maskinporten token>` (fetched and cached by
-//! [`super::maskinporten`] when configured, else a static token), `IntegrasjonId`,
+//! [`crate::maskinporten`] when configured, else a static token), `IntegrasjonId`,
 //! `IntegrasjonPassord` from configuration; the secrets are never logged.
 
 use std::sync::Arc;
@@ -38,10 +38,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
-use super::settings::SvarUtSettings;
 use super::{Attempt, ChannelError, ChannelSender, ContentPolicy, Job, Outcome};
-use crate::pipeline::recipient_policy;
-use crate::rules::{Access, Channel};
+use crate::config::SvarUtSettings;
+use crate::document::{Access, Channel};
+use crate::recipient_policy;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SvarUtError {
@@ -102,7 +102,7 @@ pub struct SvarUtClient {
     /// SvarUt's certificate: documents requiring level-4 login are encrypted to it.
     cert: Option<super::cms::RecipientCert>,
     /// Maskinporten, when configured; otherwise the static token is sent.
-    tokens: Option<super::maskinporten::TokenSource>,
+    tokens: Option<crate::maskinporten::TokenSource>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -161,7 +161,7 @@ impl SvarUtClient {
         };
         let tokens = if s.maskinporten.enabled() {
             Some(
-                super::maskinporten::TokenSource::new(&s.maskinporten)
+                crate::maskinporten::TokenSource::new(&s.maskinporten)
                     .map_err(|e| SvarUtError::Request(e.to_string()))?,
             )
         } else {

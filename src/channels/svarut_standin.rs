@@ -31,8 +31,8 @@ use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::settings::SvarUtSettings;
-use crate::config::Secret;
+use crate::config::SvarUtSettings;
+use crate::secret::Secret;
 
 /// The stand-in's certificate and key (`examples/svarut-standin/`): a throwaway
 /// pair for the demo and the tests, protecting nothing. Production uses SvarUt's

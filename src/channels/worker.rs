@@ -20,9 +20,10 @@ use super::message::{MessageDeps, MessageEmailSender};
 use super::notification::NotificationSender;
 use super::outbound::Outbound;
 use super::svarut::{self, PollSummary, SvarUtClient, SvarUtError, SvarUtSender};
-use super::{ChannelError, ChannelSender, DeliverySettings, WORKER_CHANNELS};
-use crate::config::Secret;
-use crate::rules::Channel;
+use super::{ChannelError, ChannelSender, WORKER_CHANNELS};
+use crate::config::DeliverySettings;
+use crate::document::Channel;
+use crate::secret::Secret;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {

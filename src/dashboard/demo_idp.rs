@@ -31,7 +31,7 @@ use ring::signature::{Ed25519KeyPair, KeyPair};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::oidc::{pkce_challenge, random_token};
+use crate::oidc::{pkce_challenge, random_token};
 
 /// A demo user: login, name, role, schools.
 pub struct DemoUser {
@@ -458,7 +458,7 @@ mod tests {
 
     #[test]
     fn the_demo_levels_map_to_low_substantial_high() {
-        let s = crate::assurance::AssuranceSettings::default();
+        let s = crate::config::AssuranceSettings::default();
         let levels: Vec<crate::assurance::Level> = LEVELS
             .iter()
             .map(|l| {

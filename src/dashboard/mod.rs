@@ -19,7 +19,6 @@
 //! schools), `rektor` (their school, and the emergency SMS). Everyone else gets 403.
 
 pub mod demo_idp;
-pub mod oidc;
 pub mod pages;
 pub mod session;
 pub mod sms_pages;
@@ -40,73 +39,12 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::access::Role;
-use crate::assurance::{AssuranceSettings, Level, Proven};
+use crate::assurance::{Level, Proven};
 use crate::audit::{self, Entry, Outcome};
-use crate::config::Secret;
+use crate::config::{AssuranceSettings, DashboardSettings};
 use crate::http::HttpState;
-use oidc::{ClaimMapping, ClientConfig, OidcClient};
+use crate::oidc::{ClientConfig, OidcClient};
 use session::{Session, LOGIN_COOKIE, SESSION_COOKIE};
-
-/// `[dashboard]` in the settings.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DashboardSettings {
-    /// The OpenID Connect issuer (Feide: `https://auth.dataporten.no`, ID-porten:
-    /// `https://idporten.no`). Empty: sign-in is not configured and the dashboard
-    /// says so. Env: `DOKFLYT_OIDC_ISSUER`.
-    pub oidc_issuer: String,
-    /// Env: `DOKFLYT_OIDC_CLIENT_ID`.
-    pub oidc_client_id: String,
-    /// Env: `DOKFLYT_OIDC_CLIENT_SECRET`.
-    pub oidc_client_secret: Secret,
-    pub oidc_scopes: String,
-    /// Which claims carry the role and the schools, and how their values map.
-    pub claims: ClaimMapping,
-    /// Where browsers reach dokflyt (the redirect URI is this plus
-    /// `/dashboard/callback`). Env: `DOKFLYT_PUBLIC_URL`.
-    pub public_url: String,
-    /// `Secure` on cookies. Only for plain-http development on a host other than
-    /// localhost may this be false. Env: `DOKFLYT_DASHBOARD_SECURE_COOKIES`.
-    pub secure_cookies: bool,
-    pub session_minutes: u64,
-    /// A session unused for this many minutes is signed out.
-    pub idle_minutes: u64,
-    /// Sign-in attempts per client address per minute.
-    pub signins_per_minute: u32,
-    /// Actions (forms) per user per minute.
-    pub actions_per_minute: u32,
-    /// dokflyt runs behind a reverse proxy that appends to `X-Forwarded-For` (the
-    /// sign-in rate limit then keys on its right-most entry, not the proxy's address).
-    pub trust_proxy_headers: bool,
-}
-
-impl Default for DashboardSettings {
-    fn default() -> Self {
-        DashboardSettings {
-            oidc_issuer: String::new(),
-            oidc_client_id: "dokflyt".into(),
-            oidc_client_secret: Secret::new(""),
-            oidc_scopes: "openid profile dokflyt".into(),
-            claims: ClaimMapping::default(),
-            public_url: "http://localhost:8080".into(),
-            secure_cookies: true,
-            session_minutes: 8 * 60,
-            idle_minutes: 30,
-            signins_per_minute: 20,
-            actions_per_minute: 60,
-            trust_proxy_headers: false,
-        }
-    }
-}
-
-impl DashboardSettings {
-    pub fn redirect_uri(&self) -> String {
-        format!(
-            "{}/dashboard/callback",
-            self.public_url.trim_end_matches('/')
-        )
-    }
-}
 
 /// Everything a dashboard handler needs.
 #[derive(Clone)]
@@ -131,11 +69,7 @@ pub type SchoolNames = Arc<std::sync::RwLock<HashMap<String, String>>>;
 /// Reloads the school names from the roster (a small table). A failure keeps the
 /// names already known: pages then show ids where a name is missing.
 pub async fn refresh_school_names(state: &DashboardState) {
-    let rows: Result<Vec<(String, String)>, _> = sqlx::query_as(
-        "SELECT school_id, name FROM roster_schools WHERE name IS NOT NULL AND name <> ''",
-    )
-    .fetch_all(state.pool())
-    .await;
+    let rows = crate::roster::store::school_names(state.pool()).await;
     match rows {
         Ok(rows) => {
             if let Ok(mut names) = state.school_names.write() {
@@ -950,7 +884,7 @@ async fn callback(
         .await
     {
         Ok(u) => u,
-        Err(oidc::OidcError::NoRole) => {
+        Err(crate::oidc::OidcError::NoRole) => {
             return problem(
                 &state,
                 StatusCode::FORBIDDEN,
@@ -968,7 +902,7 @@ async fn callback(
         level: state.assurance.level_of(user.acr.as_deref(), &user.amr),
         at: user.auth_time,
     };
-    let achieved = proven.effective(&state.assurance, chrono::Utc::now());
+    let achieved = state.assurance.effective(&proven, chrono::Utc::now());
     // A step-up by the same person keeps their search and the confirmation they
     // were on; the session itself is new (a new token for a new level).
     let previous = match session::cookie(&headers, SESSION_COOKIE) {

@@ -548,11 +548,7 @@ async fn pdf(
     let Ok(id) = staff::parse_event_id(&id) else {
         return staff_error(&state, StaffError::NotFound);
     };
-    let row: Result<Option<PdfRow>, _> =
-        sqlx::query_as("SELECT school_id, access, pdf FROM documents WHERE event_id = $1")
-            .bind(id)
-            .fetch_optional(state.pool())
-            .await;
+    let row: Result<Option<PdfRow>, _> = crate::db::documents::pdf(state.pool(), id).await;
     let (school, access, pdf) = match row {
         Ok(Some(r)) => r,
         Ok(None) => return staff_error(&state, StaffError::NotFound),
@@ -758,11 +754,7 @@ async fn act(
     }
     // Acting on a protected document needs the level; the school and role are
     // decided (and refusals audited) by `archive::staff` as before.
-    let doc: Result<Option<(String, String)>, _> =
-        sqlx::query_as("SELECT school_id, access FROM documents WHERE event_id = $1")
-            .bind(id)
-            .fetch_optional(state.pool())
-            .await;
+    let doc = crate::db::documents::school_and_access(state.pool(), id).await;
     let doc = match doc {
         Ok(d) => d,
         Err(e) => return staff_error(&state, StaffError::Db(e)),
@@ -853,7 +845,7 @@ async fn deadlines(
             return refuse(&state, actor, s.as_deref(), "archive.deadlines", reason).await;
         }
     }
-    let today = crate::archive::folders::today_in_oslo();
+    let today = crate::calendar::today_in_oslo();
     let year = match crate::archive::folders::school_year_or_current(
         q.skolear.as_deref().filter(|y| !y.is_empty()),
         today,

@@ -20,11 +20,11 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
-use super::oidc::random_token;
 use crate::access::{Actor, Role};
 use crate::assurance::{Level, Proven};
 use crate::http::auth::same;
 use crate::http::limit::{KeyedLimiter, DEFAULT_MAX_KEYS};
+use crate::oidc::random_token;
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "dokflyt_okt";
@@ -38,7 +38,7 @@ pub struct Session {
     pub csrf: String,
     pub search_text: Option<String>,
     pub expires_at: DateTime<Utc>,
-    /// The level the sign-in proved, and when (see [`Proven::effective`]).
+    /// The level the sign-in proved, and when (see `AssuranceSettings::effective`).
     pub proven: Proven,
     /// The confirmation page kept while the person steps up, if any.
     pub pending: Option<Pending>,
@@ -297,8 +297,8 @@ pub async fn take_login(pool: &PgPool, state: &str) -> sqlx::Result<Option<Login
 
 impl Session {
     /// The assurance level in force now (the proven level, decayed by its max age).
-    pub fn level(&self, settings: &crate::assurance::AssuranceSettings) -> Level {
-        self.proven.effective(settings, Utc::now())
+    pub fn level(&self, settings: &crate::config::AssuranceSettings) -> Level {
+        settings.effective(&self.proven, Utc::now())
     }
 
     /// Whether a form's `_csrf` value is this session's token.

@@ -149,11 +149,10 @@ async fn sms_page(
     if !may_open(actor, &school) {
         return refuse(&state, actor, Some(&school)).await;
     }
-    let month = q.month.filter(|m| !m.is_empty()).unwrap_or_else(|| {
-        crate::archive::folders::today_in_oslo()
-            .format("%Y-%m")
-            .to_string()
-    });
+    let month = q
+        .month
+        .filter(|m| !m.is_empty())
+        .unwrap_or_else(|| crate::calendar::today_in_oslo().format("%Y-%m").to_string());
     let report = match cost::month_report(state.pool(), &school, &month).await {
         Ok(r) => r,
         Err(SmsError::Cost(e)) => return sms_error(&state, SmsError::Invalid(e.to_string())),
@@ -265,10 +264,7 @@ async fn live_count(
         Ok(set) => set.numbers.len() as i64,
         Err(e) => return sms_error(&state, SmsError::Db(e)),
     };
-    let price = match cost::price_on(
-        &state.sms.settings.prices,
-        crate::archive::folders::today_in_oslo(),
-    ) {
+    let price = match cost::price_on(&state.sms.settings.prices, crate::calendar::today_in_oslo()) {
         Ok(p) => p,
         Err(e) => return sms_error(&state, SmsError::Cost(e)),
     };
@@ -379,11 +375,7 @@ async fn message(
     // Without `?school=` (a shortened link): the message's own school, when the
     // person may read it; otherwise the same answer as a missing message.
     let Some(school) = q.school.filter(|s| !s.is_empty()) else {
-        let found: Result<Option<String>, _> =
-            sqlx::query_scalar("SELECT school_id FROM sms_messages WHERE message_id = $1")
-                .bind(id)
-                .fetch_optional(state.pool())
-                .await;
+        let found = crate::sms::message::school_of(state.pool(), id).await;
         return match found {
             Ok(Some(s)) if may_open(&session.actor, &s) => {
                 Redirect::to(&message_path(id, &s)).into_response()

@@ -1,5 +1,32 @@
-//! PostgreSQL adapter: the pool, database creation, embedded migrations, and one
-//! module per table's queries.
+//! PostgreSQL adapter: the pool, database creation, embedded migrations, and the
+//! queries of the tables the pipeline owns.
+//!
+//! Who owns which table (migrations in `migrations/`). The owner holds the
+//! queries that write the table; another module reads it through the owner's
+//! functions, or — for a listing that joins it to the owner's own rows — in a
+//! read-only join inside the owner's query.
+//!
+//! | tables | owner (where their queries live) |
+//! |---|---|
+//! | `events`, `documents`, `dead_letters` | `db::events`, `db::documents` (the one writer of `documents`: the pipeline's commit, the staff's «Produser på nytt», the archive benchmark's clones), `db::dead_letters`; `db::status` counts |
+//! | `deliveries` | rows planned by `db::documents` in the pipeline's one statement; their sending state by `channels` (`dispatch`, `svarut`, `message`) |
+//! | `delivery_status_history`, `messages` | `channels` (`dispatch`, `svarut`, `message`; what the school reads: `status`) |
+//! | `archive_queue` | row `klar` created by `db::documents` in the same statement; statuses by `archive` (`transfer`, `staff`) |
+//! | `transfer_attempts`, `transfer_runs`, `school_folders`, `school_principals` | `archive` (`transfer`, `schedule`, `folders`, `deadlines`) |
+//! | `roster_*` | `roster::store` (reports: `roster::gaps`) |
+//! | `sms_messages`, `sms_recipients`, `sms_previews`, `sms_cost_ledger` | `sms` (`request`, `message`, `worker`, `cost`, `dlr`, `intake`) |
+//! | `api_clients`, `api_client_secrets` | `clients` |
+//! | `person_assertion_jtis` | `assertion` |
+//! | `audit_log` | `audit` |
+//! | `dashboard_sessions`, `dashboard_logins` | `dashboard::session` |
+//!
+//! Not yet so (issue 17, left for a later change): `dashboard::pages` (its
+//! school list and its delivery listing; one document's school, access and PDF
+//! come from `db::documents`) and `demo` still read other owners' tables with
+//! their own SQL; `access`, `sms::{recipients, sender, intake}` and
+//! `archive::{folders, deadlines, transfer, staff}` read roster, event or document
+//! tables in their own queries (joins and look-ups); `sms::bench` seeds roster
+//! tables with its own bulk statement.
 //!
 //! Every connection carries server-side `statement_timeout` and
 //! `idle_in_transaction_session_timeout`, so a stuck query or a forgotten

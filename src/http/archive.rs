@@ -294,7 +294,7 @@ async fn deadlines(
         "Du har ikke tilgang til fristene for denne skolen.",
     )
     .await?;
-    let today = crate::archive::folders::today_in_oslo();
+    let today = crate::calendar::today_in_oslo();
     let year = crate::archive::folders::school_year_or_current(
         p.school_year.as_deref().filter(|y| !y.is_empty()),
         today,

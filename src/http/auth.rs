@@ -37,7 +37,8 @@ use super::limit::{client_address, KeyedLimiter, DEFAULT_MAX_KEYS};
 use crate::access::{Actor, Role};
 use crate::audit::{self, Entry, Outcome};
 use crate::clients::{self, Client, Resolution, Scope};
-use crate::config::{HttpSettings, Secret};
+use crate::config::HttpSettings;
+use crate::secret::Secret;
 
 /// Constant-time comparison, so a token cannot be guessed byte by byte (the
 /// development token, CSRF token, sign-in state, delivery-report token).
@@ -120,18 +121,17 @@ async fn audit_client_refusal(
         Some(c) => json!({ "client_id": c.id }),
         None => json!({}),
     };
-    let r = sqlx::query(
-        "INSERT INTO audit_log (actor, role, school_id, action, target, outcome, reason, details)
-         VALUES ($1, $2, $3, $4, $5, 'refused', $6, $7)",
+    let r = crate::audit::record_client_refusal(
+        pool,
+        crate::audit::ClientRefusal {
+            who: (who.as_str(), role),
+            school_id,
+            action,
+            target,
+            reason,
+            details,
+        },
     )
-    .bind(who)
-    .bind(role)
-    .bind(school_id)
-    .bind(action)
-    .bind(target)
-    .bind(reason)
-    .bind(details)
-    .execute(pool)
     .await;
     if let Err(e) = r {
         tracing::warn!(error = %e, action, "API: a refusal could not be audited");

@@ -9,6 +9,8 @@
 //!   refused (422 with the errors) and the old one keeps serving; a client with `admin`.
 //! - `/api/archive/*`, `/api/audit` — the archive staff's API ([`archive`]), called
 //!   by a registered client on behalf of a user ([`auth`]).
+//! - `/api/messages`, `/api/deliveries` — in-app messages and delivery statuses
+//!   ([`deliveries`]).
 //!
 //! Every `/api/*` route is behind [`auth::with_scope`]: a registered client with
 //! the route's scope (see [`crate::clients`]); the one table of who may call what
@@ -17,6 +19,7 @@
 pub mod archive;
 pub mod auth;
 pub mod contacts;
+pub mod deliveries;
 pub mod limit;
 
 pub mod sms;
@@ -75,7 +78,7 @@ pub fn router(state: HttpState) -> Router {
         .merge(archive::routes(a))
         .merge(auth::with_scope(contacts::routes(), a, Scope::ContactsRead))
         .merge(auth::with_scope(
-            crate::channels::api::routes(state.ctx.pool.clone()),
+            deliveries::routes(state.ctx.pool.clone()),
             a,
             Scope::DocumentsRead,
         ))

@@ -113,16 +113,18 @@ async fn audit_proof_refusal(
     reason: &str,
     details: serde_json::Value,
 ) {
-    let r = sqlx::query(
-        "INSERT INTO audit_log (actor, role, school_id, action, target, outcome, reason, details)
-         VALUES ($1, 'klient', $2, $3, $2, 'refused', $4, $5)",
+    let who = format!("klient:{}", client.name);
+    let r = crate::audit::record_client_refusal(
+        pool,
+        crate::audit::ClientRefusal {
+            who: (who.as_str(), "klient"),
+            school_id: Some(school),
+            action,
+            target: school,
+            reason,
+            details,
+        },
     )
-    .bind(format!("klient:{}", client.name))
-    .bind(school)
-    .bind(action)
-    .bind(reason)
-    .bind(details)
-    .execute(pool)
     .await;
     if let Err(e) = r {
         tracing::warn!(error = %e, action, "a refused person proof could not be audited");

@@ -17,43 +17,24 @@
 //! school, `none` goes nowhere, and an emergency SMS goes to the school's roster
 //! (not to the event's recipients).
 
-use crate::pipeline::recipient_policy;
-use crate::pipeline::render::RenderedDocument;
-use crate::rules::Channel;
-
-/// One planned send.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeliveryIntent {
-    /// The recipient's id in the school system (or the receiving school's id).
-    pub recipient_id: String,
-    pub channel: Channel,
-}
-
-/// The rendered document with its planned sends. Built only by [`plan`].
-#[derive(Debug, Clone)]
-pub struct DeliveryPlan {
-    document: RenderedDocument,
-    intents: Vec<DeliveryIntent>,
-}
-
-impl DeliveryPlan {
-    pub fn document(&self) -> &RenderedDocument {
-        &self.document
-    }
-    pub fn intents(&self) -> &[DeliveryIntent] {
-        &self.intents
-    }
-}
+use crate::document::{Channel, DeliveryIntent, DeliveryPlan, RenderedDocument};
+use crate::recipient_policy;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DeliverError {
     #[error("{0}")]
     NoRecipient(&'static str),
+    #[error("{0}")]
+    State(#[from] crate::document::StateError),
 }
 
 impl DeliverError {
     pub fn code(&self) -> &'static str {
-        "no_recipient"
+        match self {
+            DeliverError::NoRecipient(_) => "no_recipient",
+            // A stage's bug (see `document::StateError`), never the producer's.
+            DeliverError::State(_) => "invalid_state",
+        }
     }
 }
 
@@ -105,5 +86,5 @@ pub fn plan(document: RenderedDocument) -> Result<DeliveryPlan, DeliverError> {
             "Dokumentet har ingen mottaker som kan få det (ingen foresatte med foreldreansvar eller andre mottakere)",
         ));
     }
-    Ok(DeliveryPlan { document, intents })
+    Ok(DeliveryPlan::new(document, intents)?)
 }

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
 use crate::db;
-use crate::pipeline::deliver::DeliveryPlan;
+use crate::document::DeliveryPlan;
 
 /// What the commit did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

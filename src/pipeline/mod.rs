@@ -7,18 +7,25 @@
 //!    ([`crate::sms::sender`]).
 //! 4. [`render`] — `RoutedDocument` → `RenderedDocument` (PDF where needed).
 //! 5. [`deliver`] — `RenderedDocument` → `DeliveryPlan` (who gets it, on which channel,
-//!    as [`recipient_policy`] decides for every output).
+//!    as [`crate::recipient_policy`] decides for every output).
 //! 6. [`enqueue_archive`] — `DeliveryPlan` → one committed transaction (archive row `klar`).
+//!
+//! The states themselves (`ValidatedEvent` … `DeliveryPlan`) are `crate::document`'s,
+//! each with the one constructor that checks it; these modules are the steps
+//! between them. Only the consumers of the whole pipeline import this module
+//! (`app`, `cli`, `http`, the archive staff's «Produser på nytt», the benchmarks).
 //!
 //! [`process`] runs stages 2–6 for one message body and turns every failure into
 //! exactly one [`Outcome`]: completed (ack), rejected (dead-letter with a reason), or
 //! retry later (transient: nothing is acked or dead-lettered). Tests call it
 //! directly; the consumer calls it for every delivery.
+//!
+//! [`reproduce`] runs stages 2–4 outside the consumer, with nothing written: for
+//! the archive staff's «Produser på nytt» and `dokflyt render`.
 
 pub mod consume;
 pub mod deliver;
 pub mod enqueue_archive;
-pub mod recipient_policy;
 pub mod render;
 pub mod route;
 pub mod validate;
@@ -28,8 +35,9 @@ use std::sync::Arc;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::render::Renderer;
-use crate::rules::SharedRules;
+use crate::document::{Channel, Rejection, RenderedPdf, RoutedDocument, ValidationError};
+use crate::render::{RenderError, Renderer};
+use crate::rules::{RoutingTable, SharedRules};
 
 /// Everything a pipeline step needs; cheap to clone.
 #[derive(Clone)]
@@ -126,7 +134,7 @@ pub async fn process(ctx: &PipelineContext, body: &[u8]) -> Outcome {
     };
     // An emergency SMS goes to a whole school: the roster, not the event, says
     // whether its sender may send it (principal on that day, deputy, school owner).
-    if routed.decision().channel == crate::rules::Channel::Sms {
+    if routed.decision().channel == Channel::Sms {
         use crate::sms::sender::{self, SenderError};
         match sender::check_event(&ctx.pool, routed.event().event()).await {
             Ok(_) => {}
@@ -207,4 +215,44 @@ async fn refuse_unless_committed(
         Ok(None) => Outcome::rejected(Some(event_id), code, reason),
         Err(e) => Outcome::from_db(event_id, e),
     }
+}
+
+/// Why [`reproduce`] made no document.
+#[derive(Debug, thiserror::Error)]
+pub enum ReproduceError {
+    /// The event does not pass validation (a stored event: the contract changed).
+    #[error("{0}")]
+    Invalid(#[from] ValidationError),
+    /// The routing table refuses it.
+    #[error("{}", .0.reason)]
+    Rejected(Rejection),
+    /// A template or the PDF writer failed.
+    #[error("{0}")]
+    Render(#[from] RenderError),
+}
+
+/// What [`reproduce`] made: the routed document and its PDF.
+#[derive(Debug)]
+pub struct Reproduced {
+    pub routed: RoutedDocument,
+    /// Rendered even where the routing makes none in the pipeline (a message
+    /// that is not archived): the template author wants to see it. Whether the
+    /// pipeline would: [`RoutedDocument::needs_pdf`].
+    pub pdf: RenderedPdf,
+}
+
+/// validate → route → render for one event body, outside the consumer and with
+/// nothing written: the archive staff's «Produser på nytt» (the stored event,
+/// with today's table and templates) and `dokflyt render` (an event file, no
+/// broker or database). Blocking (rendering is CPU work): call it on the
+/// blocking pool from async code.
+pub fn reproduce(
+    body: &[u8],
+    table: &RoutingTable,
+    renderer: &Renderer,
+) -> Result<Reproduced, ReproduceError> {
+    let event = validate::validate(body, usize::MAX)?;
+    let routed = route::route(event, table).map_err(ReproduceError::Rejected)?;
+    let pdf = renderer.render_pdf(&routed)?;
+    Ok(Reproduced { routed, pdf })
 }

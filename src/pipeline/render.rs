@@ -9,24 +9,8 @@
 
 use std::sync::Arc;
 
-use crate::pipeline::route::RoutedDocument;
-use crate::render::{RenderError, RenderedPdf, Renderer};
-
-/// A routed document with its PDF (if it needs one). Built only by [`render`].
-#[derive(Debug, Clone)]
-pub struct RenderedDocument {
-    routed: RoutedDocument,
-    pdf: Option<RenderedPdf>,
-}
-
-impl RenderedDocument {
-    pub fn routed(&self) -> &RoutedDocument {
-        &self.routed
-    }
-    pub fn pdf(&self) -> Option<&RenderedPdf> {
-        self.pdf.as_ref()
-    }
-}
+use crate::document::{RenderedDocument, RoutedDocument};
+use crate::render::{RenderError, Renderer};
 
 /// Renders on the blocking pool.
 pub async fn render(
@@ -34,7 +18,7 @@ pub async fn render(
     renderer: Arc<Renderer>,
 ) -> Result<RenderedDocument, RenderError> {
     if !routed.needs_pdf() {
-        return Ok(RenderedDocument { routed, pdf: None });
+        return made(routed, None);
     }
     let joined = tokio::task::spawn_blocking(move || {
         let pdf = renderer.render_pdf(&routed);
@@ -42,10 +26,7 @@ pub async fn render(
     })
     .await;
     match joined {
-        Ok((routed, pdf)) => Ok(RenderedDocument {
-            routed,
-            pdf: Some(pdf?),
-        }),
+        Ok((routed, pdf)) => made(routed, Some(pdf?)),
         // A panic message can quote the text being laid out (e.g. a string
         // slice), so it is logged by the panic hook only, never passed on.
         Err(_) => Err(RenderError::Pdf("the renderer panicked".into())),
@@ -62,5 +43,12 @@ pub fn render_blocking(
     } else {
         None
     };
-    Ok(RenderedDocument { routed, pdf })
+    made(routed, pdf)
+}
+
+fn made(
+    routed: RoutedDocument,
+    pdf: Option<crate::document::RenderedPdf>,
+) -> Result<RenderedDocument, RenderError> {
+    RenderedDocument::new(routed, pdf).map_err(|e| RenderError::Pdf(e.to_string()))
 }

@@ -6,16 +6,16 @@
 //! (fødselsnummer) are never put into the context, and neither is the address of a
 //! recipient with a protected address (fortrolig / strengt fortrolig adresse), nor
 //! anything about a guardian without parental responsibility: the recipients are
-//! those `pipeline::recipient_policy` makes receivers. A template therefore cannot
+//! those `crate::recipient_policy` makes receivers. A template therefore cannot
 //! print them, whatever it says.
 
-use crate::render::language::Language;
+use crate::config::letters::Language;
 use chrono::{Datelike, NaiveDate};
 use serde_json::{json, Map, Value};
 
+use crate::document::{Access, RoutingDecision};
 use crate::event::{DocumentType, IncomingEvent, RecipientKind};
-use crate::pipeline::recipient_policy;
-use crate::rules::{Access, RoutingDecision};
+use crate::recipient_policy;
 
 const MONTHS: [&str; 12] = crate::text::MONTHS_NB;
 

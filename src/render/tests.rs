@@ -72,9 +72,10 @@ fn conduct_warning(body: Vec<String>) -> serde_json::Value {
 
 fn routed(event: &serde_json::Value) -> RoutedDocument {
     let bytes = serde_json::to_vec(event).unwrap();
-    let ev = crate::pipeline::validate::validate(&bytes, 1 << 20).expect("the event is valid");
+    let ev = crate::document::ValidatedEvent::parse(&bytes, 1 << 20).expect("the event is valid");
     let table = crate::rules::RoutingTable::load_dir(Path::new("routing-rules")).unwrap();
-    crate::pipeline::route::route(ev, &table).expect("it routes")
+    let decision = table.decide(&ev).expect("it routes");
+    RoutedDocument::new(ev, decision).expect("a routed document")
 }
 
 fn poppler(tool: &str, pdf: &[u8], extra: &[&str]) -> String {
@@ -931,7 +932,7 @@ fn sandbox_html_templates_are_autoescaped_whatever_the_name() {
             doc.event().event(),
             doc.event().document_type(),
             doc.decision(),
-            crate::render::language::Language::Bokmal,
+            crate::config::letters::Language::Bokmal,
         )
     });
     assert!(letter.unwrap().contains("Åsmund Ødegård Særheim"));

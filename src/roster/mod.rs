@@ -283,7 +283,7 @@ impl RosterChange {
             }
         }
         let event: RosterEvent = serde_path_to_error::deserialize(value).map_err(|e| {
-            let (path, problem) = crate::pipeline::validate::describe_serde_error(&e);
+            let (path, problem) = crate::document::describe_serde_error(&e);
             RosterError::Malformed(format!("feltet «{path}» {problem}"))
         })?;
         Self::from_event(event)

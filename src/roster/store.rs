@@ -361,3 +361,12 @@ async fn close_principal(
     .await?;
     Ok(())
 }
+
+/// `(school_id, name)` of every school with a name (the dashboard shows names).
+pub async fn school_names(pool: &PgPool) -> Result<Vec<(String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT school_id, name FROM roster_schools WHERE name IS NOT NULL AND name <> ''",
+    )
+    .fetch_all(pool)
+    .await
+}

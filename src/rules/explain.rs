@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-use super::{Rejection, RoutingDecision, RoutingTable};
-use crate::pipeline::validate::{validate, ValidationError};
+use super::RoutingTable;
+use crate::document::{Rejection, RoutingDecision, ValidatedEvent, ValidationError};
 
 /// What the table says about one event body.
 #[derive(Debug)]
@@ -54,7 +54,7 @@ impl Explained {
 
 /// Validates and routes one body with `table`.
 pub fn explain(table: &RoutingTable, body: &[u8]) -> Result<Explained, ValidationError> {
-    let ev = validate(body, usize::MAX)?;
+    let ev = ValidatedEvent::parse(body, usize::MAX)?;
     let document_type = ev.document_type().key().to_string();
     Ok(match table.decide(&ev) {
         Ok(d) => Explained::Routed(d),

@@ -28,7 +28,7 @@
 
 use serde::Deserialize;
 
-use super::decision::{Access, ArchivePolicy, Channel, Folder, JournalStatus};
+use crate::document::{Access, ArchivePolicy, Channel, Folder, JournalStatus};
 use crate::event::Direction;
 
 /// One rules file.

@@ -1,11 +1,10 @@
 //! The routing table: `routing-rules/*.toml` → decisions (docs/domain.md §3, §8).
 //!
 //! Stage: used by `pipeline::route`. Input: a [`ValidatedEvent`]. Output: a
-//! [`RoutingDecision`] or a [`Rejection`] (never transient: dead-lettered with the reason).
+//! [`RoutingDecision`] or a [`Rejection`] (both `crate::document`'s) (never transient: dead-lettered with the reason).
 //! Loading fails with a [`RulesError`] naming file, line and rule; the worker refuses
 //! to start on an invalid table, and a reload keeps the old table when the new one fails.
 
-pub mod decision;
 pub mod explain;
 pub mod file;
 
@@ -15,11 +14,13 @@ use std::sync::{Arc, RwLock};
 
 use sha2::{Digest, Sha256};
 
-pub use decision::*;
 use file::{line_of, IfSensitive, Precondition, RuleSpec, RulesFile};
 
+use crate::document::{
+    Access, ArchivePolicy, Channel, Folder, JournalPostType, JournalStatus, Rejection,
+    RoutingDecision, ValidatedEvent,
+};
 use crate::event::{Direction, DocumentType, IncomingEvent};
-use crate::pipeline::validate::ValidatedEvent;
 
 /// The standard exemption basis (docs/domain.md §8) when neither rule nor author gives one.
 pub const DEFAULT_LEGAL_BASIS: &str = "Offl. § 13 jf. fvl. § 13 første ledd nr. 1";
@@ -731,7 +732,7 @@ mod tests {
         let mut v: serde_json::Value =
             serde_json::from_slice(&std::fs::read(path).expect("example")).expect("json");
         edit(&mut v);
-        crate::pipeline::validate::validate(&serde_json::to_vec(&v).expect("json"), 1 << 20)
+        crate::document::ValidatedEvent::parse(&serde_json::to_vec(&v).expect("json"), 1 << 20)
             .expect("valid")
     }
 

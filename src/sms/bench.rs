@@ -27,7 +27,8 @@ use super::request::{self, Channel, PreviewRequest, SendRequest};
 use super::worker::SmsWorker;
 use super::SmsContext;
 use crate::broker::Topology;
-use crate::config::{Secret, Settings};
+use crate::config::Settings;
+use crate::secret::Secret;
 
 async fn standin(accepted: Arc<AtomicU64>) -> anyhow::Result<std::net::SocketAddr> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

@@ -61,7 +61,7 @@ pub fn nok(ore: i64) -> String {
 /// What the school has booked today, the day as it is in Norway (from midnight
 /// Europe/Oslo, not the database's UTC `current_date`).
 pub async fn booked_today<'e, E: PgExecutor<'e>>(e: E, school_id: &str) -> sqlx::Result<i64> {
-    let since = crate::archive::folders::oslo_midnight(crate::archive::folders::today_in_oslo());
+    let since = crate::calendar::oslo_midnight(crate::calendar::today_in_oslo());
     sqlx::query_scalar(
         "SELECT COALESCE(sum(cost_ore), 0)::bigint FROM sms_cost_ledger
           WHERE school_id = $1 AND booked_at >= $2",
@@ -114,8 +114,8 @@ pub async fn month_report(
     let (first, next) = month_bounds(month)?;
     // A month is booked as it is in Norway: from midnight Oslo time on the 1st.
     let (from, to) = (
-        crate::archive::folders::oslo_midnight(first),
-        crate::archive::folders::oslo_midnight(next),
+        crate::calendar::oslo_midnight(first),
+        crate::calendar::oslo_midnight(next),
     );
     let rows: Vec<LedgerRow> = sqlx::query_as(
         "SELECT booked_at, message_id, sms_count, price_ore, price_valid_from, cost_ore

@@ -89,7 +89,7 @@ pub async fn intake_one(ctx: &SmsContext, event_id: Uuid) -> Result<(), SmsError
     let day = text_at(&payload, &["occurred_at"])
         .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
         .map(|t| t.with_timezone(&chrono_tz::Europe::Oslo).date_naive())
-        .unwrap_or_else(crate::archive::folders::today_in_oslo);
+        .unwrap_or_else(crate::calendar::today_in_oslo);
     let (route, roster_municipality) = match sender::check(&mut *tx, &school_id, user, day).await {
         Ok((route, muni)) => (Some(route), muni),
         Err(SenderError::NotAuthorised) => (None, None),
@@ -109,10 +109,7 @@ pub async fn intake_one(ctx: &SmsContext, event_id: Uuid) -> Result<(), SmsError
         municipality_number: roster_municipality,
     };
     let role_recorded = route.map(|r| r.role().to_string());
-    let price = cost::price_on(
-        &ctx.settings.prices,
-        crate::archive::folders::today_in_oslo(),
-    )?;
+    let price = cost::price_on(&ctx.settings.prices, crate::calendar::today_in_oslo())?;
     let set = recipients::for_school(&mut *tx, &school_id).await?;
 
     // Each check in order; the first refusal ends it (a database error is not a refusal).

@@ -134,3 +134,14 @@ pub async fn book(tx: &mut Transaction<'_, Postgres>, message_id: Uuid) -> Resul
     .await?;
     Ok(())
 }
+
+/// The school an emergency message belongs to, if it exists.
+pub async fn school_of(
+    pool: &sqlx::PgPool,
+    message_id: Uuid,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT school_id FROM sms_messages WHERE message_id = $1")
+        .bind(message_id)
+        .fetch_optional(pool)
+        .await
+}

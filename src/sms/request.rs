@@ -237,10 +237,7 @@ pub async fn preview(
         ));
     }
     let set = recipients::for_school(&ctx.pool, school_id).await?;
-    let price = cost::price_on(
-        &ctx.settings.prices,
-        crate::archive::folders::today_in_oslo(),
-    )?;
+    let price = cost::price_on(&ctx.settings.prices, crate::calendar::today_in_oslo())?;
     let numbers = set.numbers.len() as i64;
     let cost_ore = cost::cost_ore(numbers, count.segments as i64, price);
     let booked = cost::booked_today(&ctx.pool, school_id).await?;
@@ -362,10 +359,7 @@ pub async fn send(
     }
     let count = check_text(ctx, &p.text).map_err(SmsError::Invalid)?;
     let set = recipients::for_school(&mut *tx, school_id).await?;
-    let price = cost::price_on(
-        &ctx.settings.prices,
-        crate::archive::folders::today_in_oslo(),
-    )?;
+    let price = cost::price_on(&ctx.settings.prices, crate::calendar::today_in_oslo())?;
     let numbers = set.numbers.len() as i64;
     if numbers == 0 {
         return Err(SmsError::Invalid(NO_RECIPIENTS.into()));

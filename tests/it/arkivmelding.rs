@@ -7,11 +7,12 @@
 use std::path::Path;
 
 use dokflyt::archive::arkivmelding::{build, BuildOptions, DocumentInput, PdfRef};
+use dokflyt::document::Access;
 use dokflyt::pipeline::render::render_blocking;
 use dokflyt::pipeline::route::route;
 use dokflyt::pipeline::validate::validate;
 use dokflyt::render::Renderer;
-use dokflyt::rules::{Access, RoutingTable};
+use dokflyt::rules::RoutingTable;
 
 const OPPRETT_XSD: &str =
     "specs/fiks-arkiv-v2/no.ks.fiks.arkiv.v2.arkivering.arkivmelding.opprett.xsd";
@@ -102,7 +103,7 @@ fn every_archived_example_produces_a_valid_arkivmelding() {
             "<dokumentetsDato>{}</dokumentetsDato>",
             event.occurred_at.date_naive()
         )));
-        if decision.folder == Some(dokflyt::rules::Folder::School) {
+        if decision.folder == Some(dokflyt::document::Folder::School) {
             // The school folder as a case: SAK, B34 + B31, EL, access group, case owner.
             for part in [
                 "<mappe xsi:type=\"saksmappe\">",
@@ -132,11 +133,10 @@ fn every_archived_example_produces_a_valid_arkivmelding() {
         for r in &event.recipients {
             if matches!(
                 decision.journal_post_type,
-                dokflyt::rules::JournalPostType::U
+                dokflyt::document::JournalPostType::U
             ) {
                 // Named exactly when the recipient policy makes them a receiver.
-                let receiver =
-                    dokflyt::pipeline::recipient_policy::decide(decision.channel, r).is_receiver();
+                let receiver = dokflyt::recipient_policy::decide(decision.channel, r).is_receiver();
                 assert_eq!(
                     x.contains(&format!(
                         "<korrespondansepartNavn>{}</korrespondansepartNavn>",
@@ -158,7 +158,7 @@ fn every_archived_example_produces_a_valid_arkivmelding() {
             }
         }
         let dispatch = x.contains("<forsendelsesmaate>");
-        let by_archive = decision.channel == dokflyt::rules::Channel::SvarutArchive
+        let by_archive = decision.channel == dokflyt::document::Channel::SvarutArchive
             && !event.recipients.is_empty();
         assert_eq!(
             dispatch,
@@ -167,7 +167,7 @@ fn every_archived_example_produces_a_valid_arkivmelding() {
             path.display()
         );
         match decision.folder {
-            Some(dokflyt::rules::Folder::School) => {
+            Some(dokflyt::document::Folder::School) => {
                 assert!(
                     msg.xml.contains("<tittel>Skolemappe – "),
                     "{}",
@@ -189,7 +189,7 @@ fn every_archived_example_produces_a_valid_arkivmelding() {
     assert!(
         built
             .iter()
-            .any(|(_, f)| *f == Some(dokflyt::rules::Folder::School)),
+            .any(|(_, f)| *f == Some(dokflyt::document::Folder::School)),
         "a school-folder document is among them"
     );
     println!(

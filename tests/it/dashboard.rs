@@ -1580,8 +1580,8 @@ fn e2e_dashboard(
     issuer: &str,
     secret: &str,
     public_url: &str,
-) -> dokflyt::dashboard::DashboardSettings {
-    dokflyt::dashboard::DashboardSettings {
+) -> dokflyt::config::DashboardSettings {
+    dokflyt::config::DashboardSettings {
         oidc_issuer: issuer.to_string(),
         oidc_client_id: "dokflyt-e2e".into(),
         oidc_client_secret: dokflyt::config::Secret::new(secret),
@@ -2035,7 +2035,7 @@ async fn a_step_up_keeps_the_form_and_a_too_weak_answer_is_explained_without_a_l
     .expect("demo provider");
     let app = spawn_app_with(Spawn {
         http_addr: Some(format!("127.0.0.1:{port}")),
-        dashboard: Some(dokflyt::dashboard::DashboardSettings {
+        dashboard: Some(dokflyt::config::DashboardSettings {
             oidc_issuer: idp.issuer.clone(),
             oidc_client_id: idp.client_id.clone(),
             oidc_client_secret: dokflyt::config::Secret::new(idp.client_secret.clone()),

@@ -12,8 +12,8 @@ use common::svarut::{
 };
 use common::{conduct_warning, TestApp};
 use dokflyt::channels::idempotency_key;
-use dokflyt::channels::settings::SvarUtSettings;
-use dokflyt::rules::Channel;
+use dokflyt::config::SvarUtSettings;
+use dokflyt::document::Channel;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -416,7 +416,7 @@ fn mail_settings(smtp: &Smtp) -> impl FnOnce(&mut dokflyt::config::Settings) + '
         st.delivery.portal_url = "https://portal.fjellvik.example/logg-inn".into();
         st.delivery.email.schools.insert(
             "bakken-skole".into(),
-            dokflyt::channels::settings::SchoolMail {
+            dokflyt::config::SchoolMail {
                 from: "Bakken skole <post.bakken@fjellvik.kommune.no>".into(),
                 reply_to: Some("Kontoret <kontor.bakken@fjellvik.kommune.no>".into()),
             },
@@ -777,7 +777,7 @@ async fn svarut_calls_carry_a_maskinporten_token_fetched_by_a_signed_grant() {
     let app = spawn_delivery_app(|st| {
         st.delivery.svarut = SvarUtSettings {
             maskinporten_token: dokflyt::config::Secret::new(""),
-            maskinporten: dokflyt::channels::maskinporten::MaskinportenSettings {
+            maskinporten: dokflyt::config::MaskinportenSettings {
                 token_endpoint: mp.token_endpoint(),
                 audience: AUDIENCE.into(),
                 client_id: CLIENT_ID.into(),

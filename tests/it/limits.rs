@@ -278,7 +278,7 @@ async fn archive_answers_are_read_with_a_cap_and_classified() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn svarut_answers_are_read_with_a_cap_and_classified() {
     let client = |addr: SocketAddr| {
-        SvarUtClient::new(&dokflyt::channels::settings::SvarUtSettings {
+        SvarUtClient::new(&dokflyt::config::SvarUtSettings {
             base_url: format!("http://{addr}/api"),
             max_response_bytes: 50_000,
             timeout_ms: 20_000,
@@ -337,7 +337,7 @@ async fn a_maskinporten_bearer_reaches_the_archive() {
         timeout_ms: 10_000,
         ..ArchiveSettings::default()
     };
-    s.auth.maskinporten = dokflyt::channels::maskinporten::MaskinportenSettings {
+    s.auth.maskinporten = dokflyt::config::MaskinportenSettings {
         token_endpoint: mp.token_endpoint(),
         audience: AUDIENCE.into(),
         client_id: CLIENT_ID.into(),

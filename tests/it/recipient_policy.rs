@@ -21,13 +21,14 @@ use std::path::{Path, PathBuf};
 
 use dokflyt::archive::arkivmelding::{build, BuildOptions, DocumentInput, PdfRef};
 use dokflyt::channels::{content_policy, message, notification, svarut, Job};
+use dokflyt::document::{Access, Channel, JournalPostType};
 use dokflyt::event::{complete_national_id, IncomingEvent};
 use dokflyt::pipeline::deliver::plan;
 use dokflyt::pipeline::render::render_blocking;
 use dokflyt::pipeline::route::route;
 use dokflyt::pipeline::validate::validate;
 use dokflyt::render::Renderer;
-use dokflyt::rules::{Access, Channel, JournalPostType, RoutingTable};
+use dokflyt::rules::RoutingTable;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
@@ -167,11 +168,7 @@ struct Outputs {
     receivers: Vec<(String, String)>,
 }
 
-fn job_for(
-    doc: &dokflyt::pipeline::render::RenderedDocument,
-    recipient_id: &str,
-    channel: Channel,
-) -> Job {
+fn job_for(doc: &dokflyt::document::RenderedDocument, recipient_id: &str, channel: Channel) -> Job {
     let event = doc.routed().event().event().clone();
     Job {
         delivery_id: 1,
@@ -256,11 +253,9 @@ fn outputs(v: &Value) -> Result<Outputs, String> {
         let job = job_for(doc, &intent.recipient_id, intent.channel);
         match intent.channel {
             Channel::Svarut => {
-                if let Ok(f) = svarut::forsendelse(
-                    &job,
-                    &dokflyt::channels::settings::SvarUtSettings::default(),
-                    "K",
-                ) {
+                if let Ok(f) =
+                    svarut::forsendelse(&job, &dokflyt::config::SvarUtSettings::default(), "K")
+                {
                     receivers.push(("svarut".into(), intent.recipient_id.clone()));
                     texts.push(("svarut".into(), f.to_string()));
                 }
@@ -287,11 +282,7 @@ fn outputs(v: &Value) -> Result<Outputs, String> {
     // version) is refused by the same policy at send time.
     for r in &event.recipients {
         let job = job_for(doc, &r.id, Channel::Svarut);
-        if let Ok(f) = svarut::forsendelse(
-            &job,
-            &dokflyt::channels::settings::SvarUtSettings::default(),
-            "K",
-        ) {
+        if let Ok(f) = svarut::forsendelse(&job, &dokflyt::config::SvarUtSettings::default(), "K") {
             if decision.channel == Channel::Svarut {
                 receivers.push(("svarut (any row)".into(), r.id.clone()));
             }
@@ -333,7 +324,7 @@ fn check_case(
             prop_assert!(event
                 .recipients
                 .iter()
-                .all(|r| !dokflyt::pipeline::recipient_policy::decide(channel, r).is_receiver()));
+                .all(|r| !dokflyt::recipient_policy::decide(channel, r).is_receiver()));
             return Ok(());
         }
     };

@@ -9,9 +9,9 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use dokflyt::config::letters::{Language, LetterSettings, Override};
 use dokflyt::pipeline::route::route;
 use dokflyt::pipeline::validate::validate;
-use dokflyt::render::language::{Language, LetterSettings, Override};
 use dokflyt::render::Renderer;
 use dokflyt::rules::RoutingTable;
 

@@ -424,7 +424,7 @@ fn a_table_over_many_pages_has_its_header_once_in_the_structure() {
 
 #[test]
 fn a_sami_passage_is_tagged_with_its_language() {
-    use dokflyt::render::language::{LetterSettings, Override, Sami};
+    use dokflyt::config::letters::{LetterSettings, Override, Sami};
     let table = RoutingTable::load_dir(&root().join("routing-rules")).expect("table");
     let body =
         std::fs::read(root().join("examples/events/general_information_sami.json")).expect("read");
@@ -464,7 +464,7 @@ fn a_sami_passage_is_tagged_with_its_language() {
 
 #[test]
 fn a_logo_letterhead_is_a_figure_with_alternative_text() {
-    use dokflyt::render::language::{LetterSettings, Override};
+    use dokflyt::config::letters::{LetterSettings, Override};
     let table = RoutingTable::load_dir(&root().join("routing-rules")).expect("table");
     let body = std::fs::read(root().join("examples/events/conduct_warning.json")).expect("read");
     let alt = "Fjellvik kommune, kommunevåpen";

@@ -3,9 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
+use dokflyt::document::{Channel, JournalStatus, Rejection, RoutingDecision};
 use dokflyt::pipeline::route::route;
 use dokflyt::pipeline::validate::validate;
-use dokflyt::rules::{Channel, JournalStatus, Rejection, RoutingDecision, RoutingTable};
+use dokflyt::rules::RoutingTable;
 use serde_json::Value;
 
 fn root() -> &'static Path {

@@ -72,7 +72,7 @@ pub struct Spawn {
     /// tests need the port before the app is built (its OIDC redirect URI).
     pub http_addr: Option<String>,
     /// The dashboard's settings (default: sign-in not configured).
-    pub dashboard: Option<dokflyt::dashboard::DashboardSettings>,
+    pub dashboard: Option<dokflyt::config::DashboardSettings>,
     /// Any other change to the settings, applied last.
     pub tweak: Option<fn(&mut Settings)>,
 }

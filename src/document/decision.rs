@@ -1,6 +1,7 @@
-//! The routing decision: what the router says about one event.
+//! The routing decision: what the router says about one event (or its refusal).
 //!
-//! Stage: output of `pipeline::route` (via `RoutingTable::decide`), stored with the
+//! Concept: part of the document's states (`crate::document`): made by
+//! `rules::RoutingTable::decide`, carried by `RoutedDocument`, stored with the
 //! document so that every later stage — render, deliver, archive — and every
 //! auditor reads the same decision. Serialises to the JSON that
 //! `dokflyt rules explain` prints.

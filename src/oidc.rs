@@ -1,5 +1,6 @@
-//! Dashboard sign-in: the OpenID Connect relying party (authorization code flow
-//! with PKCE), as Feide and ID-porten expect it.
+//! OpenID Connect relying party (authorization code flow with PKCE), as Feide and
+//! ID-porten expect it: the dashboard's sign-in, and the ID tokens the API's person
+//! assertions carry (`crate::assertion`). Below both, so neither imports the other.
 //!
 //! Input: the provider's issuer URL and our client registration (settings), then
 //! per sign-in the `code` the provider hands back to `/dashboard/callback`.
@@ -16,7 +17,6 @@
 //! carry the nonce of this sign-in; anything else is refused. Discovery happens
 //! on first use (the provider may be down when the worker starts) and is cached.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,8 +28,9 @@ use sha2::{Digest, Sha256};
 use tokio::sync::RwLock;
 
 use crate::access::{Actor, Role};
-use crate::config::Secret;
+use crate::config::ClaimMapping;
 use crate::jwt;
+use crate::secret::Secret;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OidcError {
@@ -41,37 +42,6 @@ pub enum OidcError {
     Token(String),
     #[error("the user has no role for the dashboard in the claims")]
     NoRole,
-}
-
-/// Which claims carry the user's role and schools, and how role values map to
-/// dokflyt's roles (e.g. a Feide group id → `skoleadmin`). With an empty map the
-/// claim's value must be a role word itself.
-#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct ClaimMapping {
-    pub role_claim: String,
-    pub schools_claim: String,
-    pub name_claim: String,
-    pub role_map: HashMap<String, String>,
-    /// The claim with the municipality (kommunenummer) the user acts in.
-    pub municipality_claim: String,
-    /// The municipality of this identity provider's users when the token has no
-    /// municipality claim (a municipality's own IdP). With neither, a session is
-    /// not bound to a municipality: only for an installation that serves one.
-    pub default_municipality: Option<String>,
-}
-
-impl Default for ClaimMapping {
-    fn default() -> Self {
-        ClaimMapping {
-            role_claim: "dokflyt_role".into(),
-            schools_claim: "dokflyt_schools".into(),
-            name_claim: "name".into(),
-            role_map: HashMap::new(),
-            municipality_claim: "dokflyt_municipality".into(),
-            default_municipality: None,
-        }
-    }
 }
 
 impl ClaimMapping {

@@ -33,8 +33,8 @@
 //! and employee of the school with a mobile number (docs/domain.md §5), taken from the
 //! roster by `sms::recipients`; rule 1 applies to documents about a pupil.
 
+use crate::document::Channel;
 use crate::event::{Address, Recipient, RecipientKind};
-use crate::rules::Channel;
 
 /// Why a person named in the event is not a receiver of the document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

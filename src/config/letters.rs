@@ -1,6 +1,6 @@
 //! The written standard of a letter (målform) and the Sámi language beside it.
 //!
-//! Stage: configuration, read by `render` for every document.
+//! Stage: configuration (`[letters]`), read by `render` for every document.
 //! Input: `[letters]` in the settings file: a default, then per municipality
 //! (by number) and per school (by id), each overriding the one before:
 //!
@@ -22,10 +22,10 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Bokmål or nynorsk (docs/domain.md §10).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
 pub enum Language {
     #[default]
     #[serde(rename = "nb")]
@@ -62,7 +62,7 @@ impl Language {
 }
 
 /// North, Lule or South Sámi.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
 pub enum Sami {
     #[serde(rename = "se")]
     North,
@@ -84,7 +84,7 @@ impl Sami {
 }
 
 /// One level's choice; an absent field inherits.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Override {
     pub language: Option<Language>,
@@ -96,7 +96,7 @@ pub struct Override {
 }
 
 /// `[letters]`: the default and the overrides.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LetterSettings {
     pub language: Language,

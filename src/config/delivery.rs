@@ -1,17 +1,19 @@
-//! Settings of the channel workers (`[delivery]` in the TOML file).
+//! `[delivery]`: the channel workers (SvarUt, message/email, notification,
+//! internal).
 //!
-//! Stage: configuration of delivery. Input: defaults, the `[delivery]` table,
-//! `DOKFLYT_SVARUT_*` / `DOKFLYT_SMTP_*` variables. Output: [`DeliverySettings`].
+//! Read by `channels::`. Input: defaults, the `[delivery]` table, the
+//! environment (see `config::env`). Output: [`DeliverySettings`].
 //! Failure: unknown keys are errors (as everywhere in `config`). Tokens and
 //! passwords are [`Secret`]s and never printed.
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-use crate::config::Secret;
+use super::maskinporten::MaskinportenSettings;
+use crate::secret::Secret;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DeliverySettings {
     /// Run the channel workers inside `serve`.
@@ -52,7 +54,7 @@ impl Default for DeliverySettings {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SvarUtSettings {
     /// Base URL up to and including `/api` (`https://svarut.ks.no/api`). Env: `DOKFLYT_SVARUT_URL`.
@@ -84,7 +86,7 @@ pub struct SvarUtSettings {
     pub encryption_certificate: String,
     /// Fetch the bearer token from Maskinporten (JWT grant) instead of using
     /// `maskinporten_token`.
-    pub maskinporten: super::maskinporten::MaskinportenSettings,
+    pub maskinporten: MaskinportenSettings,
     /// The largest answer read from SvarUt, bytes; reading stops past it. A
     /// larger 2xx answer after a send is a retry *in doubt* (the forsendelse may
     /// exist and is looked up first); a larger 4xx/5xx is classified by status.
@@ -106,14 +108,14 @@ impl Default for SvarUtSettings {
             poll_batch: 100,
             poll_max_age_days: 60,
             encryption_certificate: String::new(),
-            maskinporten: super::maskinporten::MaskinportenSettings::default(),
+            maskinporten: MaskinportenSettings::default(),
             max_response_bytes: 256 * 1024,
         }
     }
 }
 
 /// How the SMTP connection is protected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SmtpTls {
     /// Plain SMTP (a relay on localhost).
@@ -124,7 +126,7 @@ pub enum SmtpTls {
     Tls,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EmailSettings {
     /// Send email copies at all (off: the in-app message only).
@@ -146,7 +148,7 @@ pub struct EmailSettings {
     pub schools: BTreeMap<String, SchoolMail>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SchoolMail {
     pub from: String,
@@ -167,45 +169,6 @@ impl Default for EmailSettings {
             timeout_ms: 30_000,
             default_from: "Skolen <ikke-svar@dokflyt.example.no>".into(),
             schools: BTreeMap::new(),
-        }
-    }
-}
-
-impl DeliverySettings {
-    /// Applies the delivery variables read through `get`.
-    pub fn apply_env(&mut self, get: &impl Fn(&str) -> Option<String>) {
-        if let Some(v) = get("DOKFLYT_SVARUT_URL") {
-            self.svarut.base_url = v;
-        }
-        if let Some(v) = get("DOKFLYT_SVARUT_TOKEN") {
-            self.svarut.maskinporten_token = Secret::new(v);
-        }
-        if let Some(v) = get("DOKFLYT_MASKINPORTEN_TOKEN_ENDPOINT") {
-            self.svarut.maskinporten.token_endpoint = v;
-        }
-        if let Some(v) = get("DOKFLYT_MASKINPORTEN_CLIENT_ID") {
-            self.svarut.maskinporten.client_id = v;
-        }
-        if let Some(v) = get("DOKFLYT_MASKINPORTEN_KEY") {
-            self.svarut.maskinporten.private_key = Secret::new(v);
-        }
-        if let Some(v) = get("DOKFLYT_SVARUT_CERTIFICATE") {
-            self.svarut.encryption_certificate = v;
-        }
-        if let Some(v) = get("DOKFLYT_SVARUT_INTEGRASJON_ID") {
-            self.svarut.integrasjon_id = v;
-        }
-        if let Some(v) = get("DOKFLYT_SVARUT_INTEGRASJON_PASSORD") {
-            self.svarut.integrasjon_passord = Secret::new(v);
-        }
-        if let Some(v) = get("DOKFLYT_SMTP_HOST") {
-            self.email.host = v;
-        }
-        if let Some(p) = get("DOKFLYT_SMTP_PORT").and_then(|v| v.trim().parse().ok()) {
-            self.email.port = p;
-        }
-        if let Some(v) = get("DOKFLYT_SMTP_PASSWORD") {
-            self.email.password = Some(Secret::new(v));
         }
     }
 }

@@ -1,4 +1,4 @@
-//! HTTP API of delivery: in-app messages and delivery statuses.
+//! The API of delivery: in-app messages and delivery statuses.
 //!
 //! - `GET /api/messages?recipient=<person id>` — the recipient's in-app messages,
 //!   newest first (what the school system shows in the app).
@@ -10,7 +10,9 @@
 //! belongs to the client's schools (and municipality) is shown: messages of other
 //! schools are left out, and another school's event answers exactly like a
 //! missing one (404). Output: JSON. Failure: 400 with a Norwegian message for a
-//! missing or bad parameter, 503 when the database does not answer.
+//! missing or bad parameter, 503 when the database does not answer. The rows come
+//! from their owners (`channels::status`, `db::events`); this module decides who
+//! sees them and shapes the JSON.
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -22,8 +24,8 @@ use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use super::auth::ApiClient;
 use crate::clients::{Client, SchoolScope};
-use crate::http::auth::ApiClient;
 
 /// The client's schools as a query filter: `None` = every school of its municipality.
 fn school_filter(client: &Client) -> Option<Vec<String>> {
@@ -59,17 +61,6 @@ fn unavailable(e: sqlx::Error) -> Response {
         .into_response()
 }
 
-type MessageRow = (
-    Uuid,
-    Uuid,
-    String,
-    String,
-    String,
-    String,
-    bool,
-    chrono::DateTime<chrono::Utc>,
-);
-
 async fn messages(
     State(pool): State<PgPool>,
     ApiClient(client): ApiClient,
@@ -78,19 +69,12 @@ async fn messages(
     let Some(recipient) = q.recipient.filter(|r| !r.trim().is_empty()) else {
         return bad_request("Oppgi mottakeren: ?recipient=<person-id>");
     };
-    let rows: Result<Vec<MessageRow>, _> = sqlx::query_as(
-        "SELECT m.id, m.event_id, m.school_id, m.kind, m.subject, m.body, m.has_document,
-                m.created_at
-           FROM messages m JOIN events e ON e.event_id = m.event_id
-          WHERE m.recipient_id = $1
-            AND ($2::text[] IS NULL OR m.school_id = ANY($2))
-            AND e.payload #>> '{municipality,number}' = $3
-          ORDER BY m.created_at DESC, m.id LIMIT 500",
+    let rows = crate::channels::status::messages_of(
+        &pool,
+        &recipient,
+        school_filter(&client),
+        &client.municipality_number,
     )
-    .bind(&recipient)
-    .bind(school_filter(&client))
-    .bind(&client.municipality_number)
-    .fetch_all(&pool)
     .await;
     match rows {
         Ok(rows) => {
@@ -117,27 +101,6 @@ struct DeliveriesQuery {
     event_id: Option<String>,
 }
 
-type DeliveryRow = (
-    i64,
-    String,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    i32,
-);
-
-type HistoryRow = (
-    i64,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    chrono::DateTime<chrono::Utc>,
-);
-
 async fn deliveries(
     State(pool): State<PgPool>,
     ApiClient(client): ApiClient,
@@ -146,12 +109,7 @@ async fn deliveries(
     let Some(event_id) = q.event_id.and_then(|e| e.parse::<Uuid>().ok()) else {
         return bad_request("Oppgi hendelsen: ?event_id=<uuid>");
     };
-    let owner: Result<Option<(String, Option<String>)>, _> = sqlx::query_as(
-        "SELECT school_id, payload #>> '{municipality,number}' FROM events WHERE event_id = $1",
-    )
-    .bind(event_id)
-    .fetch_optional(&pool)
-    .await;
+    let owner = crate::db::events::owner(&pool, event_id).await;
     let missing = || {
         (
             StatusCode::NOT_FOUND,
@@ -164,16 +122,19 @@ async fn deliveries(
         Ok(None) => return missing(),
         Ok(Some((school, muni))) if !client.covers_school(&school, muni.as_deref()) => {
             // Another school's event answers like a missing one; the refusal is audited.
-            let r = sqlx::query(
-                "INSERT INTO audit_log (actor, role, school_id, action, target, outcome, reason, details)
-                 VALUES ($1, 'klient', $2, 'deliveries.read', $3, 'refused', $4, $5)",
+            let who = format!("klient:{}", client.name);
+            let target = event_id.to_string();
+            let r = crate::audit::record_client_refusal(
+                &pool,
+                crate::audit::ClientRefusal {
+                    who: (who.as_str(), "klient"),
+                    school_id: Some(&school),
+                    action: "deliveries.read",
+                    target: &target,
+                    reason: "Hendelsen hører til en skole klienten ikke har tilgang til.",
+                    details: json!({ "client_id": client.id }),
+                },
             )
-            .bind(format!("klient:{}", client.name))
-            .bind(&school)
-            .bind(event_id.to_string())
-            .bind("Hendelsen hører til en skole klienten ikke har tilgang til.")
-            .bind(json!({ "client_id": client.id }))
-            .execute(&pool)
             .await;
             if let Err(e) = r {
                 return unavailable(e);
@@ -182,28 +143,8 @@ async fn deliveries(
         }
         Ok(Some(_)) => {}
     }
-    let rows: Result<Vec<DeliveryRow>, _> = sqlx::query_as(
-        "SELECT id, recipient_id, channel, status, provider_ref, provider_status, error_class,
-                error_explanation, attempts
-         FROM deliveries WHERE event_id = $1 ORDER BY id",
-    )
-    .bind(event_id)
-    .fetch_all(&pool)
-    .await;
-    let rows = match rows {
+    let (rows, history) = match crate::channels::status::deliveries_of(&pool, event_id).await {
         Ok(r) => r,
-        Err(e) => return unavailable(e),
-    };
-    let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
-    let history: Result<Vec<HistoryRow>, _> = sqlx::query_as(
-        "SELECT delivery_id, status, provider_status, error_class, detail, at
-         FROM delivery_status_history WHERE delivery_id = ANY($1) ORDER BY id",
-    )
-    .bind(&ids)
-    .fetch_all(&pool)
-    .await;
-    let history = match history {
-        Ok(h) => h,
         Err(e) => return unavailable(e),
     };
     let list: Vec<_> = rows
