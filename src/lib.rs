@@ -19,7 +19,9 @@
 //! - [`pipeline`] — the stages above, one module each, and [`pipeline::Outcome`].
 //! - [`rules`] — the routing table loaded from `routing-rules/`.
 //! - [`render`] — templates and PDF.
-//! - [`broker`] — AMQP connection, topology and publishing with confirms.
+//! - [`broker`] — AMQP connection, topology, publishing with confirms, and the one
+//!   reconnecting session (`broker::session`) the documents, roster and SMS consumers run in.
+//! - [`backoff`] — the retry policy (exponential, jittered) every retry and reconnect states its numbers in.
 //! - [`db`] — PostgreSQL pool, migrations, one module per table's queries.
 //! - [`archive`] — archive statuses (`klar`, `arkivert`, `feilet`) and the transfer
 //!   to the archive (Fiks Arkiv arkivmelding, receipts, HTTP/directory clients).
@@ -49,6 +51,7 @@ pub mod archive;
 pub mod assertion;
 pub mod assurance;
 pub mod audit;
+pub mod backoff;
 pub mod bench;
 pub mod bench_archive;
 pub mod bench_render;
