@@ -67,7 +67,7 @@ pub async fn pipeline(mut settings: Settings, events: usize) -> anyhow::Result<(
     );
     channel
         .queue_declare(
-            &baseline_queue,
+            baseline_queue.as_str().into(),
             QueueDeclareOptions {
                 durable: true,
                 ..QueueDeclareOptions::default()
@@ -82,8 +82,8 @@ pub async fn pipeline(mut settings: Settings, events: usize) -> anyhow::Result<(
         .await?;
     let mut consumer = consume_channel
         .basic_consume(
-            &baseline_queue,
-            "",
+            baseline_queue.as_str().into(),
+            "".into(),
             BasicConsumeOptions::default(),
             FieldTable::default(),
         )
@@ -101,7 +101,7 @@ pub async fn pipeline(mut settings: Settings, events: usize) -> anyhow::Result<(
         }
     }
     let baseline = started.elapsed();
-    let _ = consume_channel.close(200, "baseline done").await;
+    let _ = consume_channel.close(200, "baseline done".into()).await;
 
     // 2. The pipeline.
     let pool = crate::db::connect_and_migrate(&settings.database).await?;
@@ -142,24 +142,36 @@ pub async fn pipeline(mut settings: Settings, events: usize) -> anyhow::Result<(
 
     // Clean up what the run created.
     let _ = channel
-        .queue_delete(&baseline_queue, QueueDeleteOptions::default())
+        .queue_delete(
+            baseline_queue.as_str().into(),
+            QueueDeleteOptions::default(),
+        )
         .await;
     let _ = channel
-        .queue_delete(&topology.documents_queue, QueueDeleteOptions::default())
+        .queue_delete(
+            topology.documents_queue.as_str().into(),
+            QueueDeleteOptions::default(),
+        )
         .await;
     let _ = channel
-        .queue_delete(&topology.dead_letter_queue, QueueDeleteOptions::default())
-        .await;
-    let _ = channel
-        .exchange_delete(&topology.events_exchange, ExchangeDeleteOptions::default())
+        .queue_delete(
+            topology.dead_letter_queue.as_str().into(),
+            QueueDeleteOptions::default(),
+        )
         .await;
     let _ = channel
         .exchange_delete(
-            &topology.dead_letter_exchange,
+            topology.events_exchange.as_str().into(),
             ExchangeDeleteOptions::default(),
         )
         .await;
-    let _ = conn.close(200, "bench done").await;
+    let _ = channel
+        .exchange_delete(
+            topology.dead_letter_exchange.as_str().into(),
+            ExchangeDeleteOptions::default(),
+        )
+        .await;
+    let _ = conn.close(200, "bench done".into()).await;
     pool.close().await;
     crate::db::drop_database_if_exists(&settings.database, &db_name).await;
 
@@ -201,8 +213,8 @@ async fn publish_all(
             confirms.push(
                 channel
                     .basic_publish(
-                        exchange,
-                        routing_key,
+                        exchange.into(),
+                        routing_key.into(),
                         BasicPublishOptions::default(),
                         body,
                         BasicProperties::default().with_delivery_mode(2),

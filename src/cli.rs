@@ -704,7 +704,7 @@ async fn publish(settings: &Settings, files: &[PathBuf]) -> anyhow::Result<ExitC
             .with_context(|| format!("publishing {}", file.display()))?;
         println!("published {} ({key}), confirmed", display_name(file));
     }
-    let _ = conn.close(200, "done").await;
+    let _ = conn.close(200, "done".into()).await;
     Ok(ExitCode::SUCCESS)
 }
 

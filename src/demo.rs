@@ -108,16 +108,16 @@ pub async fn run(settings: &Settings, pool: &PgPool, addr: SocketAddr) -> anyhow
     let demo_queue = format!("{}.demo.school-system", settings.amqp.prefix);
     channel
         .queue_declare(
-            &demo_queue,
+            demo_queue.as_str().into(),
             lapin::options::QueueDeclareOptions::default(),
             lapin::types::FieldTable::default(),
         )
         .await?;
     channel
         .queue_bind(
-            &demo_queue,
-            &outbound,
-            "#",
+            demo_queue.as_str().into(),
+            outbound.as_str().into(),
+            "#".into(),
             lapin::options::QueueBindOptions::default(),
             lapin::types::FieldTable::default(),
         )
@@ -187,7 +187,7 @@ pub async fn run(settings: &Settings, pool: &PgPool, addr: SocketAddr) -> anyhow
             invalid_count += 1;
         }
     }
-    let _ = conn.close(200, "demo published").await;
+    let _ = conn.close(200, "demo published".into()).await;
 
     println!();
     println!(

@@ -39,7 +39,10 @@
 //! - [`render`] — templates and PDF.
 //! - [`db`] — PostgreSQL pool, migrations, the `documents` writer; which module
 //!   owns which table.
-//! - [`broker`] — AMQP connection, topology and publishing with confirms.
+//! - [`backoff`] — the retry policy (exponential, jittered) every retry and reconnect
+//!   states its numbers in.
+//! - [`broker`] — AMQP connection, topology, publishing with confirms, and the one
+//!   reconnecting session (`broker::session`) the documents, roster and SMS consumers run in.
 //! - [`maskinporten`] — access tokens for SvarUt and the archive; [`oidc`] — the
 //!   OpenID Connect client of the dashboard's sign-in and of person assertions.
 //! - [`assertion`] — proof of the person acting over the API (ID token or a JWT
@@ -70,6 +73,7 @@ pub mod archive;
 pub mod assertion;
 pub mod assurance;
 pub mod audit;
+pub mod backoff;
 pub mod bench;
 pub mod bench_archive;
 pub mod bench_render;

@@ -17,7 +17,7 @@
 //! same external key (the event id), so the archive returns the existing journal post.
 //!
 //! Retries: transient faults are retried up to `archive.max_attempts` with
-//! exponential backoff (`backoff_initial_ms` doubling to `backoff_max_ms`), each
+//! exponential backoff (`backoff_initial_ms` doubling to `backoff_max_ms`, jittered), each
 //! attempt extending the claim; then `feilet`. Permanent faults go to `feilet` at once.
 //!
 //! Outage: when `archive.outage_after` documents in a row end `feilet` on transient
@@ -37,6 +37,7 @@ use uuid::Uuid;
 
 use super::arkivmelding::{self, BuildOptions, DocumentInput, PdfRef};
 use super::client::{ArchiveClient, Delivered, Outgoing, TransferError};
+use crate::backoff::Backoff;
 use crate::config::ArchiveSettings;
 use crate::document::RoutingDecision;
 use crate::event::IncomingEvent;
@@ -53,8 +54,9 @@ pub struct TransferOptions {
     pub batch_size: i64,
     pub concurrency: usize,
     pub max_attempts: u32,
-    pub backoff_initial: Duration,
-    pub backoff_max: Duration,
+    /// The wait before a transient fault's next attempt: `backoff_initial_ms`
+    /// doubling to `backoff_max_ms`, jittered.
+    pub backoff: Backoff,
     pub claim_ttl: Duration,
     /// Consecutive documents failed on transient faults after which the run stops.
     pub outage_after: u32,
@@ -67,8 +69,7 @@ impl TransferOptions {
             batch_size: s.batch_size.max(1),
             concurrency: s.concurrency.max(1),
             max_attempts: s.max_attempts.max(1),
-            backoff_initial: Duration::from_millis(s.backoff_initial_ms),
-            backoff_max: Duration::from_millis(s.backoff_max_ms),
+            backoff: Backoff::from_millis(s.backoff_initial_ms, s.backoff_max_ms),
             claim_ttl: Duration::from_secs(s.claim_ttl_secs.max(1)),
             outage_after: s.outage_after.max(1),
             build: BuildOptions {
@@ -77,15 +78,6 @@ impl TransferOptions {
                 school_access_group: s.school_access_group.clone(),
             },
         }
-    }
-
-    /// Delay before attempt `n + 1` after `n` failed attempts (n ≥ 1).
-    pub fn backoff(&self, n: u32) -> Duration {
-        let factor = 1u32.checked_shl(n.saturating_sub(1)).unwrap_or(u32::MAX);
-        self.backoff_initial
-            .checked_mul(factor)
-            .unwrap_or(self.backoff_max)
-            .min(self.backoff_max)
     }
 }
 
@@ -478,7 +470,7 @@ async fn transfer_one(
                 if !log_retry(pool, &log, &e, opts).await? {
                     return Ok((Final::Lost, attempt as u64));
                 }
-                tokio::time::sleep(opts.backoff(attempt)).await;
+                tokio::time::sleep(opts.backoff.delay_after(attempt)).await;
             }
         }
     }
@@ -728,14 +720,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_doubles_and_caps() {
-        let mut o = TransferOptions::from_settings(&ArchiveSettings::default());
-        o.backoff_initial = Duration::from_millis(100);
-        o.backoff_max = Duration::from_millis(1000);
-        assert_eq!(o.backoff(1), Duration::from_millis(100));
-        assert_eq!(o.backoff(2), Duration::from_millis(200));
-        assert_eq!(o.backoff(4), Duration::from_millis(800));
-        assert_eq!(o.backoff(5), Duration::from_millis(1000));
-        assert_eq!(o.backoff(60), Duration::from_millis(1000));
+    fn the_retry_delay_takes_the_settings_numbers_with_jitter() {
+        let s = ArchiveSettings {
+            backoff_initial_ms: 100,
+            backoff_max_ms: 1_000,
+            ..ArchiveSettings::default()
+        };
+        let o = TransferOptions::from_settings(&s);
+        assert_eq!(o.backoff, Backoff::from_millis(100, 1_000));
+        assert!(o.backoff.jitter);
+        let ms = |d: Duration| d.as_secs_f64() * 1_000.0;
+        for (n, nominal) in [
+            (1, 100.0),
+            (2, 200.0),
+            (4, 800.0),
+            (5, 1_000.0),
+            (60, 1_000.0),
+        ] {
+            let d = ms(o.backoff.delay_after(n));
+            assert!(
+                d >= nominal / 2.0 - 0.001 && d <= nominal + 0.001,
+                "attempt {n}: {d} ms"
+            );
+        }
     }
 }

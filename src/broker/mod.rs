@@ -1,20 +1,24 @@
-//! AMQP adapter: connection, topology, publishing with publisher confirms, and the
-//! broker accounts ([`permissions`]).
+//! AMQP adapter: connection, topology, the reconnecting session of every consumer
+//! ([`session`]), publishing with publisher confirms, and the broker accounts
+//! ([`permissions`]).
 //!
-//! Used by `pipeline::consume` (the consumer loop), `dokflyt publish`, the demo and the
-//! benchmark. Declarations are idempotent, so every (re)connect declares the whole
-//! topology again; a queue that was deleted under a running worker is recreated.
+//! Used by the three consumers (documents, roster, SMS fan-out) through
+//! [`session`], by `dokflyt publish`, the outbound exchange, the demo and the
+//! benchmark. lapin runs on the process's tokio runtime (one I/O thread per
+//! connection, no executor of its own). Declarations are idempotent, so every
+//! (re)connect declares the whole topology again; a queue that was deleted under a
+//! running worker is recreated.
 //! Failure: every error here is a [`BrokerError`]; all of them are transient for the
 //! pipeline (reconnect with backoff) except a `PRECONDITION_FAILED` on declare, which
 //! means an existing queue has other arguments and needs an operator.
 
 pub mod permissions;
+pub mod session;
 pub mod topology;
 
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
-use lapin::publisher_confirm::Confirmation;
-use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString, ShortStringError};
+use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties};
 
 pub use topology::Topology;
 
@@ -30,6 +34,16 @@ pub enum BrokerError {
     Credentials(#[from] permissions::PermissionsError),
     #[error("the broker did not complete the connection handshake within {0} s")]
     ConnectTimeout(u64),
+    #[error("the consumer was cancelled by the server (its queue was deleted, or a failover)")]
+    ConsumerCancelled,
+    #[error("a queue, exchange or routing key is longer than AMQP allows: {0}")]
+    NameTooLong(#[from] ShortStringError),
+}
+
+/// A queue, exchange or routing key as AMQP carries it (at most 255 bytes): an
+/// error, not a panic, for a longer one (a routing key can come from an event).
+pub fn amqp_name(name: &str) -> Result<ShortString, BrokerError> {
+    Ok(ShortString::try_new(name)?)
 }
 
 /// Opens a connection with the configured heartbeat. `url` is used as given, with
@@ -96,8 +110,8 @@ pub async fn publish_confirmed(
         .with_headers(table);
     let confirm = channel
         .basic_publish(
-            exchange,
-            routing_key,
+            amqp_name(exchange)?,
+            amqp_name(routing_key)?,
             BasicPublishOptions {
                 mandatory,
                 ..BasicPublishOptions::default()

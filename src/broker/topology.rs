@@ -22,6 +22,8 @@ use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptio
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{Channel, ExchangeKind};
 
+use super::{amqp_name, BrokerError};
+
 /// The names of everything dokflyt declares, derived from one prefix.
 #[derive(Debug, Clone)]
 pub struct Topology {
@@ -61,10 +63,10 @@ impl Topology {
 
     /// The events exchange (topic) and the documents' dead-letter exchange (fanout):
     /// every consumer's queue hangs off them.
-    async fn declare_exchanges(&self, channel: &Channel) -> Result<(), lapin::Error> {
+    async fn declare_exchanges(&self, channel: &Channel) -> Result<(), BrokerError> {
         channel
             .exchange_declare(
-                &self.events_exchange,
+                amqp_name(&self.events_exchange)?,
                 ExchangeKind::Topic,
                 durable_exchange(),
                 FieldTable::default(),
@@ -72,7 +74,7 @@ impl Topology {
             .await?;
         channel
             .exchange_declare(
-                &self.dead_letter_exchange,
+                amqp_name(&self.dead_letter_exchange)?,
                 ExchangeKind::Fanout,
                 durable_exchange(),
                 FieldTable::default(),
@@ -97,7 +99,7 @@ impl Topology {
     }
 
     /// Declares everything; safe to call on every connect.
-    pub async fn declare(&self, channel: &Channel) -> Result<(), lapin::Error> {
+    pub async fn declare(&self, channel: &Channel) -> Result<(), BrokerError> {
         self.declare_exchanges(channel).await?;
         let mut dlq_args = FieldTable::default();
         dlq_args.insert("x-queue-type".into(), text("quorum"));
@@ -124,11 +126,11 @@ impl Topology {
     /// the SMS worker instead of [`Topology::declare`]: they never touch the
     /// documents queue, and tools that run only the document consumer create none
     /// of these.
-    pub async fn declare_roster_and_sms(&self, channel: &Channel) -> Result<(), lapin::Error> {
+    pub async fn declare_roster_and_sms(&self, channel: &Channel) -> Result<(), BrokerError> {
         self.declare_exchanges(channel).await?;
         channel
             .exchange_declare(
-                &self.roster_dead_letter_exchange,
+                amqp_name(&self.roster_dead_letter_exchange)?,
                 ExchangeKind::Fanout,
                 durable_exchange(),
                 FieldTable::default(),
@@ -160,7 +162,7 @@ impl Topology {
         let mut sms_args = FieldTable::default();
         sms_args.insert("x-queue-type".into(), text("classic"));
         channel
-            .queue_declare(&self.sms_queue, durable_queue(), sms_args)
+            .queue_declare(amqp_name(&self.sms_queue)?, durable_queue(), sms_args)
             .await?;
         Ok(())
     }
@@ -178,14 +180,18 @@ impl Topology {
             &self.roster_dead_letter_queue,
             &self.sms_queue,
         ] {
-            let _ = channel.queue_delete(q, Default::default()).await;
+            if let Ok(q) = amqp_name(q) {
+                let _ = channel.queue_delete(q, Default::default()).await;
+            }
         }
         for x in [
             &self.events_exchange,
             &self.dead_letter_exchange,
             &self.roster_dead_letter_exchange,
         ] {
-            let _ = channel.exchange_delete(x, Default::default()).await;
+            if let Ok(x) = amqp_name(x) {
+                let _ = channel.exchange_delete(x, Default::default()).await;
+            }
         }
     }
 }
@@ -204,13 +210,15 @@ async fn declare_bound(
     args: FieldTable,
     exchange: &str,
     key: &str,
-) -> Result<(), lapin::Error> {
-    channel.queue_declare(queue, durable_queue(), args).await?;
+) -> Result<(), BrokerError> {
+    channel
+        .queue_declare(amqp_name(queue)?, durable_queue(), args)
+        .await?;
     channel
         .queue_bind(
-            queue,
-            exchange,
-            key,
+            amqp_name(queue)?,
+            amqp_name(exchange)?,
+            amqp_name(key)?,
             QueueBindOptions::default(),
             FieldTable::default(),
         )

@@ -16,6 +16,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::{content_policy, ChannelError, ChannelSender, Job, JournalRef, Outcome};
+use crate::backoff::Backoff;
 use crate::config::DeliverySettings;
 use crate::document::{Channel, RoutingDecision};
 use crate::event::IncomingEvent;
@@ -27,8 +28,9 @@ pub struct DispatchOptions {
     pub batch_size: i64,
     pub concurrency: usize,
     pub max_attempts: u32,
-    pub backoff_initial: Duration,
-    pub backoff_max: Duration,
+    /// The delay before a failed delivery's next attempt (`next_attempt_at`):
+    /// `backoff_initial_ms` doubling to `backoff_max_ms`, jittered.
+    pub backoff: Backoff,
     pub claim_ttl: Duration,
 }
 
@@ -38,19 +40,9 @@ impl DispatchOptions {
             batch_size: s.batch_size.max(1),
             concurrency: s.concurrency.max(1),
             max_attempts: s.max_attempts.max(1),
-            backoff_initial: Duration::from_millis(s.backoff_initial_ms),
-            backoff_max: Duration::from_millis(s.backoff_max_ms),
+            backoff: Backoff::from_millis(s.backoff_initial_ms, s.backoff_max_ms),
             claim_ttl: Duration::from_secs(s.claim_ttl_secs.max(1)),
         }
-    }
-
-    /// Delay before the next attempt after `n` failed attempts (n ≥ 1).
-    pub fn backoff(&self, n: u32) -> Duration {
-        let factor = 1u32.checked_shl(n.saturating_sub(1)).unwrap_or(u32::MAX);
-        self.backoff_initial
-            .checked_mul(factor)
-            .unwrap_or(self.backoff_max)
-            .min(self.backoff_max)
     }
 }
 
@@ -415,7 +407,7 @@ async fn record(
             None,
             Some(detail.clone()),
             *in_doubt,
-            Some(opts.backoff(attempts.max(1) as u32)),
+            Some(opts.backoff.delay_after(attempts.max(1) as u32)),
             Recorded::Retried,
         ),
         Outcome::Retry {
@@ -507,13 +499,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_doubles_and_caps() {
-        let mut o = DispatchOptions::from_settings(&DeliverySettings::default());
-        o.backoff_initial = Duration::from_millis(100);
-        o.backoff_max = Duration::from_millis(350);
-        assert_eq!(o.backoff(1), Duration::from_millis(100));
-        assert_eq!(o.backoff(2), Duration::from_millis(200));
-        assert_eq!(o.backoff(3), Duration::from_millis(350));
-        assert_eq!(o.backoff(40), Duration::from_millis(350));
+    fn the_retry_delay_takes_the_settings_numbers_with_jitter() {
+        let s = DeliverySettings {
+            backoff_initial_ms: 100,
+            backoff_max_ms: 350,
+            ..DeliverySettings::default()
+        };
+        let o = DispatchOptions::from_settings(&s);
+        assert_eq!(o.backoff, Backoff::from_millis(100, 350));
+        assert!(o.backoff.jitter);
+        let ms = |d: Duration| d.as_secs_f64() * 1_000.0;
+        for (n, nominal) in [(1, 100.0), (2, 200.0), (3, 350.0), (40, 350.0)] {
+            let d = ms(o.backoff.delay_after(n));
+            assert!(
+                d >= nominal / 2.0 - 0.001 && d <= nominal + 0.001,
+                "attempt {n}: {d} ms"
+            );
+        }
     }
 }

@@ -76,10 +76,10 @@ impl Outbound {
     }
 
     /// Declares the exchange (idempotent).
-    pub async fn declare(channel: &lapin::Channel, exchange: &str) -> Result<(), lapin::Error> {
+    pub async fn declare(channel: &lapin::Channel, exchange: &str) -> Result<(), BrokerError> {
         channel
             .exchange_declare(
-                exchange,
+                broker::amqp_name(exchange)?,
                 ExchangeKind::Topic,
                 ExchangeDeclareOptions {
                     durable: true,
@@ -87,7 +87,8 @@ impl Outbound {
                 },
                 FieldTable::default(),
             )
-            .await
+            .await?;
+        Ok(())
     }
 
     /// Publishes one persistent, mandatory message and waits for the confirm.

@@ -4,14 +4,14 @@
 //! Output: for each delivery, exactly one of: ack after its effects are committed
 //! (or it was a duplicate); dead-letter with reason headers (published with
 //! confirms to `{prefix}.dead-letter`, recorded in `dead_letters`) and then ack; or,
-//! for a transient failure, keep it unacked and try again with backoff.
-//! Size: the body's length is checked before anything else (lapin 2.5 hands a
+//! for a transient failure, keep it unacked and try again with backoff ([`RETRY`]).
+//! Size: the body's length is checked before anything else (lapin hands a
 //! delivery over only once its body has arrived, and exposes no hook on the
 //! content header; the broker's `max_message_size` bounds that). An oversized
 //! body is never parsed: it is dead-lettered `oversize` with its size in the
 //! reason and *without its content* (an empty body), then acked.
 //! Failure: a lost connection or a consumer cancelled by the server ends the session;
-//! the loop reconnects with backoff and declares the topology again. Unacked
+//! [`broker::session`] reconnects with backoff and declares the topology again. Unacked
 //! messages return to the queue and are de-duplicated by `event_id`. A message that
 //! crashes or hangs the worker is dead-lettered by the broker after
 //! `x-delivery-limit` deliveries.
@@ -20,15 +20,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use lapin::message::Delivery;
-use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
-use lapin::types::FieldTable;
+use lapin::options::BasicAckOptions;
 use lapin::Channel;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::backoff::{self, Backoff};
+use crate::broker::session::{Declare, Link, Next, Session, SessionStatus};
 use crate::broker::{self, BrokerError, Topology};
 use crate::config::AmqpSettings;
 use crate::pipeline::{process, Outcome, PipelineContext};
@@ -36,13 +36,14 @@ use crate::pipeline::{process, Outcome, PipelineContext};
 /// Live counters of the consumer, for readiness, the demo and the benchmark.
 #[derive(Debug, Default)]
 pub struct ConsumerStats {
-    /// True while a consumer is attached to the queue.
-    pub connected: AtomicBool,
+    /// True while a consumer is attached to the queue (kept by the broker session).
+    pub connected: Arc<AtomicBool>,
     pub completed: AtomicU64,
     pub duplicates: AtomicU64,
     pub dead_lettered: AtomicU64,
     pub retries: AtomicU64,
-    pub reconnects: AtomicU64,
+    /// Broker sessions lost and re-established (kept by the broker session).
+    pub reconnects: Arc<AtomicU64>,
 }
 
 /// The consumer loop with its settings.
@@ -53,13 +54,9 @@ pub struct Consumer {
     stats: Arc<ConsumerStats>,
 }
 
-enum SessionEnd {
-    Shutdown,
-    Lost(String),
-}
-
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
-const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// A delivery whose processing failed transiently is tried again after these
+/// delays (100 ms doubling to 30 s, jittered), for as long as it takes.
+pub const RETRY: Backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(30));
 /// How long a graceful shutdown waits for in-flight events.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -80,74 +77,46 @@ impl Consumer {
 
     /// Consumes until `shutdown` is cancelled, reconnecting as often as needed.
     pub async fn run(self, shutdown: CancellationToken) {
-        let mut backoff = FIRST_BACKOFF;
-        loop {
-            let end = self.session(&shutdown, &mut backoff).await;
-            self.stats.connected.store(false, Ordering::SeqCst);
-            match end {
-                Ok(SessionEnd::Shutdown) => return,
-                Ok(SessionEnd::Lost(why)) => {
-                    tracing::warn!(reason = %why, "broker session lost; reconnecting")
-                }
-                Err(e) => tracing::warn!(error = %e, "cannot consume from the broker; retrying"),
-            }
-            if shutdown.is_cancelled() {
-                return;
-            }
-            self.stats.reconnects.fetch_add(1, Ordering::Relaxed);
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = tokio::time::sleep(backoff) => {}
-            }
-            backoff = (backoff * 2).min(MAX_BACKOFF);
-        }
+        let session = Session::new("documents", &self.settings, Declare::Documents).with_status(
+            SessionStatus {
+                connected: self.stats.connected.clone(),
+                reconnects: self.stats.reconnects.clone(),
+            },
+        );
+        let me = Arc::new(self);
+        session
+            .run(&shutdown, |link| {
+                let me = me.clone();
+                let shutdown = shutdown.clone();
+                async move { me.session(link, &shutdown).await }
+            })
+            .await;
     }
 
-    async fn session(
-        &self,
-        shutdown: &CancellationToken,
-        backoff: &mut Duration,
-    ) -> Result<SessionEnd, BrokerError> {
-        let conn =
-            broker::connect(self.settings.url.expose(), self.settings.heartbeat_secs).await?;
-        let channel = broker::confirm_channel(&conn).await?;
-        self.topology.declare(&channel).await?;
-        channel
-            .basic_qos(self.settings.prefetch, BasicQosOptions::default())
+    /// One session: deliveries handed to at most `concurrency` tasks; at shutdown
+    /// the consumer is cancelled and in-flight events finish and ack.
+    async fn session(&self, link: Link, shutdown: &CancellationToken) -> Result<(), BrokerError> {
+        let mut deliveries = link
+            .consume(&self.topology.documents_queue, self.settings.prefetch)
             .await?;
-        let mut consumer = channel
-            .basic_consume(
-                &self.topology.documents_queue,
-                "",
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
-        let tag = consumer.tag();
-        self.stats.connected.store(true, Ordering::SeqCst);
-        *backoff = FIRST_BACKOFF;
         tracing::info!(queue = %self.topology.documents_queue, "consuming document events");
 
         let permits = Arc::new(Semaphore::new(self.settings.concurrency.max(1)));
         let mut tasks = JoinSet::new();
-        let end = loop {
+        let lost = loop {
             while tasks.try_join_next().is_some() {}
             let permit = tokio::select! {
-                _ = shutdown.cancelled() => break SessionEnd::Shutdown,
+                _ = shutdown.cancelled() => break None,
                 p = permits.clone().acquire_owned() => match p {
                     Ok(p) => p,
-                    Err(_) => break SessionEnd::Shutdown,
+                    Err(_) => break None,
                 },
             };
-            let next = tokio::select! {
-                _ = shutdown.cancelled() => break SessionEnd::Shutdown,
-                n = consumer.next() => n,
-            };
-            match next {
-                Some(Ok(delivery)) => {
+            match deliveries.next(shutdown).await {
+                Next::Delivery(delivery) => {
                     let worker = DeliveryWorker {
                         ctx: self.ctx.clone(),
-                        channel: channel.clone(),
+                        channel: link.channel().clone(),
                         topology: self.topology.clone(),
                         stats: self.stats.clone(),
                         shutdown: shutdown.clone(),
@@ -157,36 +126,27 @@ impl Consumer {
                         drop(permit);
                     });
                 }
-                Some(Err(e)) => break SessionEnd::Lost(e.to_string()),
-                None => break SessionEnd::Lost("the consumer was cancelled by the server".into()),
+                Next::Shutdown => break None,
+                Next::Lost(e) => break Some(e),
             }
         };
 
-        match end {
-            SessionEnd::Shutdown => {
-                // Stop new deliveries, then let in-flight events finish and ack.
-                let _ = channel
-                    .basic_cancel(tag.as_str(), BasicCancelOptions::default())
-                    .await;
-                let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
-                    while tasks.join_next().await.is_some() {}
-                })
-                .await;
-                if drained.is_err() {
-                    tracing::warn!(
-                        "in-flight events did not finish in time; they will be redelivered"
-                    );
-                }
-                let _ = channel.close(200, "shutdown").await;
-                let _ = conn.close(200, "shutdown").await;
-            }
-            SessionEnd::Lost(_) => {
-                // In-flight work may still commit; its ack fails and the broker
-                // redelivers, which the event_id check turns into a quiet duplicate.
-                tasks.detach_all();
-            }
+        if let Some(e) = lost {
+            // In-flight work may still commit; its ack fails and the broker
+            // redelivers, which the event_id check turns into a quiet duplicate.
+            tasks.detach_all();
+            return Err(e);
         }
-        Ok(end)
+        // Stop new deliveries, then let in-flight events finish and ack.
+        deliveries.cancel().await;
+        let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!("in-flight events did not finish in time; they will be redelivered");
+        }
+        Ok(())
     }
 }
 
@@ -201,7 +161,7 @@ struct DeliveryWorker {
 
 impl DeliveryWorker {
     async fn handle(self, delivery: Delivery) {
-        let mut backoff = FIRST_BACKOFF;
+        let mut delays = RETRY.delays();
         loop {
             let size = delivery.data.len();
             let outcome = if size > self.ctx.max_message_bytes {
@@ -245,19 +205,23 @@ impl DeliveryWorker {
                 Outcome::RetryLater { reason } => reason,
             };
             self.stats.retries.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(reason = %transient, retry_in_ms = backoff.as_millis() as u64, "transient failure; the event stays queued");
-            tokio::select! {
-                // Not acked: the broker hands it out again after we disconnect.
-                _ = self.shutdown.cancelled() => return,
-                _ = tokio::time::sleep(backoff) => {}
+            let delay = delays.next().unwrap_or(RETRY.max);
+            tracing::warn!(reason = %transient, retry_in_ms = delay.as_millis() as u64, "transient failure; the event stays queued");
+            // Not acked: the broker hands it out again after we disconnect.
+            if !backoff::pause(delay, &self.shutdown).await {
+                return;
             }
-            backoff = (backoff * 2).min(MAX_BACKOFF);
         }
     }
 
     async fn ack(&self, delivery: &Delivery) -> bool {
         match delivery.ack(BasicAckOptions::default()).await {
-            Ok(()) => true,
+            Ok(true) => true,
+            Ok(false) => {
+                // The channel ended under this delivery (lapin poisons its ackers).
+                tracing::warn!("ack not sent: the channel is gone; the event will be redelivered");
+                false
+            }
             Err(e) => {
                 // The channel is gone; the message will be redelivered and deduplicated.
                 tracing::warn!(error = %e, "ack failed; the event will be redelivered");

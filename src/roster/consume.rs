@@ -10,24 +10,26 @@
 //! Reasons name a field path and what is wrong, never a value (see [`super::RosterError`]);
 //! a database refusal is recorded by its SQLSTATE only.
 //! Failure: a transient database error keeps the delivery unacked and retries with
-//! backoff; a lost connection reconnects with backoff. Redeliveries are harmless:
+//! backoff ([`RETRY`]); a lost connection or a cancelled consumer ends the broker
+//! session, which reconnects with backoff ([`broker::session`]). Redeliveries are harmless:
 //! the version check makes applying a change twice a no-op.
 
 use std::time::Duration;
 
-use futures::StreamExt;
 use lapin::message::Delivery;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
-use lapin::types::FieldTable;
+use lapin::options::BasicAckOptions;
 use lapin::Channel;
 use tokio_util::sync::CancellationToken;
 
 use super::{store, RosterChange};
+use crate::backoff::{self, Backoff};
+use crate::broker::session::{Declare, Link, Next, Session};
 use crate::broker::{self, BrokerError, Topology};
 use crate::config::AmqpSettings;
 
-const FIRST_BACKOFF: Duration = Duration::from_millis(100);
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// A roster event whose change failed transiently is applied again after these
+/// delays (100 ms doubling to 30 s, jittered), for as long as it takes.
+const RETRY: Backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(30));
 
 pub struct RosterConsumer {
     pool: sqlx::PgPool,
@@ -50,67 +52,39 @@ impl RosterConsumer {
 
     /// Consumes until `shutdown` is cancelled, reconnecting as often as needed.
     pub async fn run(self, shutdown: CancellationToken) {
-        let mut backoff = FIRST_BACKOFF;
-        loop {
-            match self.session(&shutdown, &mut backoff).await {
-                Ok(()) => return,
-                Err(e) => {
-                    tracing::warn!(error = %e, "roster consumer lost the broker; reconnecting")
-                }
-            }
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = tokio::time::sleep(backoff) => {}
-            }
-            backoff = (backoff * 2).min(MAX_BACKOFF);
-        }
+        let session = Session::new("roster", &self.settings, Declare::RosterAndSms);
+        let me = std::sync::Arc::new(self);
+        session
+            .run(&shutdown, |link| {
+                let me = me.clone();
+                let shutdown = shutdown.clone();
+                async move { me.session(link, &shutdown).await }
+            })
+            .await;
     }
 
-    async fn session(
-        &self,
-        shutdown: &CancellationToken,
-        backoff: &mut Duration,
-    ) -> Result<(), BrokerError> {
-        let conn =
-            broker::connect(self.settings.url.expose(), self.settings.heartbeat_secs).await?;
-        let channel = broker::confirm_channel(&conn).await?;
-        self.topology.declare_roster_and_sms(&channel).await?;
-        channel
-            .basic_qos(self.settings.prefetch, BasicQosOptions::default())
+    /// One session: deliveries one at a time, each settled before the next.
+    async fn session(&self, link: Link, shutdown: &CancellationToken) -> Result<(), BrokerError> {
+        let mut deliveries = link
+            .consume(&self.topology.roster_queue, self.settings.prefetch)
             .await?;
-        let mut consumer = channel
-            .basic_consume(
-                &self.topology.roster_queue,
-                "",
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
-        *backoff = FIRST_BACKOFF;
         tracing::info!(queue = %self.topology.roster_queue, "consuming roster events");
         loop {
-            let next = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                n = consumer.next() => n,
-            };
-            match next {
-                Some(Ok(delivery)) => {
-                    if !self.handle(&channel, &delivery, shutdown).await {
-                        break;
+            match deliveries.next(shutdown).await {
+                Next::Delivery(delivery) => {
+                    if !self.handle(link.channel(), &delivery, shutdown).await {
+                        return Ok(());
                     }
                 }
-                Some(Err(e)) => return Err(e.into()),
-                None => return Err(BrokerError::Unroutable("roster consumer cancelled".into())),
+                Next::Shutdown => return Ok(()),
+                Next::Lost(e) => return Err(e),
             }
         }
-        let _ = channel.close(200, "shutdown").await;
-        let _ = conn.close(200, "shutdown").await;
-        Ok(())
     }
 
     /// Returns false when shutdown interrupted a retry (the delivery stays unacked).
     async fn handle(&self, channel: &Channel, d: &Delivery, shutdown: &CancellationToken) -> bool {
-        let mut backoff = FIRST_BACKOFF;
+        let mut delays = RETRY.delays();
         loop {
             let outcome = match RosterChange::parse_limited(&d.data, self.max_bytes) {
                 Err(e) => {
@@ -145,12 +119,11 @@ impl RosterConsumer {
                 },
             };
             let Err(why) = outcome else { return true };
-            tracing::warn!(reason = %why, "roster event: transient failure; retrying");
-            tokio::select! {
-                _ = shutdown.cancelled() => return false,
-                _ = tokio::time::sleep(backoff) => {}
+            let delay = delays.next().unwrap_or(RETRY.max);
+            tracing::warn!(reason = %why, retry_in_ms = delay.as_millis() as u64, "roster event: transient failure; retrying");
+            if !backoff::pause(delay, shutdown).await {
+                return false;
             }
-            backoff = (backoff * 2).min(MAX_BACKOFF);
         }
     }
 

@@ -192,7 +192,7 @@ async fn cleanup(settings: &Settings, db_name: &str) {
         if let Ok(ch) = conn.create_channel().await {
             t.remove(&ch).await;
         }
-        let _ = conn.close(200, "bench done").await;
+        let _ = conn.close(200, "bench done".into()).await;
     }
     crate::db::drop_database_if_exists(&settings.database, db_name).await;
 }

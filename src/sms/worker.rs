@@ -18,9 +18,11 @@
 //!   has no message with that key. Requests are limited by `sms.rate_per_second`
 //!   and `sms.concurrency`. The batch is acked after every row in it is settled.
 //!
-//! Failure: transient gateway errors retry with backoff up to `sms.max_attempts`,
+//! Failure: transient gateway errors retry with backoff (`sms.backoff_initial_ms`
+//! doubling to `sms.backoff_max_ms`, jittered) up to `sms.max_attempts`,
 //! then the number is `failed` (a late delivery report still sets `delivered`);
-//! a permanent refusal is `failed` at once. A lost broker connection reconnects;
+//! a permanent refusal is `failed` at once. Both loops are broker sessions
+//! ([`broker::session`]): a lost connection reconnects with backoff;
 //! a crash leaves claims that expire and are swept, never a second SMS.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,8 +30,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions};
-use lapin::types::FieldTable;
+use lapin::options::{BasicAckOptions, BasicPublishOptions};
 use lapin::{BasicProperties, Channel};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, Semaphore};
@@ -39,11 +40,15 @@ use uuid::Uuid;
 
 use super::gateway::{GatewayClient, Lookup, SendOutcome};
 use super::{intake, SmsContext};
+use crate::backoff::{self, Backoff};
+use crate::broker::session::{Declare, Link, Next, Session};
 use crate::broker::{self, BrokerError, Topology};
 use crate::config::AmqpSettings;
 
-const FIRST_BACKOFF: Duration = Duration::from_millis(100);
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Writing a batch's outcomes: five attempts, 100 ms doubling to 1.6 s, jittered;
+/// after that the rows stay `sending` and are looked up, never resent.
+const SETTLE_RETRY: Backoff =
+    Backoff::new(Duration::from_millis(100), Duration::from_millis(1_600)).with_max_attempts(5);
 
 /// Live counters (for the benchmark and tests).
 #[derive(Debug, Default)]
@@ -93,6 +98,8 @@ pub struct SmsWorker {
     gateway: GatewayClient,
     limiter: Arc<RateLimiter>,
     permits: Arc<Semaphore>,
+    /// Retries of one number on transient gateway faults (from `sms.*`).
+    send_retry: Backoff,
     pub stats: Arc<SmsStats>,
 }
 
@@ -120,6 +127,11 @@ impl SmsWorker {
         Ok(SmsWorker {
             limiter: Arc::new(RateLimiter::new(ctx.settings.rate_per_second)),
             permits: Arc::new(Semaphore::new(ctx.settings.concurrency.max(1))),
+            send_retry: Backoff::from_millis(
+                ctx.settings.backoff_initial_ms,
+                ctx.settings.backoff_max_ms,
+            )
+            .with_max_attempts(ctx.settings.max_attempts.max(1)),
             ctx,
             amqp,
             topology,
@@ -128,37 +140,36 @@ impl SmsWorker {
         })
     }
 
-    /// Runs the dispatcher and the sender until `shutdown`.
+    /// Runs the dispatcher and the sender until `shutdown`, each as its own
+    /// reconnecting broker session.
     pub async fn run(self, shutdown: CancellationToken) {
-        let d = self.clone();
-        let s = self.clone();
-        let sd = shutdown.clone();
+        let dispatcher = Session::new("sms dispatcher", &self.amqp, Declare::RosterAndSms);
+        let sender = Session::new("sms sender", &self.amqp, Declare::RosterAndSms);
         tokio::join!(
-            reconnecting("sms dispatcher", &shutdown, move |sh| {
-                let d = d.clone();
-                async move { d.dispatch_session(&sh).await }
+            dispatcher.run(&shutdown, |link| {
+                let me = self.clone();
+                let shutdown = shutdown.clone();
+                async move { me.dispatch_session(link, &shutdown).await }
             }),
-            reconnecting("sms sender", &sd, move |sh| {
-                let s = s.clone();
-                async move { s.send_session(&sh).await }
+            sender.run(&shutdown, |link| {
+                let me = self.clone();
+                let shutdown = shutdown.clone();
+                async move { me.send_session(link, &shutdown).await }
             }),
         );
     }
 
-    async fn open(&self) -> Result<(lapin::Connection, Channel), BrokerError> {
-        let conn = broker::connect(self.amqp.url.expose(), self.amqp.heartbeat_secs).await?;
-        let channel = broker::confirm_channel(&conn).await?;
-        self.topology.declare_roster_and_sms(&channel).await?;
-        Ok((conn, channel))
-    }
-
     // ---- dispatcher -------------------------------------------------------------
 
-    async fn dispatch_session(&self, shutdown: &CancellationToken) -> Result<(), BrokerError> {
-        let (conn, channel) = self.open().await?;
+    async fn dispatch_session(
+        &self,
+        link: Link,
+        shutdown: &CancellationToken,
+    ) -> Result<(), BrokerError> {
+        link.established();
         let poll = Duration::from_millis(self.ctx.settings.poll_interval_ms.max(10));
         loop {
-            match self.dispatch_once(&channel).await {
+            match self.dispatch_once(link.channel()).await {
                 Ok(()) => {}
                 Err(DispatchError::Broker(e)) => return Err(e),
                 Err(DispatchError::Db(e)) => {
@@ -166,14 +177,11 @@ impl SmsWorker {
                 }
             }
             tokio::select! {
-                _ = shutdown.cancelled() => break,
+                _ = shutdown.cancelled() => return Ok(()),
                 _ = self.ctx.wake.notified() => {}
                 _ = tokio::time::sleep(poll) => {}
             }
         }
-        let _ = channel.close(200, "shutdown").await;
-        let _ = conn.close(200, "shutdown").await;
-        Ok(())
     }
 
     async fn dispatch_once(&self, channel: &Channel) -> Result<(), DispatchError> {
@@ -258,8 +266,8 @@ impl SmsWorker {
             confirms.push(
                 channel
                     .basic_publish(
-                        "",
-                        &self.topology.sms_queue,
+                        "".into(),
+                        broker::amqp_name(&self.topology.sms_queue)?,
                         BasicPublishOptions {
                             mandatory: true,
                             ..BasicPublishOptions::default()
@@ -275,14 +283,11 @@ impl SmsWorker {
         }
         for c in confirms {
             match c.await.map_err(BrokerError::from)? {
-                lapin::publisher_confirm::Confirmation::Ack(None)
-                | lapin::publisher_confirm::Confirmation::NotRequested => {}
-                lapin::publisher_confirm::Confirmation::Ack(Some(_)) => {
+                lapin::Confirmation::Ack(None) | lapin::Confirmation::NotRequested => {}
+                lapin::Confirmation::Ack(Some(_)) => {
                     return Err(BrokerError::Unroutable(self.topology.sms_queue.clone()).into())
                 }
-                lapin::publisher_confirm::Confirmation::Nack(_) => {
-                    return Err(BrokerError::Nacked.into())
-                }
+                lapin::Confirmation::Nack(_) => return Err(BrokerError::Nacked.into()),
             }
         }
         Ok(())
@@ -290,30 +295,20 @@ impl SmsWorker {
 
     // ---- sender -----------------------------------------------------------------
 
-    async fn send_session(&self, shutdown: &CancellationToken) -> Result<(), BrokerError> {
-        let (conn, channel) = self.open().await?;
+    async fn send_session(
+        &self,
+        link: Link,
+        shutdown: &CancellationToken,
+    ) -> Result<(), BrokerError> {
         let in_flight = (self.ctx.settings.concurrency / self.ctx.settings.batch_size.max(1)) + 4;
-        channel
-            .basic_qos(in_flight as u16, BasicQosOptions::default())
-            .await?;
-        let mut consumer = channel
-            .basic_consume(
-                &self.topology.sms_queue,
-                "",
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
+        let prefetch = u16::try_from(in_flight).unwrap_or(u16::MAX);
+        let mut deliveries = link.consume(&self.topology.sms_queue, prefetch).await?;
         tracing::info!(queue = %self.topology.sms_queue, "sending emergency SMS");
         let mut tasks = JoinSet::new();
         let end = loop {
             while tasks.try_join_next().is_some() {}
-            let next = tokio::select! {
-                _ = shutdown.cancelled() => break Ok(()),
-                n = consumer.next() => n,
-            };
-            match next {
-                Some(Ok(delivery)) => {
+            match deliveries.next(shutdown).await {
+                Next::Delivery(delivery) => {
                     let me = self.clone();
                     let sh = shutdown.clone();
                     tasks.spawn(async move {
@@ -323,8 +318,8 @@ impl SmsWorker {
                         }
                     });
                 }
-                Some(Err(e)) => break Err(e.into()),
-                None => break Err(BrokerError::Unroutable("sms consumer cancelled".into())),
+                Next::Shutdown => break Ok(()),
+                Next::Lost(e) => break Err(e),
             }
         };
         // Let in-flight sends settle (bounded by the request timeout).
@@ -332,8 +327,6 @@ impl SmsWorker {
             while tasks.join_next().await.is_some() {}
         })
         .await;
-        let _ = channel.close(200, "shutdown").await;
-        let _ = conn.close(200, "shutdown").await;
         end
     }
 
@@ -395,7 +388,7 @@ impl SmsWorker {
         let s = &self.ctx.settings;
         // Claimed before by someone (a crash, a timeout): the gateway may have it.
         let mut ambiguous = row.attempts > 1;
-        let mut backoff = Duration::from_millis(s.backoff_initial_ms);
+        let mut delays = self.send_retry.delays();
         let mut tries: u32 = 0;
         loop {
             tries += 1;
@@ -427,7 +420,7 @@ impl SmsWorker {
                 }
             };
             drop(permit);
-            match outcome {
+            let delay = match outcome {
                 SendOutcome::Accepted { gateway_id } => {
                     self.stats.accepted.fetch_add(1, Ordering::Relaxed);
                     return Settled::Outcome(Outcome {
@@ -449,7 +442,7 @@ impl SmsWorker {
                 }
                 SendOutcome::Transient { reason } => {
                     ambiguous = true;
-                    if tries >= s.max_attempts.max(1) {
+                    let Some(delay) = delays.next() else {
                         self.stats.failed.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(recipient = row.id, %reason, tries, "SMS gateway unavailable; giving up on this number");
                         let why = format!("gateway unavailable after {tries} attempts: {reason}");
@@ -459,10 +452,11 @@ impl SmsWorker {
                             gateway_id: None,
                             error: Some(why),
                         });
-                    }
-                    tracing::debug!(recipient = row.id, %reason, "transient gateway error; retrying");
+                    };
+                    tracing::debug!(recipient = row.id, %reason, retry_in_ms = delay.as_millis() as u64, "transient gateway error; retrying");
+                    delay
                 }
-            }
+            };
             // Keep the claim while retrying; stop if someone else holds the row now.
             let still_mine = sqlx::query(
                 "UPDATE sms_recipients SET attempts = attempts + 1, updated_at = now(),
@@ -478,11 +472,9 @@ impl SmsWorker {
                 Ok(_) => return Settled::Elsewhere,
                 Err(_) => return Settled::No,
             }
-            tokio::select! {
-                _ = shutdown.cancelled() => return Settled::No,
-                _ = tokio::time::sleep(backoff) => {}
+            if !backoff::pause(delay, shutdown).await {
+                return Settled::No;
             }
-            backoff = (backoff * 2).min(Duration::from_millis(s.backoff_max_ms));
         }
     }
 
@@ -496,7 +488,8 @@ impl SmsWorker {
         let gateway_ids: Vec<Option<String>> =
             outcomes.iter().map(|o| o.gateway_id.clone()).collect();
         let errors: Vec<Option<String>> = outcomes.iter().map(|o| o.error.clone()).collect();
-        for attempt in 0..5u32 {
+        let mut delays = SETTLE_RETRY.delays();
+        loop {
             let r = sqlx::query(
                 "UPDATE sms_recipients r SET status = x.status, updated_at = now(), claimed_until = NULL,
                         gateway_message_id = COALESCE(x.gateway_id, r.gateway_message_id), error = x.error
@@ -509,16 +502,19 @@ impl SmsWorker {
             .bind(&errors)
             .execute(&self.ctx.pool)
             .await;
-            match r {
+            let e = match r {
                 Ok(_) => return true,
-                Err(e) => {
-                    tracing::warn!(error = %e, recipients = ids.len(), "cannot record SMS outcomes; retrying");
-                    tokio::time::sleep(FIRST_BACKOFF * 2u32.pow(attempt)).await;
-                }
-            }
+                Err(e) => e,
+            };
+            let Some(delay) = delays.next() else {
+                // The rows stay `sending`; after their claims expire they are
+                // looked up, not resent.
+                tracing::warn!(error = %e, recipients = ids.len(), "cannot record SMS outcomes; giving up for now");
+                return false;
+            };
+            tracing::warn!(error = %e, recipients = ids.len(), "cannot record SMS outcomes; retrying");
+            tokio::time::sleep(delay).await;
         }
-        // The rows stay `sending`; after their claims expire they are looked up, not resent.
-        false
     }
 }
 
@@ -550,27 +546,5 @@ enum DispatchError {
 impl From<sqlx::Error> for DispatchError {
     fn from(e: sqlx::Error) -> Self {
         DispatchError::Db(e.to_string())
-    }
-}
-
-/// Runs `session` again with backoff whenever it fails, until `shutdown`.
-async fn reconnecting<F, Fut>(what: &'static str, shutdown: &CancellationToken, session: F)
-where
-    F: Fn(CancellationToken) -> Fut,
-    Fut: std::future::Future<Output = Result<(), BrokerError>>,
-{
-    let mut backoff = FIRST_BACKOFF;
-    loop {
-        match session(shutdown.clone()).await {
-            Ok(()) => return,
-            Err(e) => {
-                tracing::warn!(error = %e, worker = what, "broker session lost; reconnecting")
-            }
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(backoff) => {}
-        }
-        backoff = (backoff * 2).min(MAX_BACKOFF);
     }
 }

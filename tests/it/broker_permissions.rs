@@ -122,8 +122,8 @@ async fn the_producer_can_only_publish_events_and_the_worker_runs_the_topology()
         .await
         .expect("the worker declares the roster and SMS queues");
     wch.basic_consume(
-        &topology.documents_queue,
-        "probe",
+        topology.documents_queue.as_str().into(),
+        "probe".into(),
         BasicConsumeOptions::default(),
         FieldTable::default(),
     )
@@ -136,7 +136,7 @@ async fn the_producer_can_only_publish_events_and_the_worker_runs_the_topology()
     broker::publish_confirmed(&wconfirm, "", &topology.sms_queue, b"[]", vec![], true)
         .await
         .expect("the worker publishes to its SMS queue");
-    wch.close(200, "done").await.expect("close");
+    wch.close(200, "done".into()).await.expect("close");
 
     let prod = connect_as(&producer, &producer_pw).await;
 
@@ -158,14 +158,17 @@ async fn the_producer_can_only_publish_events_and_the_worker_runs_the_topology()
     // It cannot consume (get or subscribe) from any queue.
     let ch = prod.create_channel().await.expect("channel");
     assert!(is_access_refused(
-        ch.basic_get(&topology.documents_queue, BasicGetOptions::default())
-            .await
+        ch.basic_get(
+            topology.documents_queue.as_str().into(),
+            BasicGetOptions::default()
+        )
+        .await
     ));
     let ch = prod.create_channel().await.expect("channel");
     assert!(is_access_refused(
         ch.basic_consume(
-            &topology.dead_letter_queue,
-            "x",
+            topology.dead_letter_queue.as_str().into(),
+            "x".into(),
             BasicConsumeOptions::default(),
             FieldTable::default()
         )
@@ -176,7 +179,7 @@ async fn the_producer_can_only_publish_events_and_the_worker_runs_the_topology()
     let ch = prod.create_channel().await.expect("channel");
     assert!(is_access_refused(
         ch.queue_declare(
-            &format!("{prefix}.mine"),
+            format!("{prefix}.mine").into(),
             QueueDeclareOptions::default(),
             FieldTable::default()
         )
@@ -185,7 +188,7 @@ async fn the_producer_can_only_publish_events_and_the_worker_runs_the_topology()
     let ch = prod.create_channel().await.expect("channel");
     assert!(is_access_refused(
         ch.exchange_declare(
-            &format!("{prefix}.mine"),
+            format!("{prefix}.mine").into(),
             ExchangeKind::Fanout,
             ExchangeDeclareOptions::default(),
             FieldTable::default()
@@ -222,7 +225,10 @@ async fn the_producer_can_only_publish_events_and_the_worker_runs_the_topology()
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mut got = 0;
     while gch
-        .basic_get(&topology.documents_queue, BasicGetOptions { no_ack: true })
+        .basic_get(
+            topology.documents_queue.as_str().into(),
+            BasicGetOptions { no_ack: true },
+        )
         .await
         .expect("get")
         .is_some()
@@ -231,9 +237,9 @@ async fn the_producer_can_only_publish_events_and_the_worker_runs_the_topology()
     }
     assert_eq!(got, 1);
     topology.remove(&gch).await;
-    let _ = prod.close(200, "done").await;
-    let _ = worker_conn.close(200, "done").await;
-    let _ = guest.close(200, "done").await;
+    let _ = prod.close(200, "done".into()).await;
+    let _ = worker_conn.close(200, "done".into()).await;
+    let _ = guest.close(200, "done".into()).await;
 }
 
 /// `guest` outside loopback: `dokflyt serve` refuses to start and says why;

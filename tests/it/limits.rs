@@ -41,7 +41,7 @@ async fn dead_letters(
     let mut out = Vec::new();
     while let Some(m) = app
         .channel
-        .basic_get(queue, BasicGetOptions { no_ack: true })
+        .basic_get(queue.into(), BasicGetOptions { no_ack: true })
         .await
         .expect("get")
     {

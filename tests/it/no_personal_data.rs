@@ -93,7 +93,7 @@ async fn drain(app: &TestApp, queue: &str) -> Vec<Vec<(String, String)>> {
     let mut out = Vec::new();
     while let Some(msg) = app
         .channel
-        .basic_get(queue, BasicGetOptions { no_ack: true })
+        .basic_get(queue.into(), BasicGetOptions { no_ack: true })
         .await
         .expect("basic.get")
     {

@@ -317,7 +317,10 @@ async fn a_consumer_cancelled_by_the_server_is_re_established() {
     .await;
     // Deleting the queue cancels the consumer server-side (as a failover would).
     app.channel
-        .queue_delete(&app.topology.documents_queue, Default::default())
+        .queue_delete(
+            app.topology.documents_queue.as_str().into(),
+            Default::default(),
+        )
         .await
         .expect("queue deleted");
     app.wait_until("the worker noticed", T, || async {

@@ -121,7 +121,7 @@ async fn roster_events_from_the_queue_are_ordered_by_version_and_bad_ones_dead_l
         let got = app
             .channel
             .basic_get(
-                &app.topology.roster_dead_letter_queue,
+                app.topology.roster_dead_letter_queue.as_str().into(),
                 lapin::options::BasicGetOptions { no_ack: true },
             )
             .await

@@ -311,7 +311,7 @@ impl TestApp {
             let got = self
                 .channel
                 .basic_get(
-                    &self.topology.dead_letter_queue,
+                    self.topology.dead_letter_queue.as_str().into(),
                     BasicGetOptions { no_ack: true },
                 )
                 .await
@@ -347,7 +347,7 @@ impl TestApp {
             r.expect("run_until_stopped returns Ok");
         }
         self.topology.remove(&self.channel).await;
-        let _ = self.publisher.close(200, "test done").await;
+        let _ = self.publisher.close(200, "test done".into()).await;
         self.pool.close().await;
         if let Ok(mut admin) = PgConnection::connect(PG_ADMIN_URL).await {
             let _ = sqlx::query(&format!(

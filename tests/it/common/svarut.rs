@@ -94,7 +94,7 @@ pub async fn bind_outbound(app: &TestApp, binding: &str) -> String {
     );
     app.channel
         .queue_declare(
-            &queue,
+            queue.as_str().into(),
             lapin::options::QueueDeclareOptions {
                 auto_delete: false,
                 ..Default::default()
@@ -105,9 +105,9 @@ pub async fn bind_outbound(app: &TestApp, binding: &str) -> String {
         .expect("queue");
     app.channel
         .queue_bind(
-            &queue,
-            &exchange,
-            binding,
+            queue.as_str().into(),
+            exchange.as_str().into(),
+            binding.into(),
             Default::default(),
             Default::default(),
         )
@@ -121,7 +121,10 @@ pub async fn drain(app: &TestApp, queue: &str) -> Vec<(String, Value)> {
     let mut out = Vec::new();
     while let Some(m) = app
         .channel
-        .basic_get(queue, lapin::options::BasicGetOptions { no_ack: true })
+        .basic_get(
+            queue.into(),
+            lapin::options::BasicGetOptions { no_ack: true },
+        )
         .await
         .expect("basic.get")
     {
