@@ -40,6 +40,8 @@
 //! - [`redact`] — `Debug` without personal data; [`capped`] — bounded reads of answers;
 //!   [`text`] — month names and word-by-word masking shared by titles.
 //! - [`app`] — builds the whole service and runs it until shutdown.
+//! - [`demo`] — `serve --demo`: the examples, and its stand-ins for the archive
+//!   (refusing a few documents once) and the SMS gateway (fictional numbers only).
 //! - [`redact`] — `Debug` that hides personal fields (`redacted_debug!`).
 //! - [`capped`] — reading HTTP answers (archive, SvarUt) with a size cap.
 
