@@ -470,7 +470,7 @@ async fn serve(mut settings: Settings, demo: bool) -> anyhow::Result<ExitCode> {
         settings.archive.directory = PathBuf::from("out/demo/arkiv");
     }
     // The demo's local stand-ins (SvarUt) live as long as the server.
-    let (settings, _demo_services) = if demo {
+    let (settings, demo_services) = if demo {
         let (s, d) = crate::demo::prepare(settings).await?;
         (s, Some(d))
     } else {
@@ -482,16 +482,21 @@ async fn serve(mut settings: Settings, demo: bool) -> anyhow::Result<ExitCode> {
         http = %settings.http.addr,
         "starting dokflyt"
     );
-    let app = App::build(settings).await?;
+    let mut app = App::build(settings).await?;
     let addr = app.http_addr()?;
     tracing::info!(%addr, "HTTP server listening (/healthz, /readyz, /api/status)");
     let shutdown = CancellationToken::new();
     install_signal_handlers(shutdown.clone(), app.ctx.rules.clone());
-    if demo {
+    if let Some(services) = &demo_services {
+        // The demo's archive refuses a few documents once (the scheduler, the API's
+        // and the dashboard's run-now use it too); the SMS gateway reports deliveries here.
+        app.archive = crate::demo::archive_target(&app.settings, app.ctx.pool.clone());
+        services.sms.report_to(addr);
         let ctx = app.ctx.clone();
         let settings = app.settings.clone();
+        let archive = app.archive.clone();
         tokio::spawn(async move {
-            if let Err(e) = crate::demo::run(&settings, &ctx.pool, addr).await {
+            if let Err(e) = crate::demo::run(&settings, &ctx.pool, addr, archive).await {
                 eprintln!("demo failed: {e:#}");
             }
         });

@@ -63,7 +63,8 @@
 //! - [`http`] — health, readiness and the JSON API.
 //! - [`dashboard`] — the staff's pages (OpenID Connect sign-in, sessions, CSRF).
 //! - [`app`] — builds the whole service and runs it until shutdown.
-//! - [`demo`] — `serve --demo`: example events, stand-ins, the demo identity provider.
+//! - [`demo`] — `serve --demo`: the examples, and its stand-ins for the archive
+//!   (refusing a few documents once) and the SMS gateway (fictional numbers only).
 //! - [`cli`], [`cli_clients`], [`cli_person`] — the `dokflyt` commands.
 //! - [`bench`], [`bench_archive`], [`bench_render`] — `dokflyt bench …`.
 

@@ -336,6 +336,18 @@ pub fn write_fault(server_error: bool, f: &Fault) -> String {
     )
 }
 
+/// Writes a receipt whose journal post was not registered (`registreringFeilet`),
+/// as an archive answers when it refuses the registration itself (a closed folder,
+/// an unknown code in one of its lists).
+pub fn write_registration_failed(f: &Fault) -> String {
+    use super::arkivmelding::escape;
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<arkivmeldingKvittering xmlns=\"{NS_KVITTERING}\" xmlns:f=\"{NS_FEILMELDING}\"><registreringFeilet><f:feilId>{}</f:feilId><f:feilmelding>{}</f:feilmelding></registreringFeilet></arkivmeldingKvittering>\n",
+        escape(&f.id),
+        escape(&f.message)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -455,6 +467,13 @@ mod tests {
             parse(&xml),
             Ok(ArchiveAnswer::RegistrationFailed(Fault { ref message, .. })) if message == "Ukjent arkivdel"
         ));
+        let f = Fault {
+            id: "9f1c".into(),
+            message: "Mappen er avsluttet <og> kan ikke ta imot nye registreringer".into(),
+        };
+        let written = write_registration_failed(&f);
+        xmllint(&written, KVITTERING_XSD).expect("valid kvittering");
+        assert_eq!(parse(&written), Ok(ArchiveAnswer::RegistrationFailed(f)));
     }
 
     #[test]

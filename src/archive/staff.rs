@@ -42,6 +42,68 @@ pub enum StaffError {
     Db(#[from] sqlx::Error),
 }
 
+/// Who may start a transfer outside the windows (`POST /api/archive/run-now`, the
+/// dashboard's «Kjør overføring nå»): the municipal administrator only, since one
+/// transfer sends the `klar` documents of every school.
+pub fn may_run_now(role: Role) -> bool {
+    matches!(role, Role::Kommuneadmin)
+}
+
+/// Starts a transfer now for `actor` (see [`may_run_now`]), through `client`, on
+/// the transfer's connections `transfer_pool`. The refusal and the run (with its
+/// counts) are written to the audit log on `pool`; the run to `transfer_runs`.
+pub async fn run_now(
+    pool: &PgPool,
+    transfer_pool: &PgPool,
+    client: std::sync::Arc<dyn super::client::ArchiveClient>,
+    opts: &super::transfer::TransferOptions,
+    actor: &Actor,
+) -> Result<super::transfer::RunSummary, StaffError> {
+    if !may_run_now(actor.role) {
+        let reason = "Bare kommuneadmin kan starte en overføring utenom tidsvinduene.";
+        audit::record(
+            pool,
+            &Entry {
+                actor,
+                school_id: None,
+                action: "archive.run_now",
+                target: None,
+                outcome: Outcome::Refused,
+                reason: Some(reason),
+                details: serde_json::json!({}),
+            },
+        )
+        .await?;
+        return Err(StaffError::Forbidden(reason.into()));
+    }
+    let summary = super::schedule::run_and_log(
+        transfer_pool,
+        client,
+        opts,
+        super::schedule::RunKind::RunNow,
+        None,
+        &super::schedule::SystemClock,
+    )
+    .await
+    .map_err(|e| match e {
+        super::transfer::TransferRunError::Db(e) => StaffError::Db(e),
+    })?;
+    audit::record(
+        pool,
+        &Entry {
+            actor,
+            school_id: None,
+            action: "archive.run_now",
+            target: None,
+            outcome: Outcome::Granted,
+            reason: None,
+            details: serde_json::json!(summary),
+        },
+    )
+    .await?;
+    Ok(summary)
+}
+
 /// A date filter as staff type it (`ÅÅÅÅ-MM-DD`; empty means none).
 pub fn parse_day(s: Option<&str>) -> Result<Option<NaiveDate>, StaffError> {
     s.filter(|s| !s.is_empty())

@@ -15,8 +15,9 @@
 //! Access is decided on the server for every page and every action; the pages
 //! only hide what the server would refuse anyway.
 //!
-//! Who may use it: `kommuneadmin` (all schools), `skoleadmin` and `team` (their
-//! schools), `rektor` (their school, and the emergency SMS). Everyone else gets 403.
+//! Who may use it: `kommuneadmin` (all schools; it alone starts a transfer outside
+//! the windows), `skoleadmin` and `team` (their schools), `rektor` (their school,
+//! and the emergency SMS). Everyone else gets 403.
 
 pub mod demo_idp;
 pub mod pages;

@@ -1,6 +1,7 @@
 //! The dashboard's archive pages: Arkivlogg (tabs Klar / Arkivert / Feilet with
-//! counts, filters, keyset paging), one document (attempts, receipts, actions),
-//! the PDF preview, Frister, Utsendinger and Revisjonslogg.
+//! counts, filters, keyset paging, and for kommuneadmin «Kjør overføring nå»),
+//! one document (attempts, receipts, actions), the PDF preview, Frister,
+//! Utsendinger and Revisjonslogg.
 //!
 //! Input: a [`SignedIn`] user and the request's filters (ids, dates, statuses —
 //! never personal data: the free-text search is posted and kept in the session).
@@ -39,6 +40,10 @@ pub fn routes() -> Router<DashboardState> {
         .route("/dashboard/arkivlogg", get(archive_log))
         .route("/dashboard/arkivlogg/sok", post(search).get(back_to_log))
         .route("/dashboard/arkivlogg/antall", get(live_counts))
+        .route(
+            "/dashboard/arkivlogg/overfor",
+            post(run_transfer).get(back_to_log),
+        )
         .route("/dashboard/dokument/{id}", get(document))
         .route("/dashboard/dokument/{id}/pdf", get(pdf))
         .route("/dashboard/dokument/{id}/bekreft/{action}", get(confirm))
@@ -195,10 +200,31 @@ struct Row {
     explanation: Option<String>,
 }
 
+/// The outcome of «Kjør overføring nå», shown once on the page it lands on.
+#[derive(Debug, Deserialize, Default)]
+struct RunFlash {
+    overfort: Option<u64>,
+    feilet_na: Option<u64>,
+    stoppet: Option<u8>,
+}
+
+impl RunFlash {
+    fn text(&self) -> Option<String> {
+        let arkivert = self.overfort?;
+        let feilet = self.feilet_na.unwrap_or(0);
+        let mut t = format!("Overføringen er ferdig: {arkivert} arkivert, {feilet} feilet.");
+        if self.stoppet == Some(1) {
+            t.push_str(" Arkivet svarte ikke, så overføringen stoppet; resten står fortsatt som Klar og sendes ved neste overføring.");
+        }
+        Some(t)
+    }
+}
+
 async fn archive_log(
     State(state): State<DashboardState>,
     SignedIn(session): SignedIn,
     Query(q): Query<LogQuery>,
+    Query(ran): Query<RunFlash>,
 ) -> Response {
     let q = q.cleaned();
     let status_key = q.status.clone().unwrap_or_else(|| "feilet".into());
@@ -219,9 +245,18 @@ async fn archive_log(
         };
         let counts = staff::counts(state.pool(), &session.actor, q.school.as_deref()).await?;
         let page = staff::list(state.pool(), &session.actor, &list_q).await?;
-        Ok::<_, StaffError>((counts, page))
+        // «Kjør overføring nå» is offered to whoever may start one, when anything
+        // (at any school: one transfer sends them all) is Klar.
+        let klar_everywhere = if staff::may_run_now(session.actor.role) {
+            staff::counts(state.pool(), &session.actor, None).await?["klar"]
+                .as_i64()
+                .unwrap_or(0)
+        } else {
+            0
+        };
+        Ok::<_, StaffError>((counts, page, klar_everywhere))
     };
-    let (counts, list) = match run.await {
+    let (counts, list, klar_everywhere) = match run.await {
         Ok(x) => x,
         Err(e) => return staff_error(&state, e),
     };
@@ -283,7 +318,51 @@ async fn archive_log(
         .map(|t| (t.key(), t.name_nb()))
         .collect();
     ctx.insert("types", &types);
+    ctx.insert("run_now_klar", &klar_everywhere);
+    ctx.insert("run_flash", &ran.text());
     page(&state, &session, "arkivlogg", "arkivlogg.html", ctx)
+}
+
+#[derive(Deserialize)]
+struct RunForm {
+    #[serde(rename = "_csrf")]
+    csrf: Option<String>,
+}
+
+/// «Kjør overføring nå»: every `klar` document goes to the archive now, as
+/// `POST /api/archive/run-now` does (the same decision, `staff::run_now`: only
+/// kommuneadmin; granted and refused both audited). Lands on Arkivert with the counts.
+async fn run_transfer(
+    State(state): State<DashboardState>,
+    SignedIn(session): SignedIn,
+    Form(f): Form<RunForm>,
+) -> Response {
+    if let Some(r) = guard_action(&state, &session, f.csrf.as_deref()) {
+        return r;
+    }
+    let http = &state.http;
+    match staff::run_now(
+        state.pool(),
+        &http.archive_pool,
+        http.archive.clone(),
+        &http.transfer,
+        &session.actor,
+    )
+    .await
+    {
+        Ok(s) => Redirect::to(&format!(
+            "/dashboard/arkivlogg?status=arkivert&overfort={}&feilet_na={}{}",
+            s.arkivert,
+            s.feilet,
+            if s.stopped_for_outage {
+                "&stoppet=1"
+            } else {
+                ""
+            }
+        ))
+        .into_response(),
+        Err(e) => staff_error(&state, e),
+    }
 }
 
 /// The longest free-text search, in characters.

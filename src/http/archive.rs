@@ -25,7 +25,6 @@ use serde_json::json;
 
 use super::auth::{with_scope, ApiActor, ApiAuth};
 use super::HttpState;
-use crate::access::Role;
 use crate::archive::staff::{self, Cursor, ListQuery, StaffError};
 use crate::archive::ArchiveStatus;
 use crate::clients::Scope;
@@ -187,46 +186,12 @@ async fn run_now(
     State(s): State<HttpState>,
     ApiActor { actor, .. }: ApiActor,
 ) -> Result<Json<serde_json::Value>, StaffError> {
-    if !matches!(actor.role, Role::Kommuneadmin) {
-        let reason = "Bare kommuneadmin kan starte en overføring utenom tidsvinduene.";
-        crate::audit::record(
-            &s.ctx.pool,
-            &crate::audit::Entry {
-                actor: &actor,
-                school_id: None,
-                action: "archive.run_now",
-                target: None,
-                outcome: crate::audit::Outcome::Refused,
-                reason: Some(reason),
-                details: json!({}),
-            },
-        )
-        .await?;
-        return Err(StaffError::Forbidden(reason.into()));
-    }
-    let summary = crate::archive::schedule::run_and_log(
+    let summary = staff::run_now(
+        &s.ctx.pool,
         &s.archive_pool,
         s.archive.clone(),
         &s.transfer,
-        crate::archive::schedule::RunKind::RunNow,
-        None,
-        &crate::archive::schedule::SystemClock,
-    )
-    .await
-    .map_err(|e| match e {
-        crate::archive::transfer::TransferRunError::Db(e) => StaffError::Db(e),
-    })?;
-    crate::audit::record(
-        &s.ctx.pool,
-        &crate::audit::Entry {
-            actor: &actor,
-            school_id: None,
-            action: "archive.run_now",
-            target: None,
-            outcome: crate::audit::Outcome::Granted,
-            reason: None,
-            details: json!(summary),
-        },
+        &actor,
     )
     .await?;
     Ok(Json(json!(summary)))

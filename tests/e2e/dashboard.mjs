@@ -2,12 +2,13 @@
 // The dashboard in headless Chromium, driven by playwright-core (tests/it/dashboard.rs
 // runs the steps against a real dokflyt and a real OIDC provider):
 //
-//   node dashboard.mjs retry         sign in as team.fjellvik at substantial, open
-//                                    Feilet, open the failed (UO) document, see its
-//                                    receipt, «Prøv igjen», confirm, see it Klar;
-//                                    keeps the browser session
-//   node dashboard.mjs verify        same session: the document is under Arkivert,
-//                                    then Frister
+//   node dashboard.mjs day           the archive officer's day, one browser session:
+//                                    sign in as arkiv.kommune (kommuneadmin) at
+//                                    substantial, open Feilet, open the failed (UO)
+//                                    document, read why (explanation and the
+//                                    archive's answer), «Prøv igjen», confirm, see
+//                                    it Klar; «Kjør overføring nå» on Arkivlogg;
+//                                    the document is under Arkivert; then Frister
 //   node dashboard.mjs other-school  sign in as team.bakken: the document is 404 (as if missing)
 //   node dashboard.mjs preview-uo    sign in as admin.fjellvik (skoleadmin) at
 //                                    substantial: the UO document's PDF shows; the
@@ -17,7 +18,9 @@
 //                                    Send: sent to step up (acr_values high,
 //                                    prompt=login), sign in with high, back on the
 //                                    same confirmation, Send: the message page,
-//                                    whose progress ends «Ferdig sendt»; all at 390 px
+//                                    whose progress ends «Ferdig sendt» and every
+//                                    number «Levert» (the test's gateway reports
+//                                    them); all at 390 px
 //   node dashboard.mjs reflow        as LOGIN (at high): every page at 320 and 390 px
 //                                    wide has a scroll width equal to the viewport
 //                                    (tables scroll in their own container), the
@@ -38,7 +41,6 @@ const DOC = process.env.DOC_ID;
 const ARTIFACTS = process.env.ARTIFACTS || 'artifacts';
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const SCHOOL = process.env.SCHOOL;
-const STATE = path.join(ARTIFACTS, 'dashboard-session.json');
 const LOW = 'idporten-loa-low';
 const SUBSTANTIAL = 'idporten-loa-substantial';
 const HIGH = 'idporten-loa-high';
@@ -71,9 +73,9 @@ async function shot(page, name) {
   await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
 }
 
-async function retry(page) {
+async function day(page) {
   // Acting on a UO document needs substantial.
-  await signIn(page, 'team.fjellvik', SUBSTANTIAL);
+  await signIn(page, 'arkiv.kommune', SUBSTANTIAL);
   // The session cookie is HttpOnly and SameSite=Lax.
   const cookies = await page.context().cookies();
   const session = cookies.find((c) => c.name === 'dokflyt_okt');
@@ -84,42 +86,55 @@ async function retry(page) {
   expect((await feilet.locator('.count').innerText()).trim() === '1', 'one document under Feilet');
   const link = page.locator(`a[href="/dashboard/dokument/${DOC}"]`);
   await link.waitFor();
-  await shot(page, '1-feilet');
+  // Nothing is Klar yet: no transfer is offered.
+  expect(await page.locator('#kjor-overforing').count() === 0, 'no «Kjør overføring nå» with nothing Klar');
+  await shot(page, 'dag-1-feilet');
   expect(!page.url().includes('Nordmann'), 'no personal data in the URL');
   await link.click();
+  // Read why: the Norwegian explanation, and the archive's answer readable and raw.
   await page.getByRole('heading', { name: 'Hvorfor det feilet' }).waitFor();
-  // The archive's answer, readable and raw on demand.
+  const why = await page.locator('main').innerText();
+  expect(/Arkivet avviste dokumentet/.test(why), `the explanation is shown: ${why.slice(0, 400)}`);
   await page.getByRole('heading', { name: 'Overføringsforsøk' }).waitFor();
   const attempts = await page.locator('.attempts').innerText();
   expect(/Forsøk 1/.test(attempts), `the attempt is listed: ${attempts}`);
   await page.getByText('Vis svaret', { exact: true }).first().click();
   const raw = await page.locator('.attempts pre').first().innerText();
-  expect(raw.length > 0, 'the raw answer shows');
+  expect(raw.includes('ugyldigforespoersel'), `the raw answer shows: ${raw.slice(0, 200)}`);
   expect((await page.locator('#dokument-status').innerText()).trim() === 'Feilet', 'status feilet');
-  await shot(page, '2-dokument-feilet');
+  await shot(page, 'dag-2-dokument-feilet');
   await page.getByRole('link', { name: 'Prøv igjen' }).click();
   await page.getByRole('heading', { name: 'Prøv igjen?' }).waitFor();
-  await shot(page, '3-bekreft');
+  await shot(page, 'dag-3-bekreft');
   await page.locator('#bekreft').click();
   await page.getByRole('status').filter({ hasText: 'satt til Klar' }).waitFor();
   expect((await page.locator('#dokument-status').innerText()).trim() === 'Klar', 'status klar');
-  await shot(page, '4-klar');
-  await page.context().storageState({ path: STATE });
-}
-
-async function verify(page) {
-  await page.goto(`${BASE}/dashboard/arkivlogg?status=arkivert`);
-  const link = page.locator(`a[href="/dashboard/dokument/${DOC}"]`);
-  await link.waitFor({ timeout: 15000 });
-  await shot(page, '5-arkivert');
-  await link.click();
+  await shot(page, 'dag-4-klar');
+  // Run the transfer from the dashboard instead of waiting for 15:00.
+  await page.getByRole('link', { name: 'Arkivlogg' }).first().click();
+  await page.locator('#kjor-overforing').waitFor();
+  await accessible(page, 'Arkivlogg with «Kjør overføring nå»');
+  await shot(page, 'dag-5-kjor-overforing');
+  await Promise.all([
+    page.waitForURL((u) => u.searchParams.get('status') === 'arkivert', { timeout: 30000 }),
+    page.locator('#kjor-overforing').click(),
+  ]);
+  const result = (await page.locator('#overforing-resultat').innerText()).trim();
+  expect(result === 'Overføringen er ferdig: 1 arkivert, 0 feilet.', `the transfer's result: ${result}`);
+  await accessible(page, 'Arkivert after the transfer');
+  // The document is under Arkivert, with the archive's receipt.
+  const archived = page.locator(`a[href="/dashboard/dokument/${DOC}"]`);
+  await archived.waitFor();
+  expect((await page.locator('#tab-feilet .count').innerText()).trim() === '0', 'Feilet is empty');
+  await shot(page, 'dag-6-arkivert');
+  await archived.click();
   expect((await page.locator('#dokument-status').innerText()).trim() === 'Arkivert', 'status arkivert');
   await page.getByRole('heading', { name: 'Arkivets siste svar' }).waitFor();
-  await shot(page, '6-dokument-arkivert');
+  await shot(page, 'dag-7-dokument-arkivert');
   // The day ends on Frister: the school year's deadlines, counts per status.
   await page.getByRole('link', { name: 'Frister' }).click();
   await page.getByRole('heading', { name: /^Frister \d{4}\/\d{4}$/ }).waitFor();
-  await shot(page, '7-frister');
+  await shot(page, 'dag-8-frister');
 }
 
 async function otherSchool(page) {
@@ -196,8 +211,13 @@ async function smsStepUp(page) {
     page.locator('#send').click(),
   ]);
   await page.getByRole('heading', { name: 'Beredskapsmelding' }).waitFor();
-  // The progress, refreshed by the page's script, ends «Ferdig sendt» (on a phone).
+  // The progress, refreshed by the page's script, ends «Ferdig sendt» (on a phone),
+  // and every number «Levert» once the gateway has reported the deliveries.
   await page.locator('[data-field=status]', { hasText: 'Ferdig sendt' }).waitFor({ timeout: 30000 });
+  await page.locator('[data-recipients=delivered]', { hasText: new RegExp(`^${numbers}$`) }).waitFor({ timeout: 60000 });
+  const list = await page.locator('.progress').innerText();
+  expect(/Levert: \d+/.test(list), `the progress names «Levert»: ${list}`);
+  expect(!/Sendt: [1-9]/.test(list), `nothing left without a delivery report: ${list}`);
   const wide = await page.evaluate(() => document.documentElement.scrollWidth);
   expect(wide === 390, `the message page fits 390 px: ${wide}`);
   await shot(page, '14-sms-sendt');
@@ -307,14 +327,12 @@ async function main() {
   expect(BASE && DOC, 'BASE and DOC_ID are required');
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
-  const contextOptions = step === 'verify' ? { storageState: STATE } : {};
   // The principal's SMS flow runs on a phone-sized screen.
   const viewport = step === 'sms-step-up' ? { viewport: { width: 390, height: 844 } } : {};
-  const context = await browser.newContext({ ...contextOptions, ...viewport, locale: 'nb-NO' });
+  const context = await browser.newContext({ ...viewport, locale: 'nb-NO' });
   const page = await context.newPage();
   try {
-    if (step === 'retry') await retry(page);
-    else if (step === 'verify') await verify(page);
+    if (step === 'day') await day(page);
     else if (step === 'other-school') await otherSchool(page);
     else if (step === 'preview-uo') await previewUo(page);
     else if (step === 'sms-step-up') await smsStepUp(page);

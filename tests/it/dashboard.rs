@@ -248,6 +248,12 @@ fn routes(doc: Uuid, school: &str) -> Vec<(Kind, &'static str, String)> {
             "POST",
             format!("/dashboard/sms/send?school={school}"),
         ),
+        // «Kjør overføring nå»: every school's klar documents at once.
+        (
+            Kind::Act,
+            "POST",
+            "/dashboard/arkivlogg/overfor".to_string(),
+        ),
     ]
 }
 
@@ -296,6 +302,11 @@ fn expected(role: Role, own: bool, path: &str) -> bool {
         return false;
     }
     let covered = own || role == Role::Kommuneadmin;
+    if path.ends_with("/arkivlogg/overfor") {
+        // A transfer sends every school's documents: the municipal administrator
+        // only, as `POST /api/archive/run-now` (one rule: `staff::may_run_now`).
+        return role == Role::Kommuneadmin;
+    }
     if path.contains("/sms") {
         // The SMS page: the school's principal; the municipal admin reads ledgers
         // but cannot send (sms::authz refuses it).
@@ -393,7 +404,7 @@ async fn every_route_checks_role_school_and_level_on_the_server() {
             }
         }
     }
-    assert_eq!(checked, 3 * roles.len() * 2 * 17);
+    assert_eq!(checked, 3 * roles.len() * 2 * 18);
     // Every outcome occurs (the matrix does not only test refusals).
     for outcome in ["Through", "Refused", "StepUp(Substantial)", "StepUp(High)"] {
         assert!(
@@ -401,6 +412,18 @@ async fn every_route_checks_role_school_and_level_on_the_server() {
             "{outcome}: {seen:?}"
         );
     }
+    // «Kjør overføring nå»: run by kommuneadmin at every level (for both schools'
+    // rounds), refused and audited for the other dashboard roles (skoleadmin, team,
+    // rektor); roles without dashboard access never reach it (`dashboard.access`).
+    let runs = |outcome: &'static str| {
+        format!("SELECT count(*) FROM audit_log WHERE action = 'archive.run_now' AND outcome = '{outcome}'")
+    };
+    assert_eq!(app.count(&runs("granted")).await, 3 * 2, "runs are audited");
+    assert_eq!(
+        app.count(&runs("refused")).await,
+        3 * 3 * 2,
+        "refused runs are audited"
+    );
     // Refusals are in the audit log, step-ups with the level that was missing.
     let refused = app
         .count("SELECT count(*) FROM audit_log WHERE outcome = 'refused'")
@@ -458,6 +481,7 @@ async fn forms_without_the_sessions_csrf_token_are_refused() {
         format!("/dashboard/dokument/{doc}/fjern"),
         "/dashboard/sms/forhandsvis".to_string(),
         "/dashboard/sms/send".to_string(),
+        "/dashboard/arkivlogg/overfor".to_string(),
     ] {
         let code = post(
             &app,
@@ -1506,39 +1530,58 @@ async fn browser_as(
     eprintln!("{text}");
 }
 
+/// The archive officer's day in one continuous browser run (`dashboard.mjs day`):
+/// the municipal archive administrator signs in, opens Feilet, reads why the
+/// archive refused the document, presses «Prøv igjen», runs the transfer from the
+/// dashboard («Kjør overføring nå»), finds the document under Arkivert and ends on
+/// Frister. Then other people's runs: another school's team gets 404, a school
+/// administrator previews the UO document at substantial.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_team_member_signs_in_retries_a_failed_document_and_sees_it_archived() {
+async fn the_archive_officers_day_runs_in_one_browser_session() {
     ensure_node_modules();
     let chromium = chromium();
     let port = free_port();
     let public_url = format!("http://localhost:{port}");
     let secret = format!("e2e-{}", Uuid::new_v4().simple());
     let accounts = serde_json::json!({
-        "team.fjellvik": { "name": "Tone Team", "role": "team", "schools": [OWN] },
+        "arkiv.kommune": { "name": "Kari Arkivar", "role": "kommuneadmin", "schools": [] },
         "team.bakken": { "name": "Bjørn Bakken", "role": "team", "schools": [OTHER] },
         "admin.fjellvik": { "name": "Siri Skoleadmin", "role": "skoleadmin", "schools": [OWN] },
     });
     let (provider, issuer) = start_provider(&public_url, &secret, &accounts).await;
+    // The archive the dashboard's «Kjør overføring nå» sends to: it registers.
+    let archive = common::archive_standin::StandIn::start(vec![], Duration::ZERO).await;
 
     let app = spawn_app_with(Spawn {
         http_addr: Some(format!("127.0.0.1:{port}")),
         dashboard: Some(e2e_dashboard(&issuer, &secret, &public_url)),
+        archive_url: Some(archive.url()),
         ..Spawn::default()
     })
     .await;
     let doc = queue(&app, "conduct_warning").await;
+    // The morning's failure: the archive refused it (ugyldigforespoersel).
     transfer(&app, vec![Action::Ugyldig]).await;
     assert_eq!(status_of(&app, doc).await, "feilet");
 
     let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/e2e-artifacts");
     std::fs::create_dir_all(&artifacts).expect("artifacts dir");
-    // Sign in at substantial, open Feilet, see the receipt, press «Prøv igjen» and confirm.
-    browser("retry", &public_url, doc, &artifacts, &chromium).await;
-    assert_eq!(status_of(&app, doc).await, "klar");
-    // The next transfer archives it; the same browser session sees Arkivert.
-    transfer(&app, vec![Action::Normal]).await;
+    browser("day", &public_url, doc, &artifacts, &chromium).await;
     assert_eq!(status_of(&app, doc).await, "arkivert");
-    browser("verify", &public_url, doc, &artifacts, &chromium).await;
+    let journal_posts = archive.state.lock().expect("lock").posts.len();
+    assert_eq!(
+        journal_posts, 1,
+        "the dashboard's transfer reached the archive once"
+    );
+    for (action, n) in [("archive.retry", 1), ("archive.run_now", 1)] {
+        let granted = app
+            .count(&format!(
+                "SELECT count(*) FROM audit_log WHERE action = '{action}' AND outcome = 'granted'
+                    AND role = 'kommuneadmin'"
+            ))
+            .await;
+        assert_eq!(granted, n, "{action} is audited with the officer");
+    }
     // A team member of another school is refused by the server.
     browser("other-school", &public_url, doc, &artifacts, &chromium).await;
     // The school administrator previews the UO document at substantial (school
@@ -1649,14 +1692,37 @@ async fn a_principal_at_substantial_steps_up_to_send_an_emergency_sms() {
 
     let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/e2e-artifacts");
     std::fs::create_dir_all(&artifacts).expect("artifacts dir");
-    browser(
-        "sms-step-up",
-        &public_url,
-        Uuid::nil(),
-        &artifacts,
-        &chromium,
-    )
-    .await;
+    // One browser run from compose to «Levert»: while it waits on the message page,
+    // the gateway reports every SMS it accepted as delivered (as a real gateway
+    // posts its delivery reports), once it has them all.
+    let numbers = school.expected_numbers.len();
+    let gateway_reports = async {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        while gw.received().len() < numbers {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the gateway received {} of {numbers} SMS",
+                gw.received().len()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        gw.report_all_delivered(app.http, common::sms_gateway::DLR_TOKEN)
+            .await;
+    };
+    tokio::join!(
+        browser(
+            "sms-step-up",
+            &public_url,
+            Uuid::nil(),
+            &artifacts,
+            &chromium,
+        ),
+        gateway_reports
+    );
+    let delivered = app
+        .count("SELECT count(*) FROM sms_recipients WHERE status = 'delivered'")
+        .await;
+    assert_eq!(delivered, numbers as i64, "every number delivered");
 
     let sent = app
         .count(&format!(

@@ -20,6 +20,7 @@ mod clients;
 mod contract;
 mod dashboard;
 mod delivery;
+mod demo;
 mod limits;
 mod no_personal_data;
 mod pipeline;

@@ -36,10 +36,13 @@
     }, 15000);
   }
 
-  // Beredskaps-SMS: progress every 2 s until every recipient is settled.
+  // Beredskaps-SMS: progress every 2 s until every recipient is settled: delivered
+  // or failed, or sent and still without a delivery report after 10 minutes (a
+  // gateway need not report every delivery).
   var progress = document.querySelector("[data-progress]");
   if (progress) {
     var url = progress.getAttribute("data-progress");
+    var started = Date.now();
     var timer = setInterval(function () {
       refresh(url, function (s) {
         var st = progress.querySelector("[data-field=status]");
@@ -47,6 +50,10 @@
         var raw = progress.querySelector("[data-field=status-raw]");
         if (raw) raw.textContent = s.status;
         var list = progress.querySelector(".progress");
+        // A status nobody is in any more (all sent ones delivered) reads 0.
+        progress.querySelectorAll("[data-recipients]").forEach(function (el) {
+          if (!(el.getAttribute("data-recipients") in s.recipients)) el.textContent = "0";
+        });
         Object.keys(s.recipients).forEach(function (k) {
           var el = progress.querySelector('[data-recipients="' + k + '"]');
           if (!el && list) {
@@ -63,7 +70,8 @@
           if (el) el.textContent = String(s.recipients[k]);
         });
         var open = (s.recipients.queued || 0) + (s.recipients.sending || 0);
-        if (open === 0 && s.status !== "awaiting_approval" && s.status !== "approved") clearInterval(timer);
+        var unreported = (s.recipients.sent || 0) > 0 && Date.now() - started < 600000;
+        if (open === 0 && !unreported && s.status !== "awaiting_approval" && s.status !== "approved") clearInterval(timer);
       });
     }, 2000);
   }

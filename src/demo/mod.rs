@@ -1,13 +1,23 @@
-//! `serve --demo`: shows a newcomer the pipeline working on the local services.
+//! `serve --demo`: shows a newcomer the pipeline working on the local services, and
+//! the dashboard in every state it has.
 //!
 //! Publishes every example event in `examples/events/` (with an `event_id` of
 //! its own, the same in every run: a second run on the same database keeps what
 //! the first processed, says so, and never doubles the documents), one of them twice (to show that a
 //! duplicate has its effects once), and the invalid examples in `examples/invalid/`
 //! (to show dead-lettering with a reason); then waits for each and prints its fate.
-//! [`prepare`] starts a local SvarUt stand-in and points the SvarUt channel at it
+//! Before that it loads the example schools' roster (`examples/roster/`: pupils,
+//! guardians and staff with fictional mobile numbers, see [`sms_gateway`]).
+//! [`prepare`] starts the local stand-ins and points dokflyt at them: SvarUt
 //! (email is off: there is no SMTP server), so the letters are really sent over
-//! HTTP and their statuses move (MOTTATT … LEST) while the demo watches.
+//! HTTP and their statuses move (MOTTATT … LEST) while the demo watches; the SMS
+//! gateway ([`sms_gateway`]), so the example emergency SMS is sent and delivered;
+//! and the sign-in provider. [`archive_target`] is the archive: the offline
+//! package, refusing three example documents once ([`archive`]) so the dashboard's
+//! Feilet tab has entries to fix.
+
+pub mod archive;
+pub mod sms_gateway;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -54,6 +64,27 @@ pub struct DemoServices {
     pub svarut: crate::channels::svarut_standin::SvarUtStandIn,
     /// The demo's OpenID Connect provider for the dashboard's sign-in.
     pub idp: crate::dashboard::demo_idp::DemoIdp,
+    /// The SMS gateway the example emergency SMS and the principal's go through.
+    pub sms: sms_gateway::SmsGatewayStandIn,
+}
+
+/// Emergency SMS the demo sends itself (the example event `emergency_sms`). The
+/// demo raises each school's hourly limit by this many, so the example does not
+/// use up what the principal may send from the dashboard
+/// (`sms.max_messages_per_hour` counts every message of the school in the last hour).
+pub const DEMO_OWN_SMS: i64 = 1;
+
+/// The demo's archive: the offline package in `settings.archive.directory`, with
+/// the refusals of [`archive::REFUSED`].
+pub fn archive_target(
+    settings: &Settings,
+    pool: PgPool,
+) -> std::sync::Arc<dyn crate::archive::client::ArchiveClient> {
+    std::sync::Arc::new(archive::DemoArchive::new(
+        &settings.archive.directory,
+        &settings.archive.system,
+        pool,
+    ))
 }
 
 /// Starts the SvarUt stand-in and adjusts the settings to use it.
@@ -70,6 +101,11 @@ pub async fn prepare(mut settings: Settings) -> anyhow::Result<(Settings, DemoSe
     settings.delivery.email.enabled = false;
     demo_languages(&mut settings.letters);
     settings.delivery.idle_poll_ms = 200;
+    let sms = sms_gateway::SmsGatewayStandIn::start()
+        .await
+        .context("starting the SMS gateway stand-in")?;
+    sms.configure(&mut settings.sms);
+    settings.sms.max_messages_per_hour += DEMO_OWN_SMS;
     // The dashboard signs in through a local OpenID Connect provider (Feide and
     // ID-porten are not reachable from here); the browser sees dokflyt on localhost.
     let port = settings
@@ -89,7 +125,7 @@ pub async fn prepare(mut settings: Settings) -> anyhow::Result<(Settings, DemoSe
     settings.dashboard.oidc_client_secret = crate::secret::Secret::new(idp.client_secret.clone());
     settings.dashboard.oidc_scopes = "openid profile dokflyt".into();
     settings.dashboard.claims = crate::config::ClaimMapping::default();
-    Ok((settings, DemoServices { svarut, idp }))
+    Ok((settings, DemoServices { svarut, idp, sms }))
 }
 
 struct Published {
@@ -97,7 +133,14 @@ struct Published {
     event_id: Option<Uuid>,
 }
 
-pub async fn run(settings: &Settings, pool: &PgPool, addr: SocketAddr) -> anyhow::Result<()> {
+/// Publishes the examples, waits for them, runs the archive transfer into
+/// `archive` and prints what happened and where to look in the dashboard.
+pub async fn run(
+    settings: &Settings,
+    pool: &PgPool,
+    addr: SocketAddr,
+    archive: std::sync::Arc<dyn crate::archive::client::ArchiveClient>,
+) -> anyhow::Result<()> {
     let conn = broker::connect(settings.amqp.url.expose(), settings.amqp.heartbeat_secs).await?;
     let channel = broker::confirm_channel(&conn).await?;
     let topology = Topology::new(&settings.amqp.prefix, settings.amqp.delivery_limit);
@@ -180,7 +223,9 @@ pub async fn run(settings: &Settings, pool: &PgPool, addr: SocketAddr) -> anyhow
     }
     let invalid_dir = settings.paths.examples_dir.with_file_name("invalid");
     let mut invalid_count = 0;
-    if invalid_dir.is_dir() {
+    // The invalid examples have no identity to recognise them by: an earlier run
+    // on this database dead-lettered them already, and they are not sent again.
+    if invalid_dir.is_dir() && kept == 0 {
         for file in sorted_files(&invalid_dir)? {
             let body = std::fs::read(&file)?;
             broker::publish_event(&channel, &topology, &body).await?;
@@ -197,8 +242,10 @@ pub async fn run(settings: &Settings, pool: &PgPool, addr: SocketAddr) -> anyhow
     if kept > 0 {
         println!(
             "dokflyt demo: {kept} example events were already processed by an earlier demo run \
-             on this database; they are kept as they are, not published again \
-             (drop the database to start clean)"
+             on this database; they are kept as they are (documents, archive statuses, \
+             deliveries, the emergency SMS and the audit log), not published again \
+             (nor the invalid examples: that run dead-lettered them). \
+             To start clean: stop dokflyt, `dropdb dokflyt` and `rm -rf out/demo`."
         );
     }
     println!(
@@ -235,7 +282,13 @@ pub async fn run(settings: &Settings, pool: &PgPool, addr: SocketAddr) -> anyhow
         }
     }
     // The letters themselves, to open in a PDF viewer.
-    let out_dir = PathBuf::from("out/demo");
+    // Next to the archive package (`out/demo/arkiv` → `out/demo`).
+    let out_dir = settings
+        .archive
+        .directory
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("out/demo"));
     let mut written = 0;
     if std::fs::create_dir_all(&out_dir).is_ok() {
         for p in &published {
@@ -277,11 +330,10 @@ pub async fn run(settings: &Settings, pool: &PgPool, addr: SocketAddr) -> anyhow
     );
     // The transfer normally waits for the 15:00 / 02:00 window; the demo runs it now,
     // into the offline package (one folder per document: arkivmelding.xml + PDF).
-    let client = crate::archive::client::from_settings(&settings.archive, None)?;
     let opts = crate::archive::transfer::TransferOptions::from_settings(&settings.archive);
     let s = crate::archive::schedule::run_and_log(
         pool,
-        client,
+        archive,
         &opts,
         crate::archive::schedule::RunKind::RunNow,
         None,
@@ -300,6 +352,8 @@ pub async fn run(settings: &Settings, pool: &PgPool, addr: SocketAddr) -> anyhow
         c.klar, c.arkivert, c.feilet
     );
     show_deliveries(pool, &published).await?;
+    show_failed(pool).await?;
+    show_sms(settings, pool).await?;
     println!();
     println!("status:  http://{addr}/api/status   (or: dokflyt status)");
     println!("letters: http://{addr}/api/deliveries?event_id=<event id>   messages: http://{addr}/api/messages?recipient=<person id>");
@@ -321,6 +375,89 @@ pub async fn run(settings: &Settings, pool: &PgPool, addr: SocketAddr) -> anyhow
             .join(" / ")
     );
     println!("dokflyt keeps running; Ctrl-C stops it gracefully.");
+    Ok(())
+}
+
+/// Where the dashboard's Feilet tab comes from: the documents the demo archive
+/// refused, with the archive's reason as the dashboard explains it.
+async fn show_failed(pool: &PgPool) -> anyhow::Result<()> {
+    let rows: Vec<(Uuid, String, String, Option<String>)> = sqlx::query_as(
+        "SELECT q.event_id, q.school_id, d.document_type, q.error_class
+           FROM archive_queue q JOIN documents d USING (event_id)
+          WHERE q.status = 'feilet' AND q.dismissed_at IS NULL
+          ORDER BY q.school_id, d.document_type",
+    )
+    .fetch_all(pool)
+    .await?;
+    println!();
+    if rows.is_empty() {
+        println!("Feilet: no documents (the refused ones have been retried and archived)");
+        return Ok(());
+    }
+    println!(
+        "Feilet: {} documents the demo archive refused (as a Noark 5 archive answers over Fiks Arkiv);",
+        rows.len()
+    );
+    println!(
+        "  open them in the dashboard (Arkivlogg → Feilet), read why, press «Prøv igjen», then"
+    );
+    println!("  as Kari Nordmann «Kjør overføring nå»: they are archived on that transfer.");
+    for (id, school, doc_type, class) in rows {
+        println!(
+            "  {school:<24} {doc_type:<20} {:<20} /dashboard/dokument/{id}",
+            class.unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+/// What the principal's SMS preview will show per school (numbers and the cost of
+/// a one-SMS message), and how the demo's own emergency SMS went.
+async fn show_sms(settings: &Settings, pool: &PgPool) -> anyhow::Result<()> {
+    use crate::sms::{cost, recipients};
+    let price = cost::price_on(
+        &settings.sms.prices,
+        crate::archive::folders::today_in_oslo(),
+    )?;
+    let schools: Vec<(String, String)> = sqlx::query_as(
+        "SELECT school_id, name FROM roster_schools WHERE NOT deleted ORDER BY school_id",
+    )
+    .fetch_all(pool)
+    .await?;
+    println!();
+    println!(
+        "Beredskaps-SMS (the roster's numbers are fictional: +44 7700 900xxx, Ofcom's drama range; \
+         the demo gateway accepts nothing else):"
+    );
+    for (id, name) in schools {
+        let set = recipients::for_school(pool, &id).await?;
+        let n = set.numbers.len() as i64;
+        println!(
+            "  {name:<24} {n} mobile numbers ({} without one); one SMS to all costs {}  \
+             /dashboard/sms?school={id}",
+            set.unreachable(),
+            crate::dashboard::words::kroner(&cost::nok(cost::cost_ore(n, 1, price)))
+        );
+    }
+    let sent: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT m.school_id, r.status, count(*) FROM sms_messages m
+           JOIN sms_recipients r USING (message_id)
+          WHERE m.source = 'event' GROUP BY 1, 2 ORDER BY 1, 2",
+    )
+    .fetch_all(pool)
+    .await?;
+    if !sent.is_empty() {
+        let line = sent
+            .iter()
+            .map(|(school, status, n)| format!("{school}: {status} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        println!(
+            "  the example emergency SMS: {line} (the demo raises the hourly limit by {DEMO_OWN_SMS} \
+             for it, so the principal still has {} this hour)",
+            settings.sms.max_messages_per_hour - DEMO_OWN_SMS
+        );
+    }
     Ok(())
 }
 
