@@ -18,7 +18,8 @@
 //! - [`event`] — the wire contract (document event v1) and the §8 document-type keys.
 //! - [`pipeline`] — the stages above, one module each, and [`pipeline::Outcome`].
 //! - [`rules`] — the routing table loaded from `routing-rules/`.
-//! - [`render`] — templates and PDF.
+//! - [`render`] — templates and PDF; the målform and the Sámi text beside the
+//!   Norwegian (`render::language`, `render::sami`, also used by messages and SMS).
 //! - [`broker`] — AMQP connection, topology and publishing with confirms.
 //! - [`db`] — PostgreSQL pool, migrations, one module per table's queries.
 //! - [`archive`] — archive statuses (`klar`, `arkivert`, `feilet`) and the transfer
