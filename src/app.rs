@@ -104,6 +104,7 @@ impl App {
         let worker = tokio::spawn(consumer.run(shutdown.clone()));
         // The roster consumer and the emergency-SMS worker (see src/roster, src/sms).
         let sms_ctx = crate::sms::SmsContext::new(self.ctx.pool.clone(), self.settings.sms.clone())
+            .with_sami(self.ctx.renderer.sami())
             .with_person_verifier(
                 crate::assertion::Verifier::from_settings(self.ctx.pool.clone(), &self.settings)
                     .context("cannot set up the person assertions' identity provider")?,
@@ -137,12 +138,13 @@ impl App {
             None
         };
         let delivery = if self.settings.delivery.enabled {
-            let channels = crate::channels::worker::Channels::build(
+            let channels = crate::channels::worker::Channels::build_with_sami(
                 self.ctx.pool.clone(),
                 &self.settings.delivery,
                 self.settings.amqp.url.clone(),
                 self.settings.amqp.heartbeat_secs,
                 &self.settings.amqp.prefix,
+                self.ctx.renderer.sami(),
             )
             .context("cannot set up the delivery channels")?;
             Some(tokio::spawn(Arc::new(channels).run(shutdown.clone())))

@@ -7,7 +7,13 @@
 //!    then the real consumer runs them through validate → route → render → commit → ack.
 //!
 //! Both phases time only the consuming side (everything is published first), with
-//! the same prefetch. It prints documents/s for each and the ratio.
+//! the same prefetch. It prints documents/s for each and the ratio, and the CPU
+//! per document during the pipeline's drain (issue 25's measure): the machine's
+//! busy CPU time (`/proc/stat`, every process, so other work on the machine
+//! counts too) and that of this process + PostgreSQL + RabbitMQ alone
+//! (`/proc/<pid>/stat`), each divided by the documents; then the renderer's own
+//! time per document on the same letter (one thread), and the difference: the
+//! pipeline's overhead per document besides rendering.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -117,8 +123,10 @@ pub async fn pipeline(mut settings: Settings, events: usize) -> anyhow::Result<(
         renderer: Arc::new(renderer),
         max_message_bytes: settings.amqp.max_message_bytes,
     };
+    let renderer = ctx.renderer.clone();
     let stats = Arc::new(ConsumerStats::default());
     let shutdown = CancellationToken::new();
+    let cpu_before = cpu::sample();
     let started = Instant::now();
     let worker = tokio::spawn(
         Consumer::new(ctx, settings.amqp.clone(), stats.clone()).run(shutdown.clone()),
@@ -136,6 +144,7 @@ pub async fn pipeline(mut settings: Settings, events: usize) -> anyhow::Result<(
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let piped = started.elapsed();
+    let cpu_after = cpu::sample();
     shutdown.cancel();
     let _ = worker.await;
     let dead = stats.dead_lettered.load(Ordering::Relaxed);
@@ -175,6 +184,23 @@ pub async fn pipeline(mut settings: Settings, events: usize) -> anyhow::Result<(
     pool.close().await;
     crate::db::drop_database_if_exists(&settings.database, &db_name).await;
 
+    // The renderer alone on the same letter, one thread, after the drain.
+    let routed = crate::pipeline::route::route(
+        crate::pipeline::validate::validate(
+            bodies.first().context("no events to render")?,
+            settings.amqp.max_message_bytes,
+        )
+        .map_err(|e| anyhow::anyhow!("the bench event does not validate: {e}"))?,
+        &crate::rules::RoutingTable::load_dir(&settings.paths.rules_dir)?,
+    )
+    .map_err(|e| anyhow::anyhow!("the bench event does not route: {e:?}"))?;
+    let renders = events.clamp(1, 500);
+    let render_started = Instant::now();
+    for _ in 0..renders {
+        renderer.render_pdf(&routed)?;
+    }
+    let render_ms = render_started.elapsed().as_secs_f64() * 1000.0 / renders as f64;
+
     let rate = |d: Duration| events as f64 / d.as_secs_f64();
     println!(
         "bench pipeline: {events} conduct_warning events, prefetch {}, concurrency {}",
@@ -194,10 +220,107 @@ pub async fn pipeline(mut settings: Settings, events: usize) -> anyhow::Result<(
         "  ratio pipeline/baseline              {:>10.3}",
         rate(piped) / rate(baseline)
     );
+    let per_doc = |ticks: u64| ticks as f64 * 1000.0 / cpu::ticks_per_second() / events as f64;
+    let machine = per_doc(
+        cpu_after
+            .machine_busy
+            .saturating_sub(cpu_before.machine_busy),
+    );
+    let processes = per_doc(cpu_after.processes.saturating_sub(cpu_before.processes));
+    println!(
+        "  CPU per document during the drain: machine busy {machine:.2} ms, \
+         this process + PostgreSQL + RabbitMQ {processes:.2} ms"
+    );
+    println!(
+        "  render only (same letter, one thread)  {render_ms:>10.2} ms/doc ({:.0} docs/s, {renders} renders)",
+        1000.0 / render_ms
+    );
+    println!(
+        "  overhead per document besides rendering: {:.2} ms (machine), {:.2} ms (these processes)",
+        machine - render_ms,
+        processes - render_ms
+    );
     if dead > 0 {
         println!("  WARNING: {dead} events were dead-lettered; the figure is not a clean run");
     }
     Ok(())
+}
+
+/// CPU time from `/proc` (Linux): the machine's busy time and that of this
+/// process, PostgreSQL and RabbitMQ, in clock ticks. Zero where `/proc` cannot be
+/// read (then the figures print as 0 and say nothing).
+mod cpu {
+    pub struct Sample {
+        pub machine_busy: u64,
+        pub processes: u64,
+    }
+
+    /// USER_HZ, the unit of `/proc/stat` (100 on Linux; asked of `getconf`).
+    pub fn ticks_per_second() -> f64 {
+        std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|s| s.trim().parse::<f64>().ok())
+            .filter(|t| *t > 0.0)
+            .unwrap_or(100.0)
+    }
+
+    pub fn sample() -> Sample {
+        Sample {
+            machine_busy: machine_busy().unwrap_or(0),
+            processes: processes(),
+        }
+    }
+
+    /// user + nice + system + irq + softirq + steal of the `cpu` line (not idle,
+    /// not iowait; guest time is already in user).
+    fn machine_busy() -> Option<u64> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+        let v: Vec<u64> = line
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        let at = |i: usize| v.get(i).copied().unwrap_or(0);
+        Some(at(0) + at(1) + at(2) + at(5) + at(6) + at(7))
+    }
+
+    /// utime + stime of this process and every `postgres` and `beam.smp` process.
+    fn processes() -> u64 {
+        let me = std::process::id().to_string();
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return 0;
+        };
+        let mut total = 0;
+        for entry in dir.flatten() {
+            let name = entry.file_name();
+            let Some(pid) = name
+                .to_str()
+                .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+            else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            // `pid (comm) state ...`: comm may hold spaces; fields follow the last ')'.
+            let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+                continue;
+            };
+            let comm = &stat[open + 1..close];
+            if !(pid == me || comm == "postgres" || comm == "beam.smp") {
+                continue;
+            }
+            let rest: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+            // After comm: state is field 3, utime 14, stime 15 → indexes 11 and 12.
+            let at = |i: usize| rest.get(i).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0);
+            total += at(11) + at(12);
+        }
+        total
+    }
 }
 
 /// Publishes everything, awaiting confirms in windows of 1,000 (pipelined).

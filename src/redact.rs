@@ -35,6 +35,7 @@ impl<T> Presence for Option<T> {
 impl Presence for String {}
 impl Presence for str {}
 impl Presence for Vec<u8> {}
+impl Presence for Vec<String> {}
 impl Presence for chrono::NaiveDate {}
 impl Presence for serde_json::Map<String, serde_json::Value> {}
 impl<A, B> Presence for (A, B) {}

@@ -5,7 +5,11 @@
 //! fetches it with `GET /api/messages?recipient=…`), an AMQP `message.created`
 //! event published with confirms on the outbound exchange, and — when the recipient
 //! has an address and email is on — the same message by email, with the PDF
-//! attached only where the policy allows (a public document with a PDF).
+//! attached only where the policy allows (a public document with a PDF). For a
+//! municipality or school with a Sámi setting, general information and
+//! parent-meeting invitations carry the Sámi text after the Norwegian
+//! (`render::sami`: the event's, else the fixed phrase; neither: Norwegian only
+//! and a warning in the log).
 //! Failure: a broker or SMTP fault is a retry; a bad address or a 5xx is `failed`.
 //!
 //! Idempotency: the message id is derived from the delivery's key, the row is
@@ -25,6 +29,7 @@ use super::email::{Email, Mailer};
 use super::outbound::Outbound;
 use super::{Attempt, ChannelError, ChannelSender, ContentPolicy, Job, Outcome};
 use crate::document::Channel;
+use crate::render::sami::Resolution;
 
 /// What the message (and its email) says.
 #[derive(Clone)]
@@ -49,6 +54,8 @@ pub struct MessageDeps {
     /// None: email copies are off.
     pub mailer: Option<Arc<Mailer>>,
     pub portal_url: String,
+    /// The Sámi settings and fixed phrases (shared with the renderer).
+    pub sami: Arc<crate::render::sami::SamiTexts>,
 }
 
 /// The in-app message id of a delivery (deterministic).
@@ -66,8 +73,21 @@ pub fn notice_text(school: &str, what: &str, portal_url: &str) -> String {
     )
 }
 
-/// The content of a `message_email` delivery under `content`.
+/// The content of a `message_email` delivery under `content`, Norwegian only.
 pub fn compose(job: &Job, content: ContentPolicy, portal_url: &str) -> Composed {
+    compose_with_sami(job, content, portal_url, &Resolution::NotRequired)
+}
+
+/// The content of a `message_email` delivery under `content`, with the Sámi text
+/// (when `sami` has one) after the Norwegian: its title in the subject after a
+/// slash, its paragraphs after the Norwegian ones. A content-free notice is
+/// unchanged.
+pub fn compose_with_sami(
+    job: &Job,
+    content: ContentPolicy,
+    portal_url: &str,
+    sami: &Resolution,
+) -> Composed {
     let school = &job.event.school.name;
     match content {
         ContentPolicy::NoticeOnly => Composed {
@@ -94,6 +114,14 @@ pub fn compose(job: &Job, content: ContentPolicy, portal_url: &str) -> Composed 
             } else {
                 paragraphs.join("\n\n")
             };
+            let mut subject = job.title.clone();
+            if let Some(sami) = sami.text() {
+                if let Some(title) = &sami.title {
+                    subject = format!("{subject} / {title}");
+                    body.push_str(&format!("\n\n{title}"));
+                }
+                body.push_str(&format!("\n\n{}", sami.body.join("\n\n")));
+            }
             body.push_str(&format!(
                 "\n\nHilsen\n{}\n{school}\n",
                 job.event.sender.name
@@ -110,7 +138,7 @@ pub fn compose(job: &Job, content: ContentPolicy, portal_url: &str) -> Composed 
             }
             Composed {
                 kind: "message",
-                subject: job.title.clone(),
+                subject,
                 body,
                 attachment,
                 has_document: job.pdf.is_some(),
@@ -257,7 +285,17 @@ impl ChannelSender for MessageEmailSender {
         attempt: &'a Attempt,
     ) -> BoxFuture<'a, Result<Outcome, ChannelError>> {
         Box::pin(async move {
-            let composed = compose(job, content, &self.deps.portal_url);
+            let t = job.decision.document_type;
+            let sami = self.deps.sami.for_event(&job.event, t);
+            if let Resolution::Missing(language) = sami {
+                tracing::warn!(
+                    event_id = %job.event_id,
+                    document_type = t.key(),
+                    sami = language.code(),
+                    "no Sámi text in the event and no fixed phrase for the language: the message is sent in Norwegian only"
+                );
+            }
+            let composed = compose_with_sami(job, content, &self.deps.portal_url, &sami);
             deliver(&self.deps, job, attempt, composed).await
         })
     }

@@ -44,12 +44,33 @@ pub struct Channels {
 
 impl Channels {
     /// `amqp_url`/`prefix`: the broker and prefix of the outbound exchange.
+    /// Messages carry no Sámi text (see [`Channels::build_with_sami`]).
     pub fn build(
         pool: PgPool,
         settings: &DeliverySettings,
         amqp_url: Secret,
         heartbeat_secs: u16,
         prefix: &str,
+    ) -> Result<Channels, WorkerError> {
+        Channels::build_with_sami(
+            pool,
+            settings,
+            amqp_url,
+            heartbeat_secs,
+            prefix,
+            Arc::default(),
+        )
+    }
+
+    /// [`Channels::build`] with the Sámi settings and phrases (the renderer's,
+    /// `Renderer::sami`), so messages carry the Sámi text where required.
+    pub fn build_with_sami(
+        pool: PgPool,
+        settings: &DeliverySettings,
+        amqp_url: Secret,
+        heartbeat_secs: u16,
+        prefix: &str,
+        sami: Arc<crate::render::sami::SamiTexts>,
     ) -> Result<Channels, WorkerError> {
         let outbound = Arc::new(Outbound::new(amqp_url, heartbeat_secs, prefix));
         let mailer = if settings.email.enabled {
@@ -61,6 +82,7 @@ impl Channels {
             outbound: outbound.clone(),
             mailer,
             portal_url: settings.portal_url.clone(),
+            sami,
         });
         let svarut_client = Arc::new(SvarUtClient::new(&settings.svarut)?);
         let senders: Vec<Arc<dyn ChannelSender>> = vec![

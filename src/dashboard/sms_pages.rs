@@ -178,6 +178,12 @@ async fn sms_page(
         &super::pages::school_choices(&state, actor, Some(&school)).await,
     );
     ctx.insert("may_compose", &(actor.role == Role::Rektor));
+    // A school with a Sámi setting gets a field for the Sámi text.
+    let sami = match request::whole_text(&state.sms, &school, "", None).await {
+        Ok((_, sami)) => sami,
+        Err(e) => return sms_error(&state, SmsError::Db(e)),
+    };
+    ctx.insert("sami", &sami);
     ctx.insert("month", &month);
     ctx.insert("month_name", &super::pages::month_nb(&month));
     ctx.insert("ledger", &ledger);
@@ -193,6 +199,9 @@ struct ComposeForm {
     csrf: Option<String>,
     school: String,
     tekst: String,
+    /// The Sámi text (only offered for a school with a Sámi setting).
+    #[serde(default)]
+    samisk: Option<String>,
     begrunnelse: String,
     #[serde(default)]
     skoleeiers_instruks: Option<String>,
@@ -210,6 +219,7 @@ async fn preview(
         text: f.tekst.clone(),
         reason: f.begrunnelse.clone(),
         on_owner_instruction: f.skoleeiers_instruks.is_some(),
+        sami_text: f.samisk.clone(),
     };
     let p = match request::preview(
         &state.sms,
@@ -225,7 +235,8 @@ async fn preview(
     };
     let mut ctx = tera::Context::new();
     ctx.insert("school", &f.school);
-    ctx.insert("text", &f.tekst);
+    // The whole SMS as it is sent: the Norwegian, then any Sámi text.
+    ctx.insert("text", &p.message);
     ctx.insert("reason", &f.begrunnelse);
     ctx.insert("p", &p);
     ctx.insert("expires", &oslo(p.expires_at));
@@ -241,6 +252,8 @@ struct CountForm {
     school: String,
     #[serde(default)]
     tekst: String,
+    #[serde(default)]
+    samisk: Option<String>,
 }
 
 /// The compose page's live count (`app.js` posts the text as it is typed; the
@@ -259,7 +272,14 @@ async fn live_count(
     if !(session.actor.role == Role::Rektor && session.actor.covers_school(&f.school)) {
         return refuse(&state, &session.actor, Some(&f.school)).await;
     }
-    let count = crate::sms::segments::count(&f.tekst);
+    // The whole text as it will be sent (with the Sámi part for a school with a
+    // Sámi setting), counted as the preview counts it.
+    let (whole, sami) =
+        match request::whole_text(&state.sms, &f.school, &f.tekst, f.samisk.as_deref()).await {
+            Ok(w) => w,
+            Err(e) => return sms_error(&state, SmsError::Db(e)),
+        };
+    let count = crate::sms::segments::count(&whole);
     let numbers = match crate::sms::recipients::for_school(state.pool(), &f.school).await {
         Ok(set) => set.numbers.len() as i64,
         Err(e) => return sms_error(&state, SmsError::Db(e)),
@@ -270,7 +290,17 @@ async fn live_count(
     };
     let max = state.sms.settings.max_segments;
     let cost_ore = cost::cost_ore(numbers, count.segments as i64, price);
-    let ucs2: Vec<serde_json::Value> = crate::sms::segments::ucs2_characters(&f.tekst)
+    // Stand-ins are offered for the Norwegian text only, and only while the Sámi
+    // part (whose letters always need UCS-2) does not force UCS-2 anyway.
+    let sami_only = whole.strip_prefix(f.tekst.trim_end()).unwrap_or("");
+    let sami_forces_ucs2 = !sami_only.trim().is_empty()
+        && crate::sms::segments::count(sami_only).encoding == crate::sms::segments::Encoding::Ucs2;
+    let norwegian_ucs2 = if sami_forces_ucs2 {
+        Vec::new()
+    } else {
+        crate::sms::segments::ucs2_characters(&f.tekst)
+    };
+    let ucs2: Vec<serde_json::Value> = norwegian_ucs2
         .into_iter()
         .map(|(c, r)| json!({ "char": c.to_string(), "replacement": r }))
         .collect();
@@ -287,6 +317,8 @@ async fn live_count(
         "cost": super::words::kroner(&cost::nok(cost_ore)),
         "price": super::words::kroner(&cost::nok(price.ore)),
         "ucs2": ucs2,
+        "sami": sami,
+        "sami_forces_ucs2": sami_forces_ucs2,
     }))
     .into_response()
 }

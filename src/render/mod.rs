@@ -22,11 +22,16 @@
 //!    with the exemption marking and «Side N av M» on every page;
 //! 5. [`pdf`] — the single place the PDF is assembled: krilla writes a tagged
 //!    PDF/A-2a + PDF/UA-1 file, with the structure taken from the markup blocks.
+//!
+//! Beside them: [`language`] (the municipality's written standard, `[letters]`)
+//! and [`sami`] (the Sámi text beside the Norwegian: the event's, else a fixed
+//! phrase; shared with the message channel and the emergency SMS).
 
 pub mod context;
 pub mod layout;
 pub mod markup;
 pub mod pdf;
+pub mod sami;
 
 use std::path::{Path, PathBuf};
 
@@ -70,6 +75,8 @@ pub struct Renderer {
     letters: LetterSettings,
     /// The configured letterhead logos, decoded once: path → image, width / height.
     logos: std::collections::HashMap<PathBuf, (krilla::image::Image, f32)>,
+    /// The Sámi text beside the Norwegian: the event's, else the fixed phrases.
+    sami: std::sync::Arc<sami::SamiTexts>,
 }
 
 impl std::fmt::Debug for Renderer {
@@ -112,6 +119,8 @@ impl Renderer {
 
         let fonts = pdf::Fonts::load(templates_dir, &FONT_FILES)?;
         let logos = load_logos(&letters)?;
+        let sami = sami::SamiTexts::load(templates_dir, letters.clone())
+            .map_err(|e| RenderError::Template(format!("Sámi phrases: {e}")))?;
         let metrics = fonts.metrics();
         let renderer = Renderer {
             tera,
@@ -121,6 +130,7 @@ impl Renderer {
             templates_dir: templates_dir.to_path_buf(),
             letters,
             logos,
+            sami: std::sync::Arc::new(sami),
         };
         renderer.self_test()?;
         Ok(renderer)
@@ -185,6 +195,12 @@ impl Renderer {
         }
     }
 
+    /// The Sámi settings and fixed phrases, shared with the message channel and
+    /// the emergency SMS (the same resolution per municipality and school).
+    pub fn sami(&self) -> std::sync::Arc<sami::SamiTexts> {
+        self.sami.clone()
+    }
+
     /// The written standard of `ev`'s letters under the settings.
     pub fn language_of(&self, ev: &IncomingEvent) -> Language {
         self.letters
@@ -209,15 +225,18 @@ impl Renderer {
         }
         let language = if fallback { Language::Bokmal } else { language };
         let mut ctx = context::build(ev, t, decision, language);
-        // In the Sámi administrative area: the Sámi language whose text (from the
-        // event, `fields.sami_text`) is printed beside the Norwegian.
-        let sami = self
-            .letters
-            .resolve(&ev.municipality.number, &ev.school.id)
-            .sami;
+        // In the Sámi administrative area: the Sámi text (the event's, else the
+        // fixed phrase of the type) printed beside the Norwegian, tagged with its
+        // language. Neither: the letter is Norwegian only (the channels log it).
+        let sami = self.sami.for_event(ev, t);
+        let sami = sami.text();
         ctx.insert(
             "sami",
-            &sami.map(|s| serde_json::json!({ "code": s.code() })),
+            &sami.map(|s| serde_json::json!({ "code": s.language.code() })),
+        );
+        ctx.insert(
+            "sami_text",
+            &sami.map(|s| serde_json::json!({ "title": s.title, "body": s.body })),
         );
         let text = self
             .tera
@@ -424,7 +443,7 @@ pub const AUTOESCAPE_SUFFIXES: [&str; 6] = [
 ///   directory ([`collect_templates`]), so `include`/`extends` can only name
 ///   those: tera never touches the file system itself;
 /// - HTML templates are autoescaped ([`AUTOESCAPE_SUFFIXES`]).
-fn sandboxed_tera() -> tera::Tera {
+pub(crate) fn sandboxed_tera() -> tera::Tera {
     let mut tera = tera::Tera::default();
     tera.register_function("get_env", refuse_get_env);
     tera.autoescape_on(AUTOESCAPE_SUFFIXES.to_vec());

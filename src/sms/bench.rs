@@ -126,6 +126,7 @@ pub async fn run(mut settings: Settings, recipients: usize) -> anyhow::Result<()
             text: "Skolen er stengt i dag. Hilsen rektor".into(),
             reason: "benchmark".into(),
             on_owner_instruction: false,
+            sami_text: None,
         },
     )
     .await

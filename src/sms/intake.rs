@@ -9,7 +9,10 @@
 //! the same audit, rate limit and cost cap as the API path. Who may send is the
 //! roster's answer for the event's sender at that school on the event's day
 //! ([`super::sender`]: principal, deputy or school owner), never the role the
-//! event claims. The text is `fields.text`; the reason is
+//! event claims. The text is `fields.text`, followed for a municipality or
+//! school with a Sámi setting by `fields.sami_text.text`, else the fixed Sámi
+//! phrase (`render::sami`; neither: Norwegian only, with a warning in the log);
+//! the segments and cost are those of the whole text. The reason is
 //! `fields.reason`, else the title; `fields.on_owner_instruction` is recorded.
 //! There is no preview token on this path: the producing school system shows the
 //! cost to the principal itself (see README).
@@ -71,9 +74,26 @@ pub async fn intake_one(ctx: &SmsContext, event_id: Uuid) -> Result<(), SmsError
             .await?;
     let user = text_at(&payload, &["sender", "user_id"]).unwrap_or("ukjent");
     let role_word = text_at(&payload, &["sender", "role"]).unwrap_or("");
-    let text = text_at(&payload, &["fields", "text"])
-        .unwrap_or("")
-        .to_string();
+    let norwegian = text_at(&payload, &["fields", "text"]).unwrap_or("");
+    let sami = ctx.sami.for_sms(
+        text_at(&payload, &["municipality", "number"]).unwrap_or(""),
+        &school_id,
+        text_at(&payload, &["school", "name"]).unwrap_or(""),
+        text_at(&payload, &["fields", "sami_text", "text"]),
+    );
+    if let crate::render::sami::Resolution::Missing(language) = sami {
+        tracing::warn!(
+            %event_id,
+            sami = language.code(),
+            "no Sámi text in the emergency_sms event and no fixed phrase for the language: the SMS is sent in Norwegian only"
+        );
+    }
+    let text = if norwegian.trim().is_empty() {
+        // Refused below as empty; the Sámi phrase alone is no message.
+        norwegian.to_string()
+    } else {
+        crate::render::sami::sms_text(norwegian, &sami)
+    };
     let reason = text_at(&payload, &["fields", "reason"])
         .or_else(|| text_at(&payload, &["title"]))
         .unwrap_or("")

@@ -51,6 +51,9 @@ pub struct SmsContext {
     /// Verifies person assertions for send and approve over the API. `None`: the
     /// API cannot send or approve (the dashboard still can).
     pub person: Option<Arc<crate::assertion::Verifier>>,
+    /// The Sámi settings and fixed phrases (`[letters]`, the renderer's): a school
+    /// with a Sámi setting sends the Sámi text after the Norwegian.
+    pub sami: Arc<crate::render::sami::SamiTexts>,
 }
 
 impl SmsContext {
@@ -60,7 +63,14 @@ impl SmsContext {
             settings,
             wake: Arc::new(Notify::new()),
             person: None,
+            sami: Arc::default(),
         }
+    }
+
+    /// The same context with the Sámi settings and phrases.
+    pub fn with_sami(mut self, sami: Arc<crate::render::sami::SamiTexts>) -> SmsContext {
+        self.sami = sami;
+        self
     }
 
     /// The same context with the person-assertion verifier the API needs.

@@ -25,6 +25,7 @@ use super::recipients::{self, GroupCount};
 use super::{cost, segments, SmsContext, SmsError};
 use crate::access::Actor;
 use crate::audit::{self, Entry, Outcome};
+use crate::render::sami::{self, Resolution};
 
 /// The body of a preview. Who asks is the caller's: the dashboard session, or the
 /// API client's acting user (`http::auth::ApiActor`) — never a body field.
@@ -37,6 +38,11 @@ pub struct PreviewRequest {
     /// A principal's message: sent on the school owner's instruction.
     #[serde(default)]
     pub on_owner_instruction: bool,
+    /// The Sámi text, for a school with a Sámi setting (`[letters]`); without it
+    /// the fixed standard phrase is sent after the Norwegian (see
+    /// `render::sami`). Ignored for a school without a Sámi setting.
+    #[serde(default)]
+    pub sami_text: Option<String>,
 }
 
 /// The body of a send. The person who sends is proven by the caller: the
@@ -85,10 +91,85 @@ pub struct Groups {
 pub const NO_RECIPIENTS: &str = "Ingen elever, foresatte eller ansatte ved skolen har mobilnummer i \
      elevregisteret, så meldingen ville ikke nådd noen. Oppdater kontaktinformasjonen og forhåndsvis på nytt";
 
+/// The Sámi part of an emergency SMS, as the preview and the live count show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SamiPart {
+    /// `se`, `smj` or `sma`.
+    pub language: &'static str,
+    /// «nordsamisk».
+    pub language_nb: &'static str,
+    /// `event` (written by the sender), `fixed` (the standard phrase) or `missing`
+    /// (no text and no phrase: the SMS goes out in Norwegian only).
+    pub source: &'static str,
+    /// The fixed phrase when there is one (shown beside the Sámi field).
+    pub fixed_phrase: Option<String>,
+}
+
+/// The whole SMS of `school` as it will be sent (the Norwegian, then the Sámi
+/// where the school has a Sámi setting) and what the Sámi part is.
+pub async fn whole_text(
+    ctx: &SmsContext,
+    school_id: &str,
+    text: &str,
+    sami_given: Option<&str>,
+) -> Result<(String, Option<SamiPart>), sqlx::Error> {
+    let row: Option<(Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT municipality_number, name FROM roster_schools WHERE school_id = $1 AND NOT deleted",
+    )
+    .bind(school_id)
+    .fetch_optional(&ctx.pool)
+    .await?;
+    let (muni, name) = row.unwrap_or_default();
+    let name = name.unwrap_or_default();
+    let muni = muni.unwrap_or_default();
+    let resolution = ctx.sami.for_sms(&muni, school_id, &name, sami_given);
+    Ok((
+        sami::sms_text(text, &resolution),
+        sami_part(ctx, &muni, school_id, &name, &resolution),
+    ))
+}
+
+/// What [`SamiPart`] says about `resolution`.
+pub fn sami_part(
+    ctx: &SmsContext,
+    municipality: &str,
+    school_id: &str,
+    school_name: &str,
+    resolution: &Resolution,
+) -> Option<SamiPart> {
+    let (language, source) = match resolution {
+        Resolution::NotRequired => return None,
+        Resolution::Missing(l) => (*l, "missing"),
+        Resolution::Text(t) => (
+            t.language,
+            match t.source {
+                sami::Source::Event => "event",
+                sami::Source::Fixed => "fixed",
+            },
+        ),
+    };
+    let fixed_phrase = ctx
+        .sami
+        .for_sms(municipality, school_id, school_name, None)
+        .text()
+        .filter(|t| t.source == sami::Source::Fixed)
+        .map(|t| t.body.join("\n"));
+    Some(SamiPart {
+        language: language.code(),
+        language_nb: sami::name_nb(language),
+        source,
+        fixed_phrase,
+    })
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Preview {
     pub token: Uuid,
     pub school_id: String,
+    /// The whole SMS as it will be sent (the Norwegian, then any Sámi text).
+    pub message: String,
+    /// The Sámi part, for a school with a Sámi setting.
+    pub sami: Option<SamiPart>,
     pub groups: Groups,
     /// Distinct numbers: the SMS that will be sent (per segment).
     pub numbers: i64,
@@ -230,7 +311,23 @@ pub async fn preview(
     req: &PreviewRequest,
 ) -> Result<Preview, SmsError> {
     authorize(ctx, who, school_id, "sms.preview", Some(school_id)).await?;
-    let count = check_text(ctx, &req.text).map_err(SmsError::Invalid)?;
+    if req.text.trim().is_empty() {
+        return Err(SmsError::Invalid("Meldingsteksten er tom".into()));
+    }
+    let (message, sami) = whole_text(ctx, school_id, &req.text, req.sami_text.as_deref()).await?;
+    if let Some(SamiPart {
+        source: "missing",
+        language,
+        ..
+    }) = &sami
+    {
+        tracing::warn!(
+            school_id,
+            sami = *language,
+            "an emergency SMS preview without Sámi text: no fixed phrase for the language; it would be sent in Norwegian only"
+        );
+    }
+    let count = check_text(ctx, &message).map_err(SmsError::Invalid)?;
     if req.reason.trim().is_empty() {
         return Err(SmsError::Invalid(
             "Oppgi hvorfor beredskapsmeldingen sendes".into(),
@@ -253,7 +350,7 @@ pub async fn preview(
     .bind(school_id)
     .bind(&who.user)
     .bind(who.role.as_str())
-    .bind(&req.text)
+    .bind(&message)
     .bind(&req.reason)
     .bind(req.on_owner_instruction)
     .bind(count.encoding.as_str())
@@ -283,6 +380,8 @@ pub async fn preview(
     Ok(Preview {
         token,
         school_id: school_id.to_string(),
+        message,
+        sami,
         groups: Groups {
             pupils: set.pupils,
             guardians: set.guardians,

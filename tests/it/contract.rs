@@ -33,6 +33,8 @@ const VARIANTS: &[(&str, &str)] = &[
     ("conduct_warning_nynorsk", "conduct_warning"),
     // A municipality in the Sámi administrative area (Kautokeino): North Sámi text beside the Norwegian.
     ("general_information_sami", "general_information"),
+    // The same area's emergency SMS with its North Sámi text (`fields.sami_text.text`).
+    ("emergency_sms_sami", "emergency_sms"),
 ];
 
 fn root() -> PathBuf {

@@ -1313,6 +1313,138 @@ async fn the_compose_page_counts_segments_and_cost_as_sms_count_does() {
     app.stop_and_clean().await;
 }
 
+/// A school in a municipality with a Sámi setting: the compose page has the Sámi
+/// field and names the fixed phrase; the live count and the preview count the
+/// whole text (Norwegian + Sámi) in UCS-2 with the higher cost. A school without
+/// the setting has no field and its count is unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sami_area_school_s_compose_page_counts_the_whole_text() {
+    use common::sms_gateway::{generate_school, load_roster, spawn_sms_app, GatewayStandIn};
+    use dokflyt::sms::segments::count;
+    let gw = GatewayStandIn::start().await;
+    let app = spawn_sms_app(&gw, |s| {
+        s.letters.municipalities.insert(
+            "5430".into(),
+            dokflyt::render::language::Override {
+                sami: Some(dokflyt::render::language::Sami::North),
+                ..Default::default()
+            },
+        );
+    })
+    .await;
+    load_roster(&app.pool, &generate_school(OWN, "5430", 3, 4, 2).events).await;
+    load_roster(&app.pool, &generate_school(OTHER, "4601", 3, 4, 2).events).await;
+    let numbers = dokflyt::sms::recipients::for_school(&app.pool, OWN)
+        .await
+        .expect("recipients")
+        .numbers
+        .len() as i64;
+    let rektor = sign_in(&app, Role::Rektor, &[OWN]).await;
+    let (code, page) = get(&app, Some(&rektor), &format!("/dashboard/sms?school={OWN}")).await;
+    assert_eq!(code, 200);
+    assert!(page.contains("name=\"samisk\""), "the Sámi field");
+    assert!(page.contains("Samisk tekst (nordsamisk)"));
+    assert!(
+        page.contains("Dehálaš dieđáhus skuvllas"),
+        "the fixed phrase is named"
+    );
+    let ask = |school: &'static str, text: &'static str, sami: &'static str| {
+        let app = &app;
+        let rektor = &rektor;
+        async move {
+            let resp = client()
+                .post(format!("http://{}/dashboard/sms/telling", app.http))
+                .header("cookie", &rektor.cookie)
+                .form(&[
+                    ("_csrf", rektor.csrf.as_str()),
+                    ("school", school),
+                    ("tekst", text),
+                    ("samisk", sami),
+                ])
+                .send()
+                .await
+                .expect("count");
+            assert_eq!(resp.status().as_u16(), 200);
+            resp.json::<serde_json::Value>().await.expect("json")
+        }
+    };
+    const NB: &str = "Skolen er stengt i dag.";
+    const SE: &str = "Skuvla lea giddejuvvon odne.";
+    // The principal's Sámi text.
+    let c = ask(OWN, NB, SE).await;
+    let whole = count(&format!("{NB}\n\n{SE}"));
+    assert_eq!(c["encoding"], "ucs2");
+    assert_eq!(c["segments"], serde_json::json!(whole.segments));
+    assert_eq!(c["characters"], serde_json::json!(whole.characters));
+    assert_eq!(c["sami"]["source"], "event");
+    assert_eq!(c["sami_forces_ucs2"], true);
+    assert_eq!(c["ucs2"], serde_json::json!([]));
+    // Left empty: the fixed phrase, three SMS for a one-SMS Norwegian text.
+    let c = ask(OWN, NB, "").await;
+    assert_eq!(c["sami"]["source"], "fixed");
+    let fixed = c["sami"]["fixed_phrase"]
+        .as_str()
+        .expect("phrase")
+        .to_string();
+    let whole = count(&format!("{NB}\n\n{fixed}"));
+    assert_eq!(c["segments"], serde_json::json!(whole.segments));
+    assert!(whole.segments > 1);
+    let cost = dokflyt::dashboard::words::kroner(&dokflyt::sms::cost::nok(
+        numbers * whole.segments as i64 * 69,
+    ));
+    assert_eq!(c["cost"], serde_json::json!(cost));
+
+    // The preview shows the whole text and the same count and cost.
+    let (code, _, preview) = post_full(
+        &app,
+        Some(&rektor),
+        "/dashboard/sms/forhandsvis",
+        &[
+            ("_csrf", &rektor.csrf),
+            ("school", OWN),
+            ("tekst", NB),
+            ("samisk", SE),
+            ("begrunnelse", "Strømbrudd"),
+        ],
+    )
+    .await;
+    assert_eq!(code, 200, "{preview}");
+    let whole = count(&format!("{NB}\n\n{SE}"));
+    assert!(preview.contains(SE), "the Sámi text is shown");
+    assert!(preview.contains(&format!(
+        "{} tegn, {} SMS per mottaker",
+        whole.characters, whole.segments
+    )));
+    assert!(preview.contains("Din tekst på nordsamisk står etter den norske"));
+
+    // The other school (no Sámi setting): no field, the count as before.
+    let other = sign_in(&app, Role::Rektor, &[OTHER]).await;
+    let (_, page) = get(
+        &app,
+        Some(&other),
+        &format!("/dashboard/sms?school={OTHER}"),
+    )
+    .await;
+    assert!(!page.contains("name=\"samisk\""));
+    let resp = client()
+        .post(format!("http://{}/dashboard/sms/telling", app.http))
+        .header("cookie", &other.cookie)
+        .form(&[
+            ("_csrf", other.csrf.as_str()),
+            ("school", OTHER),
+            ("tekst", NB),
+            ("samisk", SE),
+        ])
+        .send()
+        .await
+        .expect("count");
+    let c: serde_json::Value = resp.json().await.expect("json");
+    assert_eq!(c["encoding"], "gsm7");
+    assert_eq!(c["segments"], 1);
+    assert_eq!(c["sami"], serde_json::Value::Null);
+    app.stop_and_clean().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sms_flow_refuses_nobody_uses_a_preview_once_and_lands_on_pages() {
     use common::sms_gateway::{generate_school, load_roster, spawn_sms_app, GatewayStandIn};

@@ -803,3 +803,87 @@ async fn svarut_calls_carry_a_maskinporten_token_fetched_by_a_signed_grant() {
     assert_eq!(mp.grants(), 1, "the token is cached while valid");
     app.stop_and_clean().await;
 }
+
+/// In a municipality with a Sámi setting (Kautokeino, North Sámi), the in-app
+/// message of general information carries the producer's Sámi text after the
+/// Norwegian, and a parent-meeting invitation without one the fixed North Sámi
+/// phrase with the meeting's time and place; outside the area nothing changes.
+#[tokio::test]
+async fn messages_in_a_sami_area_carry_the_sami_text_beside_the_norwegian() {
+    let app = spawn_delivery_app(|st| {
+        st.delivery.email.enabled = false;
+        st.letters.municipalities.insert(
+            "5430".into(),
+            dokflyt::render::language::Override {
+                sami: Some(dokflyt::render::language::Sami::North),
+                ..Default::default()
+            },
+        );
+    })
+    .await;
+    let sami = dokflyt::render::sami::SamiTexts::load(
+        &app.settings.paths.templates_dir,
+        app.settings.letters.clone(),
+    )
+    .expect("the Sámi phrases load");
+    let ch = dokflyt::channels::worker::Channels::build_with_sami(
+        app.pool.clone(),
+        &app.settings.delivery,
+        dokflyt::config::Secret::new(common::AMQP_URL),
+        5,
+        &app.settings.amqp.prefix,
+        std::sync::Arc::new(sami),
+    )
+    .expect("channels build");
+
+    let own = example("general_information_sami");
+    let own_id = publish_and_commit(&app, &own).await;
+    let mut fixed = example("parent_meeting_invitation");
+    fixed["municipality"]["number"] = json!("5430");
+    let fixed_id = publish_and_commit(&app, &fixed).await;
+    let plain = example("parent_meeting_invitation");
+    let plain_id = publish_and_commit(&app, &plain).await;
+    ch.run_once(Channel::MessageEmail).await.unwrap();
+
+    let message = |id: Uuid| {
+        let pool = app.pool.clone();
+        async move {
+            let rows: Vec<(String, String)> = sqlx::query_as(
+                "SELECT subject, body FROM messages WHERE event_id = $1 AND kind = 'message'",
+            )
+            .bind(id)
+            .fetch_all(&pool)
+            .await
+            .expect("messages");
+            assert!(!rows.is_empty(), "no message for {id}");
+            rows.into_iter().next().expect("one")
+        }
+    };
+    let (subject, body) = message(own_id).await;
+    let sami_title = own["fields"]["sami_text"]["title"].as_str().expect("title");
+    assert_eq!(
+        subject,
+        format!("{} / {sami_title}", own["title"].as_str().expect("title"))
+    );
+    let norwegian = body.find("Skolen er stengt fredag").expect("the Norwegian");
+    let sami_at = body
+        .find("SFO lea rabas dego dábálaččat.")
+        .expect("the Sámi");
+    assert!(norwegian < sami_at, "{body}");
+
+    let (subject, body) = message(fixed_id).await;
+    assert!(
+        subject.ends_with(" / Bovdehus váhnenčoahkkimii"),
+        "{subject}"
+    );
+    assert!(body.contains("Áigi: 15.09.2026 dii. 18.00."), "{body}");
+    assert!(
+        body.find("Velkommen til foreldremøte") < body.find("Bovdehus"),
+        "{body}"
+    );
+
+    let (subject, body) = message(plain_id).await;
+    assert_eq!(subject, plain["title"].as_str().expect("title"));
+    assert!(!body.contains("Bovdehus"), "{body}");
+    app.stop_and_clean().await;
+}

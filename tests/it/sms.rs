@@ -591,3 +591,132 @@ async fn delivery_reports_need_the_configured_token() {
     assert_eq!(post(&unconfigured, "").await, 401);
     unconfigured.stop_and_clean().await;
 }
+
+/// Settings where municipality 5430 (Kautokeino) writes North Sámi beside the
+/// Norwegian (`[letters.municipalities."5430"] sami = "se"`).
+fn north_sami(s: &mut dokflyt::config::Settings) {
+    s.letters.municipalities.insert(
+        "5430".into(),
+        dokflyt::render::language::Override {
+            sami: Some(dokflyt::render::language::Sami::North),
+            ..Default::default()
+        },
+    );
+}
+
+/// A school in a municipality with a Sámi setting: the preview counts the whole
+/// text (the Norwegian, then the principal's Sámi text or the fixed phrase) in
+/// UCS-2 and shows the higher cost; a school without the setting is unchanged;
+/// the gateway receives both texts. The `emergency_sms_sami` example (its own
+/// `fields.sami_text.text`) reaches the gateway with both texts too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sami_area_school_sends_both_texts_and_the_preview_counts_ucs2() {
+    let gw = GatewayStandIn::start().await;
+    let app = spawn_sms_app(&gw, north_sami).await;
+    let sami_school = generate_school("s-sami", "5430", 6, 4, 2);
+    let plain_school = generate_school("s-plain", "4699", 6, 4, 2);
+    load_roster(&app.pool, &sami_school.events).await;
+    load_roster(&app.pool, &plain_school.events).await;
+    let plain = caller(&app).await;
+    let sami = ApiCaller::register(&app.pool, app.http, "5430", None).await;
+
+    // Without the setting: GSM 7-bit, one SMS, the text as written.
+    let (code, p) = plain.preview("s-plain", "rektor-1", "rektor", TEXT).await;
+    assert_eq!(code, 200, "{p}");
+    assert_eq!(p["text"]["encoding"], "gsm7");
+    assert_eq!(p["text"]["segments"], 1);
+    assert_eq!(p["message"], TEXT);
+    assert_eq!(p["sami"], Value::Null);
+    let plain_numbers = p["numbers"].as_i64().expect("numbers");
+    assert_eq!(p["cost_ore"], plain_numbers * 69);
+
+    // With it, no Sámi text given: the fixed North Sámi phrase follows.
+    let (code, p) = sami.preview("s-sami", "rektor-1", "rektor", TEXT).await;
+    assert_eq!(code, 200, "{p}");
+    assert_eq!(p["sami"]["language"], "se");
+    assert_eq!(p["sami"]["source"], "fixed");
+    let message = p["message"].as_str().expect("message");
+    assert!(
+        message.starts_with(&format!("{TEXT}\n\nDehálaš dieđáhus")),
+        "{message}"
+    );
+    let count = dokflyt::sms::segments::count(message);
+    assert_eq!(p["text"]["encoding"], "ucs2");
+    assert_eq!(p["text"]["segments"], count.segments);
+    assert!(count.segments >= 3, "{count:?}");
+    let numbers = p["numbers"].as_i64().expect("numbers");
+    assert_eq!(p["cost_ore"], numbers * count.segments as i64 * 69);
+
+    // With the principal's own Sámi text: that is sent, after the Norwegian.
+    const SAMI: &str = "Skuvla lea giddejuvvon odne. Ođđa dieđut appas ovdal dii. 12.";
+    let as_principal = ApiCaller::as_user("rektor-1", "rektor", &["s-sami"]);
+    let (code, p) = sami
+        .call(
+            reqwest::Method::POST,
+            "/api/schools/s-sami/emergency-sms/preview",
+            &as_principal,
+            Some(&json!({"text": TEXT, "reason": "Strømbrudd", "sami_text": SAMI})),
+        )
+        .await;
+    assert_eq!(code, 200, "{p}");
+    assert_eq!(p["sami"]["source"], "event");
+    let whole = format!("{TEXT}\n\n{SAMI}");
+    assert_eq!(p["message"], whole.as_str());
+    assert_eq!(p["text"]["encoding"], "ucs2");
+    let segments = dokflyt::sms::segments::count(&whole).segments as i64;
+    assert_eq!(p["text"]["segments"], segments);
+    assert!(p["cost_ore"].as_i64().expect("cost") > numbers * 69);
+    let proof = sami.assertion("rektor-1", "rektor", &["s-sami"], HIGH);
+    let (code, sent) = sami.send("s-sami", &p["token"], &proof).await;
+    assert_eq!(code, 202, "{sent}");
+    app.wait_until("the Sámi school's numbers are sent", T, || async {
+        open_recipients(&app).await == 0
+            && gw.received().len() == sami_school.expected_numbers.len()
+    })
+    .await;
+    assert!(
+        gw.received().iter().all(|r| r.text == whole),
+        "every SMS carries the Norwegian and the Sámi text"
+    );
+
+    // The event path: the Sámi-area example with its own Sámi text.
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut example: Value = serde_json::from_slice(
+        &std::fs::read(manifest.join("examples/events/emergency_sms_sami.json")).expect("example"),
+    )
+    .expect("json");
+    let school_id = example["school"]["id"].as_str().expect("id").to_string();
+    let area_school = generate_school(&school_id, "5430", 3, 2, 1);
+    load_roster(&app.pool, &area_school.events).await;
+    example["sender"]["user_id"] = json!(format!("{school_id}-st-0"));
+    app.publish(&example).await;
+    let before = gw.received().len();
+    app.wait_until("the event's SMS is sent", T, || async {
+        open_recipients(&app).await == 0
+            && gw.received().len() == before + area_school.expected_numbers.len()
+    })
+    .await;
+    let expected = format!(
+        "{}\n\n{}",
+        example["fields"]["text"].as_str().expect("text"),
+        example["fields"]["sami_text"]["text"]
+            .as_str()
+            .expect("sami")
+    );
+    let from_event: Vec<_> = gw.received().into_iter().skip(before).collect();
+    assert!(from_event.iter().all(|r| r.text == expected));
+    let (encoding, segments): (String, i64) =
+        sqlx::query_as("SELECT encoding, segments::bigint FROM sms_messages WHERE event_id = $1")
+            .bind(uuid::Uuid::parse_str(example["event_id"].as_str().expect("id")).expect("uuid"))
+            .fetch_one(&app.pool)
+            .await
+            .expect("the message");
+    assert_eq!(
+        (encoding.as_str(), segments),
+        (
+            "ucs2",
+            dokflyt::sms::segments::count(&expected).segments as i64
+        )
+    );
+    finish(app).await;
+}

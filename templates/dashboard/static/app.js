@@ -81,6 +81,7 @@
   // never put in a URL); characters that force UCS-2 can be replaced.
   var text = document.querySelector("textarea[data-segments]");
   var out = document.getElementById("telling");
+  var sami = document.querySelector("textarea[data-sami]");
   if (text && out) {
     var form = text.form;
     var pending = null;
@@ -90,6 +91,7 @@
       line.id = "telling-linje";
       line.textContent = c.characters + " tegn · " + c.segments + " SMS per mottaker (" +
         (c.encoding === "ucs2" ? "UCS-2, " : "") + c.per_segment + " tegn per SMS) · " +
+        (c.sami ? "med " + c.sami.language_nb + " tekst · " : "") +
         c.numbers + " mobilnumre · " + c.cost + " (" + c.price + " per SMS)";
       if (c.too_long) line.className = "alarm";
       out.appendChild(line);
@@ -98,6 +100,12 @@
         warn.className = "alarm";
         warn.textContent = "Meldingen er for lang: høyst " + c.max_segments + " SMS er tillatt.";
         out.appendChild(warn);
+      }
+      if (c.sami_forces_ucs2) {
+        var s = document.createElement("p");
+        s.id = "samisk-ucs2";
+        s.textContent = "Den samiske teksten har bokstaver utenfor GSM-alfabetet, så hver SMS rommer bare 70 tegn.";
+        out.appendChild(s);
       }
       if (c.ucs2.length > 0) {
         var p = document.createElement("p");
@@ -125,6 +133,7 @@
       body.set("_csrf", form.elements._csrf.value);
       body.set("school", form.elements.school.value);
       body.set("tekst", text.value);
+      if (sami) body.set("samisk", sami.value);
       fetch(out.getAttribute("data-count"), {
         method: "POST", credentials: "same-origin", body: body,
         headers: { Accept: "application/json" }
@@ -133,10 +142,12 @@
         .then(function (c) { if (c) show(c); })
         .catch(function () { /* the preview counts anyway */ });
     };
-    text.addEventListener("input", function () {
+    var later = function () {
       if (pending) clearTimeout(pending);
       pending = setTimeout(ask, 250);
-    });
+    };
+    text.addEventListener("input", later);
+    if (sami) sami.addEventListener("input", later);
     if (text.value) ask();
   }
 })();
