@@ -37,7 +37,7 @@
 //! Adapters and the stages' engines:
 //! - [`rules`] — the routing table loaded from `routing-rules/`.
 //! - [`render`] — templates and PDF; the målform and the Sámi text beside the
-//!   Norwegian (`render::language`, `render::sami`, also used by messages and SMS).
+//!   Norwegian (`config::letters`, `render::sami`, also used by messages and SMS).
 //! - [`db`] — PostgreSQL pool, migrations, the `documents` writer; which module
 //!   owns which table.
 //! - [`backoff`] — the retry policy (exponential, jittered) every retry and reconnect

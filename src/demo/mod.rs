@@ -415,10 +415,7 @@ async fn show_failed(pool: &PgPool) -> anyhow::Result<()> {
 /// a one-SMS message), and how the demo's own emergency SMS went.
 async fn show_sms(settings: &Settings, pool: &PgPool) -> anyhow::Result<()> {
     use crate::sms::{cost, recipients};
-    let price = cost::price_on(
-        &settings.sms.prices,
-        crate::archive::folders::today_in_oslo(),
-    )?;
+    let price = cost::price_on(&settings.sms.prices, crate::calendar::today_in_oslo())?;
     let schools: Vec<(String, String)> = sqlx::query_as(
         "SELECT school_id, name FROM roster_schools WHERE NOT deleted ORDER BY school_id",
     )

@@ -26,8 +26,8 @@ use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::config::letters::{LetterSettings, Sami};
 use crate::event::{DocumentType, IncomingEvent};
-use crate::render::language::{LetterSettings, Sami};
 
 /// The types whose standard phrases exist and whose text must carry Sámi.
 pub const TYPES: [DocumentType; 3] = [
@@ -410,7 +410,7 @@ pub fn name_nb(language: Sami) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::render::language::Override;
+    use crate::config::letters::Override;
 
     fn templates() -> std::path::PathBuf {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates")

@@ -1325,8 +1325,8 @@ async fn a_sami_area_school_s_compose_page_counts_the_whole_text() {
     let app = spawn_sms_app(&gw, |s| {
         s.letters.municipalities.insert(
             "5430".into(),
-            dokflyt::render::language::Override {
-                sami: Some(dokflyt::render::language::Sami::North),
+            dokflyt::config::letters::Override {
+                sami: Some(dokflyt::config::letters::Sami::North),
                 ..Default::default()
             },
         );

@@ -814,8 +814,8 @@ async fn messages_in_a_sami_area_carry_the_sami_text_beside_the_norwegian() {
         st.delivery.email.enabled = false;
         st.letters.municipalities.insert(
             "5430".into(),
-            dokflyt::render::language::Override {
-                sami: Some(dokflyt::render::language::Sami::North),
+            dokflyt::config::letters::Override {
+                sami: Some(dokflyt::config::letters::Sami::North),
                 ..Default::default()
             },
         );

@@ -597,8 +597,8 @@ async fn delivery_reports_need_the_configured_token() {
 fn north_sami(s: &mut dokflyt::config::Settings) {
     s.letters.municipalities.insert(
         "5430".into(),
-        dokflyt::render::language::Override {
-            sami: Some(dokflyt::render::language::Sami::North),
+        dokflyt::config::letters::Override {
+            sami: Some(dokflyt::config::letters::Sami::North),
             ..Default::default()
         },
     );
