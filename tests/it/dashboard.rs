@@ -1369,7 +1369,7 @@ async fn a_sami_area_school_s_compose_page_counts_the_whole_text() {
         }
     };
     const NB: &str = "Skolen er stengt i dag.";
-    const SE: &str = "Skuvla lea giddejuvvon odne.";
+    const SE: &str = "Skuvla lea giddejuvvon odne. Dieđut boahtá.";
     // The principal's Sámi text.
     let c = ask(OWN, NB, SE).await;
     let whole = count(&format!("{NB}\n\n{SE}"));
