@@ -135,10 +135,10 @@ pub async fn spawn_app_with(opts: Spawn) -> TestApp {
 type CaptureFilter =
     tracing_subscriber::reload::Handle<tracing_subscriber::EnvFilter, tracing_subscriber::Registry>;
 
-fn capture_filter() -> &'static std::sync::OnceLock<CaptureFilter> {
-    static HANDLE: std::sync::OnceLock<CaptureFilter> = std::sync::OnceLock::new();
-    &HANDLE
-}
+static CAPTURE_FILTER: std::sync::OnceLock<CaptureFilter> = std::sync::OnceLock::new();
+
+/// What the capture buffer takes outside a [`WideCapture`].
+const CAPTURE_NARROW: &str = "dokflyt=trace";
 
 /// Test logs to the test's output (`DOKFLYT_TEST_LOG`), once per process; and
 /// everything the `dokflyt` crate logs, at TRACE, into the capture buffer that
@@ -156,12 +156,12 @@ pub fn init_test_logging() {
             ));
         let buffer = scan::buffer();
         let (filter, handle) =
-            tracing_subscriber::reload::Layer::new(EnvFilter::new("dokflyt=trace"));
+            tracing_subscriber::reload::Layer::new(EnvFilter::new(CAPTURE_NARROW));
         let capture = tracing_subscriber::fmt::layer()
             .with_ansi(false)
             .with_writer(move || buffer.clone())
             .with_filter(filter);
-        let _ = capture_filter().set(handle);
+        let _ = CAPTURE_FILTER.set(handle);
         let _ = tracing_subscriber::registry()
             .with(capture)
             .with(human)
@@ -179,7 +179,7 @@ pub struct WideCapture(());
 static WIDE: std::sync::Mutex<usize> = std::sync::Mutex::new(0);
 
 fn set_capture(filter: &str) {
-    if let Some(handle) = capture_filter().get() {
+    if let Some(handle) = CAPTURE_FILTER.get() {
         handle
             .modify(|f| *f = tracing_subscriber::EnvFilter::new(filter))
             .expect("the capture filter reloads");
@@ -201,7 +201,7 @@ impl Drop for WideCapture {
         let mut n = WIDE.lock().expect("lock");
         *n -= 1;
         if *n == 0 {
-            set_capture("dokflyt=trace");
+            set_capture(CAPTURE_NARROW);
         }
     }
 }
