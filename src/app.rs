@@ -230,6 +230,13 @@ pub enum StartError {
          outside; turn the development token off (DOKFLYT_DEV_TOKEN=\"\")"
     )]
     DevTokenBehindProxy,
+    #[error(
+        "the HTTP listener is on {0}, not a loopback address, and the development token \
+         is the published default (`dokflyt-lokal-utvikling`, printed in README): even the \
+         demo needs a secret of its own there. Set DOKFLYT_DEV_TOKEN to a long random \
+         value (e.g. `openssl rand -hex 32`), or \"\" and register clients"
+    )]
+    PublishedDevTokenOffLoopback(std::net::IpAddr),
 }
 
 /// The development token exists only for `serve --demo` or on a loopback listener
@@ -238,7 +245,15 @@ pub fn dev_token_rule(
     http: &crate::config::HttpSettings,
     bound: SocketAddr,
 ) -> Result<(), StartError> {
-    if http.dev_token.expose().is_empty() || http.demo_mode {
+    if http.dev_token.expose().is_empty() {
+        return Ok(());
+    }
+    if http.demo_mode {
+        // The published default is a credential everyone knows: the demo may listen
+        // off loopback only with a secret of the operator's own (docker-compose).
+        if !bound.ip().is_loopback() && http.dev_token.expose() == crate::config::DEV_API_TOKEN {
+            return Err(StartError::PublishedDevTokenOffLoopback(bound.ip()));
+        }
         return Ok(());
     }
     if !bound.ip().is_loopback() {
