@@ -33,6 +33,10 @@ pub struct App {
     pub archive_pool: sqlx::PgPool,
     /// The scheduler's clock (the system clock unless a test injects another).
     pub clock: Arc<dyn Clock>,
+    /// The scheduler's completed looks at the clock.
+    pub schedule_ticks: Arc<std::sync::atomic::AtomicU64>,
+    /// The SMS worker's counters.
+    pub sms_stats: Arc<crate::sms::worker::SmsStats>,
     listener: tokio::net::TcpListener,
 }
 
@@ -85,6 +89,8 @@ impl App {
             schedule,
             archive_pool,
             clock: Arc::new(SystemClock),
+            schedule_ticks: Default::default(),
+            sms_stats: Default::default(),
             listener,
         })
     }
@@ -109,9 +115,10 @@ impl App {
                 crate::assertion::Verifier::from_settings(self.ctx.pool.clone(), &self.settings)
                     .context("cannot set up the person assertions' identity provider")?,
             );
-        let sms_worker =
+        let mut sms_worker =
             crate::sms::worker::SmsWorker::new(sms_ctx.clone(), self.settings.amqp.clone())
                 .context("cannot build the SMS gateway client")?;
+        sms_worker.stats = self.sms_stats.clone();
         let roster = crate::roster::consume::RosterConsumer::new(
             self.ctx.pool.clone(),
             self.settings.amqp.clone(),
@@ -132,6 +139,7 @@ impl App {
                 poll: std::time::Duration::from_secs(
                     self.settings.archive.schedule.poll_secs.max(1),
                 ),
+                ticks: self.schedule_ticks.clone(),
             };
             Some(tokio::spawn(s.run(shutdown.clone())))
         } else {

@@ -239,7 +239,18 @@ async fn cost_cap_needs_a_second_person_and_the_rate_limit_holds() {
     assert_eq!(preview["needs_approval"], true);
     assert_eq!(sent["status"], "awaiting_approval");
     let id = sent["message_id"].as_str().expect("id").to_string();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Two full dispatcher passes after the message exists: it was looked at and left.
+    let passes = app
+        .sms_stats
+        .dispatch_passes
+        .load(std::sync::atomic::Ordering::SeqCst);
+    app.wait_passes(
+        "two dispatcher passes",
+        &app.sms_stats.dispatch_passes,
+        passes,
+        2,
+    )
+    .await;
     assert!(gw.received().is_empty(), "nothing is sent before approval");
     assert_eq!(app.count("SELECT count(*) FROM sms_cost_ledger").await, 0);
 
@@ -391,9 +402,27 @@ async fn emergency_sms_events_are_sent_to_the_roster_with_the_same_rules() {
         1,
         "the roster refusal is audited (the routing table's is a plain dead letter)"
     );
-    // Redelivering the event changes nothing.
+    // Redelivering the event changes nothing: once the consumer has handled it and
+    // the dispatcher has made two full passes since, nothing more exists or went out.
+    let handled = app.handled();
     app.publish(&example).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    app.wait_until(
+        "the redelivery is handled",
+        Duration::from_secs(30),
+        || async { app.handled() > handled },
+    )
+    .await;
+    let passes = app
+        .sms_stats
+        .dispatch_passes
+        .load(std::sync::atomic::Ordering::SeqCst);
+    app.wait_passes(
+        "two dispatcher passes",
+        &app.sms_stats.dispatch_passes,
+        passes,
+        2,
+    )
+    .await;
     assert_eq!(app.count("SELECT count(*) FROM sms_messages").await, 1);
     assert_eq!(gw.received().len(), school.expected_numbers.len());
     finish(app).await;
