@@ -11,8 +11,8 @@
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use rand::distributions::Alphanumeric;
-use rand::Rng;
+use rand::distr::Alphanumeric;
+use rand::RngExt;
 
 use crate::broker::permissions::BrokerUsers;
 use crate::config::Settings;
@@ -90,7 +90,7 @@ pub fn run_broker(settings: &Settings, cmd: BrokerCommand) -> anyhow::Result<Exi
                 return Ok(ExitCode::SUCCESS);
             }
             let created = users.apply(|_| {
-                rand::thread_rng()
+                rand::rng()
                     .sample_iter(&Alphanumeric)
                     .take(32)
                     .map(char::from)

@@ -91,7 +91,11 @@ pub async fn create_database_if_missing(settings: &DatabaseSettings) -> Result<(
             .await?;
     if !exists {
         let sql = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
-        match sqlx::query(&sql).execute(&mut admin).await {
+        // The one identifier is quoted above (doubled quotes); nothing else is dynamic.
+        match sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut admin)
+            .await
+        {
             Ok(_) => tracing::info!(database = %name, "created database"),
             // Another process created it between our check and our create.
             Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => {}
@@ -113,7 +117,10 @@ pub async fn drop_database_if_exists(settings: &DatabaseSettings, name: &str) {
             "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
             name.replace('"', "\"\"")
         );
-        let _ = sqlx::query(&sql).execute(&mut admin).await;
+        // The one identifier is quoted above (doubled quotes).
+        let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut admin)
+            .await;
         let _ = admin.close().await;
     }
 }

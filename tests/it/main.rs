@@ -9,6 +9,7 @@
 
 mod common;
 
+mod advisories;
 mod archive;
 mod archive_folders;
 mod archive_schedule;

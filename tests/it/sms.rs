@@ -552,9 +552,9 @@ async fn killed_mid_fan_out_no_number_twice_none_lost() {
     if let Ok(mut admin) =
         <sqlx::PgConnection as sqlx::Connection>::connect(common::PG_ADMIN_URL).await
     {
-        let _ = sqlx::query(&format!(
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
             "DROP DATABASE IF EXISTS \"dokflyt_test_{id}\" WITH (FORCE)"
-        ))
+        )))
         .execute(&mut admin)
         .await;
     }

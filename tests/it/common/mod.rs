@@ -311,7 +311,7 @@ impl TestApp {
     }
 
     pub async fn count(&self, sql: &str) -> i64 {
-        sqlx::query_scalar(sql)
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .fetch_one(&self.pool)
             .await
             .expect("count query")
@@ -376,10 +376,10 @@ impl TestApp {
         let _ = self.publisher.close(200, "test done".into()).await;
         self.pool.close().await;
         if let Ok(mut admin) = PgConnection::connect(PG_ADMIN_URL).await {
-            let _ = sqlx::query(&format!(
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
                 self.database
-            ))
+            )))
             .execute(&mut admin)
             .await;
         }
