@@ -21,7 +21,8 @@
 //! - [`secret`] — `Secret`: a value that never prints; [`redact`] — `Debug` that
 //!   hides personal fields (`redacted_debug!`); [`capped`] — bounded reads of HTTP
 //!   answers; [`text`] — month names and word-by-word masking; [`xml`] — escaping;
-//!   [`calendar`] — days as Oslo counts them.
+//!   [`calendar`] — days as Oslo counts them; [`progress`] — where long operations
+//!   report how far they are (the command line shows it).
 //! - [`event`] — the wire contract (document event v1) and the §8 document-type keys.
 //! - [`access`] — who is asking: roles (§6) and the acting user; [`audit`] — the
 //!   audit log; [`assurance`] — how strongly a person signed in (low/substantial/high);
@@ -66,7 +67,8 @@
 //! - [`app`] — builds the whole service and runs it until shutdown.
 //! - [`demo`] — `serve --demo`: the examples, and its stand-ins for the archive
 //!   (refusing a few documents once) and the SMS gateway (fictional numbers only).
-//! - [`cli`], [`cli_clients`], [`cli_person`] — the `dokflyt` commands.
+//! - [`cli`] — the `dokflyt` commands, one file per command group (`cli/`), the
+//!   exit-code table (`cli::exit`), progress bars and lines (`cli::progress`).
 //! - [`bench`], [`bench_archive`], [`bench_render`] — `dokflyt bench …`.
 
 pub mod access;
@@ -84,8 +86,6 @@ pub mod calendar;
 pub mod capped;
 pub mod channels;
 pub mod cli;
-pub mod cli_clients;
-pub mod cli_person;
 pub mod clients;
 pub mod config;
 pub mod dashboard;
@@ -98,6 +98,7 @@ pub mod jwt;
 pub mod maskinporten;
 pub mod oidc;
 pub mod pipeline;
+pub mod progress;
 pub mod recipient_policy;
 pub mod redact;
 pub mod render;

@@ -21,15 +21,10 @@ async fn cli(app: &TestApp, overlap: Duration, args: &[&str]) -> (u8, String) {
         panic!("not a clients command");
     };
     let mut out = Vec::new();
-    let code = dokflyt::cli_clients::run(&app.pool, overlap, cmd, &mut out)
+    let code = dokflyt::cli::clients::run(&app.pool, overlap, cmd, &mut out)
         .await
         .expect("runs");
-    let code = if code == std::process::ExitCode::SUCCESS {
-        0
-    } else {
-        2
-    };
-    (code, String::from_utf8(out).expect("utf-8"))
+    (code.number(), String::from_utf8(out).expect("utf-8"))
 }
 
 async fn status_with(app: &TestApp, secret: &str) -> u16 {

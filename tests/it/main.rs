@@ -17,6 +17,7 @@ mod archive_staff;
 mod arkivmelding;
 mod authz_matrix;
 mod broker_permissions;
+mod cli;
 mod clients;
 mod contract;
 mod dashboard;

@@ -121,7 +121,9 @@ async fn a_big_school_gets_exactly_one_sms_per_number() {
     assert_eq!(costs["cost_ore"], numbers * 69);
     // The same ledger through the command line.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_dokflyt"))
-        .args(["sms", "costs", "--school", "s-big", "--month", &month])
+        .args([
+            "sms", "costs", "--school", "s-big", "--month", &month, "--json",
+        ])
         .env("DOKFLYT_DATABASE_URL", app.settings.database.url.expose())
         .output()
         .expect("runs");

@@ -1,20 +1,24 @@
 //! `dokflyt clients add | list | rotate | revoke`: registering the integrations
 //! that may call the API (see [`crate::clients`]).
 //!
-//! Input: the parsed subcommand and the database. Output: text on `out` — `add`
-//! and `rotate` print the new secret once (it is never stored or shown again);
-//! `list` prints names, municipalities, schools, scopes and status, never
-//! secrets. Failure: an invalid registration or an unknown client is exit code 2
-//! with the reason on stderr; a database error is an error.
+//! Input: the parsed subcommand and the database (migrated for `add`, `rotate`
+//! and `revoke`, which write; read only for `list`, which refuses a database that
+//! is not migrated). Output: text on `out` — `add` and `rotate` print the new
+//! secret once (it is never stored or shown again); `list` prints names,
+//! municipalities, schools, scopes and status, never secrets. Failure: an invalid
+//! registration or an unknown client is exit code 2 with the reason on stderr; a
+//! database error is an error.
 
 use std::io::Write;
-use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Subcommand;
 use sqlx::PgPool;
 
+use super::database;
+use super::exit::Code;
 use crate::clients::{self, ClientError, NewClient, SchoolScope, Scope};
+use crate::config::Settings;
 
 #[derive(Debug, Subcommand)]
 pub enum ClientsCommand {
@@ -23,7 +27,7 @@ pub enum ClientsCommand {
         /// A name to know it by (unique), e.g. `skolesystem-visma`.
         name: String,
         /// The municipality (four-digit kommunenummer) it belongs to.
-        #[arg(long)]
+        #[arg(long, value_name = "NNNN")]
         municipality: String,
         /// The schools it may act for (comma-separated school ids).
         #[arg(long, value_delimiter = ',', conflicts_with = "all_schools")]
@@ -33,11 +37,12 @@ pub enum ClientsCommand {
         all_schools: bool,
         /// A scope (repeat): documents:read, archive:read, archive:act, sms:request,
         /// contacts:read, status:read, admin.
-        #[arg(long = "scope", required = true)]
+        #[arg(long = "scope", required = true, value_name = "SCOPE")]
         scopes: Vec<String>,
     },
     /// List the clients (never their secrets).
     List {
+        /// Print JSON instead of one line per client.
         #[arg(long)]
         json: bool,
     },
@@ -53,13 +58,23 @@ pub enum ClientsCommand {
     },
 }
 
+/// The binary's entry: opens the database as the command needs, then [`run`].
+pub async fn command(settings: &Settings, cmd: ClientsCommand) -> anyhow::Result<Code> {
+    let pool = match cmd {
+        ClientsCommand::List { .. } => database::current(settings).await?,
+        _ => database::migrated(settings).await?,
+    };
+    let overlap = Duration::from_secs(settings.http.rotation_overlap_secs);
+    run(&pool, overlap, cmd, &mut std::io::stdout()).await
+}
+
 /// Runs `cmd` against `pool`, writing to `out` (stdout in the binary).
 pub async fn run(
     pool: &PgPool,
     rotation_overlap: Duration,
     cmd: ClientsCommand,
     out: &mut impl Write,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<Code> {
     let result = match cmd {
         ClientsCommand::Add {
             name,
@@ -124,10 +139,10 @@ pub async fn run(
         },
     };
     match result {
-        Ok(()) => Ok(ExitCode::SUCCESS),
+        Ok(()) => Ok(Code::Ok),
         Err(e @ (ClientError::Invalid(_) | ClientError::Unknown(_) | ClientError::Exists(_))) => {
             eprintln!("{e}");
-            Ok(ExitCode::from(2))
+            Ok(Code::Invalid)
         }
         Err(ClientError::Db(e)) => Err(e.into()),
     }
