@@ -22,16 +22,19 @@ use crate::progress::Progress;
 #[derive(Debug, Subcommand)]
 pub enum ArchiveCommand {
     /// Transfer every document in status klar now, to the configured archive.
-    /// Exit 3 if any ended feilet.
+    ///
+    /// Shows progress on stderr. Exit 3 if any document ended feilet.
     RunNow {
         /// Write an offline package into PATH instead (<PATH>/<event_id>/arkivmelding.xml + PDF).
         #[arg(long, value_name = "PATH")]
         to_directory: Option<PathBuf>,
     },
-    /// The school-year rollover (also automatic on 30 June): report every document of
-    /// the closing year that is not arkivert, close the old school folders, create
-    /// the new ones in the archive and record their case numbers. Exit 1 if a
-    /// school's folder could not be created (running it again is safe).
+    /// The school-year rollover (also automatic on 30 June).
+    ///
+    /// Reports every document of the closing year that is not arkivert, closes the
+    /// old school folders, creates the new ones in the archive and records their
+    /// case numbers. Exit 1 if a school's folder could not be created (running it
+    /// again is safe).
     Rollover {
         /// The new school year, e.g. 2026/2027.
         #[arg(long, value_name = "YYYY/YYYY")]
@@ -40,8 +43,9 @@ pub enum ArchiveCommand {
         #[arg(long)]
         json: bool,
     },
-    /// The 25 January / 25 June deadlines of the optional types, per school: what
-    /// is klar, arkivert and feilet, and which pupils still lack a document.
+    /// The 25 January / 25 June deadlines of the optional types, per school.
+    ///
+    /// What is klar, arkivert and feilet, and which pupils still lack a document.
     Deadlines {
         /// Only this school (its id). Default: every school.
         #[arg(long, value_name = "SCHOOL_ID")]

@@ -16,10 +16,12 @@ use crate::config::Settings;
 
 #[derive(Debug, Subcommand)]
 pub enum BrokerCommand {
-    /// The producer account (may only publish to `{prefix}.events`) and the worker
-    /// account (everything under `{prefix}.`). Prints the `rabbitmqctl` commands;
-    /// `--apply` runs them (users that do not exist are created, and their
-    /// passwords printed once).
+    /// The producer and worker accounts and their permissions.
+    ///
+    /// The producer may only publish to `{prefix}.events`; the worker has
+    /// everything under `{prefix}.`. Prints the `rabbitmqctl` commands; `--apply`
+    /// runs them (users that do not exist are created, and their passwords printed
+    /// once).
     Permissions {
         /// The school systems' account: may publish to `{prefix}.events` only.
         #[arg(long, value_name = "USER")]

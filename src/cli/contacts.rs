@@ -13,8 +13,9 @@ use crate::config::Settings;
 
 #[derive(Debug, Subcommand)]
 pub enum ContactsCommand {
-    /// Pupils, guardians and staff of a school with no mobile, no email or no
-    /// digital mailbox, per class (check before a mass message).
+    /// Who at a school has no mobile, no email or no digital mailbox, per class.
+    ///
+    /// Pupils, guardians and staff; check before a mass message.
     Gaps {
         /// The school (its id in the roster).
         #[arg(long, value_name = "SCHOOL_ID")]

@@ -15,9 +15,10 @@ use crate::config::Settings;
 
 #[derive(Debug, Subcommand)]
 pub enum PersonAssertionCommand {
-    /// Register (or replace) the public key (PEM: RSA, EC P-256/P-384 or Ed25519)
-    /// client NAME signs person assertions with (`iss` = the client id,
-    /// `aud` = `person_assertion.audience`).
+    /// Register (or replace) the public key a client signs person assertions with.
+    ///
+    /// PEM: RSA, EC P-256/P-384 or Ed25519. The assertions carry `iss` = the client
+    /// id and `aud` = `person_assertion.audience`.
     SetKey {
         /// The client's name (`dokflyt clients list`).
         #[arg(long, value_name = "NAME")]

@@ -18,8 +18,10 @@ use crate::config::Settings;
 
 #[derive(Debug, Subcommand)]
 pub enum RosterCommand {
-    /// Load roster events from a JSON Lines file (one roster event per line), with
-    /// progress on stderr. Exit 0 when every line applied (or was stale), 1 otherwise.
+    /// Load roster events from a JSON Lines file (one roster event per line).
+    ///
+    /// Shows progress on stderr. Exit 0 when every line applied (or was stale), 1
+    /// otherwise.
     Import {
         /// The JSON Lines file (one roster event v1 per line; blank lines skipped).
         #[arg(value_name = "FILE.jsonl")]

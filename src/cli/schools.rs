@@ -14,8 +14,10 @@ use crate::config::Settings;
 
 #[derive(Debug, Subcommand)]
 pub enum SchoolsCommand {
-    /// Record a school's principal from a date: the case owner (saksansvarlig) of its
-    /// folders from then on. Change it the same day in the archive.
+    /// Record a school's principal from a date.
+    ///
+    /// The principal is the case owner (saksansvarlig) of the school's folders from
+    /// then on. Change it the same day in the archive.
     SetPrincipal {
         /// The school (its id in the roster).
         #[arg(value_name = "SCHOOL_ID")]

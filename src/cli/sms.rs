@@ -20,8 +20,9 @@ pub enum SmsCommand {
         /// The message text (quote it).
         text: String,
     },
-    /// The cost ledger of one school for one month: every emergency SMS booked,
-    /// its segments, the price in force and the cost.
+    /// The cost ledger of one school for one month.
+    ///
+    /// Every emergency SMS booked, its segments, the price in force and the cost.
     Costs {
         /// The school (its id in the roster).
         #[arg(long, value_name = "SCHOOL_ID")]
