@@ -229,7 +229,7 @@ pub enum StartError {
         "the development token (http.dev_token / DOKFLYT_DEV_TOKEN) is set and the HTTP \
          listener is on {0}, not a loopback address: anyone who can reach it could act as \
          any user. Register clients with `dokflyt clients add` and set \
-         DOKFLYT_DEV_TOKEN=\"\" (or dev_token = \"\" under [http]), bind 127.0.0.1, or run `serve --demo`"
+         DOKFLYT_DEV_TOKEN=\"\" (or dev_token = \"\" under [http]), bind 127.0.0.1, or run the demo (`dokflyt-dev demo`)"
     )]
     DevTokenOffLoopback(std::net::IpAddr),
     #[error(
@@ -247,7 +247,8 @@ pub enum StartError {
     PublishedDevTokenOffLoopback(std::net::IpAddr),
 }
 
-/// The development token exists only for `serve --demo` or on a loopback listener
+/// The development token exists only for the demo (`dokflyt-dev demo`, which sets
+/// `http.demo_mode`) or on a loopback listener
 /// (and never behind a proxy that forwards outside requests to that listener).
 pub fn dev_token_rule(
     http: &crate::config::HttpSettings,

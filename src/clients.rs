@@ -140,7 +140,7 @@ impl Client {
         }
     }
 
-    /// The built-in client behind the development token (`serve --demo`, or a
+    /// The built-in client behind the development token (`dokflyt-dev demo`, or a
     /// loopback listener): every scope, every school of the demo municipality.
     pub fn demo() -> Client {
         Client {

@@ -65,11 +65,14 @@
 //! - [`http`] — health, readiness and the JSON API.
 //! - [`dashboard`] — the staff's pages (OpenID Connect sign-in, sessions, CSRF).
 //! - [`app`] — builds the whole service and runs it until shutdown.
-//! - [`demo`] — `serve --demo`: the examples, and its stand-ins for the archive
-//!   (refusing a few documents once) and the SMS gateway (fictional numbers only).
 //! - [`cli`] — the `dokflyt` commands, one file per command group (`cli/`), the
 //!   exit-code table (`cli::exit`), progress bars and lines (`cli::progress`).
-//! - [`bench`], [`bench_archive`], [`bench_render`] — `dokflyt bench …`.
+//!
+//! Not in this crate: the demo, the benchmarks and every stand-in for a national
+//! service (SvarUt, the archive, the SMS gateway, Maskinporten, the identity
+//! provider) live in the workspace member `dev/` (the `dokflyt-dev` crate and
+//! binary), which the tests share as a dev-dependency; the product binary carries
+//! none of them (`tests/it/toolbox.rs` checks the built binary).
 
 pub mod access;
 pub mod app;
@@ -78,9 +81,6 @@ pub mod assertion;
 pub mod assurance;
 pub mod audit;
 pub mod backoff;
-pub mod bench;
-pub mod bench_archive;
-pub mod bench_render;
 pub mod broker;
 pub mod calendar;
 pub mod capped;
@@ -90,7 +90,6 @@ pub mod clients;
 pub mod config;
 pub mod dashboard;
 pub mod db;
-pub mod demo;
 pub mod document;
 pub mod event;
 pub mod http;
@@ -111,9 +110,10 @@ pub mod xml;
 
 #[cfg(test)]
 mod build_inputs {
-    //! The Docker image's build stage must copy every file that `src/` includes at
-    //! compile time (`include_str!` / `include_bytes!`); there is no Docker engine
-    //! here to find out by building.
+    //! The Docker image's build stage must copy every file that `src/` and `dev/src`
+    //! include at compile time (`include_str!` / `include_bytes!`) and every crate of
+    //! the workspace; the product image holds the product only, the demo image the
+    //! toolbox. There is no Docker engine here to find out by building.
 
     use std::path::Path;
 
@@ -166,8 +166,24 @@ mod build_inputs {
         }
     }
 
-    /// The toolchain image is pinned to an exact release, and the image runs as a
-    /// user that is not root.
+    /// The stages of a Dockerfile: (name after `AS`, the stage's text).
+    fn stages(dockerfile: &str) -> Vec<(String, String)> {
+        dockerfile
+            .split("\nFROM ")
+            .skip(1)
+            .map(|stage| {
+                let head = stage.lines().next().unwrap_or_default();
+                let name = head
+                    .split_once(" AS ")
+                    .map(|(_, n)| n.trim().to_string())
+                    .unwrap_or_default();
+                (name, stage.to_string())
+            })
+            .collect()
+    }
+
+    /// The toolchain image is pinned to an exact release, and every image (the
+    /// product's and the demo's) runs as a user that is not root.
     #[test]
     fn the_image_is_pinned_and_runs_as_a_user() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -185,16 +201,51 @@ mod build_inputs {
             3,
             "the toolchain image must name an exact release (rust:X.Y.Z-…), not {toolchain:?}"
         );
-        let last_stage = dockerfile.rsplit("\nFROM ").next().expect("a stage");
-        let user = last_stage
-            .lines()
-            .rev()
-            .find_map(|l| l.trim().strip_prefix("USER "))
-            .expect("the image names its USER");
+        let runtime: Vec<(String, String)> = stages(&dockerfile)
+            .into_iter()
+            .filter(|(_, text)| text.contains("ENTRYPOINT"))
+            .collect();
+        assert_eq!(runtime.len(), 2, "the product and the demo image");
+        for (name, stage) in runtime {
+            let user = stage
+                .lines()
+                .rev()
+                .find_map(|l| l.trim().strip_prefix("USER "))
+                .unwrap_or_else(|| panic!("the {name} image names its USER"));
+            assert!(
+                !["root", "0", "0:0"].contains(&user.trim()),
+                "the {name} image runs as {user}"
+            );
+        }
+    }
+
+    /// `docker build .` (the last stage) is the product: the `dokflyt` binary
+    /// built alone, with its rules and templates, and nothing of `dev/` or the
+    /// examples; the toolbox binary goes only into the `demo` target.
+    #[test]
+    fn the_product_image_holds_the_product_only() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let dockerfile = std::fs::read_to_string(root.join("Dockerfile")).expect("Dockerfile");
+        let stages = stages(&dockerfile);
+        let build = &stages.first().expect("a build stage").1;
         assert!(
-            !["root", "0", "0:0"].contains(&user.trim()),
-            "the image runs as {user}"
+            build.contains("cargo build --release --locked -p dokflyt --bin dokflyt"),
+            "the build stage builds the product alone: {build}"
         );
+        let (name, product) = stages.last().expect("a last stage");
+        assert_eq!(name, "product", "the default target is the product");
+        assert!(product.contains("ENTRYPOINT [\"dokflyt\"]"), "{product}");
+        for forbidden in ["dokflyt-dev", "examples", "dev/", "build-demo"] {
+            assert!(
+                !product.contains(forbidden),
+                "the product image takes {forbidden}: {product}"
+            );
+        }
+        let (_, demo) = stages
+            .iter()
+            .find(|(n, _)| n == "demo")
+            .expect("a `demo` target");
+        assert!(demo.contains("ENTRYPOINT [\"dokflyt-dev\"]"), "{demo}");
     }
 
     /// docker-compose never ships a credential: the API secret is the operator's
@@ -217,6 +268,17 @@ mod build_inputs {
             line.contains("${DOKFLYT_DEV_TOKEN:?"),
             "DOKFLYT_DEV_TOKEN must be required from the operator's environment: {line}"
         );
+        // The service is the demo: the Dockerfile's `demo` target (the toolbox
+        // binary), never the product image with a demo switch.
+        assert!(
+            compose.contains("target: demo"),
+            "compose builds the demo target"
+        );
+        assert!(
+            compose.contains("command: [\"demo\"]"),
+            "compose runs `dokflyt-dev demo`"
+        );
+        assert!(!compose.contains("--demo"), "the product has no --demo");
     }
 
     #[test]
@@ -224,9 +286,13 @@ mod build_inputs {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let dockerfile = std::fs::read_to_string(root.join("Dockerfile")).expect("Dockerfile");
         let copied = copied_by_dockerfile(&dockerfile);
-        assert!(copied.iter().any(|c| c == "src"), "{copied:?}");
+        // Every crate of the workspace: cargo reads every member's manifest.
+        for member in ["src", "dev", "Cargo.toml", "Cargo.lock"] {
+            assert!(copied.iter().any(|c| c == member), "{member}: {copied:?}");
+        }
         let mut included = Vec::new();
         included_paths(&root.join("src"), &mut included);
+        included_paths(&root.join("dev/src"), &mut included);
         assert!(included.len() > 10, "found the include_str! uses");
         let root = root.canonicalize().expect("root");
         for (file, path) in included {

@@ -319,8 +319,10 @@ pub fn decrypt(der: &[u8], private_key_pem: &str) -> Result<Vec<u8>, CmsError> {
 mod tests {
     use super::*;
 
-    const CERT: &str = crate::channels::svarut_standin::DEMO_CERT;
-    const KEY: &str = include_str!("../../examples/svarut-standin/demo-key.pem");
+    // The SvarUt stand-in's throwaway pair (`dev/keys/`): read by the tests only,
+    // never compiled into the product.
+    const CERT: &str = include_str!("../../dev/keys/svarut-demo-cert.pem");
+    const KEY: &str = include_str!("../../dev/keys/svarut-demo-key.pem");
 
     #[test]
     fn round_trip() {

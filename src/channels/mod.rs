@@ -37,7 +37,6 @@ pub mod notification;
 pub mod outbound;
 pub mod status;
 pub mod svarut;
-pub mod svarut_standin;
 pub mod worker;
 
 use futures::future::BoxFuture;

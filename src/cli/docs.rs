@@ -4,7 +4,7 @@
 //! Input: the clap command tree ([`super::Cli`]); no settings, no database.
 //! Output: roff on stdout (the top-level page) or one page per visible command in
 //! a directory (`dokflyt.1`, `dokflyt-archive.1`, `dokflyt-archive-run-now.1`, …);
-//! a completion script on stdout. Hidden commands (`bench`, `publish`) are left
+//! a completion script on stdout. Hidden commands (`publish`) are left
 //! out of both (they still run). Failure: a directory that cannot be written is an error (exit 1).
 
 use std::path::PathBuf;

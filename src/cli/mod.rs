@@ -9,11 +9,11 @@
 //!
 //! Thin: each file builds what its command needs from [`Settings`] and calls
 //! into the library. Commands that write migrate the database; read-only ones
-//! refuse one that is not migrated ([`database`]). `bench` and `publish` are
-//! developer tools, runnable but hidden from `--help`.
+//! refuse one that is not migrated ([`database`]). `publish` is a developer tool,
+//! runnable but hidden from `--help`; the demo and the benchmarks are not here
+//! but in `dokflyt-dev` (`dev/`).
 
 mod archive;
-mod bench;
 mod broker;
 pub mod clients;
 mod contacts;
@@ -106,9 +106,6 @@ pub enum Command {
     /// Developer tool: publish event files to the events exchange, with publisher confirms.
     #[command(hide = true)]
     Publish(publish::PublishArgs),
-    /// Developer tool: benchmarks that print throughput and a ratio against a baseline.
-    #[command(subcommand, hide = true)]
-    Bench(bench::BenchCommand),
 }
 
 /// The binary's `main`: parse, run, print any error, exit with its [`Code`].
@@ -175,7 +172,6 @@ async fn run(cli: Cli) -> anyhow::Result<Code> {
         Command::Man(a) => docs::man(a),
         Command::Completions(a) => docs::completions(a),
         Command::Publish(a) => publish::run(&settings()?, a).await,
-        Command::Bench(c) => bench::run(settings()?, c).await,
     }
 }
 

@@ -152,7 +152,7 @@ pub struct HttpSettings {
     pub addr: String,
     /// The development token: a bearer that acts as the built-in demo client
     /// (every scope, every school of municipality 4699). It is accepted only by
-    /// `serve --demo` or on a loopback listener; `serve` on any other address with
+    /// `dokflyt-dev demo` or on a loopback listener; `serve` on any other address with
     /// it set refuses to start. Empty turns it off (production: register clients
     /// with `dokflyt clients add`). Env: `DOKFLYT_DEV_TOKEN`.
     pub dev_token: Secret,
@@ -169,7 +169,7 @@ pub struct HttpSettings {
     /// `X-Forwarded-For`; the right-most entry is then the address the API's rate
     /// limits count. Off, the header is ignored. Env: `DOKFLYT_TRUST_PROXY_HEADERS`.
     pub trust_proxy_headers: bool,
-    /// Set by `serve --demo` (never from a file): the development token may be
+    /// Set by `dokflyt-dev demo` (never from a file): the development token may be
     /// used on any address.
     #[serde(skip)]
     pub demo_mode: bool,
@@ -182,7 +182,7 @@ pub struct PathSettings {
     pub rules_dir: PathBuf,
     /// Letter and report templates. Env: `DOKFLYT_TEMPLATES_DIR`.
     pub templates_dir: PathBuf,
-    /// Example events used by `serve --demo`.
+    /// Example events used by the demo (`dokflyt-dev demo`).
     pub examples_dir: PathBuf,
 }
 
@@ -212,7 +212,7 @@ impl Default for DatabaseSettings {
     }
 }
 
-/// The development token of a fresh checkout (README): loopback or `--demo` only.
+/// The development token of a fresh checkout (README): loopback or the demo (`dokflyt-dev demo`) only.
 pub const DEV_API_TOKEN: &str = "dokflyt-lokal-utvikling";
 
 impl Default for HttpSettings {

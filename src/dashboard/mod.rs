@@ -19,7 +19,6 @@
 //! the windows), `skoleadmin` and `team` (their schools), `rektor` (their school,
 //! and the emergency SMS). Everyone else gets 403.
 
-pub mod demo_idp;
 pub mod pages;
 pub mod session;
 pub mod sms_pages;

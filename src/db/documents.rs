@@ -146,37 +146,3 @@ pub async fn pdf(
         .fetch_optional(pool)
         .await
 }
-
-/// `dokflyt bench archive` only: clones the seed's event, document and archive
-/// row `count` times (fresh event ids), all `klar`, in one statement.
-pub async fn clone_for_benchmark(
-    pool: &PgPool,
-    seed: Uuid,
-    count: usize,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "WITH ids AS (SELECT gen_random_uuid() AS id FROM generate_series(1, $2)),
-         e AS (
-            INSERT INTO events (event_id, document_type, school_id, occurred_at, payload_sha256, payload)
-            SELECT ids.id, document_type, school_id, occurred_at, payload_sha256,
-                   jsonb_set(payload, '{event_id}', to_jsonb(ids.id::text))
-            FROM events, ids WHERE event_id = $1
-            RETURNING event_id),
-         d AS (
-            INSERT INTO documents (event_id, document_type, school_id, title, rule_id, rules_version,
-                channel, archive_policy, archived, folder, access, legal_basis, journal_post_type,
-                journal_status, decision, pdf, pdf_sha256, pdf_pages)
-            SELECT e.event_id, document_type, school_id, title, rule_id, rules_version, channel,
-                archive_policy, archived, folder, access, legal_basis, journal_post_type,
-                journal_status, decision, pdf, pdf_sha256, pdf_pages
-            FROM documents, e WHERE documents.event_id = $1
-            RETURNING event_id, folder, school_id, document_type)
-         INSERT INTO archive_queue (event_id, status, folder, school_id, document_type)
-         SELECT event_id, 'klar', COALESCE(folder, 'pupil'), school_id, document_type FROM d",
-    )
-    .bind(seed)
-    .bind(i32::try_from(count).unwrap_or(i32::MAX))
-    .execute(pool)
-    .await?;
-    Ok(())
-}

@@ -9,7 +9,7 @@
 //!
 //! | tables | owner (where their queries live) |
 //! |---|---|
-//! | `events`, `documents`, `dead_letters` | `db::events`, `db::documents` (the one writer of `documents`: the pipeline's commit, the staff's «Produser på nytt», the archive benchmark's clones), `db::dead_letters`; `db::status` counts |
+//! | `events`, `documents`, `dead_letters` | `db::events`, `db::documents` (the one writer of `documents`: the pipeline's commit, the staff's «Produser på nytt»; the archive benchmark in `dev/` clones rows with its own statement), `db::dead_letters`; `db::status` counts |
 //! | `deliveries` | rows planned by `db::documents` in the pipeline's one statement; their sending state by `channels` (`dispatch`, `svarut`, `message`) |
 //! | `delivery_status_history`, `messages` | `channels` (`dispatch`, `svarut`, `message`; what the school reads: `status`) |
 //! | `archive_queue` | row `klar` created by `db::documents` in the same statement; statuses by `archive` (`transfer`, `staff`) |
@@ -23,11 +23,11 @@
 //!
 //! Not yet so (issue 17, left for a later change): `dashboard::pages` (its
 //! school list and its delivery listing; one document's school, access and PDF
-//! come from `db::documents`) and `demo` still read other owners' tables with
-//! their own SQL; `access`, `sms::{recipients, sender, intake}` and
+//! come from `db::documents`) still reads other owners' tables with its own SQL; `access`, `sms::{recipients, sender, intake}` and
 //! `archive::{folders, deadlines, transfer, staff}` read roster, event or document
-//! tables in their own queries (joins and look-ups); `sms::bench` seeds roster
-//! tables with its own bulk statement.
+//! tables in their own queries (joins and look-ups). The demo and the benchmarks
+//! (`dev/`, the `dokflyt-dev` crate, outside the product) read and seed tables with
+//! their own SQL.
 //!
 //! Every connection carries server-side `statement_timeout` and
 //! `idle_in_transaction_session_timeout`, so a stuck query or a forgotten

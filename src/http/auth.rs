@@ -79,7 +79,7 @@ impl ApiLimits {
 #[derive(Clone)]
 pub struct ApiAuth {
     pub pool: PgPool,
-    /// `Some` only when the start rule allows it (`serve --demo` or a loopback
+    /// `Some` only when the start rule allows it (`dokflyt-dev demo` or a loopback
     /// listener, see `app.rs`); it resolves to [`Client::demo`].
     pub dev_token: Option<Secret>,
     pub limits: Arc<ApiLimits>,

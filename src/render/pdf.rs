@@ -16,7 +16,7 @@
 //! Why PDF/A-2a and not -2u: -2a adds to -2u that the file is tagged with its
 //! logical structure, which PDF/UA-1 requires anyway; it costs nothing extra here
 //! and tells an archive depot's validator that the structure is part of the
-//! promise. Measured in `dokflyt bench render` (README «Rendering benchmark»).
+//! promise. Measured by `dokflyt-dev bench render` (README «Rendering benchmark»).
 //!
 //! The structure tree (reading order = markup order): `@marking` → P (on the
 //! first page; its copies on later pages are artifacts), letterhead lines, right

@@ -22,7 +22,6 @@
 //! (fan-out and sending), [`dlr`] (delivery reports).
 
 pub mod authz;
-pub mod bench;
 pub mod cost;
 pub mod dlr;
 pub mod gateway;

@@ -2225,7 +2225,7 @@ fn form_value(body: &str, name: &str) -> String {
 async fn a_step_up_keeps_the_form_and_a_too_weak_answer_is_explained_without_a_loop() {
     let port = free_port();
     let public_url = format!("http://localhost:{port}");
-    let idp = dokflyt::dashboard::demo_idp::DemoIdp::start(
+    let idp = dokflyt_dev::standins::idp::DemoIdp::start(
         "127.0.0.1:0",
         &format!("{public_url}/dashboard/callback"),
     )

@@ -782,10 +782,8 @@ async fn svarut_calls_carry_a_maskinporten_token_fetched_by_a_signed_grant() {
                 audience: AUDIENCE.into(),
                 client_id: CLIENT_ID.into(),
                 scope: SCOPE.into(),
-                private_key: dokflyt::config::Secret::new(include_str!(
-                    "../../examples/svarut-standin/demo-key.pem"
-                )),
-                certificate: dokflyt::channels::svarut_standin::DEMO_CERT.into(),
+                private_key: dokflyt::config::Secret::new(dokflyt_dev::standins::svarut::DEMO_KEY),
+                certificate: dokflyt_dev::standins::svarut::DEMO_CERT.into(),
                 kid: String::new(),
             },
             ..s.client_settings()

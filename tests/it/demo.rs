@@ -1,5 +1,5 @@
-//! `serve --demo` shows every state the dashboard has, and can be run again: the
-//! demo (its stand-ins and `demo::run`, as `serve --demo` wires them) on a fresh
+//! `dokflyt-dev demo` shows every state the dashboard has, and can be run again:
+//! the demo (its stand-ins and `demo::run`, as `demo::serve` wires them) on a fresh
 //! database leaves documents under Feilet with the archive's refusal explained in
 //! Norwegian; «Prøv igjen» and a transfer archive them; the roster's fictional
 //! numbers give the SMS preview real counts and cost; the demo's own emergency SMS
@@ -21,7 +21,7 @@ const FJELLVIK: &str = "fjellvik-ungdomsskole";
 /// The demo's settings on a private database, prefix and archive directory.
 async fn spawn_demo(
     archive_dir: &std::path::Path,
-) -> (TestApp, Settings, dokflyt::demo::DemoServices) {
+) -> (TestApp, Settings, dokflyt_dev::demo::DemoServices) {
     common::init_test_logging();
     let id = Uuid::new_v4().simple().to_string();
     let database = format!("dokflyt_test_{id}");
@@ -39,14 +39,14 @@ async fn spawn_demo(
     settings.http.addr = "127.0.0.1:0".into();
     settings.http.demo_mode = true;
     settings.archive.schedule.enabled = false;
-    // As `serve --demo`: the offline package, here in a temporary directory.
+    // As `dokflyt-dev demo`: the offline package, here in a temporary directory.
     settings.archive.target = dokflyt::config::ArchiveTarget::Directory;
     settings.archive.directory = archive_dir.to_path_buf();
-    let (settings, services) = dokflyt::demo::prepare(settings)
+    let (settings, services) = dokflyt_dev::demo::prepare(settings)
         .await
         .expect("the demo's stand-ins start");
     let mut app = App::build(settings.clone()).await.expect("the app builds");
-    app.archive = dokflyt::demo::archive_target(&app.settings, app.ctx.pool.clone());
+    app.archive = dokflyt_dev::demo::archive_target(&app.settings, app.ctx.pool.clone());
     services.sms.report_to(app.http_addr().expect("bound"));
     let settings = app.settings.clone();
     let app = common::start(app, settings.clone(), database, true).await;
@@ -73,8 +73,8 @@ async fn table_counts(app: &TestApp) -> Vec<(&'static str, i64)> {
 }
 
 async fn run_demo(app: &TestApp, settings: &Settings) {
-    let archive = dokflyt::demo::archive_target(settings, app.pool.clone());
-    dokflyt::demo::run(settings, &app.pool, app.http, archive)
+    let archive = dokflyt_dev::demo::archive_target(settings, app.pool.clone());
+    dokflyt_dev::demo::run(settings, &app.pool, app.http, archive)
         .await
         .expect("the demo runs");
 }
@@ -96,17 +96,17 @@ async fn the_demo_shows_every_state_and_runs_again_without_doubling() {
     .fetch_all(&app.pool)
     .await
     .expect("failed rows");
-    let refused = dokflyt::demo::archive::REFUSED;
+    let refused = dokflyt_dev::standins::archive::REFUSED;
     assert_eq!(failed.len(), refused.len(), "{failed:?}");
     for (label, how, message) in refused {
-        let id = dokflyt::demo::demo_event_id(label);
+        let id = dokflyt_dev::demo::demo_event_id(label);
         let (_, class, explanation, receipt) = failed
             .iter()
             .find(|f| f.0 == id)
             .unwrap_or_else(|| panic!("{label} is under Feilet"));
         let want = match how {
-            dokflyt::demo::archive::Refusal::RegistrationFailed => "registrering_feilet",
-            dokflyt::demo::archive::Refusal::Invalid => "ugyldigforespoersel",
+            dokflyt_dev::standins::archive::Refusal::RegistrationFailed => "registrering_feilet",
+            dokflyt_dev::standins::archive::Refusal::Invalid => "ugyldigforespoersel",
         };
         assert_eq!(class, want, "{label}");
         assert!(explanation.contains(message), "{label}: {explanation}");
@@ -124,14 +124,14 @@ async fn the_demo_shows_every_state_and_runs_again_without_doubling() {
     // «Prøv igjen» on one of them, then a transfer: archived.
     let officer =
         Actor::new("demo:kari", Role::Kommuneadmin, vec![]).expect("the municipal administrator");
-    let retried = dokflyt::demo::demo_event_id(refused[0].0);
+    let retried = dokflyt_dev::demo::demo_event_id(refused[0].0);
     dokflyt::archive::staff::retry(&app.pool, &officer, retried)
         .await
         .expect("«Prøv igjen»");
     let summary = dokflyt::archive::staff::run_now(
         &app.pool,
         &app.pool,
-        dokflyt::demo::archive_target(&settings, app.pool.clone()),
+        dokflyt_dev::demo::archive_target(&settings, app.pool.clone()),
         &dokflyt::archive::transfer::TransferOptions::from_settings(&settings.archive),
         &officer,
     )
@@ -156,7 +156,7 @@ async fn the_demo_shows_every_state_and_runs_again_without_doubling() {
     );
     for n in set.numbers.keys() {
         assert!(
-            dokflyt::demo::sms_gateway::is_fictional(n.as_str()),
+            dokflyt_dev::standins::sms_gateway::is_fictional(n.as_str()),
             "every demo number is fictional"
         );
     }

@@ -342,8 +342,8 @@ async fn a_maskinporten_bearer_reaches_the_archive() {
         audience: AUDIENCE.into(),
         client_id: CLIENT_ID.into(),
         scope: SCOPE.into(),
-        private_key: Secret::new(include_str!("../../examples/svarut-standin/demo-key.pem")),
-        certificate: dokflyt::channels::svarut_standin::DEMO_CERT.into(),
+        private_key: Secret::new(dokflyt_dev::standins::svarut::DEMO_KEY),
+        certificate: dokflyt_dev::standins::svarut::DEMO_CERT.into(),
         kid: String::new(),
     };
     let client: std::sync::Arc<dyn ArchiveClient> =
@@ -390,8 +390,8 @@ fn an_https_archive_with_a_client_certificate_is_accepted() {
         url: Secret::new("https://archive.example.no/arkivmelding"),
         ..ArchiveSettings::default()
     };
-    s.auth.client_certificate = dokflyt::channels::svarut_standin::DEMO_CERT.into();
-    s.auth.client_key = Secret::new(include_str!("../../examples/svarut-standin/demo-key.pem"));
+    s.auth.client_certificate = dokflyt_dev::standins::svarut::DEMO_CERT.into();
+    s.auth.client_key = Secret::new(dokflyt_dev::standins::svarut::DEMO_KEY);
     assert!(HttpArchiveClient::from_settings(&s).is_ok());
     s.auth.client_key =
         Secret::new("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n");

@@ -36,3 +36,4 @@ mod routing;
 mod sms;
 mod sms_person;
 mod sms_sender;
+mod toolbox;

@@ -175,20 +175,19 @@ fn a_malformed_event_exits_2() {
     assert_eq!(o.status.code(), Some(2), "{o:?}");
 }
 
+/// The render benchmark (`dokflyt-dev bench render`, outside the product) runs
+/// on the shipped templates and prints its figures.
 #[test]
 fn bench_render_prints_ms_per_page_and_typst_or_why_not() {
-    let o = dokflyt(&[
-        "bench".as_ref(),
-        "render".as_ref(),
-        "--n".as_ref(),
-        "2".as_ref(),
-        "--templates".as_ref(),
-        root().join("templates").as_os_str(),
-        "--rules".as_ref(),
-        root().join("routing-rules").as_os_str(),
-    ]);
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "{o:?}");
+    let mut out = Vec::new();
+    dokflyt_dev::bench::render::run(
+        &root().join("templates"),
+        &root().join("routing-rules"),
+        2,
+        &mut out,
+    )
+    .expect("the benchmark runs");
+    let stdout = String::from_utf8_lossy(&out);
     assert!(
         stdout.contains("one-page letter (conduct_warning):") && stdout.contains("ms/page"),
         "{stdout}"

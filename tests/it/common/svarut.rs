@@ -1,5 +1,5 @@
-//! Delivery test harness: the SvarUt v2 stand-in (a real axum HTTP server, from the
-//! library so the demo uses the same one), a real SMTP server (Debian's aiosmtpd,
+//! Delivery test harness: the SvarUt v2 stand-in (a real axum HTTP server, from
+//! `dokflyt_dev::standins` so the demo uses the same one), a real SMTP server (Debian's aiosmtpd,
 //! writing a Maildir), and a dokflyt whose delivery settings the test chooses.
 //!
 //! The app is spawned with its channel workers off unless the test turns them on;
@@ -17,7 +17,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 #[allow(unused_imports)]
-pub use dokflyt::channels::svarut_standin::{Fault, StandInAuth, SvarUtStandIn};
+pub use dokflyt_dev::standins::svarut::{Fault, StandInAuth, SvarUtStandIn};
 
 use super::{TestApp, AMQP_URL, PG_HOST_PORT};
 

@@ -1,5 +1,9 @@
-//! `serve --demo`: shows a newcomer the pipeline working on the local services, and
-//! the dashboard in every state it has.
+//! `dokflyt-dev demo`: shows a newcomer the pipeline working on the local services,
+//! and the dashboard in every state it has.
+//!
+//! [`serve`] is the whole command: the product's service ([`App`], as `dokflyt
+//! serve` builds it) with the demo's settings and stand-ins, the examples
+//! published, their fates printed, and dokflyt kept running until Ctrl-C.
 //!
 //! Publishes every example event in `examples/events/` (with an `event_id` of
 //! its own, the same in every run: a second run on the same database keeps what
@@ -16,8 +20,10 @@
 //! package, refusing three example documents once ([`archive`]) so the dashboard's
 //! Feilet tab has entries to fix.
 
-pub mod archive;
-pub mod sms_gateway;
+use crate::standins::{archive, sms_gateway};
+
+use dokflyt::app::{install_signal_handlers, App};
+use tokio_util::sync::CancellationToken;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -27,9 +33,9 @@ use anyhow::Context;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::broker::{self, Topology};
-use crate::config::Settings;
-use crate::db::status::{fate, EventFate};
+use dokflyt::broker::{self, Topology};
+use dokflyt::config::Settings;
+use dokflyt::db::status::{fate, EventFate};
 
 /// The municipality of the nynorsk example event (Sogndal).
 pub const DEMO_NYNORSK_MUNICIPALITY: &str = "4640";
@@ -39,8 +45,8 @@ pub const DEMO_SAMI_MUNICIPALITY: &str = "5430";
 /// The nynorsk example (`conduct_warning_nynorsk`, Sogndal) is written in
 /// nynorsk, and the Sámi-area example (`general_information_sami`, Kautokeino)
 /// carries North Sámi, unless the settings already say otherwise for them.
-pub fn demo_languages(letters: &mut crate::config::letters::LetterSettings) {
-    use crate::config::letters::{Language, Override, Sami};
+pub fn demo_languages(letters: &mut dokflyt::config::letters::LetterSettings) {
+    use dokflyt::config::letters::{Language, Override, Sami};
     letters
         .municipalities
         .entry(DEMO_NYNORSK_MUNICIPALITY.to_string())
@@ -61,9 +67,9 @@ pub fn demo_languages(letters: &mut crate::config::letters::LetterSettings) {
 
 /// Local services the demo starts; dropped when the server stops.
 pub struct DemoServices {
-    pub svarut: crate::channels::svarut_standin::SvarUtStandIn,
+    pub svarut: crate::standins::svarut::SvarUtStandIn,
     /// The demo's OpenID Connect provider for the dashboard's sign-in.
-    pub idp: crate::dashboard::demo_idp::DemoIdp,
+    pub idp: crate::standins::idp::DemoIdp,
     /// The SMS gateway the example emergency SMS and the principal's go through.
     pub sms: sms_gateway::SmsGatewayStandIn,
 }
@@ -79,22 +85,62 @@ pub const DEMO_OWN_SMS: i64 = 1;
 pub fn archive_target(
     settings: &Settings,
     pool: PgPool,
-) -> std::sync::Arc<dyn crate::archive::client::ArchiveClient> {
+) -> std::sync::Arc<dyn dokflyt::archive::client::ArchiveClient> {
     std::sync::Arc::new(archive::DemoArchive::new(
         &settings.archive.directory,
         &settings.archive.system,
         pool,
+        demo_event_id,
     ))
+}
+
+/// The demo, until SIGTERM or Ctrl-C: what `dokflyt serve` runs, with the
+/// development token allowed on any address (`http.demo_mode`), the archive as
+/// an offline package in `out/demo/arkiv`, and the stand-ins of [`prepare`].
+pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
+    // The development token is allowed on any address only for the demo.
+    settings.http.demo_mode = true;
+    // No archive on this machine: the demo archives into an offline package.
+    settings.archive.target = dokflyt::config::ArchiveTarget::Directory;
+    settings.archive.directory = PathBuf::from("out/demo/arkiv");
+    // The local stand-ins live as long as the server.
+    let (settings, services) = prepare(settings).await?;
+    tracing::info!(
+        amqp = %settings.amqp.url.redacted_url(),
+        database = %settings.database.url.redacted_url(),
+        http = %settings.http.addr,
+        "starting dokflyt (demo)"
+    );
+    let mut app = App::build(settings).await?;
+    let addr = app.http_addr()?;
+    tracing::info!(%addr, "HTTP server listening (/healthz, /readyz, /api/status)");
+    let shutdown = CancellationToken::new();
+    install_signal_handlers(shutdown.clone(), app.ctx.rules.clone());
+    // The demo's archive refuses a few documents once (the scheduler, the API's
+    // and the dashboard's run-now use it too); the SMS gateway reports deliveries here.
+    app.archive = archive_target(&app.settings, app.ctx.pool.clone());
+    services.sms.report_to(addr);
+    let ctx = app.ctx.clone();
+    let demo_settings = app.settings.clone();
+    let archive = app.archive.clone();
+    tokio::spawn(async move {
+        if let Err(e) = run(&demo_settings, &ctx.pool, addr, archive).await {
+            eprintln!("demo failed: {e:#}");
+        }
+    });
+    app.run_until_stopped(shutdown).await?;
+    drop(services);
+    Ok(())
 }
 
 /// Starts the SvarUt stand-in and adjusts the settings to use it.
 pub async fn prepare(mut settings: Settings) -> anyhow::Result<(Settings, DemoServices)> {
-    use crate::channels::svarut_standin::{StandInAuth, SvarUtStandIn};
+    use crate::standins::svarut::{StandInAuth, SvarUtStandIn};
     let svarut = SvarUtStandIn::start("127.0.0.1:0", StandInAuth::default())
         .await
         .context("starting the SvarUt stand-in")?;
     settings.delivery.enabled = true;
-    settings.delivery.svarut = crate::config::SvarUtSettings {
+    settings.delivery.svarut = dokflyt::config::SvarUtSettings {
         poll_interval_secs: 2,
         ..svarut.client_settings()
     };
@@ -117,14 +163,14 @@ pub async fn prepare(mut settings: Settings) -> anyhow::Result<(Settings, DemoSe
         .to_string();
     settings.dashboard.public_url = format!("http://localhost:{port}");
     let bind = std::env::var("DOKFLYT_DEMO_IDP_ADDR").unwrap_or_else(|_| "127.0.0.1:0".into());
-    let idp = crate::dashboard::demo_idp::DemoIdp::start(&bind, &settings.dashboard.redirect_uri())
+    let idp = crate::standins::idp::DemoIdp::start(&bind, &settings.dashboard.redirect_uri())
         .await
         .context("starting the demo sign-in")?;
     settings.dashboard.oidc_issuer = idp.issuer.clone();
     settings.dashboard.oidc_client_id = idp.client_id.clone();
-    settings.dashboard.oidc_client_secret = crate::secret::Secret::new(idp.client_secret.clone());
+    settings.dashboard.oidc_client_secret = dokflyt::secret::Secret::new(idp.client_secret.clone());
     settings.dashboard.oidc_scopes = "openid profile dokflyt".into();
-    settings.dashboard.claims = crate::config::ClaimMapping::default();
+    settings.dashboard.claims = dokflyt::config::ClaimMapping::default();
     Ok((settings, DemoServices { svarut, idp, sms }))
 }
 
@@ -139,15 +185,15 @@ pub async fn run(
     settings: &Settings,
     pool: &PgPool,
     addr: SocketAddr,
-    archive: std::sync::Arc<dyn crate::archive::client::ArchiveClient>,
+    archive: std::sync::Arc<dyn dokflyt::archive::client::ArchiveClient>,
 ) -> anyhow::Result<()> {
     let conn = broker::connect(settings.amqp.url.expose(), settings.amqp.heartbeat_secs).await?;
     let channel = broker::confirm_channel(&conn).await?;
     let topology = Topology::new(&settings.amqp.prefix, settings.amqp.delivery_limit);
     topology.declare(&channel).await?;
     // Stands in for the school system: a queue for message.created and document.internal.
-    let outbound = crate::channels::outbound::exchange_name(&settings.amqp.prefix);
-    crate::channels::outbound::Outbound::declare(&channel, &outbound).await?;
+    let outbound = dokflyt::channels::outbound::exchange_name(&settings.amqp.prefix);
+    dokflyt::channels::outbound::Outbound::declare(&channel, &outbound).await?;
     let demo_queue = format!("{}.demo.school-system", settings.amqp.prefix);
     channel
         .queue_declare(
@@ -174,9 +220,9 @@ pub async fn run(
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
             for line in text.lines().filter(|l| !l.trim().is_empty()) {
-                let change = crate::roster::RosterChange::parse(line.as_bytes())
+                let change = dokflyt::roster::RosterChange::parse(line.as_bytes())
                     .with_context(|| format!("{} holds an invalid roster event", file.display()))?;
-                crate::roster::store::apply(pool, &change).await?;
+                dokflyt::roster::store::apply(pool, &change).await?;
             }
         }
     }
@@ -315,7 +361,7 @@ pub async fn run(
     }
     // Give the invalid ones a moment, then show the counts.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let c = crate::db::status::counts(pool).await?;
+    let c = dokflyt::db::status::counts(pool).await?;
     println!();
     println!(
         "dead-lettered so far, by reason (see queue {}):",
@@ -330,17 +376,17 @@ pub async fn run(
     );
     // The transfer normally waits for the 15:00 / 02:00 window; the demo runs it now,
     // into the offline package (one folder per document: arkivmelding.xml + PDF).
-    let opts = crate::archive::transfer::TransferOptions::from_settings(&settings.archive);
-    let s = crate::archive::schedule::run_and_log(
+    let opts = dokflyt::archive::transfer::TransferOptions::from_settings(&settings.archive);
+    let s = dokflyt::archive::schedule::run_and_log(
         pool,
         archive,
         &opts,
-        crate::archive::schedule::RunKind::RunNow,
+        dokflyt::archive::schedule::RunKind::RunNow,
         None,
-        &crate::archive::schedule::SystemClock,
+        &dokflyt::archive::schedule::SystemClock,
     )
     .await?;
-    let c = crate::db::status::counts(pool).await?;
+    let c = dokflyt::db::status::counts(pool).await?;
     println!(
         "archive transfer (run-now): {} arkivert, {} feilet → {}/",
         s.arkivert,
@@ -363,12 +409,12 @@ pub async fn run(
         "dashboard: {}/dashboard  (sign in with the demo provider; pick one of:)",
         settings.dashboard.public_url
     );
-    for u in crate::dashboard::demo_idp::USERS {
+    for u in crate::standins::idp::USERS {
         println!("  {:<14} {}", u.name, u.what);
     }
     println!(
         "  each at three strengths: {} (UO documents need betydelig, emergency SMS høy)",
-        crate::dashboard::demo_idp::LEVELS
+        crate::standins::idp::LEVELS
             .iter()
             .map(|l| l.button)
             .collect::<Vec<_>>()
@@ -414,8 +460,8 @@ async fn show_failed(pool: &PgPool) -> anyhow::Result<()> {
 /// What the principal's SMS preview will show per school (numbers and the cost of
 /// a one-SMS message), and how the demo's own emergency SMS went.
 async fn show_sms(settings: &Settings, pool: &PgPool) -> anyhow::Result<()> {
-    use crate::sms::{cost, recipients};
-    let price = cost::price_on(&settings.sms.prices, crate::calendar::today_in_oslo())?;
+    use dokflyt::sms::{cost, recipients};
+    let price = cost::price_on(&settings.sms.prices, dokflyt::calendar::today_in_oslo())?;
     let schools: Vec<(String, String)> = sqlx::query_as(
         "SELECT school_id, name FROM roster_schools WHERE NOT deleted ORDER BY school_id",
     )
@@ -433,7 +479,7 @@ async fn show_sms(settings: &Settings, pool: &PgPool) -> anyhow::Result<()> {
             "  {name:<24} {n} mobile numbers ({} without one); one SMS to all costs {}  \
              /dashboard/sms?school={id}",
             set.unreachable(),
-            crate::dashboard::words::kroner(&cost::nok(cost::cost_ore(n, 1, price)))
+            dokflyt::dashboard::words::kroner(&cost::nok(cost::cost_ore(n, 1, price)))
         );
     }
     let sent: Vec<(String, String, i64)> = sqlx::query_as(
@@ -556,24 +602,25 @@ mod language_tests {
 
     #[test]
     fn the_demo_renders_the_nynorsk_example_in_nynorsk() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let mut letters = crate::config::letters::LetterSettings::default();
+        // The repository (dev/ is one level down).
+        let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+        let mut letters = dokflyt::config::letters::LetterSettings::default();
         demo_languages(&mut letters);
-        let renderer = crate::render::Renderer::load_with(&root.join("templates"), letters)
+        let renderer = dokflyt::render::Renderer::load_with(&root.join("templates"), letters)
             .expect("templates");
         let table =
-            crate::rules::RoutingTable::load_dir(&root.join("routing-rules")).expect("rules");
+            dokflyt::rules::RoutingTable::load_dir(&root.join("routing-rules")).expect("rules");
         let body = std::fs::read(root.join("examples/events/conduct_warning_nynorsk.json"))
             .expect("the nynorsk example");
-        let ev = crate::pipeline::validate::validate(&body, 1 << 20).expect("valid");
-        let routed = crate::pipeline::route::route(ev, &table).expect("routed");
+        let ev = dokflyt::pipeline::validate::validate(&body, 1 << 20).expect("valid");
+        let routed = dokflyt::pipeline::route::route(ev, &table).expect("routed");
         let markup = renderer.render_markup(&routed).expect("markup");
         assert!(markup.contains("Med venleg helsing"), "{markup}");
         assert!(markup.contains("Kva betyr varselet?"), "{markup}");
         // The bokmål example stays bokmål.
         let body = std::fs::read(root.join("examples/events/conduct_warning.json")).expect("read");
-        let ev = crate::pipeline::validate::validate(&body, 1 << 20).expect("valid");
-        let routed = crate::pipeline::route::route(ev, &table).expect("routed");
+        let ev = dokflyt::pipeline::validate::validate(&body, 1 << 20).expect("valid");
+        let routed = dokflyt::pipeline::route::route(ev, &table).expect("routed");
         assert!(renderer
             .render_markup(&routed)
             .expect("markup")
@@ -581,8 +628,8 @@ mod language_tests {
         // The Sámi-area example carries its North Sámi text, tagged `se`.
         let body = std::fs::read(root.join("examples/events/general_information_sami.json"))
             .expect("the Sámi-area example");
-        let ev = crate::pipeline::validate::validate(&body, 1 << 20).expect("valid");
-        let routed = crate::pipeline::route::route(ev, &table).expect("routed");
+        let ev = dokflyt::pipeline::validate::validate(&body, 1 << 20).expect("valid");
+        let routed = dokflyt::pipeline::route::route(ev, &table).expect("routed");
         let markup = renderer.render_markup(&routed).expect("markup");
         assert!(markup.contains("@lang se\n"), "{markup}");
         assert!(markup.contains("SFO lea rabas"), "{markup}");

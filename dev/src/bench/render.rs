@@ -1,4 +1,4 @@
-//! `dokflyt bench render --n 200`: rendering speed per page, against typst.
+//! `dokflyt-dev bench render --n 200`: rendering speed per page, against typst.
 //!
 //! Stage: a CLI benchmark, outside the pipeline (no broker, no database).
 //! Input: the shipped templates and routing rules, the example `conduct_warning`
@@ -23,15 +23,15 @@ use std::time::Instant;
 use anyhow::{anyhow, Context};
 use serde_json::json;
 
-use crate::document::RoutedDocument;
-use crate::pipeline::route::route;
-use crate::pipeline::validate::validate;
-use crate::render::markup::{self, Block};
-use crate::render::Renderer;
-use crate::rules::RoutingTable;
+use dokflyt::document::RoutedDocument;
+use dokflyt::pipeline::route::route;
+use dokflyt::pipeline::validate::validate;
+use dokflyt::render::markup::{self, Block};
+use dokflyt::render::Renderer;
+use dokflyt::rules::RoutingTable;
 
-const LETTER_EVENT: &str = include_str!("../examples/events/conduct_warning.json");
-const REPORT_EVENT: &str = include_str!("../examples/events/remarks_report.json");
+const LETTER_EVENT: &str = include_str!("../../../examples/events/conduct_warning.json");
+const REPORT_EVENT: &str = include_str!("../../../examples/events/remarks_report.json");
 const REPORT_PAGES: u32 = 20;
 
 fn routed(body: &[u8], table: &RoutingTable) -> anyhow::Result<RoutedDocument> {
@@ -71,7 +71,14 @@ fn time_ms(n: usize, mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::Resul
     Ok(start.elapsed().as_secs_f64() * 1000.0 / n.max(1) as f64)
 }
 
-pub fn run(templates_dir: &Path, rules_dir: &Path, n: usize) -> anyhow::Result<()> {
+/// Runs the benchmark and writes its report to `out` (the command line passes
+/// stdout; a test, a buffer).
+pub fn run(
+    templates_dir: &Path,
+    rules_dir: &Path,
+    n: usize,
+    out: &mut dyn std::io::Write,
+) -> anyhow::Result<()> {
     let n = n.max(1);
     let table = RoutingTable::load_dir(rules_dir)
         .map_err(|e| anyhow!("{e}"))
@@ -106,21 +113,22 @@ pub fn run(templates_dir: &Path, rules_dir: &Path, n: usize) -> anyhow::Result<(
         Ok(())
     })?;
 
-    println!(
+    writeln!(
+        out,
         "render bench: {n} renders each, one thread, tagged PDF/A-2a + PDF/UA-1 output (krilla)"
-    );
-    println!(
+    )?;
+    writeln!(out,
         "  one-page letter (conduct_warning): {letter_ms:.3} ms/letter = {:.3} ms/page ({} page, {} bytes)",
         letter_ms / f64::from(first.pages.max(1)),
         first.pages,
         first.bytes.len()
-    );
-    println!(
+    )?;
+    writeln!(out,
         "  {}-page report (remarks_report, {lo} rows): {report_ms:.2} ms/report = {:.3} ms/page ({} bytes)",
         report_pdf.pages,
         report_ms / f64::from(report_pdf.pages.max(1)),
         report_pdf.bytes.len()
-    );
+    )?;
 
     // Where the letter's time goes: the template stage (context, tera, scrub)
     // against the rest (markup parse, layout, PDF assembly).
@@ -128,10 +136,11 @@ pub fn run(templates_dir: &Path, rules_dir: &Path, n: usize) -> anyhow::Result<(
         renderer.render_markup(&letter)?;
         Ok(())
     })?;
-    println!(
+    writeln!(
+        out,
         "  the letter's stages: template {template_ms:.3} ms, markup + layout + PDF {:.3} ms",
         (letter_ms - template_ms).max(0.0)
-    );
+    )?;
 
     let markup_text = renderer.render_markup(&letter)?;
     let blocks = markup::parse(&markup_text).map_err(|e| anyhow!("{e}"))?;
@@ -149,14 +158,14 @@ pub fn run(templates_dir: &Path, rules_dir: &Path, n: usize) -> anyhow::Result<(
             cold_ms,
             cold_n,
         }) => {
-            println!(
+            writeln!(out,
                 "  typst {version} (Python module), the same letter: warm compiler {warm_ms:.3} ms/letter ({:.1}× dokflyt's time), cold compile {cold_ms:.3} ms/letter over {cold_n} ({:.1}×)",
                 warm_ms / letter_ms,
                 cold_ms / letter_ms
-            );
+            )?;
         }
-        Ok(Typst::Skipped(why)) => println!("  typst: skipped: {why}"),
-        Err(e) => println!("  typst: skipped: {e:#}"),
+        Ok(Typst::Skipped(why)) => writeln!(out, "  typst: skipped: {why}")?,
+        Err(e) => writeln!(out, "  typst: skipped: {e:#}")?,
     }
     Ok(())
 }

@@ -1,4 +1,4 @@
-//! `dokflyt bench sms --recipients N`: seconds from the send call to every SMS
+//! `dokflyt-dev bench sms --recipients N`: seconds from the send call to every SMS
 //! accepted by a local gateway stand-in.
 //!
 //! In one run, on a private database and private queue names (removed after):
@@ -23,12 +23,12 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::request::{self, Channel, PreviewRequest, SendRequest};
-use super::worker::SmsWorker;
-use super::SmsContext;
-use crate::broker::Topology;
-use crate::config::Settings;
-use crate::secret::Secret;
+use dokflyt::broker::Topology;
+use dokflyt::config::Settings;
+use dokflyt::secret::Secret;
+use dokflyt::sms::request::{self, Channel, PreviewRequest, SendRequest};
+use dokflyt::sms::worker::SmsWorker;
+use dokflyt::sms::SmsContext;
 
 async fn standin(accepted: Arc<AtomicU64>) -> anyhow::Result<std::net::SocketAddr> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -78,7 +78,7 @@ pub async fn run(mut settings: Settings, recipients: usize) -> anyhow::Result<()
     settings.sms.concurrency = settings.sms.concurrency.max(64);
 
     // 1. Baseline: direct posts.
-    let client = super::gateway::GatewayClient::new(&settings.sms)?;
+    let client = dokflyt::sms::gateway::GatewayClient::new(&settings.sms)?;
     let started = Instant::now();
     futures::stream::iter(0..recipients)
         .map(|n| {
@@ -95,7 +95,7 @@ pub async fn run(mut settings: Settings, recipients: usize) -> anyhow::Result<()
     accepted.store(0, Ordering::SeqCst);
 
     // 2. dokflyt.
-    let pool = crate::db::connect_and_migrate(&settings.database).await?;
+    let pool = dokflyt::db::connect_and_migrate(&settings.database).await?;
     sqlx::query("INSERT INTO roster_schools (school_id, name, municipality_number, version) VALUES ('bench', 'Benkskolen', '4601', 1)")
         .execute(&pool)
         .await?;
@@ -112,9 +112,9 @@ pub async fn run(mut settings: Settings, recipients: usize) -> anyhow::Result<()
     let shutdown = CancellationToken::new();
     let handle = tokio::spawn(worker.run(shutdown.clone()));
     // The benchmark stands in for a signed-in principal (a dashboard session).
-    let who = crate::access::Actor::new(
+    let who = dokflyt::access::Actor::new(
         "bench-rektor",
-        crate::access::Role::Rektor,
+        dokflyt::access::Role::Rektor,
         vec!["bench".into()],
     )?;
     let preview = request::preview(
@@ -152,7 +152,7 @@ pub async fn run(mut settings: Settings, recipients: usize) -> anyhow::Result<()
     }
     let sent = started.elapsed();
     let month = chrono::Utc::now().format("%Y-%m").to_string();
-    let ledger = super::cost::month_report(&pool, "bench", &month)
+    let ledger = dokflyt::sms::cost::month_report(&pool, "bench", &month)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     shutdown.cancel();
@@ -188,12 +188,12 @@ pub async fn run(mut settings: Settings, recipients: usize) -> anyhow::Result<()
 async fn cleanup(settings: &Settings, db_name: &str) {
     let t = Topology::new(&settings.amqp.prefix, settings.amqp.delivery_limit);
     if let Ok(conn) =
-        crate::broker::connect(settings.amqp.url.expose(), settings.amqp.heartbeat_secs).await
+        dokflyt::broker::connect(settings.amqp.url.expose(), settings.amqp.heartbeat_secs).await
     {
         if let Ok(ch) = conn.create_channel().await {
             t.remove(&ch).await;
         }
         let _ = conn.close(200, "bench done".into()).await;
     }
-    crate::db::drop_database_if_exists(&settings.database, db_name).await;
+    dokflyt::db::drop_database_if_exists(&settings.database, db_name).await;
 }

@@ -1,8 +1,8 @@
 //! A local SvarUt v2 stand-in: a real HTTP server speaking the three endpoints
-//! dokflyt uses, for `serve --demo` and the tests. Not for production.
+//! dokflyt uses, for the demo and the tests. Not in the product.
 //!
 //! Stage: none (a stand-in for the national service). Input: HTTP requests from
-//! [`super::svarut::SvarUtClient`]. Output: `POST .../forsendelser` (multipart,
+//! [`dokflyt::channels::svarut::SvarUtClient`]. Output: `POST .../forsendelser` (multipart,
 //! checked: auth headers, the `forsendelse` JSON part first, required fields, the
 //! files in `dokumenter` order with matching file names, PDFs), `GET
 //! .../forsendelser?eksternRef=` and `POST .../forsendelser/status-sok`. Each
@@ -31,14 +31,16 @@ use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::config::SvarUtSettings;
-use crate::secret::Secret;
+use dokflyt::config::SvarUtSettings;
+use dokflyt::secret::Secret;
 
-/// The stand-in's certificate and key (`examples/svarut-standin/`): a throwaway
-/// pair for the demo and the tests, protecting nothing. Production uses SvarUt's
-/// published certificate (`svarut.encryption_certificate`).
-pub const DEMO_CERT: &str = include_str!("../../examples/svarut-standin/demo-cert.pem");
-const DEMO_KEY: &str = include_str!("../../examples/svarut-standin/demo-key.pem");
+/// The stand-in's certificate and key (`dev/keys/`): a throwaway pair for the
+/// demo and the tests, protecting nothing, and never in the product binary.
+/// Production uses SvarUt's published certificate (`svarut.encryption_certificate`).
+pub const DEMO_CERT: &str = include_str!("../../keys/svarut-demo-cert.pem");
+/// The private half of [`DEMO_CERT`] (tests sign Maskinporten grants and client
+/// certificates with it too).
+pub const DEMO_KEY: &str = include_str!("../../keys/svarut-demo-key.pem");
 
 /// The credentials the stand-in expects.
 #[derive(Debug, Clone)]
@@ -362,7 +364,7 @@ async fn send(
             .is_some_and(|f| f["kryptert"] == Value::Bool(true));
         let bytes = if encrypted {
             // SvarUt decrypts with its private key when the recipient downloads.
-            match super::cms::decrypt(&bytes, DEMO_KEY) {
+            match dokflyt::channels::cms::decrypt(&bytes, DEMO_KEY) {
                 Ok(plain) => axum::body::Bytes::from(plain),
                 Err(e) => {
                     return sh.violation(

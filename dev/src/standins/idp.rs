@@ -1,4 +1,4 @@
-//! `serve --demo`'s sign-in: a small OpenID Connect provider on localhost, so a
+//! The demo's sign-in (`dokflyt-dev demo`, and the dashboard tests): a small OpenID Connect provider on localhost, so a
 //! newcomer can open the dashboard without Feide or ID-porten.
 //!
 //! It speaks the real protocol the dashboard uses in production — discovery,
@@ -31,7 +31,7 @@ use ring::signature::{Ed25519KeyPair, KeyPair};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::oidc::{pkce_challenge, random_token};
+use dokflyt::oidc::{pkce_challenge, random_token};
 
 /// A demo user: login, name, role, schools.
 pub struct DemoUser {
@@ -255,7 +255,7 @@ async fn authorize_page(State(s): State<Arc<Inner>>, Query(p): Query<AuthorizePa
     let hidden = |k: &str, v: &Option<String>| {
         format!(
             "<input type=\"hidden\" name=\"{k}\" value=\"{}\">",
-            crate::xml::escape(v.as_deref().unwrap_or(""))
+            dokflyt::xml::escape(v.as_deref().unwrap_or(""))
         )
     };
     let fields = [
@@ -277,8 +277,8 @@ async fn authorize_page(State(s): State<Arc<Inner>>, Query(p): Query<AuthorizePa
             "<p id=\"krav\" style=\"border:2px solid #00509e;padding:.5rem\">dokflyt ber om sterkere innlogging: \
              <strong>{}</strong> (<code>acr_values={}</code>). Velger du et lavere nivå, \
              får du logget inn, men handlingen blir ikke utført.</p>",
-            crate::xml::escape(l.button),
-            crate::xml::escape(l.acr)
+            dokflyt::xml::escape(l.button),
+            dokflyt::xml::escape(l.acr)
         ),
         None => String::new(),
     };
@@ -298,14 +298,14 @@ async fn authorize_page(State(s): State<Arc<Inner>>, Query(p): Query<AuthorizePa
                         u.login,
                         l.key,
                         if weak { " style=\"opacity:.6\"" } else { "" },
-                        crate::xml::escape(l.button),
+                        dokflyt::xml::escape(l.button),
                     )
                 })
                 .collect();
             format!(
                 "<li style=\"margin:.6rem 0\"><strong>{}</strong> — {}<br>{per_level}</li>",
-                crate::xml::escape(u.name),
-                crate::xml::escape(u.what)
+                dokflyt::xml::escape(u.name),
+                dokflyt::xml::escape(u.what)
             )
         })
         .collect();
@@ -458,18 +458,18 @@ mod tests {
 
     #[test]
     fn the_demo_levels_map_to_low_substantial_high() {
-        let s = crate::config::AssuranceSettings::default();
-        let levels: Vec<crate::assurance::Level> = LEVELS
+        let s = dokflyt::config::AssuranceSettings::default();
+        let levels: Vec<dokflyt::assurance::Level> = LEVELS
             .iter()
             .map(|l| {
                 let amr: Vec<String> = l.amr.iter().map(|a| a.to_string()).collect();
                 s.level_of(Some(l.acr), &amr)
             })
             .collect();
-        assert_eq!(levels, crate::assurance::Level::ALL.to_vec());
+        assert_eq!(levels, dokflyt::assurance::Level::ALL.to_vec());
         for l in LEVELS {
             assert_eq!(
-                l.key.parse::<crate::assurance::Level>().ok(),
+                l.key.parse::<dokflyt::assurance::Level>().ok(),
                 Some(s.level_of(Some(l.acr), &[]))
             );
         }

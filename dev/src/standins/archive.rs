@@ -22,10 +22,10 @@ use futures::future::BoxFuture;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::archive::client::{
+use dokflyt::archive::client::{
     ArchiveClient, Delivered, DirectoryArchive, FolderDelivered, Outgoing, TransferError,
 };
-use crate::archive::receipt::{self, Fault};
+use dokflyt::archive::receipt::{self, Fault};
 
 /// How the archive refuses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,13 +69,20 @@ pub struct DemoArchive {
 }
 
 impl DemoArchive {
-    pub fn new(dir: &Path, fagsystem: &str, pool: PgPool) -> DemoArchive {
+    /// The package in `dir`, refusing the examples of [`REFUSED`] once; `event_id`
+    /// names the event id each example label is published with.
+    pub fn new(
+        dir: &Path,
+        fagsystem: &str,
+        pool: PgPool,
+        event_id: impl Fn(&str) -> Uuid,
+    ) -> DemoArchive {
         DemoArchive {
             inner: DirectoryArchive::new(dir, fagsystem),
             pool,
             refusals: REFUSED
                 .iter()
-                .map(|(label, how, msg)| (super::demo_event_id(label), (*how, *msg)))
+                .map(|(label, how, msg)| (event_id(label), (*how, *msg)))
                 .collect(),
         }
     }
@@ -142,7 +149,7 @@ impl ArchiveClient for DemoArchive {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::archive::receipt::{parse, ArchiveAnswer};
+    use dokflyt::archive::receipt::{parse, ArchiveAnswer};
 
     #[test]
     fn the_refusals_are_receipts_the_client_reads_back() {

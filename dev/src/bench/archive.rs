@@ -1,4 +1,4 @@
-//! `dokflyt bench archive --documents N`: archive transfer throughput against the
+//! `dokflyt-dev bench archive --documents N`: archive transfer throughput against the
 //! bare HTTP round trip to the same local archive stand-in.
 //!
 //! In one run, on a private database (removed after):
@@ -26,12 +26,12 @@ use axum::routing::post;
 use futures::StreamExt;
 use uuid::Uuid;
 
-use crate::archive::client::{ArchiveClient, HttpArchiveClient, Outgoing};
-use crate::archive::receipt::{write_receipt, Receipt};
-use crate::archive::transfer::{self, TransferOptions};
-use crate::config::Settings;
-use crate::pipeline::{process, Outcome, PipelineContext};
-use crate::secret::Secret;
+use dokflyt::archive::client::{ArchiveClient, HttpArchiveClient, Outgoing};
+use dokflyt::archive::receipt::{write_receipt, Receipt};
+use dokflyt::archive::transfer::{self, TransferOptions};
+use dokflyt::config::Settings;
+use dokflyt::pipeline::{process, Outcome, PipelineContext};
+use dokflyt::secret::Secret;
 
 /// The stand-in's answer: a receipt for the last external key in the message
 /// (the journal post's; the folder's comes first).
@@ -84,10 +84,10 @@ pub async fn archive(mut settings: Settings, documents: usize) -> anyhow::Result
     settings.database.max_connections = settings.database.max_connections.max(16);
     // Seeding writes gigabytes of PDFs: more than the worker's statement timeout allows.
     settings.database.statement_timeout_ms = settings.database.statement_timeout_ms.max(600_000);
-    let pool = crate::db::connect_and_migrate(&settings.database).await?;
+    let pool = dokflyt::db::connect_and_migrate(&settings.database).await?;
     let result = measure(&settings, &pool, n).await;
     pool.close().await;
-    crate::db::drop_database_if_exists(&settings.database, &db_name).await;
+    dokflyt::db::drop_database_if_exists(&settings.database, &db_name).await;
     result
 }
 
@@ -95,8 +95,8 @@ async fn measure(settings: &Settings, pool: &sqlx::PgPool, n: usize) -> anyhow::
     // 1. Seed.
     let ctx = PipelineContext {
         pool: pool.clone(),
-        rules: crate::rules::SharedRules::load(&settings.paths.rules_dir)?,
-        renderer: Arc::new(crate::render::Renderer::load(
+        rules: dokflyt::rules::SharedRules::load(&settings.paths.rules_dir)?,
+        renderer: Arc::new(dokflyt::render::Renderer::load(
             &settings.paths.templates_dir,
         )?),
         max_message_bytes: settings.amqp.max_message_bytes,
@@ -117,7 +117,7 @@ async fn measure(settings: &Settings, pool: &sqlx::PgPool, n: usize) -> anyhow::
     while left > 0 {
         let chunk = left.min(10_000);
         left -= chunk;
-        crate::db::documents::clone_for_benchmark(pool, seed, chunk).await?;
+        clone_for_benchmark(pool, seed, chunk).await?;
     }
     println!("  seeded in {:.1} s", t0.elapsed().as_secs_f64());
     transfer_phase(settings, pool, seed, n).await
@@ -158,14 +158,14 @@ async fn transfer_phase(
     .bind(seed)
     .fetch_one(pool)
     .await?;
-    let ev: crate::event::IncomingEvent = serde_json::from_value(stored.0)?;
-    let decision: crate::document::RoutingDecision = serde_json::from_value(stored.1)?;
-    let msg = crate::archive::arkivmelding::build(
-        &crate::archive::arkivmelding::DocumentInput {
+    let ev: dokflyt::event::IncomingEvent = serde_json::from_value(stored.0)?;
+    let decision: dokflyt::document::RoutingDecision = serde_json::from_value(stored.1)?;
+    let msg = dokflyt::archive::arkivmelding::build(
+        &dokflyt::archive::arkivmelding::DocumentInput {
             event: &ev,
             decision: &decision,
             title: &stored.2,
-            pdf: Some(crate::archive::arkivmelding::PdfRef {
+            pdf: Some(dokflyt::archive::arkivmelding::PdfRef {
                 sha256: &stored.4,
                 size: stored.3.len(),
             }),
@@ -195,7 +195,7 @@ async fn transfer_phase(
 
     // 3. The transfer.
     let t0 = Instant::now();
-    let relaxed = crate::db::transfer_pool(&settings.database)?;
+    let relaxed = dokflyt::db::transfer_pool(&settings.database)?;
     let summary = transfer::run_now(&relaxed, client, &opts).await?;
     relaxed.close().await;
     let secs = t0.elapsed().as_secs_f64();
@@ -219,5 +219,42 @@ async fn transfer_phase(
         opts.concurrency,
         opts.batch_size
     );
+    Ok(())
+}
+
+/// Clones the seed's event, document and archive row `count` times (fresh event
+/// ids), all `klar`, in one statement. The benchmark's own seeding SQL: the
+/// product's one writer of `documents` (`dokflyt::db::documents`) writes one
+/// document at a time, which would make seeding 100,000 rows take longer than
+/// the measurement.
+async fn clone_for_benchmark(
+    pool: &sqlx::PgPool,
+    seed: Uuid,
+    count: usize,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "WITH ids AS (SELECT gen_random_uuid() AS id FROM generate_series(1, $2)),
+         e AS (
+            INSERT INTO events (event_id, document_type, school_id, occurred_at, payload_sha256, payload)
+            SELECT ids.id, document_type, school_id, occurred_at, payload_sha256,
+                   jsonb_set(payload, '{event_id}', to_jsonb(ids.id::text))
+            FROM events, ids WHERE event_id = $1
+            RETURNING event_id),
+         d AS (
+            INSERT INTO documents (event_id, document_type, school_id, title, rule_id, rules_version,
+                channel, archive_policy, archived, folder, access, legal_basis, journal_post_type,
+                journal_status, decision, pdf, pdf_sha256, pdf_pages)
+            SELECT e.event_id, document_type, school_id, title, rule_id, rules_version, channel,
+                archive_policy, archived, folder, access, legal_basis, journal_post_type,
+                journal_status, decision, pdf, pdf_sha256, pdf_pages
+            FROM documents, e WHERE documents.event_id = $1
+            RETURNING event_id, folder, school_id, document_type)
+         INSERT INTO archive_queue (event_id, status, folder, school_id, document_type)
+         SELECT event_id, 'klar', COALESCE(folder, 'pupil'), school_id, document_type FROM d",
+    )
+    .bind(seed)
+    .bind(i32::try_from(count).unwrap_or(i32::MAX))
+    .execute(pool)
+    .await?;
     Ok(())
 }

@@ -1,4 +1,4 @@
-//! `dokflyt bench pipeline --events N`: end-to-end throughput against the bare broker.
+//! `dokflyt-dev bench pipeline --events N`: end-to-end throughput against the bare broker.
 //!
 //! In one run, on a private database and private queue names (both removed after):
 //! 1. baseline — N copies of a `conduct_warning` event are published to a plain
@@ -31,11 +31,11 @@ use lapin::BasicProperties;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::broker::{self, Topology};
-use crate::config::Settings;
-use crate::pipeline::consume::{Consumer, ConsumerStats};
-use crate::pipeline::PipelineContext;
-use crate::secret::Secret;
+use dokflyt::broker::{self, Topology};
+use dokflyt::config::Settings;
+use dokflyt::pipeline::consume::{Consumer, ConsumerStats};
+use dokflyt::pipeline::PipelineContext;
+use dokflyt::secret::Secret;
 
 pub async fn pipeline(mut settings: Settings, events: usize) -> anyhow::Result<()> {
     let example = settings.paths.examples_dir.join("conduct_warning.json");
@@ -111,9 +111,9 @@ pub async fn pipeline(mut settings: Settings, events: usize) -> anyhow::Result<(
     let _ = consume_channel.close(200, "baseline done".into()).await;
 
     // 2. The pipeline.
-    let pool = crate::db::connect_and_migrate(&settings.database).await?;
-    let rules = crate::rules::SharedRules::load(&settings.paths.rules_dir)?;
-    let renderer = crate::render::Renderer::load(&settings.paths.templates_dir)?;
+    let pool = dokflyt::db::connect_and_migrate(&settings.database).await?;
+    let rules = dokflyt::rules::SharedRules::load(&settings.paths.rules_dir)?;
+    let renderer = dokflyt::render::Renderer::load(&settings.paths.templates_dir)?;
     let topology = Topology::new(&settings.amqp.prefix, settings.amqp.delivery_limit);
     topology.declare(&channel).await?;
     let key = broker::document_routing_key("conduct_warning");
@@ -183,16 +183,16 @@ pub async fn pipeline(mut settings: Settings, events: usize) -> anyhow::Result<(
         .await;
     let _ = conn.close(200, "bench done".into()).await;
     pool.close().await;
-    crate::db::drop_database_if_exists(&settings.database, &db_name).await;
+    dokflyt::db::drop_database_if_exists(&settings.database, &db_name).await;
 
     // The renderer alone on the same letter, one thread, after the drain.
-    let routed = crate::pipeline::route::route(
-        crate::pipeline::validate::validate(
+    let routed = dokflyt::pipeline::route::route(
+        dokflyt::pipeline::validate::validate(
             bodies.first().context("no events to render")?,
             settings.amqp.max_message_bytes,
         )
         .map_err(|e| anyhow::anyhow!("the bench event does not validate: {e}"))?,
-        &crate::rules::RoutingTable::load_dir(&settings.paths.rules_dir)?,
+        &dokflyt::rules::RoutingTable::load_dir(&settings.paths.rules_dir)?,
     )
     .map_err(|e| anyhow::anyhow!("the bench event does not route: {e:?}"))?;
     let renders = events.clamp(1, 500);

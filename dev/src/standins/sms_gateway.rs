@@ -1,4 +1,4 @@
-//! The demo's SMS gateway: a local stand-in speaking the LINK Mobility-style
+//! The SMS gateway stand-in: a local server speaking the LINK Mobility-style
 //! protocol of `sms::gateway` (`POST /sms/send`, `GET /sms/ref/{refId}`, HTTP basic
 //! auth), so the demo's emergency SMS really goes out over HTTP and its statuses
 //! move (Sendt → Levert) while nothing leaves the machine. Not for production.
@@ -32,7 +32,7 @@ use serde_json::{json, Value};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::config::{Secret, SmsSettings};
+use dokflyt::config::{Secret, SmsSettings};
 
 /// Ofcom's drama range (E.164 prefix + the three digits that vary).
 pub const FICTIONAL_RANGE: &str = "+447700900";
@@ -218,7 +218,7 @@ mod tests {
 
     #[test]
     fn the_roster_writes_them_as_the_parser_reads_them() {
-        let n = crate::sms::number::MobileNumber::parse("+44 7700 900123").expect("a mobile");
+        let n = dokflyt::sms::number::MobileNumber::parse("+44 7700 900123").expect("a mobile");
         assert!(is_fictional(n.as_str()));
     }
 }
