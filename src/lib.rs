@@ -96,6 +96,7 @@ pub mod event;
 pub mod http;
 pub mod jwt;
 pub mod maskinporten;
+pub mod metrics;
 pub mod oidc;
 pub mod pipeline;
 pub mod recipient_policy;

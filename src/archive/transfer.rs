@@ -197,14 +197,17 @@ pub async fn run_now(
                             .await
                             .map(|_| (Final::Released, 0));
                     }
-                    let r = transfer_one(
-                        pool,
-                        client.as_ref(),
-                        &receipt_tx,
-                        run_id,
-                        event_id,
-                        stored,
-                        opts,
+                    let r = crate::metrics::timed_async(
+                        crate::metrics::Stage::Transfer,
+                        transfer_one(
+                            pool,
+                            client.as_ref(),
+                            &receipt_tx,
+                            run_id,
+                            event_id,
+                            stored,
+                            opts,
+                        ),
                     )
                     .await;
                     if let Ok((fin, _)) = &r {

@@ -107,7 +107,13 @@ pub async fn run_once(
     let results: Vec<Result<Recorded, ChannelError>> = futures::stream::iter(claimed)
         .map(|row| {
             let sender = sender.clone();
-            async move { deliver_one(pool, sender.as_ref(), run_id, row, opts).await }
+            async move {
+                crate::metrics::timed_async(
+                    crate::metrics::Stage::Send,
+                    deliver_one(pool, sender.as_ref(), run_id, row, opts),
+                )
+                .await
+            }
         })
         .buffer_unordered(opts.concurrency)
         .collect()
@@ -347,6 +353,15 @@ async fn deliver_one(
             "held for manual handling"
         ),
     }
+    crate::metrics::delivery(
+        channel.as_str(),
+        match &outcome {
+            Outcome::Sent { .. } => "sent",
+            Outcome::Retry { .. } => "retry",
+            Outcome::Failed { .. } => "failed",
+            Outcome::Held { .. } => "held",
+        },
+    );
     let key = job.idempotency_key();
     record(pool, run_id, id, &outcome, job.attempt, Some(&key), opts).await
 }

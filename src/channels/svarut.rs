@@ -721,6 +721,7 @@ pub async fn poll_statuses(
         .fetch_one(pool)
         .await?;
         summary.changed += n as u64;
+        crate::metrics::svarut_status(&st.status, n as u64);
     }
     Ok(summary)
 }

@@ -169,6 +169,10 @@ pub struct HttpSettings {
     /// `X-Forwarded-For`; the right-most entry is then the address the API's rate
     /// limits count. Off, the header is ignored. Env: `DOKFLYT_TRUST_PROXY_HEADERS`.
     pub trust_proxy_headers: bool,
+    /// `GET /metrics` reads its database gauges (archive queue, documents by
+    /// channel, SMS ledger) at most this often; scrapes in between get the last
+    /// values. About the Prometheus scrape interval; 0 reads on every scrape.
+    pub metrics_refresh_secs: u64,
     /// Set by `serve --demo` (never from a file): the development token may be
     /// used on any address.
     #[serde(skip)]
@@ -225,6 +229,7 @@ impl Default for HttpSettings {
             requests_per_minute_per_user: 120,
             failed_requests_per_minute_per_address: 30,
             trust_proxy_headers: false,
+            metrics_refresh_secs: 15,
             demo_mode: false,
         }
     }

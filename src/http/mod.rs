@@ -21,7 +21,7 @@ pub mod auth;
 pub mod contacts;
 pub mod deliveries;
 pub mod limit;
-
+pub mod metrics;
 pub mod sms;
 
 use std::sync::atomic::Ordering;
@@ -52,6 +52,10 @@ pub struct HttpState {
     /// The transfer's connections (`db::transfer_pool`).
     pub archive_pool: sqlx::PgPool,
     pub transfer: TransferOptions,
+    /// The emergency SMS routes' context.
+    pub sms: crate::sms::SmsContext,
+    /// `GET /metrics`: the database gauges' cache and what they read.
+    pub metrics: Arc<metrics::Scrape>,
 }
 
 impl auth::HasApiAuth for HttpState {
@@ -65,6 +69,10 @@ pub fn router(state: HttpState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route(
+            "/metrics",
+            get(metrics::serve).with_state(state.metrics.clone()),
+        )
         .merge(auth::with_scope(
             Router::new().route("/api/status", get(status)),
             a,
@@ -82,6 +90,7 @@ pub fn router(state: HttpState) -> Router {
             a,
             Scope::DocumentsRead,
         ))
+        .merge(sms::routes(state.sms.clone(), a))
         .with_state(state)
 }
 

@@ -359,6 +359,15 @@ async fn delivery_report(
             tracing::info!("delivery report for an unknown or already delivered SMS");
             StatusCode::OK.into_response()
         }
+        Ok(dlr::DlrOutcome::Updated) => {
+            let status = if report.result_code == dlr::DELIVERED {
+                "delivered"
+            } else {
+                "failed"
+            };
+            crate::metrics::sms_recipients(&[status]);
+            StatusCode::OK.into_response()
+        }
         Ok(_) => StatusCode::OK.into_response(),
         Err(e) => error(SmsError::Db(e)),
     }

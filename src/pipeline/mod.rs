@@ -100,7 +100,10 @@ impl Outcome {
 
 /// Runs validate → route → render → deliver → enqueue_archive for one body.
 pub async fn process(ctx: &PipelineContext, body: &[u8]) -> Outcome {
-    let event = match validate::validate(body, ctx.max_message_bytes) {
+    use crate::metrics::{timed, timed_async, Stage};
+    let event = match timed(Stage::Validate, || {
+        validate::validate(body, ctx.max_message_bytes)
+    }) {
         Ok(e) => e,
         Err(e) => {
             // An oversized body is not parsed at all, not even for its event id.
@@ -119,7 +122,7 @@ pub async fn process(ctx: &PipelineContext, body: &[u8]) -> Outcome {
     );
 
     let table = ctx.rules.current();
-    let routed = match route::route(event, &table) {
+    let routed = match timed(Stage::Route, || route::route(event, &table)) {
         Ok(r) => r,
         Err(rejection) => {
             return refuse_unless_committed(
@@ -157,17 +160,24 @@ pub async fn process(ctx: &PipelineContext, body: &[u8]) -> Outcome {
             Err(SenderError::Db(e)) => return Outcome::from_db(event_id, e),
         }
     }
-    let rendered = match render::render(routed, ctx.renderer.clone()).await {
+    let rendered = match timed_async(Stage::Render, render::render(routed, ctx.renderer.clone()))
+        .await
+    {
         Ok(r) => r,
         Err(e) => {
             return refuse_unless_committed(ctx, event_id, &payload_hash, "render_failed", &e).await
         }
     };
-    let plan = match deliver::plan(rendered) {
+    let plan = match timed(Stage::Deliver, || deliver::plan(rendered)) {
         Ok(p) => p,
         Err(e) => return refuse_unless_committed(ctx, event_id, &payload_hash, e.code(), &e).await,
     };
-    match enqueue_archive::commit(&ctx.pool, &plan).await {
+    match timed_async(
+        Stage::EnqueueArchive,
+        enqueue_archive::commit(&ctx.pool, &plan),
+    )
+    .await
+    {
         Ok(enqueue_archive::Committed::New { archived }) => Outcome::Completed {
             event_id,
             duplicate: false,

@@ -503,7 +503,10 @@ impl SmsWorker {
             .execute(&self.ctx.pool)
             .await;
             let e = match r {
-                Ok(_) => return true,
+                Ok(_) => {
+                    crate::metrics::sms_recipients(&statuses);
+                    return true;
+                }
                 Err(e) => e,
             };
             let Some(delay) = delays.next() else {
