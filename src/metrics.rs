@@ -250,8 +250,52 @@ pub fn install() -> &'static PrometheusHandle {
                 Kind::Gauge => {}
             }
         }
+        register_known_series();
         handle
     })
+}
+
+/// The channels that have a delivery worker (`channels::WORKER_CHANNELS`).
+const WORKER_CHANNELS: [&str; 4] = ["svarut", "message_email", "notification", "internal"];
+/// The broker sessions (`broker::session::Session::new`'s names).
+const SESSIONS: [&str; 4] = ["documents", "roster", "sms dispatcher", "sms sender"];
+
+/// Every counter series whose labels are known in advance, at 0: a dashboard or
+/// an alert on `rate(…)` sees 0 instead of no series until the first event.
+fn register_known_series() {
+    for s in Stage::ALL {
+        for o in ["ok", "error"] {
+            counter!("dokflyt_stage_runs_total", "stage" => s.as_str(), "outcome" => o)
+                .increment(0);
+        }
+    }
+    for o in ["completed", "duplicate", "dead_lettered", "retry"] {
+        counter!("dokflyt_events_total", "outcome" => o).increment(0);
+    }
+    for k in ["window", "run_now", "catch_up"] {
+        for o in ["completed", "stopped_for_outage", "failed"] {
+            counter!("dokflyt_archive_transfer_runs_total", "kind" => k, "outcome" => o)
+                .increment(0);
+        }
+    }
+    for s in ["arkivert", "feilet"] {
+        counter!("dokflyt_archive_transfer_documents_total", "status" => s).increment(0);
+    }
+    counter!("dokflyt_archive_transfer_attempts_total").increment(0);
+    for c in WORKER_CHANNELS {
+        for o in ["sent", "retry", "failed", "held"] {
+            counter!("dokflyt_deliveries_total", "channel" => c, "outcome" => o).increment(0);
+        }
+    }
+    for s in SVARUT_STATUSES.iter().copied().chain(["ukjent"]) {
+        counter!("dokflyt_svarut_statuses_total", "status" => s).increment(0);
+    }
+    for s in ["sent", "failed", "delivered"] {
+        counter!("dokflyt_sms_recipients_total", "status" => s).increment(0);
+    }
+    for s in SESSIONS {
+        counter!("dokflyt_broker_reconnects_total", "session" => s).increment(0);
+    }
 }
 
 /// A stage measured by [`timed`] / [`timed_async`].
@@ -469,6 +513,36 @@ mod tests {
             for bad in ["_ms", "_millis", "_kb", "_minutes", "_hours"] {
                 assert!(!f.name.contains(bad), "{}", f.name);
             }
+        }
+    }
+
+    #[test]
+    fn the_known_series_name_every_channel_and_session_there_is() {
+        let ours: Vec<&str> = crate::channels::WORKER_CHANNELS
+            .iter()
+            .map(|c| c.as_str())
+            .collect();
+        assert_eq!(ours, WORKER_CHANNELS);
+        // Every broker session's name in the source is pre-registered.
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut names = Vec::new();
+        for dir in ["pipeline", "roster", "sms", "channels"] {
+            for e in std::fs::read_dir(root.join(dir))
+                .expect("src dir")
+                .flatten()
+            {
+                let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+                for piece in text.split("Session::new(\"").skip(1) {
+                    names.push(piece.split('"').next().unwrap_or("").to_string());
+                }
+            }
+        }
+        assert!(names.len() >= 4, "{names:?}");
+        for n in names {
+            assert!(
+                SESSIONS.contains(&n.as_str()),
+                "session {n} is not in SESSIONS"
+            );
         }
     }
 

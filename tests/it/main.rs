@@ -22,6 +22,7 @@ mod dashboard;
 mod delivery;
 mod demo;
 mod limits;
+mod metrics;
 mod no_personal_data;
 mod pipeline;
 mod recipient_policy;
