@@ -648,3 +648,103 @@ async fn svarut_deliveries_and_statuses() {
     assert!(grew("dokflyt_stage_duration_seconds_count", &[("stage", "send")]) >= 2.0);
     app.stop_and_clean().await;
 }
+
+/// The metric names and label names one PromQL expression uses: each
+/// `dokflyt_…` name with the labels of its `{…}` selector, and the labels of
+/// every `by (…)`.
+fn promql_names(expr: &str) -> (Vec<(String, Vec<String>)>, Vec<String>) {
+    let mut metrics = Vec::new();
+    let mut rest = expr;
+    while let Some(at) = rest.find("dokflyt_") {
+        let tail = &rest[at..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(tail.len());
+        let name = tail[..end].to_string();
+        let mut labels = Vec::new();
+        if let Some(sel) = tail[end..].strip_prefix('{') {
+            let body = &sel[..sel.find('}').expect("a closed selector")];
+            for m in body.split(',') {
+                let key = m.split(['=', '!']).next().unwrap_or("").trim().to_string();
+                labels.push(key);
+            }
+        }
+        metrics.push((name, labels));
+        rest = &tail[end..];
+    }
+    let mut by = Vec::new();
+    let mut rest = expr;
+    while let Some(at) = rest.find("by (") {
+        let body = &rest[at + 4..];
+        let close = body.find(')').expect("by (…) closes");
+        by.extend(body[..close].split(',').map(|l| l.trim().to_string()));
+        rest = &body[close..];
+    }
+    (metrics, by)
+}
+
+/// `docs/grafana-dashboard.json` parses, every panel has a bokmål title and its
+/// queries use the data source variable, and every metric and label it asks for
+/// is one the service exports (`FAMILIES`, which the scrape test checks are
+/// exported). It answers the archive officer's three questions.
+#[test]
+fn the_grafana_dashboard_asks_only_for_what_is_exported() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/grafana-dashboard.json");
+    let d: Value = serde_json::from_str(&std::fs::read_to_string(path).expect("dashboard"))
+        .expect("the dashboard is JSON");
+    assert!(d["title"].as_str().is_some_and(|t| !t.is_empty()));
+    let panels = d["panels"].as_array().expect("panels");
+    let mut exprs = Vec::new();
+    for p in panels {
+        assert!(
+            p["title"].as_str().is_some_and(|t| !t.is_empty()),
+            "a panel without a title: {p}"
+        );
+        if p["type"] == "row" {
+            continue;
+        }
+        assert_eq!(p["datasource"]["uid"], "${datasource}", "{}", p["title"]);
+        let targets = p["targets"].as_array().expect("targets");
+        assert!(!targets.is_empty(), "{}", p["title"]);
+        for t in targets {
+            assert!(t["refId"].as_str().is_some(), "{}", p["title"]);
+            exprs.push(t["expr"].as_str().expect("expr").to_string());
+        }
+    }
+    for expr in &exprs {
+        let (metrics, by) = promql_names(expr);
+        assert!(!metrics.is_empty(), "{expr} asks for no dokflyt metric");
+        let mut allowed: Vec<&str> = Vec::new();
+        for (name, labels) in &metrics {
+            let f = family_of(name);
+            for l in labels {
+                assert!(
+                    f.labels.contains(&l.as_str()),
+                    "{expr}: {name} has no label {l}"
+                );
+            }
+            allowed.extend(f.labels);
+            if f.kind == Kind::Histogram {
+                allowed.push("le");
+            }
+        }
+        for l in by {
+            assert!(
+                allowed.contains(&l.as_str()),
+                "{expr}: by ({l}) is no label of its metrics"
+            );
+        }
+    }
+    let all = exprs.join("\n");
+    for needed in [
+        "dokflyt_archive_failed_documents",
+        "dokflyt_archive_documents{status=\"feilet\"}",
+        "dokflyt_archive_documents{status=\"klar\"}",
+        "dokflyt_archive_next_window_timestamp_seconds",
+        "dokflyt_archive_oldest_klar_timestamp_seconds",
+        "dokflyt_archive_next_deadline_days",
+        "dokflyt_archive_due_documents",
+    ] {
+        assert!(all.contains(needed), "the dashboard does not show {needed}");
+    }
+}
