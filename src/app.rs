@@ -193,10 +193,13 @@ impl App {
         // check runs, and stops a chunked body at the limit; `DefaultBodyLimit`
         // sets the same number for axum's own extractors.
         let api = self.settings.limits.api_body_bytes;
-        let router = limited(crate::http::router(http_state), api).merge(limited(
-            crate::dashboard::routes(dashboard),
-            self.settings.limits.dashboard_body_bytes,
-        ));
+        let router = limited(crate::http::router(http_state), api)
+            .merge(limited(
+                crate::dashboard::routes(dashboard),
+                self.settings.limits.dashboard_body_bytes,
+            ))
+            // One error shape for every `/api` answer, the body limit's 413 included.
+            .layer(axum::middleware::from_fn(crate::http::error::json_errors));
         let http_shutdown = shutdown.clone();
         // The client's address keys the dashboard's sign-in rate limit.
         let server = axum::serve(

@@ -82,7 +82,7 @@ impl TransferOptions {
 }
 
 /// What one run did.
-#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct RunSummary {
     pub arkivert: u64,
     pub feilet: u64,

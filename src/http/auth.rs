@@ -28,7 +28,7 @@ use axum::extract::{ConnectInfo, FromRequestParts, RawPathParams, Request, State
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Json, Response};
+use axum::response::Response;
 use axum::Router;
 use serde_json::json;
 use sqlx::PgPool;
@@ -99,7 +99,7 @@ impl HasApiAuth for ApiAuth {
 }
 
 fn refuse(code: StatusCode, msg: &str) -> Response {
-    (code, Json(json!({ "error": msg }))).into_response()
+    super::error::error_response(code, msg)
 }
 
 const UNAUTHORIZED: &str = "Mangler eller ugyldig API-nøkkel.";

@@ -24,6 +24,7 @@ mod demo;
 mod limits;
 mod metrics;
 mod no_personal_data;
+mod openapi;
 mod pipeline;
 mod recipient_policy;
 mod render_cli;

@@ -587,3 +587,25 @@ pub async fn dashboard_session(
         .expect("live session");
     (format!("{}={token}", session::SESSION_COOKIE), s.csrf)
 }
+
+/// `npm ci` in `tests/e2e` once per test binary when its node modules are missing
+/// or older than the lock file (`tests/run` keeps the same stamp): the browser
+/// tests and the OpenAPI validator run from there, in parallel.
+pub fn ensure_node_modules() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e");
+        let lock = std::fs::read(dir.join("package-lock.json")).expect("package-lock.json");
+        let stamp = dir.join("node_modules/.dokflyt-installed-lock");
+        if std::fs::read(&stamp).ok().as_deref() == Some(lock.as_slice()) {
+            return;
+        }
+        let status = std::process::Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&dir)
+            .status()
+            .expect("npm is needed for the browser tests and the OpenAPI validator (Node.js 20+)");
+        assert!(status.success(), "npm ci in tests/e2e failed");
+        std::fs::write(&stamp, &lock).expect("the install stamp");
+    });
+}
