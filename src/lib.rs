@@ -21,7 +21,8 @@
 //! - [`secret`] — `Secret`: a value that never prints; [`redact`] — `Debug` that
 //!   hides personal fields (`redacted_debug!`); [`capped`] — bounded reads of HTTP
 //!   answers; [`text`] — month names and word-by-word masking; [`xml`] — escaping;
-//!   [`calendar`] — days as Oslo counts them.
+//!   [`calendar`] — days as Oslo counts them; [`metrics`] — what the stages count
+//!   for Prometheus (the families, the recorder; `http::metrics` serves them).
 //! - [`event`] — the wire contract (document event v1) and the §8 document-type keys.
 //! - [`access`] — who is asking: roles (§6) and the acting user; [`audit`] — the
 //!   audit log; [`assurance`] — how strongly a person signed in (low/substantial/high);

@@ -13,7 +13,7 @@
 //!
 //! Input: an [`ApiActor`] (see `http::auth`) and the request. Output: JSON. Failure:
 //! 401/400 from the extractor, 403 (audited), 404, 409, 422 with a Norwegian
-//! `error`, 503 when the database is down. Access is decided in `archive::staff`.
+//! `message` (`http::error::ApiError`), 503 when the database is down. Access is decided in `archive::staff`.
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;

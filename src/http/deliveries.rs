@@ -6,7 +6,7 @@
 //!   status, SvarUt status, reason and history (what the school sees).
 //!
 //! Input: query parameters, from a registered client with `documents:read`
-//! (`http::auth::with_scope` around these routes: 401/403 otherwise). Only what
+//! (`http::openapi::behind` around these routes: 401/403 otherwise). Only what
 //! belongs to the client's schools (and municipality) is shown: messages of other
 //! schools are left out, and another school's event answers exactly like a
 //! missing one (404). Output: JSON. Failure: 400 with a Norwegian message for a

@@ -12,9 +12,15 @@
 //! - `/api/messages`, `/api/deliveries` — in-app messages and delivery statuses
 //!   ([`deliveries`]).
 //!
-//! Every `/api/*` route is behind [`auth::with_scope`]: a registered client with
-//! the route's scope (see [`crate::clients`]); the one table of who may call what
-//! is tested in `tests/it/authz_matrix.rs`.
+//! - `GET /metrics` — Prometheus ([`metrics`]); `GET /api/openapi.json` — the
+//!   OpenAPI 3.1 document of all of these ([`openapi`]).
+//!
+//! Every `/api/*` route but the document and the SMS gateway's callback is behind
+//! a client's door ([`openapi::behind`] → [`auth::require_scope`]): a registered
+//! client with the route's scope (see [`crate::clients`]); the one table of who
+//! may call what is tested in `tests/it/authz_matrix.rs`, the document against
+//! the route table in `tests/it/openapi.rs`. Every error answer is an
+//! [`error::ApiError`].
 
 pub mod archive;
 pub mod auth;

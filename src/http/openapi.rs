@@ -7,7 +7,7 @@
 //! from that same annotation, so a route cannot be served under another path than
 //! the one documented; request and answer bodies are the Rust types the handlers
 //! (de)serialize, deriving `utoipa::ToSchema`. Each group of routes is put behind
-//! its door by [`behind`], which both installs the door (`auth::with_scope`) and
+//! its door by [`behind`], which both installs the door (`auth::require_scope`) and
 //! writes the door into the document (the `bearer` requirement with the route's
 //! scope, the 401/403/429 answers): the scope documented is the scope enforced.
 //! Output: [`finish`] adds the title, the security schemes and the tags; the JSON

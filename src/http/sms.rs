@@ -10,7 +10,7 @@
 //! - `POST /api/sms/dlr?token=…` — delivery reports from the gateway.
 //!
 //! Input: a registered client with `sms:request` covering the school (401/403
-//! otherwise, `http::auth::with_scope`). Preview, status and costs act for the
+//! otherwise, `http::openapi::behind`). Preview, status and costs act for the
 //! client's acting user (`X-Dokflyt-User/Role/Schools`, bounded by the client:
 //! `http::auth::ApiActor`); status and costs need a user who may see the school's
 //! SMS (its principal, or the school owner / municipal administrator of its
@@ -18,7 +18,8 @@
 //! assertion in `X-Dokflyt-Person` (`crate::assertion`) at the level
 //! `assurance.required.sms_send` / `sms_approve` (default high); headers and body
 //! fields are never enough. The delivery-report callback has its own token.
-//! Output: JSON; errors are `{"error": "<Norwegian text>"}` with
+//! Output: JSON; errors are `http::error::ApiError` (`{"error": code, "message":
+//! "<Norwegian text>"}`) with
 //! 400/401/403/404/409/422/429, or 503 when the database is unavailable. Every
 //! refusal is audited; nothing personal is logged.
 
