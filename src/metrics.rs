@@ -90,8 +90,8 @@ pub const FAMILIES: &[Family] = &[
     family(
         "dokflyt_dead_letters_total",
         Kind::Counter,
-        &["reason_code"],
-        "Messages dead-lettered, by reason code.",
+        &["queue", "reason_code"],
+        "Messages dead-lettered, by queue (documents, roster) and reason code.",
     ),
     family(
         "dokflyt_archive_transfer_runs_total",
@@ -395,9 +395,11 @@ pub fn event(outcome: EventOutcome, started: Instant) {
     }
 }
 
-/// A message dead-lettered with `reason_code` (a static code, never the reason text).
-pub fn dead_letter(reason_code: &'static str) {
-    counter!("dokflyt_dead_letters_total", "reason_code" => reason_code).increment(1);
+/// A message of `queue` (documents, roster) dead-lettered with `reason_code` (a
+/// static code, never the reason text).
+pub fn dead_letter(queue: &'static str, reason_code: &'static str) {
+    counter!("dokflyt_dead_letters_total", "queue" => queue, "reason_code" => reason_code)
+        .increment(1);
 }
 
 /// What [`transfer_run`] counts of a run (plain numbers, so this module needs

@@ -279,7 +279,7 @@ impl DeliveryWorker {
         .await
         .map_err(|e| format!("dead-letter publish: {e}"))?;
         self.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
-        crate::metrics::dead_letter(code);
+        crate::metrics::dead_letter("documents", code);
         match event_id {
             Some(id) => tracing::warn!(event_id = %id, reason_code = code, "event dead-lettered"),
             None => tracing::warn!(reason_code = code, "unreadable message dead-lettered"),

@@ -330,7 +330,12 @@ async fn a_scrape_counts_exactly_what_happened() {
         ),
         (2.0, 1.0, 2.0, 0.0)
     );
-    let dl = |c: &str| s.sum("dokflyt_dead_letters_total", &[("reason_code", c)]);
+    let dl = |c: &str| {
+        s.sum(
+            "dokflyt_dead_letters_total",
+            &[("queue", "documents"), ("reason_code", c)],
+        )
+    };
     assert_eq!((dl("not_json"), dl("unknown_document_type")), (1.0, 1.0));
     assert_eq!(s.sum("dokflyt_dead_letters_total", &[]), 2.0);
     let runs = |stage: &str, o: &str| {
