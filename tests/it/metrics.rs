@@ -51,7 +51,8 @@ fn parse(text: &str) -> Scraped {
         if let Some(rest) = line.strip_prefix("# TYPE ") {
             let mut parts = rest.split_whitespace();
             let (name, kind) = (parts.next().expect("name"), parts.next().expect("type"));
-            types.insert(name.to_string(), kind.to_string());
+            let before = types.insert(name.to_string(), kind.to_string());
+            assert!(before.is_none(), "{name} is typed twice");
             continue;
         }
         if line.starts_with('#') {
