@@ -548,9 +548,11 @@ async fn a_scrape_counts_exactly_what_happened() {
     if let Ok(mut admin) =
         <sqlx::PgConnection as sqlx::Connection>::connect(common::PG_ADMIN_URL).await
     {
-        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"))
-            .execute(&mut admin)
-            .await;
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"
+        )))
+        .execute(&mut admin)
+        .await;
     }
 }
 
