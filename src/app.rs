@@ -38,6 +38,9 @@ pub struct App {
 
 impl App {
     pub async fn build(settings: Settings) -> anyhow::Result<App> {
+        // What every TLS client of the service trusts (the command line has
+        // installed the same already; a test process, the OS store alone).
+        crate::tls::install(&settings.tls)?;
         let rules = SharedRules::load(&settings.paths.rules_dir).with_context(|| {
             format!(
                 "the routing table in {} is invalid; the worker does not start",

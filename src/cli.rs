@@ -249,7 +249,6 @@ pub enum BenchCommand {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -269,22 +268,12 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_tracing() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("DOKFLYT_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,lapin=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if std::env::var("DOKFLYT_LOG_FORMAT").as_deref() == Ok("json") {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-}
-
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let settings = Settings::load(cli.config.as_deref())?;
+    // Logs and spans (flushed when `_telemetry` drops, as `run` ends), and what
+    // every TLS connection trusts: both refuse to start on a bad setting.
+    let trust = crate::tls::install(&settings.tls)?;
+    let _telemetry = crate::telemetry::init(&settings.tracing, &trust)?;
     match cli.command {
         Command::Rules(cmd) => Ok(rules(&settings, cmd)),
         Command::Render {

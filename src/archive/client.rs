@@ -326,22 +326,21 @@ impl HttpArchiveClient {
     ) -> Result<HttpArchiveClient, TransferError> {
         s.check_transport().map_err(TransferError::Insecure)?;
         let timeout = Duration::from_millis(s.timeout_ms);
-        let mut builder = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(10)));
-        if s.auth.mtls() {
+        let trust = crate::tls::current();
+        let builder = if s.auth.mtls() {
             let mut pem = read_pem(&s.auth.client_certificate)?;
             pem.extend_from_slice(b"\n");
             pem.extend_from_slice(&read_pem(s.auth.client_key.expose())?);
-            let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
-                TransferError::Config(format!(
-                    "the client certificate or key: {}",
-                    e.without_url()
-                ))
-            })?;
-            builder = builder.identity(identity);
+            let built = trust.http_client_with_identity(&pem);
+            zeroize::Zeroize::zeroize(&mut pem);
+            built
+        } else {
+            trust.http_client()
         }
+        .map_err(|e| TransferError::Config(e.to_string()))?;
         let http = builder
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
             .build()
             .map_err(|e| TransferError::Config(e.without_url().to_string()))?;
         let tokens = if s.auth.maskinporten.enabled() {

@@ -133,7 +133,9 @@ struct StatusResponse {
 
 impl SvarUtClient {
     pub fn new(s: &SvarUtSettings) -> Result<SvarUtClient, SvarUtError> {
-        let http = reqwest::Client::builder()
+        let http = crate::tls::current()
+            .http_client()
+            .map_err(|e| SvarUtError::Request(e.to_string()))?
             .timeout(Duration::from_millis(s.timeout_ms.max(1)))
             .connect_timeout(Duration::from_secs(10))
             .build()

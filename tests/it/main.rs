@@ -34,3 +34,4 @@ mod routing;
 mod sms;
 mod sms_person;
 mod sms_sender;
+mod tls;
