@@ -148,6 +148,8 @@ pub fn init_test_logging() {
     use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::{EnvFilter, Layer};
     static ONCE: std::sync::Once = std::sync::Once::new();
+    // reqwest without a provider of its own: the tests' plain clients need ring.
+    dokflyt::tls::ensure_crypto_provider();
     ONCE.call_once(|| {
         let human = tracing_subscriber::fmt::layer()
             .with_test_writer()
