@@ -192,6 +192,7 @@ impl App {
                 crate::dashboard::routes(dashboard),
                 self.settings.limits.dashboard_body_bytes,
             ));
+        let router = crate::http::request_id::traced(router);
         let http_shutdown = shutdown.clone();
         // The client's address keys the dashboard's sign-in rate limit.
         let server = axum::serve(

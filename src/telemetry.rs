@@ -42,6 +42,14 @@ pub enum TelemetryError {
     AlreadyInstalled,
 }
 
+/// A document type as a span field: its §8 key, or `unknown` (a stored event's
+/// field is text; only the known words go into a span).
+pub fn document_type_key(s: &str) -> &'static str {
+    s.parse::<crate::event::DocumentType>()
+        .map(|t| t.key())
+        .unwrap_or("unknown")
+}
+
 /// The filter when `DOKFLYT_LOG` is not set.
 const DEFAULT_FILTER: &str = "info,sqlx=warn,lapin=warn";
 

@@ -12,6 +12,8 @@
 //! - `/api/messages`, `/api/deliveries` — in-app messages and delivery statuses
 //!   ([`deliveries`]).
 //!
+//! Every request gets an `x-request-id` and the span `http_request` ([`request_id`]).
+//!
 //! Every `/api/*` route is behind [`auth::with_scope`]: a registered client with
 //! the route's scope (see [`crate::clients`]); the one table of who may call what
 //! is tested in `tests/it/authz_matrix.rs`.
@@ -21,6 +23,7 @@ pub mod auth;
 pub mod contacts;
 pub mod deliveries;
 pub mod limit;
+pub mod request_id;
 
 pub mod sms;
 

@@ -35,3 +35,4 @@ mod sms;
 mod sms_person;
 mod sms_sender;
 mod tls;
+mod tracing;

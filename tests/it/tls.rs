@@ -432,7 +432,7 @@ async fn amqps_to_the_broker_behind_the_municipality_ca_only_with_the_bundle() {
 
 #[test]
 fn a_bundle_that_cannot_be_read_refuses_start_naming_the_setting() {
-    let out = Command::new(env!("CARGO_BIN_EXE_dokflyt"))
+    let out = Command::new(crate::common::dokflyt_bin())
         .arg("status")
         .env("DOKFLYT_TLS__CA_BUNDLE", "/nonexistent/kommune-ca.pem")
         .env(
@@ -452,7 +452,7 @@ fn a_bundle_that_cannot_be_read_refuses_start_naming_the_setting() {
     let dir = tempfile::tempdir().expect("dir");
     let junk = dir.path().join("junk.pem");
     std::fs::write(&junk, "ikke et sertifikat\n").expect("write");
-    let out = Command::new(env!("CARGO_BIN_EXE_dokflyt"))
+    let out = Command::new(crate::common::dokflyt_bin())
         .arg("status")
         .env("DOKFLYT_TLS__CA_BUNDLE", &junk)
         .env(

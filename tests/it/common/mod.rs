@@ -131,6 +131,14 @@ pub async fn spawn_app_with(opts: Spawn) -> TestApp {
     start(app, settings, database, false).await
 }
 
+/// The `dokflyt` binary the tests run: `$DOKFLYT_TEST_BIN` when set (a target
+/// directory shared by several checkouts has one `target/debug/dokflyt`, which
+/// the last build of any of them wrote), else the one cargo built for this test.
+pub fn dokflyt_bin() -> std::ffi::OsString {
+    std::env::var_os("DOKFLYT_TEST_BIN")
+        .unwrap_or_else(|| std::ffi::OsString::from(env!("CARGO_BIN_EXE_dokflyt")))
+}
+
 /// The capture layer's filter, which `capture_everything` widens.
 type CaptureFilter =
     tracing_subscriber::reload::Handle<tracing_subscriber::EnvFilter, tracing_subscriber::Registry>;
