@@ -128,7 +128,7 @@ impl Outcome {
             Outcome::Completed {
                 duplicate: true, ..
             } => "duplicate",
-            Outcome::Rejected { code, .. } => *code,
+            Outcome::Rejected { code, .. } => code,
             Outcome::RetryLater { .. } => "retry",
         }
     }
