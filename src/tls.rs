@@ -304,12 +304,7 @@ impl Trust {
 pub fn is_handshake_refusal(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = next {
-        let tls = err.downcast_ref::<rustls::Error>().or_else(|| {
-            err.downcast_ref::<std::io::Error>()
-                .and_then(|io| io.get_ref())
-                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        });
-        if let Some(t) = tls {
+        if let Some(t) = err.downcast_ref::<rustls::Error>() {
             return matches!(
                 t,
                 rustls::Error::InvalidCertificate(_)
@@ -317,7 +312,14 @@ pub fn is_handshake_refusal(e: &(dyn std::error::Error + 'static)) -> bool {
                     | rustls::Error::NoCertificatesPresented
             );
         }
-        next = err.source();
+        // An io::Error's `source` skips the error it wraps (hyper wraps
+        // tokio-rustls' io::Error in another): go into it instead.
+        next = match err.downcast_ref::<std::io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
     }
     false
 }

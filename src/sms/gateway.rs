@@ -162,6 +162,8 @@ impl GatewayClient {
 fn transport(e: &reqwest::Error) -> String {
     let kind = if e.is_timeout() {
         "timeout"
+    } else if crate::tls::is_handshake_refusal(e) {
+        "tls: the gateway's certificate is not trusted (tls.ca_bundle)"
     } else if e.is_connect() {
         "connection refused or reset"
     } else if e.is_decode() {

@@ -235,6 +235,15 @@ async fn the_archive_transfer_reaches_an_archive_behind_the_municipality_ca_only
     assert_eq!(front.handshakes(), 0);
     let row = db.row(refused).await;
     assert_eq!(row.status, "feilet", "{row:?}");
+    assert_eq!(
+        row.error_class.as_deref(),
+        Some("tls_certificate"),
+        "{row:?}"
+    );
+    assert!(row
+        .error_explanation
+        .as_deref()
+        .is_some_and(|e| e.contains("tls.ca_bundle")));
     assert!(archive.with(|a| a.requests.is_empty()));
 
     let id = db.queue("group_overview").await;
@@ -261,7 +270,10 @@ async fn svarut_behind_the_municipality_ca_answers_only_with_the_bundle() {
     settings.base_url = format!("https://127.0.0.1:{}/api", front.addr.port());
 
     let without = with_trust(&Trust::os_only(), || SvarUtClient::new(&settings)).expect("client");
-    assert!(without.lookup("ekstern-1").await.is_err());
+    assert!(matches!(
+        without.lookup("ekstern-1").await,
+        Err(dokflyt::channels::svarut::SvarUtError::Certificate)
+    ));
     front.assert_refused_as_unknown_ca().await;
     assert_eq!(svarut.lookups(), 0);
 
@@ -288,10 +300,10 @@ async fn the_sms_gateway_behind_the_municipality_ca_answers_only_with_the_bundle
     };
 
     let without = with_trust(&Trust::os_only(), || GatewayClient::new(&settings)).expect("client");
-    assert!(matches!(
-        without.lookup("nokkel-1").await,
-        Lookup::Transient { .. }
-    ));
+    match without.lookup("nokkel-1").await {
+        Lookup::Transient { reason } => assert!(reason.contains("tls.ca_bundle"), "{reason}"),
+        _ => panic!("a refused certificate is a transient failure"),
+    }
     front.assert_refused_as_unknown_ca().await;
 
     let with = with_trust(&pki.trust(), || GatewayClient::new(&settings)).expect("client");
