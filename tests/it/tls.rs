@@ -38,6 +38,10 @@ use crate::common::sms_gateway::{GatewayStandIn, GATEWAY_PASSWORD, GATEWAY_USER}
 /// the CA as a bundle file.
 struct Pki {
     dir: tempfile::TempDir,
+    ca_cert: rustls::pki_types::CertificateDer<'static>,
+    /// A client certificate the CA signed (mTLS), certificate and key in PEM.
+    client_cert_pem: String,
+    client_key_pem: String,
     bundle: PathBuf,
     server_cert_pem: String,
     server_key_pem: String,
@@ -66,10 +70,22 @@ impl Pki {
         server.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let key = KeyPair::generate().expect("server key");
         let cert = server.signed_by(&key, &ca).expect("server certificate");
+        let mut client = CertificateParams::new(Vec::<String>::new()).expect("client params");
+        client
+            .distinguished_name
+            .push(DnType::CommonName, "dokflyt");
+        client.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let client_key = KeyPair::generate().expect("client key");
+        let client_cert = client
+            .signed_by(&client_key, &ca)
+            .expect("client certificate");
         let dir = tempfile::tempdir().expect("dir");
         let bundle = dir.path().join("kommune-ca.pem");
         std::fs::write(&bundle, ca.pem()).expect("bundle");
         Pki {
+            ca_cert: ca.der().clone(),
+            client_cert_pem: client_cert.pem(),
+            client_key_pem: client_key.serialize_pem(),
             bundle,
             server_cert_pem: cert.pem(),
             server_key_pem: key.serialize_pem(),
@@ -88,16 +104,34 @@ impl Pki {
     }
 
     fn server_config(&self) -> Arc<rustls::ServerConfig> {
+        self.server_config_with(false)
+    }
+
+    /// With `mtls`, a client certificate signed by the CA is required.
+    fn server_config_with(&self, mtls: bool) -> Arc<rustls::ServerConfig> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
         let key = rustls::pki_types::PrivateKeyDer::Pkcs8(self.server_key.clone().into());
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_no_client_auth()
-        .with_single_cert(vec![self.server_cert.clone()], key)
-        .expect("server config");
-        Arc::new(config)
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .expect("versions");
+        let builder = if mtls {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add(self.ca_cert.clone()).expect("ca");
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .expect("client verifier");
+            builder.with_client_cert_verifier(verifier)
+        } else {
+            builder.with_no_client_auth()
+        };
+        Arc::new(
+            builder
+                .with_single_cert(vec![self.server_cert.clone()], key)
+                .expect("server config"),
+        )
     }
 }
 
@@ -112,7 +146,11 @@ struct TlsFront {
 
 impl TlsFront {
     async fn start(pki: &Pki, backend: SocketAddr) -> TlsFront {
-        let acceptor = tokio_rustls::TlsAcceptor::from(pki.server_config());
+        TlsFront::start_with(pki.server_config(), backend).await
+    }
+
+    async fn start_with(config: Arc<rustls::ServerConfig>, backend: SocketAddr) -> TlsFront {
+        let acceptor = tokio_rustls::TlsAcceptor::from(config);
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let front = TlsFront {
             addr: listener.local_addr().expect("addr"),
@@ -479,4 +517,85 @@ fn a_bundle_that_cannot_be_read_refuses_start_naming_the_setting() {
         err.contains("DOKFLYT_TLS__CA_BUNDLE") && err.contains("no certificate"),
         "{err}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_archive_client_presents_its_client_certificate_to_an_mtls_archive() {
+    // The archive's `[archive.auth] client_certificate`/`client_key` (mTLS)
+    // travel in the same rustls configuration as the bundle.
+    let pki = Pki::new();
+    let archive = StandIn::start(vec![], Duration::ZERO).await;
+    let front = TlsFront::start_with(pki.server_config_with(true), archive.addr).await;
+    let db = Db::new().await;
+    let mut settings = ArchiveSettings {
+        url: Secret::new(format!(
+            "https://127.0.0.1:{}/arkivmelding",
+            front.addr.port()
+        )),
+        timeout_ms: 5_000,
+        ..ArchiveSettings::default()
+    };
+    let (opts, _) = options(Duration::from_secs(5));
+
+    // Trusted server, but no client certificate: the archive refuses.
+    let refused = db.queue("conduct_warning").await;
+    let client: Arc<dyn ArchiveClient> = Arc::new(
+        with_trust(&pki.trust(), || HttpArchiveClient::from_settings(&settings)).expect("client"),
+    );
+    let _ = run_now(db.pool(), client, &opts).await;
+    assert_ne!(db.row(refused).await.status, "arkivert");
+    let r = front.refusals().await;
+    assert!(r.iter().any(|e| e.contains("certificate")), "{r:?}");
+
+    settings.auth.client_certificate = pki.client_cert_pem.clone();
+    settings.auth.client_key = Secret::new(pki.client_key_pem.clone());
+    let id = db.queue("group_overview").await;
+    let client: Arc<dyn ArchiveClient> = Arc::new(
+        with_trust(&pki.trust(), || HttpArchiveClient::from_settings(&settings)).expect("client"),
+    );
+    run_now(db.pool(), client, &opts).await.expect("transfer");
+    assert_eq!(db.row(id).await.status, "arkivert");
+    db.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn maskinporten_behind_the_municipality_ca_grants_a_token_only_with_the_bundle() {
+    use crate::common::maskinporten::{Maskinporten, AUDIENCE, CLIENT_ID, SCOPE};
+    let pki = Pki::new();
+    let mp = Maskinporten::start("tilgang-123").await;
+    let front = TlsFront::start(&pki, mp.addr).await;
+    let settings = dokflyt::config::MaskinportenSettings {
+        token_endpoint: mp.token_endpoint().replace(
+            &format!("http://{}", mp.addr),
+            &format!("https://127.0.0.1:{}", front.addr.port()),
+        ),
+        audience: AUDIENCE.into(),
+        client_id: CLIENT_ID.into(),
+        scope: SCOPE.into(),
+        private_key: Secret::new(include_str!("../../examples/svarut-standin/demo-key.pem")),
+        certificate: dokflyt::channels::svarut_standin::DEMO_CERT.into(),
+        kid: String::new(),
+    };
+    assert!(
+        settings.token_endpoint.starts_with("https://"),
+        "{}",
+        settings.token_endpoint
+    );
+    let without = with_trust(&Trust::os_only(), || {
+        dokflyt::maskinporten::TokenSource::new(&settings)
+    })
+    .expect("token source");
+    assert!(without.token().await.is_err());
+    front.assert_refused_as_unknown_ca().await;
+    assert_eq!(mp.grants(), 0);
+
+    let with = with_trust(&pki.trust(), || {
+        dokflyt::maskinporten::TokenSource::new(&settings)
+    })
+    .expect("token source");
+    assert_eq!(
+        with.token().await.expect("a token over TLS").expose(),
+        "tilgang-123"
+    );
+    assert_eq!(mp.grants(), 1);
 }
