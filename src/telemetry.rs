@@ -177,6 +177,12 @@ pub fn init(s: &TracingSettings, trust: &Trust) -> Result<Telemetry, TelemetryEr
         .with(spans)
         .try_init()
         .map_err(|_| TelemetryError::AlreadyInstalled)?;
+    tracing::debug!(
+        roots = trust.root_count(),
+        bundle_certificates = trust.bundle().len(),
+        bundle = ?trust.bundle_path(),
+        "TLS trust: the OS store and tls.ca_bundle"
+    );
     if let Some(url) = traces_url(s)? {
         tracing::info!(endpoint = %url, "exporting spans over OTLP");
     }

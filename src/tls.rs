@@ -352,16 +352,6 @@ pub fn install(s: &TlsSettings) -> Result<Trust, TlsError> {
         });
     }
     let trust = Trust::load(s)?;
-    tracing::info!(
-        roots = trust.root_count(),
-        bundle_certificates = trust.bundle().len(),
-        "TLS trust: the OS store{}",
-        if trust.bundle().is_empty() {
-            ""
-        } else {
-            " and tls.ca_bundle"
-        }
-    );
     *installed = Some(trust.clone());
     Ok(trust)
 }
