@@ -96,29 +96,7 @@ impl Outcome {
             )
         }
     }
-}
 
-/// Runs validate → route → render → deliver → enqueue_archive for one body, in
-/// the span `event` (`event_id`, `document_type`, `outcome`) with a child span
-/// per stage (`validate`, `route`, `render`, `plan`, `commit`).
-pub async fn process(ctx: &PipelineContext, body: &[u8]) -> Outcome {
-    use tracing::field::Empty;
-    use tracing::Instrument;
-    let span = tracing::info_span!(
-        "event",
-        event_id = Empty,
-        document_type = Empty,
-        outcome = Empty
-    );
-    let outcome = stages(ctx, body).instrument(span.clone()).await;
-    span.record("outcome", outcome.word());
-    if let Some(id) = outcome.event_id() {
-        span.record("event_id", tracing::field::display(id));
-    }
-    outcome
-}
-
-impl Outcome {
     /// One word for spans: `completed`, `duplicate`, `retry`, or the rejection's code.
     pub fn word(&self) -> &'static str {
         match self {
@@ -141,6 +119,26 @@ impl Outcome {
             Outcome::RetryLater { .. } => None,
         }
     }
+}
+
+/// Runs validate → route → render → deliver → enqueue_archive for one body, in
+/// the span `event` (`event_id`, `document_type`, `outcome`) with a child span
+/// per stage (`validate`, `route`, `render`, `plan`, `commit`).
+pub async fn process(ctx: &PipelineContext, body: &[u8]) -> Outcome {
+    use tracing::field::Empty;
+    use tracing::Instrument;
+    let span = tracing::info_span!(
+        "event",
+        event_id = Empty,
+        document_type = Empty,
+        outcome = Empty
+    );
+    let outcome = stages(ctx, body).instrument(span.clone()).await;
+    span.record("outcome", outcome.word());
+    if let Some(id) = outcome.event_id() {
+        span.record("event_id", tracing::field::display(id));
+    }
+    outcome
 }
 
 async fn stages(ctx: &PipelineContext, body: &[u8]) -> Outcome {
