@@ -33,6 +33,10 @@ pub struct App {
     pub archive_pool: sqlx::PgPool,
     /// The scheduler's clock (the system clock unless a test injects another).
     pub clock: Arc<dyn Clock>,
+    /// The scheduler's completed looks at the clock.
+    pub schedule_ticks: Arc<std::sync::atomic::AtomicU64>,
+    /// The SMS worker's counters.
+    pub sms_stats: Arc<crate::sms::worker::SmsStats>,
     listener: tokio::net::TcpListener,
 }
 
@@ -88,6 +92,8 @@ impl App {
             schedule,
             archive_pool,
             clock: Arc::new(SystemClock),
+            schedule_ticks: Default::default(),
+            sms_stats: Default::default(),
             listener,
         })
     }
@@ -112,9 +118,10 @@ impl App {
                 crate::assertion::Verifier::from_settings(self.ctx.pool.clone(), &self.settings)
                     .context("cannot set up the person assertions' identity provider")?,
             );
-        let sms_worker =
+        let mut sms_worker =
             crate::sms::worker::SmsWorker::new(sms_ctx.clone(), self.settings.amqp.clone())
                 .context("cannot build the SMS gateway client")?;
+        sms_worker.stats = self.sms_stats.clone();
         let roster = crate::roster::consume::RosterConsumer::new(
             self.ctx.pool.clone(),
             self.settings.amqp.clone(),
@@ -135,6 +142,7 @@ impl App {
                 poll: std::time::Duration::from_secs(
                     self.settings.archive.schedule.poll_secs.max(1),
                 ),
+                ticks: self.schedule_ticks.clone(),
             };
             Some(tokio::spawn(s.run(shutdown.clone())))
         } else {
@@ -234,6 +242,13 @@ pub enum StartError {
          outside; turn the development token off (DOKFLYT_DEV_TOKEN=\"\")"
     )]
     DevTokenBehindProxy,
+    #[error(
+        "the HTTP listener is on {0}, not a loopback address, and the development token \
+         is the published default (`dokflyt-lokal-utvikling`, printed in README): even the \
+         demo needs a secret of its own there. Set DOKFLYT_DEV_TOKEN to a long random \
+         value (e.g. `openssl rand -hex 32`), or \"\" and register clients"
+    )]
+    PublishedDevTokenOffLoopback(std::net::IpAddr),
 }
 
 /// The development token exists only for `serve --demo` or on a loopback listener
@@ -242,7 +257,15 @@ pub fn dev_token_rule(
     http: &crate::config::HttpSettings,
     bound: SocketAddr,
 ) -> Result<(), StartError> {
-    if http.dev_token.expose().is_empty() || http.demo_mode {
+    if http.dev_token.expose().is_empty() {
+        return Ok(());
+    }
+    if http.demo_mode {
+        // The published default is a credential everyone knows: the demo may listen
+        // off loopback only with a secret of the operator's own (docker-compose).
+        if !bound.ip().is_loopback() && http.dev_token.expose() == crate::config::DEV_API_TOKEN {
+            return Err(StartError::PublishedDevTokenOffLoopback(bound.ip()));
+        }
         return Ok(());
     }
     if !bound.ip().is_loopback() {

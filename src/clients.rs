@@ -210,9 +210,10 @@ impl NewClient {
 /// A fresh secret: `dfk_` and 256 random bits, URL-safe base64.
 pub fn new_secret() -> String {
     use base64::Engine;
-    use rand::RngCore;
+    use rand::Rng;
     let mut buf = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut buf);
+    // ThreadRng: a CSPRNG seeded and reseeded from the operating system.
+    rand::rng().fill_bytes(&mut buf);
     format!(
         "dfk_{}",
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)

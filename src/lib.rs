@@ -21,7 +21,8 @@
 //! - [`secret`] — `Secret`: a value that never prints; [`redact`] — `Debug` that
 //!   hides personal fields (`redacted_debug!`); [`capped`] — bounded reads of HTTP
 //!   answers; [`text`] — month names and word-by-word masking; [`xml`] — escaping;
-//!   [`calendar`] — days as Oslo counts them.
+//!   [`calendar`] — days as Oslo counts them; [`progress`] — where long operations
+//!   report how far they are (the command line shows it).
 //! - [`event`] — the wire contract (document event v1) and the §8 document-type keys.
 //! - [`access`] — who is asking: roles (§6) and the acting user; [`audit`] — the
 //!   audit log; [`assurance`] — how strongly a person signed in (low/substantial/high);
@@ -69,7 +70,8 @@
 //! - [`app`] — builds the whole service and runs it until shutdown.
 //! - [`demo`] — `serve --demo`: the examples, and its stand-ins for the archive
 //!   (refusing a few documents once) and the SMS gateway (fictional numbers only).
-//! - [`cli`], [`cli_clients`], [`cli_person`] — the `dokflyt` commands.
+//! - [`cli`] — the `dokflyt` commands, one file per command group (`cli/`), the
+//!   exit-code table (`cli::exit`), progress bars and lines (`cli::progress`).
 //! - [`bench`], [`bench_archive`], [`bench_render`] — `dokflyt bench …`.
 
 pub mod access;
@@ -87,8 +89,6 @@ pub mod calendar;
 pub mod capped;
 pub mod channels;
 pub mod cli;
-pub mod cli_clients;
-pub mod cli_person;
 pub mod clients;
 pub mod config;
 pub mod dashboard;
@@ -101,6 +101,7 @@ pub mod jwt;
 pub mod maskinporten;
 pub mod oidc;
 pub mod pipeline;
+pub mod progress;
 pub mod recipient_policy;
 pub mod redact;
 pub mod render;
@@ -168,6 +169,59 @@ mod build_inputs {
                 }
             }
         }
+    }
+
+    /// The toolchain image is pinned to an exact release, and the image runs as a
+    /// user that is not root.
+    #[test]
+    fn the_image_is_pinned_and_runs_as_a_user() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let dockerfile = std::fs::read_to_string(root.join("Dockerfile")).expect("Dockerfile");
+        let toolchain = dockerfile
+            .lines()
+            .find_map(|l| l.strip_prefix("FROM rust:"))
+            .expect("a rust: build stage");
+        let version = toolchain.split(['-', ' ']).next().unwrap_or_default();
+        assert_eq!(
+            version
+                .split('.')
+                .filter(|p| p.parse::<u32>().is_ok())
+                .count(),
+            3,
+            "the toolchain image must name an exact release (rust:X.Y.Z-…), not {toolchain:?}"
+        );
+        let last_stage = dockerfile.rsplit("\nFROM ").next().expect("a stage");
+        let user = last_stage
+            .lines()
+            .rev()
+            .find_map(|l| l.trim().strip_prefix("USER "))
+            .expect("the image names its USER");
+        assert!(
+            !["root", "0", "0:0"].contains(&user.trim()),
+            "the image runs as {user}"
+        );
+    }
+
+    /// docker-compose never ships a credential: the API secret is the operator's
+    /// own (`${VAR:?…}` makes compose refuse to start without it), and the published
+    /// development token appears nowhere in it.
+    #[test]
+    fn compose_requires_the_operators_own_api_credential() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let compose =
+            std::fs::read_to_string(root.join("docker-compose.yml")).expect("docker-compose.yml");
+        assert!(
+            !compose.contains(crate::config::DEV_API_TOKEN),
+            "docker-compose.yml carries the published development token"
+        );
+        let line = compose
+            .lines()
+            .find(|l| l.trim_start().starts_with("DOKFLYT_DEV_TOKEN:"))
+            .expect("the dokflyt service sets DOKFLYT_DEV_TOKEN");
+        assert!(
+            line.contains("${DOKFLYT_DEV_TOKEN:?"),
+            "DOKFLYT_DEV_TOKEN must be required from the operator's environment: {line}"
+        );
     }
 
     #[test]

@@ -1,14 +1,14 @@
 //! Logs and traces: the one subscriber every command runs under.
 //!
-//! Stage: none (process set-up, called once by the command line after the
-//! settings are read). Input: `DOKFLYT_LOG` (the filter, default
+//! Stage: none (process set-up by the command line). Input: `DOKFLYT_LOG` (the filter, default
 //! `info,sqlx=warn,lapin=warn`), `DOKFLYT_LOG_FORMAT=json`, and `[tracing]`
 //! ([`TracingSettings`]). Output: log lines on stderr — in JSON each line carries
 //! its span's fields (`span`) and those of every span around it (`spans`), so a
 //! line logged while an event is processed names its `event_id` — and, when
 //! `tracing.otlp_endpoint` is set, the spans exported over OTLP/HTTP (protobuf)
-//! by a batch exporter on its own thread. [`Telemetry::shutdown`] (or dropping
-//! it) flushes what is still queued before the process ends.
+//! by a batch exporter on its own thread. The logger starts first ([`init`]);
+//! the export once the settings are read ([`export`]); [`shutdown`] flushes
+//! what is still queued before the process ends.
 //! Failure: an endpoint that is no URL, or an exporter that cannot be built, is a
 //! [`TelemetryError`] at start. A collector that is down costs the batches sent
 //! to it (dropped after `export_timeout_ms`, never retried in a loop), never the
@@ -19,15 +19,17 @@
 //! `http::request_id`); their fields are ids and words (`event_id`,
 //! `document_type`, `channel`, `request_id`), never personal data.
 
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
-use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 use opentelemetry_sdk::Resource;
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{EnvFilter, Layer};
+use tracing_subscriber::{reload, EnvFilter, Layer, Registry};
 
 use crate::config::TracingSettings;
 use crate::tls::Trust;
@@ -52,38 +54,6 @@ pub fn document_type_key(s: &str) -> &'static str {
 
 /// The filter when `DOKFLYT_LOG` is not set.
 const DEFAULT_FILTER: &str = "info,sqlx=warn,lapin=warn";
-
-/// Keeps the exporter alive; flushes it when shut down or dropped.
-pub struct Telemetry {
-    provider: Option<SdkTracerProvider>,
-}
-
-impl Telemetry {
-    /// Whether spans are exported.
-    pub fn exporting(&self) -> bool {
-        self.provider.is_some()
-    }
-
-    /// Exports what is still queued and stops the exporter (blocks for at most
-    /// about `export_timeout_ms`).
-    pub fn shutdown(mut self) {
-        self.stop();
-    }
-
-    fn stop(&mut self) {
-        if let Some(p) = self.provider.take() {
-            if let Err(e) = p.shutdown() {
-                eprintln!("warning: the span exporter did not shut down cleanly: {e}");
-            }
-        }
-    }
-}
-
-impl Drop for Telemetry {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
 
 /// `{otlp_endpoint}/v1/traces`, or `None` without an endpoint.
 pub fn traces_url(s: &TracingSettings) -> Result<Option<String>, TelemetryError> {
@@ -147,10 +117,20 @@ pub fn tracer_provider(
     ))
 }
 
-/// Installs the process's subscriber: the log lines (JSON with
-/// `DOKFLYT_LOG_FORMAT=json`) and, with an endpoint, the OTLP layer.
-pub fn init(s: &TracingSettings, trust: &Trust) -> Result<Telemetry, TelemetryError> {
-    let provider = tracer_provider(s, trust)?;
+/// The OTLP layer, empty until [`export`] fills it (the settings, and with them
+/// the endpoint, are read after the logger starts).
+type SpanLayer = Option<tracing_opentelemetry::OpenTelemetryLayer<Registry, SdkTracer>>;
+
+static SPANS: OnceLock<reload::Handle<SpanLayer, Registry>> = OnceLock::new();
+static PROVIDER: Mutex<Option<SdkTracerProvider>> = Mutex::new(None);
+
+/// Installs the process's subscriber: log lines to `writer` (JSON with
+/// `DOKFLYT_LOG_FORMAT=json`, colours only with `ansi`) and the slot for the
+/// span export that [`export`] fills.
+pub fn init<W>(writer: W, ansi: bool) -> Result<(), TelemetryError>
+where
+    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
     let filter =
         EnvFilter::try_from_env("DOKFLYT_LOG").unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let json = std::env::var("DOKFLYT_LOG_FORMAT").as_deref() == Ok("json");
@@ -159,34 +139,64 @@ pub fn init(s: &TracingSettings, trust: &Trust) -> Result<Telemetry, TelemetryEr
             .json()
             .with_current_span(true)
             .with_span_list(true)
-            .with_writer(std::io::stderr)
+            .with_writer(writer)
             .boxed()
     } else {
         tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
+            .with_ansi(ansi)
+            .with_writer(writer)
             .boxed()
     };
-    let spans = provider.as_ref().map(|p| {
-        tracing_opentelemetry::layer()
-            .with_tracer(p.tracer("dokflyt"))
-            .boxed()
-    });
+    let (spans, handle) = reload::Layer::new(SpanLayer::None);
     tracing_subscriber::registry()
+        .with(spans)
         .with(filter)
         .with(lines)
-        .with(spans)
         .try_init()
         .map_err(|_| TelemetryError::AlreadyInstalled)?;
+    let _ = SPANS.set(handle);
+    Ok(())
+}
+
+/// Starts exporting spans to `[tracing]`'s endpoint (nothing without one),
+/// through an HTTP client that trusts `trust`. Once per process; later calls
+/// do nothing.
+pub fn export(s: &TracingSettings, trust: &Trust) -> Result<(), TelemetryError> {
+    let mut installed = PROVIDER.lock().unwrap_or_else(|p| p.into_inner());
+    if installed.is_some() {
+        return Ok(());
+    }
     tracing::debug!(
         roots = trust.root_count(),
         bundle_certificates = trust.bundle().len(),
         bundle = ?trust.bundle_path(),
         "TLS trust: the OS store and tls.ca_bundle"
     );
+    let Some(provider) = tracer_provider(s, trust)? else {
+        return Ok(());
+    };
+    if let Some(handle) = SPANS.get() {
+        let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("dokflyt"));
+        handle
+            .reload(Some(layer))
+            .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
+    }
     if let Some(url) = traces_url(s)? {
         tracing::info!(endpoint = %url, "exporting spans over OTLP");
     }
-    Ok(Telemetry { provider })
+    *installed = Some(provider);
+    Ok(())
+}
+
+/// Exports what is still queued and stops the exporter (blocks for at most
+/// about `export_timeout_ms`): at the end of the process, outside the runtime.
+pub fn shutdown() {
+    let provider = PROVIDER.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some(p) = provider {
+        if let Err(e) = p.shutdown() {
+            eprintln!("advarsel: sporene ble ikke sendt ferdig: {e}");
+        }
+    }
 }
 
 #[cfg(test)]

@@ -202,6 +202,27 @@ pub async fn rollover(
     actor: &Actor,
     new_year: (i32, i32),
 ) -> Result<RolloverReport, FolderError> {
+    rollover_with_progress(
+        pool,
+        client,
+        opts,
+        actor,
+        new_year,
+        &crate::progress::Silent,
+    )
+    .await
+}
+
+/// [`rollover`], telling `progress` of every school whose new folder is done
+/// (`dokflyt archive rollover` shows it).
+pub async fn rollover_with_progress(
+    pool: &PgPool,
+    client: &dyn ArchiveClient,
+    opts: &BuildOptions,
+    actor: &Actor,
+    new_year: (i32, i32),
+    progress: &dyn crate::progress::Progress,
+) -> Result<RolloverReport, FolderError> {
     let closing = (new_year.0 - 1, new_year.0);
     let start = NaiveDate::from_ymd_opt(closing.0, 8, 1)
         .ok_or_else(|| FolderError::Invalid("ugyldig skoleår".into()))?;
@@ -228,7 +249,9 @@ pub async fn rollover(
     .await?;
 
     let mut folders = Vec::new();
-    for (school_id, school_name) in known_schools(pool).await? {
+    let schools = known_schools(pool).await?;
+    progress.set_total(schools.len() as u64);
+    for (school_id, school_name) in schools {
         let owner = principal_on(pool, &school_id, end).await?;
         let folder = SchoolFolder {
             school_id: school_id.clone(),
@@ -292,6 +315,7 @@ pub async fn rollover(
             existing,
             failed,
         });
+        progress.advance(1);
     }
     let report = RolloverReport {
         closing_year: year_label(closing),

@@ -218,6 +218,8 @@ pub struct Scheduler {
     pub schedule: Schedule,
     pub clock: Arc<dyn Clock>,
     pub poll: Duration,
+    /// Looks at the clock completed so far (tests wait on it instead of sleeping).
+    pub ticks: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Scheduler {
@@ -311,6 +313,8 @@ impl Scheduler {
             if let Err(e) = self.tick().await {
                 tracing::warn!(error = %e, "archive transfer tick failed; trying again at the next poll");
             }
+            self.ticks
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = tokio::time::sleep(self.poll) => {}

@@ -61,6 +61,9 @@ pub struct TransferOptions {
     /// Consecutive documents failed on transient faults after which the run stops.
     pub outage_after: u32,
     pub build: BuildOptions,
+    /// Told of every document the run finishes (`arkivert`, `feilet` or taken
+    /// over): `dokflyt archive run-now` shows it; silent everywhere else.
+    pub progress: Arc<dyn crate::progress::Progress>,
 }
 
 impl TransferOptions {
@@ -77,6 +80,7 @@ impl TransferOptions {
                 uo_access_code: s.uo_access_code.clone(),
                 school_access_group: s.school_access_group.clone(),
             },
+            progress: crate::progress::silent(),
         }
     }
 }
@@ -218,6 +222,9 @@ pub async fn run_now(
             .buffer_unordered(opts.concurrency.max(1));
         while let Some(r) = results.next().await {
             let (fin, attempts) = r?;
+            if !matches!(fin, Final::Released) {
+                opts.progress.advance(1);
+            }
             summary.attempts += attempts;
             match fin {
                 Final::Failed { .. } => summary.feilet += 1,

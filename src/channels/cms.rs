@@ -22,10 +22,10 @@
 //! receives, as SvarUt does when the recipient downloads) and the tests; OpenSSL
 //! decrypts what [`encrypt`] makes (tested), so the format is not only ours.
 
-use aes::cipher::{block_padding::Pkcs7, BlockDecryptMut, BlockEncryptMut, KeyIvInit};
+use aes::cipher::{block_padding::Pkcs7, BlockModeDecrypt, BlockModeEncrypt, KeyIvInit};
 use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
 use rsa::traits::PublicKeyParts;
-use rsa::{Oaep, RsaPrivateKey, RsaPublicKey};
+use rsa::{Oaep, PrivateKey, PublicKey};
 use zeroize::Zeroizing;
 
 /// The shortest RSA key this side encrypts to (NSM / ENISA: 2048 bits at least).
@@ -59,7 +59,7 @@ pub struct RecipientCert {
     issuer: Vec<u8>,
     /// The serial number's INTEGER content octets.
     serial: Vec<u8>,
-    key: RsaPublicKey,
+    key: PublicKey,
     /// The validity period (notBefore, notAfter), checked before each use.
     not_before: chrono::DateTime<chrono::Utc>,
     not_after: chrono::DateTime<chrono::Utc>,
@@ -103,7 +103,7 @@ impl RecipientCert {
             .parse_x509()
             .map_err(|e| CmsError::Certificate(e.to_string()))?;
         let tbs = &cert.tbs_certificate;
-        let key = RsaPublicKey::from_public_key_der(tbs.subject_pki.raw)
+        let key = PublicKey::from_public_key_der(tbs.subject_pki.raw)
             .map_err(|e| CmsError::NotRsa(e.to_string()))?;
         let time = |t: x509_parser::time::ASN1Time| {
             chrono::DateTime::from_timestamp(t.timestamp(), 0)
@@ -197,15 +197,12 @@ pub fn encrypt(content: &[u8], cert: &RecipientCert) -> Result<Vec<u8>, CmsError
     rng.fill(&mut cek[..])
         .and_then(|_| rng.fill(&mut iv))
         .map_err(|_| CmsError::Encrypt("no randomness from the operating system".into()))?;
-    let ciphertext =
-        Aes256CbcEnc::new(cek.as_ref().into(), &iv.into()).encrypt_padded_vec_mut::<Pkcs7>(content);
+    let ciphertext = Aes256CbcEnc::new_from_slices(&cek[..], &iv)
+        .map_err(|_| CmsError::Encrypt("AES-256-CBC key or IV of the wrong length".into()))?
+        .encrypt_padded_vec::<Pkcs7>(content);
     let encrypted_key = cert
         .key
-        .encrypt(
-            &mut rand::rngs::OsRng,
-            Oaep::new::<sha2::Sha256>(),
-            &cek[..],
-        )
+        .encrypt(&mut rand::rng(), Oaep::<sha2::Sha256>::new(), &cek[..])
         .map_err(|e| CmsError::Encrypt(e.to_string()))?;
     let recipient = seq(&[
         tlv(0x02, &[0]),
@@ -262,7 +259,7 @@ fn expect(input: &[u8], tag: u8) -> Result<(&[u8], &[u8]), CmsError> {
 /// Decrypts a `ContentInfo`/`EnvelopedData` with one RSAES-OAEP (SHA-256)
 /// recipient and AES-256-CBC content, with the PKCS#8 PEM `private_key`.
 pub fn decrypt(der: &[u8], private_key_pem: &str) -> Result<Vec<u8>, CmsError> {
-    let key = RsaPrivateKey::from_pkcs8_pem(private_key_pem)
+    let key = PrivateKey::from_pkcs8_pem(private_key_pem)
         .map_err(|e| CmsError::Decrypt(format!("private key: {e}")))?;
     let (content_info, _) = expect(der, 0x30)?;
     let (_, rest) = expect(content_info, 0x06)?;
@@ -278,7 +275,7 @@ pub fn decrypt(der: &[u8], private_key_pem: &str) -> Result<Vec<u8>, CmsError> {
     let (_, r) = expect(r, 0x30)?;
     let (encrypted_key, _) = expect(r, 0x04)?;
     let cek = Zeroizing::new(
-        key.decrypt(Oaep::new::<sha2::Sha256>(), encrypted_key)
+        key.decrypt(Oaep::<sha2::Sha256>::new(), encrypted_key)
             .map_err(|e| CmsError::Decrypt(format!("key transport: {e}")))?,
     );
     let (_, r) = expect(eci, 0x06)?;
@@ -312,8 +309,9 @@ pub fn decrypt(der: &[u8], private_key_pem: &str) -> Result<Vec<u8>, CmsError> {
     key_bytes.copy_from_slice(&cek);
     let mut iv_bytes = [0u8; 16];
     iv_bytes.copy_from_slice(iv);
-    Aes256CbcDec::new(key_bytes.as_ref().into(), &iv_bytes.into())
-        .decrypt_padded_vec_mut::<Pkcs7>(&ciphertext)
+    Aes256CbcDec::new_from_slices(&key_bytes[..], &iv_bytes)
+        .map_err(|_| CmsError::Decrypt("not AES-256-CBC".into()))?
+        .decrypt_padded_vec::<Pkcs7>(&ciphertext)
         .map_err(|_| CmsError::Decrypt("bad padding".into()))
 }
 

@@ -1,5 +1,6 @@
-//! PostgreSQL adapter: the pool, database creation, embedded migrations, and the
-//! queries of the tables the pipeline owns.
+//! PostgreSQL adapter: the pool, database creation, embedded migrations (and
+//! whether a database is current with them: [`schema_state`]), and the queries of
+//! the tables the pipeline owns.
 //!
 //! Who owns which table (migrations in `migrations/`). The owner holds the
 //! queries that write the table; another module reads it through the owner's
@@ -91,7 +92,11 @@ pub async fn create_database_if_missing(settings: &DatabaseSettings) -> Result<(
             .await?;
     if !exists {
         let sql = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
-        match sqlx::query(&sql).execute(&mut admin).await {
+        // The one identifier is quoted above (doubled quotes); nothing else is dynamic.
+        match sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut admin)
+            .await
+        {
             Ok(_) => tracing::info!(database = %name, "created database"),
             // Another process created it between our check and our create.
             Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => {}
@@ -113,7 +118,10 @@ pub async fn drop_database_if_exists(settings: &DatabaseSettings, name: &str) {
             "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
             name.replace('"', "\"\"")
         );
-        let _ = sqlx::query(&sql).execute(&mut admin).await;
+        // The one identifier is quoted above (doubled quotes).
+        let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut admin)
+            .await;
         let _ = admin.close().await;
     }
 }
@@ -124,6 +132,98 @@ pub async fn connect_and_migrate(settings: &DatabaseSettings) -> Result<PgPool, 
     let pool = pool(settings)?;
     MIGRATOR.run(&pool).await?;
     Ok(pool)
+}
+
+/// Where a database's schema stands against the embedded migrations ([`MIGRATOR`]):
+/// what read-only commands check instead of migrating.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SchemaState {
+    /// Every embedded migration is applied, and nothing else.
+    Current,
+    /// The database named in the URL does not exist.
+    NoDatabase,
+    /// These embedded migrations (version, description) are not applied yet —
+    /// all of them on an empty database.
+    Behind(Vec<(i64, String)>),
+    /// The recorded migrations do not fit these: one failed half-way, one applied
+    /// differs from the embedded file (checksum), or the database has versions
+    /// this build does not know (a newer dokflyt migrated it).
+    Mismatch {
+        failed: Vec<i64>,
+        changed: Vec<i64>,
+        unknown: Vec<i64>,
+    },
+}
+
+/// Compares the migrations recorded in `pool`'s database with the embedded ones,
+/// reading only (nothing is created, locked or applied).
+pub async fn schema_state(pool: &PgPool) -> Result<SchemaState, sqlx::Error> {
+    let table: Result<Option<String>, sqlx::Error> =
+        sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations')::text")
+            .fetch_one(pool)
+            .await;
+    let table = match table {
+        Ok(t) => t,
+        // 3D000 invalid_catalog_name: the database does not exist.
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("3D000") => {
+            return Ok(SchemaState::NoDatabase)
+        }
+        Err(e) => return Err(e),
+    };
+    let recorded: Vec<(i64, Vec<u8>, bool)> = match table {
+        Some(_) => {
+            sqlx::query_as("SELECT version, checksum, success FROM _sqlx_migrations")
+                .fetch_all(pool)
+                .await?
+        }
+        None => Vec::new(),
+    };
+    let embedded: Vec<&sqlx::migrate::Migration> = MIGRATOR
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration())
+        .collect();
+    let failed: Vec<i64> = recorded.iter().filter(|r| !r.2).map(|r| r.0).collect();
+    let changed: Vec<i64> = recorded
+        .iter()
+        .filter(|(v, sum, _)| {
+            embedded
+                .iter()
+                .any(|m| m.version == *v && *m.checksum != sum[..])
+        })
+        .map(|r| r.0)
+        .collect();
+    let unknown: Vec<i64> = recorded
+        .iter()
+        .filter(|(v, _, _)| !embedded.iter().any(|m| m.version == *v))
+        .map(|r| r.0)
+        .collect();
+    if !(failed.is_empty() && changed.is_empty() && unknown.is_empty()) {
+        return Ok(SchemaState::Mismatch {
+            failed,
+            changed,
+            unknown,
+        });
+    }
+    let pending: Vec<(i64, String)> = embedded
+        .iter()
+        .filter(|m| !recorded.iter().any(|r| r.0 == m.version))
+        .map(|m| (m.version, m.description.to_string()))
+        .collect();
+    Ok(if pending.is_empty() {
+        SchemaState::Current
+    } else {
+        SchemaState::Behind(pending)
+    })
+}
+
+/// A pool whose transactions are read-only (`default_transaction_read_only`):
+/// the read-only commands cannot write even by mistake. Lazy like [`pool`].
+pub fn read_only_pool(settings: &DatabaseSettings) -> Result<PgPool, DbError> {
+    let opts = connect_options(settings)?.options([("default_transaction_read_only", "on")]);
+    Ok(PgPoolOptions::new()
+        .max_connections(settings.max_connections.min(4))
+        .acquire_timeout(Duration::from_millis(settings.acquire_timeout_ms))
+        .connect_lazy_with(opts))
 }
 
 /// A lazily connecting pool: it does not fail when the database is down right now,

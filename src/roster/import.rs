@@ -3,7 +3,7 @@
 //! Input: a JSON Lines file, one roster event v1 per line (the same contract as the
 //! queue; blank lines are skipped). Output: every valid line applied through
 //! [`store::apply`] (so versions decide, exactly as on the queue, and running the
-//! import twice changes nothing), a progress bar on stderr, and an
+//! import twice changes nothing), progress reported line by line, and an
 //! [`ImportSummary`]. Failure: an invalid line is counted and reported by line
 //! number and reason (never its content: it holds personal data) and the import
 //! goes on; a database error stops the import (what was applied stays applied and
@@ -40,12 +40,13 @@ pub struct ImportSummary {
     pub errors: Vec<(usize, String)>,
 }
 
-/// Imports `path` with `concurrency` changes in flight; `progress` shows a bar.
+/// Imports `path` with `concurrency` changes in flight, telling `progress` of
+/// every line done (`dokflyt roster import` shows it).
 pub async fn import_file(
     pool: &sqlx::PgPool,
     path: &Path,
     concurrency: usize,
-    progress: bool,
+    progress: &dyn crate::progress::Progress,
 ) -> Result<ImportSummary, ImportError> {
     let text = tokio::fs::read_to_string(path)
         .await
@@ -59,19 +60,7 @@ pub async fn import_file(
         .map(|(i, l)| (i + 1, l))
         .filter(|(_, l)| !l.trim().is_empty())
         .collect();
-    let bar = if progress {
-        let b = indicatif::ProgressBar::new(lines.len() as u64);
-        b.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} roster import [{bar:40}] {pos}/{len} ({per_sec}, {eta} left)",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-            .progress_chars("=> "),
-        );
-        b
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    progress.set_total(lines.len() as u64);
     let mut summary = ImportSummary {
         lines: lines.len(),
         ..ImportSummary::default()
@@ -84,7 +73,7 @@ pub async fn import_file(
     }))
     .buffer_unordered(concurrency.max(1));
     while let Some((n, r)) = results.next().await {
-        bar.inc(1);
+        progress.advance(1);
         match r {
             Err(reason) => {
                 summary.rejected += 1;
@@ -95,12 +84,10 @@ pub async fn import_file(
             Ok(Ok(store::Applied::Applied)) => summary.applied += 1,
             Ok(Ok(store::Applied::Stale)) => summary.stale += 1,
             Ok(Err(source)) => {
-                bar.abandon();
                 return Err(ImportError::Store { line: n, source });
             }
         }
     }
-    bar.finish_and_clear();
     summary.errors.sort();
     Ok(summary)
 }

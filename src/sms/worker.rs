@@ -56,6 +56,8 @@ pub struct SmsStats {
     pub accepted: AtomicU64,
     pub found_by_lookup: AtomicU64,
     pub failed: AtomicU64,
+    /// Dispatcher passes completed (tests wait on it instead of sleeping).
+    pub dispatch_passes: AtomicU64,
 }
 
 /// One fan-out message on the broker.
@@ -176,6 +178,7 @@ impl SmsWorker {
                     tracing::warn!(error = %e, "sms dispatcher: database error; trying again")
                 }
             }
+            self.stats.dispatch_passes.fetch_add(1, Ordering::Relaxed);
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
                 _ = self.ctx.wake.notified() => {}

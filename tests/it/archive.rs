@@ -597,7 +597,18 @@ async fn the_cli_killed_mid_transfer_and_run_again_archives_every_document_once(
     assert!(archived_at_kill < ids.len() as i64);
 
     // The dead run's claims hold until they expire; then a new run takes over.
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while db
+        .count("SELECT count(*) FROM archive_queue WHERE claimed_until > now()")
+        .await
+        > 0
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the dead run's claims never expired"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let out = run().status().await.expect("the second run");
     assert!(out.success());
     assert_eq!(

@@ -45,6 +45,7 @@ fn scheduler(db: &Db, archive: &StandIn, clock: Arc<ManualClock>) -> Scheduler {
         schedule: Schedule::from_settings(&ScheduleSettings::default()).expect("schedule"),
         clock,
         poll: Duration::from_secs(1),
+        ticks: Default::default(),
     }
 }
 
@@ -187,8 +188,10 @@ async fn the_running_worker_archives_what_the_pipeline_queued_when_the_window_co
         app.count(&status).await == 1
     })
     .await;
-    // Several polls outside the window: still klar.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Several looks at the clock outside the window: still klar.
+    let ticks = app.schedule_ticks.load(std::sync::atomic::Ordering::SeqCst);
+    app.wait_passes("three scheduler ticks", &app.schedule_ticks, ticks, 3)
+        .await;
     assert_eq!(app.count(&status).await, 1);
     assert_eq!(sent(&archive), 0);
 

@@ -222,8 +222,25 @@ async fn the_producer_can_only_publish_events_and_the_worker_runs_the_topology()
         .await
         .expect("guest on loopback");
     let gch = guest.create_channel().await.expect("channel");
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let mut got = 0;
+    // The one accepted publish was confirmed, so it is in the queue: wait for the
+    // first get to see it, then count everything there is.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while gch
+        .basic_get(
+            topology.documents_queue.as_str().into(),
+            BasicGetOptions { no_ack: true },
+        )
+        .await
+        .expect("get")
+        .is_none()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the accepted event never reached the queue"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut got = 1;
     while gch
         .basic_get(
             topology.documents_queue.as_str().into(),

@@ -21,15 +21,10 @@ async fn cli(app: &TestApp, overlap: Duration, args: &[&str]) -> (u8, String) {
         panic!("not a clients command");
     };
     let mut out = Vec::new();
-    let code = dokflyt::cli_clients::run(&app.pool, overlap, cmd, &mut out)
+    let code = dokflyt::cli::clients::run(&app.pool, overlap, cmd, &mut out)
         .await
         .expect("runs");
-    let code = if code == std::process::ExitCode::SUCCESS {
-        0
-    } else {
-        2
-    };
-    (code, String::from_utf8(out).expect("utf-8"))
+    (code.number(), String::from_utf8(out).expect("utf-8"))
 }
 
 async fn status_with(app: &TestApp, secret: &str) -> u16 {
@@ -295,7 +290,18 @@ async fn the_development_token_is_for_loopback_or_the_demo_only() {
     );
     http.trust_proxy_headers = false;
     http.demo_mode = true;
-    assert_eq!(dev_token_rule(&http, outside), Ok(()), "serve --demo");
+    assert_eq!(
+        dev_token_rule(&http, outside),
+        Err(StartError::PublishedDevTokenOffLoopback(outside.ip())),
+        "serve --demo off loopback with the published default (docker-compose must set its own)"
+    );
+    assert_eq!(dev_token_rule(&http, loopback), Ok(()), "serve --demo");
+    http.dev_token = dokflyt::config::Secret::new("a-secret-of-the-operators-own");
+    assert_eq!(
+        dev_token_rule(&http, outside),
+        Ok(()),
+        "serve --demo, own secret"
+    );
     http.demo_mode = false;
     http.dev_token = dokflyt::config::Secret::new("");
     assert_eq!(dev_token_rule(&http, outside), Ok(()), "no token, no rule");
@@ -329,9 +335,11 @@ async fn the_development_token_is_for_loopback_or_the_demo_only() {
     if let Ok(mut admin) =
         <sqlx::PgConnection as sqlx::Connection>::connect(common::PG_ADMIN_URL).await
     {
-        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-            .execute(&mut admin)
-            .await;
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+        )))
+        .execute(&mut admin)
+        .await;
     }
 
     // On loopback the development token is the demo client (municipality 4699).

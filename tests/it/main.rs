@@ -9,6 +9,7 @@
 
 mod common;
 
+mod advisories;
 mod archive;
 mod archive_folders;
 mod archive_schedule;
@@ -16,6 +17,7 @@ mod archive_staff;
 mod arkivmelding;
 mod authz_matrix;
 mod broker_permissions;
+mod cli;
 mod clients;
 mod contract;
 mod dashboard;

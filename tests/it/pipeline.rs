@@ -437,9 +437,11 @@ async fn serve_exits_cleanly_on_sigterm() {
     let t = dokflyt::broker::Topology::new(&format!("dokflyt_test_{id}"), 5);
     t.remove(&ch).await;
     if let Ok(mut admin) = <sqlx::PgConnection as sqlx::Connection>::connect(PG_ADMIN_URL).await {
-        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"))
-            .execute(&mut admin)
-            .await;
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"
+        )))
+        .execute(&mut admin)
+        .await;
     }
 }
 

@@ -214,9 +214,11 @@ async fn bulk_import_cli() {
     if let Ok(mut admin) =
         <sqlx::PgConnection as sqlx::Connection>::connect(common::PG_ADMIN_URL).await
     {
-        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"))
-            .execute(&mut admin)
-            .await;
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"
+        )))
+        .execute(&mut admin)
+        .await;
     }
 }
 
@@ -322,9 +324,10 @@ async fn the_reachability_report_lists_who_cannot_be_reached_per_class() {
     let file = tempfile::NamedTempFile::new().expect("tmp");
     let text: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
     std::fs::write(file.path(), text.join("\n") + "\n").expect("write");
-    let summary = dokflyt::roster::import::import_file(db.pool(), file.path(), 2, false)
-        .await
-        .expect("import");
+    let summary =
+        dokflyt::roster::import::import_file(db.pool(), file.path(), 2, &dokflyt::progress::Silent)
+            .await
+            .expect("import");
     assert_eq!(summary.rejected, 0, "{:?}", summary.errors);
 
     let r = dokflyt::roster::gaps::report(db.pool(), "s-gap")

@@ -121,7 +121,9 @@ async fn a_big_school_gets_exactly_one_sms_per_number() {
     assert_eq!(costs["cost_ore"], numbers * 69);
     // The same ledger through the command line.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_dokflyt"))
-        .args(["sms", "costs", "--school", "s-big", "--month", &month])
+        .args([
+            "sms", "costs", "--school", "s-big", "--month", &month, "--json",
+        ])
         .env("DOKFLYT_DATABASE_URL", app.settings.database.url.expose())
         .output()
         .expect("runs");
@@ -239,7 +241,18 @@ async fn cost_cap_needs_a_second_person_and_the_rate_limit_holds() {
     assert_eq!(preview["needs_approval"], true);
     assert_eq!(sent["status"], "awaiting_approval");
     let id = sent["message_id"].as_str().expect("id").to_string();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Two full dispatcher passes after the message exists: it was looked at and left.
+    let passes = app
+        .sms_stats
+        .dispatch_passes
+        .load(std::sync::atomic::Ordering::SeqCst);
+    app.wait_passes(
+        "two dispatcher passes",
+        &app.sms_stats.dispatch_passes,
+        passes,
+        2,
+    )
+    .await;
     assert!(gw.received().is_empty(), "nothing is sent before approval");
     assert_eq!(app.count("SELECT count(*) FROM sms_cost_ledger").await, 0);
 
@@ -391,9 +404,27 @@ async fn emergency_sms_events_are_sent_to_the_roster_with_the_same_rules() {
         1,
         "the roster refusal is audited (the routing table's is a plain dead letter)"
     );
-    // Redelivering the event changes nothing.
+    // Redelivering the event changes nothing: once the consumer has handled it and
+    // the dispatcher has made two full passes since, nothing more exists or went out.
+    let handled = app.handled();
     app.publish(&example).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    app.wait_until(
+        "the redelivery is handled",
+        Duration::from_secs(30),
+        || async { app.handled() > handled },
+    )
+    .await;
+    let passes = app
+        .sms_stats
+        .dispatch_passes
+        .load(std::sync::atomic::Ordering::SeqCst);
+    app.wait_passes(
+        "two dispatcher passes",
+        &app.sms_stats.dispatch_passes,
+        passes,
+        2,
+    )
+    .await;
     assert_eq!(app.count("SELECT count(*) FROM sms_messages").await, 1);
     assert_eq!(gw.received().len(), school.expected_numbers.len());
     finish(app).await;
@@ -523,9 +554,9 @@ async fn killed_mid_fan_out_no_number_twice_none_lost() {
     if let Ok(mut admin) =
         <sqlx::PgConnection as sqlx::Connection>::connect(common::PG_ADMIN_URL).await
     {
-        let _ = sqlx::query(&format!(
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
             "DROP DATABASE IF EXISTS \"dokflyt_test_{id}\" WITH (FORCE)"
-        ))
+        )))
         .execute(&mut admin)
         .await;
     }

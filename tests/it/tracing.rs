@@ -439,9 +439,9 @@ async fn an_event_is_traced_from_consume_to_the_archive_and_exported_over_otlp()
         let _ = conn.close(200, "done".into()).await;
     }
     if let Ok(mut admin) = sqlx::PgConnection::connect(crate::common::PG_ADMIN_URL).await {
-        let _ = sqlx::query(&format!(
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
             "DROP DATABASE IF EXISTS \"dokflyt_test_{id}\" WITH (FORCE)"
-        ))
+        )))
         .execute(&mut admin)
         .await;
     }

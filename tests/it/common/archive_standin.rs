@@ -107,7 +107,7 @@ impl Db {
     }
 
     pub async fn count(&self, sql: &str) -> i64 {
-        sqlx::query_scalar(sql)
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .fetch_one(self.pool())
             .await
             .expect("count")
@@ -116,10 +116,10 @@ impl Db {
     pub async fn drop_db(self) {
         self.ctx.pool.close().await;
         if let Ok(mut admin) = PgConnection::connect(&format!("{PG}/postgres")).await {
-            let _ = sqlx::query(&format!(
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
                 self.name
-            ))
+            )))
             .execute(&mut admin)
             .await;
         }

@@ -15,7 +15,7 @@ pub mod scan;
 pub mod svarut;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -43,6 +43,10 @@ pub struct TestApp {
     pub pool: PgPool,
     pub topology: Topology,
     pub stats: Arc<ConsumerStats>,
+    /// The archive scheduler's completed looks at the clock.
+    pub schedule_ticks: Arc<std::sync::atomic::AtomicU64>,
+    /// The SMS worker's counters (`dispatch_passes`: completed dispatcher passes).
+    pub sms_stats: Arc<dokflyt::sms::worker::SmsStats>,
     pub shutdown: CancellationToken,
     pub handle: Option<JoinHandle<anyhow::Result<()>>>,
     pub publisher: lapin::Connection,
@@ -230,6 +234,8 @@ pub async fn start(
         .await
         .expect("test pool");
     let stats = app.stats.clone();
+    let schedule_ticks = app.schedule_ticks.clone();
+    let sms_stats = app.sms_stats.clone();
     let shutdown = CancellationToken::new();
     let handle = tokio::spawn(app.run_until_stopped(shutdown.clone()));
 
@@ -255,6 +261,8 @@ pub async fn start(
         pool,
         topology,
         stats,
+        schedule_ticks,
+        sms_stats,
         shutdown,
         handle: Some(handle),
         publisher,
@@ -271,6 +279,24 @@ pub async fn start(
 }
 
 impl TestApp {
+    /// Deliveries the documents consumer has finished: completed, duplicate or
+    /// dead-lettered.
+    pub fn handled(&self) -> u64 {
+        self.stats.completed.load(Ordering::SeqCst)
+            + self.stats.duplicates.load(Ordering::SeqCst)
+            + self.stats.dead_lettered.load(Ordering::SeqCst)
+    }
+
+    /// Waits until `n` more background passes have completed than `since` — a
+    /// condition to wait on before asserting that something did *not* happen
+    /// (instead of sleeping and hoping the worker had its turn).
+    pub async fn wait_passes(&self, what: &str, counter: &AtomicU64, since: u64, n: u64) {
+        self.wait_until(what, Duration::from_secs(30), || async {
+            counter.load(Ordering::SeqCst) >= since + n
+        })
+        .await;
+    }
+
     /// Publishes raw bytes to the events exchange with confirms.
     pub async fn publish_raw(&self, routing_key: &str, body: &[u8]) {
         broker::publish_confirmed(
@@ -295,7 +321,7 @@ impl TestApp {
     }
 
     pub async fn count(&self, sql: &str) -> i64 {
-        sqlx::query_scalar(sql)
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .fetch_one(&self.pool)
             .await
             .expect("count query")
@@ -360,10 +386,10 @@ impl TestApp {
         let _ = self.publisher.close(200, "test done".into()).await;
         self.pool.close().await;
         if let Ok(mut admin) = PgConnection::connect(PG_ADMIN_URL).await {
-            let _ = sqlx::query(&format!(
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
                 self.database
-            ))
+            )))
             .execute(&mut admin)
             .await;
         }
