@@ -42,6 +42,9 @@ pub struct App {
 
 impl App {
     pub async fn build(settings: Settings) -> anyhow::Result<App> {
+        // What every TLS client of the service trusts (the command line has
+        // installed the same already; a test process, the OS store alone).
+        crate::tls::install(&settings.tls)?;
         let rules = SharedRules::load(&settings.paths.rules_dir).with_context(|| {
             format!(
                 "the routing table in {} is invalid; the worker does not start",
@@ -208,6 +211,7 @@ impl App {
             ))
             // One error shape for every `/api` answer, the body limit's 413 included.
             .layer(axum::middleware::from_fn(crate::http::error::json_errors));
+        let router = crate::http::request_id::traced(router);
         let http_shutdown = shutdown.clone();
         // The client's address keys the dashboard's sign-in rate limit.
         let server = axum::serve(

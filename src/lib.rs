@@ -43,6 +43,9 @@
 //!   Norwegian (`config::letters`, `render::sami`, also used by messages and SMS).
 //! - [`db`] — PostgreSQL pool, migrations, the `documents` writer; which module
 //!   owns which table.
+//! - [`tls`] — what every outgoing TLS connection trusts: the OS store plus
+//!   `tls.ca_bundle` (reqwest, lapin's `amqps`, lettre); [`telemetry`] — logs,
+//!   spans and their OTLP export.
 //! - [`backoff`] — the retry policy (exponential, jittered) every retry and reconnect
 //!   states its numbers in.
 //! - [`broker`] — AMQP connection, topology, publishing with confirms, and the one
@@ -109,7 +112,9 @@ pub mod roster;
 pub mod rules;
 pub mod secret;
 pub mod sms;
+pub mod telemetry;
 pub mod text;
+pub mod tls;
 pub mod xml;
 
 #[cfg(test)]

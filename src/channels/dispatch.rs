@@ -257,6 +257,15 @@ enum Recorded {
     Lost,
 }
 
+/// One delivery in the span `deliver` (`delivery_id`, `event_id`, `channel`,
+/// `document_type`, `attempt`).
+#[tracing::instrument(name = "deliver", skip_all, fields(
+    delivery_id = row.id,
+    event_id = %row.event_id,
+    channel = sender.channel().as_str(),
+    attempt = row.attempts,
+    document_type = tracing::field::Empty,
+))]
 async fn deliver_one(
     pool: &PgPool,
     sender: &dyn ChannelSender,
@@ -276,6 +285,10 @@ async fn deliver_one(
         };
         return record(pool, run_id, id, &o, row.attempts, None, opts).await;
     };
+    tracing::Span::current().record(
+        "document_type",
+        crate::telemetry::document_type_key(&event.document_type),
+    );
     let job = Job {
         delivery_id: id,
         event_id: row.event_id,

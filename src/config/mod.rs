@@ -22,6 +22,8 @@ pub mod env;
 pub mod letters;
 pub mod maskinporten;
 pub mod sms;
+pub mod telemetry;
+pub mod tls;
 
 use std::path::{Path, PathBuf};
 
@@ -39,6 +41,8 @@ pub use delivery::{DeliverySettings, EmailSettings, SchoolMail, SmtpTls, SvarUtS
 pub use letters::LetterSettings;
 pub use maskinporten::MaskinportenSettings;
 pub use sms::{SmsPrice, SmsSettings};
+pub use telemetry::TracingSettings;
+pub use tls::TlsSettings;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -80,6 +84,10 @@ pub struct Settings {
     /// Each municipality's and school's written standard (and Sámi language)
     /// for letters: `[letters]`, see [`letters`].
     pub letters: LetterSettings,
+    /// Extra CA certificates every outgoing TLS connection trusts: `[tls]`.
+    pub tls: TlsSettings,
+    /// Span export over OTLP: `[tracing]`.
+    pub tracing: TracingSettings,
 }
 
 /// `[limits]`: the largest input of each kind, in bytes. Every one is checked

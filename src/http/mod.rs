@@ -21,6 +21,8 @@
 //! may call what is tested in `tests/it/authz_matrix.rs`, the document against
 //! the route table in `tests/it/openapi.rs`. Every error answer is an
 //! [`error::ApiError`].
+//!
+//! Every request gets an `x-request-id` and the span `http_request` ([`request_id`]).
 
 pub mod archive;
 pub mod auth;
@@ -30,6 +32,7 @@ pub mod error;
 pub mod limit;
 pub mod metrics;
 pub mod openapi;
+pub mod request_id;
 pub mod sms;
 
 use std::sync::atomic::Ordering;

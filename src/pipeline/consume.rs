@@ -160,6 +160,13 @@ struct DeliveryWorker {
 }
 
 impl DeliveryWorker {
+    /// One delivery, in the span `consume`; `pipeline::process` opens the
+    /// event's span under it.
+    #[tracing::instrument(name = "consume", skip_all, fields(
+        delivery_tag = delivery.delivery_tag,
+        redelivered = delivery.redelivered,
+        event_id = tracing::field::Empty,
+    ))]
     async fn handle(self, delivery: Delivery) {
         let mut delays = RETRY.delays();
         let arrived = std::time::Instant::now();
@@ -178,6 +185,9 @@ impl DeliveryWorker {
             } else {
                 process(&self.ctx, &delivery.data).await
             };
+            if let Some(id) = outcome.event_id() {
+                tracing::Span::current().record("event_id", tracing::field::display(id));
+            }
             let transient = match outcome {
                 Outcome::Completed {
                     event_id,

@@ -38,3 +38,5 @@ mod routing;
 mod sms;
 mod sms_person;
 mod sms_sender;
+mod tls;
+mod tracing;

@@ -135,6 +135,14 @@ pub async fn spawn_app_with(opts: Spawn) -> TestApp {
     start(app, settings, database, false).await
 }
 
+/// The `dokflyt` binary the tests run: `$DOKFLYT_TEST_BIN` when set (a target
+/// directory shared by several checkouts has one `target/debug/dokflyt`, which
+/// the last build of any of them wrote), else the one cargo built for this test.
+pub fn dokflyt_bin() -> std::ffi::OsString {
+    std::env::var_os("DOKFLYT_TEST_BIN")
+        .unwrap_or_else(|| std::ffi::OsString::from(env!("CARGO_BIN_EXE_dokflyt")))
+}
+
 /// The capture layer's filter, which `capture_everything` widens.
 type CaptureFilter =
     tracing_subscriber::reload::Handle<tracing_subscriber::EnvFilter, tracing_subscriber::Registry>;
@@ -152,6 +160,8 @@ pub fn init_test_logging() {
     use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::{EnvFilter, Layer};
     static ONCE: std::sync::Once = std::sync::Once::new();
+    // reqwest without a provider of its own: the tests' plain clients need ring.
+    dokflyt::tls::ensure_crypto_provider();
     ONCE.call_once(|| {
         let human = tracing_subscriber::fmt::layer()
             .with_test_writer()
