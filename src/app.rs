@@ -42,6 +42,9 @@ pub struct App {
 
 impl App {
     pub async fn build(settings: Settings) -> anyhow::Result<App> {
+        // What every TLS client of the service trusts (the command line has
+        // installed the same already; a test process, the OS store alone).
+        crate::tls::install(&settings.tls)?;
         let rules = SharedRules::load(&settings.paths.rules_dir).with_context(|| {
             format!(
                 "the routing table in {} is invalid; the worker does not start",
@@ -75,6 +78,8 @@ impl App {
             .await
             .with_context(|| format!("cannot listen on {}", settings.http.addr))?;
         dev_token_rule(&settings.http, listener.local_addr()?)?;
+        // The process's Prometheus recorder, before anything counts (`/metrics`).
+        crate::metrics::install();
         let ctx = PipelineContext {
             pool,
             rules,
@@ -173,10 +178,18 @@ impl App {
         let http_state = crate::http::HttpState {
             ctx: self.ctx.clone(),
             stats: self.stats.clone(),
-            auth: auth.clone(),
+            auth,
             archive: self.archive.clone(),
             archive_pool: self.archive_pool.clone(),
             transfer,
+            sms: sms_ctx.clone(),
+            metrics: Arc::new(crate::http::metrics::Scrape::new(
+                self.ctx.pool.clone(),
+                self.archive_pool.clone(),
+                Some(self.schedule.clone()).filter(|_| self.settings.archive.schedule.enabled),
+                self.clock.clone(),
+                std::time::Duration::from_secs(self.settings.http.metrics_refresh_secs),
+            )),
         };
         let dashboard = crate::dashboard::DashboardState::new(
             http_state.clone(),
@@ -192,11 +205,13 @@ impl App {
         // sets the same number for axum's own extractors.
         let api = self.settings.limits.api_body_bytes;
         let router = limited(crate::http::router(http_state), api)
-            .merge(limited(crate::http::sms::routes(sms_ctx, &auth), api))
             .merge(limited(
                 crate::dashboard::routes(dashboard),
                 self.settings.limits.dashboard_body_bytes,
-            ));
+            ))
+            // One error shape for every `/api` answer, the body limit's 413 included.
+            .layer(axum::middleware::from_fn(crate::http::error::json_errors));
+        let router = crate::http::request_id::traced(router);
         let http_shutdown = shutdown.clone();
         // The client's address keys the dashboard's sign-in rate limit.
         let server = axum::serve(

@@ -98,7 +98,7 @@ pub async fn record_client_refusal(pool: &PgPool, r: ClientRefusal<'_>) -> sqlx:
 }
 
 /// An audit row as the API and the dashboard show it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct AuditRow {
     pub id: i64,
     pub at: chrono::DateTime<chrono::Utc>,

@@ -22,7 +22,9 @@
 //!   hides personal fields (`redacted_debug!`); [`capped`] — bounded reads of HTTP
 //!   answers; [`text`] — month names and word-by-word masking; [`xml`] — escaping;
 //!   [`calendar`] — days as Oslo counts them; [`progress`] — where long operations
-//!   report how far they are (the command line shows it).
+//!   report how far they are (the command line shows it); [`metrics`] — what the
+//!   stages count for Prometheus (the families, the recorder; `http::metrics`
+//!   serves them).
 //! - [`event`] — the wire contract (document event v1) and the §8 document-type keys.
 //! - [`access`] — who is asking: roles (§6) and the acting user; [`audit`] — the
 //!   audit log; [`assurance`] — how strongly a person signed in (low/substantial/high);
@@ -41,6 +43,9 @@
 //!   Norwegian (`config::letters`, `render::sami`, also used by messages and SMS).
 //! - [`db`] — PostgreSQL pool, migrations, the `documents` writer; which module
 //!   owns which table.
+//! - [`tls`] — what every outgoing TLS connection trusts: the OS store plus
+//!   `tls.ca_bundle` (reqwest, lapin's `amqps`, lettre); [`telemetry`] — logs,
+//!   spans and their OTLP export.
 //! - [`backoff`] — the retry policy (exponential, jittered) every retry and reconnect
 //!   states its numbers in.
 //! - [`broker`] — AMQP connection, topology, publishing with confirms, and the one
@@ -95,6 +100,7 @@ pub mod event;
 pub mod http;
 pub mod jwt;
 pub mod maskinporten;
+pub mod metrics;
 pub mod oidc;
 pub mod pipeline;
 pub mod progress;
@@ -105,7 +111,9 @@ pub mod roster;
 pub mod rules;
 pub mod secret;
 pub mod sms;
+pub mod telemetry;
 pub mod text;
+pub mod tls;
 pub mod xml;
 
 #[cfg(test)]

@@ -83,7 +83,9 @@ impl TokenSource {
                 "either a certificate (x5c) or a registered key id (kid) is needed".into(),
             ));
         }
-        let http = reqwest::Client::builder()
+        let http = crate::tls::current()
+            .http_client()
+            .map_err(|e| MaskinportenError::Unreachable(e.to_string()))?
             .timeout(Duration::from_secs(20))
             .build()
             .map_err(|e| MaskinportenError::Unreachable(e.to_string()))?;

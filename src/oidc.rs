@@ -164,7 +164,9 @@ pub fn pkce_challenge(verifier: &str) -> String {
 
 impl OidcClient {
     pub fn new(cfg: ClientConfig) -> Result<OidcClient, OidcError> {
-        let http = reqwest::Client::builder()
+        let http = crate::tls::current()
+            .http_client()
+            .map_err(|e| OidcError::Unreachable(e.to_string()))?
             .timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())
             .build()

@@ -92,7 +92,10 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    let result = runtime.block_on(run(cli));
+    // The spans still queued go out before the process ends (outside the runtime).
+    dokflyt::telemetry::shutdown();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("feil: {e:#}");
@@ -101,24 +104,22 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// The same log format as `dokflyt` (`DOKFLYT_LOG`, `DOKFLYT_LOG_FORMAT=json`).
+/// The same logs and spans as `dokflyt` (`DOKFLYT_LOG`, `DOKFLYT_LOG_FORMAT=json`).
 fn init_tracing() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("DOKFLYT_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,lapin=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
-    if std::env::var("DOKFLYT_LOG_FORMAT").as_deref() == Ok("json") {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
+    let _ = dokflyt::telemetry::init(std::io::stderr, std::io::stderr().is_terminal());
+}
+
+/// The settings as `dokflyt` loads them: the TLS trust installed and the span
+/// export started, as for any product command.
+fn load_settings(file: Option<&std::path::Path>) -> anyhow::Result<Settings> {
+    let settings = Settings::load(file)?;
+    let trust = dokflyt::tls::install(&settings.tls)?;
+    dokflyt::telemetry::export(&settings.tracing, &trust)?;
+    Ok(settings)
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let settings = Settings::load(cli.config.as_deref())?;
+    let settings = load_settings(cli.config.as_deref())?;
     match cli.command {
         Command::Demo => crate::demo::serve(settings).await,
         Command::Bench(BenchCommand::Sms { recipients }) => {

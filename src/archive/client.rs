@@ -60,6 +60,10 @@ pub struct Delivered {
 pub enum TransferError {
     #[error("cannot connect to the archive: {0}")]
     Connect(String),
+    /// The TLS handshake failed: the archive's certificate is not trusted (not
+    /// signed by a CA of the OS store or `tls.ca_bundle`) or does not fit.
+    #[error("TLS with the archive failed: {0}")]
+    Certificate(String),
     #[error("the archive did not answer within {0:?}")]
     Timeout(Duration),
     #[error("the archive answered HTTP {status}")]
@@ -96,6 +100,8 @@ impl TransferError {
         matches!(
             self,
             TransferError::Connect(_)
+                // Fixed by the operator (`tls.ca_bundle`); the next run may pass.
+                | TransferError::Certificate(_)
                 | TransferError::Timeout(_)
                 | TransferError::Http5xx { .. }
                 | TransferError::ServerFault { .. }
@@ -109,6 +115,7 @@ impl TransferError {
     pub fn class(&self) -> &'static str {
         match self {
             TransferError::Connect(_) => "connect",
+            TransferError::Certificate(_) => "tls_certificate",
             TransferError::Timeout(_) => "timeout",
             TransferError::Http5xx { .. } => "http_5xx",
             TransferError::ServerFault { .. } => "serverfeil",
@@ -137,6 +144,7 @@ impl TransferError {
             | TransferError::Malformed { body, .. }
             | TransferError::WrongDocument { body, .. } => Some(body),
             TransferError::Connect(_)
+            | TransferError::Certificate(_)
             | TransferError::Timeout(_)
             | TransferError::Directory(_)
             | TransferError::TooLarge { .. }
@@ -156,6 +164,10 @@ impl TransferError {
             TransferError::Connect(_) => {
                 format!("Fikk ikke kontakt med arkivet (arkivet eller nettverket er nede). {RETRY}")
             }
+            TransferError::Certificate(_) => format!(
+                "Arkivets sertifikat godkjennes ikke (TLS). Kommuneadmin må legge kommunens \
+                 rotsertifikat i innstillingen tls.ca_bundle. {RETRY}"
+            ),
             TransferError::Timeout(d) => format!(
                 "Arkivet svarte ikke innen {} sekunder. Journalposten kan likevel være opprettet; \
                  en ny sending finner den igjen og lager ikke en ny. {RETRY}",
@@ -326,22 +338,21 @@ impl HttpArchiveClient {
     ) -> Result<HttpArchiveClient, TransferError> {
         s.check_transport().map_err(TransferError::Insecure)?;
         let timeout = Duration::from_millis(s.timeout_ms);
-        let mut builder = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(10)));
-        if s.auth.mtls() {
+        let trust = crate::tls::current();
+        let builder = if s.auth.mtls() {
             let mut pem = read_pem(&s.auth.client_certificate)?;
             pem.extend_from_slice(b"\n");
             pem.extend_from_slice(&read_pem(s.auth.client_key.expose())?);
-            let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
-                TransferError::Config(format!(
-                    "the client certificate or key: {}",
-                    e.without_url()
-                ))
-            })?;
-            builder = builder.identity(identity);
+            let built = trust.http_client_with_identity(&pem);
+            zeroize::Zeroize::zeroize(&mut pem);
+            built
+        } else {
+            trust.http_client()
         }
+        .map_err(|e| TransferError::Config(e.to_string()))?;
         let http = builder
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
             .build()
             .map_err(|e| TransferError::Config(e.without_url().to_string()))?;
         let tokens = if s.auth.maskinporten.enabled() {
@@ -446,6 +457,8 @@ impl HttpArchiveClient {
     fn classify(&self, e: reqwest::Error) -> TransferError {
         if e.is_timeout() {
             TransferError::Timeout(self.timeout)
+        } else if crate::tls::is_handshake_refusal(&e) {
+            TransferError::Certificate(e.without_url().to_string())
         } else {
             // Without the URL: it may carry credentials.
             TransferError::Connect(e.without_url().to_string())

@@ -59,7 +59,7 @@ pub const DUE: &[(&str, bool, bool, &str)] = &[
     ("assessments", true, true, "vurderinger, alle avsluttet"),
 ];
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DeadlineRow {
     pub school_id: String,
     pub deadline: NaiveDate,

@@ -29,7 +29,9 @@ pub mod transfer;
 use serde::{Deserialize, Serialize};
 
 /// Status of one archive copy, with the words the archive staff use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type, utoipa::ToSchema,
+)]
 #[sqlx(type_name = "archive_status", rename_all = "lowercase")]
 #[serde(rename_all = "lowercase")]
 pub enum ArchiveStatus {

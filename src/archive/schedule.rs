@@ -194,7 +194,17 @@ pub async fn run_and_log(
     .bind(clock.now())
     .execute(pool)
     .await?;
-    let summary = transfer::run_now(pool, client, opts).await?;
+    let summary = transfer::run_now(pool, client, opts).await;
+    crate::metrics::transfer_run(
+        kind.as_str(),
+        summary.as_ref().ok().map(|s| crate::metrics::RunCounts {
+            arkivert: s.arkivert,
+            feilet: s.feilet,
+            attempts: s.attempts,
+            stopped_for_outage: s.stopped_for_outage,
+        }),
+    );
+    let summary = summary?;
     sqlx::query(
         "UPDATE transfer_runs SET finished_at = $5, arkivert = $2, feilet = $3,
                 stopped_for_outage = $4

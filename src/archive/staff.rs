@@ -241,7 +241,7 @@ macro_rules! list_item_select {
 }
 
 /// One row of the archive log.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ListItem {
     pub event_id: Uuid,
     pub status: ArchiveStatus,
@@ -309,7 +309,7 @@ pub fn mask_name(title: String, name: Option<&str>) -> String {
     })
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Page {
     pub items: Vec<ListItem>,
     /// Pass as `cursor` for the next page; absent on the last page.
@@ -406,7 +406,7 @@ pub async fn counts(
 }
 
 /// One transfer attempt as staff see it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Attempt {
     pub run_id: Uuid,
     pub attempt: i32,
@@ -420,7 +420,7 @@ pub struct Attempt {
 }
 
 /// Everything about one archive row.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Detail {
     #[serde(flatten)]
     pub item: ListItem,

@@ -86,7 +86,7 @@ impl TransferOptions {
 }
 
 /// What one run did.
-#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct RunSummary {
     pub arkivert: u64,
     pub feilet: u64,
@@ -152,12 +152,14 @@ impl OutageDetector {
 /// A receipt waiting in stage 3 when the process dies is not lost: the row is still
 /// `klar` and claimed, the claim expires, and the resend carries the same external
 /// key, so the archive answers with the existing journal post.
+#[tracing::instrument(name = "archive_run", skip_all, fields(run_id = tracing::field::Empty))]
 pub async fn run_now(
     pool: &PgPool,
     client: Arc<dyn ArchiveClient>,
     opts: &TransferOptions,
 ) -> Result<RunSummary, TransferRunError> {
     let run_id = Uuid::new_v4();
+    tracing::Span::current().record("run_id", tracing::field::display(run_id));
     let outage = OutageDetector {
         threshold: opts.outage_after,
         ..OutageDetector::default()
@@ -201,14 +203,17 @@ pub async fn run_now(
                             .await
                             .map(|_| (Final::Released, 0));
                     }
-                    let r = transfer_one(
-                        pool,
-                        client.as_ref(),
-                        &receipt_tx,
-                        run_id,
-                        event_id,
-                        stored,
-                        opts,
+                    let r = crate::metrics::timed_async(
+                        crate::metrics::Stage::Transfer,
+                        transfer_one(
+                            pool,
+                            client.as_ref(),
+                            &receipt_tx,
+                            run_id,
+                            event_id,
+                            stored,
+                            opts,
+                        ),
                     )
                     .await;
                     if let Ok((fin, _)) = &r {
@@ -370,6 +375,11 @@ fn prepare(event_id: Uuid, s: Stored, opts: &TransferOptions) -> Result<Outgoing
     };
     let event: IncomingEvent =
         serde_json::from_value(s.payload).map_err(|_| stored("hendelsen"))?;
+    // Called in `transfer_one`'s span.
+    tracing::Span::current().record(
+        "document_type",
+        crate::telemetry::document_type_key(&event.document_type),
+    );
     let decision: RoutingDecision =
         serde_json::from_value(s.decision).map_err(|_| stored("rutingsvedtaket"))?;
     let pdf_ref = match (&s.pdf, &s.pdf_sha256) {
@@ -401,6 +411,13 @@ fn prepare(event_id: Uuid, s: Stored, opts: &TransferOptions) -> Result<Outgoing
     })
 }
 
+/// One document to the archive, in the span `archive_transfer` (`event_id`,
+/// `run_id`, `document_type`).
+#[tracing::instrument(name = "archive_transfer", skip_all, fields(
+    %event_id,
+    %run_id,
+    document_type = tracing::field::Empty,
+))]
 async fn transfer_one(
     pool: &PgPool,
     client: &dyn ArchiveClient,

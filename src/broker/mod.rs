@@ -48,8 +48,19 @@ pub fn amqp_name(name: &str) -> Result<ShortString, BrokerError> {
 
 /// Opens a connection with the configured heartbeat. `url` is used as given, with
 /// `heartbeat=N` added to its query unless it already sets one. The `guest`
-/// account is refused unless the broker is on loopback ([`permissions`]).
+/// account is refused unless the broker is on loopback ([`permissions`]). An
+/// `amqps://` URL trusts what the process trusts ([`crate::tls::current`]).
 pub async fn connect(url: &str, heartbeat_secs: u16) -> Result<Connection, BrokerError> {
+    connect_with(url, heartbeat_secs, &crate::tls::current()).await
+}
+
+/// [`connect`] with the given trust for `amqps://` (the OS store, which lapin
+/// loads itself, and the bundle's certificates).
+pub async fn connect_with(
+    url: &str,
+    heartbeat_secs: u16,
+    trust: &crate::tls::Trust,
+) -> Result<Connection, BrokerError> {
     permissions::check_credentials(url)?;
     let url = if url.contains("heartbeat=") {
         url.to_string()
@@ -64,10 +75,14 @@ pub async fn connect(url: &str, heartbeat_secs: u16) -> Result<Connection, Broke
     // hold a reconnect loop, and with it a graceful shutdown, for ever: two
     // heartbeats, at least 10 s, then it counts as a failed attempt (retried).
     let limit = (2 * u64::from(heartbeat_secs)).max(10);
-    match tokio::time::timeout(
-        std::time::Duration::from_secs(limit),
-        Connection::connect(&url, props),
-    )
+    match tokio::time::timeout(std::time::Duration::from_secs(limit), async {
+        lapin::DefaultConnectionBuilder::new()?
+            .with_uri_str(url)
+            .with_properties(props)
+            .with_tls_config(trust.amqp_config())
+            .connect()
+            .await
+    })
     .await
     {
         Ok(conn) => Ok(conn?),

@@ -135,6 +135,7 @@ impl Session {
                 );
             }
             self.status.reconnects.fetch_add(1, Ordering::Relaxed);
+            crate::metrics::broker_reconnect(self.name);
             if !backoff::pause(delay, shutdown).await {
                 return;
             }

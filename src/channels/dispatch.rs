@@ -107,7 +107,13 @@ pub async fn run_once(
     let results: Vec<Result<Recorded, ChannelError>> = futures::stream::iter(claimed)
         .map(|row| {
             let sender = sender.clone();
-            async move { deliver_one(pool, sender.as_ref(), run_id, row, opts).await }
+            async move {
+                crate::metrics::timed_async(
+                    crate::metrics::Stage::Send,
+                    deliver_one(pool, sender.as_ref(), run_id, row, opts),
+                )
+                .await
+            }
         })
         .buffer_unordered(opts.concurrency)
         .collect()
@@ -251,6 +257,15 @@ enum Recorded {
     Lost,
 }
 
+/// One delivery in the span `deliver` (`delivery_id`, `event_id`, `channel`,
+/// `document_type`, `attempt`).
+#[tracing::instrument(name = "deliver", skip_all, fields(
+    delivery_id = row.id,
+    event_id = %row.event_id,
+    channel = sender.channel().as_str(),
+    attempt = row.attempts,
+    document_type = tracing::field::Empty,
+))]
 async fn deliver_one(
     pool: &PgPool,
     sender: &dyn ChannelSender,
@@ -270,6 +285,10 @@ async fn deliver_one(
         };
         return record(pool, run_id, id, &o, row.attempts, None, opts).await;
     };
+    tracing::Span::current().record(
+        "document_type",
+        crate::telemetry::document_type_key(&event.document_type),
+    );
     let job = Job {
         delivery_id: id,
         event_id: row.event_id,
@@ -347,6 +366,15 @@ async fn deliver_one(
             "held for manual handling"
         ),
     }
+    crate::metrics::delivery(
+        channel.as_str(),
+        match &outcome {
+            Outcome::Sent { .. } => "sent",
+            Outcome::Retry { .. } => "retry",
+            Outcome::Failed { .. } => "failed",
+            Outcome::Held { .. } => "held",
+        },
+    );
     let key = job.idempotency_key();
     record(pool, run_id, id, &outcome, job.attempt, Some(&key), opts).await
 }

@@ -10,7 +10,9 @@
 //! email for a person instead of sending it twice.
 //!
 //! TLS: `none` (a local relay), `starttls` (required, never a silent downgrade) or
-//! `tls` (port 465); an extra root certificate can be trusted with `ca_file`.
+//! `tls` (port 465). The server's certificate is checked against the service's
+//! trust (`crate::tls`: the OS store and `tls.ca_bundle`), plus `ca_file`, an
+//! extra root for this server alone.
 
 use std::time::Duration;
 
@@ -106,16 +108,17 @@ pub struct Mailer {
 impl Mailer {
     pub fn new(s: &EmailSettings) -> Result<Mailer, MailError> {
         let tls_params = || -> Result<TlsParameters, MailError> {
-            let mut b = TlsParameters::builder(s.host.clone());
+            let mut extra = Vec::new();
             if let Some(path) = &s.ca_file {
                 let pem = std::fs::read(path).map_err(|e| {
                     MailError::Config(format!("cannot read {}: {e}", path.display()))
                 })?;
-                let cert =
-                    Certificate::from_pem(&pem).map_err(|e| MailError::Config(e.to_string()))?;
-                b = b.add_root_certificate(cert);
+                extra.push(
+                    Certificate::from_pem(&pem).map_err(|e| MailError::Config(e.to_string()))?,
+                );
             }
-            b.build_rustls()
+            crate::tls::current()
+                .smtp_parameters(&s.host, &extra)
                 .map_err(|e| MailError::Config(e.to_string()))
         };
         let tls = match s.tls {
@@ -205,7 +208,9 @@ fn classify(e: &lettre::transport::smtp::Error) -> MailError {
     if e.is_transient() {
         return MailError::Transient(code);
     }
-    if e.is_tls() {
+    // lettre reports a failed STARTTLS/TLS handshake as a connection error; it
+    // happens before MAIL FROM, so nothing was sent (not in doubt).
+    if e.is_tls() || crate::tls::is_handshake_refusal(e) {
         return MailError::Tls;
     }
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);

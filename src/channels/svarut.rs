@@ -47,6 +47,10 @@ use crate::recipient_policy;
 pub enum SvarUtError {
     #[error("SvarUt could not be reached (connection refused)")]
     Unreachable,
+    /// SvarUt's certificate is not trusted (the OS store, `tls.ca_bundle`):
+    /// refused in the handshake, nothing sent.
+    #[error("TLS with SvarUt failed: its certificate is not trusted (tls.ca_bundle)")]
+    Certificate,
     #[error("no answer from SvarUt in time")]
     Timeout,
     #[error("the connection to SvarUt broke off")]
@@ -67,6 +71,7 @@ impl SvarUtError {
     pub fn class(&self) -> &'static str {
         match self {
             SvarUtError::Unreachable => "svarut_unreachable",
+            SvarUtError::Certificate => "svarut_tls_certificate",
             SvarUtError::Timeout => "svarut_timeout",
             SvarUtError::Transport => "svarut_transport",
             SvarUtError::Http { status, .. } if *status >= 500 => "svarut_5xx",
@@ -85,6 +90,8 @@ impl SvarUtError {
     fn from_reqwest(e: &reqwest::Error) -> SvarUtError {
         if e.is_timeout() {
             SvarUtError::Timeout
+        } else if crate::tls::is_handshake_refusal(e) {
+            SvarUtError::Certificate
         } else if e.is_connect() {
             SvarUtError::Unreachable
         } else if e.is_builder() {
@@ -133,7 +140,9 @@ struct StatusResponse {
 
 impl SvarUtClient {
     pub fn new(s: &SvarUtSettings) -> Result<SvarUtClient, SvarUtError> {
-        let http = reqwest::Client::builder()
+        let http = crate::tls::current()
+            .http_client()
+            .map_err(|e| SvarUtError::Request(e.to_string()))?
             .timeout(Duration::from_millis(s.timeout_ms.max(1)))
             .connect_timeout(Duration::from_secs(10))
             .build()
@@ -595,7 +604,10 @@ impl SvarUtSender {
                 detail: Some("forsendelse accepted".into()),
             }),
             Err(e) => Ok(match &e {
-                SvarUtError::Unreachable | SvarUtError::Request(_) | SvarUtError::Token(_) => Outcome::Retry {
+                SvarUtError::Unreachable
+                | SvarUtError::Certificate
+                | SvarUtError::Request(_)
+                | SvarUtError::Token(_) => Outcome::Retry {
                     class: e.class(),
                     in_doubt: false,
                     detail: e.to_string(),
@@ -721,6 +733,7 @@ pub async fn poll_statuses(
         .fetch_one(pool)
         .await?;
         summary.changed += n as u64;
+        crate::metrics::svarut_status(&st.status, n as u64);
     }
     Ok(summary)
 }

@@ -122,7 +122,10 @@ pub fn main() -> ExitCode {
             return Code::Error.into();
         }
     };
-    match runtime.block_on(run(cli)) {
+    let result = runtime.block_on(run(cli));
+    // The spans still queued go out before the process ends (outside the runtime).
+    crate::telemetry::shutdown();
+    match result {
         Ok(code) => code.into(),
         Err(e) => match e.downcast_ref::<Exit>() {
             Some(exit) => {
@@ -138,23 +141,22 @@ pub fn main() -> ExitCode {
 }
 
 fn init_tracing() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("DOKFLYT_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,lapin=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(progress::Stderr);
-    if std::env::var("DOKFLYT_LOG_FORMAT").as_deref() == Ok("json") {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
+    // Logs and spans: crate::telemetry (the span export starts with the settings).
+    let _ = crate::telemetry::init(progress::Stderr, std::io::stderr().is_terminal());
+}
+
+/// The settings, and with them what every TLS connection trusts and where spans
+/// go: a bad `[tls]` or `[tracing]` stops the command here.
+fn load_settings(file: Option<&Path>) -> anyhow::Result<Settings> {
+    let settings = Settings::load(file)?;
+    let trust = crate::tls::install(&settings.tls)?;
+    crate::telemetry::export(&settings.tracing, &trust)?;
+    Ok(settings)
 }
 
 /// One command, one line: the settings are loaded only by the commands that use them.
 async fn run(cli: Cli) -> anyhow::Result<Code> {
-    let settings = || Settings::load(cli.config.as_deref());
+    let settings = || load_settings(cli.config.as_deref());
     match cli.command {
         Command::Serve(a) => serve::run(settings()?, a).await,
         Command::Migrate(a) => migrate::run(&settings()?, a).await,

@@ -22,6 +22,8 @@ pub mod env;
 pub mod letters;
 pub mod maskinporten;
 pub mod sms;
+pub mod telemetry;
+pub mod tls;
 
 use std::path::{Path, PathBuf};
 
@@ -39,6 +41,8 @@ pub use delivery::{DeliverySettings, EmailSettings, SchoolMail, SmtpTls, SvarUtS
 pub use letters::LetterSettings;
 pub use maskinporten::MaskinportenSettings;
 pub use sms::{SmsPrice, SmsSettings};
+pub use telemetry::TracingSettings;
+pub use tls::TlsSettings;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -80,6 +84,10 @@ pub struct Settings {
     /// Each municipality's and school's written standard (and Sámi language)
     /// for letters: `[letters]`, see [`letters`].
     pub letters: LetterSettings,
+    /// Extra CA certificates every outgoing TLS connection trusts: `[tls]`.
+    pub tls: TlsSettings,
+    /// Span export over OTLP: `[tracing]`.
+    pub tracing: TracingSettings,
 }
 
 /// `[limits]`: the largest input of each kind, in bytes. Every one is checked
@@ -169,6 +177,10 @@ pub struct HttpSettings {
     /// `X-Forwarded-For`; the right-most entry is then the address the API's rate
     /// limits count. Off, the header is ignored. Env: `DOKFLYT_TRUST_PROXY_HEADERS`.
     pub trust_proxy_headers: bool,
+    /// `GET /metrics` reads its database gauges (archive queue, documents by
+    /// channel, SMS ledger) at most this often; scrapes in between get the last
+    /// values. About the Prometheus scrape interval; 0 reads on every scrape.
+    pub metrics_refresh_secs: u64,
     /// Set by `dokflyt-dev demo` (never from a file): the development token may be
     /// used on any address.
     #[serde(skip)]
@@ -225,6 +237,7 @@ impl Default for HttpSettings {
             requests_per_minute_per_user: 120,
             failed_requests_per_minute_per_address: 30,
             trust_proxy_headers: false,
+            metrics_refresh_secs: 15,
             demo_mode: false,
         }
     }

@@ -5,7 +5,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 /// Counts per pipeline stage and per archive status.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct StatusCounts {
     /// Events accepted (validated, routed and committed).
     pub events: i64,

@@ -13,42 +13,43 @@
 //!
 //! Input: an [`ApiActor`] (see `http::auth`) and the request. Output: JSON. Failure:
 //! 401/400 from the extractor, 403 (audited), 404, 409, 422 with a Norwegian
-//! `error`, 503 when the database is down. Access is decided in `archive::staff`.
+//! `message` (`http::error::ApiError`), 503 when the database is down. Access is decided in `archive::staff`.
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json, Response};
-use axum::routing::{get, post};
-use axum::Router;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
 
-use super::auth::{with_scope, ApiActor, ApiAuth};
+use super::auth::{ApiActor, ApiAuth};
+use super::error::{error_response, ApiError};
+use super::openapi::{behind, ActorHeaders, Door};
 use super::HttpState;
 use crate::archive::staff::{self, Cursor, ListQuery, StaffError};
 use crate::archive::ArchiveStatus;
 use crate::clients::Scope;
 
 /// The routes: reading needs a client with `archive:read`, acting `archive:act`.
-pub fn routes(auth: &ApiAuth) -> Router<HttpState> {
-    let read = Router::new()
-        .route("/api/archive/documents", get(list))
-        .route("/api/archive/counts", get(counts))
-        .route("/api/archive/documents/{event_id}", get(show))
-        .route("/api/archive/deadlines", get(deadlines))
-        .route("/api/audit", get(audit_log));
-    let act = Router::new()
-        .route("/api/archive/documents/{event_id}/retry", post(retry))
-        .route(
-            "/api/archive/documents/{event_id}/reproduce",
-            post(reproduce),
-        )
-        .route(
-            "/api/archive/documents/{event_id}/remove-from-failed",
-            post(remove_from_failed),
-        )
-        .route("/api/archive/run-now", post(run_now));
-    with_scope(read, auth, Scope::ArchiveRead).merge(with_scope(act, auth, Scope::ArchiveAct))
+pub fn routes(auth: &ApiAuth) -> OpenApiRouter<HttpState> {
+    let read = OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(counts))
+        .routes(routes!(show))
+        .routes(routes!(deadlines))
+        .routes(routes!(audit_log));
+    let act = OpenApiRouter::new()
+        .routes(routes!(retry))
+        .routes(routes!(reproduce))
+        .routes(routes!(remove_from_failed))
+        .routes(routes!(run_now));
+    behind(Door::Client(Scope::ArchiveRead), read, auth).merge(behind(
+        Door::Client(Scope::ArchiveAct),
+        act,
+        auth,
+    ))
 }
 
 impl IntoResponse for StaffError {
@@ -60,16 +61,13 @@ impl IntoResponse for StaffError {
             StaffError::Invalid(_) | StaffError::Reproduce(_) => StatusCode::UNPROCESSABLE_ENTITY,
             StaffError::Db(e) => {
                 tracing::warn!(error = %e, "archive API: database error");
-                return (
+                return error_response(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    Json(
-                        json!({ "error": "Databasen svarer ikke akkurat nå. Prøv igjen om litt." }),
-                    ),
-                )
-                    .into_response();
+                    "Databasen svarer ikke akkurat nå. Prøv igjen om litt.",
+                );
             }
         };
-        (code, Json(json!({ "error": self.to_string() }))).into_response()
+        error_response(code, self.to_string())
     }
 }
 
@@ -77,17 +75,27 @@ fn invalid(msg: &str) -> StaffError {
     StaffError::Invalid(msg.to_string())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListParams {
+    /// klar, arkivert or feilet; all when absent.
     status: Option<String>,
+    /// One school's id; the actor's schools (or all, for a municipal role) when absent.
     school: Option<String>,
+    /// A document type key (docs/domain.md §8).
     #[serde(rename = "type")]
     document_type: Option<String>,
+    /// First day, YYYY-MM-DD (Oslo), inclusive.
     from: Option<String>,
+    /// Last day, YYYY-MM-DD (Oslo), inclusive.
     to: Option<String>,
+    /// Free text: title, pupil (matched, never echoed) or event id.
     q: Option<String>,
+    /// The `next` of the previous page.
     cursor: Option<String>,
+    /// Rows per page, 1–500 (default 50).
     limit: Option<i64>,
+    /// Include documents removed from Feilet.
     include_dismissed: Option<bool>,
 }
 
@@ -100,6 +108,14 @@ fn parse_status(s: Option<&str>) -> Result<Option<ArchiveStatus>, StaffError> {
     }
 }
 
+/// `GET /api/archive/documents`.
+#[utoipa::path(get, path = "/api/archive/documents", tag = "arkiv",
+    params(ListParams, ActorHeaders),
+    responses(
+        (status = 200, description = "Arkivloggen, nyeste først, side for side.", body = staff::Page),
+        (status = 400, description = "Manglende eller ugyldige brukerhoder.", body = ApiError),
+        (status = 422, description = "Ugyldig filter (status, dato, markør).", body = ApiError),
+    ))]
 async fn list(
     State(s): State<HttpState>,
     ApiActor { actor, .. }: ApiActor,
@@ -119,22 +135,52 @@ async fn list(
     Ok(Json(staff::list(&s.ctx.pool, &actor, &q).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct SchoolParam {
+    /// One school's id; all the actor may see when absent.
     school: Option<String>,
 }
 
+/// Documents per archive status (the tabs).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Counts {
+    pub klar: i64,
+    pub arkivert: i64,
+    pub feilet: i64,
+}
+
+/// `GET /api/archive/counts`.
+#[utoipa::path(get, path = "/api/archive/counts", tag = "arkiv",
+    params(SchoolParam, ActorHeaders),
+    responses(
+        (status = 200, description = "Antall per status (fanene).", body = Counts),
+        (status = 400, description = "Manglende eller ugyldige brukerhoder.", body = ApiError),
+    ))]
 async fn counts(
     State(s): State<HttpState>,
     ApiActor { actor, .. }: ApiActor,
     Query(p): Query<SchoolParam>,
-) -> Result<Json<serde_json::Value>, StaffError> {
+) -> Result<Json<Counts>, StaffError> {
     let school = p.school.filter(|s| !s.is_empty());
-    Ok(Json(
-        staff::counts(&s.ctx.pool, &actor, school.as_deref()).await?,
-    ))
+    let c = staff::counts(&s.ctx.pool, &actor, school.as_deref()).await?;
+    let n = |k: &str| c[k].as_i64().unwrap_or(0);
+    Ok(Json(Counts {
+        klar: n("klar"),
+        arkivert: n("arkivert"),
+        feilet: n("feilet"),
+    }))
 }
 
+/// `GET /api/archive/documents/{event_id}`.
+#[utoipa::path(get, path = "/api/archive/documents/{event_id}", tag = "arkiv",
+    params(("event_id" = Uuid, Path, description = "The document's event id."), ActorHeaders),
+    responses(
+        (status = 200, description = "Ett dokument med alle forsøk og kvitteringer.", body = staff::Detail),
+        (status = 400, description = "Manglende eller ugyldige brukerhoder.", body = ApiError),
+        (status = 404, description = "Fant ikke dokumentet.", body = ApiError),
+        (status = 422, description = "Ugyldig hendelses-id.", body = ApiError),
+    ))]
 async fn show(
     State(s): State<HttpState>,
     ApiActor { actor, .. }: ApiActor,
@@ -145,47 +191,112 @@ async fn show(
     ))
 }
 
+/// A document back in the queue.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Requeued {
+    pub event_id: Uuid,
+    /// Always `klar`.
+    pub status: &'static str,
+}
+
+/// `POST /api/archive/documents/{event_id}/retry` — «Prøv igjen».
+#[utoipa::path(post, path = "/api/archive/documents/{event_id}/retry", tag = "arkiv",
+    params(("event_id" = Uuid, Path, description = "The document's event id."), ActorHeaders),
+    responses(
+        (status = 200, description = "Dokumentet er klar igjen (feilet → klar).", body = Requeued),
+        (status = 400, description = "Manglende eller ugyldige brukerhoder.", body = ApiError),
+        (status = 404, description = "Fant ikke dokumentet.", body = ApiError),
+        (status = 409, description = "Dokumentet er ikke feilet.", body = ApiError),
+        (status = 422, description = "Ugyldig hendelses-id.", body = ApiError),
+    ))]
 async fn retry(
     State(s): State<HttpState>,
     ApiActor { actor, .. }: ApiActor,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, StaffError> {
+) -> Result<Json<Requeued>, StaffError> {
     let id = staff::parse_event_id(&id)?;
     staff::retry(&s.ctx.pool, &actor, id).await?;
-    Ok(Json(json!({ "event_id": id, "status": "klar" })))
+    Ok(Json(Requeued {
+        event_id: id,
+        status: "klar",
+    }))
 }
 
+/// `POST /api/archive/documents/{event_id}/reproduce` — «Produser på nytt».
+#[utoipa::path(post, path = "/api/archive/documents/{event_id}/reproduce", tag = "arkiv",
+    params(("event_id" = Uuid, Path, description = "The document's event id."), ActorHeaders),
+    responses(
+        (status = 200, description = "Dokumentet er produsert på nytt med dagens regler og maler og er klar.", body = Requeued),
+        (status = 400, description = "Manglende eller ugyldige brukerhoder.", body = ApiError),
+        (status = 404, description = "Fant ikke dokumentet.", body = ApiError),
+        (status = 409, description = "Dokumentet er ikke feilet.", body = ApiError),
+        (status = 422, description = "Ugyldig hendelses-id, eller hendelsen kan ikke produseres på nytt.", body = ApiError),
+    ))]
 async fn reproduce(
     State(s): State<HttpState>,
     ApiActor { actor, .. }: ApiActor,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, StaffError> {
+) -> Result<Json<Requeued>, StaffError> {
     let id = staff::parse_event_id(&id)?;
     staff::reproduce(&s.ctx, &actor, id).await?;
-    Ok(Json(json!({ "event_id": id, "status": "klar" })))
+    Ok(Json(Requeued {
+        event_id: id,
+        status: "klar",
+    }))
 }
 
-#[derive(Debug, Deserialize, Default)]
+/// Why a document is taken out of Feilet.
+#[derive(Debug, Deserialize, Default, utoipa::ToSchema)]
 struct RemoveBody {
+    /// The reason, for the audit log (required by some roles; see README).
     reason: Option<String>,
 }
 
+/// A document taken out of Feilet.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RemovedFromFailed {
+    pub event_id: Uuid,
+    /// Always true.
+    pub removed_from_failed: bool,
+}
+
+/// `POST /api/archive/documents/{event_id}/remove-from-failed`.
+#[utoipa::path(post, path = "/api/archive/documents/{event_id}/remove-from-failed", tag = "arkiv",
+    params(("event_id" = Uuid, Path, description = "The document's event id."), ActorHeaders),
+    request_body(content = Option<RemoveBody>, description = "The reason (optional body).", content_type = "application/json"),
+    responses(
+        (status = 200, description = "Dokumentet er fjernet fra Feilet.", body = RemovedFromFailed),
+        (status = 400, description = "Manglende eller ugyldige brukerhoder.", body = ApiError),
+        (status = 404, description = "Fant ikke dokumentet.", body = ApiError),
+        (status = 409, description = "Dokumentet er ikke feilet.", body = ApiError),
+        (status = 422, description = "Ugyldig hendelses-id eller begrunnelse.", body = ApiError),
+    ))]
 async fn remove_from_failed(
     State(s): State<HttpState>,
     ApiActor { actor, .. }: ApiActor,
     Path(id): Path<String>,
     body: Option<Json<RemoveBody>>,
-) -> Result<Json<serde_json::Value>, StaffError> {
+) -> Result<Json<RemovedFromFailed>, StaffError> {
     let id = staff::parse_event_id(&id)?;
     let reason = body.and_then(|Json(b)| b.reason);
     staff::remove_from_failed(&s.ctx.pool, &actor, id, reason.as_deref()).await?;
-    Ok(Json(json!({ "event_id": id, "removed_from_failed": true })))
+    Ok(Json(RemovedFromFailed {
+        event_id: id,
+        removed_from_failed: true,
+    }))
 }
 
+/// `POST /api/archive/run-now`.
+#[utoipa::path(post, path = "/api/archive/run-now", tag = "arkiv",
+    params(ActorHeaders),
+    responses(
+        (status = 200, description = "Overføringen er kjørt; hva den gjorde.", body = crate::archive::transfer::RunSummary),
+        (status = 400, description = "Manglende eller ugyldige brukerhoder.", body = ApiError),
+    ))]
 async fn run_now(
     State(s): State<HttpState>,
     ApiActor { actor, .. }: ApiActor,
-) -> Result<Json<serde_json::Value>, StaffError> {
+) -> Result<Json<crate::archive::transfer::RunSummary>, StaffError> {
     let summary = staff::run_now(
         &s.ctx.pool,
         &s.archive_pool,
@@ -194,19 +305,33 @@ async fn run_now(
         &actor,
     )
     .await?;
-    Ok(Json(json!(summary)))
+    Ok(Json(summary))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct AuditParams {
+    /// One school's id (required unless the actor has a municipal role).
     school: Option<String>,
+    /// Actions starting with this (e.g. `archive.`).
     action: Option<String>,
+    /// One acting user.
     actor: Option<String>,
+    /// One target (an event id, a school).
     target: Option<String>,
+    /// Entries before this id (paging, newest first).
     before: Option<i64>,
+    /// Entries per page (default 100).
     limit: Option<i64>,
 }
 
+/// `GET /api/audit`.
+#[utoipa::path(get, path = "/api/audit", tag = "arkiv",
+    params(AuditParams, ActorHeaders),
+    responses(
+        (status = 200, description = "Revisjonsloggen, nyeste først.", body = Vec<crate::audit::AuditRow>),
+        (status = 400, description = "Manglende eller ugyldige brukerhoder.", body = ApiError),
+    ))]
 async fn audit_log(
     State(s): State<HttpState>,
     ApiActor { actor, .. }: ApiActor,
@@ -239,12 +364,23 @@ async fn audit_log(
     Ok(Json(rows))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct DeadlineParams {
+    /// One school's id (required unless the actor has a municipal role).
     school: Option<String>,
+    /// `2026/2027`; the current school year when absent.
     school_year: Option<String>,
 }
 
+/// `GET /api/archive/deadlines` — «Frister».
+#[utoipa::path(get, path = "/api/archive/deadlines", tag = "arkiv",
+    params(DeadlineParams, ActorHeaders),
+    responses(
+        (status = 200, description = "Per skole, frist og dokumenttype: klar, arkivert, feilet og elever som mangler.", body = Vec<crate::archive::deadlines::DeadlineRow>),
+        (status = 400, description = "Manglende eller ugyldige brukerhoder.", body = ApiError),
+        (status = 422, description = "Ugyldig skoleår.", body = ApiError),
+    ))]
 async fn deadlines(
     State(s): State<HttpState>,
     ApiActor { actor, .. }: ApiActor,

@@ -7,7 +7,7 @@
 //! `X-Dokflyt-Role` (a §6 role word) and `X-Dokflyt-Schools` (comma-separated).
 //!
 //! Output: every `/api/*` route (but the gateway's delivery-report callback) sits
-//! behind [`with_scope`]: the secret must resolve to a live client holding the
+//! behind [`require_scope`] (installed by `http::openapi::behind`): the secret must resolve to a live client holding the
 //! route's [`Scope`], covering the school named in the path, within the client's
 //! rate limit. The handler then reads the client ([`ApiClient`]) or the acting
 //! user bounded by it ([`ApiActor`]): claimed schools must be the client's,
@@ -28,8 +28,7 @@ use axum::extract::{ConnectInfo, FromRequestParts, RawPathParams, Request, State
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Json, Response};
-use axum::Router;
+use axum::response::Response;
 use serde_json::json;
 use sqlx::PgPool;
 
@@ -99,7 +98,7 @@ impl HasApiAuth for ApiAuth {
 }
 
 fn refuse(code: StatusCode, msg: &str) -> Response {
-    (code, Json(json!({ "error": msg }))).into_response()
+    super::error::error_response(code, msg)
 }
 
 const UNAUTHORIZED: &str = "Mangler eller ugyldig API-nøkkel.";
@@ -268,18 +267,6 @@ pub async fn require_scope(
     }
     parts.extensions.insert(client);
     next.run(Request::from_parts(parts, body)).await
-}
-
-/// Puts every route of `router` behind [`require_scope`] with `scope`.
-pub fn with_scope<S: Clone + Send + Sync + 'static>(
-    router: Router<S>,
-    auth: &ApiAuth,
-    scope: Scope,
-) -> Router<S> {
-    router.route_layer(axum::middleware::from_fn_with_state(
-        (auth.clone(), scope),
-        require_scope,
-    ))
 }
 
 /// The calling client, as [`require_scope`] resolved it for this request.

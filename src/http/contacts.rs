@@ -9,19 +9,34 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json, Response};
-use axum::routing::get;
-use axum::Router;
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::auth::ApiActor;
+use super::auth::{ApiActor, ApiAuth};
+use super::error::{error_response, ApiError};
+use super::openapi::{behind, ActorHeaders, Door};
 use super::HttpState;
 use crate::access::Role;
 use crate::audit::{self, Entry, Outcome};
+use crate::clients::Scope;
 
-pub fn routes() -> Router<HttpState> {
-    Router::new().route("/api/schools/{school_id}/contact-gaps", get(gaps))
+/// The route, behind a client with `contacts:read` covering the school.
+pub fn routes(auth: &ApiAuth) -> OpenApiRouter<HttpState> {
+    behind(
+        Door::Client(Scope::ContactsRead),
+        OpenApiRouter::new().routes(routes!(gaps)),
+        auth,
+    )
 }
 
+/// `GET /api/schools/{school_id}/contact-gaps`.
+#[utoipa::path(get, path = "/api/schools/{school_id}/contact-gaps", tag = "kontakt",
+    params(("school_id" = String, Path, description = "The school's id."), ActorHeaders),
+    responses(
+        (status = 200, description = "Hvem skolen ikke når, per gruppe og klasse (id-er, aldri navn).", body = crate::roster::gaps::GapReport),
+        (status = 400, description = "Manglende eller ugyldige brukerhoder.", body = ApiError),
+    ))]
 async fn gaps(
     State(s): State<HttpState>,
     ApiActor { actor, .. }: ApiActor,
@@ -35,11 +50,10 @@ async fn gaps(
         Ok(c) => c,
         Err(e) => {
             tracing::warn!(error = %e, "contact gaps: database error");
-            return (
+            return error_response(
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "error": "Databasen svarer ikke akkurat nå." })),
-            )
-                .into_response();
+                "Databasen svarer ikke akkurat nå.",
+            );
         }
     };
     if !role_ok || !covered {
@@ -57,17 +71,16 @@ async fn gaps(
             },
         )
         .await;
-        return (StatusCode::FORBIDDEN, Json(json!({ "error": reason }))).into_response();
+        return error_response(StatusCode::FORBIDDEN, reason);
     }
     match crate::roster::gaps::report(&s.ctx.pool, &school_id).await {
         Ok(r) => Json(r).into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "contact gaps: database error");
-            (
+            error_response(
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "error": "Databasen svarer ikke akkurat nå." })),
+                "Databasen svarer ikke akkurat nå.",
             )
-                .into_response()
         }
     }
 }

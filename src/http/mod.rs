@@ -12,16 +12,27 @@
 //! - `/api/messages`, `/api/deliveries` — in-app messages and delivery statuses
 //!   ([`deliveries`]).
 //!
-//! Every `/api/*` route is behind [`auth::with_scope`]: a registered client with
-//! the route's scope (see [`crate::clients`]); the one table of who may call what
-//! is tested in `tests/it/authz_matrix.rs`.
+//! - `GET /metrics` — Prometheus ([`metrics`]); `GET /api/openapi.json` — the
+//!   OpenAPI 3.1 document of all of these ([`openapi`]).
+//!
+//! Every `/api/*` route but the document and the SMS gateway's callback is behind
+//! a client's door ([`openapi::behind`] → [`auth::require_scope`]): a registered
+//! client with the route's scope (see [`crate::clients`]); the one table of who
+//! may call what is tested in `tests/it/authz_matrix.rs`, the document against
+//! the route table in `tests/it/openapi.rs`. Every error answer is an
+//! [`error::ApiError`].
+//!
+//! Every request gets an `x-request-id` and the span `http_request` ([`request_id`]).
 
 pub mod archive;
 pub mod auth;
 pub mod contacts;
 pub mod deliveries;
+pub mod error;
 pub mod limit;
-
+pub mod metrics;
+pub mod openapi;
+pub mod request_id;
 pub mod sms;
 
 use std::sync::atomic::Ordering;
@@ -30,10 +41,11 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Json};
-use axum::routing::{get, post};
+use axum::response::{IntoResponse, Json, Response};
 use axum::Router;
-use serde_json::json;
+use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::archive::client::ArchiveClient;
 use crate::archive::transfer::TransferOptions;
@@ -52,6 +64,10 @@ pub struct HttpState {
     /// The transfer's connections (`db::transfer_pool`).
     pub archive_pool: sqlx::PgPool,
     pub transfer: TransferOptions,
+    /// The emergency SMS routes' context.
+    pub sms: crate::sms::SmsContext,
+    /// `GET /metrics`: the database gauges' cache and what they read.
+    pub metrics: Arc<metrics::Scrape>,
 }
 
 impl auth::HasApiAuth for HttpState {
@@ -60,31 +76,66 @@ impl auth::HasApiAuth for HttpState {
     }
 }
 
+/// Every route of the HTTP server but the dashboard's, each documented: health,
+/// readiness, metrics, this API's contract and the `/api` routes behind their
+/// doors. The route table and the OpenAPI document come out of this one list
+/// (`split_for_parts`); `tests/it/openapi.rs` checks they are the same.
+pub fn api(auth: &auth::ApiAuth) -> OpenApiRouter<HttpState> {
+    use openapi::{behind, Door};
+    let open = OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics_text))
+        .routes(routes!(openapi::openapi_json));
+    behind(Door::Open, open, auth)
+        .merge(behind(
+            Door::Client(Scope::StatusRead),
+            OpenApiRouter::new().routes(routes!(status)),
+            auth,
+        ))
+        .merge(behind(
+            Door::Client(Scope::Admin),
+            OpenApiRouter::new().routes(routes!(reload_rules)),
+            auth,
+        ))
+        .merge(archive::routes(auth))
+        .merge(contacts::routes(auth))
+        .merge(deliveries::routes(auth))
+        .merge(sms::routes(auth))
+}
+
+/// The HTTP server's routes with their state; `GET /api/openapi.json` serves the
+/// document [`api`] produced with them.
 pub fn router(state: HttpState) -> Router {
-    let a = &state.auth;
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
-        .merge(auth::with_scope(
-            Router::new().route("/api/status", get(status)),
-            a,
-            Scope::StatusRead,
-        ))
-        .merge(auth::with_scope(
-            Router::new().route("/api/admin/rules/reload", post(reload_rules)),
-            a,
-            Scope::Admin,
-        ))
-        .merge(archive::routes(a))
-        .merge(auth::with_scope(contacts::routes(), a, Scope::ContactsRead))
-        .merge(auth::with_scope(
-            deliveries::routes(state.ctx.pool.clone()),
-            a,
-            Scope::DocumentsRead,
-        ))
+    let (router, paths) = api(&state.auth).split_for_parts();
+    let doc = openapi::OpenApiJson::new(&openapi::finish(paths));
+    router
+        .fallback(|| async { error::error_response(StatusCode::NOT_FOUND, "Fant ikke adressen.") })
+        .layer(axum::Extension(doc))
         .with_state(state)
 }
 
+/// `GET /healthz`.
+#[utoipa::path(get, path = "/healthz", tag = "drift",
+    responses((status = 200, description = "Prosessen lever.", content_type = "text/plain", body = String, example = "ok")))]
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Readiness: the database and the documents consumer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Readiness {
+    /// `ok` or `unavailable`.
+    pub database: &'static str,
+    /// `ok` while a consumer is attached to the documents queue, else `unavailable`.
+    pub broker: &'static str,
+}
+
+/// `GET /readyz`.
+#[utoipa::path(get, path = "/readyz", tag = "drift", responses(
+    (status = 200, description = "Databasen svarer og en konsument er koblet til køen.", body = Readiness),
+    (status = 503, description = "Noe mangler (se feltene).", body = Readiness),
+))]
 async fn readyz(State(s): State<HttpState>) -> impl IntoResponse {
     let db_ok = tokio::time::timeout(
         Duration::from_secs(2),
@@ -101,36 +152,65 @@ async fn readyz(State(s): State<HttpState>) -> impl IntoResponse {
     let word = |ok: bool| if ok { "ok" } else { "unavailable" };
     (
         code,
-        Json(json!({ "database": word(db_ok), "broker": word(broker_ok) })),
+        Json(Readiness {
+            database: word(db_ok),
+            broker: word(broker_ok),
+        }),
     )
 }
 
-async fn status(State(s): State<HttpState>) -> impl IntoResponse {
+/// `GET /metrics` (see [`metrics`]).
+#[utoipa::path(get, path = "/metrics", tag = "drift", responses(
+    (status = 200, description = "Prometheus-tekstformatet: tellere, histogrammer og tall fra databasen (README «Metrics»).",
+     content_type = "text/plain; version=0.0.4", body = String),
+))]
+async fn metrics_text(State(s): State<HttpState>) -> Response {
+    metrics::serve(State(s.metrics.clone()))
+        .await
+        .into_response()
+}
+
+/// `GET /api/status`.
+#[utoipa::path(get, path = "/api/status", tag = "drift", responses(
+    (status = 200, description = "Antall per trinn og per arkivstatus (som `dokflyt status`).", body = crate::db::status::StatusCounts),
+))]
+async fn status(State(s): State<HttpState>) -> Response {
     match crate::db::status::counts(&s.ctx.pool).await {
-        Ok(c) => (StatusCode::OK, Json(json!(c))).into_response(),
+        Ok(c) => (StatusCode::OK, Json(c)).into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "status query failed");
-            (
+            error::error_response(
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "error": "the database is unavailable" })),
+                "Databasen svarer ikke akkurat nå. Prøv igjen om litt.",
             )
-                .into_response()
         }
     }
 }
 
-async fn reload_rules(State(s): State<HttpState>) -> impl IntoResponse {
+/// The routing table now in force.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RulesReloaded {
+    pub rules_version: String,
+}
+
+/// `POST /api/admin/rules/reload`.
+#[utoipa::path(post, path = "/api/admin/rules/reload", tag = "drift", responses(
+    (status = 200, description = "Rutetabellen er lest inn på nytt.", body = RulesReloaded),
+    (status = 422, description = "Den nye tabellen er ugyldig; den gamle gjelder fortsatt (`rules_version_in_force`).", body = error::ApiError),
+))]
+async fn reload_rules(State(s): State<HttpState>) -> Response {
     match s.ctx.rules.reload() {
-        Ok(t) => (
-            StatusCode::OK,
-            Json(json!({ "rules_version": t.version() })),
-        ),
-        Err(e) => (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Json(json!({
-                "error": e.to_string(),
-                "rules_version_in_force": s.ctx.rules.current().version(),
-            })),
-        ),
+        Ok(t) => Json(RulesReloaded {
+            rules_version: t.version().to_string(),
+        })
+        .into_response(),
+        Err(e) => {
+            let mut body = error::ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("Rutetabellen er ugyldig: {e}"),
+            );
+            body.rules_version_in_force = Some(s.ctx.rules.current().version().to_string());
+            (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response()
+        }
     }
 }

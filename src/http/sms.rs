@@ -10,7 +10,7 @@
 //! - `POST /api/sms/dlr?token=…` — delivery reports from the gateway.
 //!
 //! Input: a registered client with `sms:request` covering the school (401/403
-//! otherwise, `http::auth::with_scope`). Preview, status and costs act for the
+//! otherwise, `http::openapi::behind`). Preview, status and costs act for the
 //! client's acting user (`X-Dokflyt-User/Role/Schools`, bounded by the client:
 //! `http::auth::ApiActor`); status and costs need a user who may see the school's
 //! SMS (its principal, or the school owner / municipal administrator of its
@@ -18,21 +18,26 @@
 //! assertion in `X-Dokflyt-Person` (`crate::assertion`) at the level
 //! `assurance.required.sms_send` / `sms_approve` (default high); headers and body
 //! fields are never enough. The delivery-report callback has its own token.
-//! Output: JSON; errors are `{"error": "<Norwegian text>"}` with
+//! Output: JSON; errors are `http::error::ApiError` (`{"error": code, "message":
+//! "<Norwegian text>"}`) with
 //! 400/401/403/404/409/422/429, or 503 when the database is unavailable. Every
 //! refusal is audited; nothing personal is logged.
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRef, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::auth::{same, with_scope, ApiActor, ApiAuth, ApiClient, HasApiAuth};
+use super::auth::{same, ApiActor, ApiAuth, ApiClient, HasApiAuth};
+use super::error::{error_response, ApiError};
+use super::openapi::{behind, ActorHeaders, Door};
+use super::HttpState;
 use crate::assertion::{self, AssertionError, PersonProof};
 use crate::assurance::Action;
 use crate::clients::{Client, Scope};
@@ -52,24 +57,41 @@ impl HasApiAuth for SmsApi {
     }
 }
 
+impl FromRef<HttpState> for SmsApi {
+    fn from_ref(s: &HttpState) -> SmsApi {
+        SmsApi {
+            ctx: s.sms.clone(),
+            auth: s.auth.clone(),
+        }
+    }
+}
+
 /// The routes; all but the gateway's callback need a registered client with
-/// `sms:request` that covers the school in the path (`http::auth::with_scope`).
-pub fn routes<S: Clone + Send + Sync + 'static>(ctx: SmsContext, auth: &ApiAuth) -> Router<S> {
-    let guarded = Router::new()
-        .route("/api/schools/{school}/emergency-sms/preview", post(preview))
-        .route("/api/schools/{school}/emergency-sms", post(send))
-        .route(
-            "/api/schools/{school}/emergency-sms/{message}/approve",
-            post(approve),
-        )
-        .route("/api/schools/{school}/emergency-sms/{message}", get(status))
-        .route("/api/schools/{school}/sms-costs", get(costs));
-    with_scope(guarded, auth, Scope::SmsRequest)
-        .route("/api/sms/dlr", post(delivery_report))
-        .with_state(SmsApi {
-            ctx,
-            auth: auth.clone(),
-        })
+/// `sms:request` that covers the school in the path (`http::openapi::behind`).
+pub fn routes(auth: &ApiAuth) -> OpenApiRouter<HttpState> {
+    let guarded = OpenApiRouter::new()
+        .routes(routes!(preview))
+        .routes(routes!(send))
+        .routes(routes!(approve))
+        .routes(routes!(status))
+        .routes(routes!(costs));
+    behind(Door::Client(Scope::SmsRequest), guarded, auth).merge(behind(
+        Door::DeliveryReportToken,
+        OpenApiRouter::new().routes(routes!(delivery_report)),
+        auth,
+    ))
+}
+
+/// The header that proves the person on send and approve.
+#[allow(dead_code)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+struct PersonHeader {
+    /// A person assertion: an ID token from the identity provider, or a JWT
+    /// signed by the client's registered key, at the level the action requires
+    /// (`assurance.required.sms_send` / `sms_approve`, default high).
+    #[serde(rename = "X-Dokflyt-Person")]
+    person: String,
 }
 
 fn error(e: SmsError) -> Response {
@@ -93,15 +115,14 @@ fn error(e: SmsError) -> Response {
         }
         other => other.to_string(),
     };
-    (code, Json(json!({ "error": text }))).into_response()
+    error_response(code, text)
 }
 
 fn bad_body(r: JsonRejection) -> Response {
-    (
+    error_response(
         StatusCode::BAD_REQUEST,
-        Json(json!({ "error": format!("Ugyldig forespørsel: {}", r.body_text()) })),
+        format!("Ugyldig forespørsel: {}", r.body_text()),
     )
-        .into_response()
 }
 
 /// Audits a refused person proof as the client (there is no proven person yet).
@@ -143,8 +164,7 @@ async fn prove(
     action: Action,
     verb: &str,
 ) -> Result<PersonProof, Response> {
-    let refused =
-        |code: StatusCode, text: String| (code, Json(json!({ "error": text }))).into_response();
+    let refused = |code: StatusCode, text: String| error_response(code, text);
     let Some(verifier) = &api.ctx.person else {
         return Err(refused(
             StatusCode::UNAUTHORIZED,
@@ -201,6 +221,15 @@ async fn prove(
     Ok(proof)
 }
 
+/// `POST /api/schools/{school}/emergency-sms/preview`.
+#[utoipa::path(post, path = "/api/schools/{school}/emergency-sms/preview", tag = "nød-sms",
+    params(("school" = String, Path, description = "The school's id."), ActorHeaders),
+    request_body = crate::sms::request::PreviewRequest,
+    responses(
+        (status = 200, description = "Mottakere, segmenter, kostnad og et token å sende med.", body = crate::sms::request::Preview),
+        (status = 400, description = "Ugyldig JSON eller manglende brukerhoder.", body = ApiError),
+        (status = 422, description = "Ugyldig tekst eller mottakergrupper.", body = ApiError),
+    ))]
 async fn preview(
     State(api): State<SmsApi>,
     Path(school): Path<String>,
@@ -225,6 +254,18 @@ async fn preview(
     }
 }
 
+/// `POST /api/schools/{school}/emergency-sms`.
+#[utoipa::path(post, path = "/api/schools/{school}/emergency-sms", tag = "nød-sms",
+    params(("school" = String, Path, description = "The school's id."), PersonHeader),
+    request_body = crate::sms::request::SendRequest,
+    responses(
+        (status = 202, description = "Meldingen er godkjent og sendes, eller venter på en andre person (over kostnadstaket eller mottakergrensen).", body = crate::sms::request::Sent),
+        (status = 400, description = "Ugyldig JSON.", body = ApiError),
+        (status = 401, description = "Mangler eller ugyldig personbevis (X-Dokflyt-Person).", body = ApiError),
+        (status = 403, description = "Personen er ikke klientens, har ikke lov, eller er logget inn på for lavt sikkerhetsnivå.", body = ApiError),
+        (status = 409, description = "Forhåndsvisningen er brukt eller utløpt.", body = ApiError),
+        (status = 422, description = "Ugyldig forespørsel.", body = ApiError),
+    ))]
 async fn send(
     State(api): State<SmsApi>,
     Path(school): Path<String>,
@@ -263,6 +304,22 @@ async fn send(
     }
 }
 
+/// `POST /api/schools/{school}/emergency-sms/{message}/approve`.
+#[utoipa::path(post, path = "/api/schools/{school}/emergency-sms/{message}/approve", tag = "nød-sms",
+    params(
+        ("school" = String, Path, description = "The school's id."),
+        ("message" = Uuid, Path, description = "The message's id."),
+        PersonHeader,
+    ),
+    request_body = crate::sms::request::ApproveRequest,
+    responses(
+        (status = 200, description = "Meldingen er godkjent av en andre person og sendes.", body = crate::sms::request::Sent),
+        (status = 400, description = "Ugyldig JSON eller meldings-id.", body = ApiError),
+        (status = 401, description = "Mangler eller ugyldig personbevis (X-Dokflyt-Person).", body = ApiError),
+        (status = 403, description = "Personen har ikke lov (for eksempel den samme som ba om sendingen).", body = ApiError),
+        (status = 404, description = "Fant ikke meldingen.", body = ApiError),
+        (status = 409, description = "Meldingen venter ikke på godkjenning.", body = ApiError),
+    ))]
 async fn approve(
     State(api): State<SmsApi>,
     Path((school, message)): Path<(String, Uuid)>,
@@ -293,6 +350,18 @@ async fn approve(
     }
 }
 
+/// `GET /api/schools/{school}/emergency-sms/{message}`.
+#[utoipa::path(get, path = "/api/schools/{school}/emergency-sms/{message}", tag = "nød-sms",
+    params(
+        ("school" = String, Path, description = "The school's id."),
+        ("message" = Uuid, Path, description = "The message's id."),
+        ActorHeaders,
+    ),
+    responses(
+        (status = 200, description = "Meldingens status og antall mottakere per status.", body = crate::sms::request::MessageStatus),
+        (status = 400, description = "Ugyldig meldings-id eller manglende brukerhoder.", body = ApiError),
+        (status = 404, description = "Fant ikke meldingen.", body = ApiError),
+    ))]
 async fn status(
     State(api): State<SmsApi>,
     Path((school, message)): Path<(String, Uuid)>,
@@ -307,11 +376,21 @@ async fn status(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct MonthQuery {
+    /// The month, YYYY-MM.
     month: String,
 }
 
+/// `GET /api/schools/{school}/sms-costs`.
+#[utoipa::path(get, path = "/api/schools/{school}/sms-costs", tag = "nød-sms",
+    params(("school" = String, Path, description = "The school's id."), MonthQuery, ActorHeaders),
+    responses(
+        (status = 200, description = "Kostnadsloggen for måneden.", body = crate::sms::cost::MonthReport),
+        (status = 400, description = "Mangler måned eller brukerhoder.", body = ApiError),
+        (status = 422, description = "Ugyldig måned.", body = ApiError),
+    ))]
 async fn costs(
     State(api): State<SmsApi>,
     Path(school): Path<String>,
@@ -334,6 +413,13 @@ struct DlrQuery {
     token: Option<String>,
 }
 
+/// `POST /api/sms/dlr?token=…` — the SMS gateway's delivery reports.
+#[utoipa::path(post, path = "/api/sms/dlr", tag = "nød-sms",
+    request_body = crate::sms::dlr::DeliveryReport,
+    responses(
+        (status = 200, description = "Rapporten er registrert (også for en ukjent eller allerede levert SMS, så gatewayen slutter å prøve)."),
+        (status = 400, description = "Ugyldig JSON.", body = ApiError),
+    ))]
 async fn delivery_report(
     State(SmsApi { ctx, .. }): State<SmsApi>,
     Query(q): Query<DlrQuery>,
@@ -344,11 +430,7 @@ async fn delivery_report(
     // (a forged report would mark an emergency SMS delivered).
     let given = q.token.as_deref().unwrap_or("");
     if expected.is_empty() || !same(given.as_bytes(), expected.as_bytes()) {
-        return (
-            StatusCode::UNAUTHORIZED,
-            Json(json!({ "error": "unauthorized" })),
-        )
-            .into_response();
+        return error_response(StatusCode::UNAUTHORIZED, "Mangler eller feil token.");
     }
     let Json(report) = match body {
         Ok(b) => b,
@@ -357,6 +439,15 @@ async fn delivery_report(
     match dlr::apply(&ctx.pool, &report).await {
         Ok(dlr::DlrOutcome::Unknown) => {
             tracing::info!("delivery report for an unknown or already delivered SMS");
+            StatusCode::OK.into_response()
+        }
+        Ok(dlr::DlrOutcome::Updated) => {
+            let status = if report.result_code == dlr::DELIVERED {
+                "delivered"
+            } else {
+                "failed"
+            };
+            crate::metrics::sms_recipients(&[status]);
             StatusCode::OK.into_response()
         }
         Ok(_) => StatusCode::OK.into_response(),

@@ -160,8 +160,16 @@ struct DeliveryWorker {
 }
 
 impl DeliveryWorker {
+    /// One delivery, in the span `consume`; `pipeline::process` opens the
+    /// event's span under it.
+    #[tracing::instrument(name = "consume", skip_all, fields(
+        delivery_tag = delivery.delivery_tag,
+        redelivered = delivery.redelivered,
+        event_id = tracing::field::Empty,
+    ))]
     async fn handle(self, delivery: Delivery) {
         let mut delays = RETRY.delays();
+        let arrived = std::time::Instant::now();
         loop {
             let size = delivery.data.len();
             let outcome = if size > self.ctx.max_message_bytes {
@@ -177,6 +185,9 @@ impl DeliveryWorker {
             } else {
                 process(&self.ctx, &delivery.data).await
             };
+            if let Some(id) = outcome.event_id() {
+                tracing::Span::current().record("event_id", tracing::field::display(id));
+            }
             let transient = match outcome {
                 Outcome::Completed {
                     event_id,
@@ -186,9 +197,11 @@ impl DeliveryWorker {
                     if self.ack(&delivery).await {
                         if duplicate {
                             self.stats.duplicates.fetch_add(1, Ordering::Relaxed);
+                            crate::metrics::event(crate::metrics::EventOutcome::Duplicate, arrived);
                             tracing::info!(%event_id, "duplicate event acked; effects already committed");
                         } else {
                             self.stats.completed.fetch_add(1, Ordering::Relaxed);
+                            crate::metrics::event(crate::metrics::EventOutcome::Completed, arrived);
                             tracing::debug!(%event_id, archived, "event committed");
                         }
                     }
@@ -199,12 +212,16 @@ impl DeliveryWorker {
                     code,
                     reason,
                 } => match self.dead_letter(&delivery, event_id, code, &reason).await {
-                    Ok(()) => return,
+                    Ok(()) => {
+                        crate::metrics::event(crate::metrics::EventOutcome::DeadLettered, arrived);
+                        return;
+                    }
                     Err(why) => why,
                 },
                 Outcome::RetryLater { reason } => reason,
             };
             self.stats.retries.fetch_add(1, Ordering::Relaxed);
+            crate::metrics::event(crate::metrics::EventOutcome::Retry, arrived);
             let delay = delays.next().unwrap_or(RETRY.max);
             tracing::warn!(reason = %transient, retry_in_ms = delay.as_millis() as u64, "transient failure; the event stays queued");
             // Not acked: the broker hands it out again after we disconnect.
@@ -272,6 +289,7 @@ impl DeliveryWorker {
         .await
         .map_err(|e| format!("dead-letter publish: {e}"))?;
         self.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::dead_letter("documents", code);
         match event_id {
             Some(id) => tracing::warn!(event_id = %id, reason_code = code, "event dead-lettered"),
             None => tracing::warn!(reason_code = code, "unreadable message dead-lettered"),

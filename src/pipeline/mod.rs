@@ -96,11 +96,60 @@ impl Outcome {
             )
         }
     }
+
+    /// One word for spans: `completed`, `duplicate`, `retry`, or the rejection's code.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Outcome::Completed {
+                duplicate: false, ..
+            } => "completed",
+            Outcome::Completed {
+                duplicate: true, ..
+            } => "duplicate",
+            Outcome::Rejected { code, .. } => code,
+            Outcome::RetryLater { .. } => "retry",
+        }
+    }
+
+    /// The event's id, when it is known.
+    pub fn event_id(&self) -> Option<Uuid> {
+        match self {
+            Outcome::Completed { event_id, .. } => Some(*event_id),
+            Outcome::Rejected { event_id, .. } => *event_id,
+            Outcome::RetryLater { .. } => None,
+        }
+    }
 }
 
-/// Runs validate → route → render → deliver → enqueue_archive for one body.
+/// Runs validate → route → render → deliver → enqueue_archive for one body, in
+/// the span `event` (`event_id`, `document_type`, `outcome`) with a child span
+/// per stage (`validate`, `route`, `render`, `plan`, `commit`).
 pub async fn process(ctx: &PipelineContext, body: &[u8]) -> Outcome {
-    let event = match validate::validate(body, ctx.max_message_bytes) {
+    use tracing::field::Empty;
+    use tracing::Instrument;
+    let span = tracing::info_span!(
+        "event",
+        event_id = Empty,
+        document_type = Empty,
+        outcome = Empty
+    );
+    let outcome = stages(ctx, body).instrument(span.clone()).await;
+    span.record("outcome", outcome.word());
+    if let Some(id) = outcome.event_id() {
+        span.record("event_id", tracing::field::display(id));
+    }
+    outcome
+}
+
+async fn stages(ctx: &PipelineContext, body: &[u8]) -> Outcome {
+    use crate::metrics::{timed, timed_async, Stage};
+    use tracing::Instrument;
+    let validated = tracing::info_span!("validate").in_scope(|| {
+        timed(Stage::Validate, || {
+            validate::validate(body, ctx.max_message_bytes)
+        })
+    });
+    let event = match validated {
         Ok(e) => e,
         Err(e) => {
             // An oversized body is not parsed at all, not even for its event id.
@@ -112,6 +161,9 @@ pub async fn process(ctx: &PipelineContext, body: &[u8]) -> Outcome {
         }
     };
     let event_id = event.event_id();
+    let current = tracing::Span::current();
+    current.record("event_id", tracing::field::display(event_id));
+    current.record("document_type", event.document_type().key());
     // The common path has no look-up of its own: the commit detects a duplicate. A
     // refusal is rare, and is checked against what is committed before it is final.
     let payload_hash = enqueue_archive::payload_hash(
@@ -119,7 +171,12 @@ pub async fn process(ctx: &PipelineContext, body: &[u8]) -> Outcome {
     );
 
     let table = ctx.rules.current();
-    let routed = match route::route(event, &table) {
+    let route_span = tracing::info_span!("route", channel = tracing::field::Empty);
+    let routed = route_span.in_scope(|| timed(Stage::Route, || route::route(event, &table)));
+    if let Ok(r) = &routed {
+        route_span.record("channel", r.decision().channel.as_str());
+    }
+    let routed = match routed {
         Ok(r) => r,
         Err(rejection) => {
             return refuse_unless_committed(
@@ -157,17 +214,28 @@ pub async fn process(ctx: &PipelineContext, body: &[u8]) -> Outcome {
             Err(SenderError::Db(e)) => return Outcome::from_db(event_id, e),
         }
     }
-    let rendered = match render::render(routed, ctx.renderer.clone()).await {
+    let rendered = match timed_async(Stage::Render, render::render(routed, ctx.renderer.clone()))
+        .instrument(tracing::info_span!("render"))
+        .await
+    {
         Ok(r) => r,
         Err(e) => {
             return refuse_unless_committed(ctx, event_id, &payload_hash, "render_failed", &e).await
         }
     };
-    let plan = match deliver::plan(rendered) {
+    let plan = match tracing::info_span!("plan")
+        .in_scope(|| timed(Stage::Deliver, || deliver::plan(rendered)))
+    {
         Ok(p) => p,
         Err(e) => return refuse_unless_committed(ctx, event_id, &payload_hash, e.code(), &e).await,
     };
-    match enqueue_archive::commit(&ctx.pool, &plan).await {
+    match timed_async(
+        Stage::EnqueueArchive,
+        enqueue_archive::commit(&ctx.pool, &plan),
+    )
+    .instrument(tracing::info_span!("commit"))
+    .await
+    {
         Ok(enqueue_archive::Committed::New { archived }) => Outcome::Completed {
             event_id,
             duplicate: false,

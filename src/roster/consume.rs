@@ -164,6 +164,7 @@ impl RosterConsumer {
         )
         .await
         .map_err(|e| format!("dead-letter publish: {e}"))?;
+        crate::metrics::dead_letter("roster", code);
         tracing::warn!(event_id = ?event_id, reason_code = code, "roster event dead-lettered");
         let _ = d.ack(BasicAckOptions::default()).await;
         Ok(())

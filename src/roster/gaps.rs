@@ -12,7 +12,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 /// One person who is missing something.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Gap {
     pub id: String,
     /// `pupil`, `guardian` or `staff`.
@@ -27,7 +27,7 @@ pub struct Gap {
 }
 
 /// Counts of one class.
-#[derive(Debug, Clone, Serialize, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Default, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ClassCounts {
     pub class: String,
     pub pupils: i64,
@@ -37,7 +37,7 @@ pub struct ClassCounts {
     pub no_digital_mailbox: i64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct GapReport {
     pub school_id: String,
     pub classes: Vec<ClassCounts>,

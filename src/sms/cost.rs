@@ -72,7 +72,7 @@ pub async fn booked_today<'e, E: PgExecutor<'e>>(e: E, school_id: &str) -> sqlx:
     .await
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct LedgerRow {
     pub booked_at: chrono::DateTime<chrono::Utc>,
     pub message_id: uuid::Uuid,
@@ -82,7 +82,7 @@ pub struct LedgerRow {
     pub cost_ore: i64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct MonthReport {
     pub school_id: String,
     pub month: String,

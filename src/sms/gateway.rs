@@ -57,7 +57,9 @@ struct Accepted {
 
 impl GatewayClient {
     pub fn new(settings: &SmsSettings) -> Result<GatewayClient, GatewayError> {
-        let http = reqwest::Client::builder()
+        let http = crate::tls::current()
+            .http_client()
+            .map_err(|e| GatewayError::Client(e.to_string()))?
             .timeout(Duration::from_millis(settings.timeout_ms))
             .pool_max_idle_per_host(settings.concurrency.max(1))
             .build()
@@ -160,6 +162,8 @@ impl GatewayClient {
 fn transport(e: &reqwest::Error) -> String {
     let kind = if e.is_timeout() {
         "timeout"
+    } else if crate::tls::is_handshake_refusal(e) {
+        "tls: the gateway's certificate is not trusted (tls.ca_bundle)"
     } else if e.is_connect() {
         "connection refused or reset"
     } else if e.is_decode() {

@@ -16,7 +16,7 @@ use sqlx::PgExecutor;
 
 use super::number::MobileNumber;
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct GroupCount {
     /// Persons with a usable mobile number.
     pub reachable: i64,

@@ -29,7 +29,7 @@ use crate::render::sami::{self, Resolution};
 
 /// The body of a preview. Who asks is the caller's: the dashboard session, or the
 /// API client's acting user (`http::auth::ApiActor`) — never a body field.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PreviewRequest {
     pub text: String,
@@ -47,14 +47,14 @@ pub struct PreviewRequest {
 
 /// The body of a send. The person who sends is proven by the caller: the
 /// dashboard session, or a person assertion (`crate::assertion`) over the API.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendRequest {
     pub preview_token: Uuid,
 }
 
 /// The body of an approval; the approver is proven as for a send.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApproveRequest {
     #[serde(default)]
@@ -79,7 +79,7 @@ impl Channel {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Groups {
     pub pupils: GroupCount,
     pub guardians: GroupCount,
@@ -92,7 +92,7 @@ pub const NO_RECIPIENTS: &str = "Ingen elever, foresatte eller ansatte ved skole
      elevregisteret, så meldingen ville ikke nådd noen. Oppdater kontaktinformasjonen og forhåndsvis på nytt";
 
 /// The Sámi part of an emergency SMS, as the preview and the live count show it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SamiPart {
     /// `se`, `smj` or `sma`.
     pub language: &'static str,
@@ -162,7 +162,7 @@ pub fn sami_part(
     })
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Preview {
     pub token: Uuid,
     pub school_id: String,
@@ -185,7 +185,7 @@ pub struct Preview {
     pub expires_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Sent {
     pub message_id: Uuid,
     pub status: String,
@@ -631,7 +631,7 @@ pub async fn approve(
 }
 
 /// The message's status and per-recipient status counts.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct MessageStatus {
     pub message_id: Uuid,
     pub status: String,
@@ -684,7 +684,7 @@ async fn status(ctx: &SmsContext, school_id: &str, message_id: Uuid) -> Result<S
 }
 
 /// A message waiting for a second person's approval, as the approval page shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Awaiting {
     pub message_id: Uuid,
     pub school_id: String,

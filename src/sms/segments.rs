@@ -20,7 +20,7 @@ const GSM_BASIC: &str = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæ
 /// The GSM 03.38 extension table: two septets each.
 const GSM_EXTENSION: &str = "\u{0c}^{}\\[~]|€";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Encoding {
     Gsm7,
@@ -62,7 +62,7 @@ pub fn gsm_replacement(c: char) -> Option<&'static str> {
 }
 
 /// What `dokflyt sms count` prints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct SegmentCount {
     pub encoding: Encoding,
     /// Unicode characters (scalar values) in the text.

@@ -335,9 +335,14 @@ impl SmsWorker {
 
     /// Returns true when the batch may be acked (every claimed row settled, or the
     /// body unreadable); false leaves it for redelivery.
+    #[tracing::instrument(name = "sms_batch", skip_all, fields(message_id = tracing::field::Empty))]
     async fn handle_batch(&self, body: &[u8], shutdown: &CancellationToken) -> bool {
-        let batch: Batch = match serde_json::from_slice(body) {
-            Ok(b) => b,
+        let batch: Batch = match serde_json::from_slice::<Batch>(body) {
+            Ok(b) => {
+                tracing::Span::current()
+                    .record("message_id", tracing::field::display(&b.message_id));
+                b
+            }
             Err(_) => {
                 tracing::error!("unreadable SMS fan-out batch dropped (its recipients are swept)");
                 return true;
@@ -387,6 +392,7 @@ impl SmsWorker {
     }
 
     /// Sends one number; its outcome to record, or whether it needs nothing more.
+    #[tracing::instrument(name = "sms_send", skip_all, fields(recipient = row.id, attempt = row.attempts))]
     async fn send_one(&self, row: Claimed, shutdown: &CancellationToken) -> Settled {
         let s = &self.ctx.settings;
         // Claimed before by someone (a crash, a timeout): the gateway may have it.
@@ -506,7 +512,10 @@ impl SmsWorker {
             .execute(&self.ctx.pool)
             .await;
             let e = match r {
-                Ok(_) => return true,
+                Ok(_) => {
+                    crate::metrics::sms_recipients(&statuses);
+                    return true;
+                }
                 Err(e) => e,
             };
             let Some(delay) = delays.next() else {

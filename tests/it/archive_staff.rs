@@ -146,7 +146,7 @@ async fn remove_from_failed_needs_a_reason_until_archived_and_reproduce_renders_
     let path = format!("/api/archive/documents/{a}/remove-from-failed");
     let (code, body) = admin.post(&path, json!({})).await;
     assert_eq!(code, 422, "{body}");
-    assert!(body["error"]
+    assert!(body["message"]
         .as_str()
         .is_some_and(|e| e.contains("begrunnelse")));
     let (code, _) = admin

@@ -293,14 +293,14 @@ async fn the_development_token_is_for_loopback_or_the_demo_only() {
     assert_eq!(
         dev_token_rule(&http, outside),
         Err(StartError::PublishedDevTokenOffLoopback(outside.ip())),
-        "serve --demo off loopback with the published default (docker-compose must set its own)"
+        "the demo off loopback with the published default (docker-compose must set its own)"
     );
-    assert_eq!(dev_token_rule(&http, loopback), Ok(()), "serve --demo");
+    assert_eq!(dev_token_rule(&http, loopback), Ok(()), "the demo");
     http.dev_token = dokflyt::config::Secret::new("a-secret-of-the-operators-own");
     assert_eq!(
         dev_token_rule(&http, outside),
         Ok(()),
-        "serve --demo, own secret"
+        "the demo, own secret"
     );
     http.demo_mode = false;
     http.dev_token = dokflyt::config::Secret::new("");

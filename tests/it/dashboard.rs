@@ -1586,26 +1586,10 @@ fn e2e_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e")
 }
 
-/// `npm ci` once when the test's node modules are missing (the lock file pins them).
+/// `npm ci` once when the test's node modules are missing (shared with the
+/// OpenAPI validator's test: `common::ensure_node_modules`).
 fn ensure_node_modules() {
-    // Once per test binary (the browser tests run in parallel), and again whenever
-    // the lock file changed since the last install (`tests/run` keeps the same stamp).
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let dir = e2e_dir();
-        let lock = std::fs::read(dir.join("package-lock.json")).expect("package-lock.json");
-        let stamp = dir.join("node_modules/.dokflyt-installed-lock");
-        if std::fs::read(&stamp).ok().as_deref() == Some(lock.as_slice()) {
-            return;
-        }
-        let status = std::process::Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&dir)
-            .status()
-            .expect("npm is needed for the browser tests (Node.js 20+)");
-        assert!(status.success(), "npm ci in tests/e2e failed");
-        std::fs::write(&stamp, &lock).expect("the install stamp");
-    });
+    common::ensure_node_modules();
 }
 
 fn chromium() -> String {

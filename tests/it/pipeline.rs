@@ -554,7 +554,7 @@ async fn a_bad_reload_is_refused_while_traffic_flows_and_a_good_one_takes_over()
     assert_eq!(refused.status(), 422);
     let body: serde_json::Value = refused.json().await.expect("json");
     assert!(
-        body["error"]
+        body["message"]
             .as_str()
             .expect("error")
             .contains("letters.toml"),

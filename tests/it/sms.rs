@@ -201,7 +201,7 @@ async fn authorization_matrix() {
             if !allowed {
                 refusals += 2;
                 // Another municipality's school is refused at the client door already.
-                let text = body["error"].as_str().unwrap_or("");
+                let text = body["message"].as_str().unwrap_or("");
                 assert!(
                     text.contains("kan") || text.contains("tilgang"),
                     "Norwegian reason: {body}"

@@ -51,7 +51,7 @@ async fn claims_in_headers_or_bodies_never_send_or_approve() {
         )
         .await;
     assert_eq!(code, 401, "{body}");
-    assert!(body["error"]
+    assert!(body["message"]
         .as_str()
         .unwrap_or("")
         .contains("X-Dokflyt-Person"));
@@ -164,7 +164,7 @@ async fn assertions_are_single_use_short_lived_signed_and_strong_enough() {
         let (got, body) = c.send("s-1", &token, assertion).await;
         assert_eq!(got, *code, "{what}: {body}");
         assert!(
-            body["error"].as_str().unwrap_or("").contains(words),
+            body["message"].as_str().unwrap_or("").contains(words),
             "{what}: {body}"
         );
     }
@@ -186,7 +186,7 @@ async fn assertions_are_single_use_short_lived_signed_and_strong_enough() {
     let (_, p2) = c.preview("s-1", "rektor-1", "rektor", TEXT).await;
     let (code, body) = c.send("s-1", &p2["token"], &good).await;
     assert_eq!(code, 401, "{body}");
-    assert!(body["error"]
+    assert!(body["message"]
         .as_str()
         .unwrap_or("")
         .contains("allerede brukt"));

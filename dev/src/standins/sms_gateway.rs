@@ -114,6 +114,8 @@ impl SmsGatewayStandIn {
                 Err(_) => return,
             };
             let Some(base) = base else { return };
+            // Plain HTTP to the local dokflyt; reqwest still wants a TLS provider.
+            dokflyt::tls::ensure_crypto_provider();
             let client = reqwest::Client::new();
             let report = json!({"id": message_id, "refId": ref_id, "resultCode": 1001,
                                 "description": "Delivered", "operator": "demo"});

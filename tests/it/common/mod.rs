@@ -135,6 +135,14 @@ pub async fn spawn_app_with(opts: Spawn) -> TestApp {
     start(app, settings, database, false).await
 }
 
+/// The `dokflyt` binary the tests run: `$DOKFLYT_TEST_BIN` when set (a target
+/// directory shared by several checkouts has one `target/debug/dokflyt`, which
+/// the last build of any of them wrote), else the one cargo built for this test.
+pub fn dokflyt_bin() -> std::ffi::OsString {
+    std::env::var_os("DOKFLYT_TEST_BIN")
+        .unwrap_or_else(|| std::ffi::OsString::from(env!("CARGO_BIN_EXE_dokflyt")))
+}
+
 /// The capture layer's filter, which `capture_everything` widens.
 type CaptureFilter =
     tracing_subscriber::reload::Handle<tracing_subscriber::EnvFilter, tracing_subscriber::Registry>;
@@ -152,6 +160,8 @@ pub fn init_test_logging() {
     use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::{EnvFilter, Layer};
     static ONCE: std::sync::Once = std::sync::Once::new();
+    // reqwest without a provider of its own: the tests' plain clients need ring.
+    dokflyt::tls::ensure_crypto_provider();
     ONCE.call_once(|| {
         let human = tracing_subscriber::fmt::layer()
             .with_test_writer()
@@ -612,4 +622,26 @@ pub async fn dashboard_session(
         .expect("load")
         .expect("live session");
     (format!("{}={token}", session::SESSION_COOKIE), s.csrf)
+}
+
+/// `npm ci` in `tests/e2e` once per test binary when its node modules are missing
+/// or older than the lock file (`tests/run` keeps the same stamp): the browser
+/// tests and the OpenAPI validator run from there, in parallel.
+pub fn ensure_node_modules() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e");
+        let lock = std::fs::read(dir.join("package-lock.json")).expect("package-lock.json");
+        let stamp = dir.join("node_modules/.dokflyt-installed-lock");
+        if std::fs::read(&stamp).ok().as_deref() == Some(lock.as_slice()) {
+            return;
+        }
+        let status = std::process::Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&dir)
+            .status()
+            .expect("npm is needed for the browser tests and the OpenAPI validator (Node.js 20+)");
+        assert!(status.success(), "npm ci in tests/e2e failed");
+        std::fs::write(&stamp, &lock).expect("the install stamp");
+    });
 }
