@@ -71,7 +71,7 @@ pub struct DemoServices {
     /// The demo's OpenID Connect provider for the dashboard's sign-in.
     pub idp: crate::standins::idp::DemoIdp,
     /// The SMS gateway the example emergency SMS and the principal's go through.
-    pub sms: sms_gateway::SmsGatewayStandIn,
+    pub sms: sms_gateway::GatewayStandIn,
 }
 
 /// Emergency SMS the demo sends itself (the example event `emergency_sms`). The
@@ -147,7 +147,7 @@ pub async fn prepare(mut settings: Settings) -> anyhow::Result<(Settings, DemoSe
     settings.delivery.email.enabled = false;
     demo_languages(&mut settings.letters);
     settings.delivery.idle_poll_ms = 200;
-    let sms = sms_gateway::SmsGatewayStandIn::start()
+    let sms = sms_gateway::GatewayStandIn::start_with(sms_gateway::Options::demo())
         .await
         .context("starting the SMS gateway stand-in")?;
     sms.configure(&mut settings.sms);

@@ -10,66 +10,24 @@
 //! 3. transfer — `transfer::run_now` moves the N rows `klar` → `arkivert`: claims,
 //!    builds each message from the stored event, sends, parses the receipt, records.
 //!
-//! The stand-in is a minimal local HTTP server speaking the Fiks Arkiv answer: it
-//! reads the journal post's external key from the message and answers a
-//! `journalpostKvittering` for it (no schema validation: that is the tests' job).
+//! The stand-in is the tests' Fiks Arkiv server (`standins::archive`) in its
+//! throughput mode: it reads the journal post's external key from the message and
+//! answers a `journalpostKvittering` for it (no schema validation: that is the
+//! tests' job).
 //! Prints documents/s for both and the ratio. Failure: any error aborts the run.
 
-use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::routing::post;
 use futures::StreamExt;
 use uuid::Uuid;
 
 use dokflyt::archive::client::{ArchiveClient, HttpArchiveClient, Outgoing};
-use dokflyt::archive::receipt::{write_receipt, Receipt};
 use dokflyt::archive::transfer::{self, TransferOptions};
 use dokflyt::config::Settings;
 use dokflyt::pipeline::{process, Outcome, PipelineContext};
 use dokflyt::secret::Secret;
-
-/// The stand-in's answer: a receipt for the last external key in the message
-/// (the journal post's; the folder's comes first).
-async fn answer(
-    State(seq): State<Arc<AtomicI32>>,
-    body: Bytes,
-) -> (axum::http::StatusCode, String) {
-    // Only the arkivmelding part (it comes first), not the 70 KB PDF after it: the
-    // stand-in shares the two cores with the transfer it measures.
-    const END: &[u8] = b"</arkivmelding>";
-    let xml_end = body
-        .windows(END.len())
-        .position(|w| w == END)
-        .unwrap_or(body.len());
-    let text = String::from_utf8_lossy(&body[..xml_end]);
-    let key = text
-        .rfind("<n5mdk:noekkel>")
-        .map(|i| &text[i + "<n5mdk:noekkel>".len()..])
-        .and_then(|rest| rest.split('<').next())
-        .unwrap_or("")
-        .to_string();
-    let n = seq.fetch_add(1, Ordering::Relaxed);
-    let receipt = Receipt {
-        system_id: Uuid::new_v4().to_string(),
-        journal_year: Some(2026),
-        journal_sequence: Some(n),
-        journal_post_number: Some(1),
-        journal_status: Some("J".into()),
-        existing: false,
-        external_key: Some(key),
-        folder_system_id: Some(Uuid::new_v4().to_string()),
-        folder_existing: Some(true),
-    };
-    (
-        axum::http::StatusCode::OK,
-        write_receipt(&receipt, "dokflyt"),
-    )
-}
 
 pub async fn archive(mut settings: Settings, documents: usize) -> anyhow::Result<()> {
     let n = documents.max(1);
@@ -129,13 +87,9 @@ async fn transfer_phase(
     seed: Uuid,
     n: usize,
 ) -> anyhow::Result<()> {
-    // The stand-in.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}/arkivmelding", listener.local_addr()?);
-    let app = axum::Router::new()
-        .route("/arkivmelding", post(answer))
-        .with_state(Arc::new(AtomicI32::new(1)));
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    // The stand-in, in its throughput mode.
+    let standin = crate::standins::archive::StandIn::start_for_throughput().await?;
+    let url = standin.url();
     let client: Arc<dyn ArchiveClient> =
         Arc::new(HttpArchiveClient::new(&url, Duration::from_secs(30))?);
     let mut archive_settings = settings.archive.clone();
@@ -199,7 +153,7 @@ async fn transfer_phase(
     let summary = transfer::run_now(&relaxed, client, &opts).await?;
     relaxed.close().await;
     let secs = t0.elapsed().as_secs_f64();
-    server.abort();
+    drop(standin);
     anyhow::ensure!(
         summary.arkivert as usize == n,
         "only {} of {n} documents were archived: {summary:?}",

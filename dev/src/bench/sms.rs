@@ -8,18 +8,14 @@
 //!    starts at the send call (commit of message + recipients) and stops when the
 //!    stand-in has accepted N messages (fan-out through the broker, claims, sends).
 //!
-//! The stand-in answers every request at once; the rate limit is lifted for the run
+//! The stand-in (`standins::sms_gateway`, the tests' options) answers every
+//! request at once; the rate limit is lifted for the run
 //! (`sms.rate_per_second` = 1,000,000), so the figure is dokflyt's own overhead.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use futures::StreamExt;
-use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -30,33 +26,7 @@ use dokflyt::sms::request::{self, Channel, PreviewRequest, SendRequest};
 use dokflyt::sms::worker::SmsWorker;
 use dokflyt::sms::SmsContext;
 
-async fn standin(accepted: Arc<AtomicU64>) -> anyhow::Result<std::net::SocketAddr> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let app = Router::new()
-        .route(
-            "/sms/send",
-            post(move |Json(body): Json<serde_json::Value>| {
-                let accepted = accepted.clone();
-                async move {
-                    let n = accepted.fetch_add(1, Ordering::Relaxed);
-                    Json(json!({
-                        "messageId": format!("bench-{n}"),
-                        "refId": body.get("refId").cloned().unwrap_or_default(),
-                        "resultCode": 1005, "description": "Queued"
-                    }))
-                }
-            }),
-        )
-        .route(
-            "/sms/ref/{key}",
-            get(|| async { axum::http::StatusCode::NOT_FOUND }),
-        );
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Ok(addr)
-}
+use crate::standins::sms_gateway::{GatewayStandIn, Options};
 
 pub async fn run(mut settings: Settings, recipients: usize) -> anyhow::Result<()> {
     let run_id = Uuid::new_v4().simple().to_string();
@@ -68,9 +38,8 @@ pub async fn run(mut settings: Settings, recipients: usize) -> anyhow::Result<()
         .rfind('/')
         .context("cannot derive a bench database from the database URL")?;
     settings.database.url = Secret::new(format!("{}/{db_name}", &base[..i]));
-    let accepted = Arc::new(AtomicU64::new(0));
-    let addr = standin(accepted.clone()).await?;
-    settings.sms.gateway_url = Secret::new(format!("http://{addr}"));
+    let gateway = GatewayStandIn::start_with(Options::tests()).await?;
+    gateway.configure(&mut settings.sms);
     settings.sms.rate_per_second = 1_000_000;
     settings.sms.daily_cost_cap_nok = 1e12;
     settings.sms.max_messages_per_hour = 1_000_000;
@@ -92,7 +61,12 @@ pub async fn run(mut settings: Settings, recipients: usize) -> anyhow::Result<()
         .for_each(|_| async {})
         .await;
     let baseline = started.elapsed();
-    accepted.store(0, Ordering::SeqCst);
+    anyhow::ensure!(
+        gateway.accepted() == recipients,
+        "baseline: the stand-in accepted {} of {recipients}",
+        gateway.accepted()
+    );
+    gateway.clear();
 
     // 2. dokflyt.
     let pool = dokflyt::db::connect_and_migrate(&settings.database).await?;
@@ -146,7 +120,7 @@ pub async fn run(mut settings: Settings, recipients: usize) -> anyhow::Result<()
     .await
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     let limit = Instant::now() + Duration::from_secs(600);
-    while (accepted.load(Ordering::Relaxed) as usize) < recipients {
+    while gateway.accepted() < recipients {
         anyhow::ensure!(Instant::now() < limit, "not all SMS accepted in 10 minutes");
         tokio::time::sleep(Duration::from_millis(2)).await;
     }

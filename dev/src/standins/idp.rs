@@ -1,7 +1,12 @@
-//! The demo's sign-in (`dokflyt-dev demo`, and the dashboard tests): a small OpenID Connect provider on localhost, so a
-//! newcomer can open the dashboard without Feide or ID-porten.
+//! The identity-provider stand-ins: OpenID Connect providers on localhost, one
+//! module for the demo's and the tests' needs, signing with one [`Signer`].
 //!
-//! It speaks the real protocol the dashboard uses in production — discovery,
+//! - [`DemoIdp`] — the dashboard's sign-in (`dokflyt-dev demo`, the dashboard
+//!   tests), so a newcomer can open the dashboard without Feide or ID-porten.
+//! - [`LocalIdp`] — the issuer of person assertions: discovery and JWKS only; the
+//!   test signs the ID tokens itself ([`Signer::sign`], [`claims`]).
+//!
+//! [`DemoIdp`] speaks the real protocol the dashboard uses in production — discovery,
 //! authorization code with PKCE (S256 required), client authentication with
 //! HTTP Basic, an ID token signed with a fresh Ed25519 key (JWKS published),
 //! userinfo — so the demo signs in through exactly the code path Feide would.
@@ -118,7 +123,7 @@ struct Inner {
     client_id: String,
     client_secret: String,
     redirect_uri: String,
-    key: Ed25519KeyPair,
+    signer: Signer,
     codes: Mutex<HashMap<String, Grant>>,
     tokens: Mutex<HashMap<String, &'static str>>,
 }
@@ -151,17 +156,13 @@ impl DemoIdp {
         let listener = tokio::net::TcpListener::bind(bind).await?;
         let port = listener.local_addr()?.port();
         let issuer = format!("http://localhost:{port}");
-        let rng = ring::rand::SystemRandom::new();
-        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng)
-            .map_err(|_| anyhow::anyhow!("cannot generate the demo signing key"))?;
-        let key = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
-            .map_err(|_| anyhow::anyhow!("cannot load the demo signing key"))?;
+        let signer = Signer::with_kid("demo")?;
         let inner = Arc::new(Inner {
             issuer: issuer.clone(),
             client_id: "dokflyt-demo".into(),
             client_secret: random_token(24),
             redirect_uri: redirect_uri.to_string(),
-            key,
+            signer,
             codes: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashMap::new()),
         });
@@ -211,10 +212,7 @@ async fn discovery(State(s): State<Arc<Inner>>) -> Json<Value> {
 }
 
 async fn jwks(State(s): State<Arc<Inner>>) -> Json<Value> {
-    Json(json!({ "keys": [{
-        "kty": "OKP", "crv": "Ed25519", "use": "sig", "alg": "EdDSA", "kid": "demo",
-        "x": URL_SAFE_NO_PAD.encode(s.key.public_key().as_ref()),
-    }]}))
+    Json(json!({ "keys": [s.signer.jwk()] }))
 }
 
 #[derive(Deserialize)]
@@ -423,18 +421,14 @@ async fn token(
     if let Some(n) = grant.nonce {
         claims.insert("nonce".into(), json!(n));
     }
-    let header =
-        URL_SAFE_NO_PAD.encode(json!({"alg": "EdDSA", "typ": "JWT", "kid": "demo"}).to_string());
-    let payload = URL_SAFE_NO_PAD.encode(Value::Object(claims).to_string());
-    let signing_input = format!("{header}.{payload}");
-    let sig = URL_SAFE_NO_PAD.encode(s.key.sign(signing_input.as_bytes()).as_ref());
+    let id_token = s.signer.sign(&Value::Object(claims));
     let access = random_token(24);
     lock(&s.tokens).insert(access.clone(), user.login);
     Json(json!({
         "access_token": access,
         "token_type": "Bearer",
         "expires_in": 300,
-        "id_token": format!("{signing_input}.{sig}"),
+        "id_token": id_token,
     }))
     .into_response()
 }
@@ -449,6 +443,149 @@ async fn userinfo(State(s): State<Arc<Inner>>, headers: HeaderMap) -> Response {
     match login.and_then(|l| USERS.iter().find(|u| u.login == l)) {
         Some(u) => Json(Value::Object(claims_of(u))).into_response(),
         None => oauth_error(StatusCode::UNAUTHORIZED, "invalid_token"),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The signer both providers use, and the issuer of person assertions.
+
+/// An Ed25519 key that signs compact JWS (EdDSA): the providers' ID tokens and a
+/// client's person assertions.
+pub struct Signer {
+    key: Ed25519KeyPair,
+    pub kid: String,
+}
+
+impl Default for Signer {
+    fn default() -> Self {
+        Signer::new()
+    }
+}
+
+impl Signer {
+    /// A fresh key with a random `kid`.
+    pub fn new() -> Signer {
+        Signer::with_kid(&uuid::Uuid::new_v4().simple().to_string())
+            .expect("the system's random generator makes an Ed25519 key")
+    }
+
+    /// A fresh key named `kid`.
+    pub fn with_kid(kid: &str) -> anyhow::Result<Signer> {
+        let rng = ring::rand::SystemRandom::new();
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng)
+            .map_err(|_| anyhow::anyhow!("cannot generate an Ed25519 signing key"))?;
+        let key = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
+            .map_err(|_| anyhow::anyhow!("cannot load the Ed25519 signing key"))?;
+        Ok(Signer {
+            key,
+            kid: kid.to_string(),
+        })
+    }
+
+    /// The public key as PEM (SubjectPublicKeyInfo), as a client registers it.
+    pub fn public_pem(&self) -> String {
+        let mut der = vec![
+            0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+        ];
+        der.extend_from_slice(self.key.public_key().as_ref());
+        format!(
+            "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+            STANDARD.encode(der)
+        )
+    }
+
+    pub fn jwk(&self) -> Value {
+        json!({
+            "kty": "OKP", "crv": "Ed25519", "use": "sig", "alg": "EdDSA", "kid": self.kid,
+            "x": URL_SAFE_NO_PAD.encode(self.key.public_key().as_ref()),
+        })
+    }
+
+    /// A compact JWS of `claims` (EdDSA).
+    pub fn sign(&self, claims: &Value) -> String {
+        let header = URL_SAFE_NO_PAD
+            .encode(json!({"alg": "EdDSA", "typ": "JWT", "kid": self.kid}).to_string());
+        let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
+        let input = format!("{header}.{payload}");
+        let sig = URL_SAFE_NO_PAD.encode(self.key.sign(input.as_bytes()).as_ref());
+        format!("{input}.{sig}")
+    }
+}
+
+/// The claims of a person assertion: `sub`, role, schools, `acr`, a fresh `jti`,
+/// `iat` now and `exp` `lifetime` seconds later.
+pub fn claims(
+    iss: &str,
+    aud: &str,
+    sub: &str,
+    role: &str,
+    schools: &[&str],
+    acr: &str,
+    lifetime: i64,
+) -> Value {
+    let now = chrono::Utc::now().timestamp();
+    json!({
+        "iss": iss, "aud": aud, "sub": sub,
+        "dokflyt_role": role, "dokflyt_schools": schools,
+        "acr": acr,
+        "iat": now, "exp": now + lifetime,
+        "jti": uuid::Uuid::new_v4().to_string(),
+    })
+}
+
+/// The issuer of person assertions (the municipality's identity provider, as
+/// `oidc` fetches it): discovery and JWKS only, signing with [`Signer`]. The
+/// sign-in flow is [`DemoIdp`]'s.
+pub struct LocalIdp {
+    pub issuer: String,
+    pub signer: Signer,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for LocalIdp {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl LocalIdp {
+    pub async fn start() -> LocalIdp {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("the identity provider listens on a loopback port");
+        let issuer = format!(
+            "http://{}",
+            listener
+                .local_addr()
+                .expect("a bound listener has an address")
+        );
+        let signer = Signer::new();
+        let i = issuer.clone();
+        let jwks = json!({ "keys": [signer.jwk()] });
+        let app = Router::new()
+            .route(
+                "/.well-known/openid-configuration",
+                get(move || {
+                    let i = i.clone();
+                    async move {
+                        Json(json!({
+                            "issuer": i,
+                            "authorization_endpoint": format!("{i}/authorize"),
+                            "token_endpoint": format!("{i}/token"),
+                            "jwks_uri": format!("{i}/jwks"),
+                        }))
+                    }
+                }),
+            )
+            .route("/jwks", get(move || async move { Json(jwks.clone()) }));
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        LocalIdp {
+            issuer,
+            signer,
+            task,
+        }
     }
 }
 

@@ -4,12 +4,20 @@
 //!
 //! - [`svarut`] — SvarUt v2 (send, look-up, status search; decrypts CMS letters
 //!   with the throwaway key of `dev/keys/`), scripted status paths and faults.
-//! - [`archive`] — the demo's archive: the offline package refusing a few
-//!   example documents once.
-//! - [`sms_gateway`] — the LINK Mobility-style SMS gateway (fictional numbers only).
-//! - [`idp`] — the OpenID Connect provider of the demo's and the tests' sign-in.
+//! - [`archive`] — the Fiks Arkiv server (schema checks, scripted faults, a
+//!   throughput mode) and the demo's offline package refusing a few examples once.
+//! - [`sms_gateway`] — the LINK Mobility-style SMS gateway (the tests' faults, the
+//!   demo's fictional numbers and delivery reports).
+//! - [`maskinporten`] — Maskinporten's token endpoint (JWT bearer grants).
+//! - [`idp`] — OpenID Connect providers: the demo's and the dashboard tests'
+//!   sign-in, and the issuer of person assertions.
+//!
+//! Where the tests and the demo need different behaviour, it is an option of the
+//! one stand-in (fault injection for the tests, fixed refusals for the demo),
+//! never a second copy.
 
 pub mod archive;
 pub mod idp;
+pub mod maskinporten;
 pub mod sms_gateway;
 pub mod svarut;

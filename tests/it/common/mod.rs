@@ -10,7 +10,8 @@
 
 pub mod archive_standin;
 pub mod flow;
-pub mod maskinporten;
+/// The Maskinporten stand-in (one copy, in the toolbox).
+pub use dokflyt_dev::standins::maskinporten;
 pub mod scan;
 pub mod svarut;
 

@@ -1,207 +1,21 @@
-//! A real HTTP SMS gateway in the test, speaking the LINK Mobility-style protocol
-//! dokflyt uses (`POST /sms/send`, `GET /sms/ref/{refId}`, basic auth), plus a
-//! dokflyt spawner with SMS settings and a generated school roster.
-//!
-//! The stand-in records every accepted send (it does NOT deduplicate by refId, so a
-//! second send of one key is visible to the test) and can be told to accept a
-//! request but answer 500 (an ambiguous failure) for the first N requests.
+//! The SMS tests' harness: a dokflyt spawned with SMS settings against a gateway,
+//! a generated school roster, and API helpers. The gateway itself is the one
+//! stand-in of `dokflyt_dev::standins::sms_gateway` (a real HTTP server speaking
+//! the LINK Mobility-style protocol), re-exported here with its tests' options:
+//! it records every accepted send (it does NOT deduplicate by refId, so a second
+//! send of one key is visible to the test) and can be told to accept a request
+//! but answer 500 (an ambiguous failure) for the first N requests.
 
-use std::collections::HashMap;
+pub use dokflyt_dev::standins::sms_gateway::{GatewayStandIn, GATEWAY_PASSWORD, GATEWAY_USER};
+
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::IntoResponse;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use dokflyt::app::App;
 use dokflyt::config::{Secret, Settings};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::{TestApp, PG_HOST_PORT};
-
-pub const GATEWAY_USER: &str = "dokflyt";
-pub const GATEWAY_PASSWORD: &str = "hemmelig-passord";
-
-#[derive(Debug, Clone)]
-pub struct Received {
-    pub destination: String,
-    pub ref_id: String,
-    pub text: String,
-    pub message_id: String,
-}
-
-#[derive(Default)]
-struct Inner {
-    received: Vec<Received>,
-    by_ref: HashMap<String, String>,
-}
-
-#[derive(Clone)]
-pub struct GatewayStandIn {
-    pub addr: SocketAddr,
-    inner: Arc<Mutex<Inner>>,
-    /// Requests still to be accepted but answered 500 (ambiguous failures).
-    pub ambiguous_left: Arc<AtomicU64>,
-    /// Delay per send (to make a fan-out last long enough to be killed).
-    pub delay_ms: Arc<AtomicU64>,
-    pub lookups: Arc<AtomicU64>,
-    pub unauthorized: Arc<AtomicU64>,
-}
-
-fn authorized(h: &HeaderMap) -> bool {
-    use base64_like::encode;
-    let expected = format!(
-        "Basic {}",
-        encode(&format!("{GATEWAY_USER}:{GATEWAY_PASSWORD}"))
-    );
-    h.get("authorization").and_then(|v| v.to_str().ok()) == Some(expected.as_str())
-}
-
-/// A tiny base64 encoder (the test crate has no base64 dependency).
-mod base64_like {
-    pub fn encode(s: &str) -> String {
-        const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        let b = s.as_bytes();
-        let mut out = String::new();
-        for c in b.chunks(3) {
-            let n = (u32::from(c[0]) << 16)
-                | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-                | u32::from(*c.get(2).unwrap_or(&0));
-            for i in 0..4 {
-                if i <= c.len() {
-                    out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
-                } else {
-                    out.push('=');
-                }
-            }
-        }
-        out
-    }
-}
-
-async fn send(
-    State(g): State<GatewayStandIn>,
-    headers: HeaderMap,
-    Json(body): Json<Value>,
-) -> impl IntoResponse {
-    if !authorized(&headers) {
-        g.unauthorized.fetch_add(1, Ordering::SeqCst);
-        return (StatusCode::UNAUTHORIZED, Json(json!({"resultCode": 401}))).into_response();
-    }
-    let delay = g.delay_ms.load(Ordering::SeqCst);
-    if delay > 0 {
-        tokio::time::sleep(Duration::from_millis(delay)).await;
-    }
-    let s = |k: &str| {
-        body.get(k)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
-    let (destination, ref_id, text) = (s("destination"), s("refId"), s("userData"));
-    if destination.is_empty() || ref_id.is_empty() || s("platformId").is_empty() {
-        return (StatusCode::BAD_REQUEST, Json(json!({"resultCode": 400}))).into_response();
-    }
-    let message_id = Uuid::new_v4().to_string();
-    {
-        let mut inner = g.inner.lock().expect("lock");
-        inner.received.push(Received {
-            destination,
-            ref_id: ref_id.clone(),
-            text,
-            message_id: message_id.clone(),
-        });
-        inner.by_ref.insert(ref_id.clone(), message_id.clone());
-    }
-    let ambiguous = g
-        .ambiguous_left
-        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-        .is_ok();
-    if ambiguous {
-        // Accepted, but the client is told otherwise.
-        return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
-    }
-    (
-        StatusCode::ACCEPTED,
-        Json(json!({"messageId": message_id, "refId": ref_id, "resultCode": 1005, "description": "Queued"})),
-    )
-        .into_response()
-}
-
-async fn lookup(
-    State(g): State<GatewayStandIn>,
-    headers: HeaderMap,
-    Path(key): Path<String>,
-) -> impl IntoResponse {
-    if !authorized(&headers) {
-        return StatusCode::UNAUTHORIZED.into_response();
-    }
-    g.lookups.fetch_add(1, Ordering::SeqCst);
-    let found = g.inner.lock().expect("lock").by_ref.get(&key).cloned();
-    match found {
-        Some(id) => Json(json!({"messageId": id, "refId": key})).into_response(),
-        None => StatusCode::NOT_FOUND.into_response(),
-    }
-}
-
-impl GatewayStandIn {
-    pub async fn start() -> GatewayStandIn {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let g = GatewayStandIn {
-            addr: listener.local_addr().expect("addr"),
-            inner: Arc::default(),
-            ambiguous_left: Arc::default(),
-            delay_ms: Arc::default(),
-            lookups: Arc::default(),
-            unauthorized: Arc::default(),
-        };
-        let app = Router::new()
-            .route("/sms/send", post(send))
-            .route("/sms/ref/{key}", get(lookup))
-            .with_state(g.clone());
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        g
-    }
-
-    pub fn received(&self) -> Vec<Received> {
-        self.inner.lock().expect("lock").received.clone()
-    }
-
-    /// Accepted sends per destination number.
-    pub fn per_number(&self) -> HashMap<String, usize> {
-        let mut m = HashMap::new();
-        for r in self.received() {
-            *m.entry(r.destination).or_insert(0) += 1;
-        }
-        m
-    }
-
-    /// Posts a delivery report for every received message to dokflyt's callback.
-    pub async fn report_all_delivered(&self, dokflyt: SocketAddr, token: &str) {
-        let client = reqwest::Client::new();
-        for r in self.received() {
-            let resp = client
-                .post(format!("http://{dokflyt}/api/sms/dlr?token={token}"))
-                .json(
-                    &json!({"id": r.message_id, "refId": r.ref_id, "resultCode": 1001,
-                              "description": "Delivered", "operator": "no.telenor"}),
-                )
-                .send()
-                .await
-                .expect("dlr posted");
-            assert_eq!(resp.status(), 200);
-        }
-    }
-}
 
 /// dokflyt configured against `gateway`, then `tweak`ed; otherwise as `spawn_app`.
 pub async fn spawn_sms_app(gateway: &GatewayStandIn, tweak: impl FnOnce(&mut Settings)) -> TestApp {

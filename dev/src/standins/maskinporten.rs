@@ -2,6 +2,12 @@
 //! the way Maskinporten does (grant type, RS256 signature by the certificate in
 //! `x5c`, `aud`, `iss`, `scope`, a lifetime of at most 120 s, a fresh `jti`) and
 //! answers with an access token.
+//!
+//! Stage: none (a stand-in for Digdir's Maskinporten). Input: token requests from
+//! `dokflyt::maskinporten`. Output: an access token for a valid grant. Failure: an
+//! invalid grant gets 400 `invalid_grant` and is kept in
+//! [`Maskinporten::refusals`] for tests to assert on. Clients sign with
+//! `standins::svarut::DEMO_KEY` and present `DEMO_CERT` (the throwaway pair).
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
