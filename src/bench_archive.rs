@@ -30,7 +30,7 @@ use crate::archive::client::{ArchiveClient, HttpArchiveClient, Outgoing};
 use crate::archive::receipt::{write_receipt, Receipt};
 use crate::archive::transfer::{self, TransferOptions};
 use crate::config::Settings;
-use crate::pipeline::{process, Outcome, PipelineContext};
+use crate::pipeline::{process, Disposition, PipelineContext};
 use crate::secret::Secret;
 
 /// The stand-in's answer: a receipt for the last external key in the message
@@ -108,7 +108,7 @@ async fn measure(settings: &Settings, pool: &sqlx::PgPool, n: usize) -> anyhow::
     let seed = Uuid::new_v4();
     event["event_id"] = serde_json::Value::String(seed.to_string());
     match process(&ctx, &serde_json::to_vec(&event)?).await {
-        Outcome::Completed { archived: true, .. } => {}
+        Disposition::Completed { archived: true, .. } => {}
         other => anyhow::bail!("the seed document was not queued for the archive: {other:?}"),
     }
     let t0 = Instant::now();

@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::request::{self, Channel, PreviewRequest, SendRequest};
-use super::worker::SmsWorker;
+use super::fanout::SmsWorker;
 use super::SmsContext;
 use crate::broker::Topology;
 use crate::config::Settings;

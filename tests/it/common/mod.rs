@@ -46,7 +46,7 @@ pub struct TestApp {
     /// The archive scheduler's completed looks at the clock.
     pub schedule_ticks: Arc<std::sync::atomic::AtomicU64>,
     /// The SMS worker's counters (`dispatch_passes`: completed dispatcher passes).
-    pub sms_stats: Arc<dokflyt::sms::worker::SmsStats>,
+    pub sms_stats: Arc<dokflyt::sms::fanout::SmsStats>,
     pub shutdown: CancellationToken,
     pub handle: Option<JoinHandle<anyhow::Result<()>>>,
     pub publisher: lapin::Connection,
