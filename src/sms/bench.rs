@@ -23,8 +23,8 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::request::{self, Channel, PreviewRequest, SendRequest};
 use super::fanout::SmsWorker;
+use super::request::{self, Channel, PreviewRequest, SendRequest};
 use super::SmsContext;
 use crate::broker::Topology;
 use crate::config::Settings;

@@ -287,14 +287,22 @@ impl TestApp {
             + self.stats.dead_lettered.load(Ordering::SeqCst)
     }
 
-    /// Waits until `n` more background passes have completed than `since` — a
-    /// condition to wait on before asserting that something did *not* happen
-    /// (instead of sleeping and hoping the worker had its turn).
-    pub async fn wait_passes(&self, what: &str, counter: &AtomicU64, since: u64, n: u64) {
+    /// Waits until `n` more passes of a background loop (`counter`) complete than
+    /// now — a condition to wait on before asserting that something did *not*
+    /// happen, instead of sleeping and hoping the worker had its turn.
+    pub async fn wait_passes(&self, what: &str, counter: &AtomicU64, n: u64) {
+        let since = counter.load(Ordering::SeqCst);
         self.wait_until(what, Duration::from_secs(30), || async {
             counter.load(Ordering::SeqCst) >= since + n
         })
         .await;
+    }
+
+    /// Two full passes of the SMS dispatcher from now: every message that exists
+    /// now has been looked at.
+    pub async fn wait_two_dispatcher_passes(&self) {
+        self.wait_passes("two dispatcher passes", &self.sms_stats.dispatch_passes, 2)
+            .await;
     }
 
     /// Publishes raw bytes to the events exchange with confirms.
