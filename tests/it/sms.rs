@@ -531,15 +531,7 @@ async fn killed_mid_fan_out_no_number_twice_none_lost() {
     let ch = conn.create_channel().await.expect("channel");
     let t = dokflyt::broker::Topology::new(&settings.amqp.prefix, 5);
     t.remove(&ch).await;
-    if let Ok(mut admin) =
-        <sqlx::PgConnection as sqlx::Connection>::connect(common::PG_ADMIN_URL).await
-    {
-        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS \"dokflyt_test_{id}\" WITH (FORCE)"
-        )))
-        .execute(&mut admin)
-        .await;
-    }
+    common::drop_database(&format!("dokflyt_test_{id}")).await;
 }
 
 /// `dokflyt sms count` prints one JSON object.

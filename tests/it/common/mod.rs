@@ -336,16 +336,12 @@ impl TestApp {
     }
 
     /// Polls `cond` every 50 ms until it holds or `limit` passes (then panics).
-    pub async fn wait_until<F, Fut>(&self, what: &str, limit: Duration, mut cond: F)
+    pub async fn wait_until<F, Fut>(&self, what: &str, limit: Duration, cond: F)
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = bool>,
     {
-        let deadline = Instant::now() + limit;
-        while !cond().await {
-            assert!(Instant::now() < deadline, "timed out waiting until {what}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_until(what, limit, cond).await
     }
 
     /// Takes every message from the dead-letter queue: (reason code header, body).
@@ -393,14 +389,7 @@ impl TestApp {
         self.topology.remove(&self.channel).await;
         let _ = self.publisher.close(200, "test done".into()).await;
         self.pool.close().await;
-        if let Ok(mut admin) = PgConnection::connect(PG_ADMIN_URL).await {
-            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-                self.database
-            )))
-            .execute(&mut admin)
-            .await;
-        }
+        drop_database(&self.database).await;
         // Nothing the worker logged may be personal data (issue 16).
         scan::assert_log_clean("the worker's log");
     }
@@ -652,4 +641,29 @@ pub fn ensure_node_modules() {
         assert!(status.success(), "npm ci in tests/e2e failed");
         std::fs::write(&stamp, &lock).expect("the install stamp");
     });
+}
+
+/// Polls `cond` every 50 ms until it holds or `limit` passes (then panics).
+pub async fn wait_until<F, Fut>(what: &str, limit: Duration, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    while !cond().await {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Drops a test's private database (best effort: `.ci/run` removes leftovers).
+pub async fn drop_database(name: &str) {
+    if let Ok(mut admin) = PgConnection::connect(PG_ADMIN_URL).await {
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+            name.replace('"', "\"\"")
+        )))
+        .execute(&mut admin)
+        .await;
+    }
 }
