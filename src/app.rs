@@ -36,7 +36,7 @@ pub struct App {
     /// The scheduler's completed looks at the clock.
     pub schedule_ticks: Arc<std::sync::atomic::AtomicU64>,
     /// The SMS worker's counters.
-    pub sms_stats: Arc<crate::sms::worker::SmsStats>,
+    pub sms_stats: Arc<crate::sms::fanout::SmsStats>,
     listener: tokio::net::TcpListener,
 }
 
@@ -121,10 +121,10 @@ impl App {
                     .context("cannot set up the person assertions' identity provider")?,
             );
         let mut sms_worker =
-            crate::sms::worker::SmsWorker::new(sms_ctx.clone(), self.settings.amqp.clone())
+            crate::sms::fanout::SmsWorker::new(sms_ctx.clone(), self.settings.amqp.clone())
                 .context("cannot build the SMS gateway client")?;
         sms_worker.stats = self.sms_stats.clone();
-        let roster = crate::roster::consume::RosterConsumer::new(
+        let roster = crate::roster::feed::RosterConsumer::new(
             self.ctx.pool.clone(),
             self.settings.amqp.clone(),
             self.settings.limits.roster_message_bytes,

@@ -18,16 +18,16 @@ use crate::access::Actor;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Outcome {
+pub enum Verdict {
     Granted,
     Refused,
 }
 
-impl Outcome {
+impl Verdict {
     pub fn as_str(self) -> &'static str {
         match self {
-            Outcome::Granted => "granted",
-            Outcome::Refused => "refused",
+            Verdict::Granted => "granted",
+            Verdict::Refused => "refused",
         }
     }
 }
@@ -39,7 +39,7 @@ pub struct Entry<'a> {
     pub school_id: Option<&'a str>,
     pub action: &'a str,
     pub target: Option<&'a str>,
-    pub outcome: Outcome,
+    pub outcome: Verdict,
     pub reason: Option<&'a str>,
     pub details: serde_json::Value,
 }

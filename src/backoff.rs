@@ -3,7 +3,7 @@
 //! Concept: one retry policy type, [`Backoff`], that every caller which waits
 //! before a retry states its numbers in: the broker sessions and the delivery
 //! retries of the three consumers (`broker::session`), the SMS gateway sends and
-//! outcome writes (`sms::worker`), the delivery channels' next attempt
+//! outcome writes (`sms::fanout`), the delivery channels' next attempt
 //! (`channels::dispatch`, stored as `next_attempt_at`) and the archive transfer.
 //! Input: the first and the largest delay, the growth factor, jitter on or off,
 //! and at most how many attempts. Output: the delays, computed by the maintained

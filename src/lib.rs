@@ -58,7 +58,7 @@
 //! Features:
 //! - [`roster`] — schools, pupils, guardians, staff from roster events (own queue, bulk import).
 //! - [`sms`] — emergency SMS: preview, authorization, cost ledger, fan-out, gateway, delivery reports.
-//! - [`pipeline`] — the stages above, one module each, [`pipeline::Outcome`] and
+//! - [`pipeline`] — the stages above, one module each, [`pipeline::Disposition`] and
 //!   [`pipeline::reproduce`] (validate → route → render outside the consumer).
 //! - [`archive`] — archive statuses (`klar`, `arkivert`, `feilet`) and the transfer
 //!   to the archive (Fiks Arkiv arkivmelding, receipts, HTTP/directory clients),

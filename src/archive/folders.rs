@@ -21,7 +21,7 @@ use sqlx::PgPool;
 use super::arkivmelding::{access_group, build_school_folder, BuildOptions, SchoolFolder};
 use super::client::ArchiveClient;
 use crate::access::Actor;
-use crate::audit::{self, Entry, Outcome};
+use crate::audit::{self, Entry, Verdict};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FolderError {
@@ -118,7 +118,7 @@ pub async fn set_principal(
             school_id: Some(school_id),
             action: "schools.set_principal",
             target: Some(school_id),
-            outcome: Outcome::Granted,
+            outcome: Verdict::Granted,
             reason: None,
             details: serde_json::json!({ "initials": initials, "from": from, "open_folders_updated": updated }),
         },
@@ -331,7 +331,7 @@ pub async fn rollover_with_progress(
             school_id: None,
             action: "archive.rollover",
             target: Some(&report.new_year),
-            outcome: Outcome::Granted,
+            outcome: Verdict::Granted,
             reason: None,
             details: serde_json::json!({
                 "not_archived": report.not_archived.len(),

@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use super::ArchiveStatus;
 use crate::access::{Actor, Role};
-use crate::audit::{self, Entry, Outcome};
+use crate::audit::{self, Entry, Verdict};
 use crate::pipeline::{PipelineContext, ReproduceError};
 
 #[derive(Debug, thiserror::Error)]
@@ -68,7 +68,7 @@ pub async fn run_now(
                 school_id: None,
                 action: "archive.run_now",
                 target: None,
-                outcome: Outcome::Refused,
+                outcome: Verdict::Refused,
                 reason: Some(reason),
                 details: serde_json::json!({}),
             },
@@ -95,7 +95,7 @@ pub async fn run_now(
             school_id: None,
             action: "archive.run_now",
             target: None,
-            outcome: Outcome::Granted,
+            outcome: Verdict::Granted,
             reason: None,
             details: serde_json::json!(summary),
         },
@@ -169,7 +169,7 @@ async fn authorize(
                     school_id,
                     action,
                     target,
-                    outcome: Outcome::Refused,
+                    outcome: Verdict::Refused,
                     reason: Some(&reason),
                     details: serde_json::json!({}),
                 },
@@ -520,7 +520,7 @@ async fn load_authorized(
                 school_id: Some(&item.school_id),
                 action,
                 target: Some(&target),
-                outcome: Outcome::Refused,
+                outcome: Verdict::Refused,
                 reason: Some("Dokumentet hører til en skole brukeren ikke har tilgang til."),
                 details: serde_json::json!({}),
             },
@@ -722,7 +722,7 @@ async fn granted(
             school_id: Some(&item.school_id),
             action,
             target: Some(&target),
-            outcome: Outcome::Granted,
+            outcome: Verdict::Granted,
             reason,
             details,
         },

@@ -2,7 +2,7 @@
 //! reconnect with backoff, until shutdown.
 //!
 //! Used by the three consumers (documents: `pipeline::consume`, roster:
-//! `roster::consume`, the SMS fan-out: `sms::worker`, whose dispatcher runs a
+//! `roster::feed`, the SMS fan-out: `sms::fanout`, whose dispatcher runs a
 //! publishing session the same way).
 //! Input: the AMQP settings, which part of the topology to declare ([`Declare`]),
 //! a [`Backoff`] and a body: an async closure that runs one session on an open,

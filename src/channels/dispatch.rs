@@ -15,7 +15,7 @@ use futures::StreamExt;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::{content_policy, ChannelError, ChannelSender, Job, JournalRef, Outcome};
+use super::{content_policy, ChannelError, ChannelSender, Job, JournalRef, SendResult};
 use crate::backoff::Backoff;
 use crate::config::DeliverySettings;
 use crate::document::{Channel, RoutingDecision};
@@ -278,7 +278,7 @@ async fn deliver_one(
     let event: Result<IncomingEvent, _> = serde_json::from_value(row.payload);
     let decision: Result<RoutingDecision, _> = serde_json::from_value(row.decision);
     let (Ok(event), Ok(decision)) = (event, decision) else {
-        let o = Outcome::Failed {
+        let o = SendResult::Failed {
             class: "stored_document",
             explanation: "Det lagrede dokumentet kan ikke leses. Meld fra til kommuneadmin.".into(),
             answer: None,
@@ -320,7 +320,7 @@ async fn deliver_one(
                     channel = channel.as_str(),
                     "a sensitive document reached a message channel; refused by the channel layer"
                 );
-                Outcome::Failed {
+                SendResult::Failed {
                     class: refusal.class,
                     explanation: refusal.explanation,
                     answer: None,
@@ -337,10 +337,10 @@ async fn deliver_one(
         },
     };
     match &outcome {
-        Outcome::Sent { .. } => {
+        SendResult::Sent { .. } => {
             tracing::debug!(delivery_id = id, event_id = %job.event_id, channel = channel.as_str(), "sent")
         }
-        Outcome::Retry {
+        SendResult::Retry {
             class, in_doubt, ..
         } => tracing::warn!(
             delivery_id = id,
@@ -351,14 +351,14 @@ async fn deliver_one(
             attempt = job.attempt,
             "send failed; will retry"
         ),
-        Outcome::Failed { class, .. } => tracing::warn!(
+        SendResult::Failed { class, .. } => tracing::warn!(
             delivery_id = id,
             event_id = %job.event_id,
             channel = channel.as_str(),
             class,
             "send failed permanently"
         ),
-        Outcome::Held { class, .. } => tracing::warn!(
+        SendResult::Held { class, .. } => tracing::warn!(
             delivery_id = id,
             event_id = %job.event_id,
             channel = channel.as_str(),
@@ -369,10 +369,10 @@ async fn deliver_one(
     crate::metrics::delivery(
         channel.as_str(),
         match &outcome {
-            Outcome::Sent { .. } => "sent",
-            Outcome::Retry { .. } => "retry",
-            Outcome::Failed { .. } => "failed",
-            Outcome::Held { .. } => "held",
+            SendResult::Sent { .. } => "sent",
+            SendResult::Retry { .. } => "retry",
+            SendResult::Failed { .. } => "failed",
+            SendResult::Held { .. } => "held",
         },
     );
     let key = job.idempotency_key();
@@ -380,17 +380,17 @@ async fn deliver_one(
 }
 
 /// The recipient policy's verdict on a job's person, when it forbids the send.
-fn recipient_gate(job: &Job) -> Option<Outcome> {
+fn recipient_gate(job: &Job) -> Option<SendResult> {
     if job.channel == Channel::Internal {
         return None; // the receiving school, not a person
     }
     match recipient_policy::decide(job.channel, job.recipient()?) {
         recipient_policy::Decision::Receive { .. } => None,
-        recipient_policy::Decision::Held(hold) => Some(Outcome::Held {
+        recipient_policy::Decision::Held(hold) => Some(SendResult::Held {
             class: hold.code(),
             explanation: hold.explanation_nb().into(),
         }),
-        recipient_policy::Decision::Excluded(why) => Some(Outcome::Failed {
+        recipient_policy::Decision::Excluded(why) => Some(SendResult::Failed {
             class: why.code(),
             explanation: why.explanation_nb().into(),
             answer: None,
@@ -404,14 +404,14 @@ async fn record(
     pool: &PgPool,
     run_id: Uuid,
     id: i64,
-    outcome: &Outcome,
+    outcome: &SendResult,
     attempts: i32,
     key: Option<&str>,
     opts: &DispatchOptions,
 ) -> Result<Recorded, ChannelError> {
     // (status, provider_ref, error_class, explanation, history detail, in_doubt, retry delay)
     let (status, provider_ref, class, explanation, detail, in_doubt, delay, kind) = match outcome {
-        Outcome::Sent {
+        SendResult::Sent {
             provider_ref,
             detail,
         } => (
@@ -424,7 +424,7 @@ async fn record(
             None,
             Recorded::Sent,
         ),
-        Outcome::Retry {
+        SendResult::Retry {
             class,
             in_doubt,
             detail,
@@ -438,7 +438,7 @@ async fn record(
             Some(opts.backoff.delay_after(attempts.max(1) as u32)),
             Recorded::Retried,
         ),
-        Outcome::Retry {
+        SendResult::Retry {
             class,
             in_doubt,
             detail,
@@ -461,7 +461,7 @@ async fn record(
                 Recorded::Failed
             },
         ),
-        Outcome::Failed {
+        SendResult::Failed {
             class,
             explanation,
             answer,
@@ -475,7 +475,7 @@ async fn record(
             None,
             Recorded::Failed,
         ),
-        Outcome::Held { class, explanation } => (
+        SendResult::Held { class, explanation } => (
             "held",
             None,
             Some(*class),

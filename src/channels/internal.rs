@@ -18,7 +18,7 @@ use futures::future::BoxFuture;
 use serde_json::json;
 
 use super::outbound::{internal_routing_key, Outbound};
-use super::{Attempt, ChannelError, ChannelSender, ContentPolicy, Job, Outcome};
+use super::{Attempt, ChannelError, ChannelSender, ContentPolicy, Job, SendResult};
 use crate::document::Channel;
 
 pub struct InternalSender {
@@ -35,10 +35,10 @@ impl ChannelSender for InternalSender {
         job: &'a Job,
         _content: ContentPolicy,
         _attempt: &'a Attempt,
-    ) -> BoxFuture<'a, Result<Outcome, ChannelError>> {
+    ) -> BoxFuture<'a, Result<SendResult, ChannelError>> {
         Box::pin(async move {
             let Some(school) = job.recipient_id.strip_prefix("school:") else {
-                return Ok(Outcome::Failed {
+                return Ok(SendResult::Failed {
                     class: "internal_recipient",
                     explanation: "Mottakeren av en intern melding må være en skole.".into(),
                     answer: None,
@@ -60,11 +60,11 @@ impl ChannelSender for InternalSender {
             let bytes = serde_json::to_vec(&body).unwrap_or_default();
             let rk = internal_routing_key(school);
             match self.outbound.publish(&rk, &key, &bytes).await {
-                Ok(()) => Ok(Outcome::Sent {
+                Ok(()) => Ok(SendResult::Sent {
                     provider_ref: Some(rk),
                     detail: Some("document.internal published".into()),
                 }),
-                Err(e) => Ok(Outcome::Retry {
+                Err(e) => Ok(SendResult::Retry {
                     class: e.class(),
                     in_doubt: false,
                     detail: e.to_string(),

@@ -27,7 +27,7 @@ use uuid::Uuid;
 
 use super::email::{Email, Mailer};
 use super::outbound::Outbound;
-use super::{Attempt, ChannelError, ChannelSender, ContentPolicy, Job, Outcome};
+use super::{Attempt, ChannelError, ChannelSender, ContentPolicy, Job, SendResult};
 use crate::document::Channel;
 use crate::render::sami::Resolution;
 
@@ -153,7 +153,7 @@ pub async fn deliver(
     job: &Job,
     attempt: &Attempt,
     composed: Composed,
-) -> Result<Outcome, ChannelError> {
+) -> Result<SendResult, ChannelError> {
     let id = message_id(job);
     let pool = attempt.pool();
     sqlx::query(
@@ -193,7 +193,7 @@ pub async fn deliver(
             .publish("message.created", &id.to_string(), &bytes)
             .await
         {
-            return Ok(Outcome::Retry {
+            return Ok(SendResult::Retry {
                 class: e.class(),
                 in_doubt: false,
                 detail: e.to_string(),
@@ -216,7 +216,7 @@ pub async fn deliver(
         return Ok(sent(id, "in-app message; no email address"));
     };
     if job.in_doubt {
-        return Ok(Outcome::Held {
+        return Ok(SendResult::Held {
             class: "email_in_doubt",
             explanation: "Meldingen i appen er laget, men en tidligere e-post til mottakeren ble avbrutt, og det er uklart om den kom fram. E-posten sendes ikke på nytt automatisk; sjekk med mottakeren.".into(),
         });
@@ -233,23 +233,23 @@ pub async fn deliver(
         message_id: format!("{}@dokflyt", job.idempotency_key().replace(':', ".")),
     };
     if !attempt.mark_in_doubt().await? {
-        return Ok(Outcome::Retry {
+        return Ok(SendResult::Retry {
             class: "claim_lost",
             in_doubt: false,
             detail: "the claim expired before the email was sent".into(),
         });
     }
     match mailer.send(&email).await {
-        Ok(()) => Ok(Outcome::Sent {
+        Ok(()) => Ok(SendResult::Sent {
             provider_ref: Some(format!("<{}>", email.message_id)),
             detail: Some(format!("in-app message {id}; email accepted")),
         }),
-        Err(e) if e.is_transient() => Ok(Outcome::Retry {
+        Err(e) if e.is_transient() => Ok(SendResult::Retry {
             class: e.class(),
             in_doubt: e.in_doubt(),
             detail: e.to_string(),
         }),
-        Err(e) => Ok(Outcome::Failed {
+        Err(e) => Ok(SendResult::Failed {
             class: e.class(),
             explanation: match e.class() {
                 "email_bad_address" => "E-postadressen til mottakeren er ikke gyldig. Meldingen i appen er laget; rett adressen i skolesystemet.".into(),
@@ -261,8 +261,8 @@ pub async fn deliver(
     }
 }
 
-fn sent(id: Uuid, detail: &str) -> Outcome {
-    Outcome::Sent {
+fn sent(id: Uuid, detail: &str) -> SendResult {
+    SendResult::Sent {
         provider_ref: Some(id.to_string()),
         detail: Some(detail.into()),
     }
@@ -283,7 +283,7 @@ impl ChannelSender for MessageEmailSender {
         job: &'a Job,
         content: ContentPolicy,
         attempt: &'a Attempt,
-    ) -> BoxFuture<'a, Result<Outcome, ChannelError>> {
+    ) -> BoxFuture<'a, Result<SendResult, ChannelError>> {
         Box::pin(async move {
             let t = job.decision.document_type;
             let sami = self.deps.sami.for_event(&job.event, t);

@@ -206,7 +206,7 @@ pub fn content_policy(
 
 /// What one send came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub enum SendResult {
     /// Accepted by the provider; `provider_ref` is its id (forsendelseId, Message-ID).
     Sent {
         provider_ref: Option<String>,
@@ -241,7 +241,7 @@ pub trait ChannelSender: Send + Sync {
         job: &'a Job,
         content: ContentPolicy,
         attempt: &'a Attempt,
-    ) -> BoxFuture<'a, Result<Outcome, ChannelError>>;
+    ) -> BoxFuture<'a, Result<SendResult, ChannelError>>;
 }
 
 /// The school's name, for texts (from the event).

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 
 use super::message::{self, Composed, MessageDeps};
-use super::{Attempt, ChannelError, ChannelSender, ContentPolicy, Job, Outcome};
+use super::{Attempt, ChannelError, ChannelSender, ContentPolicy, Job, SendResult};
 use crate::document::Channel;
 
 /// The notice for a job: subject and text, no content.
@@ -45,7 +45,7 @@ impl ChannelSender for NotificationSender {
         job: &'a Job,
         _content: ContentPolicy,
         attempt: &'a Attempt,
-    ) -> BoxFuture<'a, Result<Outcome, ChannelError>> {
+    ) -> BoxFuture<'a, Result<SendResult, ChannelError>> {
         Box::pin(async move {
             // Whatever the policy says, a notification carries no content.
             let composed = compose(job, &self.deps.portal_url);

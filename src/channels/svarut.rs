@@ -38,7 +38,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
-use super::{Attempt, ChannelError, ChannelSender, ContentPolicy, Job, Outcome};
+use super::{Attempt, ChannelError, ChannelSender, ContentPolicy, Job, SendResult};
 use crate::config::SvarUtSettings;
 use crate::document::{Access, Channel};
 use crate::recipient_policy;
@@ -417,9 +417,9 @@ pub fn forsendelse(
     job: &Job,
     client_settings: &SvarUtSettings,
     konteringskode: &str,
-) -> Result<Value, Outcome> {
+) -> Result<Value, SendResult> {
     let Some(r) = job.recipient() else {
-        return Err(Outcome::Failed {
+        return Err(SendResult::Failed {
             class: "recipient_missing",
             explanation: "Mottakeren finnes ikke i hendelsen.".into(),
             answer: None,
@@ -433,13 +433,13 @@ pub fn forsendelse(
     let digital_only = match recipient_policy::decide(Channel::Svarut, r) {
         recipient_policy::Decision::Receive { digital_only } => digital_only,
         recipient_policy::Decision::Held(hold) => {
-            return Err(Outcome::Held {
+            return Err(SendResult::Held {
                 class: hold.code(),
                 explanation: hold.explanation_nb().into(),
             })
         }
         recipient_policy::Decision::Excluded(why) => {
-            return Err(Outcome::Failed {
+            return Err(SendResult::Failed {
                 class: why.code(),
                 explanation: why.explanation_nb().into(),
                 answer: None,
@@ -466,7 +466,7 @@ pub fn forsendelse(
             }
             None if national_id.is_some() && r.digital_mail => true,
             None => {
-                return Err(Outcome::Failed {
+                return Err(SendResult::Failed {
                     class: "no_address",
                     explanation: "Mottakeren har verken digital postkasse eller postadresse i skolesystemet. Registrer adressen og send på nytt.".into(),
                     answer: None,
@@ -525,9 +525,9 @@ pub struct SvarUtSender {
 }
 
 impl SvarUtSender {
-    async fn send_job(&self, job: &Job, attempt: &Attempt) -> Result<Outcome, ChannelError> {
+    async fn send_job(&self, job: &Job, attempt: &Attempt) -> Result<SendResult, ChannelError> {
         let Some(pdf) = job.pdf.as_ref() else {
-            return Ok(Outcome::Failed {
+            return Ok(SendResult::Failed {
                 class: "no_pdf",
                 explanation: "Brevet har ingen PDF og kan ikke sendes med SvarUt.".into(),
                 answer: None,
@@ -542,7 +542,7 @@ impl SvarUtSender {
         // for the operators instead of going out in the clear.
         let encrypt_to = if f["kryptert"] == json!(true) {
             let Some(cert) = &self.client.cert else {
-                return Ok(Outcome::Held {
+                return Ok(SendResult::Held {
                     class: "svarut_no_certificate",
                     explanation: "Brevet er unntatt offentlighet og må krypteres før det sendes med SvarUt, men SvarUts sertifikat er ikke satt opp. Kontakt driften; brevet er ikke sendt.".into(),
                 });
@@ -556,7 +556,7 @@ impl SvarUtSender {
             // A previous attempt may have reached SvarUt: look before sending again.
             match self.client.lookup(&key).await {
                 Ok(ids) if !ids.is_empty() => {
-                    return Ok(Outcome::Sent {
+                    return Ok(SendResult::Sent {
                         provider_ref: ids.first().cloned(),
                         detail: Some(format!(
                             "found by eksternRef after an interrupted attempt ({} forsendelse(r)); not sent again",
@@ -566,7 +566,7 @@ impl SvarUtSender {
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    return Ok(Outcome::Retry {
+                    return Ok(SendResult::Retry {
                         class: e.class(),
                         in_doubt: true,
                         detail: format!("eksternRef look-up failed: {e}"),
@@ -575,7 +575,7 @@ impl SvarUtSender {
             }
         }
         if !attempt.mark_in_doubt().await? {
-            return Ok(Outcome::Retry {
+            return Ok(SendResult::Retry {
                 class: "claim_lost",
                 in_doubt: false,
                 detail: "the claim expired before the send".into(),
@@ -589,7 +589,7 @@ impl SvarUtSender {
             Some(cert) => match super::cms::encrypt(pdf, cert) {
                 Ok(der) => der,
                 Err(e) => {
-                    return Ok(Outcome::Retry {
+                    return Ok(SendResult::Retry {
                         class: "svarut_encrypt",
                         in_doubt: false,
                         detail: e.to_string(),
@@ -599,7 +599,7 @@ impl SvarUtSender {
             None => pdf.clone(),
         };
         match self.client.send(&f, &[(file_name, file)]).await {
-            Ok(id) => Ok(Outcome::Sent {
+            Ok(id) => Ok(SendResult::Sent {
                 provider_ref: Some(id),
                 detail: Some("forsendelse accepted".into()),
             }),
@@ -607,23 +607,23 @@ impl SvarUtSender {
                 SvarUtError::Unreachable
                 | SvarUtError::Certificate
                 | SvarUtError::Request(_)
-                | SvarUtError::Token(_) => Outcome::Retry {
+                | SvarUtError::Token(_) => SendResult::Retry {
                     class: e.class(),
                     in_doubt: false,
                     detail: e.to_string(),
                 },
-                SvarUtError::Http { status: 401 | 403 | 429, body } => Outcome::Retry {
+                SvarUtError::Http { status: 401 | 403 | 429, body } => SendResult::Retry {
                     class: e.class(),
                     in_doubt: false,
                     detail: format!("{e}: {body}"),
                 },
-                SvarUtError::Http { status, body } if *status < 500 => Outcome::Failed {
+                SvarUtError::Http { status, body } if *status < 500 => SendResult::Failed {
                     class: e.class(),
                     explanation: "SvarUt avviste forsendelsen. Se svaret fra SvarUt; rett feilen og send på nytt.".into(),
                     answer: Some(body.clone()),
                 },
                 // Timeout, broken connection, 5xx, unreadable answer: it may exist.
-                _ => Outcome::Retry {
+                _ => SendResult::Retry {
                     class: e.class(),
                     in_doubt: true,
                     detail: e.to_string(),
@@ -643,7 +643,7 @@ impl ChannelSender for SvarUtSender {
         job: &'a Job,
         _content: ContentPolicy,
         attempt: &'a Attempt,
-    ) -> BoxFuture<'a, Result<Outcome, ChannelError>> {
+    ) -> BoxFuture<'a, Result<SendResult, ChannelError>> {
         Box::pin(self.send_job(job, attempt))
     }
 }

@@ -40,7 +40,7 @@ use serde_json::json;
 
 use crate::access::Role;
 use crate::assurance::{Level, Proven};
-use crate::audit::{self, Entry, Outcome};
+use crate::audit::{self, Entry, Verdict};
 use crate::config::{AssuranceSettings, DashboardSettings};
 use crate::http::HttpState;
 use crate::oidc::{ClientConfig, OidcClient};
@@ -547,7 +547,7 @@ impl FromRequestParts<DashboardState> for SignedIn {
                     school_id: None,
                     action: "dashboard.access",
                     target: Some(parts.uri.path()),
-                    outcome: Outcome::Refused,
+                    outcome: Verdict::Refused,
                     reason: Some(&reason),
                     details: json!({}),
                 },
@@ -609,7 +609,7 @@ pub async fn refuse(
             school_id: school,
             action,
             target: None,
-            outcome: Outcome::Refused,
+            outcome: Verdict::Refused,
             reason: Some(reason),
             details: json!({}),
         },
@@ -938,9 +938,9 @@ async fn callback(
             action: "dashboard.sign_in",
             target: None,
             outcome: if may_use(user.actor.role) {
-                Outcome::Granted
+                Verdict::Granted
             } else {
-                Outcome::Refused
+                Verdict::Refused
             },
             reason: None,
             details: json!({
@@ -973,7 +973,7 @@ async fn callback(
                     school_id: None,
                     action: "dashboard.step_up",
                     target: None,
-                    outcome: Outcome::Refused,
+                    outcome: Verdict::Refused,
                     reason: Some(&reason),
                     details: json!({
                         "required_level": wanted,

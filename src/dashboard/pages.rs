@@ -32,7 +32,7 @@ use crate::access::{Actor, Role};
 use crate::archive::staff::{self, Cursor, ListQuery, StaffError};
 use crate::archive::ArchiveStatus;
 use crate::assurance::Action;
-use crate::audit::{self, Entry, Outcome};
+use crate::audit::{self, Entry, Verdict};
 use crate::event::DocumentType;
 
 pub fn routes() -> Router<DashboardState> {
@@ -674,9 +674,9 @@ async fn pdf(
             action: "archive.preview",
             target: Some(&target),
             outcome: if allowed {
-                Outcome::Granted
+                Verdict::Granted
             } else {
-                Outcome::Refused
+                Verdict::Refused
             },
             reason: reason.as_deref(),
             details: json!({}),

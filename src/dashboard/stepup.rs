@@ -23,7 +23,7 @@ use serde_json::json;
 use super::session::{self, Pending, Session};
 use super::{page, problem, unavailable, DashboardState, SignedIn};
 use crate::assurance::{Action, Level};
-use crate::audit::{self, Entry, Outcome};
+use crate::audit::{self, Entry, Verdict};
 
 /// The session's level is below what an action requires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -114,7 +114,7 @@ pub async fn step_up(
             school_id: school,
             action: audit_action,
             target,
-            outcome: Outcome::Refused,
+            outcome: Verdict::Refused,
             reason: Some(&reason),
             details: json!({
                 "assurance_action": need.action.as_str(),

@@ -433,7 +433,7 @@ async fn read_scope(
                 school_id: school,
                 action,
                 target: school,
-                outcome: crate::audit::Outcome::Refused,
+                outcome: crate::audit::Verdict::Refused,
                 reason: Some(refusal),
                 details: json!({}),
             },

@@ -34,7 +34,7 @@ use sqlx::PgPool;
 
 use super::limit::{client_address, KeyedLimiter, DEFAULT_MAX_KEYS};
 use crate::access::{Actor, Role};
-use crate::audit::{self, Entry, Outcome};
+use crate::audit::{self, Entry, Verdict};
 use crate::clients::{self, Client, Resolution, Scope};
 use crate::config::HttpSettings;
 use crate::secret::Secret;
@@ -352,7 +352,7 @@ where
                     school_id: None,
                     action: "api.actor",
                     target: Some(&path),
-                    outcome: Outcome::Refused,
+                    outcome: Verdict::Refused,
                     reason: Some(reason),
                     details: json!({ "client_id": client.id }),
                 },

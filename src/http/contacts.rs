@@ -18,7 +18,7 @@ use super::error::{error_response, ApiError};
 use super::openapi::{behind, ActorHeaders, Door};
 use super::HttpState;
 use crate::access::Role;
-use crate::audit::{self, Entry, Outcome};
+use crate::audit::{self, Entry, Verdict};
 use crate::clients::Scope;
 
 /// The route, behind a client with `contacts:read` covering the school.
@@ -65,7 +65,7 @@ async fn gaps(
                 school_id: Some(&school_id),
                 action: "contacts.gaps",
                 target: Some(&school_id),
-                outcome: Outcome::Refused,
+                outcome: Verdict::Refused,
                 reason: Some(reason),
                 details: json!({}),
             },

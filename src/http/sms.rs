@@ -203,7 +203,7 @@ async fn prove(
                 school_id: Some(school),
                 action: verb,
                 target: Some(school),
-                outcome: crate::audit::Outcome::Refused,
+                outcome: crate::audit::Verdict::Refused,
                 reason: Some(&reason),
                 details: json!({
                     "missing_level": missing.as_str(),

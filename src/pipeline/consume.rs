@@ -31,7 +31,7 @@ use crate::backoff::{self, Backoff};
 use crate::broker::session::{Declare, Link, Next, Session, SessionStatus};
 use crate::broker::{self, BrokerError, Topology};
 use crate::config::AmqpSettings;
-use crate::pipeline::{process, Outcome, PipelineContext};
+use crate::pipeline::{process, Disposition, PipelineContext};
 
 /// Live counters of the consumer, for readiness, the demo and the benchmark.
 #[derive(Debug, Default)]
@@ -177,7 +177,7 @@ impl DeliveryWorker {
                     size,
                     limit: self.ctx.max_message_bytes,
                 };
-                Outcome::Rejected {
+                Disposition::Rejected {
                     event_id: None,
                     code: e.code(),
                     reason: e.to_string(),
@@ -189,7 +189,7 @@ impl DeliveryWorker {
                 tracing::Span::current().record("event_id", tracing::field::display(id));
             }
             let transient = match outcome {
-                Outcome::Completed {
+                Disposition::Completed {
                     event_id,
                     duplicate,
                     archived,
@@ -207,7 +207,7 @@ impl DeliveryWorker {
                     }
                     return;
                 }
-                Outcome::Rejected {
+                Disposition::Rejected {
                     event_id,
                     code,
                     reason,
@@ -218,7 +218,7 @@ impl DeliveryWorker {
                     }
                     Err(why) => why,
                 },
-                Outcome::RetryLater { reason } => reason,
+                Disposition::RetryLater { reason } => reason,
             };
             self.stats.retries.fetch_add(1, Ordering::Relaxed);
             crate::metrics::event(crate::metrics::EventOutcome::Retry, arrived);

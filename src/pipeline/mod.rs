@@ -16,7 +16,7 @@
 //! (`app`, `cli`, `http`, the archive staff's «Produser på nytt», the benchmarks).
 //!
 //! [`process`] runs stages 2–6 for one message body and turns every failure into
-//! exactly one [`Outcome`]: completed (ack), rejected (dead-letter with a reason), or
+//! exactly one [`Disposition`]: completed (ack), rejected (dead-letter with a reason), or
 //! retry later (transient: nothing is acked or dead-lettered). Tests call it
 //! directly; the consumer calls it for every delivery.
 //!
@@ -51,7 +51,7 @@ pub struct PipelineContext {
 
 /// The one decision about what to do with a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Disposition {
     /// Effects committed (or already committed earlier): ack.
     Completed {
         event_id: Uuid,
@@ -68,25 +68,25 @@ pub enum Outcome {
     RetryLater { reason: String },
 }
 
-impl Outcome {
-    fn rejected(event_id: Option<Uuid>, code: &'static str, reason: impl ToString) -> Outcome {
-        Outcome::Rejected {
+impl Disposition {
+    fn rejected(event_id: Option<Uuid>, code: &'static str, reason: impl ToString) -> Disposition {
+        Disposition::Rejected {
             event_id,
             code,
             reason: reason.to_string(),
         }
     }
 
-    fn from_db(event_id: Uuid, err: sqlx::Error) -> Outcome {
+    fn from_db(event_id: Uuid, err: sqlx::Error) -> Disposition {
         if crate::db::is_transient(&err) {
-            Outcome::RetryLater {
+            Disposition::RetryLater {
                 reason: format!("database: {err}"),
             }
         } else {
             // A permanent database refusal is a bug or data PostgreSQL will not
             // store; the message goes to the dead-letter queue for a human.
             // PostgreSQL's message can quote the refused value: the code only.
-            Outcome::rejected(
+            Disposition::rejected(
                 Some(event_id),
                 "database_rejected",
                 format!(
@@ -100,23 +100,23 @@ impl Outcome {
     /// One word for spans: `completed`, `duplicate`, `retry`, or the rejection's code.
     pub fn word(&self) -> &'static str {
         match self {
-            Outcome::Completed {
+            Disposition::Completed {
                 duplicate: false, ..
             } => "completed",
-            Outcome::Completed {
+            Disposition::Completed {
                 duplicate: true, ..
             } => "duplicate",
-            Outcome::Rejected { code, .. } => code,
-            Outcome::RetryLater { .. } => "retry",
+            Disposition::Rejected { code, .. } => code,
+            Disposition::RetryLater { .. } => "retry",
         }
     }
 
     /// The event's id, when it is known.
     pub fn event_id(&self) -> Option<Uuid> {
         match self {
-            Outcome::Completed { event_id, .. } => Some(*event_id),
-            Outcome::Rejected { event_id, .. } => *event_id,
-            Outcome::RetryLater { .. } => None,
+            Disposition::Completed { event_id, .. } => Some(*event_id),
+            Disposition::Rejected { event_id, .. } => *event_id,
+            Disposition::RetryLater { .. } => None,
         }
     }
 }
@@ -124,7 +124,7 @@ impl Outcome {
 /// Runs validate → route → render → deliver → enqueue_archive for one body, in
 /// the span `event` (`event_id`, `document_type`, `outcome`) with a child span
 /// per stage (`validate`, `route`, `render`, `plan`, `commit`).
-pub async fn process(ctx: &PipelineContext, body: &[u8]) -> Outcome {
+pub async fn process(ctx: &PipelineContext, body: &[u8]) -> Disposition {
     use tracing::field::Empty;
     use tracing::Instrument;
     let span = tracing::info_span!(
@@ -141,7 +141,7 @@ pub async fn process(ctx: &PipelineContext, body: &[u8]) -> Outcome {
     outcome
 }
 
-async fn stages(ctx: &PipelineContext, body: &[u8]) -> Outcome {
+async fn stages(ctx: &PipelineContext, body: &[u8]) -> Disposition {
     use crate::metrics::{timed, timed_async, Stage};
     use tracing::Instrument;
     let validated = tracing::info_span!("validate").in_scope(|| {
@@ -157,7 +157,7 @@ async fn stages(ctx: &PipelineContext, body: &[u8]) -> Outcome {
                 validate::ValidationError::Oversize { .. } => None,
                 _ => validate::ValidationError::event_id_of(body),
             };
-            return Outcome::rejected(event_id, e.code(), &e);
+            return Disposition::rejected(event_id, e.code(), &e);
         }
     };
     let event_id = event.event_id();
@@ -204,14 +204,14 @@ async fn stages(ctx: &PipelineContext, body: &[u8]) -> Outcome {
                     &sender::NOT_AUTHORISED_NB,
                 )
                 .await;
-                if matches!(outcome, Outcome::Rejected { .. }) {
+                if matches!(outcome, Disposition::Rejected { .. }) {
                     if let Err(e) = sender::audit_refusal(&ctx.pool, routed.event().event()).await {
-                        return Outcome::from_db(event_id, e);
+                        return Disposition::from_db(event_id, e);
                     }
                 }
                 return outcome;
             }
-            Err(SenderError::Db(e)) => return Outcome::from_db(event_id, e),
+            Err(SenderError::Db(e)) => return Disposition::from_db(event_id, e),
         }
     }
     let rendered = match timed_async(Stage::Render, render::render(routed, ctx.renderer.clone()))
@@ -236,14 +236,14 @@ async fn stages(ctx: &PipelineContext, body: &[u8]) -> Outcome {
     .instrument(tracing::info_span!("commit"))
     .await
     {
-        Ok(enqueue_archive::Committed::New { archived }) => Outcome::Completed {
+        Ok(enqueue_archive::Committed::New { archived }) => Disposition::Completed {
             event_id,
             duplicate: false,
             archived,
         },
         Ok(enqueue_archive::Committed::Duplicate { same_content: true }) => {
             // A redelivered or republished event: acked quietly, nothing written.
-            Outcome::Completed {
+            Disposition::Completed {
                 event_id,
                 duplicate: true,
                 archived: false,
@@ -251,12 +251,12 @@ async fn stages(ctx: &PipelineContext, body: &[u8]) -> Outcome {
         }
         Ok(enqueue_archive::Committed::Duplicate {
             same_content: false,
-        }) => Outcome::rejected(
+        }) => Disposition::rejected(
             Some(event_id),
             "event_id_conflict",
             "this event_id was already used for an event with other content",
         ),
-        Err(e) => Outcome::from_db(event_id, e),
+        Err(e) => Disposition::from_db(event_id, e),
     }
 }
 
@@ -268,20 +268,20 @@ async fn refuse_unless_committed(
     payload_hash: &str,
     code: &'static str,
     reason: &(dyn std::fmt::Display + Sync),
-) -> Outcome {
+) -> Disposition {
     match crate::db::events::payload_hash(&ctx.pool, event_id).await {
-        Ok(Some(stored)) if stored == payload_hash => Outcome::Completed {
+        Ok(Some(stored)) if stored == payload_hash => Disposition::Completed {
             event_id,
             duplicate: true,
             archived: false,
         },
-        Ok(Some(_)) => Outcome::rejected(
+        Ok(Some(_)) => Disposition::rejected(
             Some(event_id),
             "event_id_conflict",
             "this event_id was already used for an event with other content",
         ),
-        Ok(None) => Outcome::rejected(Some(event_id), code, reason),
-        Err(e) => Outcome::from_db(event_id, e),
+        Ok(None) => Disposition::rejected(Some(event_id), code, reason),
+        Err(e) => Disposition::from_db(event_id, e),
     }
 }
 

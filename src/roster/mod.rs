@@ -12,7 +12,7 @@
 //! Modules: [`store`] (PostgreSQL), [`consume`] (the queue), [`import`] (bulk JSONL),
 //! [`gaps`] (the reachability report).
 
-pub mod consume;
+pub mod feed;
 pub mod gaps;
 pub mod import;
 pub mod store;

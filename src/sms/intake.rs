@@ -25,7 +25,7 @@ use super::message::{self, NewMessage, Status};
 use super::sender::{self, SenderError};
 use super::{cost, recipients, request, SmsContext, SmsError};
 use crate::access::{Actor, Role};
-use crate::audit::{self, Entry, Outcome};
+use crate::audit::{self, Entry, Verdict};
 
 /// Turns up to `limit` pending `emergency_sms` documents into messages.
 pub async fn intake_pending(ctx: &SmsContext, limit: i64) -> Result<usize, SmsError> {
@@ -190,9 +190,9 @@ pub async fn intake_one(ctx: &SmsContext, event_id: Uuid) -> Result<(), SmsError
             action: "sms.send",
             target: Some(&target),
             outcome: if status == Status::Refused {
-                Outcome::Refused
+                Verdict::Refused
             } else {
-                Outcome::Granted
+                Verdict::Granted
             },
             reason: Some(if status == Status::Refused {
                 status_reason.unwrap_or("")

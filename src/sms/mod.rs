@@ -18,12 +18,13 @@
 //! Modules: [`segments`] (GSM 03.38 counting), [`number`] (E.164), [`recipients`],
 //! [`cost`] (prices, ledger), [`authz`], [`sender`] (the event sender against the
 //! roster), [`message`], [`request`] (the API path),
-//! [`intake`] (the document-event path), [`gateway`] (HTTP client), [`worker`]
+//! [`intake`] (the document-event path), [`gateway`] (HTTP client), [`fanout`]
 //! (fan-out and sending), [`dlr`] (delivery reports).
 
 pub mod authz;
 pub mod cost;
 pub mod dlr;
+pub mod fanout;
 pub mod gateway;
 pub mod intake;
 pub mod message;
@@ -32,7 +33,6 @@ pub mod recipients;
 pub mod request;
 pub mod segments;
 pub mod sender;
-pub mod worker;
 
 use std::sync::Arc;
 

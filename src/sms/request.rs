@@ -24,7 +24,7 @@ use super::message::{self, NewMessage, Status};
 use super::recipients::{self, GroupCount};
 use super::{cost, segments, SmsContext, SmsError};
 use crate::access::Actor;
-use crate::audit::{self, Entry, Outcome};
+use crate::audit::{self, Entry, Verdict};
 use crate::render::sami::{self, Resolution};
 
 /// The body of a preview. Who asks is the caller's: the dashboard session, or the
@@ -225,7 +225,7 @@ pub async fn authorize(
                     school_id: Some(school_id),
                     action,
                     target,
-                    outcome: Outcome::Refused,
+                    outcome: Verdict::Refused,
                     reason: Some(refusal.0),
                     details: json!({}),
                 },
@@ -370,7 +370,7 @@ pub async fn preview(
             school_id: Some(school_id),
             action: "sms.preview",
             target: Some(&token_text),
-            outcome: Outcome::Granted,
+            outcome: Verdict::Granted,
             reason: Some(&req.reason),
             details: json!({ "numbers": numbers, "segments": count.segments, "cost_ore": cost_ore }),
         },
@@ -481,7 +481,7 @@ pub async fn send(
                     school_id: Some(school_id),
                     action: "sms.send",
                     target: Some(&token_text),
-                    outcome: Outcome::Refused,
+                    outcome: Verdict::Refused,
                     reason: Some(&why),
                     details: json!({ "limit": "messages_per_hour" }),
                 },
@@ -532,7 +532,7 @@ pub async fn send(
             school_id: Some(school_id),
             action: "sms.send",
             target: Some(&message_text),
-            outcome: Outcome::Granted,
+            outcome: Verdict::Granted,
             reason: Some(&p.reason),
             details: json!({
                 "route": route,
@@ -595,7 +595,7 @@ pub async fn approve(
                 school_id: Some(school_id),
                 action: "sms.approve",
                 target: Some(&target),
-                outcome: Outcome::Refused,
+                outcome: Verdict::Refused,
                 reason: Some(why),
                 details: json!({}),
             },
@@ -619,7 +619,7 @@ pub async fn approve(
             school_id: Some(school_id),
             action: "sms.approve",
             target: Some(&target),
-            outcome: Outcome::Granted,
+            outcome: Verdict::Granted,
             reason: req.reason.as_deref(),
             details: json!({ "second_person_for": requested_by }),
         },
@@ -793,7 +793,7 @@ pub async fn check_read(
                     school_id: Some(school_id),
                     action,
                     target: Some(school_id),
-                    outcome: Outcome::Refused,
+                    outcome: Verdict::Refused,
                     reason: Some(refusal.0),
                     details: json!({}),
                 },

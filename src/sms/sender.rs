@@ -141,7 +141,7 @@ pub async fn audit_refusal(
             school_id: Some(&event.school.id),
             action: "sms.send",
             target: Some(&target),
-            outcome: crate::audit::Outcome::Refused,
+            outcome: crate::audit::Verdict::Refused,
             reason: Some(SenderError::CODE),
             details: serde_json::json!({ "source": "event" }),
         },

@@ -224,16 +224,17 @@ async fn the_producer_can_only_publish_events_and_the_worker_runs_the_topology()
     let gch = guest.create_channel().await.expect("channel");
     // The one accepted publish was confirmed, so it is in the queue: wait for the
     // first get to see it, then count everything there is.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while gch
-        .basic_get(
+    let get = || async {
+        gch.basic_get(
             topology.documents_queue.as_str().into(),
             BasicGetOptions { no_ack: true },
         )
         .await
         .expect("get")
-        .is_none()
-    {
+        .is_some()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !get().await {
         assert!(
             std::time::Instant::now() < deadline,
             "the accepted event never reached the queue"
@@ -241,15 +242,7 @@ async fn the_producer_can_only_publish_events_and_the_worker_runs_the_topology()
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let mut got = 1;
-    while gch
-        .basic_get(
-            topology.documents_queue.as_str().into(),
-            BasicGetOptions { no_ack: true },
-        )
-        .await
-        .expect("get")
-        .is_some()
-    {
+    while get().await {
         got += 1;
     }
     assert_eq!(got, 1);

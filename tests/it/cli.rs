@@ -307,11 +307,7 @@ async fn exists(name: &str) -> bool {
 }
 
 async fn drop_db(name: &str) {
-    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-    )))
-    .execute(&mut admin().await)
-    .await;
+    common::drop_database(name).await;
 }
 
 /// The read-only commands, as run against a database.

@@ -332,15 +332,7 @@ async fn the_development_token_is_for_loopback_or_the_demo_only() {
     let app = dokflyt::app::App::build(settings).await.expect("starts");
     drop(app);
     let name = db.expose().rsplit('/').next().expect("name").to_string();
-    if let Ok(mut admin) =
-        <sqlx::PgConnection as sqlx::Connection>::connect(common::PG_ADMIN_URL).await
-    {
-        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-        )))
-        .execute(&mut admin)
-        .await;
-    }
+    common::drop_database(&name).await;
 
     // On loopback the development token is the demo client (municipality 4699).
     let app = spawn_app().await;

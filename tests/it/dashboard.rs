@@ -897,7 +897,7 @@ async fn people_read_norwegian_with_the_raw_value_on_a_detail_line() {
                 school_id: Some(OWN),
                 action,
                 target: None,
-                outcome: dokflyt::audit::Outcome::Granted,
+                outcome: dokflyt::audit::Verdict::Granted,
                 reason: None,
                 details: serde_json::json!({}),
             },

@@ -17,7 +17,7 @@
 use crate::common;
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::archive_standin::{Action, StandIn};
 use common::scan;
@@ -205,20 +205,6 @@ async fn scrape(addr: &str) -> Scraped {
     s
 }
 
-/// Polls until `cond` holds (panics after `limit`): the process under test works
-/// on its own time.
-async fn eventually<F, Fut>(what: &str, limit: Duration, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + limit;
-    while !cond().await {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")
@@ -259,7 +245,7 @@ async fn a_scrape_counts_exactly_what_happened() {
         .spawn()
         .expect("dokflyt serve starts");
     let http = reqwest::Client::new();
-    eventually("dokflyt serve is ready", T, || async {
+    common::wait_until("dokflyt serve is ready", T, || async {
         matches!(http.get(format!("http://{addr}/readyz")).send().await, Ok(r) if r.status() == 200)
     })
     .await;
@@ -299,7 +285,7 @@ async fn a_scrape_counts_exactly_what_happened() {
         publish("document.conduct_warning".into(), body).await;
     }
     let pool = sqlx::PgPool::connect(&db_url).await.expect("pool");
-    eventually("both documents are committed", T, || async {
+    common::wait_until("both documents are committed", T, || async {
         sqlx::query_scalar::<_, i64>("SELECT count(*) FROM documents")
             .fetch_one(&pool)
             .await
@@ -314,7 +300,7 @@ async fn a_scrape_counts_exactly_what_happened() {
         serde_json::to_vec(&a).expect("json"),
     )
     .await;
-    eventually("all five messages are counted", T, || async {
+    common::wait_until("all five messages are counted", T, || async {
         scrape(&addr).await.sum("dokflyt_events_total", &[]) == 5.0
     })
     .await;
@@ -545,15 +531,7 @@ async fn a_scrape_counts_exactly_what_happened() {
     pool.close().await;
     topology.remove(&ch).await;
     let _ = conn.close(200, "test done".into()).await;
-    if let Ok(mut admin) =
-        <sqlx::PgConnection as sqlx::Connection>::connect(common::PG_ADMIN_URL).await
-    {
-        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"
-        )))
-        .execute(&mut admin)
-        .await;
-    }
+    common::drop_database(&db).await;
 }
 
 /// An emergency SMS to a small school, sent through the gateway stand-in and

@@ -436,13 +436,7 @@ async fn serve_exits_cleanly_on_sigterm() {
     let ch = ch_conn.create_channel().await.expect("channel");
     let t = dokflyt::broker::Topology::new(&format!("dokflyt_test_{id}"), 5);
     t.remove(&ch).await;
-    if let Ok(mut admin) = <sqlx::PgConnection as sqlx::Connection>::connect(PG_ADMIN_URL).await {
-        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"
-        )))
-        .execute(&mut admin)
-        .await;
-    }
+    common::drop_database(&db).await;
 }
 
 /// One event per §8 key (and the two conditional variants) through the real broker:

@@ -211,15 +211,7 @@ async fn bulk_import_cli() {
         "the 10th graders can be asked for (archive deadlines)"
     );
     pool.close().await;
-    if let Ok(mut admin) =
-        <sqlx::PgConnection as sqlx::Connection>::connect(common::PG_ADMIN_URL).await
-    {
-        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"
-        )))
-        .execute(&mut admin)
-        .await;
-    }
+    common::drop_database(&db).await;
 }
 
 /// The JSON Schema and the Rust types agree: every generated roster event passes

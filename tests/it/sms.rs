@@ -242,17 +242,7 @@ async fn cost_cap_needs_a_second_person_and_the_rate_limit_holds() {
     assert_eq!(sent["status"], "awaiting_approval");
     let id = sent["message_id"].as_str().expect("id").to_string();
     // Two full dispatcher passes after the message exists: it was looked at and left.
-    let passes = app
-        .sms_stats
-        .dispatch_passes
-        .load(std::sync::atomic::Ordering::SeqCst);
-    app.wait_passes(
-        "two dispatcher passes",
-        &app.sms_stats.dispatch_passes,
-        passes,
-        2,
-    )
-    .await;
+    app.wait_two_dispatcher_passes().await;
     assert!(gw.received().is_empty(), "nothing is sent before approval");
     assert_eq!(app.count("SELECT count(*) FROM sms_cost_ledger").await, 0);
 
@@ -414,17 +404,7 @@ async fn emergency_sms_events_are_sent_to_the_roster_with_the_same_rules() {
         || async { app.handled() > handled },
     )
     .await;
-    let passes = app
-        .sms_stats
-        .dispatch_passes
-        .load(std::sync::atomic::Ordering::SeqCst);
-    app.wait_passes(
-        "two dispatcher passes",
-        &app.sms_stats.dispatch_passes,
-        passes,
-        2,
-    )
-    .await;
+    app.wait_two_dispatcher_passes().await;
     assert_eq!(app.count("SELECT count(*) FROM sms_messages").await, 1);
     assert_eq!(gw.received().len(), school.expected_numbers.len());
     finish(app).await;
@@ -551,15 +531,7 @@ async fn killed_mid_fan_out_no_number_twice_none_lost() {
     let ch = conn.create_channel().await.expect("channel");
     let t = dokflyt::broker::Topology::new(&settings.amqp.prefix, 5);
     t.remove(&ch).await;
-    if let Ok(mut admin) =
-        <sqlx::PgConnection as sqlx::Connection>::connect(common::PG_ADMIN_URL).await
-    {
-        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS \"dokflyt_test_{id}\" WITH (FORCE)"
-        )))
-        .execute(&mut admin)
-        .await;
-    }
+    common::drop_database(&format!("dokflyt_test_{id}")).await;
 }
 
 /// `dokflyt sms count` prints one JSON object.

@@ -240,17 +240,7 @@ async fn a_large_send_needs_approval_even_under_the_cost_cap() {
         .expect("reason");
     assert!(reason.contains("recipient limit"), "{reason}");
     // Two full dispatcher passes after the message exists: it was looked at and left.
-    let passes = app
-        .sms_stats
-        .dispatch_passes
-        .load(std::sync::atomic::Ordering::SeqCst);
-    app.wait_passes(
-        "two dispatcher passes",
-        &app.sms_stats.dispatch_passes,
-        passes,
-        2,
-    )
-    .await;
+    app.wait_two_dispatcher_passes().await;
     assert!(gw.received().is_empty(), "nothing is sent before approval");
     let id = sent["message_id"].as_str().expect("id");
     let (code, _) = c

@@ -26,7 +26,6 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
 use prost::Message;
 use serde_json::Value;
-use sqlx::Connection;
 use uuid::Uuid;
 
 use crate::common::archive_standin::StandIn;
@@ -438,11 +437,5 @@ async fn an_event_is_traced_from_consume_to_the_archive_and_exported_over_otlp()
         }
         let _ = conn.close(200, "done".into()).await;
     }
-    if let Ok(mut admin) = sqlx::PgConnection::connect(crate::common::PG_ADMIN_URL).await {
-        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS \"dokflyt_test_{id}\" WITH (FORCE)"
-        )))
-        .execute(&mut admin)
-        .await;
-    }
+    crate::common::drop_database(&format!("dokflyt_test_{id}")).await;
 }

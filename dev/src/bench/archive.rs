@@ -26,7 +26,7 @@ use uuid::Uuid;
 use dokflyt::archive::client::{ArchiveClient, HttpArchiveClient, Outgoing};
 use dokflyt::archive::transfer::{self, TransferOptions};
 use dokflyt::config::Settings;
-use dokflyt::pipeline::{process, Outcome, PipelineContext};
+use dokflyt::pipeline::{process, Disposition, PipelineContext};
 use dokflyt::secret::Secret;
 
 pub async fn archive(mut settings: Settings, documents: usize) -> anyhow::Result<()> {
@@ -66,7 +66,7 @@ async fn measure(settings: &Settings, pool: &sqlx::PgPool, n: usize) -> anyhow::
     let seed = Uuid::new_v4();
     event["event_id"] = serde_json::Value::String(seed.to_string());
     match process(&ctx, &serde_json::to_vec(&event)?).await {
-        Outcome::Completed { archived: true, .. } => {}
+        Disposition::Completed { archived: true, .. } => {}
         other => anyhow::bail!("the seed document was not queued for the archive: {other:?}"),
     }
     let t0 = Instant::now();

@@ -22,8 +22,8 @@ use uuid::Uuid;
 use dokflyt::broker::Topology;
 use dokflyt::config::Settings;
 use dokflyt::secret::Secret;
+use dokflyt::sms::fanout::SmsWorker;
 use dokflyt::sms::request::{self, Channel, PreviewRequest, SendRequest};
-use dokflyt::sms::worker::SmsWorker;
 use dokflyt::sms::SmsContext;
 
 use crate::standins::sms_gateway::{GatewayStandIn, Options};

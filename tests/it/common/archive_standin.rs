@@ -11,7 +11,7 @@ pub use dokflyt_dev::standins::archive::{xmllint_opprett, Action, StandIn};
 use dokflyt::archive::client::{ArchiveClient, HttpArchiveClient};
 use dokflyt::archive::transfer::TransferOptions;
 use dokflyt::config::{ArchiveSettings, DatabaseSettings, Secret};
-use dokflyt::pipeline::{process, Outcome, PipelineContext};
+use dokflyt::pipeline::{process, Disposition, PipelineContext};
 use sqlx::{Connection, PgConnection, PgPool};
 use std::path::Path;
 use std::sync::Arc;
@@ -65,7 +65,7 @@ impl Db {
         v["event_id"] = serde_json::Value::String(id.to_string());
         let body = serde_json::to_vec(&v).expect("json");
         match process(&self.ctx, &body).await {
-            Outcome::Completed { archived: true, .. } => id,
+            Disposition::Completed { archived: true, .. } => id,
             other => panic!("{example}: not queued for the archive: {other:?}"),
         }
     }

@@ -47,7 +47,7 @@ pub struct TestApp {
     /// The archive scheduler's completed looks at the clock.
     pub schedule_ticks: Arc<std::sync::atomic::AtomicU64>,
     /// The SMS worker's counters (`dispatch_passes`: completed dispatcher passes).
-    pub sms_stats: Arc<dokflyt::sms::worker::SmsStats>,
+    pub sms_stats: Arc<dokflyt::sms::fanout::SmsStats>,
     pub shutdown: CancellationToken,
     pub handle: Option<JoinHandle<anyhow::Result<()>>>,
     pub publisher: lapin::Connection,
@@ -288,14 +288,22 @@ impl TestApp {
             + self.stats.dead_lettered.load(Ordering::SeqCst)
     }
 
-    /// Waits until `n` more background passes have completed than `since` — a
-    /// condition to wait on before asserting that something did *not* happen
-    /// (instead of sleeping and hoping the worker had its turn).
-    pub async fn wait_passes(&self, what: &str, counter: &AtomicU64, since: u64, n: u64) {
+    /// Waits until `n` more passes of a background loop (`counter`) complete than
+    /// now — a condition to wait on before asserting that something did *not*
+    /// happen, instead of sleeping and hoping the worker had its turn.
+    pub async fn wait_passes(&self, what: &str, counter: &AtomicU64, n: u64) {
+        let since = counter.load(Ordering::SeqCst);
         self.wait_until(what, Duration::from_secs(30), || async {
             counter.load(Ordering::SeqCst) >= since + n
         })
         .await;
+    }
+
+    /// Two full passes of the SMS dispatcher from now: every message that exists
+    /// now has been looked at.
+    pub async fn wait_two_dispatcher_passes(&self) {
+        self.wait_passes("two dispatcher passes", &self.sms_stats.dispatch_passes, 2)
+            .await;
     }
 
     /// Publishes raw bytes to the events exchange with confirms.
@@ -329,16 +337,12 @@ impl TestApp {
     }
 
     /// Polls `cond` every 50 ms until it holds or `limit` passes (then panics).
-    pub async fn wait_until<F, Fut>(&self, what: &str, limit: Duration, mut cond: F)
+    pub async fn wait_until<F, Fut>(&self, what: &str, limit: Duration, cond: F)
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = bool>,
     {
-        let deadline = Instant::now() + limit;
-        while !cond().await {
-            assert!(Instant::now() < deadline, "timed out waiting until {what}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_until(what, limit, cond).await
     }
 
     /// Takes every message from the dead-letter queue: (reason code header, body).
@@ -386,14 +390,7 @@ impl TestApp {
         self.topology.remove(&self.channel).await;
         let _ = self.publisher.close(200, "test done".into()).await;
         self.pool.close().await;
-        if let Ok(mut admin) = PgConnection::connect(PG_ADMIN_URL).await {
-            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-                self.database
-            )))
-            .execute(&mut admin)
-            .await;
-        }
+        drop_database(&self.database).await;
         // Nothing the worker logged may be personal data (issue 16).
         scan::assert_log_clean("the worker's log");
     }
@@ -645,4 +642,29 @@ pub fn ensure_node_modules() {
         assert!(status.success(), "npm ci in tests/e2e failed");
         std::fs::write(&stamp, &lock).expect("the install stamp");
     });
+}
+
+/// Polls `cond` every 50 ms until it holds or `limit` passes (then panics).
+pub async fn wait_until<F, Fut>(what: &str, limit: Duration, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    while !cond().await {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Drops a test's private database (best effort: `.ci/run` removes leftovers).
+pub async fn drop_database(name: &str) {
+    if let Ok(mut admin) = PgConnection::connect(PG_ADMIN_URL).await {
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+            name.replace('"', "\"\"")
+        )))
+        .execute(&mut admin)
+        .await;
+    }
 }

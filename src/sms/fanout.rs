@@ -1,4 +1,4 @@
-//! The SMS worker: fans committed messages out through the broker and sends each
+//! The SMS fan-out (`sms::fanout`): fans committed messages out through the broker and sends each
 //! (message, number) to the gateway at most once.
 //!
 //! Input: `sms_messages` rows in status `approved` (and pending `emergency_sms`
@@ -361,10 +361,10 @@ impl SmsWorker {
                 .collect::<Vec<Settled>>()
                 .await;
         let unsettled = results.iter().any(|r| matches!(r, Settled::No));
-        let outcomes: Vec<Outcome> = results
+        let outcomes: Vec<Settlement> = results
             .into_iter()
             .filter_map(|r| match r {
-                Settled::Outcome(o) => Some(o),
+                Settled::Recorded(o) => Some(o),
                 _ => None,
             })
             .collect();
@@ -432,7 +432,7 @@ impl SmsWorker {
             let delay = match outcome {
                 SendOutcome::Accepted { gateway_id } => {
                     self.stats.accepted.fetch_add(1, Ordering::Relaxed);
-                    return Settled::Outcome(Outcome {
+                    return Settled::Recorded(Settlement {
                         id: row.id,
                         status: "sent",
                         gateway_id: Some(gateway_id),
@@ -442,7 +442,7 @@ impl SmsWorker {
                 SendOutcome::Permanent { reason } => {
                     self.stats.failed.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(recipient = row.id, %reason, "SMS refused by the gateway");
-                    return Settled::Outcome(Outcome {
+                    return Settled::Recorded(Settlement {
                         id: row.id,
                         status: "failed",
                         gateway_id: None,
@@ -455,7 +455,7 @@ impl SmsWorker {
                         self.stats.failed.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(recipient = row.id, %reason, tries, "SMS gateway unavailable; giving up on this number");
                         let why = format!("gateway unavailable after {tries} attempts: {reason}");
-                        return Settled::Outcome(Outcome {
+                        return Settled::Recorded(Settlement {
                             id: row.id,
                             status: "failed",
                             gateway_id: None,
@@ -488,7 +488,7 @@ impl SmsWorker {
     }
 
     /// Records the outcomes (only over `sending`: a delivery report may have come first).
-    async fn settle(&self, outcomes: &[Outcome]) -> bool {
+    async fn settle(&self, outcomes: &[Settlement]) -> bool {
         if outcomes.is_empty() {
             return true;
         }
@@ -533,14 +533,14 @@ impl SmsWorker {
 /// What became of one claimed row.
 enum Settled {
     /// Sent or failed: record it.
-    Outcome(Outcome),
+    Recorded(Settlement),
     /// Another worker holds the row now (our claim lapsed).
     Elsewhere,
     /// Interrupted (shutdown, database): the batch is not acked.
     No,
 }
 
-struct Outcome {
+struct Settlement {
     id: i64,
     status: &'static str,
     gateway_id: Option<String>,

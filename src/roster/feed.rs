@@ -1,4 +1,4 @@
-//! The roster consumer: roster events from `{prefix}.roster` into the roster tables.
+//! The roster feed (`roster::feed`): roster events from `{prefix}.roster` into the roster tables.
 //!
 //! Input: deliveries routed with `roster.<entity>`. Output: per delivery, either
 //! the change applied (or found stale) and committed, then acked; or — for a body
