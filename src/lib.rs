@@ -15,12 +15,15 @@
 //! ```
 //!
 //! Map of the crate, bottom up (a module imports only modules above it in this
-//! list or in its own group; no cycle among the top-level modules):
+//! list or in its own group; no cycle among the top-level modules). Modules that
+//! nothing outside the crate uses (the binary, the tests, `dev/`) are private:
+//! `backoff`, `capped`, `jwt`, `redact` and `text`; the rest are public because
+//! the command line, the tests or the toolbox call into them.
 //!
 //! Leaves (import nothing of the crate, or only each other):
-//! - [`secret`] — `Secret`: a value that never prints; [`redact`] — `Debug` that
-//!   hides personal fields (`redacted_debug!`); [`capped`] — bounded reads of HTTP
-//!   answers; [`text`] — month names and word-by-word masking; [`xml`] — escaping;
+//! - [`secret`] — `Secret`: a value that never prints; `redact` — `Debug` that
+//!   hides personal fields (`redacted_debug!`); `capped` — bounded reads of HTTP
+//!   answers; `text` — month names and word-by-word masking; [`xml`] — escaping;
 //!   [`calendar`] — days as Oslo counts them; [`progress`] — where long operations
 //!   report how far they are (the command line shows it); [`metrics`] — what the
 //!   stages count for Prometheus (the families, the recorder; `http::metrics`
@@ -28,7 +31,7 @@
 //! - [`event`] — the wire contract (document event v1) and the §8 document-type keys.
 //! - [`access`] — who is asking: roles (§6) and the acting user; [`audit`] — the
 //!   audit log; [`assurance`] — how strongly a person signed in (low/substantial/high);
-//!   [`jwt`] — token verification; [`clients`] — registered API clients.
+//!   `jwt` — token verification; [`clients`] — registered API clients.
 //!
 //! Vocabulary and settings:
 //! - [`config`] — every settings section: defaults, then a TOML file, then
@@ -46,7 +49,7 @@
 //! - [`tls`] — what every outgoing TLS connection trusts: the OS store plus
 //!   `tls.ca_bundle` (reqwest, lapin's `amqps`, lettre); [`telemetry`] — logs,
 //!   spans and their OTLP export.
-//! - [`backoff`] — the retry policy (exponential, jittered) every retry and reconnect
+//! - `backoff` — the retry policy (exponential, jittered) every retry and reconnect
 //!   states its numbers in.
 //! - [`broker`] — AMQP connection, topology, publishing with confirms, and the one
 //!   reconnecting session (`broker::session`) the documents, roster and SMS consumers run in.
@@ -85,10 +88,10 @@ pub mod archive;
 pub mod assertion;
 pub mod assurance;
 pub mod audit;
-pub mod backoff;
+mod backoff;
 pub mod broker;
 pub mod calendar;
-pub mod capped;
+mod capped;
 pub mod channels;
 pub mod cli;
 pub mod clients;
@@ -98,21 +101,21 @@ pub mod db;
 pub mod document;
 pub mod event;
 pub mod http;
-pub mod jwt;
+mod jwt;
 pub mod maskinporten;
 pub mod metrics;
 pub mod oidc;
 pub mod pipeline;
 pub mod progress;
 pub mod recipient_policy;
-pub mod redact;
+mod redact;
 pub mod render;
 pub mod roster;
 pub mod rules;
 pub mod secret;
 pub mod sms;
 pub mod telemetry;
-pub mod text;
+mod text;
 pub mod tls;
 pub mod xml;
 

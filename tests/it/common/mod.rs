@@ -346,7 +346,19 @@ impl TestApp {
     }
 
     /// Takes every message from the dead-letter queue: (reason code header, body).
+    /// The consumer records a dead letter's row before its confirmed publish to the
+    /// dead-letter exchange and counts it after; so first wait until every recorded
+    /// row has been counted (published), then take what the queue holds.
     pub async fn drain_dead_letters(&self) -> Vec<(String, Option<String>, Vec<u8>)> {
+        self.wait_until(
+            "every recorded dead letter is published",
+            Duration::from_secs(30),
+            || async {
+                self.stats.dead_lettered.load(Ordering::SeqCst) as i64
+                    >= self.count("SELECT count(*) FROM dead_letters").await
+            },
+        )
+        .await;
         let mut out = Vec::new();
         loop {
             let got = self
