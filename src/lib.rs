@@ -17,8 +17,12 @@
 //! Map of the crate, bottom up (a module imports only modules above it in this
 //! list or in its own group; no cycle among the top-level modules). Modules that
 //! nothing outside the crate uses (the binary, the tests, `dev/`) are private:
-//! `backoff`, `capped`, `jwt`, `redact` and `text`; the rest are public because
-//! the command line, the tests or the toolbox call into them.
+//! `backoff`, `capped`, `jwt`, `redact` and `text`, and 26 submodules (the
+//! settings sections behind `config`'s re-exports, `render::{context, layout,
+//! pdf}`, `http::{archive, contacts, deliveries, openapi, sms}`, `sms::{authz,
+//! intake}`, `channels::{dispatch, internal}`, `dashboard::{sms_pages, stepup}`,
+//! `pipeline::enqueue_archive`, `broker::topology`, `rules::file`); the rest are
+//! public because the command line, the tests or the toolbox call into them.
 //!
 //! Leaves (import nothing of the crate, or only each other):
 //! - [`secret`] — `Secret`: a value that never prints; `redact` — `Debug` that

@@ -14,7 +14,7 @@
 
 pub mod permissions;
 pub mod session;
-pub mod topology;
+mod topology;
 
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString, ShortStringError};

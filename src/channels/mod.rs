@@ -29,9 +29,9 @@
 //! ids, addresses, email addresses or document text.
 
 pub mod cms;
-pub mod dispatch;
+mod dispatch;
 pub mod email;
-pub mod internal;
+mod internal;
 pub mod message;
 pub mod notification;
 pub mod outbound;

@@ -13,17 +13,17 @@
 //! [`Secret`]s: they never appear in `Debug` output or logs, only with the
 //! password masked through [`Secret::redacted_url`].
 
-pub mod archive;
-pub mod assertion;
-pub mod assurance;
-pub mod dashboard;
-pub mod delivery;
+mod archive;
+mod assertion;
+mod assurance;
+mod dashboard;
+mod delivery;
 pub mod env;
 pub mod letters;
-pub mod maskinporten;
-pub mod sms;
-pub mod telemetry;
-pub mod tls;
+mod maskinporten;
+mod sms;
+mod telemetry;
+mod tls;
 
 use std::path::{Path, PathBuf};
 

@@ -21,8 +21,8 @@
 
 pub mod pages;
 pub mod session;
-pub mod sms_pages;
-pub mod stepup;
+mod sms_pages;
+mod stepup;
 pub mod words;
 
 use std::collections::HashMap;

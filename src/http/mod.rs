@@ -24,16 +24,16 @@
 //!
 //! Every request gets an `x-request-id` and the span `http_request` ([`request_id`]).
 
-pub mod archive;
+mod archive;
 pub mod auth;
-pub mod contacts;
-pub mod deliveries;
+mod contacts;
+mod deliveries;
 pub mod error;
 pub mod limit;
 pub mod metrics;
-pub mod openapi;
+mod openapi;
 pub mod request_id;
-pub mod sms;
+mod sms;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

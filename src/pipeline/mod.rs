@@ -25,7 +25,7 @@
 
 pub mod consume;
 pub mod deliver;
-pub mod enqueue_archive;
+mod enqueue_archive;
 pub mod render;
 pub mod route;
 pub mod validate;

@@ -83,10 +83,6 @@ impl FaceMetrics {
         }
     }
 
-    pub fn units_per_em(&self) -> f32 {
-        self.units_per_em
-    }
-
     /// Width of `text` at `size` points.
     pub fn width(&self, text: &str, size: f32) -> f32 {
         let units: u32 = text.chars().map(|c| u32::from(self.advance_units(c))).sum();

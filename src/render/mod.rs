@@ -27,10 +27,10 @@
 //! and [`sami`] (the Sámi text beside the Norwegian: the event's, else a fixed
 //! phrase; shared with the message channel and the emergency SMS).
 
-pub mod context;
-pub mod layout;
+mod context;
+mod layout;
 pub mod markup;
-pub mod pdf;
+mod pdf;
 pub mod sami;
 
 use std::path::{Path, PathBuf};

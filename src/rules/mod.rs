@@ -6,7 +6,7 @@
 //! to start on an invalid table, and a reload keeps the old table when the new one fails.
 
 pub mod explain;
-pub mod file;
+mod file;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};

@@ -21,12 +21,12 @@
 //! [`intake`] (the document-event path), [`gateway`] (HTTP client), [`fanout`]
 //! (fan-out and sending), [`dlr`] (delivery reports).
 
-pub mod authz;
+mod authz;
 pub mod cost;
 pub mod dlr;
 pub mod fanout;
 pub mod gateway;
-pub mod intake;
+mod intake;
 pub mod message;
 pub mod number;
 pub mod recipients;
