@@ -85,6 +85,7 @@ impl App {
             rules,
             renderer: Arc::new(renderer),
             max_message_bytes: settings.amqp.max_message_bytes,
+            render_permits: crate::pipeline::render_permits(settings.amqp.render_threads),
         };
         Ok(App {
             settings,

@@ -129,6 +129,9 @@ pub struct AmqpSettings {
     pub prefetch: u16,
     /// Events processed at the same time. Env: `DOKFLYT_CONCURRENCY`.
     pub concurrency: usize,
+    /// PDFs rendered at the same time (CPU work on the blocking pool); 0 = no bound
+    /// beyond `concurrency`. Env: `DOKFLYT_AMQP__RENDER_THREADS`.
+    pub render_threads: usize,
     /// AMQP heartbeat in seconds; a dead connection is noticed within about twice this.
     pub heartbeat_secs: u16,
     /// Deliveries of one message before the quorum queue dead-letters it (a message
@@ -205,6 +208,7 @@ impl Default for AmqpSettings {
             prefix: "dokflyt".into(),
             prefetch: 64,
             concurrency: 32,
+            render_threads: 0,
             heartbeat_secs: 10,
             delivery_limit: 5,
             max_message_bytes: 1024 * 1024,

@@ -47,6 +47,22 @@ pub struct PipelineContext {
     pub renderer: Arc<Renderer>,
     /// Largest accepted body (see `amqp.max_message_bytes`).
     pub max_message_bytes: usize,
+    /// Renders at the same time ([`render_permits`]).
+    pub render_permits: Arc<tokio::sync::Semaphore>,
+}
+
+/// The bound on concurrent renders: `amqp.render_threads`, or none beyond
+/// `amqp.concurrency` when 0 (the default). Measured (README «Benchmark»): one
+/// render per core cost 8 % of the throughput on this 2-core machine, because
+/// renders then wait while the cores idle on commits and acks; the bound is for
+/// a deployment whose memory, not its CPU, limits it (20-page reports).
+pub fn render_permits(render_threads: usize) -> Arc<tokio::sync::Semaphore> {
+    let n = if render_threads > 0 {
+        render_threads
+    } else {
+        tokio::sync::Semaphore::MAX_PERMITS
+    };
+    Arc::new(tokio::sync::Semaphore::new(n))
 }
 
 /// The one decision about what to do with a message.
@@ -214,9 +230,12 @@ async fn stages(ctx: &PipelineContext, body: &[u8]) -> Disposition {
             Err(SenderError::Db(e)) => return Disposition::from_db(event_id, e),
         }
     }
-    let rendered = match timed_async(Stage::Render, render::render(routed, ctx.renderer.clone()))
-        .instrument(tracing::info_span!("render"))
-        .await
+    let rendered = match timed_async(
+        Stage::Render,
+        render::render(routed, ctx.renderer.clone(), &ctx.render_permits),
+    )
+    .instrument(tracing::info_span!("render"))
+    .await
     {
         Ok(r) => r,
         Err(e) => {

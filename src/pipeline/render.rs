@@ -5,21 +5,27 @@
 //! every archive copy); documents that only travel as messages get no PDF here.
 //! Failure: a [`RenderError`] is permanent for that event (bad data or a template
 //! bug; templates are test-rendered at start-up) and the pipeline dead-letters it.
-//! Rendering is CPU work, so it runs on the blocking pool, off the async runtime.
+//! Rendering is CPU work, so it runs on the blocking pool, off the async runtime,
+//! at most `amqp.render_threads` at a time when that is set.
 
 use std::sync::Arc;
 
 use crate::document::{RenderedDocument, RoutedDocument};
 use crate::render::{RenderError, Renderer};
 
-/// Renders on the blocking pool.
+/// Renders on the blocking pool, at most `permits` at a time.
 pub async fn render(
     routed: RoutedDocument,
     renderer: Arc<Renderer>,
+    permits: &tokio::sync::Semaphore,
 ) -> Result<RenderedDocument, RenderError> {
     if !routed.needs_pdf() {
         return made(routed, None);
     }
+    // The semaphore is never closed; a closed one would only mean shutting down.
+    let Ok(_permit) = permits.acquire().await else {
+        return Err(RenderError::Pdf("the renderer is shutting down".into()));
+    };
     let joined = tokio::task::spawn_blocking(move || {
         let pdf = renderer.render_pdf(&routed);
         (routed, pdf)

@@ -58,6 +58,7 @@ async fn measure(settings: &Settings, pool: &sqlx::PgPool, n: usize) -> anyhow::
             &settings.paths.templates_dir,
         )?),
         max_message_bytes: settings.amqp.max_message_bytes,
+        render_permits: dokflyt::pipeline::render_permits(settings.amqp.render_threads),
     };
     let example = settings.paths.examples_dir.join("conduct_warning.json");
     let mut event: serde_json::Value = serde_json::from_slice(

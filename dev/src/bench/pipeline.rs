@@ -123,8 +123,13 @@ pub async fn pipeline(mut settings: Settings, events: usize) -> anyhow::Result<(
         rules,
         renderer: Arc::new(renderer),
         max_message_bytes: settings.amqp.max_message_bytes,
+        render_permits: dokflyt::pipeline::render_permits(settings.amqp.render_threads),
     };
     let renderer = ctx.renderer.clone();
+    let renders_at_once = match settings.amqp.render_threads {
+        0 => "no bound".to_string(),
+        n => n.to_string(),
+    };
     let stats = Arc::new(ConsumerStats::default());
     let shutdown = CancellationToken::new();
     let cpu_before = cpu::sample();
@@ -214,8 +219,10 @@ pub async fn pipeline(mut settings: Settings, events: usize) -> anyhow::Result<(
 
     let rate = |d: Duration| events as f64 / d.as_secs_f64();
     println!(
-        "bench pipeline: {events} conduct_warning events, prefetch {}, concurrency {}",
-        settings.amqp.prefetch, settings.amqp.concurrency
+        "bench pipeline: {events} conduct_warning events, prefetch {}, concurrency {}, renders at once {}",
+        settings.amqp.prefetch,
+        settings.amqp.concurrency,
+        renders_at_once
     );
     println!(
         "  baseline (broker consume+ack only)   {:>10.0} msg/s   ({:.2} s)",

@@ -46,6 +46,7 @@ impl Db {
                 dokflyt::render::Renderer::load(&root.join("templates")).expect("templates"),
             ),
             max_message_bytes: 1 << 20,
+            render_permits: dokflyt::pipeline::render_permits(0),
         };
         Db { ctx, name }
     }
