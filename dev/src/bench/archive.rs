@@ -27,18 +27,12 @@ use dokflyt::archive::client::{ArchiveClient, HttpArchiveClient, Outgoing};
 use dokflyt::archive::transfer::{self, TransferOptions};
 use dokflyt::config::Settings;
 use dokflyt::pipeline::{process, Disposition, PipelineContext};
-use dokflyt::secret::Secret;
 
 pub async fn archive(mut settings: Settings, documents: usize) -> anyhow::Result<()> {
     let n = documents.max(1);
     let run_id = Uuid::new_v4().simple().to_string();
     let db_name = format!("dokflyt_bench_{}", &run_id[..8]);
-    let base_url = settings.database.url.expose().to_string();
-    let db_url = match base_url.rfind('/') {
-        Some(i) => format!("{}/{db_name}", &base_url[..i]),
-        None => anyhow::bail!("cannot derive a bench database from the database URL"),
-    };
-    settings.database.url = Secret::new(db_url);
+    super::use_private_database(&mut settings, &db_name)?;
     settings.database.max_connections = settings.database.max_connections.max(16);
     // Seeding writes gigabytes of PDFs: more than the worker's statement timeout allows.
     settings.database.statement_timeout_ms = settings.database.statement_timeout_ms.max(600_000);

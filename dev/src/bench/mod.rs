@@ -11,3 +11,17 @@ pub mod archive;
 pub mod pipeline;
 pub mod render;
 pub mod sms;
+
+use dokflyt::config::Settings;
+use dokflyt::secret::Secret;
+
+/// Points `settings` at a private database `db_name` on the configured server (the
+/// benchmark creates it and drops it afterwards).
+fn use_private_database(settings: &mut Settings, db_name: &str) -> anyhow::Result<()> {
+    let base = settings.database.url.expose().to_string();
+    let Some(i) = base.rfind('/') else {
+        anyhow::bail!("cannot derive a bench database from the database URL");
+    };
+    settings.database.url = Secret::new(format!("{}/{db_name}", &base[..i]));
+    Ok(())
+}

@@ -35,7 +35,6 @@ use dokflyt::broker::{self, Topology};
 use dokflyt::config::Settings;
 use dokflyt::pipeline::consume::{Consumer, ConsumerStats};
 use dokflyt::pipeline::PipelineContext;
-use dokflyt::secret::Secret;
 
 pub async fn pipeline(mut settings: Settings, events: usize) -> anyhow::Result<()> {
     let example = settings.paths.examples_dir.join("conduct_warning.json");
@@ -46,12 +45,7 @@ pub async fn pipeline(mut settings: Settings, events: usize) -> anyhow::Result<(
     let run_id = &run_id[..8];
     settings.amqp.prefix = format!("dokflyt-bench-{run_id}");
     let db_name = format!("dokflyt_bench_{run_id}");
-    let base_url = settings.database.url.expose().to_string();
-    let db_url = match base_url.rfind('/') {
-        Some(i) => format!("{}/{db_name}", &base_url[..i]),
-        None => anyhow::bail!("cannot derive a bench database from the database URL"),
-    };
-    settings.database.url = Secret::new(db_url);
+    super::use_private_database(&mut settings, &db_name)?;
     settings.database.max_connections = settings.database.max_connections.max(16);
 
     let bodies: Vec<Vec<u8>> = (0..events)

@@ -14,14 +14,12 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use dokflyt::broker::Topology;
 use dokflyt::config::Settings;
-use dokflyt::secret::Secret;
 use dokflyt::sms::fanout::SmsWorker;
 use dokflyt::sms::request::{self, Channel, PreviewRequest, SendRequest};
 use dokflyt::sms::SmsContext;
@@ -33,11 +31,7 @@ pub async fn run(mut settings: Settings, recipients: usize) -> anyhow::Result<()
     let run_id = &run_id[..8];
     settings.amqp.prefix = format!("dokflyt-bench-sms-{run_id}");
     let db_name = format!("dokflyt_bench_sms_{run_id}");
-    let base = settings.database.url.expose().to_string();
-    let i = base
-        .rfind('/')
-        .context("cannot derive a bench database from the database URL")?;
-    settings.database.url = Secret::new(format!("{}/{db_name}", &base[..i]));
+    super::use_private_database(&mut settings, &db_name)?;
     let gateway = GatewayStandIn::start_with(Options::tests()).await?;
     gateway.configure(&mut settings.sms);
     settings.sms.rate_per_second = 1_000_000;
