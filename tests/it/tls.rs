@@ -479,11 +479,12 @@ async fn amqps_to_the_broker_behind_the_municipality_ca_only_with_the_bundle() {
     let _ = conn.close(200, "done".into()).await;
 }
 
-#[test]
-fn a_bundle_that_cannot_be_read_refuses_start_naming_the_setting() {
+/// `dokflyt status` with `DOKFLYT_TLS__CA_BUNDLE` set to `bundle`: it must refuse
+/// to start; its stderr.
+fn status_with_bundle(bundle: &std::path::Path) -> String {
     let out = Command::new(crate::common::dokflyt_bin())
         .arg("status")
-        .env("DOKFLYT_TLS__CA_BUNDLE", "/nonexistent/kommune-ca.pem")
+        .env("DOKFLYT_TLS__CA_BUNDLE", bundle)
         .env(
             "DOKFLYT_DATABASE_URL",
             "postgres://postgres@127.0.0.1:1/none",
@@ -491,7 +492,12 @@ fn a_bundle_that_cannot_be_read_refuses_start_naming_the_setting() {
         .output()
         .expect("dokflyt runs");
     assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_bundle_that_cannot_be_read_refuses_start_naming_the_setting() {
+    let err = status_with_bundle(std::path::Path::new("/nonexistent/kommune-ca.pem"));
     assert!(
         err.contains("tls.ca_bundle") && err.contains("DOKFLYT_TLS__CA_BUNDLE"),
         "{err}"
@@ -501,17 +507,7 @@ fn a_bundle_that_cannot_be_read_refuses_start_naming_the_setting() {
     let dir = tempfile::tempdir().expect("dir");
     let junk = dir.path().join("junk.pem");
     std::fs::write(&junk, "ikke et sertifikat\n").expect("write");
-    let out = Command::new(crate::common::dokflyt_bin())
-        .arg("status")
-        .env("DOKFLYT_TLS__CA_BUNDLE", &junk)
-        .env(
-            "DOKFLYT_DATABASE_URL",
-            "postgres://postgres@127.0.0.1:1/none",
-        )
-        .output()
-        .expect("dokflyt runs");
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = status_with_bundle(&junk);
     assert!(
         err.contains("DOKFLYT_TLS__CA_BUNDLE") && err.contains("no certificate"),
         "{err}"
