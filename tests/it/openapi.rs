@@ -163,6 +163,36 @@ async fn the_document_and_the_router_list_the_same_routes() {
     let api_routes = router.keys().filter(|p| p.starts_with("/api/")).count();
     assert!(api_routes >= 21, "{api_routes} /api routes");
 
+    // The doors without credentials are exactly these (none acts on an identity); a
+    // route documented without security that is not listed here fails.
+    let open: BTreeSet<String> = doc["paths"]
+        .as_object()
+        .expect("paths")
+        .iter()
+        .flat_map(|(path, item)| {
+            METHODS.iter().filter_map(move |m| {
+                let op = item.get(*m)?;
+                let security = op["security"].as_array()?;
+                security
+                    .is_empty()
+                    .then(|| format!("{} {path}", m.to_uppercase()))
+            })
+        })
+        .collect();
+    assert_eq!(
+        open,
+        BTreeSet::from(
+            [
+                "GET /healthz",
+                "GET /readyz",
+                "GET /metrics",
+                "GET /api/openapi.json"
+            ]
+            .map(String::from)
+        ),
+        "the routes open without credentials"
+    );
+
     let client = reqwest::Client::new();
     for (path, item) in doc["paths"].as_object().expect("paths") {
         for m in METHODS {
