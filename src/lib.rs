@@ -23,6 +23,12 @@
 //! intake}`, `channels::{dispatch, internal}`, `dashboard::{sms_pages, stepup}`,
 //! `pipeline::enqueue_archive`, `broker::topology`, `rules::file`); the rest are
 //! public because the command line, the tests or the toolbox call into them.
+//! The crate root re-exports what they use most (the service, its settings, the
+//! document's states, the pipeline's entry points); each feature room re-exports
+//! its own entry points, and the submodules behind them are `pub(crate)` (the
+//! pipeline's stages, `archive::{client, transfer}`, `sms::{fanout, gateway,
+//! number, sender, dlr, message}`, `channels::{worker, email}`, `roster::{import,
+//! store}`, `dashboard::pages`, `rules::explain`, `broker::{permissions, session}`).
 //!
 //! Leaves (import nothing of the crate, or only each other):
 //! - [`secret`] — `Secret`: a value that never prints; `redact` — `Debug` that
@@ -122,6 +128,22 @@ pub mod telemetry;
 mod text;
 pub mod tls;
 pub mod xml;
+
+// What the binary, the tests and the toolbox use most, at the crate root: the
+// service, its settings, the document's states and the pipeline's entry points.
+// Feature rooms (`archive`, `sms`, `channels`, `roster`, …) re-export their own
+// entry points, so their internal submodules stay private to the crate.
+pub use app::App;
+pub use broker::Topology;
+pub use config::{Secret, Settings};
+pub use document::{
+    Channel, DeliveryPlan, Rejection, RenderedDocument, RoutedDocument, RoutingDecision,
+    ValidatedEvent,
+};
+pub use event::{DocumentType, IncomingEvent};
+pub use pipeline::{process, Disposition, PipelineContext};
+pub use render::Renderer;
+pub use rules::RoutingTable;
 
 #[cfg(test)]
 mod build_inputs {

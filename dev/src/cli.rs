@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use dokflyt::config::Settings;
+use dokflyt::Settings;
 
 #[derive(Debug, Parser)]
 #[command(

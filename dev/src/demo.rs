@@ -34,8 +34,8 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use dokflyt::broker::{self, Topology};
-use dokflyt::config::Settings;
 use dokflyt::db::status::{fate, EventFate};
+use dokflyt::Settings;
 
 /// The municipality of the nynorsk example event (Sogndal).
 pub const DEMO_NYNORSK_MUNICIPALITY: &str = "4640";
@@ -85,7 +85,7 @@ pub const DEMO_OWN_SMS: i64 = 1;
 pub fn archive_target(
     settings: &Settings,
     pool: PgPool,
-) -> std::sync::Arc<dyn dokflyt::archive::client::ArchiveClient> {
+) -> std::sync::Arc<dyn dokflyt::archive::ArchiveClient> {
     std::sync::Arc::new(archive::DemoArchive::new(
         &settings.archive.directory,
         &settings.archive.system,
@@ -185,7 +185,7 @@ pub async fn run(
     settings: &Settings,
     pool: &PgPool,
     addr: SocketAddr,
-    archive: std::sync::Arc<dyn dokflyt::archive::client::ArchiveClient>,
+    archive: std::sync::Arc<dyn dokflyt::archive::ArchiveClient>,
 ) -> anyhow::Result<()> {
     let conn = broker::connect(settings.amqp.url.expose(), settings.amqp.heartbeat_secs).await?;
     let channel = broker::confirm_channel(&conn).await?;
@@ -222,7 +222,7 @@ pub async fn run(
             for line in text.lines().filter(|l| !l.trim().is_empty()) {
                 let change = dokflyt::roster::RosterChange::parse(line.as_bytes())
                     .with_context(|| format!("{} holds an invalid roster event", file.display()))?;
-                dokflyt::roster::store::apply(pool, &change).await?;
+                dokflyt::roster::apply(pool, &change).await?;
             }
         }
     }
@@ -376,7 +376,7 @@ pub async fn run(
     );
     // The transfer normally waits for the 15:00 / 02:00 window; the demo runs it now,
     // into the offline package (one folder per document: arkivmelding.xml + PDF).
-    let opts = dokflyt::archive::transfer::TransferOptions::from_settings(&settings.archive);
+    let opts = dokflyt::archive::TransferOptions::from_settings(&settings.archive);
     let s = dokflyt::archive::schedule::run_and_log(
         pool,
         archive,
@@ -612,15 +612,15 @@ mod language_tests {
             dokflyt::rules::RoutingTable::load_dir(&root.join("routing-rules")).expect("rules");
         let body = std::fs::read(root.join("examples/events/conduct_warning_nynorsk.json"))
             .expect("the nynorsk example");
-        let ev = dokflyt::pipeline::validate::validate(&body, 1 << 20).expect("valid");
-        let routed = dokflyt::pipeline::route::route(ev, &table).expect("routed");
+        let ev = dokflyt::pipeline::validate(&body, 1 << 20).expect("valid");
+        let routed = dokflyt::pipeline::route(ev, &table).expect("routed");
         let markup = renderer.render_markup(&routed).expect("markup");
         assert!(markup.contains("Med venleg helsing"), "{markup}");
         assert!(markup.contains("Kva betyr varselet?"), "{markup}");
         // The bokmål example stays bokmål.
         let body = std::fs::read(root.join("examples/events/conduct_warning.json")).expect("read");
-        let ev = dokflyt::pipeline::validate::validate(&body, 1 << 20).expect("valid");
-        let routed = dokflyt::pipeline::route::route(ev, &table).expect("routed");
+        let ev = dokflyt::pipeline::validate(&body, 1 << 20).expect("valid");
+        let routed = dokflyt::pipeline::route(ev, &table).expect("routed");
         assert!(renderer
             .render_markup(&routed)
             .expect("markup")
@@ -628,8 +628,8 @@ mod language_tests {
         // The Sámi-area example carries its North Sámi text, tagged `se`.
         let body = std::fs::read(root.join("examples/events/general_information_sami.json"))
             .expect("the Sámi-area example");
-        let ev = dokflyt::pipeline::validate::validate(&body, 1 << 20).expect("valid");
-        let routed = dokflyt::pipeline::route::route(ev, &table).expect("routed");
+        let ev = dokflyt::pipeline::validate(&body, 1 << 20).expect("valid");
+        let routed = dokflyt::pipeline::route(ev, &table).expect("routed");
         let markup = renderer.render_markup(&routed).expect("markup");
         assert!(markup.contains("@lang se\n"), "{markup}");
         assert!(markup.contains("SFO lea rabas"), "{markup}");

@@ -18,13 +18,19 @@
 //! failure as transient (retried) or permanent (straight to `feilet`).
 
 pub mod arkivmelding;
-pub mod client;
+pub(crate) mod client;
 pub mod deadlines;
 pub mod folders;
 pub mod receipt;
 pub mod schedule;
 pub mod staff;
-pub mod transfer;
+pub(crate) mod transfer;
+
+pub use client::{
+    from_settings as client_from_settings, ArchiveClient, Delivered, DirectoryArchive,
+    FolderDelivered, HttpArchiveClient, Outgoing, TransferError,
+};
+pub use transfer::{run_now, TransferOptions};
 
 use serde::{Deserialize, Serialize};
 

@@ -12,8 +12,8 @@
 //! pipeline (reconnect with backoff) except a `PRECONDITION_FAILED` on declare, which
 //! means an existing queue has other arguments and needs an operator.
 
-pub mod permissions;
-pub mod session;
+pub(crate) mod permissions;
+pub(crate) mod session;
 mod topology;
 
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};

@@ -30,14 +30,17 @@
 
 pub mod cms;
 mod dispatch;
-pub mod email;
+pub(crate) mod email;
 mod internal;
 pub mod message;
 pub mod notification;
 pub mod outbound;
 pub mod status;
 pub mod svarut;
-pub mod worker;
+pub(crate) mod worker;
+
+pub use email::{Email, MailError, Mailer};
+pub use worker::Channels;
 
 use futures::future::BoxFuture;
 use sha2::{Digest, Sha256};

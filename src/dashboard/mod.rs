@@ -19,11 +19,13 @@
 //! the windows), `skoleadmin` and `team` (their schools), `rektor` (their school,
 //! and the emergency SMS). Everyone else gets 403.
 
-pub mod pages;
+pub(crate) mod pages;
 pub mod session;
 mod sms_pages;
 mod stepup;
 pub mod words;
+
+pub use pages::may_preview;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -23,12 +23,19 @@
 //! [`reproduce`] runs stages 2–4 outside the consumer, with nothing written: for
 //! the archive staff's «Produser på nytt» and `dokflyt render`.
 
-pub mod consume;
-pub mod deliver;
+pub(crate) mod consume;
+pub(crate) mod deliver;
 mod enqueue_archive;
-pub mod render;
-pub mod route;
-pub mod validate;
+pub(crate) mod render;
+pub(crate) mod route;
+pub(crate) mod validate;
+
+// The stages are internal; their entry points are the pipeline's.
+pub use consume::{Consumer, ConsumerStats};
+pub use deliver::plan;
+pub use render::render_blocking;
+pub use route::route;
+pub use validate::validate;
 
 use std::sync::Arc;
 

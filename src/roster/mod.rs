@@ -14,8 +14,11 @@
 
 pub mod feed;
 pub mod gaps;
-pub mod import;
-pub mod store;
+pub(crate) mod import;
+pub(crate) mod store;
+
+pub use import::import_file;
+pub use store::apply;
 
 use chrono::{DateTime, FixedOffset, NaiveDate};
 use serde::{Deserialize, Serialize};

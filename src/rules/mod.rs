@@ -5,8 +5,10 @@
 //! Loading fails with a [`RulesError`] naming file, line and rule; the worker refuses
 //! to start on an invalid table, and a reload keeps the old table when the new one fails.
 
-pub mod explain;
+pub(crate) mod explain;
 mod file;
+
+pub use explain::explain;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};

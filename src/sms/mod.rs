@@ -23,16 +23,21 @@
 
 mod authz;
 pub mod cost;
-pub mod dlr;
-pub mod fanout;
-pub mod gateway;
+pub(crate) mod dlr;
+pub(crate) mod fanout;
+pub(crate) mod gateway;
 mod intake;
-pub mod message;
-pub mod number;
+pub(crate) mod message;
+pub(crate) mod number;
 pub mod recipients;
 pub mod request;
 pub mod segments;
-pub mod sender;
+pub(crate) mod sender;
+
+pub use fanout::{SmsStats, SmsWorker};
+pub use gateway::{GatewayClient, Lookup};
+pub use number::MobileNumber;
+pub use sender::NOT_AUTHORISED_NB;
 
 use std::sync::Arc;
 

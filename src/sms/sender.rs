@@ -41,14 +41,6 @@ impl SenderRoute {
             SenderRoute::SchoolOwner => Role::Skoleeier,
         }
     }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SenderRoute::Principal => "principal",
-            SenderRoute::Deputy => "deputy",
-            SenderRoute::SchoolOwner => "school_owner",
-        }
-    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -11,8 +11,8 @@
 use crate::common;
 
 use common::archive_standin::*;
-use dokflyt::archive::client::DirectoryArchive;
-use dokflyt::archive::transfer::run_now;
+use dokflyt::archive::run_now;
+use dokflyt::archive::DirectoryArchive;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -11,9 +11,9 @@ use std::time::Duration;
 use chrono::NaiveDate;
 use common::archive_standin::{Action, Db, StandIn, PG};
 use dokflyt::access::Actor;
-use dokflyt::archive::client::{ArchiveClient, HttpArchiveClient};
-use dokflyt::archive::transfer::{run_now, TransferOptions};
 use dokflyt::archive::{deadlines, folders};
+use dokflyt::archive::{run_now, TransferOptions};
+use dokflyt::archive::{ArchiveClient, HttpArchiveClient};
 use dokflyt::config::ArchiveSettings;
 
 const SCHOOL: &str = "fjellvik-ungdomsskole";

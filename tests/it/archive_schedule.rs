@@ -12,9 +12,9 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use common::archive_standin::{Action, Db, StandIn};
 use common::{spawn_app_with, Spawn};
-use dokflyt::archive::client::{ArchiveClient, HttpArchiveClient};
 use dokflyt::archive::schedule::{run_and_log, ManualClock, RunKind, Schedule, Scheduler};
-use dokflyt::archive::transfer::TransferOptions;
+use dokflyt::archive::TransferOptions;
+use dokflyt::archive::{ArchiveClient, HttpArchiveClient};
 use dokflyt::config::{ArchiveSettings, ScheduleSettings};
 use uuid::Uuid;
 

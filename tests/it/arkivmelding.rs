@@ -8,11 +8,11 @@ use std::path::Path;
 
 use dokflyt::archive::arkivmelding::{build, BuildOptions, DocumentInput, PdfRef};
 use dokflyt::document::Access;
-use dokflyt::pipeline::render::render_blocking;
-use dokflyt::pipeline::route::route;
-use dokflyt::pipeline::validate::validate;
-use dokflyt::render::Renderer;
-use dokflyt::rules::RoutingTable;
+use dokflyt::pipeline::render_blocking;
+use dokflyt::pipeline::route;
+use dokflyt::pipeline::validate;
+use dokflyt::Renderer;
+use dokflyt::RoutingTable;
 
 const OPPRETT_XSD: &str =
     "specs/fiks-arkiv-v2/no.ks.fiks.arkiv.v2.arkivering.arkivmelding.opprett.xsd";

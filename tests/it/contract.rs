@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use dokflyt::event::{is_valid_national_id, DocumentType};
-use dokflyt::pipeline::validate::validate;
+use dokflyt::pipeline::validate;
 use serde_json::{json, Value};
 
 /// The default `amqp.max_message_bytes`: the 1 MiB limit documented for producers.

@@ -306,7 +306,7 @@ async fn a_crashed_attempt_is_looked_up_when_its_claim_expires() {
         let st = app.settings.delivery.clone();
         let prefix = app.settings.amqp.prefix.clone();
         tokio::spawn(async move {
-            let c = dokflyt::channels::worker::Channels::build(
+            let c = dokflyt::channels::Channels::build(
                 pool,
                 &st,
                 dokflyt::config::Secret::new(common::AMQP_URL),
@@ -824,7 +824,7 @@ async fn messages_in_a_sami_area_carry_the_sami_text_beside_the_norwegian() {
         app.settings.letters.clone(),
     )
     .expect("the Sámi phrases load");
-    let ch = dokflyt::channels::worker::Channels::build_with_sami(
+    let ch = dokflyt::channels::Channels::build_with_sami(
         app.pool.clone(),
         &app.settings.delivery,
         dokflyt::config::Secret::new(common::AMQP_URL),

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use common::TestApp;
 use dokflyt::access::{Actor, Role};
-use dokflyt::app::App;
-use dokflyt::config::{Secret, Settings};
+use dokflyt::App;
+use dokflyt::{Secret, Settings};
 use uuid::Uuid;
 
 const FJELLVIK: &str = "fjellvik-ungdomsskole";
@@ -132,7 +132,7 @@ async fn the_demo_shows_every_state_and_runs_again_without_doubling() {
         &app.pool,
         &app.pool,
         dokflyt_dev::demo::archive_target(&settings, app.pool.clone()),
-        &dokflyt::archive::transfer::TransferOptions::from_settings(&settings.archive),
+        &dokflyt::archive::TransferOptions::from_settings(&settings.archive),
         &officer,
     )
     .await

@@ -23,8 +23,8 @@ use axum::routing::post;
 use common::archive_standin::*;
 use common::sms_gateway::{spawn_sms_app, GatewayStandIn};
 use common::{conduct_warning, spawn_app};
-use dokflyt::archive::client::{ArchiveClient, HttpArchiveClient, Outgoing, TransferError};
-use dokflyt::archive::transfer::run_now;
+use dokflyt::archive::run_now;
+use dokflyt::archive::{ArchiveClient, HttpArchiveClient, Outgoing, TransferError};
 use dokflyt::channels::svarut::{SvarUtClient, SvarUtError};
 use dokflyt::config::{ArchiveSettings, Secret};
 use lapin::options::BasicGetOptions;
@@ -369,7 +369,7 @@ async fn the_app_refuses_an_insecure_remote_archive() {
             Ok(_) => panic!("{url} must be refused"),
         };
         assert_eq!(e.class(), "insecure_transport", "{url}: {e}");
-        let e = match dokflyt::archive::client::from_settings(&settings.archive, None) {
+        let e = match dokflyt::archive::client_from_settings(&settings.archive, None) {
             Err(e) => e.to_string(),
             Ok(_) => panic!("{url} must be refused at start-up"),
         };
@@ -379,7 +379,7 @@ async fn the_app_refuses_an_insecure_remote_archive() {
     let dir = tempfile::tempdir().expect("dir");
     let mut settings = dokflyt::config::Settings::default();
     settings.archive.url = Secret::new("http://archive.example.no/arkivmelding");
-    assert!(dokflyt::archive::client::from_settings(&settings.archive, Some(dir.path())).is_ok());
+    assert!(dokflyt::archive::client_from_settings(&settings.archive, Some(dir.path())).is_ok());
 }
 
 /// mTLS: a remote https archive with a client certificate and key builds (the

@@ -452,7 +452,7 @@ async fn every_example_event_lands_with_its_decision() {
         let text = std::fs::read_to_string(entry.expect("entry").path()).expect("read");
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             let change = dokflyt::roster::RosterChange::parse(line.as_bytes()).expect("valid");
-            dokflyt::roster::store::apply(&app.pool, &change)
+            dokflyt::roster::apply(&app.pool, &change)
                 .await
                 .expect("applied");
         }
@@ -465,7 +465,7 @@ async fn every_example_event_lands_with_its_decision() {
         let id = Uuid::new_v4();
         v["event_id"] = id.to_string().into();
         let body = serde_json::to_vec(&v).expect("json");
-        let explained = dokflyt::rules::explain::explain(&table, &body).expect("valid");
+        let explained = dokflyt::rules::explain(&table, &body).expect("valid");
         expected.push((id, path, explained.to_json()));
         app.publish(&v).await;
     }
@@ -717,7 +717,7 @@ async fn sensitive_is_stored_uo_and_duplicate_recipients_are_refused() {
     assert_eq!(access, "UO");
     assert_eq!(basis.as_deref(), Some(dokflyt::rules::DEFAULT_LEGAL_BASIS));
     use dokflyt::access::{Actor, Role};
-    use dokflyt::dashboard::pages::may_preview;
+    use dokflyt::dashboard::may_preview;
     let team = Actor::new("t", Role::Team, vec![school.clone()]).expect("actor");
     let rektor = Actor::new("r", Role::Rektor, vec![school.clone()]).expect("actor");
     assert!(!may_preview(&team, &school, &access));

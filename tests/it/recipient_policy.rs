@@ -23,12 +23,12 @@ use dokflyt::archive::arkivmelding::{build, BuildOptions, DocumentInput, PdfRef}
 use dokflyt::channels::{content_policy, message, notification, svarut, Job};
 use dokflyt::document::{Access, Channel, JournalPostType};
 use dokflyt::event::{complete_national_id, IncomingEvent};
-use dokflyt::pipeline::deliver::plan;
-use dokflyt::pipeline::render::render_blocking;
-use dokflyt::pipeline::route::route;
-use dokflyt::pipeline::validate::validate;
-use dokflyt::render::Renderer;
-use dokflyt::rules::RoutingTable;
+use dokflyt::pipeline::plan;
+use dokflyt::pipeline::render_blocking;
+use dokflyt::pipeline::route;
+use dokflyt::pipeline::validate;
+use dokflyt::Renderer;
+use dokflyt::RoutingTable;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 

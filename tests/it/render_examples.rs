@@ -15,12 +15,12 @@ use std::path::Path;
 use std::process::Command;
 
 use dokflyt::document::{Access, ArchivePolicy, Channel};
-use dokflyt::event::DocumentType;
-use dokflyt::pipeline::render::render_blocking;
-use dokflyt::pipeline::route::route;
-use dokflyt::pipeline::validate::validate;
-use dokflyt::render::Renderer;
-use dokflyt::rules::RoutingTable;
+use dokflyt::pipeline::render_blocking;
+use dokflyt::pipeline::route;
+use dokflyt::pipeline::validate;
+use dokflyt::DocumentType;
+use dokflyt::Renderer;
+use dokflyt::RoutingTable;
 
 /// A guardian with a protected address, added to every example for the privacy check.
 fn protected_guardian() -> serde_json::Value {

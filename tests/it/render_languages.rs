@@ -10,10 +10,10 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use dokflyt::config::letters::{Language, LetterSettings, Override};
-use dokflyt::pipeline::route::route;
-use dokflyt::pipeline::validate::validate;
-use dokflyt::render::Renderer;
-use dokflyt::rules::RoutingTable;
+use dokflyt::pipeline::route;
+use dokflyt::pipeline::validate;
+use dokflyt::Renderer;
+use dokflyt::RoutingTable;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))

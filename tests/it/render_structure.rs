@@ -21,11 +21,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use dokflyt::pipeline::route::route;
-use dokflyt::pipeline::validate::validate;
+use dokflyt::pipeline::route;
+use dokflyt::pipeline::validate;
 use dokflyt::render::markup::{self, Block};
-use dokflyt::render::Renderer;
-use dokflyt::rules::RoutingTable;
+use dokflyt::Renderer;
+use dokflyt::RoutingTable;
 use lopdf::{Dictionary, Document, Object, ObjectId};
 
 #[derive(Debug, Default)]

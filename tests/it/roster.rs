@@ -317,7 +317,7 @@ async fn the_reachability_report_lists_who_cannot_be_reached_per_class() {
     let text: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
     std::fs::write(file.path(), text.join("\n") + "\n").expect("write");
     let summary =
-        dokflyt::roster::import::import_file(db.pool(), file.path(), 2, &dokflyt::progress::Silent)
+        dokflyt::roster::import_file(db.pool(), file.path(), 2, &dokflyt::progress::Silent)
             .await
             .expect("import");
     assert_eq!(summary.rejected, 0, "{:?}", summary.errors);

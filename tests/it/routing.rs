@@ -4,9 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use dokflyt::document::{Channel, JournalStatus, Rejection, RoutingDecision};
-use dokflyt::pipeline::route::route;
-use dokflyt::pipeline::validate::validate;
-use dokflyt::rules::RoutingTable;
+use dokflyt::pipeline::route;
+use dokflyt::pipeline::validate;
+use dokflyt::RoutingTable;
 use serde_json::Value;
 
 fn root() -> &'static Path {

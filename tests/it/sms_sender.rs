@@ -170,7 +170,7 @@ async fn only_the_principal_on_the_day_a_named_deputy_or_the_school_owner_may_se
             .expect("reasons");
     assert_eq!(reasons.len() as i64, refused);
     for r in &reasons {
-        assert_eq!(r, dokflyt::sms::sender::NOT_AUTHORISED_NB);
+        assert_eq!(r, dokflyt::sms::NOT_AUTHORISED_NB);
         for word in ["Hilde", "Strand", "HIST", "nobody", "owner-other", SCHOOL] {
             assert!(!r.contains(word), "{r}");
         }

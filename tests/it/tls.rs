@@ -16,12 +16,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dokflyt::archive::client::{ArchiveClient, HttpArchiveClient};
-use dokflyt::archive::transfer::run_now;
-use dokflyt::channels::email::{Email, MailError, Mailer};
+use dokflyt::archive::run_now;
+use dokflyt::archive::{ArchiveClient, HttpArchiveClient};
 use dokflyt::channels::svarut::SvarUtClient;
+use dokflyt::channels::{Email, MailError, Mailer};
 use dokflyt::config::{ArchiveSettings, EmailSettings, Secret, SmsSettings, SmtpTls, TlsSettings};
-use dokflyt::sms::gateway::{GatewayClient, Lookup};
+use dokflyt::sms::{GatewayClient, Lookup};
 use dokflyt::tls::{with_trust, Trust};
 use dokflyt_dev::standins::svarut::{StandInAuth, SvarUtStandIn};
 use rcgen::{

@@ -23,10 +23,10 @@ use anyhow::Context;
 use futures::StreamExt;
 use uuid::Uuid;
 
-use dokflyt::archive::client::{ArchiveClient, HttpArchiveClient, Outgoing};
-use dokflyt::archive::transfer::{self, TransferOptions};
-use dokflyt::config::Settings;
-use dokflyt::pipeline::{process, Disposition, PipelineContext};
+use dokflyt::archive::{self, TransferOptions};
+use dokflyt::archive::{ArchiveClient, HttpArchiveClient, Outgoing};
+use dokflyt::Settings;
+use dokflyt::{process, Disposition, PipelineContext};
 
 pub async fn archive(mut settings: Settings, documents: usize) -> anyhow::Result<()> {
     let n = documents.max(1);
@@ -145,7 +145,7 @@ async fn transfer_phase(
     // 3. The transfer.
     let t0 = Instant::now();
     let relaxed = dokflyt::db::transfer_pool(&settings.database)?;
-    let summary = transfer::run_now(&relaxed, client, &opts).await?;
+    let summary = archive::run_now(&relaxed, client, &opts).await?;
     relaxed.close().await;
     let secs = t0.elapsed().as_secs_f64();
     drop(standin);

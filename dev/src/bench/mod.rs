@@ -12,8 +12,8 @@ pub mod pipeline;
 pub mod render;
 pub mod sms;
 
-use dokflyt::config::Settings;
-use dokflyt::secret::Secret;
+use dokflyt::Secret;
+use dokflyt::Settings;
 
 /// Points `settings` at a private database `db_name` on the configured server (the
 /// benchmark creates it and drops it afterwards).

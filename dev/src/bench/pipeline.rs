@@ -32,9 +32,9 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use dokflyt::broker::{self, Topology};
-use dokflyt::config::Settings;
-use dokflyt::pipeline::consume::{Consumer, ConsumerStats};
 use dokflyt::pipeline::PipelineContext;
+use dokflyt::pipeline::{Consumer, ConsumerStats};
+use dokflyt::Settings;
 
 pub async fn pipeline(mut settings: Settings, events: usize) -> anyhow::Result<()> {
     let example = settings.paths.examples_dir.join("conduct_warning.json");
@@ -185,8 +185,8 @@ pub async fn pipeline(mut settings: Settings, events: usize) -> anyhow::Result<(
     dokflyt::db::drop_database_if_exists(&settings.database, &db_name).await;
 
     // The renderer alone on the same letter, one thread, after the drain.
-    let routed = dokflyt::pipeline::route::route(
-        dokflyt::pipeline::validate::validate(
+    let routed = dokflyt::pipeline::route(
+        dokflyt::pipeline::validate(
             bodies.first().context("no events to render")?,
             settings.amqp.max_message_bytes,
         )

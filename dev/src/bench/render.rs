@@ -23,12 +23,12 @@ use std::time::Instant;
 use anyhow::{anyhow, Context};
 use serde_json::json;
 
-use dokflyt::document::RoutedDocument;
-use dokflyt::pipeline::route::route;
-use dokflyt::pipeline::validate::validate;
+use dokflyt::pipeline::route;
+use dokflyt::pipeline::validate;
 use dokflyt::render::markup::{self, Block};
-use dokflyt::render::Renderer;
-use dokflyt::rules::RoutingTable;
+use dokflyt::Renderer;
+use dokflyt::RoutedDocument;
+use dokflyt::RoutingTable;
 
 const LETTER_EVENT: &str = include_str!("../../../examples/events/conduct_warning.json");
 const REPORT_EVENT: &str = include_str!("../../../examples/events/remarks_report.json");

@@ -18,11 +18,11 @@ use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use dokflyt::broker::Topology;
-use dokflyt::config::Settings;
-use dokflyt::sms::fanout::SmsWorker;
 use dokflyt::sms::request::{self, Channel, PreviewRequest, SendRequest};
 use dokflyt::sms::SmsContext;
+use dokflyt::sms::SmsWorker;
+use dokflyt::Settings;
+use dokflyt::Topology;
 
 use crate::standins::sms_gateway::{GatewayStandIn, Options};
 
@@ -41,7 +41,7 @@ pub async fn run(mut settings: Settings, recipients: usize) -> anyhow::Result<()
     settings.sms.concurrency = settings.sms.concurrency.max(64);
 
     // 1. Baseline: direct posts.
-    let client = dokflyt::sms::gateway::GatewayClient::new(&settings.sms)?;
+    let client = dokflyt::sms::GatewayClient::new(&settings.sms)?;
     let started = Instant::now();
     futures::stream::iter(0..recipients)
         .map(|n| {

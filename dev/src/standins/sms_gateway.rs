@@ -381,7 +381,7 @@ mod tests {
 
     #[test]
     fn the_roster_writes_them_as_the_parser_reads_them() {
-        let n = dokflyt::sms::number::MobileNumber::parse("+44 7700 900123").expect("a mobile");
+        let n = dokflyt::sms::MobileNumber::parse("+44 7700 900123").expect("a mobile");
         assert!(is_fictional(n.as_str()));
     }
 }

@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use dokflyt::config::SvarUtSettings;
-use dokflyt::secret::Secret;
+use dokflyt::Secret;
 
 /// The stand-in's certificate and key (`dev/keys/`): a throwaway pair for the
 /// demo and the tests, protecting nothing, and never in the product binary.

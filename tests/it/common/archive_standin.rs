@@ -8,10 +8,10 @@
 
 pub use dokflyt_dev::standins::archive::{xmllint_opprett, Action, StandIn};
 
-use dokflyt::archive::client::{ArchiveClient, HttpArchiveClient};
-use dokflyt::archive::transfer::TransferOptions;
+use dokflyt::archive::TransferOptions;
+use dokflyt::archive::{ArchiveClient, HttpArchiveClient};
 use dokflyt::config::{ArchiveSettings, DatabaseSettings, Secret};
-use dokflyt::pipeline::{process, Disposition, PipelineContext};
+use dokflyt::{process, Disposition, PipelineContext};
 use sqlx::{Connection, PgConnection, PgPool};
 use std::path::Path;
 use std::sync::Arc;

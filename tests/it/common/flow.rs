@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use dokflyt::archive::client::{ArchiveClient, HttpArchiveClient};
-use dokflyt::archive::transfer::{run_now, TransferOptions};
+use dokflyt::archive::{run_now, TransferOptions};
+use dokflyt::archive::{ArchiveClient, HttpArchiveClient};
 use dokflyt::config::ArchiveSettings;
 use serde_json::{json, Value};
 use uuid::Uuid;

@@ -20,10 +20,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use dokflyt::app::App;
 use dokflyt::broker::{self, Topology};
-use dokflyt::config::{Secret, Settings};
-use dokflyt::pipeline::consume::ConsumerStats;
+use dokflyt::pipeline::ConsumerStats;
+use dokflyt::App;
+use dokflyt::{Secret, Settings};
 use lapin::options::BasicGetOptions;
 use lapin::types::AMQPValue;
 use serde_json::{json, Value};
@@ -47,7 +47,7 @@ pub struct TestApp {
     /// The archive scheduler's completed looks at the clock.
     pub schedule_ticks: Arc<std::sync::atomic::AtomicU64>,
     /// The SMS worker's counters (`dispatch_passes`: completed dispatcher passes).
-    pub sms_stats: Arc<dokflyt::sms::fanout::SmsStats>,
+    pub sms_stats: Arc<dokflyt::sms::SmsStats>,
     pub shutdown: CancellationToken,
     pub handle: Option<JoinHandle<anyhow::Result<()>>>,
     pub publisher: lapin::Connection,

@@ -10,8 +10,8 @@ pub use dokflyt_dev::standins::sms_gateway::{GatewayStandIn, GATEWAY_PASSWORD, G
 
 use std::net::SocketAddr;
 
-use dokflyt::app::App;
-use dokflyt::config::{Secret, Settings};
+use dokflyt::App;
+use dokflyt::{Secret, Settings};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -201,7 +201,7 @@ pub async fn load_roster(pool: &sqlx::PgPool, events: &[Value]) {
     for e in events {
         let change = dokflyt::roster::RosterChange::parse(&serde_json::to_vec(e).expect("json"))
             .expect("valid roster event");
-        dokflyt::roster::store::apply(pool, &change)
+        dokflyt::roster::apply(pool, &change)
             .await
             .expect("applied");
     }

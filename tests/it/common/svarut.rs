@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use dokflyt::app::App;
-use dokflyt::channels::worker::Channels;
-use dokflyt::config::{Secret, Settings};
+use dokflyt::channels::Channels;
+use dokflyt::App;
+use dokflyt::{Secret, Settings};
 use serde_json::Value;
 use uuid::Uuid;
 

@@ -22,10 +22,10 @@ use futures::future::BoxFuture;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use dokflyt::archive::client::{
+use dokflyt::archive::receipt::{self, Fault};
+use dokflyt::archive::{
     ArchiveClient, Delivered, DirectoryArchive, FolderDelivered, Outgoing, TransferError,
 };
-use dokflyt::archive::receipt::{self, Fault};
 
 /// How the archive refuses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
