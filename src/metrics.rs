@@ -255,8 +255,10 @@ pub fn install() -> &'static PrometheusHandle {
     })
 }
 
-/// The channels that have a delivery worker (`channels::WORKER_CHANNELS`).
-const WORKER_CHANNELS: [&str; 4] = ["svarut", "message_email", "notification", "internal"];
+/// The channels that have a delivery worker (`channels::WORKER_CHANNELS`, whose
+/// test checks the two lists agree).
+pub(crate) const WORKER_CHANNELS: [&str; 4] =
+    ["svarut", "message_email", "notification", "internal"];
 /// The broker sessions (`broker::session::Session::new`'s names).
 const SESSIONS: [&str; 4] = ["documents", "roster", "sms dispatcher", "sms sender"];
 
@@ -519,13 +521,10 @@ mod tests {
     }
 
     #[test]
-    fn the_known_series_name_every_channel_and_session_there_is() {
-        let ours: Vec<&str> = crate::channels::WORKER_CHANNELS
-            .iter()
-            .map(|c| c.as_str())
-            .collect();
-        assert_eq!(ours, WORKER_CHANNELS);
-        // Every broker session's name in the source is pre-registered.
+    fn the_known_series_name_every_session_there_is() {
+        // Every broker session's name in the source is pre-registered. (That they
+        // name every delivery channel is `channels`' own test: this module sits
+        // below `channels` and does not import it.)
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
         let mut names = Vec::new();
         for dir in ["pipeline", "roster", "sms", "channels"] {

@@ -257,6 +257,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_metrics_pre_register_every_worker_channel() {
+        let ours: Vec<&str> = WORKER_CHANNELS.iter().map(|c| c.as_str()).collect();
+        assert_eq!(ours, crate::metrics::WORKER_CHANNELS);
+    }
+
+    #[test]
     fn sensitive_never_on_message_or_notification() {
         for ch in [Channel::MessageEmail, Channel::Notification, Channel::Sms] {
             for access in [Access::Public, Access::Uo] {
