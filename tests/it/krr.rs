@@ -5,7 +5,8 @@
 //! the event's, the preferred language is recorded, lookups go in batches of at
 //! most 1,000 and are cached, and an outage makes deliveries wait (then the
 //! configured fallback) and recovery sends them. Every test ends with the
-//! personal-data scan of the worker's log (`stop_and_clean`).
+//! personal-data scan of the worker's log (`stop_and_clean`); the ones that
+//! look guardians up capture every crate's log at TRACE for it.
 
 use crate::common;
 
@@ -94,6 +95,9 @@ fn forsendelse_of<'a>(s: &'a [dokflyt_dev::standins::svarut::Received], key: &st
 /// The languages are recorded; both guardians are asked in one call.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reservation_sends_paper_and_the_registers_mailbox_replaces_the_events() {
+    // Every crate's log at TRACE (the HTTP client's too) goes to the buffer
+    // `stop_and_clean` scans for national ids, phone numbers and names.
+    let _wide = common::capture_everything();
     let s = svarut().await;
     let k = register_standin().await;
     let mp = maskinporten().await;
@@ -157,6 +161,9 @@ async fn reservation_sends_paper_and_the_registers_mailbox_replaces_the_events()
 /// it at the register's address, not the event's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kan_varsles_and_reservation_decide_the_email_and_the_register_address_wins() {
+    // Every crate's log at TRACE (the HTTP client's too) goes to the buffer
+    // `stop_and_clean` scans for national ids, phone numbers and names.
+    let _wide = common::capture_everything();
     let smtp = Smtp::start().await;
     let k = register_standin().await;
     let mp = maskinporten().await;
@@ -271,6 +278,9 @@ async fn lookups_go_in_batches_of_a_thousand_and_answers_are_cached() {
 /// reaches SvarUt; when it answers again they are sent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outage_makes_deliveries_wait_and_recovery_sends_them() {
+    // Every crate's log at TRACE (the HTTP client's too) goes to the buffer
+    // `stop_and_clean` scans for national ids, phone numbers and names.
+    let _wide = common::capture_everything();
     let s = svarut().await;
     let k = register_standin().await;
     let mp = maskinporten().await;
