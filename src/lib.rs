@@ -63,10 +63,13 @@
 //!   states its numbers in.
 //! - [`broker`] — AMQP connection, topology, publishing with confirms, and the one
 //!   reconnecting session (`broker::session`) the documents, roster and SMS consumers run in.
-//! - [`maskinporten`] — access tokens for SvarUt and the archive; [`oidc`] — the
+//! - [`maskinporten`] — access tokens for SvarUt, the archive and the register; [`oidc`] — the
 //!   OpenID Connect client of the dashboard's sign-in and of person assertions.
 //! - [`assertion`] — proof of the person acting over the API (ID token or a JWT
 //!   signed by the client's key), single-use `jti`.
+//! - [`contact_register`] — the national contact and reservation register (KRR):
+//!   batched, cached lookups of guardians behind Maskinporten, whose answers the
+//!   recipient policy applies.
 //!
 //! Features:
 //! - [`roster`] — schools, pupils, guardians, staff from roster events (own queue, bulk import).
@@ -106,6 +109,7 @@ pub mod channels;
 pub mod cli;
 pub mod clients;
 pub mod config;
+pub mod contact_register;
 pub mod dashboard;
 pub mod db;
 pub mod document;

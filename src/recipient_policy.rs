@@ -29,12 +29,105 @@
 //!    impossible (no digital mailbox or no national id) the letter is **held** for
 //!    a person at the school, never printed.
 //!
+//! 4. The **national contact and reservation register** (KRR), when enabled
+//!    (`[delivery.contact_register]`), is asked about every guardian before a
+//!    send, and its answer ([`RegisterFacts`]) is applied by [`with_register`]:
+//!    the register's mobile, email and digital mailbox replace the event's (those
+//!    `use_register_details` names); a person who may not be notified (not
+//!    *kan varsles*, or not registered) keeps no mobile or email; a **reserved**
+//!    person keeps no mobile, no email and no digital mailbox, and a letter to
+//!    them is addressed on paper only ([`may_address_digitally`]). Rule 3 then
+//!    holds a reserved guardian with a protected address. Pupils and staff are
+//!    not looked up.
+//!
 //! The emergency SMS is not about a pupil: its audience is every pupil, guardian
 //! and employee of the school with a mobile number (docs/domain.md §5), taken from the
 //! roster by `sms::recipients`; rule 1 applies to documents about a pupil.
 
+use crate::config::{ContactRegisterSettings, RegisterDetail};
 use crate::document::Channel;
 use crate::event::{Address, Recipient, RecipientKind};
+
+/// What the contact register says about one person (the policy's part of its
+/// answer). Holds contact details: never logged (its `Debug` hides them).
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct RegisterFacts {
+    /// `reservasjon = JA`: reserved against digital communication.
+    pub reserved: bool,
+    /// `status = AKTIV` (not `SLETTET` or `IKKE_REGISTRERT`).
+    pub active: bool,
+    /// `varslingsstatus = KAN_VARSLES`.
+    pub may_notify: bool,
+    pub email: Option<String>,
+    pub mobile: Option<String>,
+    /// A `digital_postkasse` is registered.
+    pub digital_mailbox: bool,
+    /// `spraak` (`nb`, `nn`, `en`, `se`), for the letter's written standard.
+    pub language: Option<String>,
+}
+
+crate::redacted_debug!(RegisterFacts {
+    show: [reserved, active, may_notify, digital_mailbox, language],
+    hide: [email, mobile],
+});
+
+/// Which of the register's details replace the event's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RegisterUse {
+    pub mobile: bool,
+    pub email: bool,
+    pub digital_mailbox: bool,
+}
+
+impl RegisterUse {
+    pub fn from_settings(s: &ContactRegisterSettings) -> RegisterUse {
+        RegisterUse {
+            mobile: s.uses(RegisterDetail::Mobile),
+            email: s.uses(RegisterDetail::Email),
+            digital_mailbox: s.uses(RegisterDetail::DigitalMailbox),
+        }
+    }
+}
+
+/// Only guardians are looked up in the register (pupils and staff are not).
+pub fn needs_register(r: &Recipient) -> bool {
+    r.kind == RecipientKind::Guardian
+        && r.parental_responsibility
+        && r.national_id
+            .as_deref()
+            .is_some_and(crate::event::is_valid_national_id)
+}
+
+/// The person as the sends may use them once the register has answered (rule 4).
+pub fn with_register(r: &Recipient, facts: &RegisterFacts, using: RegisterUse) -> Recipient {
+    let mut out = r.clone();
+    if using.email {
+        out.email = facts.email.clone();
+    }
+    if using.mobile {
+        out.mobile = facts.mobile.clone();
+    }
+    if using.digital_mailbox {
+        out.digital_mail = facts.active && facts.digital_mailbox;
+    }
+    if !facts.active || !facts.may_notify {
+        out.email = None;
+        out.mobile = None;
+    }
+    if facts.reserved {
+        out.email = None;
+        out.mobile = None;
+        out.digital_mail = false;
+    }
+    out
+}
+
+/// Whether a letter may name the person's national id for digital delivery
+/// (SvarUt's `digitalId`): not when the register says they are reserved.
+/// Without an answer (register off) as before: yes.
+pub fn may_address_digitally(facts: Option<&RegisterFacts>) -> bool {
+    !facts.is_some_and(|f| f.reserved)
+}
 
 /// Why a person named in the event is not a receiver of the document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -240,6 +333,66 @@ mod tests {
                 digital_only: false
             }
         );
+    }
+
+    #[test]
+    fn the_register_decides_contact_details_reservation_and_notification() {
+        let mut g = person(RecipientKind::Guardian, true, false, false);
+        g.email = Some("fra-hendelsen@example.no".into());
+        g.mobile = Some("+4790000000".into());
+        let all = RegisterUse {
+            mobile: true,
+            email: true,
+            digital_mailbox: true,
+        };
+        let facts = RegisterFacts {
+            active: true,
+            may_notify: true,
+            email: Some("fra-registeret@example.no".into()),
+            mobile: Some("+4791111111".into()),
+            digital_mailbox: true,
+            ..RegisterFacts::default()
+        };
+        let e = with_register(&g, &facts, all);
+        assert_eq!(e.email.as_deref(), Some("fra-registeret@example.no"));
+        assert_eq!(e.mobile.as_deref(), Some("+4791111111"));
+        assert!(e.digital_mail);
+        // Only the email from the register: the event's mobile and mailbox stay.
+        let only_email = RegisterUse {
+            mobile: false,
+            email: true,
+            digital_mailbox: false,
+        };
+        let e = with_register(&g, &facts, only_email);
+        assert_eq!(e.mobile.as_deref(), Some("+4790000000"));
+        assert!(!e.digital_mail);
+        // Not kan varsles: no SMS or email, the mailbox stays.
+        let stale = RegisterFacts {
+            may_notify: false,
+            ..facts.clone()
+        };
+        let e = with_register(&g, &stale, all);
+        assert!(e.email.is_none() && e.mobile.is_none() && e.digital_mail);
+        assert!(may_address_digitally(Some(&stale)));
+        // Reserved: nothing digital at all, even with the event's details kept.
+        let reserved = RegisterFacts {
+            reserved: true,
+            ..facts.clone()
+        };
+        let e = with_register(&g, &reserved, only_email);
+        assert!(e.email.is_none() && e.mobile.is_none() && !e.digital_mail);
+        assert!(!may_address_digitally(Some(&reserved)));
+        assert!(may_address_digitally(None));
+        // A reserved guardian with a protected address: the letter is held.
+        let mut p = person(RecipientKind::Guardian, true, true, true);
+        p = with_register(&p, &reserved, all);
+        assert_eq!(
+            decide(Channel::Svarut, &p),
+            Decision::Held(Hold::ProtectedAddressNotDigital)
+        );
+        // The register's Debug shows no contact detail.
+        let dbg = format!("{facts:?}");
+        assert!(!dbg.contains("fra-registeret") && !dbg.contains("91111111"));
     }
 
     #[test]

@@ -16,6 +16,9 @@
 //! (email is off: there is no SMTP server), so the letters are really sent over
 //! HTTP and their statuses move (MOTTATT … LEST) while the demo watches; the SMS
 //! gateway ([`sms_gateway`]), so the example emergency SMS is sent and delivered;
+//! the contact register ([`crate::standins::krr`]), holding every example
+//! guardian as the events describe them except one who is reserved
+//! ([`DEMO_RESERVED_GUARDIAN`]: their letters are printed, not sent digitally);
 //! and the sign-in provider. [`archive_target`] is the archive: the offline
 //! package, refusing three example documents once ([`archive`]) so the dashboard's
 //! Feilet tab has entries to fix.
@@ -72,6 +75,54 @@ pub struct DemoServices {
     pub idp: crate::standins::idp::DemoIdp,
     /// The SMS gateway the example emergency SMS and the principal's go through.
     pub sms: sms_gateway::GatewayStandIn,
+    /// The contact register, holding every example guardian as the events
+    /// describe them, except [`DEMO_RESERVED_GUARDIAN`], who is reserved.
+    pub krr: crate::standins::krr::KrrStandIn,
+}
+
+/// The example guardian the demo's contact register says is reserved against
+/// digital communication: their SvarUt letters go on paper (MOTTATT → … →
+/// PRINTET) instead of to a digital mailbox.
+pub const DEMO_RESERVED_GUARDIAN: &str = "pers-60772";
+
+/// Puts every guardian of the example events (with a national id) into the
+/// register stand-in as the event describes them — a digital mailbox where the
+/// event says so, its email and mobile, bokmål — so the register changes
+/// nothing but the one reserved guardian.
+fn seed_register(krr: &crate::standins::krr::KrrStandIn, examples: &Path) -> anyhow::Result<usize> {
+    use crate::standins::krr::KrrPerson;
+    let mut n = 0;
+    for file in sorted_files(examples)? {
+        let text = std::fs::read_to_string(&file)
+            .with_context(|| format!("reading {}", file.display()))?;
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
+            continue;
+        };
+        for r in v["recipients"].as_array().into_iter().flatten() {
+            let (Some("guardian"), Some(id), Some(nid)) = (
+                r["kind"].as_str(),
+                r["id"].as_str(),
+                r["national_id"].as_str(),
+            ) else {
+                continue;
+            };
+            let reserved = id == DEMO_RESERVED_GUARDIAN;
+            krr.put(KrrPerson {
+                reserved,
+                may_notify: !reserved,
+                email: r["email"].as_str().map(str::to_string),
+                mobile: r["mobile"].as_str().map(str::to_string),
+                mailbox: r["digital_mail"]
+                    .as_bool()
+                    .unwrap_or(false)
+                    .then(|| "demo#postkasse".to_string()),
+                language: Some("nb".into()),
+                ..KrrPerson::active(nid)
+            });
+            n += 1;
+        }
+    }
+    Ok(n)
 }
 
 /// Emergency SMS the demo sends itself (the example event `emergency_sms`). The
@@ -145,6 +196,17 @@ pub async fn prepare(mut settings: Settings) -> anyhow::Result<(Settings, DemoSe
         ..svarut.client_settings()
     };
     settings.delivery.email.enabled = false;
+    let krr = crate::standins::krr::KrrStandIn::start("127.0.0.1:0", crate::standins::krr::TOKEN)
+        .await
+        .context("starting the contact register stand-in")?;
+    seed_register(&krr, &settings.paths.examples_dir)
+        .context("reading the example guardians for the contact register")?;
+    settings.delivery.contact_register = dokflyt::config::ContactRegisterSettings {
+        enabled: true,
+        url: krr.url(),
+        token: dokflyt::config::Secret::new(crate::standins::krr::TOKEN),
+        ..dokflyt::config::ContactRegisterSettings::default()
+    };
     demo_languages(&mut settings.letters);
     settings.delivery.idle_poll_ms = 200;
     let sms = sms_gateway::GatewayStandIn::start_with(sms_gateway::Options::demo())
@@ -171,7 +233,15 @@ pub async fn prepare(mut settings: Settings) -> anyhow::Result<(Settings, DemoSe
     settings.dashboard.oidc_client_secret = dokflyt::secret::Secret::new(idp.client_secret.clone());
     settings.dashboard.oidc_scopes = "openid profile dokflyt".into();
     settings.dashboard.claims = dokflyt::config::ClaimMapping::default();
-    Ok((settings, DemoServices { svarut, idp, sms }))
+    Ok((
+        settings,
+        DemoServices {
+            svarut,
+            idp,
+            sms,
+            krr,
+        },
+    ))
 }
 
 struct Published {

@@ -7,6 +7,16 @@
 //! read (stored event or decision unreadable) ends `failed` with class
 //! `stored_document`. Claims, the in-doubt mark and outcomes are each one committed
 //! statement; no transaction is open while a sender talks to its provider.
+//!
+//! The contact register (when `[delivery.contact_register]` is on): the guardians
+//! of a claimed batch are looked up in one go (calls of at most 1,000, cached)
+//! before any send, and each answer is applied through the recipient policy
+//! (`recipient_policy::with_register`); the preferred language is recorded on the
+//! delivery. When the register cannot answer, the batch's guardian deliveries
+//! *wait* (`planned`, class `register_unavailable`, the attempt not counted) and
+//! are asked again after `outage_retry_secs`; once a delivery has waited
+//! `outage_wait_secs` the configured fallback applies (held for a person, or
+//! paper only). Nothing is sent on an answer the register did not give.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,10 +27,13 @@ use uuid::Uuid;
 
 use super::{content_policy, ChannelError, ChannelSender, Job, JournalRef, SendResult};
 use crate::backoff::Backoff;
-use crate::config::DeliverySettings;
+use crate::config::{DeliverySettings, OutageFallback};
+use crate::contact_register::ContactRegister;
 use crate::document::{Channel, RoutingDecision};
 use crate::event::IncomingEvent;
+use crate::event::Recipient;
 use crate::recipient_policy;
+use crate::recipient_policy::{RegisterFacts, RegisterUse};
 
 /// The knobs of the dispatcher (from [`DeliverySettings`]).
 #[derive(Debug, Clone)]
@@ -32,6 +45,17 @@ pub struct DispatchOptions {
     /// `backoff_initial_ms` doubling to `backoff_max_ms`, jittered.
     pub backoff: Backoff,
     pub claim_ttl: Duration,
+    /// The contact register's use and outage rules (None: the register is off).
+    pub register: Option<RegisterRules>,
+}
+
+/// What the dispatcher needs of `[delivery.contact_register]`.
+#[derive(Debug, Clone)]
+pub struct RegisterRules {
+    pub using: RegisterUse,
+    pub outage_wait_secs: u64,
+    pub outage_retry_secs: u64,
+    pub outage_fallback: OutageFallback,
 }
 
 impl DispatchOptions {
@@ -42,6 +66,12 @@ impl DispatchOptions {
             max_attempts: s.max_attempts.max(1),
             backoff: Backoff::from_millis(s.backoff_initial_ms, s.backoff_max_ms),
             claim_ttl: Duration::from_secs(s.claim_ttl_secs.max(1)),
+            register: s.contact_register.enabled.then(|| RegisterRules {
+                using: RegisterUse::from_settings(&s.contact_register),
+                outage_wait_secs: s.contact_register.outage_wait_secs,
+                outage_retry_secs: s.contact_register.outage_retry_secs,
+                outage_fallback: s.contact_register.outage_fallback,
+            }),
         }
     }
 }
@@ -56,6 +86,8 @@ pub struct DispatchSummary {
     pub held: u64,
     /// Outcomes not recorded because another worker took the claim over.
     pub lost_claims: u64,
+    /// Deliveries put back to wait for the contact register (not attempts).
+    pub waiting: u64,
 }
 
 /// One claimed delivery's attempt: lets a sender commit the in-doubt mark.
@@ -92,6 +124,7 @@ pub async fn run_once(
     pool: &PgPool,
     sender: Arc<dyn ChannelSender>,
     opts: &DispatchOptions,
+    register: Option<&ContactRegister>,
 ) -> Result<DispatchSummary, ChannelError> {
     let run_id = Uuid::new_v4();
     let channel = sender.channel();
@@ -104,20 +137,22 @@ pub async fn run_once(
         return Ok(summary);
     }
     tracing::debug!(channel = channel.as_str(), claimed = claimed.len(), %run_id, "deliveries claimed");
-    let results: Vec<Result<Recorded, ChannelError>> = futures::stream::iter(claimed)
-        .map(|row| {
-            let sender = sender.clone();
-            async move {
-                crate::metrics::timed_async(
-                    crate::metrics::Stage::Send,
-                    deliver_one(pool, sender.as_ref(), run_id, row, opts),
-                )
-                .await
-            }
-        })
-        .buffer_unordered(opts.concurrency)
-        .collect()
-        .await;
+    let views = register_views(register, channel, &claimed).await;
+    let results: Vec<Result<Recorded, ChannelError>> =
+        futures::stream::iter(claimed.into_iter().zip(views))
+            .map(|(row, view)| {
+                let sender = sender.clone();
+                async move {
+                    crate::metrics::timed_async(
+                        crate::metrics::Stage::Send,
+                        deliver_one(pool, sender.as_ref(), run_id, row, opts, view),
+                    )
+                    .await
+                }
+            })
+            .buffer_unordered(opts.concurrency)
+            .collect()
+            .await;
     for r in results {
         match r? {
             Recorded::Sent => summary.sent += 1,
@@ -125,6 +160,7 @@ pub async fn run_once(
             Recorded::Failed => summary.failed += 1,
             Recorded::Held => summary.held += 1,
             Recorded::Lost => summary.lost_claims += 1,
+            Recorded::Waiting => summary.waiting += 1,
         }
     }
     tracing::info!(
@@ -134,6 +170,7 @@ pub async fn run_once(
         retried = summary.retried,
         failed = summary.failed,
         held = summary.held,
+        waiting = summary.waiting,
         "delivery batch done"
     );
     Ok(summary)
@@ -151,6 +188,73 @@ struct Claimed {
     title: String,
     pdf: Option<Vec<u8>>,
     journal: Option<JournalRef>,
+    /// Seconds since the delivery was planned.
+    waited_secs: f64,
+}
+
+/// What the contact register says for one claimed delivery.
+enum RegisterView {
+    /// Not asked: the register is off, or the recipient is no guardian with a
+    /// valid national id (or not a person at all).
+    NotAsked,
+    Answer(RegisterFacts),
+    /// The register could not answer (the error's class).
+    Unavailable(&'static str),
+}
+
+/// The register-relevant person of a claimed row, read from the stored event.
+fn claimed_person(row: &Claimed) -> Option<Recipient> {
+    let r = row.payload["recipients"]
+        .as_array()?
+        .iter()
+        .find(|r| r["id"].as_str() == Some(row.recipient_id.as_str()))?;
+    serde_json::from_value::<Recipient>(r.clone())
+        .ok()
+        .filter(crate::recipient_policy::needs_register)
+}
+
+/// One look-up for the whole claimed batch (the client splits it into calls of
+/// at most `batch_size` and serves what it has cached).
+async fn register_views(
+    register: Option<&ContactRegister>,
+    channel: Channel,
+    claimed: &[Claimed],
+) -> Vec<RegisterView> {
+    let ids: Vec<Option<String>> = claimed
+        .iter()
+        .map(|row| match (register, channel) {
+            (None, _) | (_, Channel::Internal) => None,
+            _ => claimed_person(row).and_then(|r| r.national_id),
+        })
+        .collect();
+    let wanted: Vec<String> = ids.iter().flatten().cloned().collect();
+    let (Some(register), false) = (register, wanted.is_empty()) else {
+        return claimed.iter().map(|_| RegisterView::NotAsked).collect();
+    };
+    match register.lookup(&wanted).await {
+        Ok(answers) => ids
+            .into_iter()
+            .map(|id| match id.and_then(|id| answers.get(&id).cloned()) {
+                Some(f) => RegisterView::Answer(f),
+                None => RegisterView::NotAsked,
+            })
+            .collect(),
+        Err(e) => {
+            tracing::warn!(
+                channel = channel.as_str(),
+                persons = wanted.len(),
+                class = e.class(),
+                error = %e,
+                "the contact register cannot answer; the guardians' deliveries wait"
+            );
+            ids.into_iter()
+                .map(|id| match id {
+                    Some(_) => RegisterView::Unavailable(e.class()),
+                    None => RegisterView::NotAsked,
+                })
+                .collect()
+        }
+    }
 }
 
 type ClaimRow = (
@@ -169,6 +273,7 @@ type ClaimRow = (
     Option<i32>,
     Option<String>,
     Option<String>,
+    f64,
 );
 
 async fn claim(
@@ -190,12 +295,13 @@ async fn claim(
             SET claimed_by = $3, claimed_until = now() + make_interval(secs => $4),
                 attempts = d.attempts + 1, updated_at = now()
             FROM c WHERE d.id = c.id
-            RETURNING d.id, d.event_id, d.recipient_id, d.attempts, d.in_doubt
+            RETURNING d.id, d.event_id, d.recipient_id, d.attempts, d.in_doubt,
+                      EXTRACT(EPOCH FROM (now() - d.created_at))::float8 AS waited
          )
          SELECT u.id, u.event_id, u.recipient_id, u.attempts, u.in_doubt,
                 e.payload, doc.decision, doc.title, doc.pdf,
                 a.status::text, a.journal_year, a.journal_sequence, a.journal_post_number,
-                a.archive_system_id, a.archive_journal_status
+                a.archive_system_id, a.archive_journal_status, u.waited
          FROM u
          JOIN events e ON e.event_id = u.event_id
          JOIN documents doc ON doc.event_id = u.event_id
@@ -227,6 +333,7 @@ async fn claim(
                 post_number,
                 system_id,
                 jstatus,
+                waited_secs,
             )| Claimed {
                 id,
                 event_id,
@@ -244,6 +351,7 @@ async fn claim(
                     system_id,
                     status: jstatus,
                 }),
+                waited_secs,
             },
         )
         .collect())
@@ -255,6 +363,7 @@ enum Recorded {
     Failed,
     Held,
     Lost,
+    Waiting,
 }
 
 /// One delivery in the span `deliver` (`delivery_id`, `event_id`, `channel`,
@@ -272,6 +381,7 @@ async fn deliver_one(
     run_id: Uuid,
     row: Claimed,
     opts: &DispatchOptions,
+    view: RegisterView,
 ) -> Result<Recorded, ChannelError> {
     let channel = sender.channel();
     let id = row.id;
@@ -289,7 +399,8 @@ async fn deliver_one(
         "document_type",
         crate::telemetry::document_type_key(&event.document_type),
     );
-    let job = Job {
+    let mut job = Job {
+        register: None,
         delivery_id: id,
         event_id: row.event_id,
         recipient_id: row.recipient_id,
@@ -302,10 +413,51 @@ async fn deliver_one(
         event,
         decision,
     };
+    // The contact register's answer, applied by the recipient policy; or the wait
+    // (or the fallback) when the register could not answer.
+    let mut fallback_hold = None;
+    if let Some(reg) = opts.register.as_ref() {
+        let facts = match view {
+            RegisterView::NotAsked => None,
+            RegisterView::Answer(f) => {
+                record_language(pool, id, f.language.as_deref()).await?;
+                Some(f)
+            }
+            RegisterView::Unavailable(class) if row.waited_secs < reg.outage_wait_secs as f64 => {
+                return postpone(pool, run_id, id, class, reg.outage_retry_secs).await;
+            }
+            RegisterView::Unavailable(_) => match reg.outage_fallback {
+                OutageFallback::Hold => {
+                    fallback_hold = Some(SendResult::Held {
+                        class: "register_unavailable",
+                        explanation: "Kontakt- og reservasjonsregisteret har ikke svart på lenge, så det er ukjent om mottakeren har reservert seg eller kan varsles. Sendingen er stoppet og må håndteres av skolen.".into(),
+                    });
+                    None
+                }
+                // Paper only, as for a reserved person: nothing digital on a guess.
+                OutageFallback::Svarut => Some(RegisterFacts {
+                    reserved: true,
+                    ..RegisterFacts::default()
+                }),
+            },
+        };
+        if let Some(f) = facts {
+            let using = reg.using;
+            if let Some(r) = job
+                .event
+                .recipients
+                .iter_mut()
+                .find(|r| r.id == job.recipient_id)
+            {
+                *r = crate::recipient_policy::with_register(r, &f, using);
+            }
+            job.register = Some(f);
+        }
+    }
     // The recipient policy again, at the moment of sending: a row planned under an
     // older rule (or written by hand) never reaches someone the policy excludes.
     // Then, defence in depth: the channel refuses what the router should have refused.
-    let outcome = match recipient_gate(&job) {
+    let outcome = match fallback_hold.or_else(|| recipient_gate(&job)) {
         Some(o) => o,
         None => match content_policy(
             channel,
@@ -377,6 +529,62 @@ async fn deliver_one(
     );
     let key = job.idempotency_key();
     record(pool, run_id, id, &outcome, job.attempt, Some(&key), opts).await
+}
+
+/// Records the register's preferred language of the delivery's guardian.
+async fn record_language(
+    pool: &PgPool,
+    id: i64,
+    language: Option<&str>,
+) -> Result<(), ChannelError> {
+    sqlx::query(
+        "UPDATE deliveries SET preferred_language = $2, register_checked_at = now() WHERE id = $1",
+    )
+    .bind(id)
+    .bind(language)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Puts a claimed delivery back to wait for the contact register: still
+/// `planned`, the attempt not counted, due again after `retry_secs`. The history
+/// gets one `waiting` row when the wait begins, not one per retry.
+async fn postpone(
+    pool: &PgPool,
+    run_id: Uuid,
+    id: i64,
+    class: &'static str,
+    retry_secs: u64,
+) -> Result<Recorded, ChannelError> {
+    tracing::info!(delivery_id = id, class, "waiting for the contact register");
+    let n: i64 = sqlx::query_scalar(
+        "WITH old AS (SELECT error_class FROM deliveries WHERE id = $1), u AS (
+            UPDATE deliveries SET
+                attempts = GREATEST(attempts - 1, 0),
+                error_class = 'register_unavailable',
+                next_attempt_at = now() + make_interval(secs => $3),
+                claimed_by = NULL, claimed_until = NULL, updated_at = now()
+            WHERE id = $1 AND claimed_by = $2 AND status = 'planned'
+            RETURNING id
+         ), h AS (
+            INSERT INTO delivery_status_history (delivery_id, status, error_class, detail)
+            SELECT u.id, 'waiting', 'register_unavailable', $4 FROM u, old
+            WHERE old.error_class IS DISTINCT FROM 'register_unavailable'
+         )
+         SELECT count(*) FROM u",
+    )
+    .bind(id)
+    .bind(run_id)
+    .bind(retry_secs as f64)
+    .bind(class)
+    .fetch_one(pool)
+    .await?;
+    Ok(if n == 1 {
+        Recorded::Waiting
+    } else {
+        Recorded::Lost
+    })
 }
 
 /// The recipient policy's verdict on a job's person, when it forbids the send.

@@ -119,6 +119,9 @@ pub struct Job {
     pub title: String,
     pub pdf: Option<Vec<u8>>,
     pub journal: Option<JournalRef>,
+    /// The contact register's answer about the recipient, already applied to
+    /// `event`'s copy of them (None: not asked — register off, not a guardian).
+    pub register: Option<crate::recipient_policy::RegisterFacts>,
 }
 
 // The event's own Debug hides its personal data; the title and the PDF are hidden.
@@ -132,7 +135,8 @@ crate::redacted_debug!(Job {
         in_doubt,
         event,
         decision,
-        journal
+        journal,
+        register
     ],
     hide: [title, pdf],
 });

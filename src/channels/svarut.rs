@@ -448,6 +448,9 @@ pub fn forsendelse(
     };
     let mut mottaker = serde_json::Map::new();
     mottaker.insert("navn".into(), json!(r.name));
+    // A person the contact register says is reserved is addressed on paper only.
+    let national_id = national_id
+        .filter(|_| digital_only || recipient_policy::may_address_digitally(job.register.as_ref()));
     if let Some(n) = national_id {
         mottaker.insert("digitalId".into(), json!(n));
     }

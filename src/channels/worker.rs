@@ -31,6 +31,8 @@ pub enum WorkerError {
     SvarUt(#[from] SvarUtError),
     #[error("email: {0}")]
     Mail(#[from] MailError),
+    #[error("contact register: {0}")]
+    Register(#[from] crate::contact_register::RegisterError),
 }
 
 /// Every sender, built once.
@@ -39,6 +41,8 @@ pub struct Channels {
     pub settings: DeliverySettings,
     pub opts: DispatchOptions,
     pub svarut_client: Arc<SvarUtClient>,
+    /// The contact register's client (None: off, the event's details are used).
+    pub register: Option<Arc<crate::contact_register::ContactRegister>>,
     senders: Vec<Arc<dyn ChannelSender>>,
 }
 
@@ -85,6 +89,9 @@ impl Channels {
             sami,
         });
         let svarut_client = Arc::new(SvarUtClient::new(&settings.svarut)?);
+        let register =
+            crate::contact_register::ContactRegister::from_settings(&settings.contact_register)?
+                .map(Arc::new);
         let senders: Vec<Arc<dyn ChannelSender>> = vec![
             Arc::new(SvarUtSender {
                 client: svarut_client.clone(),
@@ -98,6 +105,7 @@ impl Channels {
             opts: DispatchOptions::from_settings(settings),
             settings: settings.clone(),
             svarut_client,
+            register,
             senders,
         })
     }
@@ -112,7 +120,9 @@ impl Channels {
     /// One dispatch round of one channel.
     pub async fn run_once(&self, channel: Channel) -> Result<DispatchSummary, ChannelError> {
         match self.sender(channel) {
-            Some(s) => dispatch::run_once(&self.pool, s, &self.opts).await,
+            Some(s) => {
+                dispatch::run_once(&self.pool, s, &self.opts, self.register.as_deref()).await
+            }
             None => Ok(DispatchSummary::default()),
         }
     }

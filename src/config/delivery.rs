@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::contact_register::ContactRegisterSettings;
 use super::maskinporten::MaskinportenSettings;
 use crate::secret::Secret;
 
@@ -34,6 +35,9 @@ pub struct DeliverySettings {
     pub portal_url: String,
     pub svarut: SvarUtSettings,
     pub email: EmailSettings,
+    /// The national contact and reservation register, asked before a guardian is
+    /// sent to: `[delivery.contact_register]`.
+    pub contact_register: ContactRegisterSettings,
 }
 
 impl Default for DeliverySettings {
@@ -50,6 +54,7 @@ impl Default for DeliverySettings {
             portal_url: "https://skoleportal.example.no/".into(),
             svarut: SvarUtSettings::default(),
             email: EmailSettings::default(),
+            contact_register: ContactRegisterSettings::default(),
         }
     }
 }

@@ -16,6 +16,7 @@
 mod archive;
 mod assertion;
 mod assurance;
+mod contact_register;
 mod dashboard;
 mod delivery;
 pub mod env;
@@ -36,6 +37,9 @@ pub use archive::{
 };
 pub use assertion::AssertionSettings;
 pub use assurance::{AssuranceSettings, Requirements};
+pub use contact_register::{
+    ContactRegisterConfigError, ContactRegisterSettings, OutageFallback, RegisterDetail,
+};
 pub use dashboard::{ClaimMapping, DashboardSettings};
 pub use delivery::{DeliverySettings, EmailSettings, SchoolMail, SmtpTls, SvarUtSettings};
 pub use letters::LetterSettings;

@@ -83,9 +83,48 @@ async fn run_demo(app: &TestApp, settings: &Settings) {
 async fn the_demo_shows_every_state_and_runs_again_without_doubling() {
     let dir = tempfile::tempdir().expect("tempdir");
     let archive_dir = dir.path().join("arkiv");
-    // The stand-ins (`_services`) live as long as the test.
-    let (app, settings, _services) = spawn_demo(&archive_dir).await;
+    // The stand-ins (`services`) live as long as the test.
+    let (app, settings, services) = spawn_demo(&archive_dir).await;
     run_demo(&app, &settings).await;
+
+    // The contact register: the one reserved guardian's letters went on paper
+    // (no digitalId), every other letter was addressed digitally as before, and
+    // no delivery waited for the register.
+    let reserved_letters: Vec<(Uuid,)> = sqlx::query_as(
+        "SELECT event_id FROM deliveries WHERE recipient_id = $1 AND channel = 'svarut'
+            AND provider_ref IS NOT NULL",
+    )
+    .bind(dokflyt_dev::demo::DEMO_RESERVED_GUARDIAN)
+    .fetch_all(&app.pool)
+    .await
+    .expect("the reserved guardian's letters");
+    assert!(!reserved_letters.is_empty());
+    let paper: Vec<String> = reserved_letters
+        .iter()
+        .map(|(id,)| {
+            dokflyt::channels::idempotency_key(
+                *id,
+                dokflyt_dev::demo::DEMO_RESERVED_GUARDIAN,
+                dokflyt::document::Channel::Svarut,
+            )
+        })
+        .collect();
+    let received = services.svarut.received();
+    for r in &received {
+        let on_paper = r.ekstern_ref.as_ref().is_some_and(|k| paper.contains(k));
+        assert_eq!(
+            r.forsendelse["mottaker"].get("digitalId").is_none(),
+            on_paper,
+            "{:?}",
+            r.ekstern_ref
+        );
+    }
+    assert!(!services.krr.calls().is_empty());
+    assert_eq!(
+        app.count("SELECT count(*) FROM deliveries WHERE error_class = 'register_unavailable'")
+            .await,
+        0
+    );
 
     // Feilet: the refused examples, each with the archive's answer and its
     // Norwegian explanation quoting the archive's message.

@@ -23,6 +23,7 @@ mod contract;
 mod dashboard;
 mod delivery;
 mod demo;
+mod krr;
 mod layout;
 mod limits;
 mod metrics;

@@ -182,6 +182,7 @@ fn job_for(doc: &dokflyt::document::RenderedDocument, recipient_id: &str, channe
         decision: doc.routed().decision().clone(),
         pdf: doc.pdf().map(|p| p.bytes.clone()),
         journal: None,
+        register: None,
     }
 }
 

@@ -1,7 +1,10 @@
 //! A local Maskinporten token endpoint for the tests: checks the JWT bearer grant
 //! the way Maskinporten does (grant type, RS256 signature by the certificate in
 //! `x5c`, `aud`, `iss`, `scope`, a lifetime of at most 120 s, a fresh `jti`) and
-//! answers with an access token.
+//! answers with an access token. Each scope it knows has its own token (SvarUt's
+//! `ks:fiks` by default; [`Maskinporten::start_with_scopes`] adds others, e.g.
+//! the contact register's), so a service stand-in can tell which grant a token
+//! came from.
 //!
 //! Stage: none (a stand-in for Digdir's Maskinporten). Input: token requests from
 //! `dokflyt::maskinporten`. Output: an access token for a valid grant. Failure: an
@@ -35,7 +38,8 @@ struct Inner {
 
 #[derive(Clone)]
 struct Shared {
-    token: String,
+    /// (scope, token issued for it).
+    tokens: Vec<(String, String)>,
     inner: Arc<Mutex<Inner>>,
 }
 
@@ -52,10 +56,18 @@ impl Drop for Maskinporten {
 }
 
 impl Maskinporten {
-    /// Issues `token` to every valid grant.
+    /// Issues `token` to every valid grant of [`SCOPE`].
     pub async fn start(token: &str) -> Maskinporten {
+        Maskinporten::start_with_scopes(&[(SCOPE, token)]).await
+    }
+
+    /// Issues each scope's token to a valid grant of exactly that scope.
+    pub async fn start_with_scopes(scopes: &[(&str, &str)]) -> Maskinporten {
         let shared = Shared {
-            token: token.to_string(),
+            tokens: scopes
+                .iter()
+                .map(|(s, t)| (s.to_string(), t.to_string()))
+                .collect(),
             inner: Arc::default(),
         };
         let app = Router::new()
@@ -128,9 +140,10 @@ async fn grant(State(s): State<Shared>, Form(f): Form<GrantForm>) -> Response {
         Ok(d) => d.claims,
         Err(e) => return refuse(&s, format!("assertion: {e}")),
     };
-    if claims["scope"] != json!(SCOPE) {
+    let scope = claims["scope"].as_str().unwrap_or("");
+    let Some((scope, token)) = s.tokens.iter().find(|(sc, _)| sc == scope).cloned() else {
         return refuse(&s, format!("scope {}", claims["scope"]));
-    }
+    };
     let life = claims["exp"].as_i64().unwrap_or(0) - claims["iat"].as_i64().unwrap_or(0);
     if !(1..=120).contains(&life) {
         return refuse(&s, format!("lifetime {life} s"));
@@ -143,10 +156,10 @@ async fn grant(State(s): State<Shared>, Form(f): Form<GrantForm>) -> Response {
     }
     inner.grants += 1;
     Json(json!({
-        "access_token": s.token,
+        "access_token": token,
         "token_type": "Bearer",
         "expires_in": 120,
-        "scope": SCOPE,
+        "scope": scope,
     }))
     .into_response()
 }

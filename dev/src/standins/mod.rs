@@ -8,6 +8,8 @@
 //!   throughput mode) and the demo's offline package refusing a few examples once.
 //! - [`sms_gateway`] — the LINK Mobility-style SMS gateway (the tests' faults, the
 //!   demo's fictional numbers and delivery reports).
+//! - [`krr`] — the contact and reservation register's lookup service
+//!   (`POST /rest/v1/personer`), its persons, an outage switch and a call log.
 //! - [`maskinporten`] — Maskinporten's token endpoint (JWT bearer grants).
 //! - [`idp`] — OpenID Connect providers: the demo's and the dashboard tests'
 //!   sign-in, and the issuer of person assertions.
@@ -18,6 +20,7 @@
 
 pub mod archive;
 pub mod idp;
+pub mod krr;
 pub mod maskinporten;
 pub mod sms_gateway;
 pub mod svarut;
