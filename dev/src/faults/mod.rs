@@ -144,12 +144,22 @@ pub async fn run_scenario(
         }
     };
     let report = match result {
-        Ok((figures, own_ok)) => oracle::count(&world).await.map(|counts| Report {
-            scenario: id,
-            seed,
-            counts,
-            figures: format!("{figures} seconds={}", started.elapsed().as_secs()),
-            own_ok,
+        Ok((figures, own_ok)) => oracle::count(&world).await.map(|counts| {
+            let by = counts.recovered_by;
+            Report {
+                scenario: id,
+                seed,
+                figures: format!(
+                    "{figures} recovered_by=svarut:{},archive:{},sms:{},consumer:{} seconds={}",
+                    by[0],
+                    by[1],
+                    by[2],
+                    by[3],
+                    started.elapsed().as_secs()
+                ),
+                counts,
+                own_ok,
+            }
         }),
         Err(e) => Err(e),
     };
@@ -217,17 +227,18 @@ async fn kill_at_points(
         let name = point.name();
         match point {
             Point::ConsumerCommitted | Point::DeliveryAccepted => {
-                for i in 0..fires * 4 {
-                    let t = [
+                for _ in 0..fires {
+                    // Fresh work for every fire: a crash also commits (or sends)
+                    // whatever else was in flight, which the restart finishes.
+                    for t in [
                         "conduct_warning",
                         "grade_warning",
                         "leave_decision",
                         "sfo_decision",
-                    ][i as usize % 4];
-                    let e = world.event_of(t);
-                    world.publish(&e).await?;
-                }
-                for _ in 0..fires {
+                    ] {
+                        let e = world.event_of(t);
+                        world.publish(&e).await?;
+                    }
                     let n: u32 = rng.random_range(1..=3);
                     let p = world.serve(Some(&format!("{name}@{n}"))).await?;
                     anyhow::ensure!(

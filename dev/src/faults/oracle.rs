@@ -41,6 +41,9 @@ pub struct Counts {
     pub svarut: usize,
     pub journal_posts: usize,
     pub sms: usize,
+    /// `recovered` by source: SvarUt look-ups found, «Eksisterende» receipts, SMS
+    /// look-ups found, redeliveries recognised by the consumer.
+    pub recovered_by: [i64; 4],
 }
 
 impl Counts {
@@ -118,10 +121,13 @@ pub async fn count(world: &World) -> anyhow::Result<Counts> {
         sqlx::query_scalar("SELECT count(*) FROM archive_queue WHERE receipt_existing")
             .fetch_one(&world.pool)
             .await?;
-    let recovered = world.svarut.lookups_found() as i64
-        + existing
-        + world.sms.lookups_found.load(Ordering::SeqCst) as i64
-        + world.duplicates_acked.load(Ordering::Relaxed) as i64;
+    let recovered_by = [
+        world.svarut.lookups_found() as i64,
+        existing,
+        world.sms.lookups_found.load(Ordering::SeqCst) as i64,
+        world.duplicates_acked.load(Ordering::Relaxed) as i64,
+    ];
+    let recovered = recovered_by.iter().sum();
     Ok(Counts {
         events: world.published.len(),
         lost,
@@ -132,5 +138,6 @@ pub async fn count(world: &World) -> anyhow::Result<Counts> {
         svarut: svarut.values().sum(),
         journal_posts: journal.len(),
         sms: sms.values().sum(),
+        recovered_by,
     })
 }
