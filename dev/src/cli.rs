@@ -42,7 +42,8 @@ pub enum Command {
     /// kills, one line of counts per scenario (lost, duplicated, unexpected,
     /// dead-lettered, recovered). Exits non-zero when a scenario does not hold.
     Faults {
-        /// One scenario (2: crash points, 8: two transfer runs, 1: random kill -9).
+        /// One scenario (2: crash points, 8: two transfer runs, 1: random kill -9,
+        /// 6: malformed input).
         /// Default: every built scenario.
         #[arg(long)]
         scenario: Option<u32>,

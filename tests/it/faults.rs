@@ -56,3 +56,8 @@ async fn scenario_8_two_transfer_runs_at_once() {
 async fn scenario_1_worker_killed_at_random() {
     reduced(1, 1).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenario_6_malformed_input_dead_lettered_once_valid_flows() {
+    reduced(6, 6).await;
+}

@@ -16,7 +16,8 @@
 //!
 //! Scenarios built (issue 18's numbering): 2 — kill at each named crash point
 //! ([`dokflyt::crashpoint`]); 8 — two archive transfer runs at once from two
-//! processes; 1 — `kill -9` of the worker at random intervals under a mixed load.
+//! processes; 1 — `kill -9` of the worker at random intervals under a mixed load;
+//! 6 — malformed input mixed into valid events (each dead-lettered once, no panic).
 
 pub mod oracle;
 pub mod world;
@@ -37,7 +38,7 @@ use oracle::Counts;
 use world::World;
 
 /// The scenarios built, in the order a full run takes them.
-pub const SCENARIOS: [u32; 3] = [2, 8, 1];
+pub const SCENARIOS: [u32; 4] = [2, 8, 1, 6];
 
 /// One scenario's outcome.
 #[derive(Debug, Clone)]
@@ -134,6 +135,10 @@ pub async fn run_scenario(
     let result = match id {
         2 => kill_at_points(&mut world, &mut rng, if full { 20 } else { 3 }).await,
         8 => two_transfer_runs(&mut world, if full { 1000 } else { 100 }).await,
+        6 => {
+            let (valid, rounds) = if full { (10_000, 77) } else { (300, 3) };
+            malformed_input(&mut world, &mut rng, valid, rounds).await
+        }
         _ => {
             let (events, kills, interval) = if full {
                 (10_000, 25, (2_000, 20_000))
@@ -447,5 +452,146 @@ async fn random_kills(
             world.sms.accepted(),
         ),
         true,
+    ))
+}
+
+/// The malformed inputs of scenario 6, each (kind, body), built from valid
+/// example events.
+fn malformed(world: &World, rng: &mut StdRng) -> Vec<(&'static str, Vec<u8>)> {
+    let valid = |w: &World| serde_json::to_vec(&w.event_of("conduct_warning")).unwrap_or_default();
+    let mut out: Vec<(&'static str, Vec<u8>)> = Vec::new();
+    let v = valid(world);
+    out.push(("truncated", v[..v.len() / 2].to_vec()));
+    let mut bom = vec![0xEF, 0xBB, 0xBF];
+    bom.extend(valid(world));
+    out.push(("bom", bom));
+    let text =
+        String::from_utf8_lossy(&valid(world)).replacen("\"title\": \"", "\"title\": \"\u{1}\0", 1);
+    let text = if text.contains('\u{1}') {
+        text
+    } else {
+        String::from_utf8_lossy(&valid(world)).replacen("\"title\":\"", "\"title\":\"\u{1}\0", 1)
+    };
+    out.push(("control_characters", text.into_bytes()));
+    let depth = 10_000 + rng.random_range(0..1000);
+    out.push((
+        "deep_nesting",
+        format!("{}{}", "[".repeat(depth), "]".repeat(depth)).into_bytes(),
+    ));
+    let mut e = world.event_of("conduct_warning");
+    e["schema_version"] = serde_json::json!(1);
+    let huge = serde_json::to_string(&e).unwrap_or_default().replacen(
+        "\"schema_version\":1",
+        "\"schema_version\":1e400",
+        1,
+    );
+    out.push(("huge_number", huge.into_bytes()));
+    let e = world.event_of("conduct_warning");
+    let dup = serde_json::to_string(&e).unwrap_or_default().replacen(
+        '{',
+        &format!("{{\"event_id\":\"{}\",", uuid::Uuid::new_v4()),
+        1,
+    );
+    out.push(("duplicate_keys", dup.into_bytes()));
+    let mut e = world.event_of("conduct_warning");
+    e["recipients"][0]["national_id"] = serde_json::json!("12345678901");
+    out.push((
+        "invalid_national_id",
+        serde_json::to_vec(&e).unwrap_or_default(),
+    ));
+    let mut e = world.event_of("conduct_warning");
+    e["document_type"] = serde_json::json!("no_such_type");
+    out.push((
+        "unknown_document_type",
+        serde_json::to_vec(&e).unwrap_or_default(),
+    ));
+    let mut e = world.event_of("conduct_warning");
+    e["schema_version"] = serde_json::json!(99);
+    out.push(("schema_version", serde_json::to_vec(&e).unwrap_or_default()));
+    let mut e = world.event_of("conduct_warning");
+    if let Some(o) = e.as_object_mut() {
+        o.remove("school");
+    }
+    out.push(("missing_field", serde_json::to_vec(&e).unwrap_or_default()));
+    let mut e = world.event_of("conduct_warning");
+    e["fields"]["padding"] = serde_json::json!("x".repeat(2 * 1024 * 1024));
+    out.push(("oversize", serde_json::to_vec(&e).unwrap_or_default()));
+    out
+}
+
+/// Scenario 6 (reduced): `valid` events of the mix with `rounds` × every kind of
+/// malformed input mixed in. Each malformed one must be dead-lettered exactly once
+/// with a reason code and no personal data; no worker may panic; every valid
+/// event must reach its terminal state (lost = 0).
+async fn malformed_input(
+    world: &mut World,
+    rng: &mut StdRng,
+    valid: usize,
+    rounds: usize,
+) -> anyhow::Result<(String, bool)> {
+    let mut bad = Vec::new();
+    for _ in 0..rounds {
+        bad.extend(malformed(world, rng));
+    }
+    let every = (valid / bad.len().max(1)).max(1);
+    let mut b = bad.iter();
+    for i in 0..valid {
+        let e = world.mixed_event(rng);
+        world.publish(&e).await?;
+        if i % every == 0 {
+            if let Some((_, body)) = b.next() {
+                world.publish_raw(body).await?;
+            }
+        }
+    }
+    for (_, body) in b {
+        world.publish_raw(body).await?;
+    }
+    settle(world, Duration::from_secs(300)).await?;
+    let want = bad.len() as i64;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut dead = 0;
+    while Instant::now() < deadline {
+        dead = world.count("SELECT count(*) FROM dead_letters").await?;
+        if dead >= want {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let codes: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT reason_code, count(*) FROM dead_letters GROUP BY reason_code ORDER BY reason_code",
+    )
+    .fetch_all(&world.pool)
+    .await?;
+    // The example's personal data (names, national ids) and the injected bad id.
+    let example = world.event_of("conduct_warning");
+    let mut needles = vec![
+        format!("%{}%", "12345678901"),
+        format!("%{}%", example["pupil"]["name"].as_str().unwrap_or("-")),
+    ];
+    for r in example["recipients"].as_array().into_iter().flatten() {
+        for k in ["name", "national_id", "email", "mobile"] {
+            if let Some(v) = r[k].as_str() {
+                needles.push(format!("%{v}%"));
+            }
+        }
+    }
+    let leaked: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM dead_letters WHERE reason LIKE ANY($1)")
+            .bind(&needles)
+            .fetch_one(&world.pool)
+            .await?;
+    let panics = world.panics.load(Ordering::Relaxed);
+    let codes_text = codes
+        .iter()
+        .map(|(c, n)| format!("{c}:{n}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    Ok((
+        format!(
+            "malformed={want} kinds={} dead_lettered_malformed={dead} reason_codes={codes_text} personal_data_in_reasons={leaked} panics={panics}",
+            bad.len() / rounds.max(1)
+        ),
+        dead == want && leaked == 0 && panics == 0,
     ))
 }

@@ -75,6 +75,8 @@ pub struct World {
     pub published: Vec<Uuid>,
     /// Duplicate events the consumer recognised (from the workers' logs).
     pub duplicates_acked: Arc<AtomicU64>,
+    /// Panics the workers logged.
+    pub panics: Arc<AtomicU64>,
 }
 
 impl World {
@@ -189,6 +191,7 @@ impl World {
             templates,
             published: Vec::new(),
             duplicates_acked: Arc::default(),
+            panics: Arc::default(),
         })
     }
 
@@ -225,6 +228,13 @@ impl World {
     /// the school in the roster).
     pub fn event_of_sms(&self) -> Value {
         self.event_of("emergency_sms")
+    }
+
+    /// Publishes raw bytes as a producer would (confirmed; not remembered as a
+    /// valid event).
+    pub async fn publish_raw(&self, body: &[u8]) -> anyhow::Result<()> {
+        broker::publish_event(&self.channel, &self.topology, body).await?;
+        Ok(())
     }
 
     /// Publishes one event (confirmed) and remembers its id.
@@ -292,6 +302,7 @@ impl World {
         if let Some(stderr) = child.stderr.take() {
             let crashed = crashed.clone();
             let dups = self.duplicates_acked.clone();
+            let panics = self.panics.clone();
             tokio::spawn(async move {
                 let mut lines = tokio::io::BufReader::new(stderr).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
@@ -299,6 +310,8 @@ impl World {
                         crashed.store(true, Ordering::SeqCst);
                     } else if line.contains("duplicate event acked") {
                         dups.fetch_add(1, Ordering::Relaxed);
+                    } else if line.contains("panicked") {
+                        panics.fetch_add(1, Ordering::Relaxed);
                     }
                 }
             });
