@@ -37,7 +37,8 @@
 //!   [`calendar`] — days as Oslo counts them; [`progress`] — where long operations
 //!   report how far they are (the command line shows it); [`metrics`] — what the
 //!   stages count for Prometheus (the families, the recorder; `http::metrics`
-//!   serves them).
+//!   serves them); [`crashpoint`] — named crash points for the fault-injection
+//!   suite (`DOKFLYT_CRASH_AT`, inert when unset).
 //! - [`event`] — the wire contract (document event v1) and the §8 document-type keys.
 //! - [`access`] — who is asking: roles (§6) and the acting user; [`audit`] — the
 //!   audit log; [`assurance`] — how strongly a person signed in (low/substantial/high);
@@ -110,6 +111,7 @@ pub mod cli;
 pub mod clients;
 pub mod config;
 pub mod contact_register;
+pub mod crashpoint;
 pub mod dashboard;
 pub mod db;
 pub mod document;

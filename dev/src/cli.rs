@@ -1,4 +1,4 @@
-//! The `dokflyt-dev` command line: `demo` and `bench …`, developer tools beside
+//! The `dokflyt-dev` command line: `demo`, `bench …` and `faults`, developer tools beside
 //! the product's `dokflyt` binary (which has neither).
 //!
 //! Input: the arguments and the same settings as `dokflyt` (defaults, then
@@ -17,7 +17,7 @@ use dokflyt::Settings;
 #[command(
     name = "dokflyt-dev",
     version,
-    about = "dokflyt's developer tools: the demo and the benchmarks (never shipped)"
+    about = "dokflyt's developer tools: the demo, the benchmarks and the fault suite (never shipped)"
 )]
 pub struct Cli {
     /// Configuration file (TOML), as for `dokflyt`. Default: ./dokflyt.toml if present.
@@ -38,6 +38,26 @@ pub enum Command {
     /// Benchmarks that print throughput and a ratio against a baseline.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// The fault-injection suite: the real `dokflyt` binary under crashes and
+    /// kills, one line of counts per scenario (lost, duplicated, unexpected,
+    /// dead-lettered, recovered). Exits non-zero when a scenario does not hold.
+    Faults {
+        /// One scenario (2: crash points, 8: two transfer runs, 1: random kill -9,
+        /// 6: malformed input).
+        /// Default: every built scenario.
+        #[arg(long)]
+        scenario: Option<u32>,
+        /// The seed of the random schedule (printed; replays a run). Default: the clock.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// The full sizes (20 fires per crash point, 10,000 events and 25 kills)
+        /// instead of the reduced ones CI runs.
+        #[arg(long)]
+        full: bool,
+        /// The `dokflyt` binary. Default: the one beside `dokflyt-dev`.
+        #[arg(long, env = "DOKFLYT_FAULTS_BIN", value_name = "FILE")]
+        bin: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -122,6 +142,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = load_settings(cli.config.as_deref())?;
     match cli.command {
         Command::Demo => crate::demo::serve(settings).await,
+        Command::Faults {
+            scenario,
+            seed,
+            full,
+            bin,
+        } => {
+            let bin = match bin {
+                Some(b) => b,
+                None => std::env::current_exe()?.with_file_name("dokflyt"),
+            };
+            crate::faults::run(settings, scenario, seed, full, &bin).await
+        }
         Command::Bench(BenchCommand::Sms { recipients }) => {
             crate::bench::sms::run(settings, recipients).await
         }

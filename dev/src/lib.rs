@@ -13,9 +13,12 @@
 //!   events against the stand-ins, every fate printed, the dashboard in every state.
 //! - [`bench`] — `dokflyt-dev bench pipeline | archive | render | sms`: throughput
 //!   against a baseline measured in the same run.
+//! - [`faults`] — `dokflyt-dev faults`: the fault-injection suite (the real binary
+//!   under crash points and kills; lost/duplicated/unexpected counted by an oracle).
 //! - [`cli`] — the `dokflyt-dev` command line.
 
 pub mod bench;
 pub mod cli;
 pub mod demo;
+pub mod faults;
 pub mod standins;

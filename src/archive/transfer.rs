@@ -455,6 +455,7 @@ async fn transfer_one(
                     existing = delivered.receipt.existing,
                     "archive transfer: receipt"
                 );
+                crate::crashpoint::hit(crate::crashpoint::Point::ArchivePosted);
                 let archived = ArchivedAttempt {
                     event_id,
                     attempt,

@@ -527,6 +527,9 @@ async fn deliver_one(
             SendResult::Held { .. } => "held",
         },
     );
+    if matches!(outcome, SendResult::Sent { .. }) {
+        crate::crashpoint::hit(crate::crashpoint::Point::DeliveryAccepted);
+    }
     let key = job.idempotency_key();
     record(pool, run_id, id, &outcome, job.attempt, Some(&key), opts).await
 }

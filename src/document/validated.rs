@@ -109,6 +109,11 @@ impl ValidatedEvent {
         }
         let value: serde_json::Value =
             serde_json::from_str(text).map_err(|e| ValidationError::NotJson(position_only(&e)))?;
+        // serde_json keeps the last of two equal keys; which one the producer meant
+        // (two event ids, two recipient lists) cannot be known, so refuse it.
+        serde_json::from_str::<NoDuplicateKeys>(text).map_err(|_| {
+            ValidationError::NotJson("en nøkkel står to ganger i samme objekt".into())
+        })?;
         // The version is read before the shape, so a v2 event gets the right reason.
         let version = value.get("schema_version").and_then(|v| v.as_i64());
         if version != Some(SCHEMA_VERSION as i64) {
@@ -132,6 +137,56 @@ impl ValidatedEvent {
             event,
             document_type,
         })
+    }
+}
+
+/// A JSON document walked only to find an object with the same key twice
+/// (serde_json's `Value` silently keeps the last). The error names no key.
+struct NoDuplicateKeys;
+
+impl<'de> Deserialize<'de> for NoDuplicateKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(NoDuplicateKeys)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for NoDuplicateKeys {
+    type Value = NoDuplicateKeys;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(NoDuplicateKeys)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(NoDuplicateKeys)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(NoDuplicateKeys)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(NoDuplicateKeys)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(NoDuplicateKeys)
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(NoDuplicateKeys)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<NoDuplicateKeys>()?.is_some() {}
+        Ok(NoDuplicateKeys)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if !seen.insert(key) {
+                return Err(serde::de::Error::custom("duplicate key"));
+            }
+            map.next_value::<NoDuplicateKeys>()?;
+        }
+        Ok(NoDuplicateKeys)
     }
 }
 
@@ -400,6 +455,23 @@ mod tests {
         assert_eq!(validate(&[b'{'; 10], 5).unwrap_err().code(), "oversize");
         assert_eq!(validate(&[0xff, 0xfe], 100).unwrap_err().code(), "not_utf8");
         assert_eq!(validate(b"{nope", 100).unwrap_err().code(), "not_json");
+        let twice = validate(
+            br#"{"schema_version": 1, "fields": {"a": [{"k": 1, "k": "Kari"}]}}"#,
+            1000,
+        )
+        .unwrap_err();
+        assert_eq!(twice.code(), "not_json");
+        assert!(!twice.to_string().contains("Kari") && !twice.to_string().contains("\"k\""));
+        assert_eq!(
+            validate(
+                br#"{"schema_version": 2, "a": {"k": 1}, "b": {"k": 1}}"#,
+                1000
+            )
+            .unwrap_err()
+            .code(),
+            "unsupported_schema_version",
+            "equal keys in different objects are fine"
+        );
         assert_eq!(
             validate(br#"{"schema_version": 2}"#, 100)
                 .unwrap_err()

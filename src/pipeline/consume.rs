@@ -194,6 +194,9 @@ impl DeliveryWorker {
                     duplicate,
                     archived,
                 } => {
+                    if !duplicate {
+                        crate::crashpoint::hit(crate::crashpoint::Point::ConsumerCommitted);
+                    }
                     if self.ack(&delivery).await {
                         if duplicate {
                             self.stats.duplicates.fetch_add(1, Ordering::Relaxed);

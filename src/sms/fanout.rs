@@ -431,6 +431,7 @@ impl SmsWorker {
             drop(permit);
             let delay = match outcome {
                 SendOutcome::Accepted { gateway_id } => {
+                    crate::crashpoint::hit(crate::crashpoint::Point::SmsAccepted);
                     self.stats.accepted.fetch_add(1, Ordering::Relaxed);
                     return Settled::Recorded(Settlement {
                         id: row.id,

@@ -23,6 +23,7 @@ mod contract;
 mod dashboard;
 mod delivery;
 mod demo;
+mod faults;
 mod krr;
 mod layout;
 mod limits;

@@ -124,6 +124,8 @@ pub struct GatewayStandIn {
     /// Delay per send (to make a fan-out last long enough to be killed).
     pub delay_ms: Arc<AtomicU64>,
     pub lookups: Arc<AtomicU64>,
+    /// Look-ups that found the message (an in-doubt send adopted, not resent).
+    pub lookups_found: Arc<AtomicU64>,
     pub unauthorized: Arc<AtomicU64>,
     /// Where dokflyt listens (`http://host:port`), once the demo knows it.
     callback: watch::Sender<Option<String>>,
@@ -147,6 +149,7 @@ impl GatewayStandIn {
             ambiguous_left: Arc::default(),
             delay_ms: Arc::default(),
             lookups: Arc::default(),
+            lookups_found: Arc::default(),
             unauthorized: Arc::default(),
             callback: watch::channel(None).0,
         };
@@ -196,6 +199,15 @@ impl GatewayStandIn {
         let mut inner = self.lock();
         inner.received.clear();
         inner.by_ref.clear();
+    }
+
+    /// Accepted sends per `refId` (the idempotency key).
+    pub fn per_ref(&self) -> HashMap<String, usize> {
+        let mut m = HashMap::new();
+        for r in self.lock().received.iter() {
+            *m.entry(r.ref_id.clone()).or_insert(0) += 1;
+        }
+        m
     }
 
     /// Accepted sends per destination number.
@@ -360,7 +372,10 @@ async fn lookup(
     g.lookups.fetch_add(1, Ordering::SeqCst);
     let found = g.lock().by_ref.get(&key).cloned();
     match found {
-        Some(id) => Json(json!({"messageId": id, "refId": key})).into_response(),
+        Some(id) => {
+            g.lookups_found.fetch_add(1, Ordering::SeqCst);
+            Json(json!({"messageId": id, "refId": key})).into_response()
+        }
         None => StatusCode::NOT_FOUND.into_response(),
     }
 }

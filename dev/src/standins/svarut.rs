@@ -92,6 +92,8 @@ struct Inner {
     received: Vec<Received>,
     violations: Vec<String>,
     lookups: usize,
+    /// Look-ups that found a forsendelse (an in-doubt send adopted, not resent).
+    lookups_found: usize,
     status_queries: usize,
     next_paths: VecDeque<Vec<String>>,
     faults: VecDeque<Fault>,
@@ -189,6 +191,22 @@ impl SvarUtStandIn {
 
     pub fn lookups(&self) -> usize {
         self.lock().lookups
+    }
+
+    /// Look-ups that found the forsendelse they asked for.
+    pub fn lookups_found(&self) -> usize {
+        self.lock().lookups_found
+    }
+
+    /// Forsendelser per `eksternReferanse` (those sent without one are not counted).
+    pub fn per_ekstern_ref(&self) -> std::collections::HashMap<String, usize> {
+        let mut m = std::collections::HashMap::new();
+        for r in self.lock().received.iter() {
+            if let Some(k) = &r.ekstern_ref {
+                *m.entry(k.clone()).or_insert(0) += 1;
+            }
+        }
+        m
     }
 
     pub fn status_queries(&self) -> usize {
@@ -476,6 +494,9 @@ async fn lookup(
         .filter(|x| x.ekstern_ref.as_deref() == Some(r.as_str()))
         .map(|x| x.id.clone())
         .collect();
+    if !ids.is_empty() {
+        inner.lookups_found += 1;
+    }
     Json(json!({ "forsendelseIds": ids })).into_response()
 }
 
