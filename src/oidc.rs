@@ -68,6 +68,14 @@ impl ClaimMapping {
             .or_else(|| self.default_municipality.clone())
     }
 
+    /// The person's staff id in the roster, when the token carries one.
+    pub fn staff_id(&self, claims: &serde_json::Map<String, Value>) -> Option<String> {
+        strings(claims.get(&self.staff_id_claim))
+            .into_iter()
+            .map(|s| s.trim().to_string())
+            .find(|s| !s.is_empty())
+    }
+
     pub fn schools(&self, claims: &serde_json::Map<String, Value>) -> Vec<String> {
         let mut out: Vec<String> = strings(claims.get(&self.schools_claim))
             .into_iter()
@@ -121,6 +129,8 @@ struct ProviderMetadata {
 #[derive(Debug, Clone)]
 pub struct SignedInUser {
     pub actor: Actor,
+    /// The roster's staff id of the person (the staff-id claim), if given.
+    pub staff_id: Option<String>,
     pub display_name: String,
     /// The ID token's `acr` (never userinfo's: only the signed token counts).
     pub acr: Option<String>,
@@ -423,6 +433,7 @@ impl OidcClient {
             .to_string();
         Ok(SignedInUser {
             actor,
+            staff_id: self.cfg.claims.staff_id(claims),
             display_name,
             acr: None,
             amr: Vec::new(),

@@ -88,6 +88,31 @@ pub struct Settings {
     pub tls: TlsSettings,
     /// Span export over OTLP: `[tracing]`.
     pub tracing: TracingSettings,
+    /// Where the dashboard's roles come from (claims, grants or both): `[access]`.
+    pub access: AccessSettings,
+}
+
+/// `[access]`: which sources of roles count for a dashboard request (see
+/// `crate::grants`). Env: `DOKFLYT_ACCESS__ROLE_SOURCE`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccessSettings {
+    pub role_source: RoleSource,
+}
+
+/// Which sources of roles count for a dashboard request (`[access] role_source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoleSource {
+    /// Only the identity provider's claims at sign-in (grants are ignored).
+    Claims,
+    /// Only grants in force (the claims' role is ignored; the claims still
+    /// identify the person).
+    Grants,
+    /// Claims and grants in force: the strongest role of either counts. With no
+    /// grants made this is exactly the claims.
+    #[default]
+    Both,
 }
 
 /// `[limits]`: the largest input of each kind, in bytes. Every one is checked

@@ -19,6 +19,7 @@
 //! the windows), `skoleadmin` and `team` (their schools), `rektor` (their school,
 //! and the emergency SMS). Everyone else gets 403.
 
+mod grant_pages;
 pub(crate) mod pages;
 pub mod session;
 mod sms_pages;
@@ -63,6 +64,10 @@ pub struct DashboardState {
     /// School id → name (the roster's), read by the templates' `skole` filter so
     /// people read names and only URLs carry ids. Refreshed on every signed-in request.
     pub school_names: SchoolNames,
+    /// `[access] role_source`: whether claims, grants or both give roles.
+    pub role_source: crate::grants::RoleSource,
+    /// The clock grants expire by (a test injects its own).
+    pub clock: Arc<dyn crate::grants::Clock>,
 }
 
 /// See [`DashboardState::school_names`].
@@ -130,6 +135,8 @@ impl DashboardState {
             )),
             settings: Arc::new(settings),
             assurance: Arc::new(assurance),
+            role_source: crate::grants::RoleSource::default(),
+            clock: Arc::new(crate::grants::SystemClock),
         })
     }
 
@@ -263,6 +270,10 @@ fn views(names: SchoolNames) -> anyhow::Result<tera::Tera> {
             "sms_approve.html",
             include_str!("../../templates/dashboard/sms_approve.html"),
         ),
+        (
+            "tilganger.html",
+            include_str!("../../templates/dashboard/tilganger.html"),
+        ),
     ])?;
     Ok(t)
 }
@@ -299,6 +310,7 @@ pub fn routes<S: Clone + Send + Sync + 'static>(state: DashboardState) -> Router
         .route("/dashboard/static/app.js", get(js))
         .merge(pages::routes())
         .merge(sms_pages::routes())
+        .merge(grant_pages::routes())
         // Any other path under /dashboard: the 404 page, with the menu.
         .route("/dashboard/{*rest}", get(not_found).post(not_found))
         .layer(axum::middleware::from_fn_with_state(
@@ -325,6 +337,8 @@ struct Menu {
     csrf: String,
     is_municipal: bool,
     may_sms: bool,
+    /// May open «Tilganger» (give, renew and remove roles).
+    may_grant: bool,
     /// False for a role without dashboard access: only «Logg ut» is offered.
     may_use: bool,
 }
@@ -339,6 +353,7 @@ impl Menu {
             csrf: session.csrf.clone(),
             is_municipal: session.actor.role.is_municipal(),
             may_sms: matches!(session.actor.role, Role::Rektor | Role::Kommuneadmin),
+            may_grant: crate::grants::layer(session.actor.role) >= 2,
             may_use: may_use(session.actor.role),
         }
     }
@@ -351,6 +366,7 @@ impl Menu {
         ctx.insert("csrf", &self.csrf);
         ctx.insert("is_municipal", &self.is_municipal);
         ctx.insert("may_sms", &self.may_sms);
+        ctx.insert("may_grant", &self.may_grant);
         ctx.insert("show_nav", &self.may_use);
     }
 }
@@ -536,6 +552,14 @@ impl FromRequestParts<DashboardState> for SignedIn {
                 )
             });
         };
+        let session = match with_grants(state, session).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(refused)) => return Err(refused),
+            Err(e) => {
+                tracing::warn!(error = %e, "dashboard: grants lookup failed");
+                return Err(unavailable(state));
+            }
+        };
         remember_menu(Menu::of(state, &session));
         if !may_use(session.actor.role) {
             let reason = format!(
@@ -564,6 +588,58 @@ impl FromRequestParts<DashboardState> for SignedIn {
         }
         refresh_school_names(state).await;
         Ok(SignedIn(session))
+    }
+}
+
+/// The session with the actor this request acts as: the claims' actor and the
+/// grants in force on the injected clock's Oslo date, by `[access] role_source`
+/// (grants count only for a session with a staff id). Expiries seen now are
+/// audited on the way. `Err` inside: a 403 page (with `grants` as the only
+/// source and nothing in force, the person has no role).
+async fn with_grants(
+    state: &DashboardState,
+    mut session: Session,
+) -> sqlx::Result<Result<Session, Response>> {
+    use crate::grants::{self, RoleSource};
+    if state.role_source == RoleSource::Claims {
+        return Ok(Ok(session));
+    }
+    let held = match session.staff_id.as_deref() {
+        Some(staff) => {
+            let now = state.clock.now();
+            let today = grants::oslo_date(now);
+            grants::store::record_expiries(state.pool(), Some(staff), today, now).await?;
+            grants::store::in_force_for(state.pool(), staff, today).await?
+        }
+        None => Vec::new(),
+    };
+    match grants::effective_actor(&session.claims_actor, &held, state.role_source) {
+        Some(actor) => {
+            session.actor = actor;
+            Ok(Ok(session))
+        }
+        None => {
+            let reason = "Du har ingen tildelt rolle i dokflyt som gjelder nå. Kontakt rektor eller kommunens administrator.";
+            let _ = audit::record(
+                state.pool(),
+                &Entry {
+                    actor: &session.claims_actor,
+                    school_id: None,
+                    action: "dashboard.access",
+                    target: None,
+                    outcome: Verdict::Refused,
+                    reason: Some(reason),
+                    details: json!({ "role_source": state.role_source }),
+                },
+            )
+            .await;
+            Ok(Err(problem(
+                state,
+                StatusCode::FORBIDDEN,
+                "Ingen tilgang",
+                reason,
+            )))
+        }
     }
 }
 
@@ -916,6 +992,7 @@ async fn callback(
         state.pool(),
         &session::NewSession {
             actor: &user.actor,
+            staff_id: user.staff_id.as_deref(),
             display_name: &user.display_name,
             ttl,
             idle: Duration::from_secs(state.settings.idle_minutes.max(1) * 60),

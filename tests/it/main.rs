@@ -23,6 +23,7 @@ mod contract;
 mod dashboard;
 mod delivery;
 mod demo;
+mod grants;
 mod limits;
 mod metrics;
 mod no_personal_data;
