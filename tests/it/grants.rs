@@ -503,3 +503,137 @@ async fn a_leaver_loses_every_grant_and_session_at_once() {
     assert_eq!(get(&app, &rektor, "/dashboard/tilganger").await.0, 200);
     app.stop_and_clean().await;
 }
+
+/// Runs `dashboard.mjs <step>` as `login`; panics with its output when it fails.
+fn browser_step(
+    step: &str,
+    base: &str,
+    login: &str,
+    artifacts: &std::path::Path,
+) -> tokio::process::Command {
+    let mut c = tokio::process::Command::new("node");
+    c.arg(crate::dashboard::e2e_dir().join("dashboard.mjs"))
+        .arg(step)
+        .env("BASE", base)
+        .env("DOC_ID", Uuid::nil().to_string())
+        .env("ARTIFACTS", artifacts)
+        .env("CHROMIUM", crate::dashboard::chromium())
+        .env("SCHOOL", S1)
+        .env("LOGIN", login)
+        .env("GRANTEE", "ansatt-laerer")
+        .kill_on_drop(true);
+    c
+}
+
+fn succeeded(step: &str, out: std::process::Output) {
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "browser step «{step}» failed:\n{text}"
+    );
+    eprintln!("{text}");
+}
+
+async fn expires_on(app: &TestApp) -> Vec<chrono::NaiveDate> {
+    sqlx::query_scalar(
+        "SELECT expires_on FROM access_grants WHERE grantee = 'ansatt-laerer' AND revoked_at IS NULL",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .expect("grants")
+}
+
+/// In headless Chromium, signed in through a real OpenID Connect provider whose
+/// tokens carry the staff id: a principal gives a teacher the team role; after 1
+/// August (the injected clock) the principal renews the school's grants in one
+/// action; the teacher, signed in, is removed from the roster and their next
+/// request lands on the sign-in page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn granting_renewal_and_a_leaver_in_the_browser() {
+    use crate::dashboard::{e2e_dashboard, ensure_node_modules, free_port, start_provider};
+    ensure_node_modules();
+    let port = free_port();
+    let public_url = format!("http://localhost:{port}");
+    let secret = format!("e2e-{}", Uuid::new_v4().simple());
+    let accounts = json!({
+        "rektor.nordby": { "name": "Rita Rektor", "role": "rektor", "schools": [S1], "staff_id": "ansatt-rektor" },
+        "laerer.nordby": { "name": "Lars Lærer", "role": "laerer", "schools": [S1], "staff_id": "ansatt-laerer" },
+    });
+    let (provider, issuer) = start_provider(&public_url, &secret, &accounts).await;
+    let dashboard = e2e_dashboard(&issuer, &secret, &public_url);
+    let clock = TestClock::at("2027-06-15T10:00:00Z");
+    let app = spawn_app_with(Spawn {
+        http_addr: Some(format!("127.0.0.1:{port}")),
+        dashboard: Some(dashboard),
+        grants_clock: Some(clock.clone()),
+        ..Spawn::default()
+    })
+    .await;
+    roster(&app).await;
+    app.topology
+        .declare_roster_and_sms(&app.channel)
+        .await
+        .expect("roster queue");
+    let artifacts =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/e2e-artifacts/grants");
+    std::fs::create_dir_all(&artifacts).expect("artifacts");
+    for f in ["leaver-signed-in", "leaver-gone"] {
+        let _ = std::fs::remove_file(artifacts.join(f));
+    }
+
+    let out = browser_step("grant", &public_url, "rektor.nordby", &artifacts)
+        .output()
+        .await
+        .expect("node runs");
+    succeeded("grant", out);
+    assert_eq!(
+        expires_on(&app).await,
+        vec![chrono::NaiveDate::from_ymd_opt(2027, 7, 31).expect("date")]
+    );
+
+    clock.set("2027-08-01T08:00:00Z");
+    let out = browser_step("renew", &public_url, "rektor.nordby", &artifacts)
+        .output()
+        .await
+        .expect("node runs");
+    succeeded("renew", out);
+    assert_eq!(
+        expires_on(&app).await,
+        vec![chrono::NaiveDate::from_ymd_opt(2028, 7, 31).expect("date")]
+    );
+
+    let child = browser_step("leaver", &public_url, "laerer.nordby", &artifacts)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("node runs");
+    let signed_in = artifacts.join("leaver-signed-in");
+    common::wait_until("the teacher is signed in", Duration::from_secs(60), || {
+        let p = signed_in.clone();
+        async move { p.exists() }
+    })
+    .await;
+    let gone = roster_event("staff", "ansatt-laerer", 2, "delete", json!(null));
+    app.publish_raw("roster.staff", &serde_json::to_vec(&gone).expect("json"))
+        .await;
+    app.wait_until(
+        "the leaver's sessions are ended",
+        Duration::from_secs(30),
+        || async {
+            app.count("SELECT count(*) FROM dashboard_sessions WHERE staff_id = 'ansatt-laerer'")
+                .await
+                == 0
+        },
+    )
+    .await;
+    std::fs::write(artifacts.join("leaver-gone"), "ok").expect("signal");
+    let out = child.wait_with_output().await.expect("node ends");
+    succeeded("leaver", out);
+    assert!(expires_on(&app).await.is_empty(), "every grant revoked");
+    drop(provider);
+    app.stop_and_clean().await;
+}
