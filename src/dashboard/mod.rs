@@ -975,6 +975,34 @@ async fn callback(
             return refuse("Innloggingen kunne ikke bekreftes. Prøv igjen.");
         }
     };
+    // A leaver (removed from the roster) is not signed in again, whatever role
+    // the identity provider's claims still carry.
+    if let Some(staff) = user.staff_id.as_deref() {
+        match crate::roster::store::staff_has_left(state.pool(), staff).await {
+            Ok(false) => {}
+            Ok(true) => {
+                let reason = "Du er fjernet som ansatt i elevregisteret og har ikke lenger tilgang til dokflyt.";
+                let _ = audit::record(
+                    state.pool(),
+                    &Entry {
+                        actor: &user.actor,
+                        school_id: None,
+                        action: "dashboard.sign_in",
+                        target: None,
+                        outcome: Verdict::Refused,
+                        reason: Some(reason),
+                        details: json!({ "staff_id": staff, "left_roster": true }),
+                    },
+                )
+                .await;
+                return problem(&state, StatusCode::FORBIDDEN, "Ingen tilgang", reason);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "dashboard: cannot check the roster at sign-in");
+                return unavailable(&state);
+            }
+        }
+    }
     let ttl = Duration::from_secs(state.settings.session_minutes.max(1) * 60);
     let proven = Proven {
         level: state.assurance.level_of(user.acr.as_deref(), &user.amr),

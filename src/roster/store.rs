@@ -388,3 +388,12 @@ pub async fn staff_is_active(pool: &PgPool, staff_id: &str) -> Result<bool, sqlx
     .fetch_one(pool)
     .await
 }
+
+/// Whether `staff_id` has left: the roster holds the staff member's tombstone
+/// (a deletion). An id the roster never knew has not left.
+pub async fn staff_has_left(pool: &PgPool, staff_id: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM roster_staff WHERE staff_id = $1 AND deleted)")
+        .bind(staff_id)
+        .fetch_one(pool)
+        .await
+}

@@ -372,8 +372,8 @@ async function leaver(page) {
     await new Promise((r) => setTimeout(r, 100));
   }
   // The next request: the session is gone, so it goes to sign-in; the provider
-  // still knows the person and signs them straight back in, but with the grant
-  // revoked their own claims (laerer) give no access.
+  // still knows the person and signs them straight back in, and dokflyt refuses
+  // the sign-in of someone removed from the roster.
   const signIns = [];
   page.on('request', (r) => {
     if (new URL(r.url()).pathname === '/dashboard/logg-inn') signIns.push(r.url());
@@ -381,6 +381,7 @@ async function leaver(page) {
   await page.goto(`${BASE}/dashboard/arkivlogg`);
   expect(signIns.length >= 1, 'the next request was sent to sign in again');
   await page.getByRole('heading', { name: 'Ingen tilgang' }).waitFor({ timeout: 15000 });
+  expect((await page.locator('main').innerText()).includes('fjernet som ansatt i elevregisteret'), 'refused as a leaver');
   await shot(page, 'grants-leaver');
   log(`after removal: sent to sign in, then ${new URL(page.url()).pathname}: Ingen tilgang`);
 }

@@ -329,6 +329,24 @@ async fn the_grant_matrix_from_both_sides() {
     assert!(live_grants(&app, "ansatt-ny").await.is_empty());
     assert_eq!(audit_count(&app, "grant.create", "refused").await, 10);
 
+    // Every grant form without the session's CSRF token: 403, nothing changes.
+    for path in [
+        "/dashboard/tilganger/gi",
+        "/dashboard/tilganger/forny",
+        "/dashboard/tilganger/1/fjern",
+    ] {
+        let r = client()
+            .post(format!("http://{}{path}", app.http))
+            .header("cookie", &kommune.cookie)
+            .form(&[("ansatt", "ansatt-ny"), ("rolle", "team"), ("skole", S1)])
+            .send()
+            .await
+            .expect("POST");
+        assert_eq!(r.status().as_u16(), 403, "{path} without CSRF");
+    }
+    assert!(live_grants(&app, "ansatt-ny").await.is_empty());
+    assert_eq!(live_grants(&app, "ansatt-admin").await.len(), 1);
+
     // The page: in scope only, and not for a team member.
     let (code, page) = get(&app, &rektor, "/dashboard/tilganger").await;
     assert_eq!(code, 200);
