@@ -426,7 +426,7 @@ async fn error_pages(
     let mut menu = slot.lock().ok().and_then(|s| s.clone());
     if menu.is_none() {
         if let Some(t) = cookie.filter(|t| !t.is_empty()) {
-            if let Ok(Some(s)) = session::load(state.pool(), &t).await {
+            if let Some(s) = menu_session(&state, &t).await {
                 menu = Some(Menu::of(&state, &s));
             }
         }
@@ -436,12 +436,19 @@ async fn error_pages(
         .await
 }
 
+/// The session of `token` with the role the request would act as (claims and
+/// grants), for an error page's menu; `None` when there is none to show.
+async fn menu_session(state: &DashboardState, token: &str) -> Option<Session> {
+    let s = session::load(state.pool(), token).await.ok().flatten()?;
+    with_grants(state, s).await.ok()?.ok()
+}
+
 async fn not_found(
     State(state): State<DashboardState>,
     headers: axum::http::HeaderMap,
 ) -> Response {
     if let Some(t) = session::cookie(&headers, SESSION_COOKIE).filter(|t| !t.is_empty()) {
-        if let Ok(Some(s)) = session::load(state.pool(), &t).await {
+        if let Some(s) = menu_session(&state, &t).await {
             remember_menu(Menu::of(&state, &s));
         }
     }
