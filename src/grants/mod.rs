@@ -243,6 +243,25 @@ pub fn effective_actor(claims: &Actor, held: &[Held], source: RoleSource) -> Opt
     })
 }
 
+/// The actor of a sign-in whose claims carry no role, from the grants in force
+/// alone (`role_source = "grants"`): the strongest granted role and its schools;
+/// `None` when nothing is held.
+pub fn granted_actor(user: &str, municipality: Option<&str>, held: &[Held]) -> Option<Actor> {
+    let role = held.iter().map(|h| h.role).min_by_key(|r| preference(*r))?;
+    let mut schools: Vec<String> = held
+        .iter()
+        .filter(|h| h.role == role)
+        .map(|h| h.school_id.clone())
+        .collect();
+    schools.sort();
+    schools.dedup();
+    let actor = Actor::new(user, role, schools).ok()?;
+    Some(match municipality {
+        Some(m) => actor.in_municipality(m),
+        None => actor,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -374,6 +393,20 @@ mod tests {
         let both = effective_actor(&claims, &held[1..], RoleSource::Both).expect("both");
         assert_eq!(both.schools, vec!["s1".to_string(), "s3".to_string()]);
         assert_eq!(effective_actor(&claims, &[], RoleSource::Grants), None);
+        let signed_in = granted_actor("oidc:y", Some("4601"), &held).expect("granted");
+        assert_eq!(
+            (
+                signed_in.role,
+                signed_in.schools.clone(),
+                signed_in.municipality_number
+            ),
+            (
+                Role::Rektor,
+                vec!["s2".to_string()],
+                Some("4601".to_string())
+            )
+        );
+        assert_eq!(granted_actor("oidc:y", None, &[]), None);
         assert_eq!(
             effective_actor(&claims, &[], RoleSource::Both),
             Some(claims)

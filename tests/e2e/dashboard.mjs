@@ -37,6 +37,10 @@
 //                                    for ARTIFACTS/leaver-gone (the test removes the
 //                                    person from the roster), then the next request
 //                                    goes to sign-in and ends on «Ingen tilgang»
+//   node dashboard.mjs grants-only   with role_source = grants: LOGIN (no role claim,
+//                                    a grant) signs in to the archive log;
+//                                    LOGIN_UNGRANTED (no role claim, no grant) gets
+//                                    «Ingen tilgang»
 //
 // Env: BASE (http://localhost:<port>), DOC_ID, SCHOOL (sms-step-up), ARTIFACTS
 // (screenshots, session), CHROMIUM (default /usr/bin/chromium). Exit 0 on
@@ -386,6 +390,19 @@ async function leaver(page) {
   log(`after removal: sent to sign in, then ${new URL(page.url()).pathname}: Ingen tilgang`);
 }
 
+async function grantsOnly(page) {
+  // Roles from grants alone: LOGIN's token has no role claim, but a grant.
+  await signIn(page, process.env.LOGIN, LOW);
+  await page.getByRole('heading', { name: 'Arkivlogg' }).first().waitFor();
+  await shot(page, 'grants-only');
+  await page.context().clearCookies();
+  // LOGIN_UNGRANTED: no role claim and no grant, so no access.
+  await page.goto(`${BASE}/dashboard`);
+  await provide(page, process.env.LOGIN_UNGRANTED, LOW);
+  await page.getByRole('button', { name: 'Logg inn' }).click();
+  await page.getByRole('heading', { name: 'Ingen tilgang' }).waitFor({ timeout: 15000 });
+}
+
 async function main() {
   expect(BASE && DOC, 'BASE and DOC_ID are required');
   fs.mkdirSync(ARTIFACTS, { recursive: true });
@@ -403,6 +420,7 @@ async function main() {
     else if (step === 'grant') await grant(page);
     else if (step === 'renew') await renew(page);
     else if (step === 'leaver') await leaver(page);
+    else if (step === 'grants-only') await grantsOnly(page);
     else throw new Failure(`unknown step ${step}`);
     log(`${step}: ok`);
   } catch (e) {

@@ -655,3 +655,68 @@ async fn granting_renewal_and_a_leaver_in_the_browser() {
     drop(provider);
     app.stop_and_clean().await;
 }
+
+/// `[access] role_source = "grants"` in headless Chromium: a person whose token
+/// carries no role claim signs in by a grant alone; one without a grant gets
+/// «Ingen tilgang».
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_grants_as_the_only_source_a_grant_alone_signs_a_person_in() {
+    use crate::dashboard::{e2e_dashboard, ensure_node_modules, free_port, start_provider};
+    ensure_node_modules();
+    let port = free_port();
+    let public_url = format!("http://localhost:{port}");
+    let secret = format!("e2e-{}", Uuid::new_v4().simple());
+    let accounts = json!({
+        "ny.nordby": { "name": "Nora Ny", "role": "", "schools": [], "staff_id": "ansatt-ny" },
+        "uten.tildeling": { "name": "Ulf Uten", "role": "", "schools": [], "staff_id": "ansatt-sorby" },
+    });
+    let (provider, issuer) = start_provider(&public_url, &secret, &accounts).await;
+    let clock = TestClock::at("2026-12-01T10:00:00Z");
+    let app = spawn_app_with(Spawn {
+        http_addr: Some(format!("127.0.0.1:{port}")),
+        dashboard: Some(e2e_dashboard(&issuer, &secret, &public_url)),
+        grants_clock: Some(clock),
+        tweak: Some(|s| s.access.role_source = dokflyt::config::RoleSource::Grants),
+        ..Spawn::default()
+    })
+    .await;
+    roster(&app).await;
+    let rektor = Actor::new("oidc:ansatt-rektor", Role::Rektor, vec![S1.into()]).expect("actor");
+    dokflyt::grants::store::create(
+        &app.pool,
+        &rektor,
+        &dokflyt::grants::store::NewGrant {
+            grantee: "ansatt-ny",
+            role: Role::Team,
+            school_id: S1,
+            municipality_number: Some(MUNI),
+            expires_on: chrono::NaiveDate::from_ymd_opt(2027, 7, 31).expect("date"),
+        },
+        instant("2026-12-01T10:00:00Z"),
+    )
+    .await
+    .expect("grant");
+    let artifacts =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/e2e-artifacts/grants");
+    std::fs::create_dir_all(&artifacts).expect("artifacts");
+    let out = browser_step("grants-only", &public_url, "ny.nordby", &artifacts)
+        .env("LOGIN_UNGRANTED", "uten.tildeling")
+        .output()
+        .await
+        .expect("node runs");
+    succeeded("grants-only", out);
+    let (role, schools): (String, Vec<String>) =
+        sqlx::query_as("SELECT role, schools FROM dashboard_sessions WHERE staff_id = 'ansatt-ny'")
+            .fetch_one(&app.pool)
+            .await
+            .expect("the granted person's session");
+    assert_eq!((role.as_str(), schools), ("team", vec![S1.to_string()]));
+    assert_eq!(
+        app.count("SELECT count(*) FROM dashboard_sessions WHERE staff_id = 'ansatt-sorby'")
+            .await,
+        0,
+        "no session without a role"
+    );
+    drop(provider);
+    app.stop_and_clean().await;
+}
