@@ -29,9 +29,11 @@
 //                                    390 and 1280 px; screenshots at 390 and 1280 px
 //   node dashboard.mjs grant         as LOGIN (a principal) at high: «Tilganger», give
 //                                    GRANTEE the role team at SCHOOL; the grant is listed
+//                                    (axe-core: no WCAG 2.1 A/AA violation)
 //   node dashboard.mjs renew         as LOGIN at high after 1 August: the school's
 //                                    expired grants wait for renewal; one «Forny alle»
-//                                    renews them and nothing waits any more
+//                                    renews them and nothing waits any more (axe-core,
+//                                    and the page fits 320 px)
 //   node dashboard.mjs leaver        as LOGIN (team by grant only): the archive log
 //                                    opens; writes ARTIFACTS/leaver-signed-in, waits
 //                                    for ARTIFACTS/leaver-gone (the test removes the
@@ -251,6 +253,7 @@ function pagesFor() {
     '/dashboard/frister',
     '/dashboard/utsendinger',
     '/dashboard/revisjonslogg',
+    '/dashboard/tilganger',
     `/dashboard/sms?school=${school}`,
     '/dashboard/sms/godkjenning',
     '/dashboard/finnes-ikke',
@@ -348,6 +351,7 @@ async function grant(page) {
   await page.locator('#tilganger-resultat').waitFor();
   expect((await page.locator('#tilganger-resultat').innerText()).includes('Rollen er gitt.'), 'the grant is confirmed');
   expect((await page.locator('#tildelte').innerText()).includes(process.env.GRANTEE), 'the grant is listed');
+  await accessible(page, 'Tilganger with a grant');
   await shot(page, 'grants-given');
 }
 
@@ -357,6 +361,10 @@ async function renew(page) {
   await page.getByRole('heading', { name: 'Venter på fornyelse' }).waitFor();
   const button = page.getByRole('button', { name: /^Forny alle ved/ });
   expect(await button.count() === 1, 'one renewal per school');
+  await accessible(page, 'Tilganger with grants waiting');
+  await page.setViewportSize({ width: 320, height: 800 });
+  await fits(page, 'Tilganger with grants waiting at 320 px');
+  await page.setViewportSize({ width: 1280, height: 800 });
   await shot(page, 'grants-waiting');
   await button.click();
   await page.locator('#tilganger-resultat').waitFor();
