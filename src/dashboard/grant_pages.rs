@@ -126,6 +126,8 @@ struct Shown {
     #[serde(flatten)]
     grant: GrantRow,
     may_revoke: bool,
+    /// The grantee's name in the roster (empty when not in the staff listed).
+    name: String,
 }
 
 #[derive(Serialize)]
@@ -177,6 +179,7 @@ async fn grants_page(
             active.push(Shown {
                 may_revoke: may_handle(&session, &g),
                 grant: g,
+                name: String::new(),
             });
         } else {
             let may = may_handle(&session, &g);
@@ -200,6 +203,29 @@ async fn grants_page(
         _ => None,
     };
     let schools = super::pages::school_choices(&state, &session.actor, None).await;
+    // The staff to pick from (their names help; the form posts the staff id).
+    let a = &session.actor;
+    let staff = if a.role == Role::Kommuneadmin {
+        crate::roster::store::staff_of_schools(state.pool(), None, a.municipality_number.as_deref())
+            .await
+    } else {
+        crate::roster::store::staff_of_schools(state.pool(), Some(&a.schools), None).await
+    };
+    let staff = match staff {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "dashboard: cannot list the staff");
+            return unavailable(&state);
+        }
+    };
+    let names: std::collections::HashMap<&str, &str> = staff
+        .iter()
+        .map(|(id, name, _)| (id.as_str(), name.as_str()))
+        .collect();
+    let name_of = |id: &str| names.get(id).map(|n| n.to_string()).unwrap_or_default();
+    for g in &mut active {
+        g.name = name_of(&g.grant.grantee);
+    }
     let mut ctx = tera::Context::new();
     ctx.insert("flash", &flash);
     ctx.insert("ends_on", &grants::school_year_end(today));
@@ -207,6 +233,7 @@ async fn grants_page(
     ctx.insert("schools", &schools);
     ctx.insert("active", &active);
     ctx.insert("waiting", &waiting);
+    ctx.insert("staff", &staff);
     page(&state, &session, "tilganger", "tilganger.html", ctx)
 }
 

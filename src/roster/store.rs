@@ -397,3 +397,30 @@ pub async fn staff_has_left(pool: &PgPool, staff_id: &str) -> Result<bool, sqlx:
         .fetch_one(pool)
         .await
 }
+
+/// A staff member at a school, as the grants page offers them: `(staff_id, name,
+/// school_id)`.
+pub type StaffAt = (String, String, String);
+
+/// The active staff of `schools` (`None`: every school), of municipality
+/// `municipality` when given, by school and name.
+pub async fn staff_of_schools(
+    pool: &PgPool,
+    schools: Option<&[String]>,
+    municipality: Option<&str>,
+) -> Result<Vec<StaffAt>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT st.staff_id, COALESCE(st.name, ''), x.school_id
+           FROM roster_staff st
+           JOIN roster_staff_schools x ON x.staff_id = st.staff_id
+           LEFT JOIN roster_schools s ON s.school_id = x.school_id
+          WHERE NOT st.deleted
+            AND ($1::text[] IS NULL OR x.school_id = ANY($1))
+            AND ($2::text IS NULL OR s.municipality_number = $2)
+          ORDER BY x.school_id, st.name, st.staff_id",
+    )
+    .bind(schools)
+    .bind(municipality)
+    .fetch_all(pool)
+    .await
+}

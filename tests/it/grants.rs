@@ -351,6 +351,9 @@ async fn the_grant_matrix_from_both_sides() {
     let (code, page) = get(&app, &rektor, "/dashboard/tilganger").await;
     assert_eq!(code, 200);
     assert!(page.contains("ansatt-laerer") && !page.contains("ansatt-sorby"));
+    // The staff of the school to pick from, with their names.
+    assert!(page.contains("<option value=\"ansatt-ny\">Testperson (Nordby skole)</option>"));
+    assert!(page.contains("<td>ansatt-laerer</td><td>Testperson</td>"));
     let (code, _) = get(&app, &team, "/dashboard/tilganger").await;
     assert_eq!(code, 403);
     let (_, log) = get(&app, &kommune, "/dashboard/arkivlogg").await;
