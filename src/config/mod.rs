@@ -381,6 +381,17 @@ mod tests {
     }
 
     #[test]
+    fn the_role_source_defaults_to_both_and_is_set_by_file_or_env() {
+        assert_eq!(Settings::default().access.role_source, RoleSource::Both);
+        let mut s = Settings::from_toml("[access]\nrole_source = \"claims\"\n").unwrap();
+        assert_eq!(s.access.role_source, RoleSource::Claims);
+        s.apply_env(|k| (k == "DOKFLYT_ACCESS__ROLE_SOURCE").then(|| "grants".to_string()))
+            .unwrap();
+        assert_eq!(s.access.role_source, RoleSource::Grants);
+        assert!(Settings::from_toml("[access]\nrole_source = \"roster\"\n").is_err());
+    }
+
+    #[test]
     fn file_then_env() {
         let mut s =
             Settings::from_toml("[http]\naddr = \"0.0.0.0:9000\"\n[amqp]\nprefetch = 100\n")
