@@ -17,7 +17,10 @@
 //!
 //! Who may use it: `kommuneadmin` (all schools; it alone starts a transfer outside
 //! the windows), `skoleadmin` and `team` (their schools), `rektor` (their school,
-//! and the emergency SMS). Everyone else gets 403.
+//! and the emergency SMS). Everyone else gets 403. The role a request acts as is
+//! computed on every request from the sign-in's claims and the grants in force
+//! (`crate::grants`, by `[access] role_source`); «Tilganger» ([`grant_pages`])
+//! gives, removes and renews grants.
 
 mod grant_pages;
 pub(crate) mod pages;
