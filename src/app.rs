@@ -33,6 +33,8 @@ pub struct App {
     pub archive_pool: sqlx::PgPool,
     /// The scheduler's clock (the system clock unless a test injects another).
     pub clock: Arc<dyn Clock>,
+    /// The clock grants expire by (the system clock unless a test injects another).
+    pub grants_clock: Arc<dyn crate::grants::Clock>,
     /// The scheduler's completed looks at the clock.
     pub schedule_ticks: Arc<std::sync::atomic::AtomicU64>,
     /// The SMS worker's counters.
@@ -95,6 +97,7 @@ impl App {
             schedule,
             archive_pool,
             clock: Arc::new(SystemClock),
+            grants_clock: Arc::new(crate::grants::SystemClock),
             schedule_ticks: Default::default(),
             sms_stats: Default::default(),
             listener,
@@ -192,13 +195,15 @@ impl App {
                 std::time::Duration::from_secs(self.settings.http.metrics_refresh_secs),
             )),
         };
-        let dashboard = crate::dashboard::DashboardState::new(
+        let mut dashboard = crate::dashboard::DashboardState::new(
             http_state.clone(),
             sms_ctx.clone(),
             self.settings.dashboard.clone(),
             self.settings.assurance.clone(),
         )
         .context("cannot set up the dashboard")?;
+        dashboard.role_source = self.settings.access.role_source;
+        dashboard.clock = self.grants_clock.clone();
         // Explicit body limits per router (`[limits]`): small JSON on the API,
         // small forms on the dashboard. `RequestBodyLimitLayer` answers 413 on
         // the declared Content-Length before any handler, extractor or sign-in

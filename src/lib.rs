@@ -73,6 +73,8 @@
 //!   recipient policy applies.
 //!
 //! Features:
+//! - [`grants`] — roles given in the dashboard per school, ending with the school
+//!   year; the grant matrix; a leaver's revocation (called by the roster).
 //! - [`roster`] — schools, pupils, guardians, staff from roster events (own queue, bulk import).
 //! - [`sms`] — emergency SMS: preview, authorization, cost ledger, fan-out, gateway, delivery reports.
 //! - [`pipeline`] — the stages above, one module each, [`pipeline::Disposition`] and
@@ -116,6 +118,7 @@ pub mod dashboard;
 pub mod db;
 pub mod document;
 pub mod event;
+pub mod grants;
 pub mod http;
 mod jwt;
 pub mod maskinporten;

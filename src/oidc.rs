@@ -40,8 +40,23 @@ pub enum OidcError {
     Protocol(String),
     #[error("the ID token is not valid: {0}")]
     Token(String),
+    /// The token is valid but carries no known role: the person, without one
+    /// (the dashboard may still find a role in grants, see `[access] role_source`).
     #[error("the user has no role for the dashboard in the claims")]
-    NoRole,
+    NoRole(Box<Unroled>),
+}
+
+/// A validated sign-in whose claims carry no role.
+#[derive(Debug, Clone)]
+pub struct Unroled {
+    /// `oidc:<sub>`.
+    pub user: String,
+    pub staff_id: Option<String>,
+    pub display_name: String,
+    pub municipality_number: Option<String>,
+    pub acr: Option<String>,
+    pub amr: Vec<String>,
+    pub auth_time: chrono::DateTime<chrono::Utc>,
 }
 
 impl ClaimMapping {
@@ -66,6 +81,14 @@ impl ClaimMapping {
             .map(|m| m.trim().to_string())
             .find(|m| m.len() == 4 && m.bytes().all(|b| b.is_ascii_digit()))
             .or_else(|| self.default_municipality.clone())
+    }
+
+    /// The person's staff id in the roster, when the token carries one.
+    pub fn staff_id(&self, claims: &serde_json::Map<String, Value>) -> Option<String> {
+        strings(claims.get(&self.staff_id_claim))
+            .into_iter()
+            .map(|s| s.trim().to_string())
+            .find(|s| !s.is_empty())
     }
 
     pub fn schools(&self, claims: &serde_json::Map<String, Value>) -> Vec<String> {
@@ -121,6 +144,8 @@ struct ProviderMetadata {
 #[derive(Debug, Clone)]
 pub struct SignedInUser {
     pub actor: Actor,
+    /// The roster's staff id of the person (the staff-id claim), if given.
+    pub staff_id: Option<String>,
     pub display_name: String,
     /// The ID token's `acr` (never userinfo's: only the signed token counts).
     pub acr: Option<String>,
@@ -326,9 +351,17 @@ impl OidcClient {
                 claims.entry(k).or_insert(v);
             }
         }
-        let mut user = self.map_claims(&claims)?;
-        (user.acr, user.amr, user.auth_time) = strength;
-        Ok(user)
+        match self.map_claims(&claims) {
+            Ok(mut user) => {
+                (user.acr, user.amr, user.auth_time) = strength;
+                Ok(user)
+            }
+            Err(OidcError::NoRole(mut who)) => {
+                (who.acr, who.amr, who.auth_time) = strength;
+                Err(OidcError::NoRole(who))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     async fn userinfo(
@@ -409,20 +442,31 @@ impl OidcClient {
             .and_then(Value::as_str)
             .filter(|s| !s.trim().is_empty())
             .ok_or_else(|| OidcError::Token("no subject".into()))?;
-        let role = self.cfg.claims.role(claims).ok_or(OidcError::NoRole)?;
+        let display_name = claims
+            .get(&self.cfg.claims.name_claim)
+            .and_then(Value::as_str)
+            .unwrap_or("Ukjent bruker")
+            .to_string();
+        let Some(role) = self.cfg.claims.role(claims) else {
+            return Err(OidcError::NoRole(Box::new(Unroled {
+                user: format!("oidc:{sub}"),
+                staff_id: self.cfg.claims.staff_id(claims),
+                display_name,
+                municipality_number: self.cfg.claims.municipality(claims),
+                acr: None,
+                amr: Vec::new(),
+                auth_time: chrono::Utc::now(),
+            })));
+        };
         let schools = self.cfg.claims.schools(claims);
         let mut actor = Actor::new(&format!("oidc:{sub}"), role, schools)
             .map_err(|e| OidcError::Token(e.to_string()))?;
         if let Some(m) = self.cfg.claims.municipality(claims) {
             actor = actor.in_municipality(&m);
         }
-        let display_name = claims
-            .get(&self.cfg.claims.name_claim)
-            .and_then(Value::as_str)
-            .unwrap_or("Ukjent bruker")
-            .to_string();
         Ok(SignedInUser {
             actor,
+            staff_id: self.cfg.claims.staff_id(claims),
             display_name,
             acr: None,
             amr: Vec::new(),

@@ -26,6 +26,10 @@ pub struct ClaimMapping {
     /// municipality claim (a municipality's own IdP). With neither, a session is
     /// not bound to a municipality: only for an installation that serves one.
     pub default_municipality: Option<String>,
+    /// The claim with the person's staff id in the roster (the school system's
+    /// id): grants are given to it, and a leaver's sessions are found by it.
+    /// Without it in a token, only the claims' role counts for that session.
+    pub staff_id_claim: String,
 }
 
 impl Default for ClaimMapping {
@@ -37,6 +41,7 @@ impl Default for ClaimMapping {
             role_map: HashMap::new(),
             municipality_claim: "dokflyt_municipality".into(),
             default_municipality: None,
+            staff_id_claim: "dokflyt_staff_id".into(),
         }
     }
 }

@@ -92,6 +92,31 @@ pub struct Settings {
     pub tls: TlsSettings,
     /// Span export over OTLP: `[tracing]`.
     pub tracing: TracingSettings,
+    /// Where the dashboard's roles come from (claims, grants or both): `[access]`.
+    pub access: AccessSettings,
+}
+
+/// `[access]`: which sources of roles count for a dashboard request (see
+/// `crate::grants`). Env: `DOKFLYT_ACCESS__ROLE_SOURCE`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccessSettings {
+    pub role_source: RoleSource,
+}
+
+/// Which sources of roles count for a dashboard request (`[access] role_source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoleSource {
+    /// Only the identity provider's claims at sign-in (grants are ignored).
+    Claims,
+    /// Only grants in force (the claims' role is ignored; the claims still
+    /// identify the person).
+    Grants,
+    /// Claims and grants in force: the strongest role of either counts. With no
+    /// grants made this is exactly the claims.
+    #[default]
+    Both,
 }
 
 /// `[limits]`: the largest input of each kind, in bytes. Every one is checked
@@ -357,6 +382,17 @@ mod tests {
         );
         assert_eq!(s.http.addr, "127.0.0.1:8080");
         assert!(s.amqp.prefetch >= 64);
+    }
+
+    #[test]
+    fn the_role_source_defaults_to_both_and_is_set_by_file_or_env() {
+        assert_eq!(Settings::default().access.role_source, RoleSource::Both);
+        let mut s = Settings::from_toml("[access]\nrole_source = \"claims\"\n").unwrap();
+        assert_eq!(s.access.role_source, RoleSource::Claims);
+        s.apply_env(|k| (k == "DOKFLYT_ACCESS__ROLE_SOURCE").then(|| "grants".to_string()))
+            .unwrap();
+        assert_eq!(s.access.role_source, RoleSource::Grants);
+        assert!(Settings::from_toml("[access]\nrole_source = \"roster\"\n").is_err());
     }
 
     #[test]

@@ -17,8 +17,12 @@
 //!
 //! Who may use it: `kommuneadmin` (all schools; it alone starts a transfer outside
 //! the windows), `skoleadmin` and `team` (their schools), `rektor` (their school,
-//! and the emergency SMS). Everyone else gets 403.
+//! and the emergency SMS). Everyone else gets 403. The role a request acts as is
+//! computed on every request from the sign-in's claims and the grants in force
+//! (`crate::grants`, by `[access] role_source`); «Tilganger» ([`grant_pages`])
+//! gives, removes and renews grants.
 
+mod grant_pages;
 pub(crate) mod pages;
 pub mod session;
 mod sms_pages;
@@ -63,6 +67,10 @@ pub struct DashboardState {
     /// School id → name (the roster's), read by the templates' `skole` filter so
     /// people read names and only URLs carry ids. Refreshed on every signed-in request.
     pub school_names: SchoolNames,
+    /// `[access] role_source`: whether claims, grants or both give roles.
+    pub role_source: crate::grants::RoleSource,
+    /// The clock grants expire by (a test injects its own).
+    pub clock: Arc<dyn crate::grants::Clock>,
 }
 
 /// See [`DashboardState::school_names`].
@@ -130,6 +138,8 @@ impl DashboardState {
             )),
             settings: Arc::new(settings),
             assurance: Arc::new(assurance),
+            role_source: crate::grants::RoleSource::default(),
+            clock: Arc::new(crate::grants::SystemClock),
         })
     }
 
@@ -263,6 +273,10 @@ fn views(names: SchoolNames) -> anyhow::Result<tera::Tera> {
             "sms_approve.html",
             include_str!("../../templates/dashboard/sms_approve.html"),
         ),
+        (
+            "tilganger.html",
+            include_str!("../../templates/dashboard/tilganger.html"),
+        ),
     ])?;
     Ok(t)
 }
@@ -299,6 +313,7 @@ pub fn routes<S: Clone + Send + Sync + 'static>(state: DashboardState) -> Router
         .route("/dashboard/static/app.js", get(js))
         .merge(pages::routes())
         .merge(sms_pages::routes())
+        .merge(grant_pages::routes())
         // Any other path under /dashboard: the 404 page, with the menu.
         .route("/dashboard/{*rest}", get(not_found).post(not_found))
         .layer(axum::middleware::from_fn_with_state(
@@ -325,6 +340,8 @@ struct Menu {
     csrf: String,
     is_municipal: bool,
     may_sms: bool,
+    /// May open «Tilganger» (give, renew and remove roles).
+    may_grant: bool,
     /// False for a role without dashboard access: only «Logg ut» is offered.
     may_use: bool,
 }
@@ -339,6 +356,7 @@ impl Menu {
             csrf: session.csrf.clone(),
             is_municipal: session.actor.role.is_municipal(),
             may_sms: matches!(session.actor.role, Role::Rektor | Role::Kommuneadmin),
+            may_grant: crate::grants::layer(session.actor.role) >= 2,
             may_use: may_use(session.actor.role),
         }
     }
@@ -351,6 +369,7 @@ impl Menu {
         ctx.insert("csrf", &self.csrf);
         ctx.insert("is_municipal", &self.is_municipal);
         ctx.insert("may_sms", &self.may_sms);
+        ctx.insert("may_grant", &self.may_grant);
         ctx.insert("show_nav", &self.may_use);
     }
 }
@@ -410,7 +429,7 @@ async fn error_pages(
     let mut menu = slot.lock().ok().and_then(|s| s.clone());
     if menu.is_none() {
         if let Some(t) = cookie.filter(|t| !t.is_empty()) {
-            if let Ok(Some(s)) = session::load(state.pool(), &t).await {
+            if let Some(s) = menu_session(&state, &t).await {
                 menu = Some(Menu::of(&state, &s));
             }
         }
@@ -420,12 +439,19 @@ async fn error_pages(
         .await
 }
 
+/// The session of `token` with the role the request would act as (claims and
+/// grants), for an error page's menu; `None` when there is none to show.
+async fn menu_session(state: &DashboardState, token: &str) -> Option<Session> {
+    let s = session::load(state.pool(), token).await.ok().flatten()?;
+    with_grants(state, s).await.ok()?.ok()
+}
+
 async fn not_found(
     State(state): State<DashboardState>,
     headers: axum::http::HeaderMap,
 ) -> Response {
     if let Some(t) = session::cookie(&headers, SESSION_COOKIE).filter(|t| !t.is_empty()) {
-        if let Ok(Some(s)) = session::load(state.pool(), &t).await {
+        if let Some(s) = menu_session(&state, &t).await {
             remember_menu(Menu::of(&state, &s));
         }
     }
@@ -536,6 +562,14 @@ impl FromRequestParts<DashboardState> for SignedIn {
                 )
             });
         };
+        let session = match with_grants(state, session).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(refused)) => return Err(refused),
+            Err(e) => {
+                tracing::warn!(error = %e, "dashboard: grants lookup failed");
+                return Err(unavailable(state));
+            }
+        };
         remember_menu(Menu::of(state, &session));
         if !may_use(session.actor.role) {
             let reason = format!(
@@ -564,6 +598,58 @@ impl FromRequestParts<DashboardState> for SignedIn {
         }
         refresh_school_names(state).await;
         Ok(SignedIn(session))
+    }
+}
+
+/// The session with the actor this request acts as: the claims' actor and the
+/// grants in force on the injected clock's Oslo date, by `[access] role_source`
+/// (grants count only for a session with a staff id). Expiries seen now are
+/// audited on the way. `Err` inside: a 403 page (with `grants` as the only
+/// source and nothing in force, the person has no role).
+async fn with_grants(
+    state: &DashboardState,
+    mut session: Session,
+) -> sqlx::Result<Result<Session, Response>> {
+    use crate::grants::{self, RoleSource};
+    if state.role_source == RoleSource::Claims {
+        return Ok(Ok(session));
+    }
+    let held = match session.staff_id.as_deref() {
+        Some(staff) => {
+            let now = state.clock.now();
+            let today = grants::oslo_date(now);
+            grants::store::record_expiries(state.pool(), Some(staff), today, now).await?;
+            grants::store::in_force_for(state.pool(), staff, today).await?
+        }
+        None => Vec::new(),
+    };
+    match grants::effective_actor(&session.claims_actor, &held, state.role_source) {
+        Some(actor) => {
+            session.actor = actor;
+            Ok(Ok(session))
+        }
+        None => {
+            let reason = "Du har ingen tildelt rolle i dokflyt som gjelder nå. Kontakt rektor eller kommunens administrator.";
+            let _ = audit::record(
+                state.pool(),
+                &Entry {
+                    actor: &session.claims_actor,
+                    school_id: None,
+                    action: "dashboard.access",
+                    target: None,
+                    outcome: Verdict::Refused,
+                    reason: Some(reason),
+                    details: json!({ "role_source": state.role_source }),
+                },
+            )
+            .await;
+            Ok(Err(problem(
+                state,
+                StatusCode::FORBIDDEN,
+                "Ingen tilgang",
+                reason,
+            )))
+        }
     }
 }
 
@@ -886,19 +972,54 @@ async fn callback(
         .await
     {
         Ok(u) => u,
-        Err(crate::oidc::OidcError::NoRole) => {
-            return problem(
-                &state,
-                StatusCode::FORBIDDEN,
-                "Ingen tilgang",
-                "Brukeren din har ingen rolle i dokflyt. Kontakt kommunens administrator.",
-            )
-        }
+        Err(crate::oidc::OidcError::NoRole(who)) => match signed_in_by_grants(&state, *who).await {
+            Ok(Some(u)) => u,
+            Ok(None) => {
+                return problem(
+                    &state,
+                    StatusCode::FORBIDDEN,
+                    "Ingen tilgang",
+                    "Brukeren din har ingen rolle i dokflyt. Kontakt kommunens administrator.",
+                )
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "dashboard: grants lookup at sign-in failed");
+                return unavailable(&state);
+            }
+        },
         Err(e) => {
             tracing::warn!(error = %e, "dashboard: sign-in refused");
             return refuse("Innloggingen kunne ikke bekreftes. Prøv igjen.");
         }
     };
+    // A leaver (removed from the roster) is not signed in again, whatever role
+    // the identity provider's claims still carry.
+    if let Some(staff) = user.staff_id.as_deref() {
+        match crate::roster::store::staff_has_left(state.pool(), staff).await {
+            Ok(false) => {}
+            Ok(true) => {
+                let reason = "Du er fjernet som ansatt i elevregisteret og har ikke lenger tilgang til dokflyt.";
+                let _ = audit::record(
+                    state.pool(),
+                    &Entry {
+                        actor: &user.actor,
+                        school_id: None,
+                        action: "dashboard.sign_in",
+                        target: None,
+                        outcome: Verdict::Refused,
+                        reason: Some(reason),
+                        details: json!({ "staff_id": staff, "left_roster": true }),
+                    },
+                )
+                .await;
+                return problem(&state, StatusCode::FORBIDDEN, "Ingen tilgang", reason);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "dashboard: cannot check the roster at sign-in");
+                return unavailable(&state);
+            }
+        }
+    }
     let ttl = Duration::from_secs(state.settings.session_minutes.max(1) * 60);
     let proven = Proven {
         level: state.assurance.level_of(user.acr.as_deref(), &user.amr),
@@ -916,6 +1037,7 @@ async fn callback(
         state.pool(),
         &session::NewSession {
             actor: &user.actor,
+            staff_id: user.staff_id.as_deref(),
             display_name: &user.display_name,
             ttl,
             idle: Duration::from_secs(state.settings.idle_minutes.max(1) * 60),
@@ -999,6 +1121,36 @@ async fn callback(
         }
     }
     resp
+}
+
+/// A sign-in whose claims carry no role: with `[access] role_source = "grants"`
+/// the grants in force for its staff id give the role; otherwise (or with none)
+/// `None`, no access.
+async fn signed_in_by_grants(
+    state: &DashboardState,
+    who: crate::oidc::Unroled,
+) -> sqlx::Result<Option<crate::oidc::SignedInUser>> {
+    use crate::grants;
+    if state.role_source != grants::RoleSource::Grants {
+        return Ok(None);
+    }
+    let Some(staff) = who.staff_id.as_deref() else {
+        return Ok(None);
+    };
+    let now = state.clock.now();
+    let held = grants::store::in_force_for(state.pool(), staff, grants::oslo_date(now)).await?;
+    let Some(actor) = grants::granted_actor(&who.user, who.municipality_number.as_deref(), &held)
+    else {
+        return Ok(None);
+    };
+    Ok(Some(crate::oidc::SignedInUser {
+        actor,
+        staff_id: who.staff_id,
+        display_name: who.display_name,
+        acr: who.acr,
+        amr: who.amr,
+        auth_time: who.auth_time,
+    }))
 }
 
 #[derive(Deserialize)]

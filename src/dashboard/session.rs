@@ -33,7 +33,14 @@ pub const LOGIN_COOKIE: &str = "dokflyt_innlogging";
 
 #[derive(Debug, Clone)]
 pub struct Session {
+    /// The actor the request acts as: at load the claims' (as signed in); the
+    /// sign-in extractor replaces it with the effective one (claims and grants
+    /// in force, by `[access] role_source`).
     pub actor: Actor,
+    /// The claims' actor as the sign-in stored it.
+    pub claims_actor: Actor,
+    /// The person's staff id in the roster (the staff-id claim), if any.
+    pub staff_id: Option<String>,
     pub display_name: String,
     pub csrf: String,
     pub search_text: Option<String>,
@@ -65,6 +72,8 @@ pub struct Pending {
 /// What a new session holds.
 pub struct NewSession<'a> {
     pub actor: &'a Actor,
+    /// The roster's staff id of the person, from the staff-id claim.
+    pub staff_id: Option<&'a str>,
     pub display_name: &'a str,
     pub ttl: Duration,
     /// Signed out after this long without a request.
@@ -93,6 +102,7 @@ pub async fn create(
         pool,
         &NewSession {
             actor,
+            staff_id: None,
             display_name,
             ttl,
             idle: DEFAULT_IDLE,
@@ -117,8 +127,8 @@ pub async fn create_with(pool: &PgPool, new: &NewSession<'_>) -> sqlx::Result<St
         "INSERT INTO dashboard_sessions
                 (token_sha256, user_id, display_name, role, schools, csrf, expires_at,
                  assurance_level, assurance_at, idle_secs, search_text, pending,
-                 municipality_number)
-         VALUES ($1, $2, $3, $4, $5, $6, now() + $7, $8, $9, $10, $11, $12, $13)",
+                 municipality_number, staff_id)
+         VALUES ($1, $2, $3, $4, $5, $6, now() + $7, $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(digest(&token))
     .bind(&new.actor.user)
@@ -133,6 +143,7 @@ pub async fn create_with(pool: &PgPool, new: &NewSession<'_>) -> sqlx::Result<St
     .bind(new.search_text)
     .bind(pending)
     .bind(&new.actor.municipality_number)
+    .bind(new.staff_id)
     .execute(pool)
     .await?;
     // Expired sessions and abandoned sign-ins go on the way.
@@ -158,6 +169,7 @@ struct SessionRow {
     assurance_at: DateTime<Utc>,
     pending: Option<serde_json::Value>,
     municipality_number: Option<String>,
+    staff_id: Option<String>,
 }
 
 /// The live session behind `token`, if any: not expired and used within its idle
@@ -170,7 +182,8 @@ pub async fn load(pool: &PgPool, token: &str) -> sqlx::Result<Option<Session>> {
           WHERE token_sha256 = $1 AND expires_at > now()
             AND last_seen_at > now() - make_interval(secs => idle_secs)
           RETURNING user_id, display_name, role, schools, csrf, search_text, expires_at,
-                    assurance_level, assurance_at, pending, municipality_number",
+                    assurance_level, assurance_at, pending, municipality_number,
+                    staff_id",
     )
     .bind(&hash)
     .fetch_optional(pool)
@@ -178,14 +191,17 @@ pub async fn load(pool: &PgPool, token: &str) -> sqlx::Result<Option<Session>> {
     Ok(row.and_then(|r| {
         let role: Role = r.role.parse().ok()?;
         let level: Level = r.assurance_level.parse().ok()?;
+        let actor = {
+            let a = Actor::new(&r.user_id, role, r.schools).ok()?;
+            match &r.municipality_number {
+                Some(m) => a.in_municipality(m),
+                None => a,
+            }
+        };
         Some(Session {
-            actor: {
-                let a = Actor::new(&r.user_id, role, r.schools).ok()?;
-                match &r.municipality_number {
-                    Some(m) => a.in_municipality(m),
-                    None => a,
-                }
-            },
+            claims_actor: actor.clone(),
+            actor,
+            staff_id: r.staff_id,
             display_name: r.display_name,
             csrf: r.csrf,
             search_text: r.search_text,

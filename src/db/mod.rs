@@ -19,7 +19,8 @@
 //! | `api_clients`, `api_client_secrets` | `clients` |
 //! | `person_assertion_jtis` | `assertion` |
 //! | `audit_log` | `audit` |
-//! | `dashboard_sessions`, `dashboard_logins` | `dashboard::session` |
+//! | `dashboard_sessions`, `dashboard_logins` | `dashboard::session` (a leaver's sessions are deleted by `grants::store::leaver`, inside the roster's transaction: the roster cannot reach the dashboard without a module cycle) |
+//! | `access_grants` | `grants::store` |
 //!
 //! Not yet so (issue 17, left for a later change): `dashboard::pages` (its
 //! school list and its delivery listing; one document's school, access and PDF

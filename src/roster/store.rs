@@ -6,7 +6,9 @@
 //! equal or newer version is already stored — out-of-order and redelivered events
 //! are thus resolved by version, never by arrival order. A deletion keeps a
 //! tombstone row with its version (personal data cleared, links removed) so that an
-//! older upsert arriving later cannot bring the entity back.
+//! older upsert arriving later cannot bring the entity back. A deleted staff
+//! member is a leaver: in the same transaction every grant is revoked and every
+//! dashboard session of theirs ended (`grants::store::leaver`).
 //! Failure: the database error; the caller decides transient or permanent.
 
 use chrono::NaiveDate;
@@ -281,6 +283,11 @@ async fn delete(tx: &mut Transaction<'_, Postgres>, c: &RosterChange) -> Result<
         if let Some(sql) = links {
             sqlx::query(sql).bind(&c.id).execute(&mut **tx).await?;
         }
+        if c.entity == Entity::Staff {
+            // A leaver loses every grant and every dashboard session at once,
+            // in this transaction.
+            crate::grants::store::leaver(tx, &c.id).await?;
+        }
         if c.entity == Entity::School {
             // A deleted school has no principal from that day, and no deputies.
             close_principal(tx, &c.id, c.occurred_on).await?;
@@ -367,6 +374,53 @@ pub async fn school_names(pool: &PgPool) -> Result<Vec<(String, String)>, sqlx::
     sqlx::query_as(
         "SELECT school_id, name FROM roster_schools WHERE name IS NOT NULL AND name <> ''",
     )
+    .fetch_all(pool)
+    .await
+}
+
+/// Whether `staff_id` is a staff member in the roster now (not deleted): only
+/// they can be given a role in the dashboard.
+pub async fn staff_is_active(pool: &PgPool, staff_id: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM roster_staff WHERE staff_id = $1 AND NOT deleted)",
+    )
+    .bind(staff_id)
+    .fetch_one(pool)
+    .await
+}
+
+/// Whether `staff_id` has left: the roster holds the staff member's tombstone
+/// (a deletion). An id the roster never knew has not left.
+pub async fn staff_has_left(pool: &PgPool, staff_id: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM roster_staff WHERE staff_id = $1 AND deleted)")
+        .bind(staff_id)
+        .fetch_one(pool)
+        .await
+}
+
+/// A staff member at a school, as the grants page offers them: `(staff_id, name,
+/// school_id)`.
+pub type StaffAt = (String, String, String);
+
+/// The active staff of `schools` (`None`: every school), of municipality
+/// `municipality` when given, by school and name.
+pub async fn staff_of_schools(
+    pool: &PgPool,
+    schools: Option<&[String]>,
+    municipality: Option<&str>,
+) -> Result<Vec<StaffAt>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT st.staff_id, COALESCE(st.name, ''), x.school_id
+           FROM roster_staff st
+           JOIN roster_staff_schools x ON x.staff_id = st.staff_id
+           LEFT JOIN roster_schools s ON s.school_id = x.school_id
+          WHERE NOT st.deleted
+            AND ($1::text[] IS NULL OR x.school_id = ANY($1))
+            AND ($2::text IS NULL OR s.municipality_number = $2)
+          ORDER BY x.school_id, st.name, st.staff_id",
+    )
+    .bind(schools)
+    .bind(municipality)
     .fetch_all(pool)
     .await
 }

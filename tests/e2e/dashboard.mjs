@@ -27,6 +27,22 @@
 //                                    menu is collapsed behind «Meny» and opens;
 //                                    axe-core finds no WCAG 2.1 A/AA violation at
 //                                    390 and 1280 px; screenshots at 390 and 1280 px
+//   node dashboard.mjs grant         as LOGIN (a principal) at high: «Tilganger», give
+//                                    GRANTEE the role team at SCHOOL; the grant is listed
+//                                    (axe-core: no WCAG 2.1 A/AA violation)
+//   node dashboard.mjs renew         as LOGIN at high after 1 August: the school's
+//                                    expired grants wait for renewal; one «Forny alle»
+//                                    renews them and nothing waits any more (axe-core,
+//                                    and the page fits 320 px)
+//   node dashboard.mjs leaver        as LOGIN (team by grant only): the archive log
+//                                    opens; writes ARTIFACTS/leaver-signed-in, waits
+//                                    for ARTIFACTS/leaver-gone (the test removes the
+//                                    person from the roster), then the next request
+//                                    goes to sign-in and ends on «Ingen tilgang»
+//   node dashboard.mjs grants-only   with role_source = grants: LOGIN (no role claim,
+//                                    a grant) signs in to the archive log;
+//                                    LOGIN_UNGRANTED (no role claim, no grant) gets
+//                                    «Ingen tilgang»
 //
 // Env: BASE (http://localhost:<port>), DOC_ID, SCHOOL (sms-step-up), ARTIFACTS
 // (screenshots, session), CHROMIUM (default /usr/bin/chromium). Exit 0 on
@@ -237,6 +253,7 @@ function pagesFor() {
     '/dashboard/frister',
     '/dashboard/utsendinger',
     '/dashboard/revisjonslogg',
+    '/dashboard/tilganger',
     `/dashboard/sms?school=${school}`,
     '/dashboard/sms/godkjenning',
     '/dashboard/finnes-ikke',
@@ -323,6 +340,77 @@ async function reflow(page) {
   log(`${login}: ${pages.length} pages fit at 320 and 390 px`);
 }
 
+async function grant(page) {
+  await signIn(page, process.env.LOGIN, HIGH);
+  await page.getByRole('link', { name: 'Tilganger' }).click();
+  await page.getByRole('heading', { name: 'Tilganger', level: 1 }).waitFor();
+  await page.getByLabel('Ansatt-ID (fra elevregisteret)').fill(process.env.GRANTEE);
+  await page.locator('select[name=rolle]').selectOption('team');
+  await page.locator('select[name=skole]').selectOption(SCHOOL);
+  await page.getByRole('button', { name: 'Gi rollen' }).click();
+  await page.locator('#tilganger-resultat').waitFor();
+  expect((await page.locator('#tilganger-resultat').innerText()).includes('Rollen er gitt.'), 'the grant is confirmed');
+  expect((await page.locator('#tildelte').innerText()).includes(process.env.GRANTEE), 'the grant is listed');
+  await accessible(page, 'Tilganger with a grant');
+  await shot(page, 'grants-given');
+}
+
+async function renew(page) {
+  await signIn(page, process.env.LOGIN, HIGH);
+  await page.goto(`${BASE}/dashboard/tilganger`);
+  await page.getByRole('heading', { name: 'Venter på fornyelse' }).waitFor();
+  const button = page.getByRole('button', { name: /^Forny alle ved/ });
+  expect(await button.count() === 1, 'one renewal per school');
+  await accessible(page, 'Tilganger with grants waiting');
+  await page.setViewportSize({ width: 320, height: 800 });
+  await fits(page, 'Tilganger with grants waiting at 320 px');
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await shot(page, 'grants-waiting');
+  await button.click();
+  await page.locator('#tilganger-resultat').waitFor();
+  expect((await page.locator('#tilganger-resultat').innerText()).includes('1 roller er fornyet.'), 'renewed');
+  expect(await page.locator('#ingen-venter').isVisible(), 'nothing waits any more');
+  expect((await page.locator('#tildelte').innerText()).includes(process.env.GRANTEE), 'in force again');
+}
+
+async function leaver(page) {
+  await signIn(page, process.env.LOGIN, LOW);
+  await page.getByRole('heading', { name: 'Arkivlogg' }).first().waitFor();
+  fs.writeFileSync(path.join(ARTIFACTS, 'leaver-signed-in'), 'ok');
+  const gone = path.join(ARTIFACTS, 'leaver-gone');
+  const until = Date.now() + 60000;
+  while (!fs.existsSync(gone)) {
+    expect(Date.now() < until, 'the test did not remove the person in time');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  // The next request: the session is gone, so it goes to sign-in; the provider
+  // still knows the person and signs them straight back in, and dokflyt refuses
+  // the sign-in of someone removed from the roster.
+  const signIns = [];
+  page.on('request', (r) => {
+    if (new URL(r.url()).pathname === '/dashboard/logg-inn') signIns.push(r.url());
+  });
+  await page.goto(`${BASE}/dashboard/arkivlogg`);
+  expect(signIns.length >= 1, 'the next request was sent to sign in again');
+  await page.getByRole('heading', { name: 'Ingen tilgang' }).waitFor({ timeout: 15000 });
+  expect((await page.locator('main').innerText()).includes('fjernet som ansatt i elevregisteret'), 'refused as a leaver');
+  await shot(page, 'grants-leaver');
+  log(`after removal: sent to sign in, then ${new URL(page.url()).pathname}: Ingen tilgang`);
+}
+
+async function grantsOnly(page) {
+  // Roles from grants alone: LOGIN's token has no role claim, but a grant.
+  await signIn(page, process.env.LOGIN, LOW);
+  await page.getByRole('heading', { name: 'Arkivlogg' }).first().waitFor();
+  await shot(page, 'grants-only');
+  await page.context().clearCookies();
+  // LOGIN_UNGRANTED: no role claim and no grant, so no access.
+  await page.goto(`${BASE}/dashboard`);
+  await provide(page, process.env.LOGIN_UNGRANTED, LOW);
+  await page.getByRole('button', { name: 'Logg inn' }).click();
+  await page.getByRole('heading', { name: 'Ingen tilgang' }).waitFor({ timeout: 15000 });
+}
+
 async function main() {
   expect(BASE && DOC, 'BASE and DOC_ID are required');
   fs.mkdirSync(ARTIFACTS, { recursive: true });
@@ -337,6 +425,10 @@ async function main() {
     else if (step === 'preview-uo') await previewUo(page);
     else if (step === 'sms-step-up') await smsStepUp(page);
     else if (step === 'reflow') await reflow(page);
+    else if (step === 'grant') await grant(page);
+    else if (step === 'renew') await renew(page);
+    else if (step === 'leaver') await leaver(page);
+    else if (step === 'grants-only') await grantsOnly(page);
     else throw new Failure(`unknown step ${step}`);
     log(`${step}: ok`);
   } catch (e) {

@@ -155,6 +155,8 @@ function accountClaims(login) {
     name: acc.name ?? login,
     dokflyt_role: acc.role ?? '',
     dokflyt_schools: Array.isArray(acc.schools) ? acc.schools.map(String) : [],
+    // The roster's staff id (grants are given to it), when the account has one.
+    ...(acc.staff_id ? { dokflyt_staff_id: String(acc.staff_id) } : {}),
   };
 }
 
@@ -210,7 +212,7 @@ function createProvider(issuer) {
       // otherwise includes acr only when acr_values was sent, amr only on request).
       openid: ['sub', 'acr', 'amr', 'auth_time'],
       profile: ['name'],
-      dokflyt: ['dokflyt_role', 'dokflyt_schools'],
+      dokflyt: ['dokflyt_role', 'dokflyt_schools', 'dokflyt_staff_id'],
     },
     conformIdTokenClaims: false,
     pkce: { required: () => true },

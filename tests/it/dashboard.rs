@@ -1582,17 +1582,17 @@ async fn the_sms_flow_refuses_nobody_uses_a_preview_once_and_lands_on_pages() {
 
 // ---------------------------------------------------------------- browser test
 
-fn e2e_dir() -> PathBuf {
+pub(crate) fn e2e_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e")
 }
 
 /// `npm ci` once when the test's node modules are missing (shared with the
 /// OpenAPI validator's test: `common::ensure_node_modules`).
-fn ensure_node_modules() {
+pub(crate) fn ensure_node_modules() {
     common::ensure_node_modules();
 }
 
-fn chromium() -> String {
+pub(crate) fn chromium() -> String {
     let path = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     assert!(
         Path::new(&path).exists(),
@@ -1601,7 +1601,7 @@ fn chromium() -> String {
     path
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -1735,7 +1735,7 @@ async fn the_archive_officers_day_runs_in_one_browser_session() {
 }
 
 /// The dashboard's settings against the test provider.
-fn e2e_dashboard(
+pub(crate) fn e2e_dashboard(
     issuer: &str,
     secret: &str,
     public_url: &str,
@@ -1750,7 +1750,7 @@ fn e2e_dashboard(
 }
 
 /// Starts `tests/e2e/oidc-provider.mjs` for `accounts`; returns it and its issuer.
-async fn start_provider(
+pub(crate) async fn start_provider(
     public_url: &str,
     secret: &str,
     accounts: &serde_json::Value,

@@ -24,6 +24,7 @@ mod dashboard;
 mod delivery;
 mod demo;
 mod faults;
+mod grants;
 mod krr;
 mod layout;
 mod limits;

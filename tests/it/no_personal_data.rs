@@ -443,3 +443,105 @@ async fn the_reproduce_error_names_the_template_not_the_data() {
     assert!(found.is_empty(), "{found:?}");
     app.stop_and_clean().await;
 }
+
+/// Grants and a leaver (issue 24): the audit rows of giving, expiring, renewing
+/// and revoking a grant, and of ending a leaver's sessions, and everything logged
+/// meanwhile, hold ids and roles only — not the staff member's name, phone
+/// number or email from the roster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grant_and_leaver_audit_rows_hold_ids_and_roles_only() {
+    use dokflyt::access::{Actor, Role};
+    use dokflyt::grants::store;
+    let (_wide, logs) = captured_logs();
+    let app = common::spawn_app().await;
+    let staff = json!({ "name": "Åse Ødegård", "mobile": "+4791234568",
+        "email": "ase.odegard@example.no",
+        "schools": [{ "school_id": "s1", "role": "laerer" }] });
+    let names: BTreeSet<String> = [
+        "Åse Ødegård".to_string(),
+        "Ødegård".to_string(),
+        "ase.odegard@example.no".to_string(),
+    ]
+    .into();
+    common::sms_gateway::load_roster(&app.pool, &[roster("staff", "st1", staff)]).await;
+    let rektor = Actor::new("oidc:rektor", Role::Rektor, vec!["s1".into()]).expect("actor");
+    let at = |s: &str| {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .expect("instant")
+            .with_timezone(&chrono::Utc)
+    };
+    let day = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("day");
+    store::create(
+        &app.pool,
+        &rektor,
+        &store::NewGrant {
+            grantee: "st1",
+            role: Role::Team,
+            school_id: "s1",
+            municipality_number: None,
+            expires_on: day("2027-07-31"),
+        },
+        at("2026-12-01T10:00:00Z"),
+    )
+    .await
+    .expect("grant");
+    store::record_expiries(
+        &app.pool,
+        None,
+        day("2027-08-01"),
+        at("2027-08-01T08:00:00Z"),
+    )
+    .await
+    .expect("expiry");
+    store::renew_school(
+        &app.pool,
+        &rektor,
+        &store::Renewal {
+            school: "s1",
+            roles: &[Role::Team],
+            except_grantee: None,
+            today: day("2027-08-01"),
+            until: day("2028-07-31"),
+        },
+        at("2027-08-01T08:00:00Z"),
+    )
+    .await
+    .expect("renewal");
+    let mut gone = roster("staff", "st1", Value::Null);
+    gone["op"] = json!("delete");
+    gone["version"] = json!(2);
+    gone.as_object_mut().expect("object").remove("staff");
+    common::sms_gateway::load_roster(&app.pool, &[gone]).await;
+    let rows: Vec<(String, Option<String>, Option<String>, Value)> = sqlx::query_as(
+        "SELECT action, target, reason, details FROM audit_log
+          WHERE action LIKE 'grant.%' OR action = 'dashboard.sessions_ended'",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .expect("audit");
+    let actions: BTreeSet<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "grant.create",
+            "grant.expire",
+            "grant.renew",
+            "grant.revoke",
+            "dashboard.sessions_ended"
+        ]
+        .into(),
+        "every kind of row was written"
+    );
+    let mut findings = Vec::new();
+    for (action, target, reason, details) in &rows {
+        let text = format!("{target:?} {reason:?} {details}");
+        findings.extend(scan(&format!("audit_log {action}"), &text, &names));
+    }
+    app.stop_and_clean().await;
+    findings.extend(scan("log", &logs.text(), &names));
+    assert!(
+        findings.is_empty(),
+        "personal data found:\n{}",
+        findings.join("\n")
+    );
+}

@@ -80,6 +80,8 @@ pub struct Spawn {
     pub dashboard: Option<dokflyt::config::DashboardSettings>,
     /// Any other change to the settings, applied last.
     pub tweak: Option<fn(&mut Settings)>,
+    /// The clock grants expire by (default: the system clock).
+    pub grants_clock: Option<Arc<dyn dokflyt::grants::Clock>>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -132,6 +134,9 @@ pub async fn spawn_app_with(opts: Spawn) -> TestApp {
     let mut app = App::build(settings.clone()).await.expect("the app builds");
     if let Some(clock) = opts.schedule_clock.clone() {
         app.clock = clock;
+    }
+    if let Some(clock) = opts.grants_clock.clone() {
+        app.grants_clock = clock;
     }
     start(app, settings, database, false).await
 }
@@ -614,6 +619,7 @@ pub async fn dashboard_session(
         pool,
         &session::NewSession {
             actor,
+            staff_id: None,
             display_name: "Test Testesen",
             ttl: Duration::from_secs(3600),
             idle: session::DEFAULT_IDLE,
