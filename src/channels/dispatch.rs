@@ -25,6 +25,7 @@ use futures::StreamExt;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use super::unreachable::Reason;
 use super::{content_policy, ChannelError, ChannelSender, Job, JournalRef, SendResult};
 use crate::backoff::Backoff;
 use crate::config::{DeliverySettings, OutageFallback};
@@ -528,7 +529,19 @@ async fn deliver_one(
         },
     );
     let key = job.idempotency_key();
-    record(pool, run_id, id, &outcome, job.attempt, Some(&key), opts).await
+    let recorded = record(pool, run_id, id, &outcome, job.attempt, Some(&key), opts).await?;
+    // Nobody silently unreachable: a guardian this channel cannot reach at all
+    // becomes a task for the school.
+    let final_class = match (&recorded, &outcome) {
+        (Recorded::Held, SendResult::Held { class, .. })
+        | (Recorded::Failed, SendResult::Failed { class, .. }) => Some(*class),
+        _ => None,
+    };
+    let reserved = job.register.as_ref().is_some_and(|f| f.reserved);
+    if let Some(reason) = final_class.and_then(|c| Reason::of_class(c, reserved)) {
+        super::unreachable::record(pool, id, reason).await?;
+    }
+    Ok(recorded)
 }
 
 /// Records the register's preferred language of the delivery's guardian.

@@ -23,6 +23,7 @@ pub(crate) mod pages;
 pub mod session;
 mod sms_pages;
 mod stepup;
+mod unreachable_pages;
 pub mod words;
 
 pub use pages::may_preview;
@@ -263,6 +264,10 @@ fn views(names: SchoolNames) -> anyhow::Result<tera::Tera> {
             "sms_approve.html",
             include_str!("../../templates/dashboard/sms_approve.html"),
         ),
+        (
+            "ikke_nadd.html",
+            include_str!("../../templates/dashboard/ikke_nadd.html"),
+        ),
     ])?;
     Ok(t)
 }
@@ -299,6 +304,7 @@ pub fn routes<S: Clone + Send + Sync + 'static>(state: DashboardState) -> Router
         .route("/dashboard/static/app.js", get(js))
         .merge(pages::routes())
         .merge(sms_pages::routes())
+        .merge(unreachable_pages::routes())
         // Any other path under /dashboard: the 404 page, with the menu.
         .route("/dashboard/{*rest}", get(not_found).post(not_found))
         .layer(axum::middleware::from_fn_with_state(
