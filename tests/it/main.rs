@@ -43,3 +43,4 @@ mod sms_sender;
 mod tls;
 mod toolbox;
 mod tracing;
+mod unreachable;
