@@ -158,8 +158,16 @@ pub async fn record(pool: &PgPool, delivery_id: i64, reason: Reason) -> Result<b
     Ok(n == 1)
 }
 
+/// The school's open tasks and its reachability report (the API's answer).
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct SchoolTasks {
+    pub school_id: String,
+    pub open: Vec<Task>,
+    pub report: Vec<ReportRow>,
+}
+
 /// One task as the dashboard shows it.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct Task {
     pub id: i64,
     pub event_id: uuid::Uuid,
@@ -265,7 +273,7 @@ pub async fn resolve(pool: &PgPool, id: i64, user: &str) -> Result<bool, sqlx::E
 
 /// One line of the reachability report: a school's open and resolved tasks of
 /// one reason.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct ReportRow {
     pub school_id: String,
     pub reason: String,
