@@ -298,5 +298,40 @@ async fn svarut_ikke_levert_and_a_protected_address_are_counted_per_school() {
     assert!(body.contains("Å.Ø.") && body.contains("P.Æ."), "{body}");
     assert!(body.contains("SvarUt: ikke levert"), "{body}");
     assert!(!body.contains("Åse Ødegård"), "{body}");
+
+    // The API twin: the school's principal through a client with contacts:read.
+    let secret = common::register(&app.pool, "rapport", "4601", &["contacts:read"], None).await;
+    let api = |school: &'static str| {
+        let url = format!("http://{}/api/schools/{school}/unreachable", app.http);
+        let secret = secret.clone();
+        async move {
+            let r = reqwest::Client::new()
+                .get(url)
+                .bearer_auth(secret)
+                .header("X-Dokflyt-User", "rektor.test")
+                .header("X-Dokflyt-Role", "rektor")
+                .header("X-Dokflyt-Schools", SCHOOL)
+                .send()
+                .await
+                .expect("GET");
+            let code = r.status().as_u16();
+            (
+                code,
+                r.json::<serde_json::Value>().await.unwrap_or_default(),
+            )
+        }
+    };
+    let (code, json) = api(SCHOOL).await;
+    assert_eq!(code, 200, "{json}");
+    let initials: Vec<&str> = json["open"]
+        .as_array()
+        .expect("open tasks")
+        .iter()
+        .filter_map(|t| t["initials"].as_str())
+        .collect();
+    assert_eq!(initials, vec!["P.Æ.", "Å.Ø."], "{json}");
+    assert_eq!(json["report"].as_array().map(Vec::len), Some(2), "{json}");
+    assert!(!json.to_string().contains("Ødegård"), "{json}");
+    assert_eq!(api(OTHER).await.0, 403);
     app.stop_and_clean().await;
 }
