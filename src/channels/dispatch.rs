@@ -417,6 +417,8 @@ async fn deliver_one(
     // The contact register's answer, applied by the recipient policy; or the wait
     // (or the fallback) when the register could not answer.
     let mut fallback_hold = None;
+    // The register itself said reserved (not the outage fallback's paper-only rule).
+    let register_reserved = matches!(&view, RegisterView::Answer(f) if f.reserved);
     if let Some(reg) = opts.register.as_ref() {
         let facts = match view {
             RegisterView::NotAsked => None,
@@ -537,8 +539,7 @@ async fn deliver_one(
         | (Recorded::Failed, SendResult::Failed { class, .. }) => Some(*class),
         _ => None,
     };
-    let reserved = job.register.as_ref().is_some_and(|f| f.reserved);
-    if let Some(reason) = final_class.and_then(|c| Reason::of_class(c, reserved)) {
+    if let Some(reason) = final_class.and_then(|c| Reason::of_class(c, register_reserved)) {
         super::unreachable::record(pool, id, reason).await?;
     }
     Ok(recorded)
