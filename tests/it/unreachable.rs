@@ -333,5 +333,20 @@ async fn svarut_ikke_levert_and_a_protected_address_are_counted_per_school() {
     assert_eq!(json["report"].as_array().map(Vec::len), Some(2), "{json}");
     assert!(!json.to_string().contains("Ødegård"), "{json}");
     assert_eq!(api(OTHER).await.0, 403);
+
+    // Nothing personal is stored with the tasks: every row scanned for national
+    // ids, phone numbers and the event's names.
+    let stored: Vec<String> =
+        sqlx::query_scalar("SELECT row_to_json(t)::text FROM unreachable_tasks t")
+            .fetch_all(&app.pool)
+            .await
+            .expect("rows");
+    assert_eq!(stored.len(), 2);
+    let mut names = common::scan::fixture_names();
+    names.extend(["Åse", "Ødegård", "Per", "Æsøy"].map(String::from));
+    for row in &stored {
+        let found = common::scan::scan("unreachable_tasks", row, &names);
+        assert!(found.is_empty(), "{found:?}");
+    }
     app.stop_and_clean().await;
 }
