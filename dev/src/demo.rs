@@ -663,6 +663,24 @@ async fn show_deliveries(pool: &PgPool, published: &[Published]) -> anyhow::Resu
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
+    show_unreachable(pool).await
+}
+
+/// Prints the open tasks for guardians no channel reached (by initials), as the
+/// dashboard's «Ikke nådd» shows them.
+async fn show_unreachable(pool: &PgPool) -> anyhow::Result<()> {
+    let open = dokflyt::channels::unreachable::open_tasks(pool, None).await?;
+    println!();
+    println!("guardians no channel reached (tasks on /dashboard/ikke-nadd):");
+    if open.is_empty() {
+        println!("  none");
+    }
+    for t in open {
+        println!(
+            "  {:<24} {:<24} {:<6} {}",
+            t.school_id, t.document_type, t.initials, t.reason
+        );
+    }
     Ok(())
 }
 

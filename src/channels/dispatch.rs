@@ -25,6 +25,7 @@ use futures::StreamExt;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use super::unreachable::Reason;
 use super::{content_policy, ChannelError, ChannelSender, Job, JournalRef, SendResult};
 use crate::backoff::Backoff;
 use crate::config::{DeliverySettings, OutageFallback};
@@ -416,6 +417,8 @@ async fn deliver_one(
     // The contact register's answer, applied by the recipient policy; or the wait
     // (or the fallback) when the register could not answer.
     let mut fallback_hold = None;
+    // The register itself said reserved (not the outage fallback's paper-only rule).
+    let register_reserved = matches!(&view, RegisterView::Answer(f) if f.reserved);
     if let Some(reg) = opts.register.as_ref() {
         let facts = match view {
             RegisterView::NotAsked => None,
@@ -531,7 +534,18 @@ async fn deliver_one(
         crate::crashpoint::hit(crate::crashpoint::Point::DeliveryAccepted);
     }
     let key = job.idempotency_key();
-    record(pool, run_id, id, &outcome, job.attempt, Some(&key), opts).await
+    let recorded = record(pool, run_id, id, &outcome, job.attempt, Some(&key), opts).await?;
+    // Nobody silently unreachable: a guardian this channel cannot reach at all
+    // becomes a task for the school.
+    let final_class = match (&recorded, &outcome) {
+        (Recorded::Held, SendResult::Held { class, .. })
+        | (Recorded::Failed, SendResult::Failed { class, .. }) => Some(*class),
+        _ => None,
+    };
+    if let Some(reason) = final_class.and_then(|c| Reason::of_class(c, register_reserved)) {
+        super::unreachable::record(pool, id, reason).await?;
+    }
+    Ok(recorded)
 }
 
 /// Records the register's preferred language of the delivery's guardian.

@@ -37,6 +37,7 @@ pub mod notification;
 pub mod outbound;
 pub mod status;
 pub mod svarut;
+pub mod unreachable;
 pub(crate) mod worker;
 
 pub use email::{Email, MailError, Mailer};

@@ -737,6 +737,23 @@ pub async fn poll_statuses(
         .await?;
         summary.changed += n as u64;
         crate::metrics::svarut_status(&st.status, n as u64);
+        if n > 0 && parsed == SvarUtStatus::IkkeLevert {
+            // Neither digital nor paper: the guardian is a task for the school.
+            let ids: Vec<i64> = sqlx::query_scalar(
+                "SELECT id FROM deliveries WHERE channel = 'svarut' AND provider_ref = $1",
+            )
+            .bind(&st.id)
+            .fetch_all(pool)
+            .await?;
+            for id in ids {
+                super::unreachable::record(
+                    pool,
+                    id,
+                    super::unreachable::Reason::SvarutNotDelivered,
+                )
+                .await?;
+            }
+        }
     }
     Ok(summary)
 }

@@ -27,6 +27,7 @@ pub(crate) mod pages;
 pub mod session;
 mod sms_pages;
 mod stepup;
+mod unreachable_pages;
 pub mod words;
 
 pub use pages::may_preview;
@@ -277,6 +278,10 @@ fn views(names: SchoolNames) -> anyhow::Result<tera::Tera> {
             "tilganger.html",
             include_str!("../../templates/dashboard/tilganger.html"),
         ),
+        (
+            "ikke_nadd.html",
+            include_str!("../../templates/dashboard/ikke_nadd.html"),
+        ),
     ])?;
     Ok(t)
 }
@@ -314,6 +319,7 @@ pub fn routes<S: Clone + Send + Sync + 'static>(state: DashboardState) -> Router
         .merge(pages::routes())
         .merge(sms_pages::routes())
         .merge(grant_pages::routes())
+        .merge(unreachable_pages::routes())
         // Any other path under /dashboard: the 404 page, with the menu.
         .route("/dashboard/{*rest}", get(not_found).post(not_found))
         .layer(axum::middleware::from_fn_with_state(

@@ -58,6 +58,8 @@ pub fn action(raw: &str) -> &str {
         "archive.rollover" => "Skoleårsskifte",
         "archive.deadlines" => "Så fristene",
         "delivery.list" => "Så utsendingene",
+        "unreachable.list" => "Så foresatte som ikke nås",
+        "unreachable.resolve" => "Merket oppgave som løst",
         "audit.list" => "Så revisjonsloggen",
         "contacts.gaps" => "Så manglende kontaktinformasjon",
         "schools.set_principal" => "Satte rektor",

@@ -120,6 +120,7 @@ const TABLE: &[Route] = &[
     r("GET", "/api/archive/deadlines?school={school}", "archive:read", true,                        "AAF FFF AFF AFF FFF AFF FFF FFF FFF FFF FFF FFF FFF"),
     r("GET", "/api/audit?school={school}", "archive:read", true,                                    "AAF FFF AFF AFF FFF AFF FFF FFF FFF FFF FFF FFF FFF"),
     r("GET", "/api/schools/{school}/contact-gaps", "contacts:read", true,                           "AAF AAF AFF AFF AFF FFF FFF FFF FFF FFF FFF FFF FFF"),
+    r("GET", "/api/schools/{school}/unreachable", "contacts:read", true,                            "AAF AAF AFF AFF AFF FFF FFF FFF FFF FFF FFF FFF FFF"),
     r("GET", "/api/messages?recipient={recipient}", "documents:read", false,                        "AAH AAH AAH AAH AAH AAH AAH AAH AAH AAH AAH AAH AAH"),
     r("GET", "/api/deliveries?event_id={event}", "documents:read", false,                           "AAM AAM AAM AAM AAM AAM AAM AAM AAM AAM AAM AAM AAM"),
     r("POST", "/api/schools/{school}/emergency-sms/preview", "sms:request", true,                   "DDF DDF DDF DDF DDF DDF DDF DDF DDF DDF DDF DDF DDF"),

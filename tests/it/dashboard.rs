@@ -210,6 +210,11 @@ fn routes(doc: Uuid, school: &str) -> Vec<(Kind, &'static str, String)> {
         (
             Kind::Read,
             "GET",
+            format!("/dashboard/ikke-nadd?school={school}"),
+        ),
+        (
+            Kind::Read,
+            "GET",
             format!("/dashboard/revisjonslogg?school={school}"),
         ),
         (Kind::Read, "GET", format!("/dashboard/sms?school={school}")),
@@ -404,7 +409,7 @@ async fn every_route_checks_role_school_and_level_on_the_server() {
             }
         }
     }
-    assert_eq!(checked, 3 * roles.len() * 2 * 18);
+    assert_eq!(checked, 3 * roles.len() * 2 * 19);
     // Every outcome occurs (the matrix does not only test refusals).
     for outcome in ["Through", "Refused", "StepUp(Substantial)", "StepUp(High)"] {
         assert!(
@@ -754,6 +759,7 @@ async fn every_user_picks_every_school_in_scope_by_name() {
         "/dashboard/arkivlogg",
         "/dashboard/frister",
         "/dashboard/utsendinger",
+        "/dashboard/ikke-nadd",
         "/dashboard/revisjonslogg",
         "/dashboard/sms",
     ] {
@@ -785,6 +791,7 @@ async fn every_user_picks_every_school_in_scope_by_name() {
         "/dashboard/arkivlogg?status=klar",
         "/dashboard/frister",
         "/dashboard/utsendinger",
+        "/dashboard/ikke-nadd",
     ] {
         let (_, body) = get(&app, Some(&team), page).await;
         assert!(

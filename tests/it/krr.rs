@@ -403,6 +403,24 @@ async fn past_the_outage_limit_the_configured_fallback_applies() {
                 assert_eq!(two.1.as_deref(), Some("protected_address_not_digital"));
             }
         }
+        // The school's tasks: the held guardians, for the reason that held them
+        // (the fallback's paper-only rule is no reservation the register gave).
+        let reasons: Vec<(String, String)> = sqlx::query_as(
+            "SELECT recipient_id, reason FROM unreachable_tasks WHERE event_id = $1
+              ORDER BY recipient_id",
+        )
+        .bind(id)
+        .fetch_all(&app.pool)
+        .await
+        .expect("tasks");
+        let want: Vec<(String, String)> = match fallback {
+            OutageFallback::Hold => vec![
+                ("fors-1".into(), "register_unavailable".into()),
+                ("fors-2".into(), "register_unavailable".into()),
+            ],
+            OutageFallback::Svarut => vec![("fors-2".into(), "protected_address".into())],
+        };
+        assert_eq!(reasons, want);
         app.stop_and_clean().await;
     }
 }

@@ -45,3 +45,4 @@ mod sms_sender;
 mod tls;
 mod toolbox;
 mod tracing;
+mod unreachable;
