@@ -43,8 +43,11 @@ pub enum RosterCommand {
 /// The entity of a manual entry.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum ManualEntity {
+    /// A pupil.
     Pupil,
+    /// A guardian.
     Guardian,
+    /// A staff member.
     Staff,
 }
 
@@ -63,8 +66,10 @@ pub enum ManualCommand {
     /// Add or edit a manual entry; the record is JSON as in a roster event's
     /// `pupil`, `guardian` or `staff` field.
     Put {
+        /// What the entry is.
         #[arg(long, value_enum)]
         entity: ManualEntity,
+        /// The entry's id (a person not in the register: any id the sync does not own).
         #[arg(long)]
         id: String,
         /// The record (a JSON file).
@@ -73,15 +78,19 @@ pub enum ManualCommand {
     },
     /// Remove a manual entry.
     Remove {
+        /// What the entry is.
         #[arg(long, value_enum)]
         entity: ManualEntity,
+        /// The entry's id.
         #[arg(long)]
         id: String,
     },
     /// Remove a guardian link entered by hand.
     Unlink {
+        /// The guardian's id.
         #[arg(long)]
         guardian: String,
+        /// The pupil's id.
         #[arg(long)]
         pupil: String,
     },
