@@ -50,5 +50,18 @@ pub async fn run(settings: &Settings, cmd: ContactsCommand) -> anyhow::Result<Co
         "  ({} personer med mangler; --json lister dem)",
         r.gaps.len()
     );
+    if r.manual.is_empty() {
+        println!("  manuelle oppføringer: ingen");
+    } else {
+        println!("  manuelle oppføringer (ikke fra skolesystemet):");
+        for m in &r.manual {
+            let kind = match m.kind.as_str() {
+                "pupil" => "elev",
+                "guardian" => "foresatt",
+                _ => "ansatt",
+            };
+            println!("    {kind} {}", m.id);
+        }
+    }
     Ok(Code::Ok)
 }

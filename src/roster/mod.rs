@@ -10,11 +10,15 @@
 //! stable code; the consumer dead-letters it with that reason.
 //!
 //! Modules: [`store`] (PostgreSQL), [`consume`] (the queue), [`import`] (bulk JSONL),
-//! [`gaps`] (the reachability report).
+//! [`gaps`] (the reachability report), [`manual`] (entries by hand).
+//!
+//! Every person and relation records its source (`sync` or `manual`): the sync
+//! never deletes a manual entry, and a manual change to a synced one is refused.
 
 pub mod feed;
 pub mod gaps;
 pub(crate) mod import;
+pub mod manual;
 pub(crate) mod store;
 
 pub use import::import_file;

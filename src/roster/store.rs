@@ -16,6 +16,24 @@ use sqlx::{PgPool, Postgres, Transaction};
 
 use super::{Entity, Record, RosterChange};
 
+/// Who owns a roster entry (the `source` column): the school system or a person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Roster events and `roster import`.
+    Sync,
+    /// `dokflyt roster manual` ([`super::manual`]).
+    Manual,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Sync => "sync",
+            Source::Manual => "manual",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Applied {
     Applied,
@@ -47,8 +65,8 @@ impl StoreError {
 pub async fn apply(pool: &PgPool, change: &RosterChange) -> Result<Applied, StoreError> {
     let mut tx = pool.begin().await?;
     let won = match &change.record {
-        Some(record) => upsert(&mut tx, change, record).await?,
-        None => delete(&mut tx, change).await?,
+        Some(record) => upsert(&mut tx, change, record, Source::Sync).await?,
+        None => delete(&mut tx, change, Source::Sync).await?,
     };
     let outcome = if won { "applied" } else { "stale" };
     sqlx::query(
@@ -70,11 +88,17 @@ pub async fn apply(pool: &PgPool, change: &RosterChange) -> Result<Applied, Stor
     })
 }
 
-async fn upsert(
+/// Writes an upsert owned by `source`. A change wins over a higher version or
+/// over the other source's row: a sync upsert takes over a manual entry (the
+/// register now has the person); manual changes to synced rows are refused by
+/// [`super::manual`] before they get here.
+pub(crate) async fn upsert(
     tx: &mut Transaction<'_, Postgres>,
     c: &RosterChange,
     record: &Record,
+    source: Source,
 ) -> Result<bool, sqlx::Error> {
+    let src = source.as_str();
     let won: Option<String> = match record {
         Record::School(s) => {
             let won: Option<String> = sqlx::query_scalar(
@@ -105,16 +129,19 @@ async fn upsert(
         Record::Pupil(p) => {
             sqlx::query_scalar(
                 "INSERT INTO roster_pupils (pupil_id, school_id, name, class, grade_level,
-                    birth_date, mobile, email, digital_mail, protected_address, version, deleted)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, false)
+                    birth_date, mobile, email, digital_mail, protected_address, version, deleted,
+                    source)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, false, $12)
                  ON CONFLICT (pupil_id) DO UPDATE SET school_id = EXCLUDED.school_id,
                     name = EXCLUDED.name, class = EXCLUDED.class,
                     grade_level = EXCLUDED.grade_level, birth_date = EXCLUDED.birth_date,
                     mobile = EXCLUDED.mobile, email = EXCLUDED.email,
                     digital_mail = EXCLUDED.digital_mail,
                     protected_address = EXCLUDED.protected_address,
-                    version = EXCLUDED.version, deleted = false, updated_at = now()
+                    version = EXCLUDED.version, deleted = false, updated_at = now(),
+                    source = EXCLUDED.source
                  WHERE roster_pupils.version < EXCLUDED.version
+                    OR roster_pupils.source <> EXCLUDED.source
                  RETURNING pupil_id",
             )
             .bind(&c.id)
@@ -128,20 +155,23 @@ async fn upsert(
             .bind(p.digital_mail)
             .bind(p.protected_address)
             .bind(c.version)
+            .bind(src)
             .fetch_optional(&mut **tx)
             .await?
         }
         Record::Guardian(g) => {
             let won: Option<String> = sqlx::query_scalar(
                 "INSERT INTO roster_guardians (guardian_id, name, mobile, email, digital_mail,
-                    protected_address, version, deleted)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, false)
+                    protected_address, version, deleted, source)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, false, $8)
                  ON CONFLICT (guardian_id) DO UPDATE SET name = EXCLUDED.name,
                     mobile = EXCLUDED.mobile, email = EXCLUDED.email,
                     digital_mail = EXCLUDED.digital_mail,
                     protected_address = EXCLUDED.protected_address,
-                    version = EXCLUDED.version, deleted = false, updated_at = now()
+                    version = EXCLUDED.version, deleted = false, updated_at = now(),
+                    source = EXCLUDED.source
                  WHERE roster_guardians.version < EXCLUDED.version
+                    OR roster_guardians.source <> EXCLUDED.source
                  RETURNING guardian_id",
             )
             .bind(&c.id)
@@ -151,6 +181,7 @@ async fn upsert(
             .bind(g.digital_mail)
             .bind(g.protected_address)
             .bind(c.version)
+            .bind(src)
             .fetch_optional(&mut **tx)
             .await?;
             if won.is_some() {
@@ -159,19 +190,27 @@ async fn upsert(
                     .iter()
                     .map(|l| (l.pupil_id.clone(), l.parental_responsibility))
                     .unzip();
-                sqlx::query("DELETE FROM roster_guardian_links WHERE guardian_id = $1")
-                    .bind(&c.id)
-                    .execute(&mut **tx)
-                    .await?;
+                // Only this source's links are replaced: the sync never removes a
+                // link entered by hand.
                 sqlx::query(
-                    "INSERT INTO roster_guardian_links (guardian_id, pupil_id, parental_responsibility)
-                     SELECT $1, p, r FROM unnest($2::text[], $3::bool[]) AS x(p, r)
+                    "DELETE FROM roster_guardian_links WHERE guardian_id = $1 AND source = $2",
+                )
+                .bind(&c.id)
+                .bind(src)
+                .execute(&mut **tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO roster_guardian_links (guardian_id, pupil_id, parental_responsibility,
+                        source)
+                     SELECT $1, p, r, $4 FROM unnest($2::text[], $3::bool[]) AS x(p, r)
                      ON CONFLICT (guardian_id, pupil_id) DO UPDATE
-                        SET parental_responsibility = EXCLUDED.parental_responsibility",
+                        SET parental_responsibility = EXCLUDED.parental_responsibility,
+                            source = EXCLUDED.source",
                 )
                 .bind(&c.id)
                 .bind(pupils)
                 .bind(resp)
+                .bind(src)
                 .execute(&mut **tx)
                 .await?;
             }
@@ -179,13 +218,16 @@ async fn upsert(
         }
         Record::Staff(s) => {
             let won: Option<String> = sqlx::query_scalar(
-                "INSERT INTO roster_staff (staff_id, name, mobile, email, digital_mail, version, deleted)
-                 VALUES ($1, $2, $3, $4, $5, $6, false)
+                "INSERT INTO roster_staff (staff_id, name, mobile, email, digital_mail, version, deleted,
+                    source)
+                 VALUES ($1, $2, $3, $4, $5, $6, false, $7)
                  ON CONFLICT (staff_id) DO UPDATE SET name = EXCLUDED.name,
                     mobile = EXCLUDED.mobile, email = EXCLUDED.email,
                     digital_mail = EXCLUDED.digital_mail,
-                    version = EXCLUDED.version, deleted = false, updated_at = now()
+                    version = EXCLUDED.version, deleted = false, updated_at = now(),
+                    source = EXCLUDED.source
                  WHERE roster_staff.version < EXCLUDED.version
+                    OR roster_staff.source <> EXCLUDED.source
                  RETURNING staff_id",
             )
             .bind(&c.id)
@@ -194,6 +236,7 @@ async fn upsert(
             .bind(&s.email)
             .bind(s.digital_mail)
             .bind(c.version)
+            .bind(src)
             .fetch_optional(&mut **tx)
             .await?;
             if won.is_some() {
@@ -202,18 +245,21 @@ async fn upsert(
                     .iter()
                     .map(|x| (x.school_id.clone(), x.role.clone()))
                     .unzip();
-                sqlx::query("DELETE FROM roster_staff_schools WHERE staff_id = $1")
+                sqlx::query("DELETE FROM roster_staff_schools WHERE staff_id = $1 AND source = $2")
                     .bind(&c.id)
+                    .bind(src)
                     .execute(&mut **tx)
                     .await?;
                 sqlx::query(
-                    "INSERT INTO roster_staff_schools (staff_id, school_id, role)
-                     SELECT $1, s, r FROM unnest($2::text[], $3::text[]) AS x(s, r)
-                     ON CONFLICT (staff_id, school_id) DO UPDATE SET role = EXCLUDED.role",
+                    "INSERT INTO roster_staff_schools (staff_id, school_id, role, source)
+                     SELECT $1, s, r, $4 FROM unnest($2::text[], $3::text[]) AS x(s, r)
+                     ON CONFLICT (staff_id, school_id)
+                        DO UPDATE SET role = EXCLUDED.role, source = EXCLUDED.source",
                 )
                 .bind(&c.id)
                 .bind(schools)
                 .bind(roles)
+                .bind(src)
                 .execute(&mut **tx)
                 .await?;
                 sqlx::query("DELETE FROM roster_school_owners WHERE staff_id = $1")
@@ -235,38 +281,50 @@ async fn upsert(
     Ok(won.is_some())
 }
 
-async fn delete(tx: &mut Transaction<'_, Postgres>, c: &RosterChange) -> Result<bool, sqlx::Error> {
+/// Writes a deletion by `source`: only a row of the same source is deleted (the
+/// sync never deletes a manual entry; its deletion is then stale).
+pub(crate) async fn delete(
+    tx: &mut Transaction<'_, Postgres>,
+    c: &RosterChange,
+    source: Source,
+) -> Result<bool, sqlx::Error> {
     // A tombstone: the row stays with its version, its personal data is cleared.
     let sql = match c.entity {
         Entity::School => {
+            // Schools come only from the sync ($3 is unused).
             "INSERT INTO roster_schools (school_id, version, deleted) VALUES ($1, $2, true)
              ON CONFLICT (school_id) DO UPDATE SET deleted = true, version = EXCLUDED.version,
                 principal_staff_id = NULL, updated_at = now()
-             WHERE roster_schools.version < EXCLUDED.version RETURNING school_id"
+             WHERE roster_schools.version < EXCLUDED.version AND $3::text IS NOT NULL
+             RETURNING school_id"
         }
         Entity::Pupil => {
-            "INSERT INTO roster_pupils (pupil_id, version, deleted) VALUES ($1, $2, true)
+            "INSERT INTO roster_pupils (pupil_id, version, deleted, source) VALUES ($1, $2, true, $3)
              ON CONFLICT (pupil_id) DO UPDATE SET deleted = true, version = EXCLUDED.version,
                 name = NULL, class = NULL, birth_date = NULL, mobile = NULL, email = NULL,
                 updated_at = now()
-             WHERE roster_pupils.version < EXCLUDED.version RETURNING pupil_id"
+             WHERE roster_pupils.version < EXCLUDED.version AND roster_pupils.source = EXCLUDED.source
+             RETURNING pupil_id"
         }
         Entity::Guardian => {
-            "INSERT INTO roster_guardians (guardian_id, version, deleted) VALUES ($1, $2, true)
+            "INSERT INTO roster_guardians (guardian_id, version, deleted, source) VALUES ($1, $2, true, $3)
              ON CONFLICT (guardian_id) DO UPDATE SET deleted = true, version = EXCLUDED.version,
                 name = NULL, mobile = NULL, email = NULL, updated_at = now()
-             WHERE roster_guardians.version < EXCLUDED.version RETURNING guardian_id"
+             WHERE roster_guardians.version < EXCLUDED.version AND roster_guardians.source = EXCLUDED.source
+             RETURNING guardian_id"
         }
         Entity::Staff => {
-            "INSERT INTO roster_staff (staff_id, version, deleted) VALUES ($1, $2, true)
+            "INSERT INTO roster_staff (staff_id, version, deleted, source) VALUES ($1, $2, true, $3)
              ON CONFLICT (staff_id) DO UPDATE SET deleted = true, version = EXCLUDED.version,
                 name = NULL, mobile = NULL, email = NULL, updated_at = now()
-             WHERE roster_staff.version < EXCLUDED.version RETURNING staff_id"
+             WHERE roster_staff.version < EXCLUDED.version AND roster_staff.source = EXCLUDED.source
+             RETURNING staff_id"
         }
     };
     let won: Option<String> = sqlx::query_scalar(sql)
         .bind(&c.id)
         .bind(c.version)
+        .bind(source.as_str())
         .fetch_optional(&mut **tx)
         .await?;
     if won.is_some() {

@@ -38,6 +38,7 @@ mod render_examples;
 mod render_languages;
 mod render_structure;
 mod roster;
+mod roster_sources;
 mod routing;
 mod sms;
 mod sms_person;
