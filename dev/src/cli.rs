@@ -43,7 +43,7 @@ pub enum Command {
     /// dead-lettered, recovered). Exits non-zero when a scenario does not hold.
     Faults {
         /// One scenario (2: crash points, 8: two transfer runs, 1: random kill -9,
-        /// 6: malformed input).
+        /// 6: malformed input, 5: the archive misbehaving).
         /// Default: every built scenario.
         #[arg(long)]
         scenario: Option<u32>,

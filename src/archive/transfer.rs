@@ -25,6 +25,9 @@
 //! has not started are released still `klar`, and the next run picks them up — an
 //! outage does not turn the whole queue into `feilet`.
 //!
+//! Integrity: a stored PDF whose bytes no longer match the SHA-256 recorded when it
+//! was rendered is never sent: the row goes to `feilet` with class `pdf_checksum`.
+//!
 //! Logs carry event ids, classes and counts, never names or national ids.
 
 use std::sync::Arc;
@@ -32,6 +35,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
+use sha2::Digest;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -382,6 +386,18 @@ fn prepare(event_id: Uuid, s: Stored, opts: &TransferOptions) -> Result<Outgoing
     );
     let decision: RoutingDecision =
         serde_json::from_value(s.decision).map_err(|_| stored("rutingsvedtaket"))?;
+    // The stored PDF must still be the document that was rendered: a PDF whose
+    // bytes no longer match the SHA-256 recorded at render time never leaves.
+    if let (Some(b), Some(h)) = (&s.pdf, &s.pdf_sha256) {
+        if !hex::encode(sha2::Sha256::digest(b)).eq_ignore_ascii_case(h) {
+            return Err(LocalFailure {
+                class: "pdf_checksum",
+                explanation: "Det lagrede PDF-dokumentet er skadet (sjekksummen stemmer ikke) og \
+                              ble ikke sendt til arkivet. Meld fra til kommuneadmin."
+                    .into(),
+            });
+        }
+    }
     let pdf_ref = match (&s.pdf, &s.pdf_sha256) {
         (Some(b), Some(h)) => Some(PdfRef {
             sha256: h,

@@ -61,3 +61,8 @@ async fn scenario_1_worker_killed_at_random() {
 async fn scenario_6_malformed_input_dead_lettered_once_valid_flows() {
     reduced(6, 6).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenario_5_archive_misbehaving_and_corrupted_pdfs() {
+    reduced(5, 5).await;
+}

@@ -17,7 +17,11 @@
 //! Scenarios built (issue 18's numbering): 2 — kill at each named crash point
 //! ([`dokflyt::crashpoint`]); 8 — two archive transfer runs at once from two
 //! processes; 1 — `kill -9` of the worker at random intervals under a mixed load;
-//! 6 — malformed input mixed into valid events (each dead-lettered once, no panic).
+//! 6 — malformed input mixed into valid events (each dead-lettered once, no panic);
+//! 5 — the archive misbehaving (500, 503 with Retry-After, a timeout after the
+//! journal post was created, malformed receipts, receipts for another document)
+//! while 1 % of the stored PDFs are corrupted. SvarUt, the SMS gateway and SMTP
+//! misbehaving are not built.
 
 pub mod oracle;
 pub mod world;
@@ -34,11 +38,13 @@ use rand::{Rng, SeedableRng};
 use dokflyt::crashpoint::Point;
 use dokflyt::Settings;
 
+use crate::standins::archive::fiks::Action;
+
 use oracle::Counts;
 use world::World;
 
 /// The scenarios built, in the order a full run takes them.
-pub const SCENARIOS: [u32; 4] = [2, 8, 1, 6];
+pub const SCENARIOS: [u32; 5] = [2, 8, 1, 6, 5];
 
 /// One scenario's outcome.
 #[derive(Debug, Clone)]
@@ -135,6 +141,7 @@ pub async fn run_scenario(
     let result = match id {
         2 => kill_at_points(&mut world, &mut rng, if full { 20 } else { 3 }).await,
         8 => two_transfer_runs(&mut world, if full { 1000 } else { 100 }).await,
+        5 => archive_misbehaving(&mut world, &mut rng, if full { 2000 } else { 150 }).await,
         6 => {
             let (valid, rounds) = if full { (10_000, 77) } else { (300, 3) };
             malformed_input(&mut world, &mut rng, valid, rounds).await
@@ -593,5 +600,177 @@ async fn malformed_input(
             bad.len() / rounds.max(1)
         ),
         dead == want && leaked == 0 && panics == 0,
+    ))
+}
+
+/// Scenario 5 (the archive): `documents` archive-only documents made `klar` by
+/// the worker, then ≈1 % of their stored PDFs corrupted (one byte flipped, the
+/// recorded SHA-256 kept), then transferred while the archive answers per a
+/// script drawn from the seed: per journal-post request ≈15 % 500, ≈15 % 503
+/// with Retry-After, ≈10 % a timeout after the journal post was created, ≈2 % a
+/// malformed receipt and ≈2 % a receipt for another document. Must hold: every
+/// document ends `arkivert` or `feilet` with an error class; every `arkivert`
+/// row carries the system id of the journal post the archive holds for its key;
+/// no corrupted PDF reaches the archive (each ends `feilet`/`pdf_checksum`).
+async fn archive_misbehaving(
+    world: &mut World,
+    rng: &mut StdRng,
+    documents: usize,
+) -> anyhow::Result<(String, bool)> {
+    let types = ["leave_application", "sfo_application"];
+    let mut ids = Vec::with_capacity(documents);
+    for i in 0..documents {
+        let e = world.event_of(types[i % types.len()]);
+        world.publish(&e).await?;
+        ids.push(
+            e["event_id"]
+                .as_str()
+                .and_then(|s| s.parse::<uuid::Uuid>().ok())
+                .context("event id")?,
+        );
+    }
+    // Committed (klar) by a worker that does not transfer.
+    let worker = world.serve(None).await?;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while world
+        .count("SELECT count(*) FROM archive_queue WHERE status = 'klar'")
+        .await?
+        < documents as i64
+    {
+        anyhow::ensure!(Instant::now() < deadline, "documents never became klar");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    worker.kill9().await;
+
+    // ≈1 % of the stored PDFs corrupted (at least one).
+    let corrupt_n = (documents / 100).max(1);
+    let mut corrupt = Vec::with_capacity(corrupt_n);
+    while corrupt.len() < corrupt_n {
+        let id = ids[rng.random_range(0..ids.len())];
+        if !corrupt.contains(&id) {
+            corrupt.push(id);
+        }
+    }
+    let flipped = sqlx::query(
+        "UPDATE documents SET pdf = set_byte(pdf, length(pdf) / 2, get_byte(pdf, length(pdf) / 2) # 255)
+          WHERE event_id = ANY($1) AND pdf IS NOT NULL",
+    )
+    .bind(&corrupt)
+    .execute(&world.pool)
+    .await?
+    .rows_affected();
+    anyhow::ensure!(
+        flipped == corrupt_n as u64,
+        "only {flipped} of {corrupt_n} chosen documents had a stored PDF"
+    );
+
+    // The archive's script: enough for every first attempt and its retries.
+    let script: Vec<Action> = (0..documents * 3)
+        .map(|_| match rng.random_range(0..100) {
+            0..15 => Action::Status500,
+            15..30 => Action::Unavailable,
+            30..40 => Action::SlowAfterCommit(Duration::from_millis(1500)),
+            40..42 => Action::Malformed,
+            42..44 => Action::WrongKey,
+            _ => Action::Normal,
+        })
+        .collect();
+    world
+        .archive
+        .state
+        .lock()
+        .map_err(|_| anyhow::anyhow!("archive stand-in lock poisoned"))?
+        .script = script.into();
+
+    settle(world, Duration::from_secs(600)).await?;
+
+    let (served, posts, requests) = world.archive.with(|a| {
+        (
+            a.served.clone(),
+            a.posts.clone(),
+            a.requests
+                .keys()
+                .cloned()
+                .collect::<std::collections::HashSet<_>>(),
+        )
+    });
+    let rows: Vec<(uuid::Uuid, String, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT event_id, status::text, error_class, archive_system_id FROM archive_queue
+          WHERE event_id = ANY($1)",
+    )
+    .bind(&ids)
+    .fetch_all(&world.pool)
+    .await?;
+    let mut arkivert = 0usize;
+    let mut without_receipt = 0usize;
+    let mut without_reason = 0usize;
+    let mut other_status = 0usize;
+    let mut feilet_in_archive = 0usize;
+    let mut feilet: std::collections::BTreeMap<String, usize> = Default::default();
+    for (id, status, class, system_id) in &rows {
+        match status.as_str() {
+            "arkivert" => {
+                arkivert += 1;
+                let held = posts.get(&id.to_string()).map(|(sid, _)| sid);
+                if held.is_none() || held != system_id.as_ref() {
+                    without_receipt += 1;
+                }
+            }
+            "feilet" if posts.contains_key(&id.to_string()) => {
+                // In doubt: a timed-out attempt created the journal post, later
+                // attempts failed too. Reset to klar, the resend finds it.
+                feilet_in_archive += 1;
+                match class.as_deref().filter(|c| !c.is_empty()) {
+                    Some(c) => *feilet.entry(c.to_string()).or_default() += 1,
+                    None => without_reason += 1,
+                }
+            }
+            "feilet" => match class.as_deref().filter(|c| !c.is_empty()) {
+                Some(c) => *feilet.entry(c.to_string()).or_default() += 1,
+                None => without_reason += 1,
+            },
+            _ => other_status += 1,
+        }
+    }
+    let corrupt_sent = corrupt
+        .iter()
+        .filter(|id| requests.contains(&id.to_string()))
+        .count();
+    let corrupt_refused = rows
+        .iter()
+        .filter(|(id, st, class, _)| {
+            corrupt.contains(id) && st == "feilet" && class.as_deref() == Some("pdf_checksum")
+        })
+        .count();
+    let mut kinds: Vec<_> = served.iter().collect();
+    kinds.sort();
+    let injected = kinds
+        .iter()
+        .map(|(k, n)| format!("{k}:{n}"))
+        .chain(std::iter::once(format!("corrupt_pdf:{corrupt_n}")))
+        .collect::<Vec<_>>()
+        .join(",");
+    let feilet_text = if feilet.is_empty() {
+        "-".to_string()
+    } else {
+        feilet
+            .iter()
+            .map(|(c, n)| format!("{c}:{n}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let ok = rows.len() == documents
+        && other_status == 0
+        && without_reason == 0
+        && without_receipt == 0
+        && corrupt_sent == 0
+        && corrupt_refused == corrupt_n;
+    Ok((
+        format!(
+            "service=archive documents={documents} injected={injected} arkivert={arkivert} feilet={feilet_text} \
+             feilet_with_journal_post_in_archive={feilet_in_archive} feilet_without_reason={without_reason} arkivert_without_matching_receipt={without_receipt} \
+             corrupt_pdf_sent={corrupt_sent} corrupt_pdf_refused={corrupt_refused}"
+        ),
+        ok,
     ))
 }

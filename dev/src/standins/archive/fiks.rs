@@ -40,6 +40,8 @@ pub enum Action {
     /// Register (or find) the journal post and answer with its receipt.
     Normal,
     Status500,
+    /// 503 with `Retry-After: 1` (the archive is briefly unavailable).
+    Unavailable,
     ServerFeil,
     Ugyldig,
     Malformed,
@@ -58,6 +60,8 @@ pub struct Archive {
     pub created: HashMap<String, u32>,
     /// requests received per external key
     pub requests: HashMap<String, u32>,
+    /// scripted faults served on journal-post requests, per kind
+    pub served: HashMap<&'static str, u32>,
     pub folders: HashMap<String, String>,
     pub folders_created: HashMap<String, u32>,
     /// Case sequence numbers of folders created on their own.
@@ -236,10 +240,20 @@ pub fn keys(xml: &str) -> Option<(String, String)> {
 }
 
 pub async fn handle(
-    State(s): State<StandIn>,
+    state: State<StandIn>,
     headers: HeaderMap,
     body: Bytes,
-) -> (StatusCode, String) {
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let (status, text) = answer(state, headers, body).await;
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        return (status, [(axum::http::header::RETRY_AFTER, "1")], text).into_response();
+    }
+    (status, text).into_response()
+}
+
+/// The answer to one POST (status and body); [`handle`] adds the headers.
+async fn answer(State(s): State<StandIn>, headers: HeaderMap, body: Bytes) -> (StatusCode, String) {
     if s.throughput {
         let seq = s.throughput_seq.fetch_add(1, Ordering::Relaxed);
         return (StatusCode::OK, throughput_receipt(&body, seq));
@@ -304,6 +318,7 @@ pub async fn handle(
                 write_fault(false, &fault("Ukjent tilgangsgruppe")),
             ),
             Action::Status500 => (StatusCode::INTERNAL_SERVER_ERROR, "nede".into()),
+            Action::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "nede".into()),
             _ => (StatusCode::OK, register_folder(&s, &folder_key)),
         };
     }
@@ -340,13 +355,31 @@ pub async fn handle(
     let action = {
         let mut a = s.state.lock().expect("lock");
         *a.requests.entry(post_key.clone()).or_default() += 1;
-        a.script.pop_front().unwrap_or(Action::Normal)
+        let action = a.script.pop_front().unwrap_or(Action::Normal);
+        let kind = match action {
+            Action::Normal => None,
+            Action::Status500 => Some("http_500"),
+            Action::Unavailable => Some("http_503_retry_after"),
+            Action::ServerFeil => Some("serverfeil"),
+            Action::Ugyldig => Some("ugyldig"),
+            Action::Malformed => Some("malformed_receipt"),
+            Action::WrongKey => Some("receipt_for_another_document"),
+            Action::SlowAfterCommit(_) => Some("timeout_after_commit"),
+        };
+        if let Some(k) = kind {
+            *a.served.entry(k).or_default() += 1;
+        }
+        action
     };
     tokio::time::sleep(s.delay).await;
     match action {
         Action::Status500 => (
             StatusCode::INTERNAL_SERVER_ERROR,
             "<html>Internal Server Error</html>".into(),
+        ),
+        Action::Unavailable => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "<html>Service Unavailable</html>".into(),
         ),
         Action::ServerFeil => (
             StatusCode::INTERNAL_SERVER_ERROR,
