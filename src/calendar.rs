@@ -4,9 +4,49 @@
 //! Concept: a leaf (it imports nothing of the crate) shared by the archive
 //! (school years, principals, deadlines), the SMS cost ledger (a school's day)
 //! and the staff's date filters. Input: the clock or a date. Output: a
-//! [`NaiveDate`] or UTC instants. No failure: midnight always exists in Oslo.
+//! [`NaiveDate`] or UTC instants; the injectable [`Clock`]. No failure: midnight always exists in Oslo.
 
-use chrono::NaiveDate;
+use std::sync::Mutex;
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+/// Where time comes from: the system clock, or a test's (the archive
+/// schedule, grants' expiry).
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The real clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A clock that only moves when told to (tests, simulations).
+pub struct ManualClock(Mutex<DateTime<Utc>>);
+
+impl ManualClock {
+    pub fn new(at: DateTime<Utc>) -> ManualClock {
+        ManualClock(Mutex::new(at))
+    }
+    pub fn set(&self, at: DateTime<Utc>) {
+        if let Ok(mut t) = self.0.lock() {
+            *t = at;
+        }
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.0
+            .lock()
+            .map(|t| *t)
+            .unwrap_or_else(|p| *p.into_inner())
+    }
+}
 
 /// Today's date in Norway (school years, principals and deadlines are local dates).
 pub fn today_in_oslo() -> NaiveDate {

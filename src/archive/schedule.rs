@@ -19,7 +19,7 @@
 //! on the last Sunday of March) runs at the first instant after the gap; one that
 //! exists twice (autumn) runs at the first.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Days, NaiveTime, TimeZone, Utc};
@@ -32,42 +32,7 @@ use super::client::ArchiveClient;
 use super::transfer::{self, RunSummary, TransferOptions, TransferRunError};
 use crate::config::ScheduleSettings;
 
-/// Where the scheduler gets the time from.
-pub trait Clock: Send + Sync {
-    fn now(&self) -> DateTime<Utc>;
-}
-
-/// The real clock.
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now()
-    }
-}
-
-/// A clock that only moves when told to (tests, simulations).
-pub struct ManualClock(Mutex<DateTime<Utc>>);
-
-impl ManualClock {
-    pub fn new(at: DateTime<Utc>) -> ManualClock {
-        ManualClock(Mutex::new(at))
-    }
-    pub fn set(&self, at: DateTime<Utc>) {
-        if let Ok(mut t) = self.0.lock() {
-            *t = at;
-        }
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> DateTime<Utc> {
-        self.0
-            .lock()
-            .map(|t| *t)
-            .unwrap_or_else(|p| *p.into_inner())
-    }
-}
+pub use crate::calendar::{Clock, ManualClock, SystemClock};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ScheduleError {

@@ -51,7 +51,8 @@ impl Code {
             }
             Code::Refused => {
                 "Refused: the routing table rejects the event (`render`, `rules \
-                 explain`), or documents ended `feilet` in the transfer (`archive run-now`)."
+                 explain`), documents ended `feilet` in the transfer (`archive run-now`), \
+                 or a change by hand to a roster entry the sync owns (`roster manual`)."
             }
             Code::NotMigrated => {
                 "The database is not migrated (missing, empty, behind this version or \

@@ -21,19 +21,9 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 
 use crate::access::{Actor, Role};
 
-/// The time grants are judged at: the system clock, or a test's.
-pub trait Clock: Send + Sync {
-    fn now(&self) -> DateTime<Utc>;
-}
-
-/// The real clock.
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now()
-    }
-}
+/// The time grants are judged at: the system clock, or a test's (the one
+/// injectable clock of `calendar`).
+pub use crate::calendar::{Clock, SystemClock};
 
 /// The date in Norway at `now` (grants end on an Oslo date, inclusive).
 pub fn oslo_date(now: DateTime<Utc>) -> NaiveDate {
