@@ -167,7 +167,7 @@ pub struct SchoolTasks {
 }
 
 /// One task as the dashboard shows it.
-#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct Task {
     pub id: i64,
     pub event_id: uuid::Uuid,
@@ -182,56 +182,12 @@ pub struct Task {
     pub resolved_by: Option<String>,
 }
 
-type TaskRow = (
-    i64,
-    uuid::Uuid,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    DateTime<Utc>,
-    Option<DateTime<Utc>>,
-    Option<String>,
-);
-
-fn task(
-    (
-        id,
-        event_id,
-        school_id,
-        document_type,
-        initials,
-        channel,
-        reason,
-        reason_nb,
-        created_at,
-        resolved_at,
-        resolved_by,
-    ): TaskRow,
-) -> Task {
-    Task {
-        id,
-        event_id,
-        school_id,
-        document_type,
-        initials,
-        channel,
-        reason,
-        reason_nb,
-        created_at,
-        resolved_at,
-        resolved_by,
-    }
-}
-
 /// The open tasks of `schools` (`None`: every school), oldest first (at most 500).
 pub async fn open_tasks(
     pool: &PgPool,
     schools: Option<Vec<String>>,
 ) -> Result<Vec<Task>, sqlx::Error> {
-    let rows: Vec<TaskRow> = sqlx::query_as(
+    sqlx::query_as(
         "SELECT id, event_id, school_id, document_type, initials, channel, reason, reason_nb,
                 created_at, resolved_at, resolved_by
            FROM unreachable_tasks
@@ -240,21 +196,19 @@ pub async fn open_tasks(
     )
     .bind(schools)
     .fetch_all(pool)
-    .await?;
-    Ok(rows.into_iter().map(task).collect())
+    .await
 }
 
 /// One task by id.
 pub async fn task_by_id(pool: &PgPool, id: i64) -> Result<Option<Task>, sqlx::Error> {
-    let row: Option<TaskRow> = sqlx::query_as(
+    sqlx::query_as(
         "SELECT id, event_id, school_id, document_type, initials, channel, reason, reason_nb,
                 created_at, resolved_at, resolved_by
            FROM unreachable_tasks WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(pool)
-    .await?;
-    Ok(row.map(task))
+    .await
 }
 
 /// Marks task `id` resolved by `user`. False when it was resolved already.
